@@ -1,0 +1,24 @@
+#!/usr/bin/env bash
+# Installs every build and test dependency of slurm-ckpt from Debian 12 packages.
+# Idempotent: apt-get install of an installed package is a no-op.
+set -euo pipefail
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "install-deps.sh: must run as root (it calls apt-get install)" >&2
+	exit 1
+fi
+
+packages=(
+	build-essential meson ninja-build pkg-config
+	clang-format clang-tidy clang libclang-rt-14-dev
+	slurm-wlm slurmctld slurmd slurm-client libslurm-dev
+	munge libmunge-dev
+	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev
+	mpich libmpich-dev gfortran
+	libcriterion-dev
+	python3 procps psmisc util-linux e2fsprogs
+)
+
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -q
+apt-get install -y -q --no-install-recommends "${packages[@]}"
