@@ -1,0 +1,79 @@
+# lib.sh - helpers for tests that run against the test cluster. Sourced.
+# Every wait polls a condition with a deadline and fails with a message that
+# says what was expected and what was seen.
+
+tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+repo_dir=$(cd "$tests_dir/.." && pwd)
+. "$repo_dir/contrib/testcluster/env.sh"
+. "$repo_dir/contrib/testcluster/lib.sh"
+
+fail() {
+	echo "FAIL: $*" >&2
+	exit 1
+}
+
+# Requires the cluster to be up: a test that cannot reach it fails, it is not
+# skipped (contrib/run-tests brings the cluster up first).
+require_cluster() {
+	scontrol ping >/dev/null 2>&1 ||
+		fail "test cluster not reachable (SLURM_CONF=$SLURM_CONF); run contrib/testcluster/up"
+}
+
+# Makes a fresh work directory owned by the job user and cds into it.
+make_workdir() {
+	local home
+	home=$(getent passwd "$TESTCLUSTER_USER" | cut -d: -f6)
+	workdir=$(mktemp -d "$home/test-$1.XXXXXX")
+	chown "$TESTCLUSTER_USER:" "$workdir"
+	chmod 755 "$workdir"
+	cd "$workdir"
+}
+
+# as_user CMD...: runs CMD as the unprivileged job user, in the current dir.
+as_user() {
+	runuser -u "$TESTCLUSTER_USER" -- env SLURM_CONF="$SLURM_CONF" "$@"
+}
+
+job_state() {
+	scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'
+}
+
+job_field() {
+	scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+}
+
+# wait_job_state JOB STATE TIMEOUT: waits until the job is in STATE.
+wait_job_state() {
+	local job=$1 want=$2 timeout=$3 deadline=$((SECONDS + $3)) st=
+	while ((SECONDS < deadline)); do
+		st=$(job_state "$job")
+		[ "$st" = "$want" ] && return 0
+		sleep 0.5
+	done
+	fail "job $job not $want after ${timeout}s (state: ${st:-unknown}; reason: $(job_field "$job" Reason))"
+}
+
+# wait_file_grep FILE PATTERN TIMEOUT: waits until FILE has a line matching PATTERN.
+wait_file_grep() {
+	local file=$1 pattern=$2 timeout=$3 deadline=$((SECONDS + $3))
+	while ((SECONDS < deadline)); do
+		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
+		sleep 0.5
+	done
+	fail "no line matching '$pattern' in $file after ${timeout}s; it holds: $(tail -n 5 "$file" 2>/dev/null)"
+}
+
+# wait_job_done JOB TIMEOUT: waits until the job completed successfully.
+wait_job_done() {
+	local job=$1 timeout=$2 deadline=$((SECONDS + $2)) st=
+	while ((SECONDS < deadline)); do
+		st=$(job_state "$job")
+		case "$st" in
+		COMPLETED) return 0 ;;
+		FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+			fail "job $job ended $st (exit $(job_field "$job" ExitCode))" ;;
+		esac
+		sleep 0.5
+	done
+	fail "job $job not COMPLETED after ${timeout}s (state: ${st:-unknown})"
+}
