@@ -13,5 +13,6 @@ srun bash -c '
 	i=$((SLURM_PROCID + 1)); s=0
 	while [ $i -le '"$N"' ]; do s=$((s + i * i)); i=$((i + SLURM_NTASKS)); done
 	echo "share $SLURM_PROCID on $SLURMD_NODENAME: $s"' >shares.txt
-total=$(awk '{s += $NF} END {printf "%d", s}' shares.txt)
+total=0
+while read -r line; do total=$((total + ${line##* })); done <shares.txt
 echo "result $total"
