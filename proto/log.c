@@ -51,8 +51,7 @@ static void log_to_stderr(enum log_level level, const char *msg)
 	fprintf(stderr, "%s: %s: %s\n", log_ident, level_names[level], msg);
 }
 
-void log_message(enum log_level level, int errnum, const char *file, int line,
-		 const char *fmt, ...)
+void log_message(enum log_level level, int errnum, const char *file, int line, const char *fmt, ...)
 {
 	/* 1 KiB fits any message we write; longer ones are cut, not lost. */
 	char msg[1024];
@@ -68,8 +67,7 @@ void log_message(enum log_level level, int errnum, const char *file, int line,
 	len = n < 0 ? 0 : ((size_t)n >= sizeof(msg) ? sizeof(msg) - 1 : (size_t)n);
 
 	if (errnum && len < sizeof(msg) - 1)
-		len += (size_t)snprintf(msg + len, sizeof(msg) - len, ": %s",
-					strerror(errnum));
+		len += (size_t)snprintf(msg + len, sizeof(msg) - len, ": %s", strerror(errnum));
 	if (file && len < sizeof(msg) - 1)
 		snprintf(msg + len, sizeof(msg) - len, " [%s:%d]", file, line);
 

@@ -33,19 +33,16 @@ enum log_level log_get_level(void);
 /* Name printed before every stderr message, e.g. "ckpt". */
 void log_set_ident(const char *ident);
 
-void log_message(enum log_level level, int errnum, const char *file, int line,
-		 const char *fmt, ...) __attribute__((format(printf, 5, 6)));
+void log_message(enum log_level level, int errnum, const char *file, int line, const char *fmt, ...)
+	__attribute__((format(printf, 5, 6)));
 
 #define log_err(fmt, ...) \
 	log_message(LOG_LEVEL_ERR, 0, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
 /* Like log_err, with ": strerror(errno)" appended. */
 #define log_perror(fmt, ...) \
 	log_message(LOG_LEVEL_ERR, errno, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
-#define log_warn(fmt, ...) \
-	log_message(LOG_LEVEL_WARN, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
-#define log_info(fmt, ...) \
-	log_message(LOG_LEVEL_INFO, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
-#define log_debug(fmt, ...) \
-	log_message(LOG_LEVEL_DEBUG, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
+#define log_warn(fmt, ...)  log_message(LOG_LEVEL_WARN, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
+#define log_info(fmt, ...)  log_message(LOG_LEVEL_INFO, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
+#define log_debug(fmt, ...) log_message(LOG_LEVEL_DEBUG, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
 
 #endif
