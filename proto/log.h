@@ -10,6 +10,13 @@
 
 #include <stdarg.h>
 
+/* The bare file name: "options.c:47", not "../spank/options.c:47". */
+#ifdef __FILE_NAME__
+#define LOG_FILE __FILE_NAME__
+#else
+#define LOG_FILE __FILE__
+#endif
+
 #ifndef LOG_PREFIX
 #define LOG_PREFIX ""
 #endif
@@ -37,10 +44,10 @@ void log_message(enum log_level level, int errnum, const char *file, int line, c
 	__attribute__((format(printf, 5, 6)));
 
 #define log_err(fmt, ...) \
-	log_message(LOG_LEVEL_ERR, 0, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
+	log_message(LOG_LEVEL_ERR, 0, LOG_FILE, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
 /* Like log_err, with ": strerror(errno)" appended. */
 #define log_perror(fmt, ...) \
-	log_message(LOG_LEVEL_ERR, errno, __FILE__, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
+	log_message(LOG_LEVEL_ERR, errno, LOG_FILE, __LINE__, LOG_PREFIX fmt, ##__VA_ARGS__)
 #define log_warn(fmt, ...)  log_message(LOG_LEVEL_WARN, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
 #define log_info(fmt, ...)  log_message(LOG_LEVEL_INFO, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
 #define log_debug(fmt, ...) log_message(LOG_LEVEL_DEBUG, 0, NULL, 0, LOG_PREFIX fmt, ##__VA_ARGS__)
