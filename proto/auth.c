@@ -1,0 +1,214 @@
+/* auth.c - munge-authenticated hello and SO_PEERCRED checks. */
+#define LOG_PREFIX "auth: "
+#include "auth.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <munge.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/socket.h>
+
+/* Payload tag: names the protocol so a credential made by another munge
+ * client (Slurm's own) can never be taken for a hello. */
+#define AUTH_TAG "slurm-ckpt-hello/1"
+/* Random bytes in the nonce: 128 bits never collide in practice. */
+#define AUTH_NONCE_BYTES 16
+/* Largest payload: tag, purpose, nonce in hex and separators. */
+#define AUTH_PAYLOAD_MAX (sizeof(AUTH_TAG) + PROTO_AUTH_PURPOSE_MAX + 2 * AUTH_NONCE_BYTES + 16)
+
+bool proto_auth_uid_allowed(uid_t uid, uid_t allowed)
+{
+	return uid == allowed || uid == 0;
+}
+
+/* A purpose is printable ASCII without spaces, so the payload parses back
+ * unambiguously. */
+static bool auth_purpose_ok(const char *purpose)
+{
+	size_t len = purpose ? strlen(purpose) : 0;
+	size_t i;
+
+	if (len == 0 || len > PROTO_AUTH_PURPOSE_MAX)
+		return false;
+	for (i = 0; i < len; i++)
+		if (purpose[i] <= ' ' || purpose[i] > '~')
+			return false;
+	return true;
+}
+
+/* Fills @hex (2 * AUTH_NONCE_BYTES + 1 bytes) with a random nonce. */
+static int auth_nonce(char *hex)
+{
+	unsigned char raw[AUTH_NONCE_BYTES];
+	ssize_t n;
+	int i;
+
+	do
+		n = getrandom(raw, sizeof(raw), 0);
+	while (n < 0 && errno == EINTR);
+	if (n != (ssize_t)sizeof(raw)) {
+		log_perror("cannot get random bytes for a hello nonce");
+		return -EIO;
+	}
+	for (i = 0; i < AUTH_NONCE_BYTES; i++)
+		snprintf(hex + 2 * i, 3, "%02x", raw[i]);
+	return 0;
+}
+
+/* Maps a munge failure to -errno and logs it once, with a hint. */
+static int auth_munge_err(munge_err_t e, const char *what)
+{
+	switch (e) {
+	case EMUNGE_SOCKET:
+		log_err("%s: cannot reach munged (%s); is the munge service running?", what,
+			munge_strerror(e));
+		return -ECONNREFUSED;
+	case EMUNGE_NO_MEMORY:
+		log_err("%s: out of memory in libmunge", what);
+		return -ENOMEM;
+	case EMUNGE_CRED_REPLAYED:
+		log_err("%s: credential replayed (already decoded once); refusing the connection",
+			what);
+		return -EALREADY;
+	case EMUNGE_CRED_EXPIRED:
+	case EMUNGE_CRED_REWOUND:
+		log_err("%s: %s; check that node clocks are synchronized", what, munge_strerror(e));
+		return -EKEYEXPIRED;
+	default:
+		log_err("%s: %s", what, munge_strerror(e));
+		return -EKEYREJECTED;
+	}
+}
+
+int proto_auth_make_hello(const char *purpose, char **cred)
+{
+	char payload[AUTH_PAYLOAD_MAX];
+	char nonce[2 * AUTH_NONCE_BYTES + 1];
+	munge_ctx_t ctx;
+	munge_err_t e;
+	int ret;
+
+	*cred = NULL;
+	if (!auth_purpose_ok(purpose)) {
+		log_err("invalid hello purpose \"%s\"", purpose ? purpose : "(null)");
+		return -EINVAL;
+	}
+	ret = auth_nonce(nonce);
+	if (ret)
+		return ret;
+	snprintf(payload, sizeof(payload), AUTH_TAG " %s %s", purpose, nonce);
+	ctx = munge_ctx_create();
+	if (!ctx) {
+		log_err("cannot create a munge context: out of memory");
+		return -ENOMEM;
+	}
+	e = munge_ctx_set(ctx, MUNGE_OPT_TTL, PROTO_AUTH_TTL);
+	if (e == EMUNGE_SUCCESS)
+		e = munge_encode(cred, ctx, payload, (int)strlen(payload));
+	if (e != EMUNGE_SUCCESS) {
+		*cred = NULL;
+		ret = auth_munge_err(e, "cannot create a hello credential");
+	}
+	munge_ctx_destroy(ctx);
+	return ret;
+}
+
+/* Checks a decoded payload: tag, exact @purpose, and a well-formed nonce. */
+static bool auth_payload_ok(const char *buf, int len, const char *purpose)
+{
+	size_t plen = strlen(purpose);
+	size_t tlen = strlen(AUTH_TAG);
+	const char *p = buf;
+	size_t i;
+
+	if (len != (int)(tlen + 1 + plen + 1 + 2 * AUTH_NONCE_BYTES))
+		return false;
+	if (memcmp(p, AUTH_TAG " ", tlen + 1) != 0)
+		return false;
+	p += tlen + 1;
+	if (memcmp(p, purpose, plen) != 0 || p[plen] != ' ')
+		return false;
+	p += plen + 1;
+	for (i = 0; i < 2 * AUTH_NONCE_BYTES; i++)
+		if (!((p[i] >= '0' && p[i] <= '9') || (p[i] >= 'a' && p[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int proto_auth_check_hello(const char *cred, const char *purpose, uid_t allowed_uid, uid_t *uid,
+			   gid_t *gid)
+{
+	void *buf = NULL;
+	int len = 0;
+	uid_t u = (uid_t)-1;
+	gid_t g = (gid_t)-1;
+	munge_err_t e;
+	int ret = 0;
+
+	if (!cred || !auth_purpose_ok(purpose))
+		return -EINVAL;
+	e = munge_decode(cred, NULL, &buf, &len, &u, &g);
+	if (e != EMUNGE_SUCCESS) {
+		ret = auth_munge_err(e, "hello refused");
+		goto out_free;
+	}
+	if (!buf || !auth_payload_ok(buf, len, purpose)) {
+		log_err("hello refused: credential of uid %u was not made for \"%s\"",
+			(unsigned int)u, purpose);
+		ret = -EKEYREJECTED;
+		goto out_free;
+	}
+	if (!proto_auth_uid_allowed(u, allowed_uid)) {
+		log_err("hello refused: uid %u is neither the job owner (uid %u) nor root",
+			(unsigned int)u, (unsigned int)allowed_uid);
+		ret = -EACCES;
+		goto out_free;
+	}
+	if (uid)
+		*uid = u;
+	if (gid)
+		*gid = g;
+out_free:
+	free(buf);
+	return ret;
+}
+
+int proto_peercred_get(int fd, pid_t *pid, uid_t *uid, gid_t *gid)
+{
+	struct ucred cr;
+	socklen_t len = sizeof(cr);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cr, &len))
+		return -errno;
+	if (pid)
+		*pid = cr.pid;
+	if (uid)
+		*uid = cr.uid;
+	if (gid)
+		*gid = cr.gid;
+	return 0;
+}
+
+int proto_peercred_check(int fd, uid_t allowed)
+{
+	pid_t pid = 0;
+	uid_t uid = (uid_t)-1;
+	int ret;
+
+	ret = proto_peercred_get(fd, &pid, &uid, NULL);
+	if (ret) {
+		log_err("cannot read the peer credentials of fd %d: %s", fd, strerror(-ret));
+		return ret;
+	}
+	if (!proto_auth_uid_allowed(uid, allowed)) {
+		log_err("refusing local connection from pid %d uid %u: only uid %u or root may "
+			"connect",
+			(int)pid, (unsigned int)uid, (unsigned int)allowed);
+		return -EACCES;
+	}
+	return 0;
+}

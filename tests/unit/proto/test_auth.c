@@ -1,0 +1,114 @@
+/* Unit tests of proto/auth.c that need no munged: uid policy, argument
+ * checks, SO_PEERCRED. The munge round trip is in test_auth_munge.c. */
+#include "auth.h"
+
+#include <criterion/criterion.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+Test(auth, uid_policy)
+{
+	cr_assert(proto_auth_uid_allowed(1000, 1000));
+	cr_assert(proto_auth_uid_allowed(0, 1000), "root may act on any job");
+	cr_assert_not(proto_auth_uid_allowed(1001, 1000));
+	cr_assert_not(proto_auth_uid_allowed((uid_t)-1, 1000));
+}
+
+Test(auth, bad_purpose_refused_before_munge)
+{
+	char *cred = (char *)1;
+	char longp[PROTO_AUTH_PURPOSE_MAX + 2];
+
+	memset(longp, 'a', sizeof(longp) - 1);
+	longp[sizeof(longp) - 1] = '\0';
+	cr_assert_eq(proto_auth_make_hello(NULL, &cred), -EINVAL);
+	cr_assert_null(cred);
+	cr_assert_eq(proto_auth_make_hello("", &cred), -EINVAL);
+	cr_assert_eq(proto_auth_make_hello("has space", &cred), -EINVAL);
+	cr_assert_eq(proto_auth_make_hello("tab\t", &cred), -EINVAL);
+	cr_assert_eq(proto_auth_make_hello(longp, &cred), -EINVAL);
+	cr_assert_eq(proto_auth_check_hello("x", "has space", 0, NULL, NULL), -EINVAL);
+	cr_assert_eq(proto_auth_check_hello(NULL, "coord:1", 0, NULL, NULL), -EINVAL);
+}
+
+Test(auth, peercred_of_socketpair_is_self)
+{
+	pid_t pid;
+	uid_t uid;
+	gid_t gid;
+	int sv[2];
+
+	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+	cr_assert_eq(proto_peercred_get(sv[0], &pid, &uid, &gid), 0);
+	cr_assert_eq(pid, getpid());
+	cr_assert_eq(uid, getuid());
+	cr_assert_eq(gid, getgid());
+	cr_assert_eq(proto_peercred_check(sv[0], getuid()), 0);
+	if (getuid() != 0)
+		cr_assert_eq(proto_peercred_check(sv[0], getuid() + 1), -EACCES);
+	close(sv[0]);
+	close(sv[1]);
+}
+
+Test(auth, peercred_not_a_socket)
+{
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(proto_peercred_check(p[0], getuid()), -ENOTSOCK);
+	cr_assert_eq(proto_peercred_get(-1, NULL, NULL, NULL), -EBADF);
+}
+
+/* Run as root, a child that drops to nobody must be refused for a job of
+ * another user, and accepted for its own uid. */
+Test(auth, peercred_other_user_refused)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	const uid_t nobody = 65534;
+	pid_t child;
+	int lfd;
+	int cfd;
+	int st;
+
+	if (getuid() != 0) {
+		/* Without root no peer of another uid exists; check the refusal
+		 * against a uid that is not ours instead. */
+		int sv[2];
+
+		cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
+		cr_assert_eq(proto_peercred_check(sv[0], getuid() + 1), -EACCES);
+		close(sv[0]);
+		close(sv[1]);
+		return;
+	}
+	snprintf(sa.sun_path, sizeof(sa.sun_path), "/tmp/proto-auth-%d.sock", (int)getpid());
+	unlink(sa.sun_path);
+	lfd = socket(AF_UNIX, SOCK_STREAM, 0);
+	cr_assert_eq(bind(lfd, (struct sockaddr *)&sa, sizeof(sa)), 0);
+	chmod(sa.sun_path, 0777);
+	cr_assert_eq(listen(lfd, 1), 0);
+	child = fork();
+	if (child == 0) {
+		int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+
+		if (setgid(nobody) || setuid(nobody) ||
+		    connect(fd, (struct sockaddr *)&sa, sizeof(sa)))
+			_exit(1);
+		pause();
+		_exit(0);
+	}
+	cfd = accept(lfd, NULL, NULL);
+	cr_assert_geq(cfd, 0);
+	cr_assert_eq(proto_peercred_check(cfd, 1000), -EACCES);
+	cr_assert_eq(proto_peercred_check(cfd, nobody), 0);
+	kill(child, SIGKILL);
+	waitpid(child, &st, 0);
+	unlink(sa.sun_path);
+}
