@@ -1,0 +1,1750 @@
+/* files.c - the "files" subsystem: saves the descriptor table at checkpoint
+ * and rebuilds it in the restored process.
+ *
+ * The record is a header and one entry per descriptor, in increasing fd
+ * order; the layout and the restore rules (stdio, truncation, unlinked files,
+ * pipes, what is left closed) are in docs/files-and-state.md.
+ *
+ * capture() runs while every other application thread is stopped in a signal
+ * handler, so it uses raw syscalls and the caller's buffer only: no malloc,
+ * no stdio, no snprintf (messages are built by hand in stack buffers).
+ * restore() validates the whole record before it touches a descriptor, so a
+ * hostile record changes nothing.
+ */
+#define LOG_PREFIX "files: "
+
+#include "files.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/kcmp.h>
+#include <netinet/in.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+
+/* "CFD1" little-endian: first word of the record. */
+#define FILES_REC_MAGIC 0x31444643u
+/* Bumped whenever the layout below changes. */
+#define FILES_REC_VERSION 1u
+/* Header flag: cut files open for writing back to their checkpoint size. */
+#define FILES_REC_TRUNCATE (1u << 0)
+/* Every header flag this version knows. */
+#define FILES_REC_FLAGS_KNOWN FILES_REC_TRUNCATE
+
+/* Default bound of one unlinked file's saved contents: larger files are
+ * almost always scratch data the application can recreate; 64 MiB keeps the
+ * image small. CKPT_MAX_UNLINKED_BYTES overrides it. */
+#define FILES_UNLINKED_MAX_DEFAULT (64ull << 20)
+/* Largest pipe the kernel can make (F_SETPIPE_SZ rounds to a power of two
+ * and refuses more than 2^31 bytes). */
+#define FILES_PIPE_SIZE_MAX (1ull << 31)
+/* Smallest pipe: one page. */
+#define FILES_PIPE_SIZE_MIN 4096u
+
+/* The status and access flags F_GETFL reports that a re-open can carry.
+ * Anything else (kernel-internal FMODE bits) is dropped at capture. */
+#define FILES_OPEN_FLAGS_KNOWN                                                  \
+	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT |       \
+	 O_LARGEFILE | O_NOFOLLOW | O_NOATIME | O_PATH | O_DIRECTORY | O_ASYNC)
+
+/* What an entry describes; values are pinned in the image format. */
+enum files_kind {
+	FILES_KIND_STDIO = 1,		/* fd 0-2: left as the launcher gives them */
+	FILES_KIND_REG = 2,		/* regular file, re-opened by path */
+	FILES_KIND_UNLINKED = 3,	/* deleted regular file, contents saved */
+	FILES_KIND_DIR = 4,		/* directory, re-opened by path */
+	FILES_KIND_DEV = 5,		/* stateless character device (/dev/null...) */
+	FILES_KIND_PIPE = 6,		/* pipe with both ends in the process */
+	FILES_KIND_UNSUPPORTED = 7,	/* reported at checkpoint, left closed */
+};
+
+#define FILES_KIND_MAX FILES_KIND_UNSUPPORTED
+
+/* Record header. */
+struct files_rec_hdr {
+	uint32_t magic;		/* FILES_REC_MAGIC */
+	uint32_t version;	/* FILES_REC_VERSION */
+	uint32_t count;		/* number of entries that follow */
+	uint32_t flags;		/* FILES_REC_* */
+};
+
+/* One descriptor; followed by path[path_len] (NUL-terminated), then
+ * data[data_len], then zero padding to a multiple of 8 bytes. */
+struct files_rec_fd {
+	uint32_t size;		/* bytes of the entry: header, path, data, padding */
+	int32_t fd;		/* descriptor number; entries are in increasing order */
+	uint32_t kind;		/* enum files_kind */
+	uint32_t open_flags;	/* F_GETFL masked by FILES_OPEN_FLAGS_KNOWN */
+	uint32_t fd_flags;	/* F_GETFD: FD_CLOEXEC or 0 */
+	int32_t dup_of;		/* lowest fd sharing this open file description, or -1 */
+	int32_t same_as;	/* pipe/unlinked: earlier fd with another description
+				 * of the same object, or -1 */
+	uint32_t mode;		/* st_mode */
+	uint32_t path_len;	/* bytes of path including its NUL */
+	uint32_t pipe_size;	/* pipes: F_GETPIPE_SZ; 0 otherwise */
+	int64_t offset;		/* lseek(SEEK_CUR), 0 where not seekable */
+	uint64_t ino;		/* st_ino (pipe id for pipes) */
+	uint64_t dev;		/* st_dev, for messages and matching */
+	uint64_t rdev;		/* st_rdev of devices, 0 otherwise */
+	uint64_t file_size;	/* st_size at checkpoint */
+	uint64_t data_len;	/* bytes of saved contents after the path */
+};
+
+/* Sizes are pinned in docs/files-and-state.md. */
+_Static_assert(sizeof(struct files_rec_hdr) == 16, "files record header layout");
+_Static_assert(sizeof(struct files_rec_fd) == 88, "files record entry layout");
+
+/* Kernel dirent layout of getdents64(2). */
+struct files_dirent {
+	uint64_t d_ino;		/* inode number */
+	int64_t d_off;		/* cookie of the next entry */
+	unsigned short d_reclen; /* bytes of this entry */
+	unsigned char d_type;	/* DT_* */
+	char d_name[];		/* NUL-terminated name */
+};
+
+/* State of one capture() call. */
+struct files_cap {
+	char *buf;		/* caller's record buffer */
+	size_t cap;		/* its capacity */
+	size_t len;		/* bytes written so far */
+	uint32_t count;		/* entries written so far */
+	int dirfd;		/* open /proc/thread-self/fd */
+	long pid;		/* our pid, for kcmp() */
+	bool kcmp_ok;		/* false once kcmp() failed: dups not detected */
+	uint64_t unlinked_max;	/* bound of one unlinked file's contents */
+	void (*warn)(const char *msg); /* caller's warning sink, may be NULL */
+};
+
+/* A message built without snprintf (capture may not take stdio locks). */
+struct files_msg {
+	char *s;		/* destination, always NUL-terminated */
+	size_t cap;		/* its capacity, at least 1 */
+	size_t len;		/* characters written */
+};
+
+/* State of one restore() call. */
+struct files_rst {
+	const char *rec;	/* the validated record */
+	size_t len;		/* its length */
+	bool truncate;		/* FILES_REC_TRUNCATE was set at capture */
+};
+
+/* Descriptors the engine hides from the walk (its agent socket...). */
+static int files_excluded[CKPT_FILES_EXCLUDE_MAX];
+/* Used slots of files_excluded. */
+static unsigned int files_nexcluded;
+
+int ckpt_files_exclude_fd(int fd)
+{
+	if (fd < 0)
+		return -EBADF;
+	if (ckpt_files_fd_excluded(fd))
+		return 0;
+	if (files_nexcluded >= CKPT_FILES_EXCLUDE_MAX)
+		return -ENOSPC;
+	files_excluded[files_nexcluded++] = fd;
+	return 0;
+}
+
+void ckpt_files_include_fd(int fd)
+{
+	for (unsigned int i = 0; i < files_nexcluded; i++) {
+		if (files_excluded[i] == fd) {
+			files_excluded[i] = files_excluded[--files_nexcluded];
+			return;
+		}
+	}
+}
+
+bool ckpt_files_fd_excluded(int fd)
+{
+	for (unsigned int i = 0; i < files_nexcluded; i++)
+		if (files_excluded[i] == fd)
+			return true;
+	return false;
+}
+
+/* ---- raw syscalls returning -errno ------------------------------------- */
+
+static long files_ret(long r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static int files_openat(int dirfd, const char *path, int flags, unsigned int mode)
+{
+	return (int)files_ret(syscall(SYS_openat, dirfd, path, flags, mode));
+}
+
+static void files_close(int fd)
+{
+	syscall(SYS_close, fd);
+}
+
+static long files_fcntl(int fd, int cmd, long arg)
+{
+	return files_ret(syscall(SYS_fcntl, fd, cmd, arg));
+}
+
+static int files_fstat(int fd, struct stat *st)
+{
+	return (int)files_ret(syscall(SYS_fstat, fd, st));
+}
+
+static int64_t files_lseek(int fd, int64_t off, int whence)
+{
+	return files_ret(syscall(SYS_lseek, fd, off, whence));
+}
+
+/* ---- messages ---------------------------------------------------------- */
+
+static void msg_init(struct files_msg *m, char *s, size_t cap)
+{
+	m->s = s;
+	m->cap = cap;
+	m->len = 0;
+	s[0] = '\0';
+}
+
+static void msg_str(struct files_msg *m, const char *s)
+{
+	while (*s && m->len + 1 < m->cap)
+		m->s[m->len++] = *s++;
+	m->s[m->len] = '\0';
+}
+
+static void msg_u64(struct files_msg *m, uint64_t v)
+{
+	char d[24];
+	int i = (int)sizeof(d) - 1;
+
+	d[i] = '\0';
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	msg_str(m, d + i);
+}
+
+static void msg_hex(struct files_msg *m, unsigned int v)
+{
+	static const char digits[] = "0123456789abcdef";
+	char d[12];
+	int i = (int)sizeof(d) - 1;
+
+	d[i] = '\0';
+	do {
+		d[--i] = digits[v & 15];
+		v >>= 4;
+	} while (v);
+	msg_str(m, d + i);
+}
+
+/* "fd N: " prefix of every per-descriptor message. */
+static void msg_fd(struct files_msg *m, int fd)
+{
+	msg_str(m, "fd ");
+	msg_u64(m, (uint64_t)fd);
+	msg_str(m, ": ");
+}
+
+static void files_warn(const struct files_cap *c, const char *msg)
+{
+	if (c->warn)
+		c->warn(msg);
+}
+
+/* Writes "/proc/thread-self/fd/N" into @p (at least 40 bytes). The
+ * calling thread shares the descriptor table, and unlike /proc/self it stays
+ * readable when the main thread has exited (pthread_exit) and is a zombie. */
+static void files_proc_path(char *p, int fd)
+{
+	struct files_msg m;
+
+	msg_init(&m, p, 40);
+	msg_str(&m, "/proc/thread-self/fd/");
+	msg_u64(&m, (uint64_t)fd);
+}
+
+/* ---- capture ----------------------------------------------------------- */
+
+/* Parses a byte count with an optional k/M/G suffix; false if malformed. */
+static bool files_parse_size(const char *s, uint64_t *out)
+{
+	uint64_t v = 0;
+	unsigned int shift = 0;
+
+	if (!*s)
+		return false;
+	for (; *s >= '0' && *s <= '9'; s++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*s - '0');
+	}
+	if (*s == 'k' || *s == 'K')
+		shift = 10;
+	else if (*s == 'm' || *s == 'M')
+		shift = 20;
+	else if (*s == 'g' || *s == 'G')
+		shift = 30;
+	if (shift)
+		s++;
+	if (*s || v > (UINT64_MAX >> shift))
+		return false;
+	*out = v << shift;
+	return true;
+}
+
+/* Reads the two capture settings from the environment. getenv() takes no
+ * lock, so it is safe while other threads are stopped. */
+static uint32_t files_settings(struct files_cap *c)
+{
+	const char *t = getenv("CKPT_TRUNCATE_FILES");
+	const char *m = getenv("CKPT_MAX_UNLINKED_BYTES");
+
+	c->unlinked_max = FILES_UNLINKED_MAX_DEFAULT;
+	if (m && !files_parse_size(m, &c->unlinked_max)) {
+		c->unlinked_max = FILES_UNLINKED_MAX_DEFAULT;
+		files_warn(c, "CKPT_MAX_UNLINKED_BYTES is not a byte count; using 64M");
+	}
+	return (t && t[0] == '0' && t[1] == '\0') ? 0 : FILES_REC_TRUNCATE;
+}
+
+static void files_get(const char *buf, size_t pos, struct files_rec_fd *e)
+{
+	memcpy(e, buf + pos, sizeof(*e));
+}
+
+static void files_put(char *buf, size_t pos, const struct files_rec_fd *e)
+{
+	memcpy(buf + pos, e, sizeof(*e));
+}
+
+static size_t files_align8(size_t n)
+{
+	return (n + 7) & ~(size_t)7;
+}
+
+/* Whether entry @e is a description of its own for pipe and unlinked-file
+ * matching: neither stdio (replaced by the launcher's) nor a dup. */
+static bool files_is_desc(const struct files_rec_fd *e)
+{
+	return e->fd > 2 && e->dup_of < 0;
+}
+
+/* Finds the lowest earlier fd sharing @fd's open file description. Only
+ * entries on the same inode can share it; kcmp() decides. */
+static int files_find_dup(struct files_cap *c, int fd, const struct stat *st)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (c->kcmp_ok && pos < c->len) {
+		struct files_rec_fd o;
+		long r;
+
+		files_get(c->buf, pos, &o);
+		pos += o.size;
+		if (o.ino != st->st_ino || o.dev != st->st_dev)
+			continue;
+		r = syscall(SYS_kcmp, c->pid, c->pid, KCMP_FILE, o.fd, fd);
+		if (r == 0)
+			return o.dup_of >= 0 ? o.dup_of : o.fd;
+		if (r < 0) {
+			c->kcmp_ok = false;
+			files_warn(c, "kcmp() unavailable: descriptors sharing an offset "
+				      "will be restored as separate opens");
+		}
+	}
+	return -1;
+}
+
+/* Finds an earlier description of the same pipe or unlinked inode. With
+ * @rdonly, only read ends count (the pipe's first reader saves its data). */
+static int files_find_same(const struct files_cap *c, const struct files_rec_fd *e,
+			   bool rdonly)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < c->len) {
+		struct files_rec_fd o;
+
+		files_get(c->buf, pos, &o);
+		pos += o.size;
+		if (o.kind == e->kind && o.ino == e->ino && o.dev == e->dev &&
+		    files_is_desc(&o) &&
+		    (!rdonly || (o.open_flags & O_ACCMODE) == O_RDONLY))
+			return o.fd;
+	}
+	return -1;
+}
+
+/* Whether @rdev is a device whose open file holds no state worth saving. */
+static bool files_dev_stateless(uint64_t rdev)
+{
+	unsigned int ma = major(rdev);
+	unsigned int mi = minor(rdev);
+
+	if (ma == 1)	/* mem: null 3, zero 5, full 7, random 8, urandom 9 */
+		return mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9;
+	return ma == 5 && mi == 0;	/* /dev/tty: the controlling terminal */
+}
+
+static void files_describe_addr(struct files_msg *m, const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)ss;
+		const unsigned char *a = (const unsigned char *)&in->sin_addr;
+
+		for (int i = 0; i < 4; i++) {
+			if (i)
+				msg_str(m, ".");
+			msg_u64(m, a[i]);
+		}
+		msg_str(m, ":");
+		msg_u64(m, ntohs(in->sin_port));
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+		const unsigned char *a = in6->sin6_addr.s6_addr;
+
+		msg_str(m, "[");
+		for (int i = 0; i < 16; i += 2) {
+			if (i)
+				msg_str(m, ":");
+			msg_hex(m, (unsigned int)(a[i] << 8 | a[i + 1]));
+		}
+		msg_str(m, "]:");
+		msg_u64(m, ntohs(in6->sin6_port));
+	}
+}
+
+/* Describes a socket for the user: "TCP socket to 10.0.0.1:22". */
+static void files_describe_socket(struct files_msg *m, int fd)
+{
+	struct sockaddr_storage self;
+	struct sockaddr_storage peer;
+	socklen_t slen = sizeof(self);
+	socklen_t plen = sizeof(peer);
+	socklen_t olen = sizeof(int);
+	int domain = -1;
+	int type = -1;
+	bool has_self;
+	bool has_peer;
+
+	syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &olen);
+	olen = sizeof(int);
+	syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_TYPE, &type, &olen);
+	memset(&self, 0, sizeof(self));
+	memset(&peer, 0, sizeof(peer));
+	has_self = syscall(SYS_getsockname, fd, &self, &slen) == 0;
+	has_peer = syscall(SYS_getpeername, fd, &peer, &plen) == 0;
+
+	switch (domain) {
+	case AF_INET:
+	case AF_INET6:
+		msg_str(m, type == SOCK_STREAM ? "TCP socket" :
+			   type == SOCK_DGRAM ? "UDP socket" : "IP socket");
+		if (has_peer) {
+			msg_str(m, " to ");
+			files_describe_addr(m, &peer);
+		} else if (has_self) {
+			msg_str(m, " on ");
+			files_describe_addr(m, &self);
+		}
+		break;
+	case AF_UNIX: {
+		const struct sockaddr_un *un = (const struct sockaddr_un *)
+			(has_peer && plen > sizeof(sa_family_t) ? &peer : &self);
+
+		msg_str(m, type == SOCK_STREAM ? "Unix stream socket" :
+			   type == SOCK_DGRAM ? "Unix datagram socket" :
+			   "Unix socket");
+		if (un->sun_path[0]) {
+			msg_str(m, un == (const void *)&peer ? " to " : " at ");
+			/* sun_path is NUL-padded: the memset above ends it. */
+			msg_str(m, un->sun_path);
+		} else if (un->sun_path[1]) {
+			msg_str(m, " @");
+			msg_str(m, un->sun_path + 1);
+		}
+		break;
+	}
+	case AF_NETLINK:
+		msg_str(m, "netlink socket");
+		break;
+	default:
+		msg_str(m, "socket of address family ");
+		msg_u64(m, (uint64_t)(domain < 0 ? 0 : domain));
+		break;
+	}
+}
+
+/* Reads an unlinked file's contents into @dst. A write-only or O_PATH
+ * descriptor cannot be read, so a read-only one is opened through its
+ * /proc/thread-self/fd link. */
+static int files_save_unlinked(struct files_cap *c, const char *name, int fd,
+			       uint32_t flags, char *dst, uint64_t size)
+{
+	int rfd = fd;
+	uint64_t done = 0;
+	int ret = 0;
+
+	if ((flags & O_ACCMODE) == O_WRONLY || (flags & O_PATH)) {
+		rfd = files_openat(c->dirfd, name, O_RDONLY | O_CLOEXEC, 0);
+		if (rfd < 0)
+			return rfd;
+	}
+	while (done < size) {
+		long r = syscall(SYS_pread64, rfd, dst + done, size - done, done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			break;
+		}
+		done += (uint64_t)r;
+	}
+	if (rfd != fd)
+		files_close(rfd);
+	return ret;
+}
+
+/* Copies the bytes buffered in the pipe read end @fd into @dst without
+ * consuming them: tee(2) duplicates them into a scratch pipe, which is then
+ * drained. Sets *@len; -ENOSPC when @room is too small. */
+static int files_save_pipe(int fd, uint32_t pipe_size, char *dst, size_t room,
+			   uint64_t *len)
+{
+	int avail = 0;
+	int tp[2];
+	long n;
+	size_t got = 0;
+	int ret = 0;
+
+	*len = 0;
+	if (syscall(SYS_ioctl, fd, FIONREAD, &avail) < 0)
+		return -errno;
+	if (avail <= 0)
+		return 0;
+	if ((size_t)avail > room)
+		return -ENOSPC;
+	if (syscall(SYS_pipe2, tp, O_CLOEXEC | O_NONBLOCK) < 0)
+		return -errno;
+	/* tee() copies buffer slots, not bytes: small writes can fill every
+	 * slot of a large pipe, so the scratch pipe needs as many slots. */
+	if (pipe_size > 65536 && files_fcntl(tp[1], F_SETPIPE_SZ, (long)pipe_size) < 0) {
+		ret = -EMSGSIZE;
+		goto out_close;
+	}
+	n = syscall(SYS_tee, fd, tp[1], (size_t)avail, SPLICE_F_NONBLOCK);
+	if (n != avail) {
+		ret = n < 0 ? -errno : -EIO;
+		goto out_close;
+	}
+	while (got < (size_t)avail) {
+		long r = syscall(SYS_read, tp[0], dst + got, (size_t)avail - got);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			ret = r < 0 ? -errno : -EIO;
+			goto out_close;
+		}
+		got += (size_t)r;
+	}
+	*len = got;
+out_close:
+	files_close(tp[0]);
+	files_close(tp[1]);
+	return ret;
+}
+
+/* Tells the user that descriptor @fd cannot be restored. */
+static void files_warn_unsupported(const struct files_cap *c, int fd, const char *desc)
+{
+	char buf[640];
+	struct files_msg m;
+
+	msg_init(&m, buf, sizeof(buf));
+	msg_fd(&m, fd);
+	msg_str(&m, desc);
+	msg_str(&m, " cannot be restored; it will be left closed after a restart");
+	files_warn(c, buf);
+}
+
+/* Turns entry @e into an UNSUPPORTED one described by @desc (which replaces
+ * the path, within @room bytes) and tells the user. */
+static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e,
+				   char *path, size_t room, const char *desc)
+{
+	size_t n = strlen(desc);
+
+	if (n >= room)
+		n = room - 1;
+	memmove(path, desc, n);
+	path[n] = '\0';
+	e->kind = FILES_KIND_UNSUPPORTED;
+	e->path_len = (uint32_t)n + 1;
+	e->data_len = 0;
+	e->pipe_size = 0;
+	e->same_as = -1;
+	files_warn_unsupported(c, e->fd, path);
+}
+
+/* Sets e->kind from the object behind the descriptor, with a description in
+ * @desc for what cannot be restored. */
+static void files_classify(struct files_rec_fd *e, const struct stat *st,
+			   const char *path, struct files_msg *desc)
+{
+	bool abs = path[0] == '/';
+
+	e->kind = FILES_KIND_UNSUPPORTED;
+	if (e->fd <= 2) {
+		e->kind = FILES_KIND_STDIO;
+	} else if (strncmp(path, "anon_inode:", 11) == 0) {
+		msg_str(desc, path);
+	} else if (S_ISREG(st->st_mode) && abs && strncmp(path, "/memfd:", 7) == 0) {
+		msg_str(desc, "memfd ");
+		msg_str(desc, path);
+	} else if (S_ISREG(st->st_mode) && abs) {
+		e->kind = st->st_nlink == 0 ? FILES_KIND_UNLINKED : FILES_KIND_REG;
+	} else if (S_ISDIR(st->st_mode) && abs) {
+		e->kind = FILES_KIND_DIR;
+	} else if (S_ISCHR(st->st_mode) && abs && files_dev_stateless(st->st_rdev)) {
+		e->kind = FILES_KIND_DEV;
+	} else if (S_ISCHR(st->st_mode)) {
+		msg_str(desc, "character device ");
+		msg_str(desc, path);
+	} else if (S_ISFIFO(st->st_mode) && strncmp(path, "pipe:[", 6) == 0) {
+		e->kind = FILES_KIND_PIPE;
+	} else if (S_ISFIFO(st->st_mode)) {
+		msg_str(desc, "named pipe ");
+		msg_str(desc, path);
+	} else if (S_ISSOCK(st->st_mode)) {
+		files_describe_socket(desc, e->fd);
+	} else {
+		msg_str(desc, path);
+		msg_str(desc, " (unsupported file type)");
+	}
+}
+
+/* Strips the " (deleted)" the kernel appends to an unlinked file's link. */
+static void files_strip_deleted(struct files_rec_fd *e, char *path)
+{
+	static const char suffix[] = " (deleted)";
+	size_t n = e->path_len - 1;
+	size_t s = sizeof(suffix) - 1;
+
+	if (n > s && memcmp(path + n - s, suffix, s) == 0) {
+		path[n - s] = '\0';
+		e->path_len = (uint32_t)(n - s + 1);
+	}
+}
+
+/* Saves the contents of an unlinked file or a pipe after the path. */
+static int files_capture_data(struct files_cap *c, const char *name,
+			      struct files_rec_fd *e, char *path, size_t room)
+{
+	char *dst = path + e->path_len;
+	/* Data may use the whole rest of the buffer, not just PATH_MAX. */
+	size_t left = c->cap - c->len - sizeof(*e) - e->path_len;
+	char buf[640];
+	struct files_msg m;
+	int ret;
+
+	if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
+		if (e->file_size > c->unlinked_max) {
+			msg_init(&m, buf, sizeof(buf));
+			msg_str(&m, "unlinked file ");
+			msg_str(&m, path);
+			msg_str(&m, " (");
+			msg_u64(&m, e->file_size);
+			msg_str(&m, " bytes, more than CKPT_MAX_UNLINKED_BYTES=");
+			msg_u64(&m, c->unlinked_max);
+			msg_str(&m, ")");
+			files_mark_unsupported(c, e, path, room, buf);
+			return 0;
+		}
+		if (e->file_size > left)
+			return -ENOSPC;
+		ret = files_save_unlinked(c, name, e->fd, e->open_flags, dst,
+					  e->file_size);
+		if (ret < 0)
+			return ret;
+		e->data_len = e->file_size;
+	} else if (e->kind == FILES_KIND_PIPE && files_is_desc(e) &&
+		   (e->open_flags & O_ACCMODE) == O_RDONLY &&
+		   files_find_same(c, e, true) < 0) {
+		ret = files_save_pipe(e->fd, e->pipe_size, dst, left, &e->data_len);
+		if (ret == -ENOSPC)
+			return ret;
+		if (ret < 0) {
+			msg_init(&m, buf, sizeof(buf));
+			msg_str(&m, path);
+			msg_str(&m, " (its buffered data could not be read)");
+			files_mark_unsupported(c, e, path, room, buf);
+		}
+	}
+	return 0;
+}
+
+/* Appends the entry of descriptor @fd (directory entry @name). */
+static int files_capture_fd(struct files_cap *c, int fd, const char *name)
+{
+	struct files_rec_fd e;
+	struct stat st;
+	char *path;
+	size_t room;
+	long n;
+	long fl;
+	char desc[512];
+	struct files_msg dm;
+	int ret;
+
+	if (c->cap - c->len < sizeof(e) + 8)
+		return -ENOSPC;
+	path = c->buf + c->len + sizeof(e);
+	room = c->cap - c->len - sizeof(e);
+	if (room > PATH_MAX)
+		room = PATH_MAX;
+
+	memset(&e, 0, sizeof(e));
+	e.fd = fd;
+	e.dup_of = -1;
+	e.same_as = -1;
+	n = syscall(SYS_readlinkat, c->dirfd, name, path, room);
+	if (n < 0)
+		return errno == ENOENT ? 0 : -errno;	/* closed meanwhile */
+	if ((size_t)n >= room) {
+		if (room < PATH_MAX)
+			return -ENOSPC;
+		n = 0;	/* longer than PATH_MAX: described below */
+	}
+	path[n] = '\0';
+	e.path_len = (uint32_t)n + 1;
+
+	ret = files_fstat(fd, &st);
+	if (ret < 0)
+		return ret == -EBADF ? 0 : ret;
+	fl = files_fcntl(fd, F_GETFL, 0);
+	e.open_flags = fl < 0 ? 0 : (uint32_t)fl & FILES_OPEN_FLAGS_KNOWN;
+	fl = files_fcntl(fd, F_GETFD, 0);
+	e.fd_flags = fl < 0 ? 0 : (uint32_t)fl & FD_CLOEXEC;
+	e.offset = files_lseek(fd, 0, SEEK_CUR);
+	if (e.offset < 0)
+		e.offset = 0;
+	e.mode = st.st_mode;
+	e.ino = st.st_ino;
+	e.dev = st.st_dev;
+	e.file_size = st.st_size < 0 ? 0 : (uint64_t)st.st_size;
+
+	msg_init(&dm, desc, sizeof(desc));
+	files_classify(&e, &st, path, &dm);
+	if (n == 0 && e.kind != FILES_KIND_STDIO) {
+		e.kind = FILES_KIND_UNSUPPORTED;
+		msg_init(&dm, desc, sizeof(desc));
+		msg_str(&dm, "descriptor whose path is longer than PATH_MAX");
+	}
+	if (e.kind == FILES_KIND_DEV)
+		e.rdev = st.st_rdev;
+	if (e.kind == FILES_KIND_PIPE) {
+		fl = files_fcntl(fd, F_GETPIPE_SZ, 0);
+		e.pipe_size = fl < FILES_PIPE_SIZE_MIN ? FILES_PIPE_SIZE_MIN : (uint32_t)fl;
+	}
+	if (e.kind == FILES_KIND_UNLINKED) {
+		/* Regular files are re-opened by path: never O_TMPFILE again. */
+		e.open_flags &= ~(uint32_t)O_DIRECTORY;
+		files_strip_deleted(&e, path);
+	}
+	if (fd > 2)
+		e.dup_of = files_find_dup(c, fd, &st);
+	if (e.dup_of < 0 && fd > 2 &&
+	    (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED))
+		e.same_as = files_find_same(c, &e, false);
+
+	if (e.kind == FILES_KIND_UNSUPPORTED)
+		files_mark_unsupported(c, &e, path, room, desc);
+	else if (e.kind != FILES_KIND_STDIO && e.dup_of < 0) {
+		ret = files_capture_data(c, name, &e, path, room);
+		if (ret < 0)
+			return ret;
+	}
+
+	e.size = (uint32_t)files_align8(sizeof(e) + e.path_len + e.data_len);
+	if (e.size > c->cap - c->len)
+		return -ENOSPC;
+	memset(c->buf + c->len + sizeof(e) + e.path_len + e.data_len, 0,
+	       e.size - sizeof(e) - e.path_len - e.data_len);
+	files_put(c->buf, c->len, &e);
+	c->len += e.size;
+	c->count++;
+	return 0;
+}
+
+/* Whether pipe @ino has a reader and a writer among the process's own
+ * descriptions (stdio excluded: the launcher replaces those), and none of
+ * its descriptions was already found unrestorable (unreadable data). */
+static bool files_pipe_complete(const struct files_cap *c, uint64_t ino, uint64_t dev)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	bool r = false;
+	bool w = false;
+
+	while (pos < c->len) {
+		struct files_rec_fd o;
+
+		files_get(c->buf, pos, &o);
+		pos += o.size;
+		if (o.ino != ino || o.dev != dev || !files_is_desc(&o))
+			continue;
+		if (o.kind == FILES_KIND_UNSUPPORTED && S_ISFIFO(o.mode))
+			return false;
+		if (o.kind != FILES_KIND_PIPE)
+			continue;
+		if ((o.open_flags & O_ACCMODE) == O_RDONLY)
+			r = true;
+		else
+			w = true;
+	}
+	return r && w;
+}
+
+/* Second pass: a pipe with an end outside the process cannot be rebuilt.
+ * Its entries (except dups of stdio, which follow the launcher's stdio)
+ * become UNSUPPORTED and lose their data; entries shrink in place, so the
+ * later ones move down. */
+static void files_check_pipes(struct files_cap *c)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		const char *path = c->buf + pos + sizeof(e);
+		char desc[512];
+		struct files_msg m;
+		size_t old;
+
+		files_get(c->buf, pos, &e);
+		old = e.size;
+		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 ||
+		    (e.dup_of >= 0 && e.dup_of <= 2) ||
+		    files_pipe_complete(c, e.ino, e.dev)) {
+			pos += old;
+			continue;
+		}
+		msg_init(&m, desc, sizeof(desc));
+		msg_str(&m, path);
+		msg_str(&m, " (pipe to another process)");
+		files_warn_unsupported(c, e.fd, desc);
+		e.kind = FILES_KIND_UNSUPPORTED;
+		e.data_len = 0;
+		e.pipe_size = 0;
+		e.same_as = -1;
+		e.size = (uint32_t)files_align8(sizeof(e) + e.path_len);
+		memset(c->buf + pos + sizeof(e) + e.path_len, 0,
+		       e.size - sizeof(e) - e.path_len);
+		files_put(c->buf, pos, &e);
+		memmove(c->buf + pos + e.size, c->buf + pos + old, c->len - pos - old);
+		c->len -= old - e.size;
+		pos += e.size;
+	}
+}
+
+/* Whether @name is a descriptor number; stores it in *@fd. */
+static bool files_name_fd(const char *name, int *fd)
+{
+	long v = 0;
+
+	if (!*name)
+		return false;
+	for (; *name; name++) {
+		if (*name < '0' || *name > '9' || v > INT_MAX / 10)
+			return false;
+		v = v * 10 + (*name - '0');
+	}
+	if (v > INT_MAX)
+		return false;
+	*fd = (int)v;
+	return true;
+}
+
+static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg))
+{
+	struct files_cap c = {
+		.buf = buf,
+		.cap = cap,
+		.len = sizeof(struct files_rec_hdr),
+		.kcmp_ok = true,
+		.warn = warn,
+	};
+	struct files_rec_hdr hdr;
+	/* getdents64 buffer: 8-aligned for the dirent structs. */
+	uint64_t dbuf[256];
+	int prev = -1;
+	ssize_t ret;
+
+	if (cap < sizeof(hdr))
+		return -ENOSPC;
+	hdr.magic = FILES_REC_MAGIC;
+	hdr.version = FILES_REC_VERSION;
+	hdr.flags = files_settings(&c);
+	c.pid = syscall(SYS_getpid);
+	/* thread-self: see files_proc_path(). */
+	c.dirfd = files_openat(AT_FDCWD, "/proc/thread-self/fd",
+			       O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (c.dirfd < 0)
+		return c.dirfd;
+
+	for (;;) {
+		long n = syscall(SYS_getdents64, c.dirfd, dbuf, sizeof(dbuf));
+		long off = 0;
+
+		if (n < 0) {
+			ret = -errno;
+			goto out_close;
+		}
+		if (n == 0)
+			break;
+		while (off < n) {
+			const struct files_dirent *d =
+				(const struct files_dirent *)((char *)dbuf + off);
+			int fd;
+
+			off += d->d_reclen;
+			if (!files_name_fd(d->d_name, &fd) || fd == c.dirfd ||
+			    ckpt_files_fd_excluded(fd))
+				continue;
+			/* procfs lists descriptors in increasing order; the
+			 * record depends on it, so make sure. */
+			if (fd <= prev) {
+				ret = -EIO;
+				goto out_close;
+			}
+			prev = fd;
+			ret = files_capture_fd(&c, fd, d->d_name);
+			if (ret < 0)
+				goto out_close;
+		}
+	}
+	files_check_pipes(&c);
+	hdr.count = c.count;
+	memcpy(buf, &hdr, sizeof(hdr));
+	ret = (ssize_t)c.len;
+out_close:
+	files_close(c.dirfd);
+	return ret;
+}
+
+/* ---- restore: validation ----------------------------------------------- */
+
+/* Finds the entry of descriptor @fd among the first @end bytes (entries
+ * already validated) and its path; false if none. */
+static bool files_lookup(const char *rec, size_t end, int fd, struct files_rec_fd *out,
+			 const char **path)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < end) {
+		files_get(rec, pos, out);
+		if (out->fd == fd) {
+			*path = rec + pos + sizeof(*out);
+			return true;
+		}
+		pos += out->size;
+	}
+	return false;
+}
+
+/* Finds the partner of pipe creator @c in a validated record: its first
+ * other description opened the other way. The creator places it. */
+static bool files_pipe_partner(const char *rec, size_t len, const struct files_rec_fd *c,
+			       struct files_rec_fd *out, const char **path)
+{
+	uint32_t acc = c->open_flags & O_ACCMODE;
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < len) {
+		files_get(rec, pos, out);
+		if (out->kind == FILES_KIND_PIPE && out->same_as == c->fd &&
+		    out->dup_of < 0 && (out->open_flags & O_ACCMODE) != acc) {
+			*path = rec + pos + sizeof(*out);
+			return true;
+		}
+		pos += out->size;
+	}
+	return false;
+}
+
+static const char *files_kind_name(uint32_t kind)
+{
+	static const char *const names[] = {
+		"?", "stdio", "regular file", "unlinked file", "directory",
+		"device", "pipe", "unsupported",
+	};
+
+	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
+}
+
+/* Checks the fields of entry @e (at @pos, already known to lie inside
+ * @len bytes) that do not depend on other entries. */
+static int files_check_entry(const char *rec, size_t pos, const struct files_rec_fd *e,
+			     uint32_t i)
+{
+	const char *path = rec + pos + sizeof(*e);
+	uint32_t acc = e->open_flags & O_ACCMODE;
+	uint64_t need;
+
+	if (e->path_len == 0 || e->path_len > PATH_MAX) {
+		log_err("entry %u: path length %u out of range", i, e->path_len);
+		return -EINVAL;
+	}
+	if (e->data_len > e->size) {
+		log_err("entry %u: data length %llu beyond the entry", i,
+			(unsigned long long)e->data_len);
+		return -EINVAL;
+	}
+	need = files_align8(sizeof(*e) + e->path_len + e->data_len);
+	if (need != e->size) {
+		log_err("entry %u: size %u does not match its contents (%llu)", i,
+			e->size, (unsigned long long)need);
+		return -EINVAL;
+	}
+	if (path[e->path_len - 1] != '\0' || memchr(path, '\0', e->path_len - 1)) {
+		log_err("entry %u: path is not one NUL-terminated string", i);
+		return -EINVAL;
+	}
+	if (e->fd < 0 || e->kind == 0 || e->kind > FILES_KIND_MAX ||
+	    (e->fd <= 2) != (e->kind == FILES_KIND_STDIO)) {
+		log_err("entry %u: fd %d of kind %u is invalid", i, e->fd, e->kind);
+		return -EINVAL;
+	}
+	if ((e->open_flags & ~(uint32_t)FILES_OPEN_FLAGS_KNOWN) || acc == O_ACCMODE ||
+	    (e->fd_flags & ~(uint32_t)FD_CLOEXEC) || e->offset < 0) {
+		log_err("fd %d: invalid flags 0%o/%u or offset %lld", e->fd,
+			e->open_flags, e->fd_flags, (long long)e->offset);
+		return -EINVAL;
+	}
+	if ((e->kind == FILES_KIND_REG || e->kind == FILES_KIND_DIR ||
+	     e->kind == FILES_KIND_DEV || e->kind == FILES_KIND_UNLINKED) &&
+	    path[0] != '/') {
+		log_err("fd %d: %s path \"%s\" is not absolute", e->fd,
+			files_kind_name(e->kind), path);
+		return -EINVAL;
+	}
+	if (e->kind == FILES_KIND_PIPE) {
+		if (e->pipe_size < FILES_PIPE_SIZE_MIN || e->pipe_size > FILES_PIPE_SIZE_MAX ||
+		    e->data_len > e->pipe_size || acc == O_RDWR) {
+			log_err("fd %d: pipe of %u bytes with %llu buffered is invalid",
+				e->fd, e->pipe_size, (unsigned long long)e->data_len);
+			return -EINVAL;
+		}
+		if (e->data_len && (acc != O_RDONLY || e->dup_of >= 0)) {
+			log_err("fd %d: pipe data on an entry that cannot carry it", e->fd);
+			return -EINVAL;
+		}
+	} else if (e->pipe_size) {
+		log_err("fd %d: pipe size on a %s", e->fd, files_kind_name(e->kind));
+		return -EINVAL;
+	}
+	if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
+		if (e->data_len != e->file_size) {
+			log_err("fd %d: unlinked file %s has %llu of %llu bytes saved",
+				e->fd, path, (unsigned long long)e->data_len,
+				(unsigned long long)e->file_size);
+			return -EINVAL;
+		}
+	} else if (e->kind != FILES_KIND_PIPE && e->data_len) {
+		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Checks @e's references to earlier entries (the first @pos bytes). */
+static int files_check_refs(const char *rec, size_t pos, const struct files_rec_fd *e)
+{
+	struct files_rec_fd o;
+	const char *opath;
+
+	if (e->dup_of >= 0) {
+		if (e->dup_of >= e->fd || e->same_as >= 0 || e->data_len ||
+		    !files_lookup(rec, pos, e->dup_of, &o, &opath)) {
+			log_err("fd %d: duplicate of fd %d, which is not an earlier entry",
+				e->fd, e->dup_of);
+			return -EINVAL;
+		}
+	} else if (e->dup_of != -1) {
+		log_err("fd %d: invalid dup_of %d", e->fd, e->dup_of);
+		return -EINVAL;
+	}
+	if (e->same_as >= 0) {
+		if (e->same_as >= e->fd || e->fd <= 2 ||
+		    (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_UNLINKED) ||
+		    !files_lookup(rec, pos, e->same_as, &o, &opath) || o.kind != e->kind ||
+		    o.ino != e->ino || o.dev != e->dev || o.dup_of >= 0 ||
+		    o.same_as >= 0 || o.fd <= 2) {
+			log_err("fd %d: refers to fd %d, which is not the same object",
+				e->fd, e->same_as);
+			return -EINVAL;
+		}
+	} else if (e->same_as != -1) {
+		log_err("fd %d: invalid same_as %d", e->fd, e->same_as);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Second validation pass, once every entry is known to be sound: each
+ * pipe's creator has a partner (else its re-opens could block for ever),
+ * and saved bytes sit only on the pipe's first reader, creator or partner. */
+static int files_check_pipes_rec(const char *rec, size_t len)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < len) {
+		struct files_rec_fd e;
+		struct files_rec_fd c;
+		struct files_rec_fd p;
+		const char *path;
+
+		files_get(rec, pos, &e);
+		pos += e.size;
+		if (e.kind != FILES_KIND_PIPE || e.dup_of >= 0)
+			continue;
+		if (e.same_as < 0) {
+			c = e;
+		} else if (!files_lookup(rec, len, e.same_as, &c, &path)) {
+			return -EINVAL;	/* ruled out by files_check_refs() */
+		}
+		if (!files_pipe_partner(rec, len, &c, &p, &path)) {
+			log_err("fd %d: pipe without a description of its other end", c.fd);
+			return -EINVAL;
+		}
+		if (e.data_len && e.fd != c.fd && e.fd != p.fd) {
+			log_err("fd %d: pipe data on a description that cannot carry it",
+				e.fd);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Validates the whole record. Returns 0, -EINVAL, or -EBUSY when
+ * @check_excluded and an entry lies on an excluded number; *@maxfd gets the
+ * highest descriptor number (-1 for none). */
+static int files_validate(const char *rec, size_t len, bool check_excluded, int *maxfd)
+{
+	struct files_rec_hdr hdr;
+	size_t pos = sizeof(hdr);
+	int prev = -1;
+	int ret;
+
+	if (!rec || len < sizeof(hdr)) {
+		log_err("record of %zu bytes is too short", len);
+		return -EINVAL;
+	}
+	memcpy(&hdr, rec, sizeof(hdr));
+	if (hdr.magic != FILES_REC_MAGIC || hdr.version != FILES_REC_VERSION ||
+	    (hdr.flags & ~FILES_REC_FLAGS_KNOWN)) {
+		log_err("bad record header (magic %#x version %u flags %#x)",
+			hdr.magic, hdr.version, hdr.flags);
+		return -EINVAL;
+	}
+	if (hdr.count > (len - sizeof(hdr)) / sizeof(struct files_rec_fd)) {
+		log_err("record claims %u entries in %zu bytes", hdr.count, len);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < hdr.count; i++) {
+		struct files_rec_fd e;
+
+		if (len - pos < sizeof(e)) {
+			log_err("entry %u truncated", i);
+			return -EINVAL;
+		}
+		files_get(rec, pos, &e);
+		if (e.size < sizeof(e) || e.size % 8 || e.size > len - pos) {
+			log_err("entry %u: size %u out of range", i, e.size);
+			return -EINVAL;
+		}
+		ret = files_check_entry(rec, pos, &e, i);
+		if (ret < 0)
+			return ret;
+		if (e.fd <= prev) {
+			log_err("entry %u: fd %d not above the previous fd %d", i, e.fd, prev);
+			return -EINVAL;
+		}
+		ret = files_check_refs(rec, pos, &e);
+		if (ret < 0)
+			return ret;
+		if (check_excluded && ckpt_files_fd_excluded(e.fd)) {
+			log_err("fd %d of the image is in use by the checkpointer itself",
+				e.fd);
+			return -EBUSY;
+		}
+		prev = e.fd;
+		pos += e.size;
+	}
+	if (pos != len) {
+		log_err("%zu bytes after the last entry", len - pos);
+		return -EINVAL;
+	}
+	ret = files_check_pipes_rec(rec, len);
+	if (ret < 0)
+		return ret;
+	*maxfd = prev;
+	return 0;
+}
+
+int ckpt_files_fd_limit(const void *rec, size_t len)
+{
+	int maxfd = -1;
+	int ret = files_validate(rec, len, false, &maxfd);
+
+	return ret < 0 ? ret : maxfd + 1;
+}
+
+/* ---- restore: actions -------------------------------------------------- */
+
+/* Moves the fresh descriptor @tmp onto @e->fd with the saved FD_CLOEXEC;
+ * consumes @tmp. */
+static int files_place(int tmp, const struct files_rec_fd *e)
+{
+	long r;
+
+	if (tmp == e->fd) {
+		r = files_fcntl(tmp, F_SETFD, (long)e->fd_flags);
+	} else {
+		r = files_ret(syscall(SYS_dup3, tmp, e->fd,
+				      (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
+		files_close(tmp);
+	}
+	if (r < 0) {
+		errno = (int)-r;
+		log_perror("fd %d: cannot place the descriptor", e->fd);
+		return (int)r;
+	}
+	return 0;
+}
+
+/* Leaves @e->fd closed (an unsupported or unrestorable descriptor), so the
+ * application never mistakes a stray descriptor of the restorer for it. */
+static void files_leave_closed(const struct files_rec_fd *e, const char *path,
+			       const char *why)
+{
+	files_close(e->fd);
+	log_warn("fd %d: %s %s; left closed", e->fd, path, why);
+}
+
+/* Flags for re-opening a regular file, directory or device. O_NONBLOCK is
+ * always added, so that a path that has become a FIFO or a terminal cannot
+ * block the restore in open(); files_open_done() puts the saved value back
+ * once the type has been checked. */
+static int files_reopen_flags(const struct files_rec_fd *e)
+{
+	/* O_ASYNC needs an owner (F_SETOWN) we do not record: dropped. */
+	int fl = (int)(e->open_flags & ~(uint32_t)O_ASYNC) | O_CLOEXEC | O_NOCTTY |
+		 O_NONBLOCK;
+
+	if (e->kind != FILES_KIND_DIR)
+		fl &= ~O_DIRECTORY;
+	return fl;
+}
+
+/* Drops the O_NONBLOCK files_reopen_flags() added, unless it was saved. */
+static int files_open_done(int fd, const struct files_rec_fd *e, const char *path)
+{
+	long fl;
+
+	if (e->open_flags & (O_NONBLOCK | O_PATH))
+		return 0;
+	fl = files_fcntl(fd, F_GETFL, 0);
+	if (fl >= 0)
+		fl = files_fcntl(fd, F_SETFL, fl & ~(long)O_NONBLOCK);
+	if (fl < 0) {
+		errno = (int)-fl;
+		log_perror("fd %d: cannot set the flags of %s", e->fd, path);
+		return (int)fl;
+	}
+	return 0;
+}
+
+static bool files_writable(const struct files_rec_fd *e)
+{
+	return (e->open_flags & O_ACCMODE) != O_RDONLY && !(e->open_flags & O_PATH);
+}
+
+/* Seeks to the saved offset; O_PATH descriptors and directories that
+ * refuse it only lose the position, which is worth a warning. */
+static int files_seek(int fd, const struct files_rec_fd *e, const char *path)
+{
+	if (e->open_flags & O_PATH || e->offset == 0)
+		return 0;
+	if (files_lseek(fd, e->offset, SEEK_SET) == e->offset)
+		return 0;
+	if (e->kind == FILES_KIND_DIR) {
+		log_warn("fd %d: cannot restore the position in directory %s",
+			 e->fd, path);
+		return 0;
+	}
+	log_perror("fd %d: cannot seek %s to %lld", e->fd, path, (long long)e->offset);
+	return -EIO;
+}
+
+/* Regular file or directory: re-open by path, check it is the same inode,
+ * cut it back to its checkpoint size if the process was writing it. */
+static int files_restore_path(const struct files_rec_fd *e, const char *path,
+			      bool truncate)
+{
+	struct stat st;
+	int fd;
+	int ret;
+
+	fd = files_openat(AT_FDCWD, path, files_reopen_flags(e), 0);
+	if (fd < 0) {
+		errno = -fd;
+		log_perror("fd %d: cannot re-open %s %s", e->fd,
+			   files_kind_name(e->kind), path);
+		return fd;
+	}
+	ret = files_fstat(fd, &st);
+	if (ret < 0)
+		goto out_close;
+	if ((uint64_t)st.st_ino != e->ino || (st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
+		log_err("fd %d: %s was replaced since the checkpoint (inode %llu, was %llu)",
+			e->fd, path, (unsigned long long)st.st_ino,
+			(unsigned long long)e->ino);
+		ret = -ESTALE;
+		goto out_close;
+	}
+	if (e->kind == FILES_KIND_REG && files_writable(e)) {
+		if ((uint64_t)st.st_size < e->file_size) {
+			log_err("fd %d: %s is shorter (%lld bytes) than at the checkpoint "
+				"(%llu): output written before it was lost", e->fd, path,
+				(long long)st.st_size, (unsigned long long)e->file_size);
+			ret = -ESTALE;
+			goto out_close;
+		}
+		if (truncate && (uint64_t)st.st_size > e->file_size) {
+			ret = (int)files_ret(syscall(SYS_ftruncate, fd, e->file_size));
+			if (ret < 0) {
+				log_perror("fd %d: cannot truncate %s to %llu bytes", e->fd,
+					   path, (unsigned long long)e->file_size);
+				goto out_close;
+			}
+			log_info("fd %d: cut %s back to its checkpoint size %llu (was %lld)",
+				 e->fd, path, (unsigned long long)e->file_size,
+				 (long long)st.st_size);
+		}
+	} else if (e->kind == FILES_KIND_REG && (uint64_t)st.st_size != e->file_size) {
+		log_warn("fd %d: %s changed size since the checkpoint (%lld, was %llu)",
+			 e->fd, path, (long long)st.st_size,
+			 (unsigned long long)e->file_size);
+	}
+	ret = files_seek(fd, e, path);
+	if (ret == 0)
+		ret = files_open_done(fd, e, path);
+	if (ret < 0)
+		goto out_close;
+	return files_place(fd, e);
+
+out_close:
+	files_close(fd);
+	return ret;
+}
+
+/* Stateless device: re-open by path; a missing one (no controlling
+ * terminal for /dev/tty) leaves the descriptor closed. */
+static int files_restore_dev(const struct files_rec_fd *e, const char *path)
+{
+	struct stat st;
+	int fd;
+
+	fd = files_openat(AT_FDCWD, path, files_reopen_flags(e), 0);
+	if (fd < 0) {
+		files_leave_closed(e, path, "cannot be re-opened");
+		return 0;
+	}
+	if (files_fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
+	    (uint64_t)st.st_rdev != e->rdev) {
+		files_close(fd);
+		files_leave_closed(e, path, "is no longer the same device");
+		return 0;
+	}
+	if (files_open_done(fd, e, path) < 0) {
+		files_close(fd);
+		return -EIO;
+	}
+	return files_place(fd, e);
+}
+
+/* Re-opens another description of the object already restored at fd
+ * @e->same_as through its /proc/thread-self/fd link. */
+static int files_reopen_same(const struct files_rec_fd *e, const char *path, int flags)
+{
+	char proc[40];
+	int fd;
+
+	files_proc_path(proc, e->same_as);
+	fd = files_openat(AT_FDCWD, proc, flags | O_CLOEXEC, 0);
+	if (fd < 0) {
+		errno = -fd;
+		log_perror("fd %d: cannot open another description of %s (fd %d)",
+			   e->fd, path, e->same_as);
+	}
+	return fd;
+}
+
+static int files_write_all(int fd, const char *data, uint64_t len, uint64_t off,
+			   bool positional)
+{
+	uint64_t done = 0;
+
+	while (done < len) {
+		long r = positional ?
+			syscall(SYS_pwrite64, fd, data + done, len - done, off + done) :
+			syscall(SYS_write, fd, data + done, len - done);
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -EIO;
+		done += (uint64_t)r;
+	}
+	return 0;
+}
+
+/* Creates an anonymous file in @dir (O_TMPFILE) holding @e's contents. */
+static int files_make_tmpfile(const struct files_rec_fd *e, const char *dir,
+			      const char *data)
+{
+	int fd;
+	int ret;
+
+	fd = files_openat(AT_FDCWD, dir, O_TMPFILE | O_RDWR | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return fd;
+	ret = files_write_all(fd, data, e->data_len, 0, true);
+	if (ret == 0)
+		ret = (int)files_ret(syscall(SYS_fchmod, fd, e->mode & 07777));
+	if (ret < 0) {
+		files_close(fd);
+		return ret;
+	}
+	return fd;
+}
+
+/* Unlinked file: the first description re-creates it, unlinked, in its old
+ * directory (or /tmp when that is gone or has no O_TMPFILE support), then
+ * opens it with the saved flags through /proc; others open that one. */
+static int files_restore_unlinked(const struct files_rec_fd *e, const char *path)
+{
+	int flags = files_reopen_flags(e);
+	char dir[PATH_MAX];
+	char proc[40];
+	const char *slash;
+	int tmp;
+	int fd;
+	int ret;
+
+	if (e->same_as >= 0) {
+		fd = files_reopen_same(e, path, flags);
+		if (fd < 0)
+			return fd;
+		goto out_seek;
+	}
+	slash = strrchr(path, '/');
+	if (slash == path)
+		slash++;	/* a file in / keeps "/" as its directory */
+	memcpy(dir, path, (size_t)(slash - path));
+	dir[slash - path] = '\0';
+	tmp = files_make_tmpfile(e, dir, path + e->path_len);
+	if (tmp < 0)
+		tmp = files_make_tmpfile(e, "/tmp", path + e->path_len);
+	if (tmp < 0) {
+		errno = -tmp;
+		log_perror("fd %d: cannot re-create unlinked file %s (%llu bytes)",
+			   e->fd, path, (unsigned long long)e->data_len);
+		return tmp;
+	}
+	files_proc_path(proc, tmp);
+	fd = files_openat(AT_FDCWD, proc, flags, 0);
+	files_close(tmp);
+	if (fd < 0) {
+		errno = -fd;
+		log_perror("fd %d: cannot open re-created unlinked file %s", e->fd, path);
+		return fd;
+	}
+out_seek:
+	ret = files_seek(fd, e, path);
+	if (ret == 0)
+		ret = files_open_done(fd, e, path);
+	if (ret < 0) {
+		files_close(fd);
+		return ret;
+	}
+	return files_place(fd, e);
+}
+
+/* Sets the status flags a pipe end keeps per description. O_DIRECT (packet
+ * mode) cannot be given to open(), only to pipe2() and F_SETFL. */
+static int files_pipe_status(int fd, const struct files_rec_fd *e)
+{
+	long r = files_fcntl(fd, F_SETFL, (long)(e->open_flags & (O_NONBLOCK | O_DIRECT)));
+
+	if (r < 0) {
+		errno = (int)-r;
+		log_perror("fd %d: cannot set the pipe's flags", e->fd);
+	}
+	return (int)r;
+}
+
+/* Writes a pipe's saved bytes into its fresh write end @w (non-blocking:
+ * the pipe was sized for them, a short write means it could not be). */
+static int files_pipe_refill(int w, const struct files_rec_fd *e, const char *path)
+{
+	int ret = files_write_all(w, path + e->path_len, e->data_len, 0, false);
+
+	if (ret < 0) {
+		errno = -ret;
+		log_perror("fd %d: cannot refill %s with %llu bytes", e->fd, path,
+			   (unsigned long long)e->data_len);
+	}
+	return ret;
+}
+
+/* Places the fresh descriptors @a on @ea->fd and @b on @eb->fd. pipe2()
+ * hands out the lowest free numbers, which are often the very targets,
+ * possibly crossed (write end first): never let one dup3() close the
+ * other fresh descriptor. */
+static int files_place_pair(int a, const struct files_rec_fd *ea, int b,
+			    const struct files_rec_fd *eb)
+{
+	int ret;
+
+	if (a == eb->fd && b == ea->fd) {
+		/* Crossed: move @a to a third number while both are held. */
+		int t = (int)files_fcntl(a, F_DUPFD_CLOEXEC, 0);
+
+		if (t < 0) {
+			errno = -t;
+			log_perror("fd %d: cannot move a descriptor", ea->fd);
+			files_close(a);
+			files_close(b);
+			return t;
+		}
+		files_close(a);
+		a = t;
+	}
+	if (b == ea->fd) {
+		ret = files_place(b, eb);
+		if (ret < 0) {
+			files_close(a);
+			return ret;
+		}
+		return files_place(a, ea);
+	}
+	ret = files_place(a, ea);
+	if (ret < 0) {
+		files_close(b);
+		return ret;
+	}
+	return files_place(b, eb);
+}
+
+/* Pipe, first description (the creator): makes the pipe at the saved size
+ * with its buffered bytes, keeps its own end and places the other end on
+ * the partner entry at once, so the pipe always has a reader and a writer
+ * and the /proc re-opens of its other descriptions never block. */
+static int files_restore_pipe_creator(const struct files_rst *r,
+				      const struct files_rec_fd *e, const char *path)
+{
+	bool reader = (e->open_flags & O_ACCMODE) == O_RDONLY;
+	struct files_rec_fd pe;
+	const char *ppath;
+	const struct files_rec_fd *re;
+	const char *rpath;
+	int p[2];
+	int ret;
+
+	/* Validation made sure the partner exists. */
+	if (!files_pipe_partner(r->rec, r->len, e, &pe, &ppath))
+		return -EINVAL;
+	if (syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_perror("fd %d: cannot create a pipe", e->fd);
+		return -errno;
+	}
+	if (files_fcntl(p[0], F_SETPIPE_SZ, (long)e->pipe_size) < 0)
+		log_warn("fd %d: cannot resize %s to %u bytes", e->fd, path, e->pipe_size);
+	/* The saved bytes ride on the first reader: the creator or its partner. */
+	re = reader ? e : &pe;
+	rpath = reader ? path : ppath;
+	ret = re->data_len ? files_pipe_refill(p[1], re, rpath) : 0;
+	if (ret == 0)
+		ret = files_pipe_status(p[0], reader ? e : &pe);
+	if (ret == 0)
+		ret = files_pipe_status(p[1], reader ? &pe : e);
+	if (ret < 0) {
+		files_close(p[0]);
+		files_close(p[1]);
+		return ret;
+	}
+	return files_place_pair(p[reader ? 0 : 1], e, p[reader ? 1 : 0], &pe);
+}
+
+/* Pipe: the creator makes it (above); its partner is then already in
+ * place; every other description opens it through /proc/thread-self/fd. */
+static int files_restore_pipe(const struct files_rst *r, const struct files_rec_fd *e,
+			      const char *path)
+{
+	bool reader = (e->open_flags & O_ACCMODE) == O_RDONLY;
+	struct files_rec_fd ce;
+	struct files_rec_fd pe;
+	const char *cpath;
+	const char *ppath;
+	int fd;
+	int ret;
+
+	if (e->same_as < 0)
+		return files_restore_pipe_creator(r, e, path);
+	if (files_lookup(r->rec, r->len, e->same_as, &ce, &cpath) &&
+	    files_pipe_partner(r->rec, r->len, &ce, &pe, &ppath) && pe.fd == e->fd)
+		return 0;
+	fd = files_reopen_same(e, path, (reader ? O_RDONLY : O_WRONLY) | O_NONBLOCK);
+	if (fd < 0)
+		return fd;
+	ret = files_pipe_status(fd, e);
+	if (ret < 0) {
+		files_close(fd);
+		return ret;
+	}
+	return files_place(fd, e);
+}
+
+/* A duplicate of an earlier descriptor; if that one stayed closed, so does
+ * this one. */
+static int files_restore_dup(const struct files_rec_fd *e, const char *path)
+{
+	int r;
+
+	if (files_fcntl(e->dup_of, F_GETFD, 0) < 0) {
+		files_leave_closed(e, path, "duplicates a descriptor that is closed");
+		return 0;
+	}
+	r = (int)files_ret(syscall(SYS_dup3, e->dup_of, e->fd,
+				   (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
+	if (r < 0) {
+		errno = -r;
+		log_perror("fd %d: cannot duplicate fd %d", e->fd, e->dup_of);
+		return r;
+	}
+	return 0;
+}
+
+static int files_restore_one(const struct files_rst *r, const struct files_rec_fd *e,
+			     const char *path)
+{
+	if (e->kind == FILES_KIND_STDIO) {
+		log_debug("fd %d: was %s; keeping the launcher's", e->fd, path);
+		return 0;
+	}
+	if (e->kind == FILES_KIND_UNSUPPORTED) {
+		files_leave_closed(e, path, "was not restorable");
+		return 0;
+	}
+	if (e->dup_of >= 0)
+		return files_restore_dup(e, path);
+	switch (e->kind) {
+	case FILES_KIND_REG:
+	case FILES_KIND_DIR:
+		return files_restore_path(e, path, r->truncate);
+	case FILES_KIND_DEV:
+		return files_restore_dev(e, path);
+	case FILES_KIND_UNLINKED:
+		return files_restore_unlinked(e, path);
+	case FILES_KIND_PIPE:
+		return files_restore_pipe(r, e, path);
+	}
+	return -EINVAL;
+}
+
+/* Spare descriptor numbers above the highest one restored: an unlinked
+ * file briefly needs two fresh descriptors at once, a pipe two as well. */
+#define FILES_FD_SLACK 8
+
+/* Descriptors up to @maxfd, plus a few scratch ones, must fit under
+ * RLIMIT_NOFILE while they are placed; the attrs subsystem, restored next,
+ * sets the saved limit again. */
+static int files_make_room(int maxfd)
+{
+	struct rlimit rl;
+	uint64_t want = (uint64_t)maxfd + 1 + FILES_FD_SLACK;
+
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, NULL, &rl) < 0)
+		return -errno;
+	if (rl.rlim_cur >= want)
+		return 0;
+	if (rl.rlim_max != RLIM_INFINITY && (uint64_t)maxfd >= rl.rlim_max) {
+		log_err("fd %d is above the hard limit of open files (%llu)", maxfd,
+			(unsigned long long)rl.rlim_max);
+		return -EMFILE;
+	}
+	if (rl.rlim_max != RLIM_INFINITY && want > rl.rlim_max)
+		want = rl.rlim_max;
+	rl.rlim_cur = want;
+	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL) < 0) {
+		log_perror("cannot raise the open files limit to %llu",
+			   (unsigned long long)want);
+		return -errno;
+	}
+	return 0;
+}
+
+static int files_restore(const void *rec, size_t len)
+{
+	struct files_rst r = { .rec = rec, .len = len };
+	struct files_rec_hdr hdr;
+	size_t pos = sizeof(hdr);
+	int maxfd = -1;
+	int ret;
+
+	ret = files_validate(r.rec, len, true, &maxfd);
+	if (ret < 0)
+		return ret;
+	memcpy(&hdr, r.rec, sizeof(hdr));
+	r.truncate = hdr.flags & FILES_REC_TRUNCATE;
+	if (maxfd >= 0) {
+		ret = files_make_room(maxfd);
+		if (ret < 0)
+			return ret;
+	}
+	for (uint32_t i = 0; i < hdr.count; i++) {
+		struct files_rec_fd e;
+
+		files_get(r.rec, pos, &e);
+		ret = files_restore_one(&r, &e, r.rec + pos + sizeof(e));
+		if (ret < 0)
+			return ret;
+		pos += e.size;
+	}
+	return 0;
+}
+
+const struct ckpt_subsys ckpt_files_subsys = {
+	.name = "files",
+	.record_type = CKPT_REC_FILES,
+	.capture = files_capture,
+	.restore = files_restore,
+};

@@ -1,0 +1,69 @@
+/* files.h - the kernel-state savers (files.c, attrs.c, signals.c): their
+ * subsystem descriptors for subsys_table.c and the few calls the engine makes
+ * besides the table. Included by libckpt/ sources and their unit tests only.
+ *
+ * Record layouts and restore rules: docs/files-and-state.md.
+ */
+#ifndef CKPT_LIBCKPT_FILES_H
+#define CKPT_LIBCKPT_FILES_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "subsys.h"
+
+/* Record types of the state savers, pinned forever. The range 0x100-0x3ff is
+ * theirs: 0x1xx files, 0x2xx process attributes, 0x3xx signals and timers. */
+#define CKPT_REC_FILES 0x100u
+#define CKPT_REC_ATTRS 0x200u
+#define CKPT_REC_SIGNALS 0x300u
+
+/* Most descriptors the engine may hide from the fd walk at once (agent
+ * socket, image file, log fd, ...): a dozen is plenty, 64 leaves room. */
+#define CKPT_FILES_EXCLUDE_MAX 64
+
+extern const struct ckpt_subsys ckpt_files_subsys;
+extern const struct ckpt_subsys ckpt_attrs_subsys;
+extern const struct ckpt_subsys ckpt_signals_subsys;
+
+/*
+ * Hides @fd (one of the engine's own descriptors, e.g. the agent socket) from
+ * the files capture; at restore, a record that would place a descriptor on an
+ * excluded number is refused with -EBUSY rather than clobbering it. These
+ * lists live in the process memory, so a restored process sees the numbers of
+ * the checkpointed one: the engine re-registers its new descriptors before it
+ * calls the restore functions. Returns 0, -EBADF for a negative @fd, or
+ * -ENOSPC when CKPT_FILES_EXCLUDE_MAX descriptors are already excluded.
+ * Not thread-safe: called by the checkpoint thread only.
+ */
+int ckpt_files_exclude_fd(int fd);
+/*
+ * For the restorer: the files restore places descriptors on every number
+ * below the value returned for record @rec of @len bytes, so the engine
+ * moves its own descriptors (image, agent socket) to numbers at or above it
+ * (F_DUPFD) and excludes them before calling restore. Returns that bound
+ * (0 for a record without descriptors) or -EINVAL for an invalid record.
+ */
+int ckpt_files_fd_limit(const void *rec, size_t len);
+/* Undoes ckpt_files_exclude_fd(); unknown numbers are ignored. */
+void ckpt_files_include_fd(int fd);
+/* Whether @fd is currently excluded. */
+bool ckpt_files_fd_excluded(int fd);
+
+/*
+ * Names the engine's checkpoint signal: its action is neither captured nor
+ * restored and it is never re-raised as pending. 0 clears it. Returns 0, or
+ * -EINVAL for a number outside 1..64.
+ */
+int ckpt_signals_set_reserved(int signo);
+
+/*
+ * Reads the value of the line "@key:" of /proc/thread-self/status into @val
+ * (NUL-terminated, leading blanks skipped) with raw syscalls and no
+ * allocation, for the capture functions. Returns the value length, -ENOENT
+ * when the key is absent, -ENOSPC when @cap is too small, or -errno.
+ */
+ssize_t ckpt_proc_status_field(const char *key, char *val, size_t cap);
+
+#endif

@@ -1,0 +1,169 @@
+/* test_table.c - the subsystem table: order, unique record types, and a
+ * capture/restore of every subsystem through it, as the engine does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <sys/socket.h>
+
+#include "subsys_test.h"
+
+TestSuite(table, .init = test_setup);
+
+Test(table, order_and_record_types)
+{
+	cr_assert_eq(ckpt_subsys_count, 3);
+	cr_assert_str_eq(ckpt_subsys_table[0]->name, "files");
+	cr_assert_str_eq(ckpt_subsys_table[1]->name, "attrs");
+	cr_assert_str_eq(ckpt_subsys_table[2]->name, "signals");
+	cr_assert_eq(ckpt_subsys_table[0]->record_type, 0x100);
+	cr_assert_eq(ckpt_subsys_table[1]->record_type, 0x200);
+	cr_assert_eq(ckpt_subsys_table[2]->record_type, 0x300);
+}
+
+Test(table, every_subsystem_round_trips)
+{
+	char *rec[3];
+	size_t len[3];
+	int fd = open("/dev/zero", O_RDONLY);
+
+	cr_assert_eq(dup2(fd, 30), 30);
+	close(fd);
+	for (size_t i = 0; i < ckpt_subsys_count; i++)
+		rec[i] = test_capture(ckpt_subsys_table[i], &len[i]);
+	close(30);
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		cr_assert_eq(ckpt_subsys_table[i]->restore(rec[i], len[i]), 0, "%s: %s",
+			     ckpt_subsys_table[i]->name, test_logs);
+		free(rec[i]);
+	}
+	cr_assert_eq(fcntl(30, F_GETFD), 0);
+}
+
+/* The engine captures from its own checkpoint thread, not the main one. */
+static void *capture_thread(void *arg)
+{
+	size_t *len = arg;
+	char *buf = malloc(TEST_REC_CAP);
+	size_t off = 0;
+
+	pthread_setname_np(pthread_self(), "ckpt-thread");
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off,
+							  test_warn);
+
+		if (n <= 0)
+			return NULL;
+		len[i] = (size_t)n;
+		off += (size_t)n;
+	}
+	return buf;
+}
+
+Test(table, capture_from_another_thread)
+{
+	size_t len[3];
+	size_t off = 0;
+	pthread_t t;
+	char *buf;
+	char comm[16] = { 0 };
+	int fd = open("/proc/self/comm", O_RDONLY);
+
+	cr_assert_gt(read(fd, comm, sizeof(comm) - 1), 0);
+	close(fd);
+	cr_assert_eq(dup2(open("/dev/null", O_RDONLY), 33), 33);
+	cr_assert_eq(pthread_create(&t, NULL, capture_thread, len), 0);
+	cr_assert_eq(pthread_join(t, (void **)&buf), 0);
+	cr_assert_not_null(buf);
+	close(33);
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		cr_assert_eq(ckpt_subsys_table[i]->restore(buf + off, len[i]), 0, "%s",
+			     test_logs);
+		off += len[i];
+	}
+	cr_assert_eq(fcntl(33, F_GETFD), 0);
+	/* The process name is the main thread's, not the capturing thread's. */
+	fd = open("/proc/self/comm", O_RDONLY);
+	char now[16] = { 0 };
+
+	cr_assert_gt(read(fd, now, sizeof(now) - 1), 0);
+	close(fd);
+	cr_assert_str_eq(now, comm);
+	free(buf);
+}
+
+#ifndef __SANITIZE_ADDRESS__
+/* capture() and restore() must not allocate: count every allocation of the
+ * process while they run (ASan brings its own allocator, so not there). */
+extern void *__libc_malloc(size_t n);
+extern void *__libc_calloc(size_t n, size_t m);
+extern void *__libc_realloc(void *p, size_t n);
+
+/* Whether allocations are being counted. */
+static volatile int alloc_counting;
+/* Allocations seen while counting. */
+static volatile int alloc_count;
+
+void *malloc(size_t n)
+{
+	if (alloc_counting)
+		alloc_count++;
+	return __libc_malloc(n);
+}
+
+void *calloc(size_t n, size_t m)
+{
+	if (alloc_counting)
+		alloc_count++;
+	return __libc_calloc(n, m);
+}
+
+void *realloc(void *p, size_t n)
+{
+	if (alloc_counting)
+		alloc_count++;
+	return __libc_realloc(p, n);
+}
+
+Test(table, capture_and_restore_never_allocate)
+{
+	char path[] = "/tmp/ckpt-table-XXXXXX";
+	int p[2];
+	int fd = mkstemp(path);
+	char *buf = malloc(TEST_REC_CAP);
+	size_t len[3];
+	size_t off = 0;
+
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(write(fd, "unlinked", 8), 8);
+	cr_assert_eq(unlink(path), 0);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "data", 4), 4);
+	cr_assert_eq(dup2(socket(AF_INET, SOCK_DGRAM, 0), 31), 31);
+
+	alloc_counting = 1;
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off,
+							  test_warn);
+
+		cr_assert_gt(n, 0);
+		len[i] = (size_t)n;
+		off += (size_t)n;
+	}
+	alloc_counting = 0;
+	cr_assert_eq(alloc_count, 0, "capture allocated %d times", alloc_count);
+	cr_assert(strstr(test_warnings, "fd 31: UDP socket"), "%s", test_warnings);
+
+	close(fd);
+	close(p[0]);
+	close(p[1]);
+	off = 0;
+	alloc_counting = 1;
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		cr_assert_eq(ckpt_subsys_table[i]->restore(buf + off, len[i]), 0);
+		off += len[i];
+	}
+	alloc_counting = 0;
+	cr_assert_eq(alloc_count, 0, "restore allocated %d times", alloc_count);
+	free(buf);
+}
+#endif
