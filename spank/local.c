@@ -1,0 +1,136 @@
+/* local.c - sbatch/salloc/srun context: tell the user before submission what
+ * is wrong with the checkpoint options, instead of failing inside the job. */
+#include <errno.h>
+#include <fcntl.h>
+#include <pwd.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "plugin.h"
+
+#define LOG_PREFIX "--checkpoint: "
+#include "log.h"
+
+/* Whether the command line of this sbatch/srun holds @arg as a whole word. */
+static bool cmdline_has(const char *arg)
+{
+	char buf[16384];
+	ssize_t n;
+	int fd = open("/proc/self/cmdline", O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	for (char *p = buf; p < buf + n; p += strlen(p) + 1)
+		if (!strcmp(p, arg))
+			return true;
+	return false;
+}
+
+static int check_requeueable(void)
+{
+	const char *env = getenv("SBATCH_NO_REQUEUE");
+
+	if (cmdline_has("--no-requeue") || (env && *env)) {
+		log_err("the job is not requeueable (--no-requeue): a checkpointed job could not "
+			"come back. Drop --no-requeue, or use --checkpoint=off.");
+		return -1;
+	}
+	return 0;
+}
+
+/* Creates @dir and its parents as the submitting user (mode 0700 for new ones). */
+static int mkdir_parents(char *dir)
+{
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int rc = mkdir(dir, 0700);
+		*p = '/';
+		if (rc && errno != EEXIST)
+			return -errno;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}
+
+/*
+ * The job's checkpoint directory must be creatable and writable by the user.
+ * The job id is not known yet: check the part of the path before "%j".
+ */
+static int check_dir_writable(void)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	const char *pattern = plugin_job.dir[0] ? plugin_job.dir : plugin_site.dir_pattern;
+	char dir[SETTINGS_DIR_MAX];
+	char *jobpart;
+	int rc;
+
+	if (!pw) {
+		log_err("cannot look up user %u", (unsigned)getuid());
+		return -1;
+	}
+	rc = settings_expand_dir(pattern, pw->pw_name, pw->pw_dir, 0, dir, sizeof(dir));
+	if (rc) {
+		log_err("checkpoint directory '%s': %s", pattern,
+			rc == -EINVAL ? "unknown %-sequence (use %u, %h, %j, %%)"
+				      : "path too long");
+		return -1;
+	}
+	jobpart = strstr(pattern, "%j") ? strrchr(dir, '/') : NULL;
+	if (jobpart && jobpart != dir)
+		*jobpart = '\0';
+	rc = mkdir_parents(dir);
+	if (rc || access(dir, W_OK | X_OK)) {
+		log_err("checkpoint directory %s is not writable: %s. Choose another with "
+			"--checkpoint-dir=DIR.",
+			dir, strerror(rc ? -rc : errno));
+		return -1;
+	}
+	return 0;
+}
+
+static int check_user_allowed(void)
+{
+	const struct passwd *pw = getpwuid(getuid());
+
+	if (!pw) {
+		log_err("cannot look up user %u", (unsigned)getuid());
+		return -1;
+	}
+	if (!settings_site_allows_user(&plugin_site, pw->pw_name)) {
+		log_err("user %s may not use checkpointing on this cluster (site setting "
+			"allow_users); ask your admins, or use --checkpoint=off.",
+			pw->pw_name);
+		return -1;
+	}
+	return 0;
+}
+
+int plugin_local_validate(spank_t sp)
+{
+	(void)sp;
+	if (plugin_job.mode != CKPT_MODE_AUTO) {
+		if (plugin_job.interval_s || plugin_job.dir[0] || plugin_job.keep) {
+			log_err("--checkpoint-interval, --checkpoint-dir and --checkpoint-keep need "
+				"--checkpoint=auto");
+			return -1;
+		}
+		return 0;
+	}
+	if (spank_context() == S_CTX_ALLOCATOR && check_requeueable())
+		return -1;
+	if (check_user_allowed() || check_dir_writable())
+		return -1;
+	return 0;
+}
