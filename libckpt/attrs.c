@@ -34,19 +34,19 @@
 
 /* One resource limit as prlimit64(2) reports it. */
 struct attrs_rlim {
-	uint64_t cur;		/* soft limit, RLIM_INFINITY = ~0 */
-	uint64_t max;		/* hard limit */
+	uint64_t cur; /* soft limit, RLIM_INFINITY = ~0 */
+	uint64_t max; /* hard limit */
 };
 
 /* The record; followed by cwd[cwd_len] (NUL-terminated) and zero padding to
  * a multiple of 8 bytes. */
 struct attrs_rec {
-	uint32_t magic;		/* ATTRS_REC_MAGIC */
-	uint32_t version;	/* ATTRS_REC_VERSION */
-	uint32_t umask;		/* file mode creation mask, 0..0777 */
-	uint32_t personality;	/* personality(2) value */
-	uint32_t rlim_count;	/* valid slots of rlim[]: RLIM_NLIMITS at capture */
-	uint32_t cwd_len;	/* bytes of cwd with its NUL; 0: cwd not saved */
+	uint32_t magic;		   /* ATTRS_REC_MAGIC */
+	uint32_t version;	   /* ATTRS_REC_VERSION */
+	uint32_t umask;		   /* file mode creation mask, 0..0777 */
+	uint32_t personality;	   /* personality(2) value */
+	uint32_t rlim_count;	   /* valid slots of rlim[]: RLIM_NLIMITS at capture */
+	uint32_t cwd_len;	   /* bytes of cwd with its NUL; 0: cwd not saved */
 	char comm[ATTRS_COMM_LEN]; /* process name (/proc/self/comm), NUL-terminated */
 	struct attrs_rlim rlim[ATTRS_RLIM_SLOTS]; /* indexed by RLIMIT_* */
 };
@@ -55,9 +55,8 @@ struct attrs_rec {
 _Static_assert(sizeof(struct attrs_rec) == 296, "attrs record layout");
 
 static const char *const attrs_rlim_names[ATTRS_RLIM_SLOTS] = {
-	"CPU", "FSIZE", "DATA", "STACK", "CORE", "RSS", "NPROC", "NOFILE",
-	"MEMLOCK", "AS", "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO",
-	"RTTIME",
+	"CPU",	   "FSIZE", "DATA",  "STACK",	   "CORE",     "RSS",  "NPROC",	 "NOFILE",
+	"MEMLOCK", "AS",    "LOCKS", "SIGPENDING", "MSGQUEUE", "NICE", "RTPRIO", "RTTIME",
 };
 
 static size_t attrs_align8(size_t n)
@@ -68,16 +67,16 @@ static size_t attrs_align8(size_t n)
 /* Matches one line of /proc/thread-self/status against "@key:" while it streams by.
  * State of ckpt_proc_status_field(). */
 struct attrs_scan {
-	const char *key;	/* wanted key, without the colon */
-	size_t klen;		/* its length */
-	size_t col;		/* column in the current line */
-	bool match;		/* the line so far equals key[0..col) */
-	bool in_val;		/* past "key:" of the wanted line */
-	bool done;		/* value complete */
-	char *val;		/* caller's buffer */
-	size_t cap;		/* its capacity */
-	size_t vlen;		/* bytes of value stored */
-	bool overflow;		/* value longer than cap - 1 */
+	const char *key; /* wanted key, without the colon */
+	size_t klen;	 /* its length */
+	size_t col;	 /* column in the current line */
+	bool match;	 /* the line so far equals key[0..col) */
+	bool in_val;	 /* past "key:" of the wanted line */
+	bool done;	 /* value complete */
+	char *val;	 /* caller's buffer */
+	size_t cap;	 /* its capacity */
+	size_t vlen;	 /* bytes of value stored */
+	bool overflow;	 /* value longer than cap - 1 */
 };
 
 static void attrs_scan_byte(struct attrs_scan *s, char ch)
@@ -138,7 +137,7 @@ ssize_t ckpt_proc_status_field(const char *key, char *val, size_t cap)
 			break;
 		}
 		if (n == 0) {
-			s.done = s.in_val;	/* value on a last line without '\n' */
+			s.done = s.in_val; /* value on a last line without '\n' */
 			break;
 		}
 		for (long i = 0; i < n && !s.done; i++)
@@ -239,9 +238,9 @@ static ssize_t attrs_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	if (n < 0 && errno == ERANGE && room < PATH_MAX)
 		return -ENOSPC;
 	if (n < 0 && warn)
-		warn(errno == ENOENT ?
-		     "the working directory was deleted; a restart keeps the launcher's" :
-		     "the working directory cannot be read; a restart keeps the launcher's");
+		warn(errno == ENOENT
+			     ? "the working directory was deleted; a restart keeps the launcher's"
+			     : "the working directory cannot be read; a restart keeps the launcher's");
 	else if (n > 0 && cwd[0] != '/' && warn)
 		warn("the working directory is outside this root; a restart keeps the launcher's");
 	r.cwd_len = (n > 1 && cwd[0] == '/') ? (uint32_t)n : 0;
@@ -262,12 +261,10 @@ static int attrs_validate(const struct attrs_rec *r, const char *cwd, size_t len
 		return -EINVAL;
 	}
 	if (r->cwd_len > PATH_MAX || len != attrs_align8(sizeof(*r) + r->cwd_len)) {
-		log_err("record of %zu bytes does not hold a %u-byte directory", len,
-			r->cwd_len);
+		log_err("record of %zu bytes does not hold a %u-byte directory", len, r->cwd_len);
 		return -EINVAL;
 	}
-	if (r->cwd_len && (r->cwd_len < 2 || cwd[0] != '/' ||
-			   cwd[r->cwd_len - 1] != '\0' ||
+	if (r->cwd_len && (r->cwd_len < 2 || cwd[0] != '/' || cwd[r->cwd_len - 1] != '\0' ||
 			   memchr(cwd, '\0', r->cwd_len - 1))) {
 		log_err("working directory is not one absolute NUL-terminated path");
 		return -EINVAL;
@@ -279,8 +276,7 @@ static int attrs_validate(const struct attrs_rec *r, const char *cwd, size_t len
 		return -EINVAL;
 	}
 	if (r->rlim_count > ATTRS_RLIM_SLOTS || r->rlim_count > RLIM_NLIMITS) {
-		log_err("%u resource limits, this kernel has %d", r->rlim_count,
-			RLIM_NLIMITS);
+		log_err("%u resource limits, this kernel has %d", r->rlim_count, RLIM_NLIMITS);
 		return -EINVAL;
 	}
 	for (uint32_t i = 0; i < r->rlim_count; i++) {
@@ -309,16 +305,14 @@ static void attrs_restore_rlimit(uint32_t i, const struct attrs_rlim *want)
 		rl.rlim_cur = want->cur < now.rlim_max ? want->cur : now.rlim_max;
 		if (syscall(SYS_prlimit64, 0, i, &rl, NULL) == 0) {
 			log_warn("RLIMIT_%s: hard limit %llu cannot be raised back "
-				 "from %llu; soft limit now %llu", attrs_rlim_names[i],
-				 (unsigned long long)want->max,
-				 (unsigned long long)now.rlim_max,
-				 (unsigned long long)rl.rlim_cur);
+				 "from %llu; soft limit now %llu",
+				 attrs_rlim_names[i], (unsigned long long)want->max,
+				 (unsigned long long)now.rlim_max, (unsigned long long)rl.rlim_cur);
 			return;
 		}
 	}
 	log_warn("RLIMIT_%s: cannot restore %llu/%llu: %s", attrs_rlim_names[i],
-		 (unsigned long long)want->cur, (unsigned long long)want->max,
-		 strerror(errno));
+		 (unsigned long long)want->cur, (unsigned long long)want->max, strerror(errno));
 }
 
 static int attrs_restore(const void *rec, size_t len)
@@ -349,8 +343,7 @@ static int attrs_restore(const void *rec, size_t len)
 	if (r.comm[0])
 		attrs_set_comm(r.comm);
 	if (syscall(SYS_personality, r.personality) < 0)
-		log_warn("cannot restore personality %#x: %s", r.personality,
-			 strerror(errno));
+		log_warn("cannot restore personality %#x: %s", r.personality, strerror(errno));
 	return 0;
 }
 

@@ -55,51 +55,51 @@
 
 /* The status and access flags F_GETFL reports that a re-open can carry.
  * Anything else (kernel-internal FMODE bits) is dropped at capture. */
-#define FILES_OPEN_FLAGS_KNOWN                                                  \
-	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT |       \
-	 O_LARGEFILE | O_NOFOLLOW | O_NOATIME | O_PATH | O_DIRECTORY | O_ASYNC)
+#define FILES_OPEN_FLAGS_KNOWN                                                           \
+	(O_ACCMODE | O_APPEND | O_NONBLOCK | O_DSYNC | O_SYNC | O_DIRECT | O_LARGEFILE | \
+	 O_NOFOLLOW | O_NOATIME | O_PATH | O_DIRECTORY | O_ASYNC)
 
 /* What an entry describes; values are pinned in the image format. */
 enum files_kind {
-	FILES_KIND_STDIO = 1,		/* fd 0-2: left as the launcher gives them */
-	FILES_KIND_REG = 2,		/* regular file, re-opened by path */
-	FILES_KIND_UNLINKED = 3,	/* deleted regular file, contents saved */
-	FILES_KIND_DIR = 4,		/* directory, re-opened by path */
-	FILES_KIND_DEV = 5,		/* stateless character device (/dev/null...) */
-	FILES_KIND_PIPE = 6,		/* pipe with both ends in the process */
-	FILES_KIND_UNSUPPORTED = 7,	/* reported at checkpoint, left closed */
+	FILES_KIND_STDIO = 1,	    /* fd 0-2: left as the launcher gives them */
+	FILES_KIND_REG = 2,	    /* regular file, re-opened by path */
+	FILES_KIND_UNLINKED = 3,    /* deleted regular file, contents saved */
+	FILES_KIND_DIR = 4,	    /* directory, re-opened by path */
+	FILES_KIND_DEV = 5,	    /* stateless character device (/dev/null...) */
+	FILES_KIND_PIPE = 6,	    /* pipe with both ends in the process */
+	FILES_KIND_UNSUPPORTED = 7, /* reported at checkpoint, left closed */
 };
 
 #define FILES_KIND_MAX FILES_KIND_UNSUPPORTED
 
 /* Record header. */
 struct files_rec_hdr {
-	uint32_t magic;		/* FILES_REC_MAGIC */
-	uint32_t version;	/* FILES_REC_VERSION */
-	uint32_t count;		/* number of entries that follow */
-	uint32_t flags;		/* FILES_REC_* */
+	uint32_t magic;	  /* FILES_REC_MAGIC */
+	uint32_t version; /* FILES_REC_VERSION */
+	uint32_t count;	  /* number of entries that follow */
+	uint32_t flags;	  /* FILES_REC_* */
 };
 
 /* One descriptor; followed by path[path_len] (NUL-terminated), then
  * data[data_len], then zero padding to a multiple of 8 bytes. */
 struct files_rec_fd {
-	uint32_t size;		/* bytes of the entry: header, path, data, padding */
-	int32_t fd;		/* descriptor number; entries are in increasing order */
-	uint32_t kind;		/* enum files_kind */
-	uint32_t open_flags;	/* F_GETFL masked by FILES_OPEN_FLAGS_KNOWN */
-	uint32_t fd_flags;	/* F_GETFD: FD_CLOEXEC or 0 */
-	int32_t dup_of;		/* lowest fd sharing this open file description, or -1 */
-	int32_t same_as;	/* pipe/unlinked: earlier fd with another description
+	uint32_t size;	     /* bytes of the entry: header, path, data, padding */
+	int32_t fd;	     /* descriptor number; entries are in increasing order */
+	uint32_t kind;	     /* enum files_kind */
+	uint32_t open_flags; /* F_GETFL masked by FILES_OPEN_FLAGS_KNOWN */
+	uint32_t fd_flags;   /* F_GETFD: FD_CLOEXEC or 0 */
+	int32_t dup_of;	     /* lowest fd sharing this open file description, or -1 */
+	int32_t same_as;     /* pipe/unlinked: earlier fd with another description
 				 * of the same object, or -1 */
-	uint32_t mode;		/* st_mode */
-	uint32_t path_len;	/* bytes of path including its NUL */
-	uint32_t pipe_size;	/* pipes: F_GETPIPE_SZ; 0 otherwise */
-	int64_t offset;		/* lseek(SEEK_CUR), 0 where not seekable */
-	uint64_t ino;		/* st_ino (pipe id for pipes) */
-	uint64_t dev;		/* st_dev, for messages and matching */
-	uint64_t rdev;		/* st_rdev of devices, 0 otherwise */
-	uint64_t file_size;	/* st_size at checkpoint */
-	uint64_t data_len;	/* bytes of saved contents after the path */
+	uint32_t mode;	     /* st_mode */
+	uint32_t path_len;   /* bytes of path including its NUL */
+	uint32_t pipe_size;  /* pipes: F_GETPIPE_SZ; 0 otherwise */
+	int64_t offset;	     /* lseek(SEEK_CUR), 0 where not seekable */
+	uint64_t ino;	     /* st_ino (pipe id for pipes) */
+	uint64_t dev;	     /* st_dev, for messages and matching */
+	uint64_t rdev;	     /* st_rdev of devices, 0 otherwise */
+	uint64_t file_size;  /* st_size at checkpoint */
+	uint64_t data_len;   /* bytes of saved contents after the path */
 };
 
 /* Sizes are pinned in docs/files-and-state.md. */
@@ -108,38 +108,38 @@ _Static_assert(sizeof(struct files_rec_fd) == 88, "files record entry layout");
 
 /* Kernel dirent layout of getdents64(2). */
 struct files_dirent {
-	uint64_t d_ino;		/* inode number */
-	int64_t d_off;		/* cookie of the next entry */
+	uint64_t d_ino;		 /* inode number */
+	int64_t d_off;		 /* cookie of the next entry */
 	unsigned short d_reclen; /* bytes of this entry */
-	unsigned char d_type;	/* DT_* */
-	char d_name[];		/* NUL-terminated name */
+	unsigned char d_type;	 /* DT_* */
+	char d_name[];		 /* NUL-terminated name */
 };
 
 /* State of one capture() call. */
 struct files_cap {
-	char *buf;		/* caller's record buffer */
-	size_t cap;		/* its capacity */
-	size_t len;		/* bytes written so far */
-	uint32_t count;		/* entries written so far */
-	int dirfd;		/* open /proc/thread-self/fd */
-	long pid;		/* our pid, for kcmp() */
-	bool kcmp_ok;		/* false once kcmp() failed: dups not detected */
-	uint64_t unlinked_max;	/* bound of one unlinked file's contents */
+	char *buf;		       /* caller's record buffer */
+	size_t cap;		       /* its capacity */
+	size_t len;		       /* bytes written so far */
+	uint32_t count;		       /* entries written so far */
+	int dirfd;		       /* open /proc/thread-self/fd */
+	long pid;		       /* our pid, for kcmp() */
+	bool kcmp_ok;		       /* false once kcmp() failed: dups not detected */
+	uint64_t unlinked_max;	       /* bound of one unlinked file's contents */
 	void (*warn)(const char *msg); /* caller's warning sink, may be NULL */
 };
 
 /* A message built without snprintf (capture may not take stdio locks). */
 struct files_msg {
-	char *s;		/* destination, always NUL-terminated */
-	size_t cap;		/* its capacity, at least 1 */
-	size_t len;		/* characters written */
+	char *s;    /* destination, always NUL-terminated */
+	size_t cap; /* its capacity, at least 1 */
+	size_t len; /* characters written */
 };
 
 /* State of one restore() call. */
 struct files_rst {
-	const char *rec;	/* the validated record */
-	size_t len;		/* its length */
-	bool truncate;		/* FILES_REC_TRUNCATE was set at capture */
+	const char *rec; /* the validated record */
+	size_t len;	 /* its length */
+	bool truncate;	 /* FILES_REC_TRUNCATE was set at capture */
 };
 
 /* Descriptors the engine hides from the walk (its agent socket...). */
@@ -373,8 +373,7 @@ static int files_find_dup(struct files_cap *c, int fd, const struct stat *st)
 
 /* Finds an earlier description of the same pipe or unlinked inode. With
  * @rdonly, only read ends count (the pipe's first reader saves its data). */
-static int files_find_same(const struct files_cap *c, const struct files_rec_fd *e,
-			   bool rdonly)
+static int files_find_same(const struct files_cap *c, const struct files_rec_fd *e, bool rdonly)
 {
 	size_t pos = sizeof(struct files_rec_hdr);
 
@@ -383,8 +382,7 @@ static int files_find_same(const struct files_cap *c, const struct files_rec_fd 
 
 		files_get(c->buf, pos, &o);
 		pos += o.size;
-		if (o.kind == e->kind && o.ino == e->ino && o.dev == e->dev &&
-		    files_is_desc(&o) &&
+		if (o.kind == e->kind && o.ino == e->ino && o.dev == e->dev && files_is_desc(&o) &&
 		    (!rdonly || (o.open_flags & O_ACCMODE) == O_RDONLY))
 			return o.fd;
 	}
@@ -397,9 +395,9 @@ static bool files_dev_stateless(uint64_t rdev)
 	unsigned int ma = major(rdev);
 	unsigned int mi = minor(rdev);
 
-	if (ma == 1)	/* mem: null 3, zero 5, full 7, random 8, urandom 9 */
+	if (ma == 1) /* mem: null 3, zero 5, full 7, random 8, urandom 9 */
 		return mi == 3 || mi == 5 || mi == 7 || mi == 8 || mi == 9;
-	return ma == 5 && mi == 0;	/* /dev/tty: the controlling terminal */
+	return ma == 5 && mi == 0; /* /dev/tty: the controlling terminal */
 }
 
 static void files_describe_addr(struct files_msg *m, const struct sockaddr_storage *ss)
@@ -454,8 +452,9 @@ static void files_describe_socket(struct files_msg *m, int fd)
 	switch (domain) {
 	case AF_INET:
 	case AF_INET6:
-		msg_str(m, type == SOCK_STREAM ? "TCP socket" :
-			   type == SOCK_DGRAM ? "UDP socket" : "IP socket");
+		msg_str(m, type == SOCK_STREAM	? "TCP socket"
+			   : type == SOCK_DGRAM ? "UDP socket"
+						: "IP socket");
 		if (has_peer) {
 			msg_str(m, " to ");
 			files_describe_addr(m, &peer);
@@ -465,12 +464,14 @@ static void files_describe_socket(struct files_msg *m, int fd)
 		}
 		break;
 	case AF_UNIX: {
-		const struct sockaddr_un *un = (const struct sockaddr_un *)
-			(has_peer && plen > sizeof(sa_family_t) ? &peer : &self);
+		const struct sockaddr_un *un =
+			(const struct sockaddr_un *)(has_peer && plen > sizeof(sa_family_t)
+							     ? &peer
+							     : &self);
 
-		msg_str(m, type == SOCK_STREAM ? "Unix stream socket" :
-			   type == SOCK_DGRAM ? "Unix datagram socket" :
-			   "Unix socket");
+		msg_str(m, type == SOCK_STREAM	? "Unix stream socket"
+			   : type == SOCK_DGRAM ? "Unix datagram socket"
+						: "Unix socket");
 		if (un->sun_path[0]) {
 			msg_str(m, un == (const void *)&peer ? " to " : " at ");
 			/* sun_path is NUL-padded: the memset above ends it. */
@@ -494,8 +495,8 @@ static void files_describe_socket(struct files_msg *m, int fd)
 /* Reads an unlinked file's contents into @dst. A write-only or O_PATH
  * descriptor cannot be read, so a read-only one is opened through its
  * /proc/thread-self/fd link. */
-static int files_save_unlinked(struct files_cap *c, const char *name, int fd,
-			       uint32_t flags, char *dst, uint64_t size)
+static int files_save_unlinked(struct files_cap *c, const char *name, int fd, uint32_t flags,
+			       char *dst, uint64_t size)
 {
 	int rfd = fd;
 	uint64_t done = 0;
@@ -525,8 +526,7 @@ static int files_save_unlinked(struct files_cap *c, const char *name, int fd,
 /* Copies the bytes buffered in the pipe read end @fd into @dst without
  * consuming them: tee(2) duplicates them into a scratch pipe, which is then
  * drained. Sets *@len; -ENOSPC when @room is too small. */
-static int files_save_pipe(int fd, uint32_t pipe_size, char *dst, size_t room,
-			   uint64_t *len)
+static int files_save_pipe(int fd, uint32_t pipe_size, char *dst, size_t room, uint64_t *len)
 {
 	int avail = 0;
 	int tp[2];
@@ -587,8 +587,8 @@ static void files_warn_unsupported(const struct files_cap *c, int fd, const char
 
 /* Turns entry @e into an UNSUPPORTED one described by @desc (which replaces
  * the path, within @room bytes) and tells the user. */
-static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e,
-				   char *path, size_t room, const char *desc)
+static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e, char *path,
+				   size_t room, const char *desc)
 {
 	size_t n = strlen(desc);
 
@@ -606,8 +606,8 @@ static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e,
 
 /* Sets e->kind from the object behind the descriptor, with a description in
  * @desc for what cannot be restored. */
-static void files_classify(struct files_rec_fd *e, const struct stat *st,
-			   const char *path, struct files_msg *desc)
+static void files_classify(struct files_rec_fd *e, const struct stat *st, const char *path,
+			   struct files_msg *desc)
 {
 	bool abs = path[0] == '/';
 
@@ -655,8 +655,8 @@ static void files_strip_deleted(struct files_rec_fd *e, char *path)
 }
 
 /* Saves the contents of an unlinked file or a pipe after the path. */
-static int files_capture_data(struct files_cap *c, const char *name,
-			      struct files_rec_fd *e, char *path, size_t room)
+static int files_capture_data(struct files_cap *c, const char *name, struct files_rec_fd *e,
+			      char *path, size_t room)
 {
 	char *dst = path + e->path_len;
 	/* Data may use the whole rest of the buffer, not just PATH_MAX. */
@@ -680,14 +680,12 @@ static int files_capture_data(struct files_cap *c, const char *name,
 		}
 		if (e->file_size > left)
 			return -ENOSPC;
-		ret = files_save_unlinked(c, name, e->fd, e->open_flags, dst,
-					  e->file_size);
+		ret = files_save_unlinked(c, name, e->fd, e->open_flags, dst, e->file_size);
 		if (ret < 0)
 			return ret;
 		e->data_len = e->file_size;
 	} else if (e->kind == FILES_KIND_PIPE && files_is_desc(e) &&
-		   (e->open_flags & O_ACCMODE) == O_RDONLY &&
-		   files_find_same(c, e, true) < 0) {
+		   (e->open_flags & O_ACCMODE) == O_RDONLY && files_find_same(c, e, true) < 0) {
 		ret = files_save_pipe(e->fd, e->pipe_size, dst, left, &e->data_len);
 		if (ret == -ENOSPC)
 			return ret;
@@ -727,11 +725,11 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	e.same_as = -1;
 	n = syscall(SYS_readlinkat, c->dirfd, name, path, room);
 	if (n < 0)
-		return errno == ENOENT ? 0 : -errno;	/* closed meanwhile */
+		return errno == ENOENT ? 0 : -errno; /* closed meanwhile */
 	if ((size_t)n >= room) {
 		if (room < PATH_MAX)
 			return -ENOSPC;
-		n = 0;	/* longer than PATH_MAX: described below */
+		n = 0; /* longer than PATH_MAX: described below */
 	}
 	path[n] = '\0';
 	e.path_len = (uint32_t)n + 1;
@@ -771,8 +769,7 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	}
 	if (fd > 2)
 		e.dup_of = files_find_dup(c, fd, &st);
-	if (e.dup_of < 0 && fd > 2 &&
-	    (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED))
+	if (e.dup_of < 0 && fd > 2 && (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED))
 		e.same_as = files_find_same(c, &e, false);
 
 	if (e.kind == FILES_KIND_UNSUPPORTED)
@@ -839,8 +836,7 @@ static void files_check_pipes(struct files_cap *c)
 
 		files_get(c->buf, pos, &e);
 		old = e.size;
-		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 ||
-		    (e.dup_of >= 0 && e.dup_of <= 2) ||
+		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 || (e.dup_of >= 0 && e.dup_of <= 2) ||
 		    files_pipe_complete(c, e.ino, e.dev)) {
 			pos += old;
 			continue;
@@ -854,8 +850,7 @@ static void files_check_pipes(struct files_cap *c)
 		e.pipe_size = 0;
 		e.same_as = -1;
 		e.size = (uint32_t)files_align8(sizeof(e) + e.path_len);
-		memset(c->buf + pos + sizeof(e) + e.path_len, 0,
-		       e.size - sizeof(e) - e.path_len);
+		memset(c->buf + pos + sizeof(e) + e.path_len, 0, e.size - sizeof(e) - e.path_len);
 		files_put(c->buf, pos, &e);
 		memmove(c->buf + pos + e.size, c->buf + pos + old, c->len - pos - old);
 		c->len -= old - e.size;
@@ -903,8 +898,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	hdr.flags = files_settings(&c);
 	c.pid = syscall(SYS_getpid);
 	/* thread-self: see files_proc_path(). */
-	c.dirfd = files_openat(AT_FDCWD, "/proc/thread-self/fd",
-			       O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	c.dirfd = files_openat(AT_FDCWD, "/proc/thread-self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC,
+			       0);
 	if (c.dirfd < 0)
 		return c.dirfd;
 
@@ -978,8 +973,8 @@ static bool files_pipe_partner(const char *rec, size_t len, const struct files_r
 
 	while (pos < len) {
 		files_get(rec, pos, out);
-		if (out->kind == FILES_KIND_PIPE && out->same_as == c->fd &&
-		    out->dup_of < 0 && (out->open_flags & O_ACCMODE) != acc) {
+		if (out->kind == FILES_KIND_PIPE && out->same_as == c->fd && out->dup_of < 0 &&
+		    (out->open_flags & O_ACCMODE) != acc) {
 			*path = rec + pos + sizeof(*out);
 			return true;
 		}
@@ -991,8 +986,8 @@ static bool files_pipe_partner(const char *rec, size_t len, const struct files_r
 static const char *files_kind_name(uint32_t kind)
 {
 	static const char *const names[] = {
-		"?", "stdio", "regular file", "unlinked file", "directory",
-		"device", "pipe", "unsupported",
+		"?",	     "stdio",  "regular file", "unlinked file",
+		"directory", "device", "pipe",	       "unsupported",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -1000,8 +995,7 @@ static const char *files_kind_name(uint32_t kind)
 
 /* Checks the fields of entry @e (at @pos, already known to lie inside
  * @len bytes) that do not depend on other entries. */
-static int files_check_entry(const char *rec, size_t pos, const struct files_rec_fd *e,
-			     uint32_t i)
+static int files_check_entry(const char *rec, size_t pos, const struct files_rec_fd *e, uint32_t i)
 {
 	const char *path = rec + pos + sizeof(*e);
 	uint32_t acc = e->open_flags & O_ACCMODE;
@@ -1018,8 +1012,8 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	}
 	need = files_align8(sizeof(*e) + e->path_len + e->data_len);
 	if (need != e->size) {
-		log_err("entry %u: size %u does not match its contents (%llu)", i,
-			e->size, (unsigned long long)need);
+		log_err("entry %u: size %u does not match its contents (%llu)", i, e->size,
+			(unsigned long long)need);
 		return -EINVAL;
 	}
 	if (path[e->path_len - 1] != '\0' || memchr(path, '\0', e->path_len - 1)) {
@@ -1033,22 +1027,22 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	}
 	if ((e->open_flags & ~(uint32_t)FILES_OPEN_FLAGS_KNOWN) || acc == O_ACCMODE ||
 	    (e->fd_flags & ~(uint32_t)FD_CLOEXEC) || e->offset < 0) {
-		log_err("fd %d: invalid flags 0%o/%u or offset %lld", e->fd,
-			e->open_flags, e->fd_flags, (long long)e->offset);
+		log_err("fd %d: invalid flags 0%o/%u or offset %lld", e->fd, e->open_flags,
+			e->fd_flags, (long long)e->offset);
 		return -EINVAL;
 	}
-	if ((e->kind == FILES_KIND_REG || e->kind == FILES_KIND_DIR ||
-	     e->kind == FILES_KIND_DEV || e->kind == FILES_KIND_UNLINKED) &&
+	if ((e->kind == FILES_KIND_REG || e->kind == FILES_KIND_DIR || e->kind == FILES_KIND_DEV ||
+	     e->kind == FILES_KIND_UNLINKED) &&
 	    path[0] != '/') {
-		log_err("fd %d: %s path \"%s\" is not absolute", e->fd,
-			files_kind_name(e->kind), path);
+		log_err("fd %d: %s path \"%s\" is not absolute", e->fd, files_kind_name(e->kind),
+			path);
 		return -EINVAL;
 	}
 	if (e->kind == FILES_KIND_PIPE) {
 		if (e->pipe_size < FILES_PIPE_SIZE_MIN || e->pipe_size > FILES_PIPE_SIZE_MAX ||
 		    e->data_len > e->pipe_size || acc == O_RDWR) {
-			log_err("fd %d: pipe of %u bytes with %llu buffered is invalid",
-				e->fd, e->pipe_size, (unsigned long long)e->data_len);
+			log_err("fd %d: pipe of %u bytes with %llu buffered is invalid", e->fd,
+				e->pipe_size, (unsigned long long)e->data_len);
 			return -EINVAL;
 		}
 		if (e->data_len && (acc != O_RDONLY || e->dup_of >= 0)) {
@@ -1061,9 +1055,8 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	}
 	if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
 		if (e->data_len != e->file_size) {
-			log_err("fd %d: unlinked file %s has %llu of %llu bytes saved",
-				e->fd, path, (unsigned long long)e->data_len,
-				(unsigned long long)e->file_size);
+			log_err("fd %d: unlinked file %s has %llu of %llu bytes saved", e->fd, path,
+				(unsigned long long)e->data_len, (unsigned long long)e->file_size);
 			return -EINVAL;
 		}
 	} else if (e->kind != FILES_KIND_PIPE && e->data_len) {
@@ -1082,8 +1075,8 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 	if (e->dup_of >= 0) {
 		if (e->dup_of >= e->fd || e->same_as >= 0 || e->data_len ||
 		    !files_lookup(rec, pos, e->dup_of, &o, &opath)) {
-			log_err("fd %d: duplicate of fd %d, which is not an earlier entry",
-				e->fd, e->dup_of);
+			log_err("fd %d: duplicate of fd %d, which is not an earlier entry", e->fd,
+				e->dup_of);
 			return -EINVAL;
 		}
 	} else if (e->dup_of != -1) {
@@ -1094,10 +1087,10 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 		if (e->same_as >= e->fd || e->fd <= 2 ||
 		    (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_UNLINKED) ||
 		    !files_lookup(rec, pos, e->same_as, &o, &opath) || o.kind != e->kind ||
-		    o.ino != e->ino || o.dev != e->dev || o.dup_of >= 0 ||
-		    o.same_as >= 0 || o.fd <= 2) {
-			log_err("fd %d: refers to fd %d, which is not the same object",
-				e->fd, e->same_as);
+		    o.ino != e->ino || o.dev != e->dev || o.dup_of >= 0 || o.same_as >= 0 ||
+		    o.fd <= 2) {
+			log_err("fd %d: refers to fd %d, which is not the same object", e->fd,
+				e->same_as);
 			return -EINVAL;
 		}
 	} else if (e->same_as != -1) {
@@ -1127,15 +1120,14 @@ static int files_check_pipes_rec(const char *rec, size_t len)
 		if (e.same_as < 0) {
 			c = e;
 		} else if (!files_lookup(rec, len, e.same_as, &c, &path)) {
-			return -EINVAL;	/* ruled out by files_check_refs() */
+			return -EINVAL; /* ruled out by files_check_refs() */
 		}
 		if (!files_pipe_partner(rec, len, &c, &p, &path)) {
 			log_err("fd %d: pipe without a description of its other end", c.fd);
 			return -EINVAL;
 		}
 		if (e.data_len && e.fd != c.fd && e.fd != p.fd) {
-			log_err("fd %d: pipe data on a description that cannot carry it",
-				e.fd);
+			log_err("fd %d: pipe data on a description that cannot carry it", e.fd);
 			return -EINVAL;
 		}
 	}
@@ -1159,8 +1151,8 @@ static int files_validate(const char *rec, size_t len, bool check_excluded, int 
 	memcpy(&hdr, rec, sizeof(hdr));
 	if (hdr.magic != FILES_REC_MAGIC || hdr.version != FILES_REC_VERSION ||
 	    (hdr.flags & ~FILES_REC_FLAGS_KNOWN)) {
-		log_err("bad record header (magic %#x version %u flags %#x)",
-			hdr.magic, hdr.version, hdr.flags);
+		log_err("bad record header (magic %#x version %u flags %#x)", hdr.magic,
+			hdr.version, hdr.flags);
 		return -EINVAL;
 	}
 	if (hdr.count > (len - sizeof(hdr)) / sizeof(struct files_rec_fd)) {
@@ -1190,8 +1182,7 @@ static int files_validate(const char *rec, size_t len, bool check_excluded, int 
 		if (ret < 0)
 			return ret;
 		if (check_excluded && ckpt_files_fd_excluded(e.fd)) {
-			log_err("fd %d of the image is in use by the checkpointer itself",
-				e.fd);
+			log_err("fd %d of the image is in use by the checkpointer itself", e.fd);
 			return -EBUSY;
 		}
 		prev = e.fd;
@@ -1227,8 +1218,8 @@ static int files_place(int tmp, const struct files_rec_fd *e)
 	if (tmp == e->fd) {
 		r = files_fcntl(tmp, F_SETFD, (long)e->fd_flags);
 	} else {
-		r = files_ret(syscall(SYS_dup3, tmp, e->fd,
-				      (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
+		r = files_ret(
+			syscall(SYS_dup3, tmp, e->fd, (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
 		files_close(tmp);
 	}
 	if (r < 0) {
@@ -1241,8 +1232,7 @@ static int files_place(int tmp, const struct files_rec_fd *e)
 
 /* Leaves @e->fd closed (an unsupported or unrestorable descriptor), so the
  * application never mistakes a stray descriptor of the restorer for it. */
-static void files_leave_closed(const struct files_rec_fd *e, const char *path,
-			       const char *why)
+static void files_leave_closed(const struct files_rec_fd *e, const char *path, const char *why)
 {
 	files_close(e->fd);
 	log_warn("fd %d: %s %s; left closed", e->fd, path, why);
@@ -1255,8 +1245,7 @@ static void files_leave_closed(const struct files_rec_fd *e, const char *path,
 static int files_reopen_flags(const struct files_rec_fd *e)
 {
 	/* O_ASYNC needs an owner (F_SETOWN) we do not record: dropped. */
-	int fl = (int)(e->open_flags & ~(uint32_t)O_ASYNC) | O_CLOEXEC | O_NOCTTY |
-		 O_NONBLOCK;
+	int fl = (int)(e->open_flags & ~(uint32_t)O_ASYNC) | O_CLOEXEC | O_NOCTTY | O_NONBLOCK;
 
 	if (e->kind != FILES_KIND_DIR)
 		fl &= ~O_DIRECTORY;
@@ -1295,8 +1284,7 @@ static int files_seek(int fd, const struct files_rec_fd *e, const char *path)
 	if (files_lseek(fd, e->offset, SEEK_SET) == e->offset)
 		return 0;
 	if (e->kind == FILES_KIND_DIR) {
-		log_warn("fd %d: cannot restore the position in directory %s",
-			 e->fd, path);
+		log_warn("fd %d: cannot restore the position in directory %s", e->fd, path);
 		return 0;
 	}
 	log_perror("fd %d: cannot seek %s to %lld", e->fd, path, (long long)e->offset);
@@ -1305,8 +1293,7 @@ static int files_seek(int fd, const struct files_rec_fd *e, const char *path)
 
 /* Regular file or directory: re-open by path, check it is the same inode,
  * cut it back to its checkpoint size if the process was writing it. */
-static int files_restore_path(const struct files_rec_fd *e, const char *path,
-			      bool truncate)
+static int files_restore_path(const struct files_rec_fd *e, const char *path, bool truncate)
 {
 	struct stat st;
 	int fd;
@@ -1315,43 +1302,40 @@ static int files_restore_path(const struct files_rec_fd *e, const char *path,
 	fd = files_openat(AT_FDCWD, path, files_reopen_flags(e), 0);
 	if (fd < 0) {
 		errno = -fd;
-		log_perror("fd %d: cannot re-open %s %s", e->fd,
-			   files_kind_name(e->kind), path);
+		log_perror("fd %d: cannot re-open %s %s", e->fd, files_kind_name(e->kind), path);
 		return fd;
 	}
 	ret = files_fstat(fd, &st);
 	if (ret < 0)
 		goto out_close;
 	if ((uint64_t)st.st_ino != e->ino || (st.st_mode & S_IFMT) != (e->mode & S_IFMT)) {
-		log_err("fd %d: %s was replaced since the checkpoint (inode %llu, was %llu)",
-			e->fd, path, (unsigned long long)st.st_ino,
-			(unsigned long long)e->ino);
+		log_err("fd %d: %s was replaced since the checkpoint (inode %llu, was %llu)", e->fd,
+			path, (unsigned long long)st.st_ino, (unsigned long long)e->ino);
 		ret = -ESTALE;
 		goto out_close;
 	}
 	if (e->kind == FILES_KIND_REG && files_writable(e)) {
 		if ((uint64_t)st.st_size < e->file_size) {
 			log_err("fd %d: %s is shorter (%lld bytes) than at the checkpoint "
-				"(%llu): output written before it was lost", e->fd, path,
-				(long long)st.st_size, (unsigned long long)e->file_size);
+				"(%llu): output written before it was lost",
+				e->fd, path, (long long)st.st_size,
+				(unsigned long long)e->file_size);
 			ret = -ESTALE;
 			goto out_close;
 		}
 		if (truncate && (uint64_t)st.st_size > e->file_size) {
 			ret = (int)files_ret(syscall(SYS_ftruncate, fd, e->file_size));
 			if (ret < 0) {
-				log_perror("fd %d: cannot truncate %s to %llu bytes", e->fd,
-					   path, (unsigned long long)e->file_size);
+				log_perror("fd %d: cannot truncate %s to %llu bytes", e->fd, path,
+					   (unsigned long long)e->file_size);
 				goto out_close;
 			}
-			log_info("fd %d: cut %s back to its checkpoint size %llu (was %lld)",
-				 e->fd, path, (unsigned long long)e->file_size,
-				 (long long)st.st_size);
+			log_info("fd %d: cut %s back to its checkpoint size %llu (was %lld)", e->fd,
+				 path, (unsigned long long)e->file_size, (long long)st.st_size);
 		}
 	} else if (e->kind == FILES_KIND_REG && (uint64_t)st.st_size != e->file_size) {
-		log_warn("fd %d: %s changed size since the checkpoint (%lld, was %llu)",
-			 e->fd, path, (long long)st.st_size,
-			 (unsigned long long)e->file_size);
+		log_warn("fd %d: %s changed size since the checkpoint (%lld, was %llu)", e->fd,
+			 path, (long long)st.st_size, (unsigned long long)e->file_size);
 	}
 	ret = files_seek(fd, e, path);
 	if (ret == 0)
@@ -1377,8 +1361,7 @@ static int files_restore_dev(const struct files_rec_fd *e, const char *path)
 		files_leave_closed(e, path, "cannot be re-opened");
 		return 0;
 	}
-	if (files_fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) ||
-	    (uint64_t)st.st_rdev != e->rdev) {
+	if (files_fstat(fd, &st) < 0 || !S_ISCHR(st.st_mode) || (uint64_t)st.st_rdev != e->rdev) {
 		files_close(fd);
 		files_leave_closed(e, path, "is no longer the same device");
 		return 0;
@@ -1401,21 +1384,19 @@ static int files_reopen_same(const struct files_rec_fd *e, const char *path, int
 	fd = files_openat(AT_FDCWD, proc, flags | O_CLOEXEC, 0);
 	if (fd < 0) {
 		errno = -fd;
-		log_perror("fd %d: cannot open another description of %s (fd %d)",
-			   e->fd, path, e->same_as);
+		log_perror("fd %d: cannot open another description of %s (fd %d)", e->fd, path,
+			   e->same_as);
 	}
 	return fd;
 }
 
-static int files_write_all(int fd, const char *data, uint64_t len, uint64_t off,
-			   bool positional)
+static int files_write_all(int fd, const char *data, uint64_t len, uint64_t off, bool positional)
 {
 	uint64_t done = 0;
 
 	while (done < len) {
-		long r = positional ?
-			syscall(SYS_pwrite64, fd, data + done, len - done, off + done) :
-			syscall(SYS_write, fd, data + done, len - done);
+		long r = positional ? syscall(SYS_pwrite64, fd, data + done, len - done, off + done)
+				    : syscall(SYS_write, fd, data + done, len - done);
 
 		if (r < 0 && errno == EINTR)
 			continue;
@@ -1427,8 +1408,7 @@ static int files_write_all(int fd, const char *data, uint64_t len, uint64_t off,
 }
 
 /* Creates an anonymous file in @dir (O_TMPFILE) holding @e's contents. */
-static int files_make_tmpfile(const struct files_rec_fd *e, const char *dir,
-			      const char *data)
+static int files_make_tmpfile(const struct files_rec_fd *e, const char *dir, const char *data)
 {
 	int fd;
 	int ret;
@@ -1467,7 +1447,7 @@ static int files_restore_unlinked(const struct files_rec_fd *e, const char *path
 	}
 	slash = strrchr(path, '/');
 	if (slash == path)
-		slash++;	/* a file in / keeps "/" as its directory */
+		slash++; /* a file in / keeps "/" as its directory */
 	memcpy(dir, path, (size_t)(slash - path));
 	dir[slash - path] = '\0';
 	tmp = files_make_tmpfile(e, dir, path + e->path_len);
@@ -1475,8 +1455,8 @@ static int files_restore_unlinked(const struct files_rec_fd *e, const char *path
 		tmp = files_make_tmpfile(e, "/tmp", path + e->path_len);
 	if (tmp < 0) {
 		errno = -tmp;
-		log_perror("fd %d: cannot re-create unlinked file %s (%llu bytes)",
-			   e->fd, path, (unsigned long long)e->data_len);
+		log_perror("fd %d: cannot re-create unlinked file %s (%llu bytes)", e->fd, path,
+			   (unsigned long long)e->data_len);
 		return tmp;
 	}
 	files_proc_path(proc, tmp);
@@ -1568,8 +1548,8 @@ static int files_place_pair(int a, const struct files_rec_fd *ea, int b,
  * with its buffered bytes, keeps its own end and places the other end on
  * the partner entry at once, so the pipe always has a reader and a writer
  * and the /proc re-opens of its other descriptions never block. */
-static int files_restore_pipe_creator(const struct files_rst *r,
-				      const struct files_rec_fd *e, const char *path)
+static int files_restore_pipe_creator(const struct files_rst *r, const struct files_rec_fd *e,
+				      const char *path)
 {
 	bool reader = (e->open_flags & O_ACCMODE) == O_RDONLY;
 	struct files_rec_fd pe;
@@ -1643,8 +1623,8 @@ static int files_restore_dup(const struct files_rec_fd *e, const char *path)
 		files_leave_closed(e, path, "duplicates a descriptor that is closed");
 		return 0;
 	}
-	r = (int)files_ret(syscall(SYS_dup3, e->dup_of, e->fd,
-				   (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
+	r = (int)files_ret(
+		syscall(SYS_dup3, e->dup_of, e->fd, (e->fd_flags & FD_CLOEXEC) ? O_CLOEXEC : 0));
 	if (r < 0) {
 		errno = -r;
 		log_perror("fd %d: cannot duplicate fd %d", e->fd, e->dup_of);
@@ -1705,8 +1685,7 @@ static int files_make_room(int maxfd)
 		want = rl.rlim_max;
 	rl.rlim_cur = want;
 	if (syscall(SYS_prlimit64, 0, RLIMIT_NOFILE, &rl, NULL) < 0) {
-		log_perror("cannot raise the open files limit to %llu",
-			   (unsigned long long)want);
+		log_perror("cannot raise the open files limit to %llu", (unsigned long long)want);
 		return -errno;
 	}
 	return 0;

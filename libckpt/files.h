@@ -15,8 +15,8 @@
 
 /* Record types of the state savers, pinned forever. The range 0x100-0x3ff is
  * theirs: 0x1xx files, 0x2xx process attributes, 0x3xx signals and timers. */
-#define CKPT_REC_FILES 0x100u
-#define CKPT_REC_ATTRS 0x200u
+#define CKPT_REC_FILES	 0x100u
+#define CKPT_REC_ATTRS	 0x200u
 #define CKPT_REC_SIGNALS 0x300u
 
 /* Most descriptors the engine may hide from the fd walk at once (agent

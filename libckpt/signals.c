@@ -35,35 +35,35 @@
 
 /* The kernel's struct sigaction on x86_64 (include/uapi/asm/signal.h). */
 struct signals_kact {
-	uint64_t handler;	/* sa_handler / sa_sigaction */
-	uint64_t flags;		/* SA_* */
-	uint64_t restorer;	/* sa_restorer (glibc's __restore_rt) */
-	uint64_t mask;		/* sa_mask, bit n-1 = signal n */
+	uint64_t handler;  /* sa_handler / sa_sigaction */
+	uint64_t flags;	   /* SA_* */
+	uint64_t restorer; /* sa_restorer (glibc's __restore_rt) */
+	uint64_t mask;	   /* sa_mask, bit n-1 = signal n */
 };
 
 /* One signal's action as saved. */
 struct signals_act {
-	struct signals_kact k;	/* the action */
-	uint32_t signo;		/* 1..64, equal to index + 1 */
-	uint32_t saved;		/* 1: restore it; 0: skipped (SIGKILL, SIGSTOP, reserved) */
+	struct signals_kact k; /* the action */
+	uint32_t signo;	       /* 1..64, equal to index + 1 */
+	uint32_t saved;	       /* 1: restore it; 0: skipped (SIGKILL, SIGSTOP, reserved) */
 };
 
 /* One interval timer (struct itimerval with fixed-width fields). */
 struct signals_timer {
-	int64_t interval_sec;	/* reload value, seconds */
-	int64_t interval_usec;	/* reload value, 0..999999 */
-	int64_t value_sec;	/* time left, seconds */
-	int64_t value_usec;	/* time left, 0..999999 */
+	int64_t interval_sec;  /* reload value, seconds */
+	int64_t interval_usec; /* reload value, 0..999999 */
+	int64_t value_sec;     /* time left, seconds */
+	int64_t value_usec;    /* time left, 0..999999 */
 };
 
 /* The record (fixed size). */
 struct signals_rec {
-	uint32_t magic;		/* SIGNALS_REC_MAGIC */
-	uint32_t version;	/* SIGNALS_REC_VERSION */
-	uint32_t nsig;		/* SIGNALS_NSIG */
-	uint32_t reserved_signo; /* engine's checkpoint signal at capture, 0 if none */
-	uint64_t shared_pending; /* ShdPnd: bit n-1 = signal n pending process-wide */
-	struct signals_act act[SIGNALS_NSIG];	  /* indexed by signo - 1 */
+	uint32_t magic;			      /* SIGNALS_REC_MAGIC */
+	uint32_t version;		      /* SIGNALS_REC_VERSION */
+	uint32_t nsig;			      /* SIGNALS_NSIG */
+	uint32_t reserved_signo;	      /* engine's checkpoint signal at capture, 0 if none */
+	uint64_t shared_pending;	      /* ShdPnd: bit n-1 = signal n pending process-wide */
+	struct signals_act act[SIGNALS_NSIG]; /* indexed by signo - 1 */
 	struct signals_timer timer[SIGNALS_NTIMERS]; /* indexed by ITIMER_* */
 };
 
@@ -194,9 +194,8 @@ static ssize_t signals_capture(void *buf, size_t cap, void (*warn)(const char *m
 static bool signals_timer_valid(const struct signals_timer *t)
 {
 	return t->interval_sec >= 0 && t->interval_sec < SIGNALS_TIMER_SEC_MAX &&
-	       t->value_sec >= 0 && t->value_sec < SIGNALS_TIMER_SEC_MAX &&
-	       t->interval_usec >= 0 && t->interval_usec < 1000000 &&
-	       t->value_usec >= 0 && t->value_usec < 1000000;
+	       t->value_sec >= 0 && t->value_sec < SIGNALS_TIMER_SEC_MAX && t->interval_usec >= 0 &&
+	       t->interval_usec < 1000000 && t->value_usec >= 0 && t->value_usec < 1000000;
 }
 
 /* Checks every field; logs and returns -EINVAL if one is bad. */
@@ -204,15 +203,14 @@ static int signals_validate(const struct signals_rec *r)
 {
 	if (r->magic != SIGNALS_REC_MAGIC || r->version != SIGNALS_REC_VERSION ||
 	    r->nsig != SIGNALS_NSIG || r->reserved_signo > SIGNALS_NSIG) {
-		log_err("bad record header (magic %#x version %u, %u signals)",
-			r->magic, r->version, r->nsig);
+		log_err("bad record header (magic %#x version %u, %u signals)", r->magic,
+			r->version, r->nsig);
 		return -EINVAL;
 	}
 	for (unsigned int s = 1; s <= SIGNALS_NSIG; s++) {
 		const struct signals_act *a = &r->act[s - 1];
 
-		if (a->signo != s || a->saved > 1 ||
-		    (a->saved && (s == SIGKILL || s == SIGSTOP))) {
+		if (a->signo != s || a->saved > 1 || (a->saved && (s == SIGKILL || s == SIGSTOP))) {
 			log_err("entry %u: invalid action of signal %u", s, a->signo);
 			return -EINVAL;
 		}
@@ -242,7 +240,8 @@ static int signals_raise_pending(uint64_t pending, int reserved)
 			continue;
 		if (!(blocked & (1ull << (s - 1))))
 			log_warn("pending signal %u is not blocked by the restoring thread; "
-				 "it is delivered now", s);
+				 "it is delivered now",
+				 s);
 		if (syscall(SYS_kill, pid, s) < 0) {
 			log_perror("cannot re-raise pending signal %u", s);
 			return -errno;

@@ -76,8 +76,7 @@ static char *test_capture(const struct ckpt_subsys *s, size_t *len)
 }
 
 /* Every shorter capacity than the record needs is refused with -ENOSPC. */
-__attribute__((unused))
-static void test_enospc(const struct ckpt_subsys *s, size_t len)
+__attribute__((unused)) static void test_enospc(const struct ckpt_subsys *s, size_t len)
 {
 	char *buf = malloc(len);
 
@@ -85,33 +84,32 @@ static void test_enospc(const struct ckpt_subsys *s, size_t len)
 	for (size_t cap = 0; cap < len; cap += (cap < 256 || len - cap < 256) ? 1 : 97) {
 		ssize_t n = s->capture(buf, cap, NULL);
 
-		cr_assert_eq(n, -ENOSPC, "%s: capacity %zu of %zu gave %zd", s->name,
-			     cap, len, n);
+		cr_assert_eq(n, -ENOSPC, "%s: capacity %zu of %zu gave %zd", s->name, cap, len, n);
 	}
 	free(buf);
 }
 
 /* Every truncation of a valid record is refused with -EINVAL; the copy is
  * exactly as long as the truncation so ASan sees any overread. */
-__attribute__((unused))
-static void test_truncations(const struct ckpt_subsys *s, const char *rec, size_t len)
+__attribute__((unused)) static void test_truncations(const struct ckpt_subsys *s, const char *rec,
+						     size_t len)
 {
 	for (size_t l = 0; l < len; l++) {
 		char *c = malloc(l ? l : 1);
 
 		cr_assert_not_null(c);
 		memcpy(c, rec, l);
-		cr_assert_eq(s->restore(c, l), -EINVAL, "%s: truncated to %zu of %zu",
-			     s->name, l, len);
+		cr_assert_eq(s->restore(c, l), -EINVAL, "%s: truncated to %zu of %zu", s->name, l,
+			     len);
 		free(c);
 	}
 	cr_assert_eq(s->restore(NULL, 0), -EINVAL);
 }
 
 /* Restores a copy of @rec with the 32-bit field at @off set to @v. */
-__attribute__((unused))
-static int test_restore_with_u32(const struct ckpt_subsys *s, const char *rec, size_t len,
-				 size_t off, uint32_t v)
+__attribute__((unused)) static int test_restore_with_u32(const struct ckpt_subsys *s,
+							 const char *rec, size_t len, size_t off,
+							 uint32_t v)
 {
 	char *c = malloc(len);
 	int ret;

@@ -8,13 +8,13 @@
 #include "subsys_test.h"
 
 /* Record layout of docs/files-and-state.md, used to corrupt records. */
-#define A_UMASK 8
+#define A_UMASK	      8
 #define A_PERSONALITY 12
-#define A_RLIM_COUNT 16
-#define A_CWD_LEN 20
-#define A_COMM 24
-#define A_RLIM 40
-#define A_CWD 296
+#define A_RLIM_COUNT  16
+#define A_CWD_LEN     20
+#define A_COMM	      24
+#define A_RLIM	      40
+#define A_CWD	      296
 
 static const struct ckpt_subsys *as = &ckpt_attrs_subsys;
 static char dir[64];

@@ -17,18 +17,18 @@
 #include "subsys_test.h"
 
 /* Entry layout of docs/files-and-state.md, used to corrupt records. */
-#define HDR_SIZE 16
-#define HDR_COUNT 8
-#define E_SIZE 0
-#define E_FD 4
-#define E_KIND 8
-#define E_FLAGS 12
-#define E_DUP_OF 20
-#define E_SAME_AS 24
-#define E_PATH_LEN 32
+#define HDR_SIZE    16
+#define HDR_COUNT   8
+#define E_SIZE	    0
+#define E_FD	    4
+#define E_KIND	    8
+#define E_FLAGS	    12
+#define E_DUP_OF    20
+#define E_SAME_AS   24
+#define E_PATH_LEN  32
 #define E_PIPE_SIZE 36
-#define E_DATA_LEN 80
-#define E_HDR 88
+#define E_DATA_LEN  80
+#define E_HDR	    88
 
 static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 static char dir[64];
@@ -356,9 +356,9 @@ Test(files, unlinked_file_above_the_bound_is_reported_and_left_closed)
 	make_file("big", 2048, 48, O_RDWR, path);
 	cr_assert_eq(unlink(path), 0);
 	rec = test_capture(fs, &len);
-	cr_assert(strstr(test_warnings, "fd 48: unlinked file") &&
-		  strstr(test_warnings, path) &&
-		  strstr(test_warnings, "CKPT_MAX_UNLINKED_BYTES"), "%s", test_warnings);
+	cr_assert(strstr(test_warnings, "fd 48: unlinked file") && strstr(test_warnings, path) &&
+			  strstr(test_warnings, "CKPT_MAX_UNLINKED_BYTES"),
+		  "%s", test_warnings);
 	cr_assert_lt(len, 2048);
 	clobber(48);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
@@ -605,7 +605,8 @@ Test(files, pipe_to_another_process_is_reported)
 	close(p[1]);
 	rec = test_capture(fs, &len);
 	cr_assert(strstr(test_warnings, "fd 63: pipe:[") &&
-		  strstr(test_warnings, "another process"), "%s", test_warnings);
+			  strstr(test_warnings, "another process"),
+		  "%s", test_warnings);
 	cr_assert(strstr(test_warnings, "fd 65: pipe:["), "%s", test_warnings);
 	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 63), E_KIND), 7);
 	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 65), E_KIND), 7);
@@ -765,7 +766,8 @@ Test(files, hostile_lengths_and_references_are_refused)
 		}
 		if (plen > 1)
 			cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_PATH_LEN,
-							   plen - 1), -EINVAL);
+							   plen - 1),
+				     -EINVAL);
 		if (size >= E_HDR + 8)
 			cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_SIZE, size - 8),
 				     -EINVAL);

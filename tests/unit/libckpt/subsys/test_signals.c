@@ -6,10 +6,10 @@
 #include "subsys_test.h"
 
 /* Record layout of docs/files-and-state.md, used to corrupt records. */
-#define S_NSIG 8
-#define S_ACT 24
+#define S_NSIG	   8
+#define S_ACT	   24
 #define S_ACT_SIZE 40
-#define S_TIMER (S_ACT + 64 * S_ACT_SIZE)
+#define S_TIMER	   (S_ACT + 64 * S_ACT_SIZE)
 
 static const struct ckpt_subsys *ss = &ckpt_signals_subsys;
 
@@ -116,7 +116,7 @@ Test(signals, timers_are_rearmed_with_remaining_time)
 	cr_assert_eq(setitimer(ITIMER_REAL, &zero, NULL), 0);
 	cr_assert_eq(setitimer(ITIMER_PROF, &zero, NULL), 0);
 	cr_assert_eq(setitimer(ITIMER_VIRTUAL, &real, NULL), 0);
-	usleep(200000);	/* downtime must not count */
+	usleep(200000); /* downtime must not count */
 	cr_assert_eq(ss->restore(rec, len), 0, "%s", test_logs);
 
 	cr_assert_eq(getitimer(ITIMER_REAL, &got), 0);
@@ -186,13 +186,12 @@ Test(signals, hostile_records_are_refused)
 	for (int s = 0; s < 64; s++) {
 		size_t a = S_ACT + (size_t)s * S_ACT_SIZE;
 
-		cr_assert_eq(test_restore_with_u32(ss, rec, len, a + 32, (uint32_t)s + 2),
-			     -EINVAL, "signo of slot %d", s);
+		cr_assert_eq(test_restore_with_u32(ss, rec, len, a + 32, (uint32_t)s + 2), -EINVAL,
+			     "signo of slot %d", s);
 		cr_assert_eq(test_restore_with_u32(ss, rec, len, a + 36, 2), -EINVAL);
 	}
 	/* SIGKILL's action marked saved */
-	cr_assert_eq(test_restore_with_u32(ss, rec, len, S_ACT + 8 * S_ACT_SIZE + 36, 1),
-		     -EINVAL);
+	cr_assert_eq(test_restore_with_u32(ss, rec, len, S_ACT + 8 * S_ACT_SIZE + 36, 1), -EINVAL);
 	/* a microsecond count of a million, a negative second count */
 	cr_assert_eq(test_restore_with_u32(ss, rec, len, S_TIMER + 8, 1000000), -EINVAL);
 	cr_assert_eq(test_restore_with_u32(ss, rec, len, S_TIMER + 20, 0x80000000), -EINVAL);

@@ -48,8 +48,7 @@ static void *capture_thread(void *arg)
 
 	pthread_setname_np(pthread_self(), "ckpt-thread");
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
-		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off,
-							  test_warn);
+		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off, test_warn);
 
 		if (n <= 0)
 			return NULL;
@@ -76,8 +75,7 @@ Test(table, capture_from_another_thread)
 	cr_assert_not_null(buf);
 	close(33);
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
-		cr_assert_eq(ckpt_subsys_table[i]->restore(buf + off, len[i]), 0, "%s",
-			     test_logs);
+		cr_assert_eq(ckpt_subsys_table[i]->restore(buf + off, len[i]), 0, "%s", test_logs);
 		off += len[i];
 	}
 	cr_assert_eq(fcntl(33, F_GETFD), 0);
@@ -142,8 +140,7 @@ Test(table, capture_and_restore_never_allocate)
 
 	alloc_counting = 1;
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
-		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off,
-							  test_warn);
+		ssize_t n = ckpt_subsys_table[i]->capture(buf + off, TEST_REC_CAP - off, test_warn);
 
 		cr_assert_gt(n, 0);
 		len[i] = (size_t)n;
