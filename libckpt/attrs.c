@@ -155,7 +155,7 @@ ssize_t ckpt_proc_status_field(const char *key, char *val, size_t cap)
  * because every other application thread is stopped. */
 static uint32_t attrs_get_umask(void)
 {
-	char v[16];
+	char v[16] = "";
 	uint32_t m = 0;
 	long old;
 

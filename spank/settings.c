@@ -182,9 +182,9 @@ int settings_site_parse_arg(struct site_settings *site, const char *arg, char *e
 
 static int parse_mode(struct job_settings *job, const char *value, char *err, size_t errlen)
 {
-	if (!value || (strcmp(value, "auto") && strcmp(value, "off")))
+	if (!value || (strcmp(value, "auto") != 0 && strcmp(value, "off") != 0))
 		return fail(err, errlen, "--checkpoint=%s: give auto or off", value ? value : "");
-	job->mode = strcmp(value, "auto") ? CKPT_MODE_OFF : CKPT_MODE_AUTO;
+	job->mode = strcmp(value, "auto") == 0 ? CKPT_MODE_AUTO : CKPT_MODE_OFF;
 	return 0;
 }
 
