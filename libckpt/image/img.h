@@ -47,7 +47,7 @@
 /* Longest area name such as "[stack]" or "[anon:foo]". */
 #define IMG_NAME_MAX 256u
 /* Most argv strings stored, and their total size (ARG_MAX-like bounds). */
-#define IMG_ARGC_MAX 65536u
+#define IMG_ARGC_MAX	   65536u
 #define IMG_ARGV_BYTES_MAX (4u << 20)
 
 /* ------------------------------------------------------------------ */
@@ -56,14 +56,14 @@
 /* Area flags (struct img_area.flags). Bits 0-15 belong to the library's
  * vocabulary below; bits 16-31 are the engine's, stored as is. */
 enum img_area_flag {
-	IMG_AREA_PRIVATE = 1u << 0,	/* MAP_PRIVATE (exactly one of PRIVATE, SHARED) */
-	IMG_AREA_SHARED = 1u << 1,	/* MAP_SHARED */
-	IMG_AREA_ANON = 1u << 2,	/* no backing file */
-	IMG_AREA_GROWSDOWN = 1u << 3,	/* MAP_GROWSDOWN stack */
-	IMG_AREA_FILE_DELETED = 1u << 4, /* backing file was unlinked */
-	IMG_AREA_SYSV_SHM = 1u << 5,	/* System V shared memory segment */
-	IMG_AREA_VDSO = 1u << 6,	/* [vdso], [vvar], [vvar_vclock]: not mapped, moved */
-	IMG_AREA_NO_DATA = 1u << 7,	/* data deliberately not saved (guard, ---p) */
+	IMG_AREA_PRIVATE = 1u << 0,	    /* MAP_PRIVATE (exactly one of PRIVATE, SHARED) */
+	IMG_AREA_SHARED = 1u << 1,	    /* MAP_SHARED */
+	IMG_AREA_ANON = 1u << 2,	    /* no backing file */
+	IMG_AREA_GROWSDOWN = 1u << 3,	    /* MAP_GROWSDOWN stack */
+	IMG_AREA_FILE_DELETED = 1u << 4,    /* backing file was unlinked */
+	IMG_AREA_SYSV_SHM = 1u << 5,	    /* System V shared memory segment */
+	IMG_AREA_VDSO = 1u << 6,	    /* [vdso], [vvar], [vvar_vclock]: not mapped, moved */
+	IMG_AREA_NO_DATA = 1u << 7,	    /* data deliberately not saved (guard, ---p) */
 	IMG_AREA_ENGINE_MASK = 0xffff0000u, /* free for the engine */
 };
 
@@ -81,7 +81,7 @@ struct img_area {
 	uint32_t mtime_nsec;	/* backing file's mtime, nanoseconds */
 	const char *path;	/* backing file path, NULL or "" if none */
 	const char *name;	/* "[heap]", "[stack]", ... NULL or "" if none */
-	uint64_t present_pages;	/* reader only: pages whose data is stored */
+	uint64_t present_pages; /* reader only: pages whose data is stored */
 };
 
 /* ------------------------------------------------------------------ */
@@ -91,18 +91,18 @@ struct img_area {
  * page_size, arch and ctime itself and takes the rest from the caller; the
  * reader returns all of it (strings owned by the reader). */
 struct img_header {
-	uint32_t version;	/* IMG_FORMAT_VERSION */
-	uint32_t flags;		/* reserved, 0 */
-	uint32_t page_size;	/* the writer's page size */
-	uint32_t arch;		/* ELF e_machine of the writer (EM_X86_64 ...) */
-	int64_t ctime_sec;	/* creation time, CLOCK_REALTIME */
+	uint32_t version;   /* IMG_FORMAT_VERSION */
+	uint32_t flags;	    /* reserved, 0 */
+	uint32_t page_size; /* the writer's page size */
+	uint32_t arch;	    /* ELF e_machine of the writer (EM_X86_64 ...) */
+	int64_t ctime_sec;  /* creation time, CLOCK_REALTIME */
 	uint32_t ctime_nsec;
-	uint32_t pid;		/* pid of the checkpointed process (caller's) */
-	const char *hostname;	/* uname nodename */
-	const char *kernel;	/* uname release */
-	const char *glibc;	/* gnu_get_libc_version() */
-	const char *exe;	/* caller: /proc/self/exe of the process */
-	uint32_t argc;		/* caller: number of argv strings */
+	uint32_t pid;		 /* pid of the checkpointed process (caller's) */
+	const char *hostname;	 /* uname nodename */
+	const char *kernel;	 /* uname release */
+	const char *glibc;	 /* gnu_get_libc_version() */
+	const char *exe;	 /* caller: /proc/self/exe of the process */
+	uint32_t argc;		 /* caller: number of argv strings */
 	const char *const *argv; /* caller: argv strings */
 };
 
@@ -120,8 +120,7 @@ typedef int (*img_run_fn)(void *arg, uint64_t addr, uint64_t len);
  * and clone do not copy the page tables of file mappings without private
  * pages, so a child must read its own pagemap only for private anonymous
  * memory. Returns 0, a negative errno from pread, or @fn's error. */
-int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end,
-		     img_run_fn fn, void *arg);
+int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, img_run_fn fn, void *arg);
 
 /* ------------------------------------------------------------------ */
 /* Writer                                                              */
@@ -129,23 +128,23 @@ int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end,
 struct img_writer;
 
 struct img_writer_opts {
-	int fd;			/* image file, open for writing, empty */
-	int log_fd;		/* where errors are written (raw write), -1: silent */
-	int level;		/* zstd level 1..19; 0 stores data raw */
-	unsigned int nthreads;	/* compression threads; 0: CPUs in affinity mask */
-	uint32_t max_areas;	/* most areas; 0: 65536 (vm.max_map_count) */
-	uint32_t max_records;	/* most metadata records; 0: 4096 */
-	uint32_t max_chunks;	/* most chunks; 0: 1 Mi (4 TiB of data) */
-	bool no_fsync;		/* skip fsync in finish (tests, benchmarks) */
+	int fd;		       /* image file, open for writing, empty */
+	int log_fd;	       /* where errors are written (raw write), -1: silent */
+	int level;	       /* zstd level 1..19; 0 stores data raw */
+	unsigned int nthreads; /* compression threads; 0: CPUs in affinity mask */
+	uint32_t max_areas;    /* most areas; 0: 65536 (vm.max_map_count) */
+	uint32_t max_records;  /* most metadata records; 0: 4096 */
+	uint32_t max_chunks;   /* most chunks; 0: 1 Mi (4 TiB of data) */
+	bool no_fsync;	       /* skip fsync in finish (tests, benchmarks) */
 };
 
 /* Result of a finished image, for MANIFEST.json. */
 struct img_writer_result {
-	uint64_t size;		/* bytes in the file */
-	uint64_t xxh64;		/* xxh64 (seed 0) of the whole file */
-	uint64_t data_bytes;	/* uncompressed page data stored */
-	uint64_t stored_bytes;	/* page data bytes after compression */
-	uint32_t nchunks;	/* chunks written */
+	uint64_t size;	       /* bytes in the file */
+	uint64_t xxh64;	       /* xxh64 (seed 0) of the whole file */
+	uint64_t data_bytes;   /* uncompressed page data stored */
+	uint64_t stored_bytes; /* page data bytes after compression */
+	uint32_t nchunks;      /* chunks written */
 };
 
 /* Resolves the defaults of @opts in place (nthreads, max_*): call before
@@ -174,8 +173,7 @@ int img_writer_begin(struct img_writer **wp, const struct img_writer_opts *opts,
  * stored bytes-exact. Records must come before the first area.
  * Returns 0, -EINVAL (after an area), -E2BIG (len > IMG_RECORD_MAX),
  * -ENOSPC (more than max_records), or a write error. */
-int img_writer_add_record(struct img_writer *w, uint32_t type,
-			  const void *data, uint64_t len);
+int img_writer_add_record(struct img_writer *w, uint32_t type, const void *data, uint64_t len);
 
 /* Starts area @a. Areas come in increasing address order and must not
  * overlap. Returns 0 or -EINVAL (bad area, order), -ENOSPC, -ENAMETOOLONG. */
@@ -188,8 +186,7 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a);
  * threads. offset and len are page multiples, runs come in increasing order
  * without overlap and stay inside the area.
  * Returns 0, -EINVAL, -ENOSPC (max_chunks), or a compression/write error. */
-int img_writer_area_run(struct img_writer *w, uint64_t offset,
-			const void *src, uint64_t len);
+int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, uint64_t len);
 
 /* Ends the current area (flushes its last chunk). Returns 0 or -errno. */
 int img_writer_area_end(struct img_writer *w);
@@ -240,13 +237,13 @@ uint32_t img_reader_record_count(const struct img_reader *r);
 
 /* Record @i: its type, bytes (valid until img_reader_free()) and length.
  * Returns 0 or -ENOENT. */
-int img_reader_record(const struct img_reader *r, uint32_t i, uint32_t *type,
-		      const void **data, uint64_t *len);
+int img_reader_record(const struct img_reader *r, uint32_t i, uint32_t *type, const void **data,
+		      uint64_t *len);
 
 /* First record of @type at or after index *@i (start with 0); on success
  * *@i is its index. Returns 0 or -ENOENT. */
-int img_reader_record_find(const struct img_reader *r, uint32_t type,
-			   uint32_t *i, const void **data, uint64_t *len);
+int img_reader_record_find(const struct img_reader *r, uint32_t type, uint32_t *i,
+			   const void **data, uint64_t *len);
 
 /* Number of memory areas; areas are in increasing address order. */
 uint32_t img_reader_area_count(const struct img_reader *r);
@@ -257,8 +254,7 @@ const struct img_area *img_reader_area(const struct img_reader *r, uint32_t i);
 /* Calls @fn(arg, offset, len) for each stored run of area @i, offsets
  * relative to the area's start, in increasing order. Returns 0, @fn's
  * error, -ENOENT or a read error (-EBADMSG if the file changed). */
-int img_reader_area_runs(struct img_reader *r, uint32_t i, img_run_fn fn,
-			 void *arg);
+int img_reader_area_runs(struct img_reader *r, uint32_t i, img_run_fn fn, void *arg);
 
 /* Decompresses the stored pages of area @i into @dest (the area's memory or
  * a writable mapping of the same length); pages not stored are left as they

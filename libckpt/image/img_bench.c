@@ -62,16 +62,18 @@ static double now(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-static int run(const char *path, const uint8_t *data, size_t len, int level,
-	       unsigned int nthreads, bool fsync_on, double *secs,
-	       struct img_writer_result *out)
+static int run(const char *path, const uint8_t *data, size_t len, int level, unsigned int nthreads,
+	       bool fsync_on, double *secs, struct img_writer_result *out)
 {
-	struct img_writer_opts o = { .log_fd = 2, .level = level,
-				     .nthreads = nthreads, .no_fsync = !fsync_on };
+	struct img_writer_opts o = {
+		.log_fd = 2, .level = level, .nthreads = nthreads, .no_fsync = !fsync_on
+	};
 	const char *argv[] = { "img_bench" };
-	struct img_header h = { .pid = (uint32_t)getpid(), .exe = "/img_bench",
-				.argc = 1, .argv = argv };
-	struct img_area a = { .start = (uintptr_t)data, .len = len,
+	struct img_header h = {
+		.pid = (uint32_t)getpid(), .exe = "/img_bench", .argc = 1, .argv = argv
+	};
+	struct img_area a = { .start = (uintptr_t)data,
+			      .len = len,
 			      .prot = PROT_READ | PROT_WRITE,
 			      .flags = IMG_AREA_PRIVATE | IMG_AREA_ANON };
 	struct img_writer_result res = { 0 };
@@ -90,8 +92,8 @@ static int run(const char *path, const uint8_t *data, size_t len, int level,
 	}
 	img_writer_opts_defaults(&o);
 	asz = img_writer_arena_size(&o);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	if (arena == MAP_FAILED) {
 		close(o.fd);
 		return -ENOMEM;
@@ -130,12 +132,24 @@ int main(int argc, char **argv)
 
 	while ((opt = getopt(argc, argv, "m:rd:fnk:")) != -1) {
 		switch (opt) {
-		case 'm': mib = strtoul(optarg, NULL, 10); break;
-		case 'r': rnd = true; break;
-		case 'd': dir = optarg; break;
-		case 'f': fsync_on = true; break;
-		case 'n': devnull = true; break;
-		case 'k': reps = (unsigned int)strtoul(optarg, NULL, 10); break;
+		case 'm':
+			mib = strtoul(optarg, NULL, 10);
+			break;
+		case 'r':
+			rnd = true;
+			break;
+		case 'd':
+			dir = optarg;
+			break;
+		case 'f':
+			fsync_on = true;
+			break;
+		case 'n':
+			devnull = true;
+			break;
+		case 'k':
+			reps = (unsigned int)strtoul(optarg, NULL, 10);
+			break;
 		default:
 			fprintf(stderr, "usage: %s [-m MiB] [-r] [-d DIR | -n] [-f] [-k N]\n",
 				argv[0]);
@@ -144,8 +158,7 @@ int main(int argc, char **argv)
 	}
 	if (!mib)
 		mib = 1;
-	data = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	data = mmap(NULL, mib << 20, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	if (data == MAP_FAILED) {
 		perror("mmap");
 		return 1;
@@ -157,9 +170,8 @@ int main(int argc, char **argv)
 		snprintf(path, sizeof(path), "/dev/null");
 	else
 		snprintf(path, sizeof(path), "%s/img_bench.%d.img", dir, (int)getpid());
-	printf("%zu MiB of %s data to %s%s, best of %u\n", mib,
-	       rnd ? "random" : "compressible", devnull ? "/dev/null" : dir,
-	       fsync_on ? " (fsync)" : "", reps);
+	printf("%zu MiB of %s data to %s%s, best of %u\n", mib, rnd ? "random" : "compressible",
+	       devnull ? "/dev/null" : dir, fsync_on ? " (fsync)" : "", reps);
 	for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
 		for (size_t t = 0; t < sizeof(threads) / sizeof(threads[0]); t++) {
 			struct img_writer_result res = { 0 };
@@ -168,14 +180,14 @@ int main(int argc, char **argv)
 			for (unsigned int k = 0; k < reps; k++) {
 				double dt = 0;
 
-				if (run(path, data, mib << 20, levels[l], threads[t],
-					fsync_on, &dt, &res))
+				if (run(path, data, mib << 20, levels[l], threads[t], fsync_on, &dt,
+					&res))
 					return 1;
 				if (!k || dt < best)
 					best = dt;
 			}
-			printf("level %d threads %u: %8.1f MB/s  ratio %5.2f\n",
-			       levels[l], threads[t], (double)(mib << 20) / best / 1e6,
+			printf("level %d threads %u: %8.1f MB/s  ratio %5.2f\n", levels[l],
+			       threads[t], (double)(mib << 20) / best / 1e6,
 			       (double)res.data_bytes / (double)res.stored_bytes);
 		}
 	}

@@ -20,7 +20,7 @@
 #define IMG_MAGIC "SCKPTIMG"
 /* Last 8 bytes of every image: a file cut short lacks them. */
 #define IMG_FOOTER_MAGIC "SCKPTEND"
-#define IMG_MAGIC_LEN 8u
+#define IMG_MAGIC_LEN	 8u
 
 /* Prologue at offset 0: magic, le32 version, le32 flags. */
 #define IMG_PROLOGUE_SIZE 16u
@@ -29,11 +29,11 @@
 
 /* Block types: four ASCII characters read as a le32, so a hex dump shows
  * them. */
-#define IMG_BLK_HEADER 0x44414548u	/* "HEAD" */
-#define IMG_BLK_RECORD 0x4154454du	/* "META" */
-#define IMG_BLK_AREA 0x41455241u	/* "AREA" */
-#define IMG_BLK_CHUNK 0x4b4e4843u	/* "CHNK" */
-#define IMG_BLK_TRAILER 0x524c5254u	/* "TRLR" */
+#define IMG_BLK_HEADER	0x44414548u /* "HEAD" */
+#define IMG_BLK_RECORD	0x4154454du /* "META" */
+#define IMG_BLK_AREA	0x41455241u /* "AREA" */
+#define IMG_BLK_CHUNK	0x4b4e4843u /* "CHNK" */
+#define IMG_BLK_TRAILER 0x524c5254u /* "TRLR" */
 
 /* Block header: le32 type, le32 desc_len, le64 data_len, le64 desc_xxh.
  * desc_xxh is xxh64 (seed 0) of the first 16 bytes of the block header
@@ -66,7 +66,7 @@
  * runs of le64 first page (within the area) + le64 page count. The stored
  * bytes (data_len of the block) follow. */
 #define IMG_CHUNK_FIXED_SIZE 40u
-#define IMG_RUN_SIZE 16u
+#define IMG_RUN_SIZE	     16u
 /* Smallest page size we accept (x86-64, arm64 4K); bounds runs per chunk. */
 #define IMG_PAGE_MIN 4096u
 /* Largest page size we accept (arm64/ppc64 64K, with room). */
@@ -75,8 +75,8 @@
 #define IMG_CHUNK_RUNS_MAX (IMG_CHUNK_SIZE / IMG_PAGE_MIN)
 
 enum img_codec {
-	IMG_CODEC_RAW = 0,	/* stored bytes are the page data */
-	IMG_CODEC_ZSTD = 1,	/* stored bytes are one zstd frame */
+	IMG_CODEC_RAW = 0,  /* stored bytes are the page data */
+	IMG_CODEC_ZSTD = 1, /* stored bytes are one zstd frame */
 };
 
 /* Trailer descriptor fixed part: le64 body_xxh (xxh64 of every byte before
@@ -85,9 +85,9 @@ enum img_codec {
  * nareas x (le64 offset, le32 first chunk, le32 chunk count, le64 present
  * pages), nchunks x (le64 offset, le32 area, le32 reserved). */
 #define IMG_TRAILER_FIXED_SIZE 32u
-#define IMG_IDX_REC_SIZE 8u
-#define IMG_IDX_AREA_SIZE 24u
-#define IMG_IDX_CHUNK_SIZE 16u
+#define IMG_IDX_REC_SIZE       8u
+#define IMG_IDX_AREA_SIZE      24u
+#define IMG_IDX_CHUNK_SIZE     16u
 
 /* Footer, the last 32 bytes: le64 trailer offset, le64 trailer length,
  * le64 xxh64 of those 16 bytes, magic "SCKPTEND". */
@@ -98,13 +98,13 @@ enum img_codec {
 #define IMG_USER_ADDR_END (1ull << 56)
 
 /* Default limits of the writer (see struct img_writer_opts). */
-#define IMG_DEFAULT_MAX_AREAS 65536u	/* vm.max_map_count default 65530 */
-#define IMG_DEFAULT_MAX_RECORDS 4096u	/* engine writes a few dozen */
-#define IMG_DEFAULT_MAX_CHUNKS (1u << 20) /* 4 TiB of page data */
+#define IMG_DEFAULT_MAX_AREAS	65536u	   /* vm.max_map_count default 65530 */
+#define IMG_DEFAULT_MAX_RECORDS 4096u	   /* engine writes a few dozen */
+#define IMG_DEFAULT_MAX_CHUNKS	(1u << 20) /* 4 TiB of page data */
 /* Hard caps on the index, also applied by the reader to a file's counts. */
-#define IMG_MAX_AREAS (1u << 20)
+#define IMG_MAX_AREAS	(1u << 20)
 #define IMG_MAX_RECORDS (1u << 20)
-#define IMG_MAX_CHUNKS (1u << 24)
+#define IMG_MAX_CHUNKS	(1u << 24)
 /* Compression threads beyond this bring nothing but arena size. */
 #define IMG_THREADS_MAX 64u
 

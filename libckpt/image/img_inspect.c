@@ -57,8 +57,7 @@ static void flags_fmt(char *buf, size_t len, const struct img_area *a)
 		{ IMG_AREA_VDSO, "vdso" },
 		{ IMG_AREA_NO_DATA, "nodata" },
 	};
-	size_t n = (size_t)snprintf(buf, len, "%c%c%c%c ",
-				    a->prot & PROT_READ ? 'r' : '-',
+	size_t n = (size_t)snprintf(buf, len, "%c%c%c%c ", a->prot & PROT_READ ? 'r' : '-',
 				    a->prot & PROT_WRITE ? 'w' : '-',
 				    a->prot & PROT_EXEC ? 'x' : '-',
 				    a->flags & IMG_AREA_SHARED ? 's' : 'p');
@@ -67,8 +66,7 @@ static void flags_fmt(char *buf, size_t len, const struct img_area *a)
 	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]) && n < len; i++) {
 		if (!(a->flags & kinds[i].bit))
 			continue;
-		n += (size_t)snprintf(buf + n, len - n, "%s%s", first ? "" : ",",
-				      kinds[i].name);
+		n += (size_t)snprintf(buf + n, len - n, "%s%s", first ? "" : ",", kinds[i].name);
 		first = false;
 	}
 	if (first && n < len)
@@ -78,9 +76,12 @@ static void flags_fmt(char *buf, size_t len, const struct img_area *a)
 static const char *arch_name(uint32_t machine)
 {
 	switch (machine) {
-	case 62: return "x86_64";	/* EM_X86_64 */
-	case 183: return "aarch64";	/* EM_AARCH64 */
-	default: return "unknown";
+	case 62:
+		return "x86_64"; /* EM_X86_64 */
+	case 183:
+		return "aarch64"; /* EM_AARCH64 */
+	default:
+		return "unknown";
 	}
 }
 
@@ -94,8 +95,8 @@ static void header_print(const struct img_reader *r, FILE *out, bool verbose)
 	if (gmtime_r(&t, &tm))
 		strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
 	fprintf(out, "image:    %s\n", r->path);
-	fprintf(out, "format:   version %u, page size %u, %s\n",
-		h->version, h->page_size, arch_name(h->arch));
+	fprintf(out, "format:   version %u, page size %u, %s\n", h->version, h->page_size,
+		arch_name(h->arch));
 	char s1[4 * IMG_HOSTSTR_MAX + 1];
 	char s2[4 * IMG_HOSTSTR_MAX + 1];
 	char s3[4 * IMG_HOSTSTR_MAX + 1];
@@ -124,7 +125,7 @@ int img_inspect_print(struct img_reader *r, FILE *out, bool verbose)
 	char s1[32];
 	char s2[32];
 	char fl[80];
-	size_t plen = 4 * (size_t)IMG_PATH_MAX + 1;	/* escaped path */
+	size_t plen = 4 * (size_t)IMG_PATH_MAX + 1; /* escaped path */
 	char *path = malloc(plen);
 	char name[4 * IMG_NAME_MAX + 1];
 	int err;
@@ -139,16 +140,15 @@ int img_inspect_print(struct img_reader *r, FILE *out, bool verbose)
 	fprintf(out, "records:  %u, %s\n", r->nrecords, s1);
 	if (verbose)
 		for (uint32_t i = 0; i < r->nrecords; i++)
-			fprintf(out, "  record %u: type %#010x, %" PRIu64 " bytes\n",
-				i, r->recs[i].type, r->recs[i].len);
+			fprintf(out, "  record %u: type %#010x, %" PRIu64 " bytes\n", i,
+				r->recs[i].type, r->recs[i].len);
 	for (uint32_t i = 0; i < r->nareas; i++) {
 		total += r->areas[i].a.len;
 		present += r->areas[i].a.present_pages * r->hdr.page_size;
 	}
 	size_fmt(s1, sizeof(s1), present);
 	size_fmt(s2, sizeof(s2), total);
-	fprintf(out, "areas:    %u, %s present of %s, %u chunks", r->nareas,
-		s1, s2, r->nchunks);
+	fprintf(out, "areas:    %u, %s present of %s, %u chunks", r->nareas, s1, s2, r->nchunks);
 	if (present)
 		fprintf(out, ", file is %.1f%% of present data",
 			100.0 * (double)r->size / (double)present);
@@ -161,15 +161,14 @@ int img_inspect_print(struct img_reader *r, FILE *out, bool verbose)
 		size_fmt(s1, sizeof(s1), a->present_pages * r->hdr.page_size);
 		size_fmt(s2, sizeof(s2), a->len);
 		fprintf(out, "  %012" PRIx64 "-%012" PRIx64 " %-20s %10s / %-10s %s%s%s\n",
-			a->start, a->start + a->len, fl, s1, s2,
-			safe(name, sizeof(name), a->name),
-			a->name[0] && a->path[0] ? " " : "",
-			safe(path, plen, a->path));
+			a->start, a->start + a->len, fl, s1, s2, safe(name, sizeof(name), a->name),
+			a->name[0] && a->path[0] ? " " : "", safe(path, plen, a->path));
 		if (verbose) {
-			fprintf(out, "      offset %#" PRIx64 " dev %#" PRIx64 " inode %" PRIu64
+			fprintf(out,
+				"      offset %#" PRIx64 " dev %#" PRIx64 " inode %" PRIu64
 				" mtime %" PRId64 ".%09u, %u chunks\n",
-				a->file_offset, a->dev, a->inode, a->mtime_sec,
-				a->mtime_nsec, e->nchunks);
+				a->file_offset, a->dev, a->inode, a->mtime_sec, a->mtime_nsec,
+				e->nchunks);
 		}
 	}
 	err = ferror(out) ? -EIO : 0;

@@ -17,8 +17,7 @@
 #define IMG_PM_PRESENT (1ull << 63)
 #define IMG_PM_SWAPPED (1ull << 62)
 
-int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end,
-		     img_run_fn fn, void *arg)
+int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, img_run_fn fn, void *arg)
 {
 	uint64_t ps = (uint64_t)sysconf(_SC_PAGESIZE);
 	uint64_t ent[IMG_PAGEMAP_BATCH];
@@ -30,8 +29,7 @@ int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end,
 	if ((start | end) & (ps - 1) || end < start)
 		return -EINVAL;
 	while (page < last) {
-		uint64_t want = last - page < IMG_PAGEMAP_BATCH ? last - page
-							      : IMG_PAGEMAP_BATCH;
+		uint64_t want = last - page < IMG_PAGEMAP_BATCH ? last - page : IMG_PAGEMAP_BATCH;
 		long n = img_sys_pread(pagemap_fd, ent, want * sizeof(ent[0]),
 				       page * sizeof(ent[0]));
 		uint64_t got;
@@ -42,7 +40,7 @@ int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end,
 			return (int)n;
 		got = (uint64_t)n / sizeof(ent[0]);
 		if (got == 0)
-			return -EIO;	/* pagemap ends before the range does */
+			return -EIO; /* pagemap ends before the range does */
 		for (uint64_t i = 0; i < got; i++) {
 			uint64_t addr = (page + i) * ps;
 

@@ -25,35 +25,35 @@
 #define IMG_VERIFY_BUF (4u << 20)
 /* Largest chunk block: header, descriptor with one run per page, and a
  * stored payload no larger than raw (zstd output is kept only if smaller). */
-#define IMG_CHUNK_BLOCK_MAX \
-	(IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE + \
-	 IMG_CHUNK_RUNS_MAX * IMG_RUN_SIZE + IMG_CHUNK_SIZE)
+#define IMG_CHUNK_BLOCK_MAX                                                            \
+	(IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE + IMG_CHUNK_RUNS_MAX * IMG_RUN_SIZE + \
+	 IMG_CHUNK_SIZE)
 
 /* A decoded block: header fields and its descriptor (malloc'd by
  * block_read() unless read into a caller buffer). */
 struct img_block {
-	uint64_t off;		/* offset of the block header */
-	uint32_t type;		/* IMG_BLK_* */
-	uint32_t desc_len;	/* descriptor bytes */
-	uint64_t data_len;	/* bulk bytes after the descriptor */
-	uint8_t *desc;		/* descriptor */
+	uint64_t off;	   /* offset of the block header */
+	uint32_t type;	   /* IMG_BLK_* */
+	uint32_t desc_len; /* descriptor bytes */
+	uint64_t data_len; /* bulk bytes after the descriptor */
+	uint8_t *desc;	   /* descriptor */
 };
 
 /* A decoded chunk descriptor. */
 struct img_chunk {
-	uint32_t area;		/* owning area */
-	uint32_t nruns;		/* runs that follow */
-	uint32_t codec;		/* enum img_codec */
-	uint64_t raw_len;	/* uncompressed bytes */
-	uint64_t raw_xxh;	/* xxh64 of the uncompressed bytes */
-	uint64_t stored_xxh;	/* xxh64 of the stored bytes */
-	const uint8_t *runs;	/* nruns x (le64 page, le64 npages) */
-	const uint8_t *stored;	/* stored bytes */
-	uint64_t stored_len;	/* their length */
+	uint32_t area;	       /* owning area */
+	uint32_t nruns;	       /* runs that follow */
+	uint32_t codec;	       /* enum img_codec */
+	uint64_t raw_len;      /* uncompressed bytes */
+	uint64_t raw_xxh;      /* xxh64 of the uncompressed bytes */
+	uint64_t stored_xxh;   /* xxh64 of the stored bytes */
+	const uint8_t *runs;   /* nruns x (le64 page, le64 npages) */
+	const uint8_t *stored; /* stored bytes */
+	uint64_t stored_len;   /* their length */
 };
 
-__attribute__((format(printf, 3, 4)))
-static int rerr(struct img_reader *r, uint64_t off, const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int rerr(struct img_reader *r, uint64_t off,
+						      const char *fmt, ...)
 {
 	int n = snprintf(r->err, sizeof(r->err), "%s: offset %llu: ", r->path,
 			 (unsigned long long)off);
@@ -98,31 +98,35 @@ static int read_at(struct img_reader *r, void *buf, size_t len, uint64_t off)
 static const char *blk_name(uint32_t type)
 {
 	switch (type) {
-	case IMG_BLK_HEADER: return "header";
-	case IMG_BLK_RECORD: return "record";
-	case IMG_BLK_AREA: return "area";
-	case IMG_BLK_CHUNK: return "chunk";
-	case IMG_BLK_TRAILER: return "trailer";
-	default: return "unknown";
+	case IMG_BLK_HEADER:
+		return "header";
+	case IMG_BLK_RECORD:
+		return "record";
+	case IMG_BLK_AREA:
+		return "area";
+	case IMG_BLK_CHUNK:
+		return "chunk";
+	case IMG_BLK_TRAILER:
+		return "trailer";
+	default:
+		return "unknown";
 	}
 }
 
 /* Checks the 24-byte block header in @h found at @off: type @type, the
  * whole block exactly [off, end), descriptor at most @desc_max bytes. */
-static int blkhdr_check(struct img_reader *r, const uint8_t *h, uint64_t off,
-			uint64_t end, uint32_t type, uint32_t desc_max,
-			struct img_block *b)
+static int blkhdr_check(struct img_reader *r, const uint8_t *h, uint64_t off, uint64_t end,
+			uint32_t type, uint32_t desc_max, struct img_block *b)
 {
 	b->off = off;
 	b->type = img_get32(h);
 	b->desc_len = img_get32(h + 4);
 	b->data_len = img_get64(h + 8);
 	if (b->type != type)
-		return rerr(r, off, "expected a %s block, found type %#x",
-			    blk_name(type), b->type);
+		return rerr(r, off, "expected a %s block, found type %#x", blk_name(type), b->type);
 	if (b->desc_len > desc_max)
-		return rerr(r, off, "%s descriptor of %u bytes exceeds %u",
-			    blk_name(type), b->desc_len, desc_max);
+		return rerr(r, off, "%s descriptor of %u bytes exceeds %u", blk_name(type),
+			    b->desc_len, desc_max);
 	if (b->data_len > end - off ||
 	    IMG_BLK_HDR_SIZE + (uint64_t)b->desc_len + b->data_len != end - off)
 		return rerr(r, off, "%s block of %llu bytes does not fit its index slot of %llu",
@@ -147,16 +151,16 @@ static int desc_verify(struct img_reader *r, const uint8_t *h, const struct img_
 	got = XXH64_digest(st);
 	XXH64_freeState(st);
 	if (got != want)
-		return rerr(r, b->off, "%s descriptor checksum mismatch (stored %016llx, computed %016llx)",
-			    blk_name(b->type), (unsigned long long)want,
-			    (unsigned long long)got);
+		return rerr(r, b->off,
+			    "%s descriptor checksum mismatch (stored %016llx, computed %016llx)",
+			    blk_name(b->type), (unsigned long long)want, (unsigned long long)got);
 	return 0;
 }
 
 /* Reads and verifies the block of @type spanning exactly [off, end); its
  * descriptor is malloc'd into b->desc (free it). Bulk data is not read. */
-static int block_read(struct img_reader *r, uint64_t off, uint64_t end,
-		      uint32_t type, uint32_t desc_max, struct img_block *b)
+static int block_read(struct img_reader *r, uint64_t off, uint64_t end, uint32_t type,
+		      uint32_t desc_max, struct img_block *b)
 {
 	uint8_t h[IMG_BLK_HDR_SIZE];
 	int err;
@@ -184,9 +188,9 @@ static int block_read(struct img_reader *r, uint64_t off, uint64_t end,
 
 /* Cursor over a descriptor; every take checks the remaining length. */
 struct cur {
-	const uint8_t *p;	/* next byte */
-	uint64_t left;		/* bytes left */
-	uint64_t off;		/* file offset of p, for messages */
+	const uint8_t *p; /* next byte */
+	uint64_t left;	  /* bytes left */
+	uint64_t off;	  /* file offset of p, for messages */
 };
 
 static bool cur_take(struct cur *c, uint64_t n, const uint8_t **out)
@@ -202,8 +206,7 @@ static bool cur_take(struct cur *c, uint64_t n, const uint8_t **out)
 
 /* Takes a le32-length string of at most @max bytes without NULs and
  * returns a malloc'd NUL-terminated copy in *@out. */
-static int cur_str(struct img_reader *r, struct cur *c, uint32_t max,
-		   const char *what, char **out)
+static int cur_str(struct img_reader *r, struct cur *c, uint32_t max, const char *what, char **out)
 {
 	const uint8_t *p;
 	uint32_t len;
@@ -241,8 +244,8 @@ static int prologue_check(struct img_reader *r)
 	version = img_get32(p + 8);
 	flags = img_get32(p + 12);
 	if (version != IMG_FORMAT_VERSION) {
-		rerr(r, 8, "format version %u, this reader supports %u",
-		     version, IMG_FORMAT_VERSION);
+		rerr(r, 8, "format version %u, this reader supports %u", version,
+		     IMG_FORMAT_VERSION);
 		return -ENOTSUP;
 	}
 	if (flags & ~IMG_PROLOGUE_FLAGS_KNOWN)
@@ -267,10 +270,10 @@ static int footer_check(struct img_reader *r, uint64_t *trailer_len)
 		return rerr(r, foff, "footer checksum mismatch");
 	toff = img_get64(f);
 	tlen = img_get64(f + 8);
-	if (toff < IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + IMG_HDR_FIXED_SIZE ||
-	    toff > foff || tlen != foff - toff ||
-	    tlen < IMG_BLK_HDR_SIZE + IMG_TRAILER_FIXED_SIZE)
-		return rerr(r, foff, "trailer offset %llu length %llu inconsistent with file size %llu",
+	if (toff < IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + IMG_HDR_FIXED_SIZE || toff > foff ||
+	    tlen != foff - toff || tlen < IMG_BLK_HDR_SIZE + IMG_TRAILER_FIXED_SIZE)
+		return rerr(r, foff,
+			    "trailer offset %llu length %llu inconsistent with file size %llu",
 			    (unsigned long long)toff, (unsigned long long)tlen,
 			    (unsigned long long)r->size);
 	r->trailer_off = toff;
@@ -287,16 +290,16 @@ static int index_parse(struct img_reader *r, const uint8_t *d, uint64_t doff)
 	uint64_t prev = 0;
 	uint32_t next_chunk = 0;
 
-	for (uint32_t i = 0; i < r->nrecords; i++, e += IMG_IDX_REC_SIZE,
-	     eoff += IMG_IDX_REC_SIZE) {
+	for (uint32_t i = 0; i < r->nrecords;
+	     i++, e += IMG_IDX_REC_SIZE, eoff += IMG_IDX_REC_SIZE) {
 		r->recs[i].off = img_get64(e);
 		if (r->recs[i].off <= prev || r->recs[i].off >= r->trailer_off)
 			return rerr(r, eoff, "index: record %u offset %llu out of order or range",
 				    i, (unsigned long long)r->recs[i].off);
 		prev = r->recs[i].off;
 	}
-	for (uint32_t i = 0; i < r->nareas; i++, e += IMG_IDX_AREA_SIZE,
-	     eoff += IMG_IDX_AREA_SIZE) {
+	for (uint32_t i = 0; i < r->nareas;
+	     i++, e += IMG_IDX_AREA_SIZE, eoff += IMG_IDX_AREA_SIZE) {
 		struct img_area_ent *a = &r->areas[i];
 
 		a->off = img_get64(e);
@@ -304,11 +307,13 @@ static int index_parse(struct img_reader *r, const uint8_t *d, uint64_t doff)
 		a->nchunks = img_get32(e + 12);
 		a->a.present_pages = img_get64(e + 16);
 		if (a->off <= prev || a->off >= r->trailer_off)
-			return rerr(r, eoff, "index: area %u offset %llu out of order or range",
-				    i, (unsigned long long)a->off);
+			return rerr(r, eoff, "index: area %u offset %llu out of order or range", i,
+				    (unsigned long long)a->off);
 		if (a->first_chunk != next_chunk || a->nchunks > r->nchunks - next_chunk)
-			return rerr(r, eoff, "index: area %u chunks %u+%u do not follow on (expected first %u of %u)",
-				    i, a->first_chunk, a->nchunks, next_chunk, r->nchunks);
+			return rerr(
+				r, eoff,
+				"index: area %u chunks %u+%u do not follow on (expected first %u of %u)",
+				i, a->first_chunk, a->nchunks, next_chunk, r->nchunks);
 		next_chunk += a->nchunks;
 		prev = a->off;
 		/* Chunk offsets must lie between this area and the next. */
@@ -326,14 +331,15 @@ static int index_parse(struct img_reader *r, const uint8_t *d, uint64_t doff)
 				return rerr(r, coff, "index: chunk %u names area %u, expected %u",
 					    a->first_chunk + j, ch->area, i);
 			if (ch->off <= prev || ch->off >= r->trailer_off)
-				return rerr(r, coff, "index: chunk %u offset %llu out of order or range",
+				return rerr(r, coff,
+					    "index: chunk %u offset %llu out of order or range",
 					    a->first_chunk + j, (unsigned long long)ch->off);
 			prev = ch->off;
 		}
 	}
 	if (next_chunk != r->nchunks)
-		return rerr(r, eoff, "index: %u chunks listed, areas account for %u",
-			    r->nchunks, next_chunk);
+		return rerr(r, eoff, "index: %u chunks listed, areas account for %u", r->nchunks,
+			    next_chunk);
 	return 0;
 }
 
@@ -404,8 +410,7 @@ static int trailer_read(struct img_reader *r, uint64_t tlen)
 		goto out_free;
 	}
 	need = IMG_TRAILER_FIXED_SIZE + (uint64_t)r->nrecords * IMG_IDX_REC_SIZE +
-	       (uint64_t)r->nareas * IMG_IDX_AREA_SIZE +
-	       (uint64_t)r->nchunks * IMG_IDX_CHUNK_SIZE;
+	       (uint64_t)r->nareas * IMG_IDX_AREA_SIZE + (uint64_t)r->nchunks * IMG_IDX_CHUNK_SIZE;
 	if (need != b.desc_len) {
 		err = rerr(r, r->trailer_off, "trailer: index of %llu bytes, descriptor has %u",
 			   (unsigned long long)need, b.desc_len);
@@ -429,10 +434,10 @@ out_free:
 static int header_parse(struct img_reader *r, const struct img_block *b)
 {
 	struct cur c = { b->desc, b->desc_len, b->off + IMG_BLK_HDR_SIZE };
-	static const char *const what[4] = { "hostname", "kernel release",
-					     "glibc version", "exe path" };
-	static const uint32_t max[4] = { IMG_HOSTSTR_MAX, IMG_HOSTSTR_MAX,
-					 IMG_HOSTSTR_MAX, IMG_PATH_MAX };
+	static const char *const what[4] = { "hostname", "kernel release", "glibc version",
+					     "exe path" };
+	static const uint32_t max[4] = { IMG_HOSTSTR_MAX, IMG_HOSTSTR_MAX, IMG_HOSTSTR_MAX,
+					 IMG_PATH_MAX };
 	struct img_header *h = &r->hdr;
 	const uint8_t *p;
 	int err;
@@ -488,8 +493,7 @@ static int header_read(struct img_reader *r)
 	struct img_block b;
 	int err;
 
-	err = block_read(r, IMG_PROLOGUE_SIZE, end, IMG_BLK_HEADER,
-			 IMG_HDR_DESC_MAX, &b);
+	err = block_read(r, IMG_PROLOGUE_SIZE, end, IMG_BLK_HEADER, IMG_HDR_DESC_MAX, &b);
 	if (err)
 		return err;
 	err = header_parse(r, &b);
@@ -500,8 +504,7 @@ static int header_read(struct img_reader *r)
 static int records_read(struct img_reader *r)
 {
 	for (uint32_t i = 0; i < r->nrecords; i++) {
-		uint64_t end = i + 1 < r->nrecords ? r->recs[i + 1].off
-						   : first_after_records(r);
+		uint64_t end = i + 1 < r->nrecords ? r->recs[i + 1].off : first_after_records(r);
 		struct img_rec *rec = &r->recs[i];
 		struct img_block b;
 		int err;
@@ -510,11 +513,10 @@ static int records_read(struct img_reader *r)
 				 IMG_REC_FIXED_SIZE + IMG_RECORD_MAX, &b);
 		if (err)
 			return err;
-		if (b.desc_len < IMG_REC_FIXED_SIZE || b.data_len ||
-		    img_get32(b.desc + 4)) {
+		if (b.desc_len < IMG_REC_FIXED_SIZE || b.data_len || img_get32(b.desc + 4)) {
 			free(b.desc);
-			return rerr(r, rec->off, "record %u malformed (descriptor %u bytes)",
-				    i, b.desc_len);
+			return rerr(r, rec->off, "record %u malformed (descriptor %u bytes)", i,
+				    b.desc_len);
 		}
 		rec->type = img_get32(b.desc);
 		rec->len = b.desc_len - IMG_REC_FIXED_SIZE;
@@ -550,13 +552,13 @@ static int area_parse(struct img_reader *r, uint32_t i, const struct img_block *
 	a->mtime_nsec = img_get32(p + 56);
 	kind = a->flags & (IMG_AREA_PRIVATE | IMG_AREA_SHARED);
 	if (img_get32(p + 60) != i)
-		return rerr(r, c.off - 4, "area %u: descriptor says it is area %u",
-			    i, img_get32(p + 60));
-	if ((a->start & pm) || !a->len || (a->len & pm) ||
-	    a->start >= IMG_USER_ADDR_END || a->len > IMG_USER_ADDR_END - a->start)
+		return rerr(r, c.off - 4, "area %u: descriptor says it is area %u", i,
+			    img_get32(p + 60));
+	if ((a->start & pm) || !a->len || (a->len & pm) || a->start >= IMG_USER_ADDR_END ||
+	    a->len > IMG_USER_ADDR_END - a->start)
 		return rerr(r, c.off - IMG_AREA_FIXED_SIZE,
-			    "area %u: %#llx+%#llx unaligned or outside the user address space",
-			    i, (unsigned long long)a->start, (unsigned long long)a->len);
+			    "area %u: %#llx+%#llx unaligned or outside the user address space", i,
+			    (unsigned long long)a->start, (unsigned long long)a->len);
 	if (a->start < prev_end)
 		return rerr(r, c.off - IMG_AREA_FIXED_SIZE,
 			    "area %u at %#llx overlaps or precedes the previous area (ends %#llx)",
@@ -565,15 +567,16 @@ static int area_parse(struct img_reader *r, uint32_t i, const struct img_block *
 		return rerr(r, c.off - IMG_AREA_FIXED_SIZE + 16,
 			    "area %u: unknown protection bits %#x", i, a->prot);
 	if ((kind != IMG_AREA_PRIVATE && kind != IMG_AREA_SHARED) || (a->flags & 0xff00u))
-		return rerr(r, c.off - IMG_AREA_FIXED_SIZE + 20,
-			    "area %u: invalid flags %#x", i, a->flags);
+		return rerr(r, c.off - IMG_AREA_FIXED_SIZE + 20, "area %u: invalid flags %#x", i,
+			    a->flags);
 	if (a->mtime_nsec >= 1000000000u)
 		return rerr(r, c.off - 8, "area %u: bad mtime", i);
 	pages = a->len / r->hdr.page_size;
 	if (a->present_pages > pages ||
 	    a->present_pages > (uint64_t)e->nchunks * (IMG_CHUNK_SIZE / r->hdr.page_size) ||
 	    (uint64_t)e->nchunks > a->present_pages)
-		return rerr(r, c.off, "area %u: %llu present pages in %u chunks inconsistent with %llu pages",
+		return rerr(r, c.off,
+			    "area %u: %llu present pages in %u chunks inconsistent with %llu pages",
 			    i, (unsigned long long)a->present_pages, e->nchunks,
 			    (unsigned long long)pages);
 	err = cur_str(r, &c, IMG_PATH_MAX, "area path", &e->path);
@@ -582,8 +585,7 @@ static int area_parse(struct img_reader *r, uint32_t i, const struct img_block *
 	if (err)
 		return err;
 	if (c.left)
-		return rerr(r, c.off, "area %u: %llu stray bytes", i,
-			    (unsigned long long)c.left);
+		return rerr(r, c.off, "area %u: %llu stray bytes", i, (unsigned long long)c.left);
 	a->path = e->path;
 	a->name = e->name;
 	return 0;
@@ -625,9 +627,9 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 	int err;
 
 	if (len > IMG_CHUNK_BLOCK_MAX || len < IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE)
-		return rerr(r, e->off, "chunk %u: block of %llu bytes impossible",
-			    ci, (unsigned long long)len);
-	if (len > r->cbuf_size)	/* buffers_alloc() sized it from the index */
+		return rerr(r, e->off, "chunk %u: block of %llu bytes impossible", ci,
+			    (unsigned long long)len);
+	if (len > r->cbuf_size) /* buffers_alloc() sized it from the index */
 		return rerr(r, e->off, "chunk %u: block larger than at open", ci);
 	err = read_at(r, r->cbuf, len, e->off);
 	if (!err)
@@ -653,33 +655,33 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 	c->stored_len = b.data_len;
 	if (c->area != e->area || img_get32(d + 12) ||
 	    (c->codec != IMG_CODEC_RAW && c->codec != IMG_CODEC_ZSTD))
-		return rerr(r, e->off, "chunk %u: area %u (index says %u) or codec %u invalid",
-			    ci, c->area, e->area, c->codec);
+		return rerr(r, e->off, "chunk %u: area %u (index says %u) or codec %u invalid", ci,
+			    c->area, e->area, c->codec);
 	if (!c->nruns || (uint64_t)c->nruns * IMG_RUN_SIZE != b.desc_len - IMG_CHUNK_FIXED_SIZE)
-		return rerr(r, e->off, "chunk %u: %u runs do not match the descriptor size",
-			    ci, c->nruns);
+		return rerr(r, e->off, "chunk %u: %u runs do not match the descriptor size", ci,
+			    c->nruns);
 	if (!c->raw_len || c->raw_len > IMG_CHUNK_SIZE ||
 	    (c->codec == IMG_CODEC_RAW && c->stored_len != c->raw_len) ||
 	    (c->codec == IMG_CODEC_ZSTD && c->stored_len >= c->raw_len))
-		return rerr(r, e->off, "chunk %u: raw %llu stored %llu bytes invalid",
-			    ci, (unsigned long long)c->raw_len,
-			    (unsigned long long)c->stored_len);
+		return rerr(r, e->off, "chunk %u: raw %llu stored %llu bytes invalid", ci,
+			    (unsigned long long)c->raw_len, (unsigned long long)c->stored_len);
 	for (uint32_t k = 0; k < c->nruns; k++) {
 		uint64_t pg = img_get64(c->runs + k * IMG_RUN_SIZE);
 		uint64_t n = img_get64(c->runs + k * IMG_RUN_SIZE + 8);
 
 		if (!n || pg < prev || pg > pages || n > pages - pg)
-			return rerr(r, e->off + IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE +
-					       k * IMG_RUN_SIZE,
-				    "chunk %u: run %u (page %llu, %llu pages) outside area of %llu pages or out of order",
-				    ci, k, (unsigned long long)pg,
-				    (unsigned long long)n, (unsigned long long)pages);
+			return rerr(
+				r,
+				e->off + IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE + k * IMG_RUN_SIZE,
+				"chunk %u: run %u (page %llu, %llu pages) outside area of %llu pages or out of order",
+				ci, k, (unsigned long long)pg, (unsigned long long)n,
+				(unsigned long long)pages);
 		prev = pg + n;
 		sum += n;
 	}
 	if (sum > IMG_CHUNK_SIZE / r->hdr.page_size || sum * r->hdr.page_size != c->raw_len)
-		return rerr(r, e->off, "chunk %u: runs cover %llu pages, raw length is %llu",
-			    ci, (unsigned long long)sum, (unsigned long long)c->raw_len);
+		return rerr(r, e->off, "chunk %u: runs cover %llu pages, raw length is %llu", ci,
+			    (unsigned long long)sum, (unsigned long long)c->raw_len);
 	if (XXH64(c->stored, c->stored_len, 0) != c->stored_xxh)
 		return rerr(r, e->off + IMG_BLK_HDR_SIZE + b.desc_len,
 			    "chunk %u: stored data checksum mismatch", ci);
@@ -699,15 +701,14 @@ static int chunk_decode(struct img_reader *r, uint32_t ci, const struct img_chun
 		size_t n;
 
 		if (c->raw_len > r->rbuf_size)
-			return rerr(r, off, "chunk %u: %llu bytes, more than its area holds",
-				    ci, (unsigned long long)c->raw_len);
-		n = ZSTD_decompressDCtx(r->dctx, r->rbuf, c->raw_len, c->stored,
-					c->stored_len);
+			return rerr(r, off, "chunk %u: %llu bytes, more than its area holds", ci,
+				    (unsigned long long)c->raw_len);
+		n = ZSTD_decompressDCtx(r->dctx, r->rbuf, c->raw_len, c->stored, c->stored_len);
 		if (ZSTD_isError(n))
 			return rerr(r, off, "chunk %u: zstd: %s", ci, ZSTD_getErrorName(n));
 		if (n != c->raw_len)
-			return rerr(r, off, "chunk %u: decompressed %zu bytes, expected %llu",
-				    ci, n, (unsigned long long)c->raw_len);
+			return rerr(r, off, "chunk %u: decompressed %zu bytes, expected %llu", ci,
+				    n, (unsigned long long)c->raw_len);
 		*raw = r->rbuf;
 	}
 	if (XXH64(*raw, c->raw_len, 0) != c->raw_xxh)
@@ -719,8 +720,8 @@ static int chunk_decode(struct img_reader *r, uint32_t ci, const struct img_chun
  * chunks and add up to the index's present pages; with @decode, also
  * decompresses and checks each chunk; with @dest, copies its pages there;
  * with @fn, reports the runs. */
-static int area_walk(struct img_reader *r, uint32_t i, void *dest, bool decode,
-		     img_run_fn fn, void *arg)
+static int area_walk(struct img_reader *r, uint32_t i, void *dest, bool decode, img_run_fn fn,
+		     void *arg)
 {
 	const struct img_area_ent *a;
 	uint64_t ps = r->hdr.page_size;
@@ -743,7 +744,8 @@ static int area_walk(struct img_reader *r, uint32_t i, void *dest, bool decode,
 		if (err)
 			return err;
 		if (img_get64(c.runs) < next)
-			return rerr(r, r->chunks[ci].off, "chunk %u: runs overlap the previous chunk", ci);
+			return rerr(r, r->chunks[ci].off,
+				    "chunk %u: runs overlap the previous chunk", ci);
 		if (dest || decode) {
 			err = chunk_decode(r, ci, &c, &raw);
 			if (err)
@@ -766,9 +768,8 @@ static int area_walk(struct img_reader *r, uint32_t i, void *dest, bool decode,
 		}
 	}
 	if (total != a->a.present_pages)
-		return rerr(r, a->off, "area %u: chunks hold %llu pages, index says %llu",
-			    i, (unsigned long long)total,
-			    (unsigned long long)a->a.present_pages);
+		return rerr(r, a->off, "area %u: chunks hold %llu pages, index says %llu", i,
+			    (unsigned long long)total, (unsigned long long)a->a.present_pages);
 	return 0;
 }
 
@@ -869,8 +870,8 @@ static int reader_validate(struct img_reader *r)
 	if (!S_ISREG(st.st_mode))
 		return rerr(r, 0, "not a regular file");
 	r->size = (uint64_t)st.st_size;
-	if (r->size < IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + IMG_HDR_FIXED_SIZE +
-		      IMG_BLK_HDR_SIZE + IMG_TRAILER_FIXED_SIZE + IMG_FOOTER_SIZE)
+	if (r->size < IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + IMG_HDR_FIXED_SIZE + IMG_BLK_HDR_SIZE +
+			      IMG_TRAILER_FIXED_SIZE + IMG_FOOTER_SIZE)
 		return rerr(r, r->size, "file of %llu bytes too short for an image",
 			    (unsigned long long)r->size);
 	err = prologue_check(r);
@@ -963,8 +964,8 @@ uint32_t img_reader_record_count(const struct img_reader *r)
 	return r->nrecords;
 }
 
-int img_reader_record(const struct img_reader *r, uint32_t i, uint32_t *type,
-		      const void **data, uint64_t *len)
+int img_reader_record(const struct img_reader *r, uint32_t i, uint32_t *type, const void **data,
+		      uint64_t *len)
 {
 	if (i >= r->nrecords)
 		return -ENOENT;
@@ -977,8 +978,8 @@ int img_reader_record(const struct img_reader *r, uint32_t i, uint32_t *type,
 	return 0;
 }
 
-int img_reader_record_find(const struct img_reader *r, uint32_t type,
-			   uint32_t *i, const void **data, uint64_t *len)
+int img_reader_record_find(const struct img_reader *r, uint32_t type, uint32_t *i,
+			   const void **data, uint64_t *len)
 {
 	for (uint32_t k = *i; k < r->nrecords; k++) {
 		if (r->recs[k].type == type) {

@@ -17,8 +17,7 @@
 
 #if defined(__x86_64__)
 #define IMG_SYS_RAW 1
-static inline long img_syscall6(long n, long a1, long a2, long a3, long a4,
-				long a5, long a6)
+static inline long img_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	long ret;
 	register long r10 __asm__("r10") = a4;
@@ -27,15 +26,13 @@ static inline long img_syscall6(long n, long a1, long a2, long a3, long a4,
 
 	__asm__ volatile("syscall"
 			 : "=a"(ret)
-			 : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8),
-			   "r"(r9)
+			 : "a"(n), "D"(a1), "S"(a2), "d"(a3), "r"(r10), "r"(r8), "r"(r9)
 			 : "rcx", "r11", "memory");
 	return ret;
 }
 #elif defined(__aarch64__)
 #define IMG_SYS_RAW 1
-static inline long img_syscall6(long n, long a1, long a2, long a3, long a4,
-				long a5, long a6)
+static inline long img_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	register long x8 __asm__("x8") = n;
 	register long x0 __asm__("x0") = a1;
@@ -55,8 +52,7 @@ static inline long img_syscall6(long n, long a1, long a2, long a3, long a4,
 #define IMG_SYS_RAW 0
 #include <errno.h>
 #include <unistd.h>
-static inline long img_syscall6(long n, long a1, long a2, long a3, long a4,
-				long a5, long a6)
+static inline long img_syscall6(long n, long a1, long a2, long a3, long a4, long a5, long a6)
 {
 	long ret = syscall(n, a1, a2, a3, a4, a5, a6);
 

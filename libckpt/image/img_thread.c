@@ -16,8 +16,7 @@
 
 void img_futex_wait(uint32_t *addr, uint32_t val, bool shared)
 {
-	IMG_SYS(SYS_futex, addr, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, val,
-		NULL, 0, 0);
+	IMG_SYS(SYS_futex, addr, shared ? FUTEX_WAIT : FUTEX_WAIT_PRIVATE, val, NULL, 0, 0);
 }
 
 void img_futex_wake(uint32_t *addr, int n)
@@ -27,9 +26,9 @@ void img_futex_wake(uint32_t *addr, int n)
 
 /* Threads share everything a thread shares; CHILD_CLEARTID lets the writer
  * join them without a flag the thread could set while still on its stack. */
-#define IMG_THREAD_FLAGS \
-	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | \
-	 CLONE_SYSVSEM | CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
+#define IMG_THREAD_FLAGS                                                                    \
+	(CLONE_VM | CLONE_FS | CLONE_FILES | CLONE_SIGHAND | CLONE_THREAD | CLONE_SYSVSEM | \
+	 CLONE_PARENT_SETTID | CLONE_CHILD_CLEARTID)
 
 #if defined(__x86_64__)
 long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *arg)
@@ -43,7 +42,7 @@ long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *a
 
 	*--sp = (uintptr_t)arg;
 	*--sp = (uintptr_t)fn;
-	*tid = UINT32_MAX;	/* non-zero until the kernel stores the tid */
+	*tid = UINT32_MAX; /* non-zero until the kernel stores the tid */
 	__asm__ volatile("syscall\n\t"
 			 "test %%rax, %%rax\n\t"
 			 "jnz 1f\n\t"
@@ -57,9 +56,8 @@ long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *a
 			 "hlt\n"
 			 "1:\n\t"
 			 : "=a"(ret)
-			 : "0"((long)SYS_clone), "D"((long)IMG_THREAD_FLAGS),
-			   "S"(sp), "d"(tid), "r"(r10), "r"(r8),
-			   [nr_exit] "i"(SYS_exit)
+			 : "0"((long)SYS_clone), "D"((long)IMG_THREAD_FLAGS), "S"(sp), "d"(tid),
+			   "r"(r10), "r"(r8), [nr_exit] "i"(SYS_exit)
 			 : "rcx", "r11", "memory");
 	return ret;
 }
@@ -89,8 +87,7 @@ long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *a
 			 "brk #0\n"
 			 "1:\n\t"
 			 : "+r"(x0)
-			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4),
-			   [nr_exit] "i"(SYS_exit)
+			 : "r"(x8), "r"(x1), "r"(x2), "r"(x3), "r"(x4), [nr_exit] "i"(SYS_exit)
 			 : "x9", "x30", "memory");
 	return x0;
 }

@@ -50,90 +50,90 @@
 #define IMG_ARENA_ALIGN 64u
 
 enum slot_state {
-	SLOT_FREE = 0,		/* owned by the writing thread, being filled */
-	SLOT_FILLED = 1,	/* handed to the compression threads */
-	SLOT_DONE = 2,		/* compressed, waiting to be written */
+	SLOT_FREE = 0,	 /* owned by the writing thread, being filled */
+	SLOT_FILLED = 1, /* handed to the compression threads */
+	SLOT_DONE = 2,	 /* compressed, waiting to be written */
 };
 
 /* Fault-injection points (CKPT_FAULT, as proto/fault.h, but read once at
  * begin and reported through the child-safe log). */
 enum img_fault {
-	IMG_FAULT_WRITE = 1u << 0,	/* "img_write": writes fail, -ENOSPC */
-	IMG_FAULT_FSYNC = 1u << 1,	/* "img_fsync": fsync fails, -EIO */
-	IMG_FAULT_COMPRESS = 1u << 2,	/* "img_compress": compression fails */
-	IMG_FAULT_THREAD = 1u << 3,	/* "img_thread": threads fail to start */
+	IMG_FAULT_WRITE = 1u << 0,    /* "img_write": writes fail, -ENOSPC */
+	IMG_FAULT_FSYNC = 1u << 1,    /* "img_fsync": fsync fails, -EIO */
+	IMG_FAULT_COMPRESS = 1u << 2, /* "img_compress": compression fails */
+	IMG_FAULT_THREAD = 1u << 3,   /* "img_thread": threads fail to start */
 };
 
 struct img_run {
-	uint64_t page;		/* first page, relative to the area start */
-	uint64_t npages;	/* pages in the run */
+	uint64_t page;	 /* first page, relative to the area start */
+	uint64_t npages; /* pages in the run */
 };
 
 /* One chunk in flight. */
 struct img_slot {
-	uint32_t state;		/* enum slot_state; futex word */
-	uint32_t area;		/* index of the area the chunk belongs to */
-	uint32_t nruns;		/* used entries of runs */
-	uint32_t codec;		/* enum img_codec chosen by the compressor */
-	int err;		/* compression error, -errno */
-	uint64_t raw_len;	/* uncompressed bytes gathered */
-	uint64_t stored_len;	/* bytes to write after compression */
-	uint64_t raw_xxh;	/* xxh64 of the uncompressed bytes */
-	uint64_t stored_xxh;	/* xxh64 of the stored bytes */
-	const uint8_t *direct;	/* single-run chunk read in place, or NULL */
-	uint8_t *pre;		/* area blocks to write before this chunk */
-	size_t pre_len;		/* bytes used in pre */
-	uint32_t pre_area;	/* index of the first area block in pre */
-	uint8_t *in;		/* IMG_CHUNK_SIZE gather buffer */
-	uint8_t *out;		/* compression output, out_cap bytes */
-	size_t out_cap;		/* ZSTD_compressBound(IMG_CHUNK_SIZE) */
-	ZSTD_CCtx *cctx;	/* static context in the arena, NULL at level 0 */
-	struct img_run *runs;	/* IMG_CHUNK_RUNS_MAX entries */
+	uint32_t state;	       /* enum slot_state; futex word */
+	uint32_t area;	       /* index of the area the chunk belongs to */
+	uint32_t nruns;	       /* used entries of runs */
+	uint32_t codec;	       /* enum img_codec chosen by the compressor */
+	int err;	       /* compression error, -errno */
+	uint64_t raw_len;      /* uncompressed bytes gathered */
+	uint64_t stored_len;   /* bytes to write after compression */
+	uint64_t raw_xxh;      /* xxh64 of the uncompressed bytes */
+	uint64_t stored_xxh;   /* xxh64 of the stored bytes */
+	const uint8_t *direct; /* single-run chunk read in place, or NULL */
+	uint8_t *pre;	       /* area blocks to write before this chunk */
+	size_t pre_len;	       /* bytes used in pre */
+	uint32_t pre_area;     /* index of the first area block in pre */
+	uint8_t *in;	       /* IMG_CHUNK_SIZE gather buffer */
+	uint8_t *out;	       /* compression output, out_cap bytes */
+	size_t out_cap;	       /* ZSTD_compressBound(IMG_CHUNK_SIZE) */
+	ZSTD_CCtx *cctx;       /* static context in the arena, NULL at level 0 */
+	struct img_run *runs;  /* IMG_CHUNK_RUNS_MAX entries */
 };
 
 /* Where writer_layout() puts things, as offsets from the arena start. */
 struct img_layout {
-	size_t slots;		/* struct img_slot[nslots] */
-	size_t rec_idx;		/* record index, on-disk form */
-	size_t area_idx;	/* area index, on-disk form */
-	size_t chunk_idx;	/* chunk index, on-disk form */
-	size_t wbuf;		/* IMG_WBUF_SIZE write buffer */
-	size_t slot_mem;	/* per-slot buffers, slot_stride each */
-	size_t slot_stride;	/* bytes per slot: cctx, in, out, runs */
-	size_t cctx_size;	/* static zstd context size, 0 at level 0 */
-	size_t stacks;		/* nworkers thread stacks */
-	size_t total;		/* arena bytes needed, page aligned */
-	uint32_t nslots;	/* chunks in flight */
-	uint32_t nworkers;	/* compression threads (0: compress inline) */
+	size_t slots;	    /* struct img_slot[nslots] */
+	size_t rec_idx;	    /* record index, on-disk form */
+	size_t area_idx;    /* area index, on-disk form */
+	size_t chunk_idx;   /* chunk index, on-disk form */
+	size_t wbuf;	    /* IMG_WBUF_SIZE write buffer */
+	size_t slot_mem;    /* per-slot buffers, slot_stride each */
+	size_t slot_stride; /* bytes per slot: cctx, in, out, runs */
+	size_t cctx_size;   /* static zstd context size, 0 at level 0 */
+	size_t stacks;	    /* nworkers thread stacks */
+	size_t total;	    /* arena bytes needed, page aligned */
+	uint32_t nslots;    /* chunks in flight */
+	uint32_t nworkers;  /* compression threads (0: compress inline) */
 };
 
 struct img_writer {
-	struct img_writer_opts opts;	/* resolved copy of the options */
-	struct img_layout lay;		/* arena layout */
-	uint8_t *arena;			/* caller's arena */
-	struct img_slot *slots;		/* lay.nslots slots */
-	uint32_t page_size;		/* this system's page size */
-	int err;			/* first error; later calls return it */
-	bool in_area;			/* between area_begin and area_end */
-	bool finished;			/* trailer written */
-	uint64_t off;			/* file offset of the next byte */
-	XXH64_state_t file_xxh;		/* running hash of the whole file */
-	uint8_t *wbuf;			/* write buffer */
-	size_t wbuf_len;		/* bytes pending in wbuf */
-	uint8_t *rec_idx;		/* IMG_IDX_REC_SIZE entries */
-	uint8_t *area_idx;		/* IMG_IDX_AREA_SIZE entries */
-	uint8_t *chunk_idx;		/* IMG_IDX_CHUNK_SIZE entries */
-	uint32_t nrecords;		/* records written */
-	uint32_t nareas;		/* areas begun */
-	uint32_t nchunks;		/* chunks queued (index entries reserved) */
-	uint64_t header_off;		/* offset of the header block */
-	uint64_t area_end;		/* end address of the last area */
-	uint64_t area_pages;		/* pages in the current area */
-	uint64_t next_page;		/* first page the next run may start at */
-	uint64_t present;		/* present pages of the current area */
-	uint32_t area_first_chunk;	/* first chunk of the current area */
-	uint64_t data_bytes;		/* uncompressed page data written */
-	uint64_t stored_bytes;		/* stored page data written */
+	struct img_writer_opts opts; /* resolved copy of the options */
+	struct img_layout lay;	     /* arena layout */
+	uint8_t *arena;		     /* caller's arena */
+	struct img_slot *slots;	     /* lay.nslots slots */
+	uint32_t page_size;	     /* this system's page size */
+	int err;		     /* first error; later calls return it */
+	bool in_area;		     /* between area_begin and area_end */
+	bool finished;		     /* trailer written */
+	uint64_t off;		     /* file offset of the next byte */
+	XXH64_state_t file_xxh;	     /* running hash of the whole file */
+	uint8_t *wbuf;		     /* write buffer */
+	size_t wbuf_len;	     /* bytes pending in wbuf */
+	uint8_t *rec_idx;	     /* IMG_IDX_REC_SIZE entries */
+	uint8_t *area_idx;	     /* IMG_IDX_AREA_SIZE entries */
+	uint8_t *chunk_idx;	     /* IMG_IDX_CHUNK_SIZE entries */
+	uint32_t nrecords;	     /* records written */
+	uint32_t nareas;	     /* areas begun */
+	uint32_t nchunks;	     /* chunks queued (index entries reserved) */
+	uint64_t header_off;	     /* offset of the header block */
+	uint64_t area_end;	     /* end address of the last area */
+	uint64_t area_pages;	     /* pages in the current area */
+	uint64_t next_page;	     /* first page the next run may start at */
+	uint64_t present;	     /* present pages of the current area */
+	uint32_t area_first_chunk;   /* first chunk of the current area */
+	uint64_t data_bytes;	     /* uncompressed page data written */
+	uint64_t stored_bytes;	     /* stored page data written */
 	/* Chunk sequence numbers (mod 2^32). */
 	uint32_t fill_seq;		/* slot being filled by the writer */
 	uint32_t write_seq;		/* next chunk to write */
@@ -143,14 +143,14 @@ struct img_writer {
 	uint32_t stop;			/* threads exit when set; atomic */
 	uint32_t nthreads;		/* threads started */
 	uint32_t faults;		/* enum img_fault points armed */
-	uint32_t tids[IMG_THREADS_MAX];	/* CLONE_CHILD_CLEARTID words */
+	uint32_t tids[IMG_THREADS_MAX]; /* CLONE_CHILD_CLEARTID words */
 };
 
 /* Writes "slurm-ckpt: image: MSG\n" to opts.log_fd with one raw write:
  * vsnprintf on a stack buffer allocates nothing for the conversions used
  * here (%s %d %u %zu %lx %llu), unlike the stderr log backend (stdio). */
-__attribute__((format(printf, 2, 3)))
-static void wlog(const struct img_writer_opts *opts, const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void wlog(const struct img_writer_opts *opts,
+						       const char *fmt, ...)
 {
 	char buf[512];
 	static const char prefix[] = "slurm-ckpt: image writer: ";
@@ -175,17 +175,28 @@ static void wlog(const struct img_writer_opts *opts, const char *fmt, ...)
 static const char *errname(int err)
 {
 	switch (-err) {
-	case ENOSPC: return "no space left on device";
-	case EDQUOT: return "disk quota exceeded";
-	case EIO: return "I/O error";
-	case EFBIG: return "file too large";
-	case EBADF: return "bad file descriptor";
-	case EROFS: return "read-only file system";
-	case EINVAL: return "invalid argument";
-	case ENOMEM: return "out of memory";
-	case E2BIG: return "too large";
-	case EINTR: return "interrupted";
-	default: return "error";
+	case ENOSPC:
+		return "no space left on device";
+	case EDQUOT:
+		return "disk quota exceeded";
+	case EIO:
+		return "I/O error";
+	case EFBIG:
+		return "file too large";
+	case EBADF:
+		return "bad file descriptor";
+	case EROFS:
+		return "read-only file system";
+	case EINVAL:
+		return "invalid argument";
+	case ENOMEM:
+		return "out of memory";
+	case E2BIG:
+		return "too large";
+	case EINTR:
+		return "interrupted";
+	default:
+		return "error";
 	}
 }
 
@@ -226,10 +237,9 @@ void img_writer_opts_defaults(struct img_writer_opts *opts)
 
 static bool opts_valid(const struct img_writer_opts *o)
 {
-	return o->level >= 0 && o->level <= ZSTD_maxCLevel() &&
-	       o->nthreads >= 1 && o->nthreads <= IMG_THREADS_MAX &&
-	       o->max_areas >= 1 && o->max_areas <= IMG_MAX_AREAS &&
-	       o->max_records <= IMG_MAX_RECORDS &&
+	return o->level >= 0 && o->level <= ZSTD_maxCLevel() && o->nthreads >= 1 &&
+	       o->nthreads <= IMG_THREADS_MAX && o->max_areas >= 1 &&
+	       o->max_areas <= IMG_MAX_AREAS && o->max_records <= IMG_MAX_RECORDS &&
 	       o->max_chunks >= 1 && o->max_chunks <= IMG_MAX_CHUNKS;
 }
 
@@ -245,8 +255,8 @@ static void writer_layout(const struct img_writer_opts *o, struct img_layout *l)
 	 * busy; deeper queues only add touched memory (9 MiB per slot). */
 	l->nworkers = o->nthreads > 1 ? o->nthreads : 0;
 	l->nslots = o->nthreads > 1 ? o->nthreads + 2 : 1;
-	l->cctx_size = o->level > 0 ? align_up(ZSTD_estimateCCtxSize(o->level),
-					       IMG_ARENA_ALIGN) : 0;
+	l->cctx_size = o->level > 0 ? align_up(ZSTD_estimateCCtxSize(o->level), IMG_ARENA_ALIGN)
+				    : 0;
 	l->slots = off;
 	off += align_up(l->nslots * sizeof(struct img_slot), IMG_ARENA_ALIGN);
 	l->rec_idx = off;
@@ -259,8 +269,7 @@ static void writer_layout(const struct img_writer_opts *o, struct img_layout *l)
 	off += IMG_WBUF_SIZE;
 	l->slot_stride = l->cctx_size + IMG_CHUNK_SIZE + IMG_PRE_SIZE +
 			 align_up(ZSTD_compressBound(IMG_CHUNK_SIZE), IMG_ARENA_ALIGN) +
-			 align_up(IMG_CHUNK_RUNS_MAX * sizeof(struct img_run),
-				  IMG_ARENA_ALIGN);
+			 align_up(IMG_CHUNK_RUNS_MAX * sizeof(struct img_run), IMG_ARENA_ALIGN);
 	l->slot_mem = align_up(off, page);
 	off = l->slot_mem + l->nslots * l->slot_stride;
 	l->stacks = align_up(off, page);
@@ -386,8 +395,8 @@ static uint64_t out_pos(const struct img_writer *w)
 /* Emits a block header for @desc_len descriptor bytes at @desc, whose hash
  * covers the header's first 16 bytes and the descriptor, then the
  * descriptor itself. The caller appends data_len bytes after. */
-static void blkhdr_fill(uint8_t *hdr, uint32_t type, const uint8_t *desc,
-			uint32_t desc_len, uint64_t data_len)
+static void blkhdr_fill(uint8_t *hdr, uint32_t type, const uint8_t *desc, uint32_t desc_len,
+			uint64_t data_len)
 {
 	XXH64_state_t st;
 
@@ -400,8 +409,8 @@ static void blkhdr_fill(uint8_t *hdr, uint32_t type, const uint8_t *desc,
 	img_put64(hdr + 16, XXH64_digest(&st));
 }
 
-static int block_emit(struct img_writer *w, uint32_t type, const uint8_t *desc,
-		      uint32_t desc_len, uint64_t data_len)
+static int block_emit(struct img_writer *w, uint32_t type, const uint8_t *desc, uint32_t desc_len,
+		      uint64_t data_len)
 {
 	uint8_t hdr[IMG_BLK_HDR_SIZE];
 	int err;
@@ -515,11 +524,10 @@ static void slot_compress(struct img_slot *s, int level, bool fault)
 	s->codec = IMG_CODEC_RAW;
 	s->stored_len = s->raw_len;
 	if (level > 0) {
-		size_t n = ZSTD_compressCCtx(s->cctx, s->out, s->out_cap, src,
-					     s->raw_len, level);
+		size_t n = ZSTD_compressCCtx(s->cctx, s->out, s->out_cap, src, s->raw_len, level);
 
 		if (ZSTD_isError(n)) {
-			s->err = -ENOMEM;	/* static workspace too small */
+			s->err = -ENOMEM; /* static workspace too small */
 			return;
 		}
 		/* Incompressible data is stored raw: the reader then
@@ -529,8 +537,7 @@ static void slot_compress(struct img_slot *s, int level, bool fault)
 			s->stored_len = n;
 		}
 	}
-	s->stored_xxh = s->codec == IMG_CODEC_ZSTD ? XXH64(s->out, s->stored_len, 0)
-						   : s->raw_xxh;
+	s->stored_xxh = s->codec == IMG_CODEC_ZSTD ? XXH64(s->out, s->stored_len, 0) : s->raw_xxh;
 }
 
 /* Compression thread: claims filled slots in sequence order until told to
@@ -547,10 +554,8 @@ static int worker_main(void *arg)
 		if (claim != filled) {
 			struct img_slot *s;
 
-			if (!__atomic_compare_exchange_n(&w->claim_seq, &claim,
-							 claim + 1, false,
-							 __ATOMIC_SEQ_CST,
-							 __ATOMIC_SEQ_CST))
+			if (!__atomic_compare_exchange_n(&w->claim_seq, &claim, claim + 1, false,
+							 __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST))
 				continue;
 			s = &w->slots[claim % w->lay.nslots];
 			slot_compress(s, w->opts.level, w->faults & IMG_FAULT_COMPRESS);
@@ -579,20 +584,21 @@ static void threads_stop(struct img_writer *w)
  * that shares the writer's TLS and lives on an arena stack. */
 static void threads_start(struct img_writer *w)
 {
-	uint64_t all = ~(uint64_t)0;	/* kernel sigset: 64 signals */
+	uint64_t all = ~(uint64_t)0; /* kernel sigset: 64 signals */
 	uint64_t old = 0;
 
 	IMG_SYS(SYS_rt_sigprocmask, SIG_SETMASK, &all, &old, sizeof(all), 0, 0);
 	for (uint32_t i = 0; i < w->lay.nworkers; i++) {
 		uint8_t *top = w->arena + w->lay.stacks + (size_t)(i + 1) * IMG_THREAD_STACK;
-		long tid = w->faults & IMG_FAULT_THREAD ? -EAGAIN :
-			   img_thread_start(top, &w->tids[i], worker_main, w);
+		long tid = w->faults & IMG_FAULT_THREAD
+				   ? -EAGAIN
+				   : img_thread_start(top, &w->tids[i], worker_main, w);
 
 		if (tid < 0) {
 			/* Fewer threads only cost speed; zero means the
 			 * writing thread compresses inline. */
-			wlog(&w->opts, "compression thread %u not started: %s",
-			     i, errname((int)tid));
+			wlog(&w->opts, "compression thread %u not started: %s", i,
+			     errname((int)tid));
 			w->tids[i] = 0;
 			break;
 		}
@@ -641,8 +647,8 @@ static int chunk_write(struct img_writer *w, struct img_slot *s)
 	if (err)
 		return err;
 	if (s->err) {
-		wlog(&w->opts, "chunk %u of area %u: compression failed: %s",
-		     idx, s->area, errname(s->err));
+		wlog(&w->opts, "chunk %u of area %u: compression failed: %s", idx, s->area,
+		     errname(s->err));
 		return s->err;
 	}
 	img_put32(desc, s->area);
@@ -665,8 +671,9 @@ static int chunk_write(struct img_writer *w, struct img_slot *s)
 	err = block_emit(w, IMG_BLK_CHUNK, desc, (uint32_t)pos, s->stored_len);
 	if (err)
 		return err;
-	data = s->codec == IMG_CODEC_ZSTD ? (const void *)s->out
-		: (s->direct ? (const void *)s->direct : (const void *)s->in);
+	data = s->codec == IMG_CODEC_ZSTD
+		       ? (const void *)s->out
+		       : (s->direct ? (const void *)s->direct : (const void *)s->in);
 	err = out_append(w, data, s->stored_len);
 	if (err)
 		return err;
@@ -789,8 +796,7 @@ int img_writer_begin(struct img_writer **wp, const struct img_writer_opts *opts,
 		s->out_cap = ZSTD_compressBound(IMG_CHUNK_SIZE);
 		m += align_up(s->out_cap, IMG_ARENA_ALIGN);
 		s->runs = (struct img_run *)m;
-		m += align_up(IMG_CHUNK_RUNS_MAX * sizeof(struct img_run),
-			      IMG_ARENA_ALIGN);
+		m += align_up(IMG_CHUNK_RUNS_MAX * sizeof(struct img_run), IMG_ARENA_ALIGN);
 		s->pre = m;
 	}
 	err = header_write(w, hdr);
@@ -801,8 +807,7 @@ int img_writer_begin(struct img_writer **wp, const struct img_writer_opts *opts,
 	return 0;
 }
 
-int img_writer_add_record(struct img_writer *w, uint32_t type,
-			  const void *data, uint64_t len)
+int img_writer_add_record(struct img_writer *w, uint32_t type, const void *data, uint64_t len)
 {
 	uint8_t fixed[IMG_REC_FIXED_SIZE];
 	uint8_t hdr[IMG_BLK_HDR_SIZE];
@@ -853,13 +858,11 @@ static bool area_valid(const struct img_writer *w, const struct img_area *a)
 	uint64_t pm = w->page_size - 1;
 	uint32_t kind = a->flags & (IMG_AREA_PRIVATE | IMG_AREA_SHARED);
 
-	return !(a->start & pm) && a->len && !(a->len & pm) &&
-	       a->start + a->len > a->start &&
-	       a->start + a->len <= IMG_USER_ADDR_END &&
-	       a->start >= w->area_end &&
+	return !(a->start & pm) && a->len && !(a->len & pm) && a->start + a->len > a->start &&
+	       a->start + a->len <= IMG_USER_ADDR_END && a->start >= w->area_end &&
 	       !(a->prot & ~(uint32_t)(PROT_READ | PROT_WRITE | PROT_EXEC)) &&
-	       (kind == IMG_AREA_PRIVATE || kind == IMG_AREA_SHARED) &&
-	       !(a->flags & 0xff00u) && a->mtime_nsec < 1000000000u;
+	       (kind == IMG_AREA_PRIVATE || kind == IMG_AREA_SHARED) && !(a->flags & 0xff00u) &&
+	       a->mtime_nsec < 1000000000u;
 }
 
 int img_writer_area_begin(struct img_writer *w, const struct img_area *a)
@@ -876,13 +879,12 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a)
 		return w->err;
 	if (w->in_area || w->finished || !area_valid(w, a)) {
 		wlog(&w->opts, "invalid area %#llx-%#llx prot %#x flags %#x",
-		     (unsigned long long)a->start,
-		     (unsigned long long)(a->start + a->len), a->prot, a->flags);
+		     (unsigned long long)a->start, (unsigned long long)(a->start + a->len), a->prot,
+		     a->flags);
 		return -EINVAL;
 	}
 	if (plen > IMG_PATH_MAX || nlen > IMG_NAME_MAX) {
-		wlog(&w->opts, "area %#llx: path or name too long",
-		     (unsigned long long)a->start);
+		wlog(&w->opts, "area %#llx: path or name too long", (unsigned long long)a->start);
 		return -ENAMETOOLONG;
 	}
 	if (w->nareas >= w->opts.max_areas) {
@@ -891,8 +893,7 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a)
 	}
 	/* The block waits in the slot that will hold the area's first chunk,
 	 * behind the chunks still in flight; a full queue is drained. */
-	if (s->pre_len + IMG_BLK_HDR_SIZE + IMG_AREA_FIXED_SIZE + 8 + plen + nlen >
-	    IMG_PRE_SIZE) {
+	if (s->pre_len + IMG_BLK_HDR_SIZE + IMG_AREA_FIXED_SIZE + 8 + plen + nlen > IMG_PRE_SIZE) {
 		err = drain(w);
 		if (!err)
 			err = pre_write(w, s);
@@ -930,14 +931,14 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a)
 
 /* Appends @npages pages from @src starting at area page @page to the
  * current slot, which has room for them. */
-static void slot_add(struct img_writer *w, struct img_slot *s, uint64_t page,
-		     const uint8_t *src, uint64_t npages)
+static void slot_add(struct img_writer *w, struct img_slot *s, uint64_t page, const uint8_t *src,
+		     uint64_t npages)
 {
 	uint64_t bytes = npages * w->page_size;
 	struct img_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
 
 	if (s->raw_len == 0) {
-		s->direct = src;	/* read in place unless more follows */
+		s->direct = src; /* read in place unless more follows */
 	} else {
 		if (s->direct) {
 			memcpy(s->in, s->direct, s->raw_len);
@@ -955,8 +956,7 @@ static void slot_add(struct img_writer *w, struct img_slot *s, uint64_t page,
 	s->nruns++;
 }
 
-int img_writer_area_run(struct img_writer *w, uint64_t offset,
-			const void *src, uint64_t len)
+int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, uint64_t len)
 {
 	uint64_t pm = w->page_size - 1;
 	const uint8_t *p = src;
@@ -966,12 +966,10 @@ int img_writer_area_run(struct img_writer *w, uint64_t offset,
 
 	if (w->err)
 		return w->err;
-	if (!w->in_area || (offset & pm) || (len & pm) || !src ||
-	    page < w->next_page || npages > w->area_pages - page ||
-	    page > w->area_pages) {
+	if (!w->in_area || (offset & pm) || (len & pm) || !src || page < w->next_page ||
+	    npages > w->area_pages - page || page > w->area_pages) {
 		wlog(&w->opts, "invalid run offset %#llx length %#llx in area %u",
-		     (unsigned long long)offset, (unsigned long long)len,
-		     w->nareas - 1);
+		     (unsigned long long)offset, (unsigned long long)len, w->nareas - 1);
 		return -EINVAL;
 	}
 	w->next_page = page + npages;
@@ -1084,7 +1082,7 @@ int img_writer_finish(struct img_writer *w, struct img_writer_result *res)
 	}
 	err = drain(w);
 	if (!err)
-		err = pre_write(w, slot_cur(w));	/* trailing areas without data */
+		err = pre_write(w, slot_cur(w)); /* trailing areas without data */
 	if (!err)
 		err = wbuf_flush(w);
 	if (err)

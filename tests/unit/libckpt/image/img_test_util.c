@@ -87,9 +87,8 @@ static void fill(uint8_t *p, size_t len, enum tarea_data kind, uint64_t seed)
 	}
 }
 
-static void area_add(struct timage *t, uint64_t start, uint64_t pages,
-		     const struct trun *runs, size_t nruns, enum tarea_data kind,
-		     bool file)
+static void area_add(struct timage *t, uint64_t start, uint64_t pages, const struct trun *runs,
+		     size_t nruns, enum tarea_data kind, bool file)
 {
 	struct tarea *ta;
 
@@ -143,8 +142,7 @@ void timage_build(struct timage *t, enum tarea_data kind, bool small)
 	/* 8 MiB + 3 pages, all present: two full chunks and a partial one. */
 	struct trun r0[] = { { 0, 2048 + 3 } };
 	/* Sparse runs crossing chunk boundaries. */
-	struct trun r1[] = { { 0, 3 }, { 10, 1 }, { 100, 1000 }, { 1101, 2000 },
-			     { 4000, 96 } };
+	struct trun r1[] = { { 0, 3 }, { 10, 1 }, { 100, 1000 }, { 1101, 2000 }, { 4000, 96 } };
 	/* File-backed, one page. */
 	struct trun r2[] = { { 0, 1 } };
 	/* One run per page: 2048 runs over two chunks. */
@@ -196,14 +194,12 @@ static int write_areas(struct timage *t, struct img_writer *w)
 	return err;
 }
 
-static int do_write(struct timage *t, const char *path, int level,
-		    unsigned int nthreads, void *arena, size_t asz,
-		    const struct img_writer_opts *base)
+static int do_write(struct timage *t, const char *path, int level, unsigned int nthreads,
+		    void *arena, size_t asz, const struct img_writer_opts *base)
 {
 	struct img_writer_opts o = *base;
 	static const char *const argv[] = { "/bin/app", "--size", "42", "" };
-	struct img_header h = { .pid = 4242, .exe = "/bin/app", .argc = 4,
-				.argv = argv };
+	struct img_header h = { .pid = 4242, .exe = "/bin/app", .argc = 4, .argv = argv };
 	struct img_writer *w = NULL;
 	int err;
 
@@ -235,8 +231,7 @@ static void opts_make(struct img_writer_opts *o, int level, unsigned int nthread
 	img_writer_opts_defaults(o);
 }
 
-int timage_write(struct timage *t, const char *path, int level,
-		 unsigned int nthreads)
+int timage_write(struct timage *t, const char *path, int level, unsigned int nthreads)
 {
 	struct img_writer_opts o;
 	size_t asz;
@@ -248,8 +243,8 @@ int timage_write(struct timage *t, const char *path, int level,
 	t->nthreads = nthreads;
 	asz = img_writer_arena_size(&o);
 	cr_assert_gt(asz, 0);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	cr_assert_neq(arena, MAP_FAILED);
 	err = do_write(t, path, level, nthreads, arena, asz, &o);
 	munmap(arena, asz);
@@ -258,13 +253,12 @@ int timage_write(struct timage *t, const char *path, int level,
 
 /* The shared page through which the child reports its result. */
 struct child_out {
-	int err;			/* writer result */
-	int malloc_delta;		/* bytes malloc'd by the writer */
-	struct img_writer_result res;	/* writer's result */
+	int err;		      /* writer result */
+	int malloc_delta;	      /* bytes malloc'd by the writer */
+	struct img_writer_result res; /* writer's result */
 };
 
-int timage_write_in_child(struct timage *t, const char *path, int level,
-			  unsigned int nthreads)
+int timage_write_in_child(struct timage *t, const char *path, int level, unsigned int nthreads)
 {
 	struct img_writer_opts o;
 	struct child_out *out;
@@ -277,8 +271,8 @@ int timage_write_in_child(struct timage *t, const char *path, int level,
 	t->level = level;
 	t->nthreads = nthreads;
 	asz = img_writer_arena_size(&o);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	out = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	cr_assert_neq(arena, MAP_FAILED);
 	cr_assert_neq(out, MAP_FAILED);
@@ -301,10 +295,9 @@ int timage_write_in_child(struct timage *t, const char *path, int level,
 		syscall(SYS_exit_group, 0);
 	}
 	cr_assert_eq(waitpid((pid_t)pid, &status, 0), pid);
-	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0,
-		  "writer child died: status %#x", status);
-	cr_expect_eq(out->malloc_delta, 0, "writer child malloc'd %d bytes",
-		     out->malloc_delta);
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "writer child died: status %#x",
+		  status);
+	cr_expect_eq(out->malloc_delta, 0, "writer child malloc'd %d bytes", out->malloc_delta);
 	t->res = out->res;
 	status = out->err;
 	munmap(out, 4096);
@@ -321,7 +314,7 @@ static bool run_present(const struct tarea *ta, uint64_t page)
 }
 
 struct runs_cmp {
-	const struct tarea *ta;	/* expected runs */
+	const struct tarea *ta; /* expected runs */
 	size_t next;		/* expected page of the next callback */
 	uint64_t pages;		/* pages reported */
 };
@@ -361,8 +354,7 @@ static bool area_check(struct img_reader *r, const struct tarea *ta, uint32_t i)
 	for (size_t k = 0; k < ta->nruns; k++)
 		present += ta->runs[k].npages;
 	cr_expect_eq(a->present_pages, present);
-	cr_expect_eq(img_reader_area_runs(r, i, runs_cb, &rc), 0, "%s",
-		     img_reader_error(r));
+	cr_expect_eq(img_reader_area_runs(r, i, runs_cb, &rc), 0, "%s", img_reader_error(r));
 	cr_expect_eq(rc.pages, present);
 
 	dest = mmap(NULL, ta->a.len, PROT_READ | PROT_WRITE,

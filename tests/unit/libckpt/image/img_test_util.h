@@ -11,33 +11,33 @@
 
 /* Kinds of page data a test area holds. */
 enum tarea_data {
-	TDATA_TEXT = 0,		/* compresses well */
-	TDATA_RANDOM = 1,	/* incompressible: stored raw */
-	TDATA_ZERO = 2,		/* all zero */
+	TDATA_TEXT = 0,	  /* compresses well */
+	TDATA_RANDOM = 1, /* incompressible: stored raw */
+	TDATA_ZERO = 2,	  /* all zero */
 };
 
 /* One run of present pages of a test area, in pages. */
 struct trun {
-	uint64_t page;		/* first page */
-	uint64_t npages;	/* page count */
+	uint64_t page;	 /* first page */
+	uint64_t npages; /* page count */
 };
 
 /* A test area: its description, its source memory and present runs. */
 struct tarea {
-	struct img_area a;	/* as passed to the writer */
-	uint8_t *src;		/* a.len bytes of data (malloc'd) */
-	struct trun *runs;	/* present runs (malloc'd) */
-	size_t nruns;		/* entries of runs */
+	struct img_area a; /* as passed to the writer */
+	uint8_t *src;	   /* a.len bytes of data (malloc'd) */
+	struct trun *runs; /* present runs (malloc'd) */
+	size_t nruns;	   /* entries of runs */
 };
 
 /* A test image: areas and records as written. */
 struct timage {
-	struct tarea *areas;	/* nareas test areas */
+	struct tarea *areas; /* nareas test areas */
 	size_t nareas;
-	int level;		/* zstd level used */
-	unsigned int nthreads;	/* writer threads used */
+	int level;		      /* zstd level used */
+	unsigned int nthreads;	      /* writer threads used */
 	struct img_writer_result res; /* what finish returned */
-	size_t rec_len[3];	/* record lengths (trec_len, shorter if small) */
+	size_t rec_len[3];	      /* record lengths (trec_len, shorter if small) */
 };
 
 /* Records written by timage_write(). */
@@ -59,12 +59,10 @@ char *tpath(const char *dir, const char *name);
 void timage_build(struct timage *t, enum tarea_data kind, bool small);
 void timage_free(struct timage *t);
 /* Writes @t to @path with @level/@nthreads; returns 0 or -errno. */
-int timage_write(struct timage *t, const char *path, int level,
-		 unsigned int nthreads);
+int timage_write(struct timage *t, const char *path, int level, unsigned int nthreads);
 /* Same, from a raw clone() child of this process (as the engine does);
  * the child also checks that the writer allocated nothing. */
-int timage_write_in_child(struct timage *t, const char *path, int level,
-			  unsigned int nthreads);
+int timage_write_in_child(struct timage *t, const char *path, int level, unsigned int nthreads);
 /* Opens @path and checks everything against @t; returns true if equal,
  * printing what differs otherwise. */
 bool timage_check(const struct timage *t, const char *path, unsigned int flags);

@@ -14,11 +14,11 @@
 #include <xxhash.h>
 
 static char *dir;
-static char *good;		/* path of the intact image */
-static char *bad;		/* path of the damaged copy */
-static uint8_t *img;		/* bytes of the intact image */
-static size_t len;		/* its size */
-static struct timage t;		/* what it holds */
+static char *good;	/* path of the intact image */
+static char *bad;	/* path of the damaged copy */
+static uint8_t *img;	/* bytes of the intact image */
+static size_t len;	/* its size */
+static struct timage t; /* what it holds */
 
 static void setup_level(int level, enum tarea_data kind)
 {
@@ -102,9 +102,18 @@ static void flip_every_byte(unsigned int flags, uint8_t mask)
 	close(fd);
 }
 
-Test(img_corrupt, flip_every_byte_all_bits) { flip_every_byte(0, 0xff); }
-Test(img_corrupt, flip_every_byte_low_bit) { flip_every_byte(0, 0x01); }
-Test(img_corrupt, flip_every_byte_high_bit_verify) { flip_every_byte(IMG_VERIFY_ALL, 0x80); }
+Test(img_corrupt, flip_every_byte_all_bits)
+{
+	flip_every_byte(0, 0xff);
+}
+Test(img_corrupt, flip_every_byte_low_bit)
+{
+	flip_every_byte(0, 0x01);
+}
+Test(img_corrupt, flip_every_byte_high_bit_verify)
+{
+	flip_every_byte(IMG_VERIFY_ALL, 0x80);
+}
 
 /* With IMG_VERIFY_ALL, damage anywhere is caught by open alone. */
 Test(img_corrupt, verify_all_catches_at_open)
@@ -118,8 +127,7 @@ Test(img_corrupt, verify_all_catches_at_open)
 		uint8_t b = img[pos] ^ 0x10;
 
 		cr_assert_eq(pwrite(fd, &b, 1, (off_t)pos), 1);
-		cr_assert_neq(img_reader_open(bad, IMG_VERIFY_ALL, &r), 0,
-			      "offset %zu", pos);
+		cr_assert_neq(img_reader_open(bad, IMG_VERIFY_ALL, &r), 0, "offset %zu", pos);
 		cr_expect_gt(strlen(img_reader_error(r)), 0);
 		img_reader_free(r);
 		cr_assert_eq(pwrite(fd, &img[pos], 1, (off_t)pos), 1);
@@ -213,8 +221,8 @@ static void rehash_block(uint8_t *b, uint64_t off)
 	img_put64(b + off + 16, XXH64_digest(&st));
 }
 
-static void expect_area_refused(uint32_t i, size_t field, uint64_t value,
-				bool is64, const char *why)
+static void expect_area_refused(uint32_t i, size_t field, uint64_t value, bool is64,
+				const char *why)
 {
 	uint8_t *copy = malloc(len);
 	uint64_t off = area_off(img, len, i);
@@ -256,8 +264,8 @@ Test(img_corrupt, hostile_trailer_counts)
 			img_put32(copy + toff + IMG_BLK_HDR_SIZE + fields[f], values[v]);
 			rehash_block(copy, toff);
 			tfile_write(bad, copy, len);
-			cr_expect_neq(open_and_load(bad, 0), 0, "field %zu value %u",
-				      fields[f], values[v]);
+			cr_expect_neq(open_and_load(bad, 0), 0, "field %zu value %u", fields[f],
+				      values[v]);
 		}
 	}
 	free(copy);
@@ -292,7 +300,7 @@ Test(img_corrupt, hostile_header)
 {
 	static const struct {
 		size_t field;	/* offset in the header descriptor */
-		uint32_t value;	/* value written there */
+		uint32_t value; /* value written there */
 		const char *why;
 	} cases[] = {
 		{ 0, 0, "page size 0" },

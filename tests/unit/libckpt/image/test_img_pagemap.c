@@ -12,10 +12,10 @@
 #define PS 4096u
 
 struct runs {
-	uint64_t addr[16];	/* run starts */
-	uint64_t len[16];	/* run lengths */
-	int n;			/* runs seen */
-	int stop_after;		/* return -ECANCELED after this many, 0: never */
+	uint64_t addr[16]; /* run starts */
+	uint64_t len[16];  /* run lengths */
+	int n;		   /* runs seen */
+	int stop_after;	   /* return -ECANCELED after this many, 0: never */
 };
 
 static int collect(void *arg, uint64_t addr, uint64_t len)
@@ -79,8 +79,7 @@ Test(img_pagemap, touched_pages_only)
 	/* The callback's error stops the walk and comes back. */
 	memset(&r, 0, sizeof(r));
 	r.stop_after = 2;
-	cr_expect_eq(img_pagemap_runs(fd, base, base + (64u << 20), collect, &r),
-		     -ECANCELED);
+	cr_expect_eq(img_pagemap_runs(fd, base, base + (64u << 20), collect, &r), -ECANCELED);
 	cr_expect_eq(r.n, 2);
 
 	cr_expect_eq(img_pagemap_runs(fd, base + 1, base + PS, collect, &r), -EINVAL);
@@ -96,16 +95,16 @@ Test(img_pagemap, untouched_mapping)
 	struct runs r = { 0 };
 	int fd = open("/proc/self/pagemap", O_RDONLY);
 
-	cr_assert_eq(img_pagemap_runs(fd, (uintptr_t)m, (uintptr_t)m + (64u << 20),
-				      collect, &r), 0);
+	cr_assert_eq(img_pagemap_runs(fd, (uintptr_t)m, (uintptr_t)m + (64u << 20), collect, &r),
+		     0);
 	cr_expect_eq(r.n, 0);
 	close(fd);
 	munmap(m, 64u << 20);
 }
 
 struct feed {
-	struct img_writer *w;	/* writer to feed */
-	uint64_t start;		/* area start */
+	struct img_writer *w; /* writer to feed */
+	uint64_t start;	      /* area start */
 };
 
 static int feed_run(void *arg, uint64_t addr, uint64_t len)
@@ -121,10 +120,12 @@ Test(img_pagemap, pagemap_to_image)
 {
 	uint8_t *m = map64();
 	uint64_t base = (uintptr_t)m;
-	struct img_writer_opts o = { .log_fd = 2, .level = 3, .nthreads = 2,
-				     .no_fsync = true, .max_chunks = 64 };
+	struct img_writer_opts o = {
+		.log_fd = 2, .level = 3, .nthreads = 2, .no_fsync = true, .max_chunks = 64
+	};
 	struct img_header h = { .pid = 7 };
-	struct img_area a = { .start = base, .len = 64u << 20,
+	struct img_area a = { .start = base,
+			      .len = 64u << 20,
 			      .prot = PROT_READ | PROT_WRITE,
 			      .flags = IMG_AREA_PRIVATE | IMG_AREA_ANON };
 	char *dir = tdir_make();
@@ -141,8 +142,8 @@ Test(img_pagemap, pagemap_to_image)
 		memset(m + (size_t)i * PS, i & 0xff, 10);
 	img_writer_opts_defaults(&o);
 	asz = img_writer_arena_size(&o);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	o.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_eq(img_writer_begin(&w, &o, &h, arena, asz), 0);
 	cr_assert_eq(img_writer_area_begin(w, &a), 0);
@@ -154,8 +155,7 @@ Test(img_pagemap, pagemap_to_image)
 	close(o.fd);
 	munmap(arena, asz);
 
-	cr_assert_eq(img_reader_open(path, IMG_VERIFY_ALL, &r), 0, "%s",
-		     img_reader_error(r));
+	cr_assert_eq(img_reader_open(path, IMG_VERIFY_ALL, &r), 0, "%s", img_reader_error(r));
 	cr_expect_eq(img_reader_area(r, 0)->present_pages, (3000 + 6) / 7);
 	dest = map64();
 	cr_assert_eq(img_reader_area_load(r, 0, dest), 0, "%s", img_reader_error(r));

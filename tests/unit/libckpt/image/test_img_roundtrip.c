@@ -27,8 +27,7 @@ static void teardown(void)
 TestSuite(img_roundtrip, .init = setup, .fini = teardown);
 
 /* Writes the standard image and checks it, plus the writer's result. */
-static void roundtrip(enum tarea_data kind, int level, unsigned int nthreads,
-		      bool in_child)
+static void roundtrip(enum tarea_data kind, int level, unsigned int nthreads, bool in_child)
 {
 	struct timage t;
 	char *path = tpath(dir, "a.img");
@@ -58,20 +57,53 @@ static void roundtrip(enum tarea_data kind, int level, unsigned int nthreads,
 	timage_free(&t);
 }
 
-Test(img_roundtrip, text_level0_threads1) { roundtrip(TDATA_TEXT, 0, 1, false); }
-Test(img_roundtrip, text_level0_threads2) { roundtrip(TDATA_TEXT, 0, 2, false); }
-Test(img_roundtrip, text_level3_threads1) { roundtrip(TDATA_TEXT, 3, 1, false); }
-Test(img_roundtrip, text_level3_threads2) { roundtrip(TDATA_TEXT, 3, 2, false); }
-Test(img_roundtrip, random_level0_threads1) { roundtrip(TDATA_RANDOM, 0, 1, false); }
-Test(img_roundtrip, random_level3_threads1) { roundtrip(TDATA_RANDOM, 3, 1, false); }
-Test(img_roundtrip, random_level3_threads2) { roundtrip(TDATA_RANDOM, 3, 2, false); }
-Test(img_roundtrip, zero_level1_threads4) { roundtrip(TDATA_ZERO, 1, 4, false); }
-Test(img_roundtrip, default_threads) { roundtrip(TDATA_TEXT, 3, 0, false); }
+Test(img_roundtrip, text_level0_threads1)
+{
+	roundtrip(TDATA_TEXT, 0, 1, false);
+}
+Test(img_roundtrip, text_level0_threads2)
+{
+	roundtrip(TDATA_TEXT, 0, 2, false);
+}
+Test(img_roundtrip, text_level3_threads1)
+{
+	roundtrip(TDATA_TEXT, 3, 1, false);
+}
+Test(img_roundtrip, text_level3_threads2)
+{
+	roundtrip(TDATA_TEXT, 3, 2, false);
+}
+Test(img_roundtrip, random_level0_threads1)
+{
+	roundtrip(TDATA_RANDOM, 0, 1, false);
+}
+Test(img_roundtrip, random_level3_threads1)
+{
+	roundtrip(TDATA_RANDOM, 3, 1, false);
+}
+Test(img_roundtrip, random_level3_threads2)
+{
+	roundtrip(TDATA_RANDOM, 3, 2, false);
+}
+Test(img_roundtrip, zero_level1_threads4)
+{
+	roundtrip(TDATA_ZERO, 1, 4, false);
+}
+Test(img_roundtrip, default_threads)
+{
+	roundtrip(TDATA_TEXT, 3, 0, false);
+}
 
 /* The engine's way: a raw clone() child writes with compression threads,
  * and allocates nothing while doing so. */
-Test(img_roundtrip, raw_clone_child_threads2) { roundtrip(TDATA_TEXT, 3, 2, true); }
-Test(img_roundtrip, raw_clone_child_threads1_raw) { roundtrip(TDATA_RANDOM, 0, 1, true); }
+Test(img_roundtrip, raw_clone_child_threads2)
+{
+	roundtrip(TDATA_TEXT, 3, 2, true);
+}
+Test(img_roundtrip, raw_clone_child_threads1_raw)
+{
+	roundtrip(TDATA_RANDOM, 0, 1, true);
+}
 
 /* Same content, same layout, whatever the thread count: chunks are
  * written in order, so the files differ only in the creation time. */
@@ -93,8 +125,7 @@ Test(img_roundtrip, threads_do_not_change_data)
 
 Test(img_roundtrip, empty_image)
 {
-	struct img_writer_opts o = { .log_fd = 2, .level = 3, .nthreads = 2,
-				     .no_fsync = true };
+	struct img_writer_opts o = { .log_fd = 2, .level = 3, .nthreads = 2, .no_fsync = true };
 	struct img_header h = { .pid = 1 };
 	char *path = tpath(dir, "e.img");
 	struct img_writer_result res;
@@ -105,16 +136,15 @@ Test(img_roundtrip, empty_image)
 
 	img_writer_opts_defaults(&o);
 	asz = img_writer_arena_size(&o);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	o.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_eq(img_writer_begin(&w, &o, &h, arena, asz), 0);
 	cr_assert_eq(img_writer_finish(w, &res), 0);
 	img_writer_free(w);
 	close(o.fd);
 	munmap(arena, asz);
-	cr_assert_eq(img_reader_open(path, IMG_VERIFY_ALL, &r), 0, "%s",
-		     img_reader_error(r));
+	cr_assert_eq(img_reader_open(path, IMG_VERIFY_ALL, &r), 0, "%s", img_reader_error(r));
 	cr_expect_eq(img_reader_area_count(r), 0);
 	cr_expect_eq(img_reader_record_count(r), 0);
 	cr_expect_eq(img_reader_header(r)->argc, 0);
@@ -198,8 +228,7 @@ Test(img_roundtrip, load_allocates_nothing)
 	}
 	before = mallinfo2();
 	for (uint32_t i = 0; i < t.nareas; i++)
-		cr_assert_eq(img_reader_area_load(r, i, dest[i]), 0, "%s",
-			     img_reader_error(r));
+		cr_assert_eq(img_reader_area_load(r, i, dest[i]), 0, "%s", img_reader_error(r));
 	after = mallinfo2();
 	cr_expect_eq(after.uordblks, before.uordblks);
 	cr_expect_eq(after.hblkhd, before.hblkhd);

@@ -36,8 +36,8 @@ static void setup(void)
 	opts.max_chunks = 4;
 	img_writer_opts_defaults(&opts);
 	asz = img_writer_arena_size(&opts);
-	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE,
-		     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	arena = mmap(NULL, asz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+		     -1, 0);
 	cr_assert_neq(arena, MAP_FAILED);
 	opts.fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
 	cr_assert_eq(img_writer_begin(&w, &opts, &h, arena, asz), 0);
@@ -56,7 +56,9 @@ TestSuite(img_writer_api, .init = setup, .fini = teardown);
 
 static struct img_area area(uint64_t start, uint64_t len)
 {
-	struct img_area a = { .start = start, .len = len, .prot = PROT_READ,
+	struct img_area a = { .start = start,
+			      .len = len,
+			      .prot = PROT_READ,
 			      .flags = IMG_AREA_PRIVATE | IMG_AREA_ANON };
 	return a;
 }
@@ -100,26 +102,26 @@ Test(img_writer_api, bad_areas)
 {
 	struct img_area a = area(0x10001, PS);
 
-	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);	/* unaligned */
+	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL); /* unaligned */
 	a = area(0x10000, PS + 1);
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
 	a = area(0x10000, 0);
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
-	a = area(0xffffffffff600000ull, PS);			/* vsyscall */
+	a = area(0xffffffffff600000ull, PS); /* vsyscall */
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
 	a = area(0x10000, PS);
-	a.flags = IMG_AREA_ANON;				/* neither kind */
+	a.flags = IMG_AREA_ANON; /* neither kind */
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
 	a = area(0x10000, PS);
 	a.prot = 0x10;
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
 	a = area(0x10000, 4 * PS);
 	cr_assert_eq(img_writer_area_begin(w, &a), 0);
-	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);	/* still open */
+	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL); /* still open */
 	cr_assert_eq(img_writer_area_end(w), 0);
-	a = area(0x12000, PS);					/* overlaps */
+	a = area(0x12000, PS); /* overlaps */
 	cr_expect_eq(img_writer_area_begin(w, &a), -EINVAL);
-	a = area(0x14000, PS);					/* adjacent: fine */
+	a = area(0x14000, PS); /* adjacent: fine */
 	cr_expect_eq(img_writer_area_begin(w, &a), 0);
 }
 
@@ -134,7 +136,7 @@ Test(img_writer_api, bad_runs)
 	cr_expect_eq(img_writer_area_run(w, 0, page, 5 * PS), -EINVAL);
 	cr_expect_eq(img_writer_area_run(w, 4 * PS, page, PS), -EINVAL);
 	cr_expect_eq(img_writer_area_run(w, 2 * PS, page, 2 * PS), 0);
-	cr_expect_eq(img_writer_area_run(w, PS, page, PS), -EINVAL); /* order */
+	cr_expect_eq(img_writer_area_run(w, PS, page, PS), -EINVAL);	 /* order */
 	cr_expect_eq(img_writer_area_run(w, 3 * PS, page, PS), -EINVAL); /* overlap */
 	cr_expect_eq(img_writer_area_end(w), 0);
 	cr_expect_eq(img_writer_area_end(w), -EINVAL);
@@ -193,8 +195,8 @@ static void fault_expect(const char *point, int level, unsigned int nthreads, in
 	timage_build(&t, TDATA_TEXT, true);
 	cr_expect_eq(timage_write(&t, p, level, nthreads), want, "fault %s", point);
 	unsetenv("CKPT_FAULT");
-	cr_expect_eq(img_reader_open(p, 0, &r) == 0, left_valid, "image left by %s: %s",
-		     point, img_reader_error(r));
+	cr_expect_eq(img_reader_open(p, 0, &r) == 0, left_valid, "image left by %s: %s", point,
+		     img_reader_error(r));
 	img_reader_free(r);
 	timage_free(&t);
 	free(p);
@@ -206,7 +208,7 @@ Test(img_writer_api, fault_points)
 	fault_expect("other,img_write", 0, 2, -ENOSPC, false);
 	fault_expect("img_compress", 3, 2, -ENOMEM, false);
 	fault_expect("img_compress", 3, 1, -ENOMEM, false);
-	fault_expect("img_writ", 3, 1, 0, true);	/* whole names only */
+	fault_expect("img_writ", 3, 1, 0, true); /* whole names only */
 	fault_expect("x,img_fsync,y", 3, 2, -EIO, true);
 }
 
