@@ -111,7 +111,7 @@ static int run(const char *path, const uint8_t *data, size_t len, int level, uns
 	img_writer_free(w);
 	munmap(arena, asz);
 	close(o.fd);
-	if (strcmp(path, "/dev/null"))
+	if (strcmp(path, "/dev/null") != 0)
 		unlink(path);
 	return err;
 }

@@ -126,6 +126,13 @@ static inline void img_put64(uint8_t *p, uint64_t v)
 		p[i] = (uint8_t)(v >> (8 * i));
 }
 
+/* Stores the magic @m (IMG_MAGIC or IMG_FOOTER_MAGIC) at @p: exactly
+ * IMG_MAGIC_LEN bytes, the string's NUL is not part of the format. */
+static inline void img_put_magic(uint8_t *p, const char *m)
+{
+	memcpy(p, m, IMG_MAGIC_LEN);
+}
+
 static inline uint32_t img_get32(const uint8_t *p)
 {
 	uint32_t v = 0;

@@ -35,7 +35,7 @@ long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *a
 {
 	/* 16-byte aligned; fn and arg travel on the new stack because the
 	 * child cannot use this frame's registers after the syscall. */
-	uintptr_t *sp = (uintptr_t *)((uintptr_t)stack_top & ~(uintptr_t)15);
+	uintptr_t *sp = (uintptr_t *)((char *)stack_top - ((uintptr_t)stack_top & 15));
 	register long r10 __asm__("r10") = (long)tid;
 	register long r8 __asm__("r8") = 0;
 	long ret;
@@ -64,7 +64,7 @@ long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *a
 #elif defined(__aarch64__)
 long img_thread_start(void *stack_top, uint32_t *tid, int (*fn)(void *), void *arg)
 {
-	uintptr_t *sp = (uintptr_t *)((uintptr_t)stack_top & ~(uintptr_t)15);
+	uintptr_t *sp = (uintptr_t *)((char *)stack_top - ((uintptr_t)stack_top & 15));
 	register long x8 __asm__("x8") = SYS_clone;
 	register long x0 __asm__("x0") = IMG_THREAD_FLAGS;
 	register long x1 __asm__("x1");

@@ -208,11 +208,12 @@ static size_t align_up(size_t v, size_t a)
 static uint32_t count_cpus(void)
 {
 	/* 1024 CPUs as glibc's cpu_set_t; larger masks fall back to 1. */
-	unsigned long mask[1024 / (8 * sizeof(unsigned long))];
+	unsigned long mask[1024 / (8 * sizeof(unsigned long))] = { 0 };
 	long n = IMG_SYS(SYS_sched_getaffinity, 0, sizeof(mask), mask, 0, 0, 0);
 	uint32_t cpus = 0;
 
-	if (n <= 0)
+	/* The kernel returns the bytes it stored, never more than asked. */
+	if (n <= 0 || (size_t)n > sizeof(mask))
 		return 1;
 	for (size_t i = 0; i < (size_t)n / sizeof(mask[0]); i++)
 		cpus += (uint32_t)__builtin_popcountl(mask[i]);
@@ -484,7 +485,7 @@ static int header_write(struct img_writer *w, const struct img_header *hdr)
 		}
 	}
 
-	memcpy(pro, IMG_MAGIC, IMG_MAGIC_LEN);
+	img_put_magic(pro, IMG_MAGIC);
 	img_put32(pro + 8, IMG_FORMAT_VERSION);
 	img_put32(pro + 12, 0);
 	err = out_append(w, pro, sizeof(pro));
@@ -878,9 +879,10 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a)
 	if (w->err)
 		return w->err;
 	if (w->in_area || w->finished || !area_valid(w, a)) {
+		uint64_t end = a->start + a->len;
+
 		wlog(&w->opts, "invalid area %#llx-%#llx prot %#x flags %#x",
-		     (unsigned long long)a->start, (unsigned long long)(a->start + a->len), a->prot,
-		     a->flags);
+		     (unsigned long long)a->start, (unsigned long long)end, a->prot, a->flags);
 		return -EINVAL;
 	}
 	if (plen > IMG_PATH_MAX || nlen > IMG_NAME_MAX) {
@@ -1097,7 +1099,7 @@ int img_writer_finish(struct img_writer *w, struct img_writer_result *res)
 	img_put64(foot, trailer_off);
 	img_put64(foot + 8, trailer_len);
 	img_put64(foot + 16, XXH64(foot, 16, 0));
-	memcpy(foot + 24, IMG_FOOTER_MAGIC, IMG_MAGIC_LEN);
+	img_put_magic(foot + 24, IMG_FOOTER_MAGIC);
 	err = file_write(w, foot, sizeof(foot));
 	if (err)
 		return fail(w, err);

@@ -370,7 +370,7 @@ static bool area_check(struct img_reader *r, const struct tarea *ta, uint32_t i)
 	}
 	for (uint64_t p = 0; ok && p < pages && p < 8192; p++) {
 		if (run_present(ta, p)) {
-			if (memcmp(dest + p * PS, ta->src + p * PS, PS)) {
+			if (memcmp(dest + p * PS, ta->src + p * PS, PS) != 0) {
 				cr_expect_fail("area %u page %llu differs", i,
 					       (unsigned long long)p);
 				ok = false;

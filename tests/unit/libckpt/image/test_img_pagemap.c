@@ -105,13 +105,14 @@ Test(img_pagemap, untouched_mapping)
 struct feed {
 	struct img_writer *w; /* writer to feed */
 	uint64_t start;	      /* area start */
+	const uint8_t *base;  /* the area's mapping, at start */
 };
 
 static int feed_run(void *arg, uint64_t addr, uint64_t len)
 {
 	struct feed *f = arg;
 
-	return img_writer_area_run(f->w, addr - f->start, (const void *)(uintptr_t)addr, len);
+	return img_writer_area_run(f->w, addr - f->start, f->base + (addr - f->start), len);
 }
 
 /* The engine's pipeline: pagemap runs straight into the writer; the
@@ -149,6 +150,7 @@ Test(img_pagemap, pagemap_to_image)
 	cr_assert_eq(img_writer_area_begin(w, &a), 0);
 	f.w = w;
 	f.start = base;
+	f.base = m;
 	cr_assert_eq(img_pagemap_runs(fd, base, base + a.len, feed_run, &f), 0);
 	cr_assert_eq(img_writer_finish(w, NULL), 0);
 	img_writer_free(w);
