@@ -1,0 +1,509 @@
+/* agent_client.c - the checkpoint thread: the process side of the local
+ * protocol with the node agent (docs/protocol.md, docs/engine.md).
+ *
+ *   register -> register_ok; prepare -> ready|error; write -> written|error;
+ *   resume | abort | exit.
+ *
+ * Frames are the project's wire format (4-byte big-endian length, one JSON
+ * object with "v" and "type"), but this file encodes and decodes them itself,
+ * into static buffers, instead of through json-c: between "prepare" and the
+ * release the application threads are stopped wherever they were, possibly
+ * inside malloc with an arena lock held, and json-c allocates. The messages
+ * this side reads are flat objects with a few scalar fields, so a small
+ * field extractor is enough; anything it cannot read is refused.
+ */
+#define LOG_PREFIX "libckpt: "
+#include "libckpt.h"
+
+#include "files.h"
+#include "frame.h"
+#include "log.h"
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Largest frame this side accepts: its messages are a few hundred bytes;
+ * 64 KiB leaves room for fields newer agents may add. */
+#define ENG_FRAME_MAX (64u << 10)
+/* How long threads get to reach the quiesce handler. */
+#define ENG_QUIESCE_TIMEOUT_MS 10000
+/* Longest the application stays stopped waiting for the agent's next
+ * message (write, resume, exit): a hung agent must not hang the job for
+ * good. 15 minutes leaves a coordinator time to commit thousands of images. */
+#define ENG_STOPPED_MAX_MS (15 * 60 * 1000)
+/* Reconnect back-off bounds. */
+#define ENG_BACKOFF_MIN_MS 100
+#define ENG_BACKOFF_MAX_MS 10000
+
+struct eng_conn {
+	int fd;			    /* connected socket, -1 if none */
+	char rx[ENG_FRAME_MAX + 1]; /* last received payload, NUL-terminated */
+	char tx[ENG_FRAME_MAX];	    /* frame being sent */
+};
+
+static struct eng_conn eng_conn = { .fd = -1 };
+/* Generation of the last image written: the one a restored process came from. */
+static int64_t eng_last_gen = -1;
+/* The application's executable, read once at start (after a restore
+ * /proc/self/exe names the restorer). */
+static char eng_exe[4096];
+
+/* ---- the tiny codec --------------------------------------------------- */
+
+/* Sends one frame whose JSON text is formatted from @fmt. */
+static int eng_send(struct eng_conn *c, const char *fmt, ...)
+{
+	va_list ap;
+	size_t off = 0;
+	int n;
+
+	va_start(ap, fmt);
+	n = vsnprintf(c->tx + PROTO_FRAME_HDR_LEN, sizeof(c->tx) - PROTO_FRAME_HDR_LEN, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= sizeof(c->tx) - PROTO_FRAME_HDR_LEN)
+		return -EMSGSIZE;
+	c->tx[0] = (char)((uint32_t)n >> 24);
+	c->tx[1] = (char)((uint32_t)n >> 16);
+	c->tx[2] = (char)((uint32_t)n >> 8);
+	c->tx[3] = (char)n;
+	while (off < (size_t)n + PROTO_FRAME_HDR_LEN) {
+		ssize_t w = send(c->fd, c->tx + off, (size_t)n + PROTO_FRAME_HDR_LEN - off,
+				 MSG_NOSIGNAL);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w <= 0)
+			return w < 0 ? -errno : -EPIPE;
+		off += (size_t)w;
+	}
+	return 0;
+}
+
+static int eng_read_full(int fd, char *buf, size_t len, double deadline)
+{
+	size_t off = 0;
+
+	while (off < len) {
+		struct pollfd pfd = { .fd = fd, .events = POLLIN };
+		int left = deadline < 0 ? -1 : (int)(deadline - eng_clock_ms());
+		ssize_t r;
+
+		if (deadline >= 0 && left <= 0)
+			return -ETIMEDOUT;
+		if (poll(&pfd, 1, left) < 0) {
+			if (errno == EINTR)
+				continue;
+			return -errno;
+		}
+		r = read(fd, buf + off, len - off);
+		if (r < 0 && (errno == EINTR || errno == EAGAIN))
+			continue;
+		if (r <= 0)
+			return r < 0 ? -errno : -ECONNRESET;
+		off += (size_t)r;
+	}
+	return 0;
+}
+
+/* Finds the value of top-level-looking "key": in the received payload. */
+static const char *eng_field(const char *json, const char *key)
+{
+	size_t kl = strlen(key);
+
+	for (const char *p = json; (p = strchr(p, '"')); p++) {
+		if (strncmp(p + 1, key, kl) != 0 || p[kl + 1] != '"')
+			continue;
+		const char *q = p + kl + 2;
+
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		if (*q != ':')
+			continue;
+		q++;
+		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
+			q++;
+		return q;
+	}
+	return NULL;
+}
+
+static bool eng_get_int(const char *json, const char *key, int64_t *v)
+{
+	const char *p = eng_field(json, key);
+	char *end;
+
+	if (!p)
+		return false;
+	errno = 0;
+	*v = strtoll(p, &end, 10);
+	return end != p && !errno;
+}
+
+static bool eng_get_bool(const char *json, const char *key, bool *v)
+{
+	const char *p = eng_field(json, key);
+
+	if (p && !strncmp(p, "true", 4))
+		*v = true;
+	else if (p && !strncmp(p, "false", 5))
+		*v = false;
+	else
+		return false;
+	return true;
+}
+
+/* Copies a JSON string value, undoing the escapes a JSON encoder uses for
+ * paths (\" \\ \/ and \u00XX); refuses anything else. */
+static bool eng_get_str(const char *json, const char *key, char *out, size_t cap)
+{
+	const char *p = eng_field(json, key);
+	size_t n = 0;
+
+	if (!p || *p != '"')
+		return false;
+	for (p++; *p && *p != '"'; p++) {
+		char c = *p;
+
+		if (c == '\\') {
+			p++;
+			if (*p == '"' || *p == '\\' || *p == '/') {
+				c = *p;
+			} else if (*p == 'u' && p[1] == '0' && p[2] == '0') {
+				char hex[3] = { p[3], p[4], 0 };
+
+				c = (char)strtol(hex, NULL, 16);
+				p += 4;
+				if (!c)
+					return false;
+			} else {
+				return false;
+			}
+		}
+		if (n + 1 >= cap)
+			return false;
+		out[n++] = c;
+	}
+	if (*p != '"')
+		return false;
+	out[n] = '\0';
+	return true;
+}
+
+/* Receives one frame into c->rx and checks "v" and "type". Stores the type
+ * in @type. Returns 0, -ETIMEDOUT, -ECONNRESET, -EPROTO or -errno. */
+static int eng_recv(struct eng_conn *c, char *type, size_t cap, int timeout_ms)
+{
+	double deadline = timeout_ms < 0 ? -1 : eng_clock_ms() + timeout_ms;
+	unsigned char hdr[PROTO_FRAME_HDR_LEN] = { 0 };
+	uint32_t len;
+	int64_t v;
+	int ret;
+
+	ret = eng_read_full(c->fd, (char *)hdr, sizeof(hdr), deadline);
+	if (ret < 0)
+		return ret;
+	len = (uint32_t)hdr[0] << 24 | (uint32_t)hdr[1] << 16 | (uint32_t)hdr[2] << 8 | hdr[3];
+	if (len == 0 || len > ENG_FRAME_MAX) {
+		log_warn("agent sent a frame of %u bytes (limit %u)", len, ENG_FRAME_MAX);
+		return -EPROTO;
+	}
+	ret = eng_read_full(c->fd, c->rx, len, deadline);
+	if (ret < 0)
+		return ret;
+	c->rx[len] = '\0';
+	if (!eng_get_int(c->rx, "v", &v) || v != PROTO_VERSION ||
+	    !eng_get_str(c->rx, "type", type, cap)) {
+		log_warn("agent sent a malformed message");
+		return -EPROTO;
+	}
+	return 0;
+}
+
+/* ---- connection --------------------------------------------------------- */
+
+static void eng_json_escape(const char *in, char *out, size_t cap);
+
+static void eng_disconnect(struct eng_conn *c)
+{
+	if (c->fd >= 0) {
+		ckpt_files_include_fd(c->fd);
+		close(c->fd);
+	}
+	c->fd = -1;
+}
+
+/* Connects to @path and registers. Returns 0 or -errno. */
+static int eng_connect(struct eng_conn *c, const char *path, bool restored)
+{
+	struct sockaddr_un sa;
+	char type[32];
+	const char *step = getenv("CKPT_STEP");
+	const char *rank = getenv("CKPT_RANK");
+	char gen[48] = "";
+	char exe[sizeof(eng_exe) * 2];
+	int ret;
+
+	if (!path || strlen(path) >= sizeof(sa.sun_path))
+		return -ENAMETOOLONG;
+	memset(&sa, 0, sizeof(sa));
+	sa.sun_family = AF_UNIX;
+	memcpy(sa.sun_path, path, strlen(path));
+	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (c->fd < 0)
+		return -errno;
+	/* Our own connection is not the application's: never saved, and a
+	 * restored process connects anew to the agent of its new start. */
+	ret = ckpt_files_exclude_fd(c->fd);
+	if (ret < 0)
+		goto out_close;
+	if (connect(c->fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+		ret = -errno;
+		goto out_close;
+	}
+	if (restored)
+		snprintf(gen, sizeof(gen), ",\"gen\":%lld", (long long)eng_last_gen);
+	eng_json_escape(eng_exe, exe, sizeof(exe));
+	ret = eng_send(c,
+		       "{\"v\":%d,\"type\":\"register\",\"pid\":%d,\"exe\":\"%s\",\"step\":%ld,"
+		       "\"rank\":%ld,\"restored\":%s%s}",
+		       PROTO_VERSION, getpid(), exe, step ? strtol(step, NULL, 10) : 0L,
+		       rank ? strtol(rank, NULL, 10) : 0L, restored ? "true" : "false", gen);
+	if (ret < 0)
+		goto out_close;
+	ret = eng_recv(c, type, sizeof(type), 10000);
+	if (ret < 0)
+		goto out_close;
+	if (strcmp(type, "register_ok") != 0) {
+		log_warn("agent refused registration (%s)", type);
+		ret = -ECONNREFUSED;
+		goto out_close;
+	}
+	return 0;
+
+out_close:
+	eng_disconnect(c);
+	return ret;
+}
+
+/* ---- one checkpoint ------------------------------------------------------ */
+
+/* Copies @in into @out as the inside of a JSON string: quotes and
+ * backslashes escaped, control characters replaced by spaces. Cut to fit. */
+static void eng_json_escape(const char *in, char *out, size_t cap)
+{
+	size_t n = 0;
+
+	for (const char *p = in; *p && n + 3 < cap; p++) {
+		if (*p == '"' || *p == '\\')
+			out[n++] = '\\';
+		out[n++] = (*p >= 0 && *p < 0x20) ? ' ' : *p;
+	}
+	out[n] = '\0';
+}
+
+static int eng_send_error(struct eng_conn *c, int64_t gen, const char *reason)
+{
+	char clean[600];
+
+	/* The reason is ours, but may quote a path. */
+	eng_json_escape(reason, clean, sizeof(clean));
+	return eng_send(c, "{\"v\":%d,\"type\":\"error\",\"gen\":%lld,\"reason\":\"%s\"}",
+			PROTO_VERSION, (long long)gen, clean);
+}
+
+/* After a restore: put the process back together, reconnect, let go. */
+static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
+{
+	sigset_t all;
+	int ret;
+
+	sigfillset(&all);
+	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
+	c->fd = -1; /* the old connection's descriptor did not survive */
+	ret = eng_snapshot_restore_subsys();
+	if (ret < 0)
+		log_warn("a subsystem restore failed (%s); continuing", strerror(-ret));
+	/* The trampoline region (which also holds the subsystem records)
+	 * goes once no re-created thread can still be running in it. */
+	ret = eng_wait_restored_threads(nthreads - 1, 10000);
+	if (ret < 0)
+		log_warn("not every restored thread came back (%u expected)", nthreads - 1);
+	else if (eng_restore_info.pie_len)
+		munmap(eng_ptr(eng_restore_info.pie_start), eng_restore_info.pie_len);
+	eng_quiesce_install();
+	if (eng_restore_info.agent_sock[0]) {
+		ret = eng_connect(c, eng_restore_info.agent_sock, true);
+		if (ret < 0)
+			log_warn("cannot reach the agent at %s: %s", eng_restore_info.agent_sock,
+				 strerror(-ret));
+	}
+	eng_release();
+}
+
+/* Handles one prepare .. resume/abort/exit exchange. Returns 0, or -errno
+ * when the connection failed (threads are released then). */
+static int eng_checkpoint(struct eng_conn *c, int64_t gen)
+{
+	struct eng_write_req req;
+	struct eng_write_res res;
+	char why[256] = "";
+	char path[4096];
+	char jpath[8200];
+	char type[32];
+	double t0 = eng_clock_ms();
+	int ret;
+
+	ret = eng_quiesce(ENG_QUIESCE_TIMEOUT_MS);
+	if (ret < 0) {
+		snprintf(why, sizeof(why), "cannot stop the threads: %s", strerror(-ret));
+		return eng_send_error(c, gen, why);
+	}
+	ret = eng_snapshot_prepare(why, sizeof(why));
+	if (ret < 0) {
+		eng_release();
+		return eng_send_error(c, gen, why);
+	}
+	ret = eng_send(c, "{\"v\":%d,\"type\":\"ready\",\"gen\":%lld}", PROTO_VERSION,
+		       (long long)gen);
+	while (ret >= 0) {
+		ret = eng_recv(c, type, sizeof(type), ENG_STOPPED_MAX_MS);
+		if (ret == -ETIMEDOUT)
+			log_warn(
+				"agent silent for %d s while the application is stopped: resuming it",
+				ENG_STOPPED_MAX_MS / 1000);
+		if (ret < 0)
+			break;
+		if (!strcmp(type, "write")) {
+			int64_t level = 3;
+			int64_t nthr = 0;
+			bool final = false;
+
+			memset(&req, 0, sizeof(req));
+			/* A second write after a non-final one would snapshot
+			 * running threads. */
+			if (!eng_quiesced()) {
+				ret = eng_send_error(c, gen,
+						     "write after the threads were released");
+				continue;
+			}
+			if (!eng_get_str(c->rx, "path", path, sizeof(path)) || path[0] != '/') {
+				ret = eng_send_error(c, gen, "write without an absolute path");
+				continue;
+			}
+			eng_get_int(c->rx, "level", &level);
+			eng_get_int(c->rx, "nthreads", &nthr);
+			eng_get_bool(c->rx, "final", &final);
+			req.path = path;
+			req.level = level < 0 || level > 19 ? 3 : (int)level;
+			req.nthreads = nthr < 0 || nthr > 256 ? 0 : (unsigned int)nthr;
+			req.final = final;
+			eng_last_gen = gen;
+			ret = eng_snapshot_write(&req, &res);
+			if (ret == 1) {
+				eng_after_restore(c, eng_saved_nthreads);
+				return 0;
+			}
+			if (ret < 0) {
+				ret = eng_send_error(c, gen, res.reason);
+				continue;
+			}
+			/* A final checkpoint keeps the application stopped: its
+			 * pause so far is everything since prepare. */
+			double pause_end = final ? eng_clock_ms() : res.released_ms;
+
+			eng_json_escape(path, jpath, sizeof(jpath));
+			ret = eng_send(
+				c,
+				"{\"v\":%d,\"type\":\"written\",\"gen\":%lld,\"path\":\"%s\","
+				"\"size\":%llu,\"xxh64\":\"%016llx\",\"pause_ms\":%.2f,"
+				"\"write_ms\":%.1f}",
+				PROTO_VERSION, (long long)gen, jpath, (unsigned long long)res.size,
+				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms);
+		} else if (!strcmp(type, "resume") || !strcmp(type, "abort")) {
+			eng_release();
+			eng_snapshot_discard();
+			return 0;
+		} else if (!strcmp(type, "exit")) {
+			int64_t status = 0;
+
+			eng_get_int(c->rx, "status", &status);
+			syscall(SYS_exit_group, (int)(status & 0xff));
+		} else {
+			log_debug("ignoring message %s during a checkpoint", type);
+		}
+	}
+	eng_release();
+	eng_snapshot_discard();
+	return ret;
+}
+
+void *eng_agent_thread(void *arg)
+{
+	const char *path = getenv("CKPT_AGENT_SOCKET");
+	struct eng_conn *c = &eng_conn;
+	int backoff = ENG_BACKOFF_MIN_MS;
+	bool warned = false;
+	char type[32];
+	ssize_t n;
+
+	(void)arg;
+	n = readlink("/proc/self/exe", eng_exe, sizeof(eng_exe) - 1);
+	eng_exe[n > 0 ? n : 0] = '\0';
+	for (;;) {
+		int ret;
+
+		if (c->fd < 0) {
+			if (eng_restore_info.agent_sock[0])
+				path = eng_restore_info.agent_sock;
+			ret = eng_connect(c, path, eng_restore_info.restored);
+			if (ret < 0) {
+				if (!warned)
+					log_warn(
+						"agent at %s unreachable (%s): running without checkpoints, retrying",
+						path, strerror(-ret));
+				warned = true;
+				struct timespec ts = { backoff / 1000,
+						       (backoff % 1000) * 1000000L };
+
+				nanosleep(&ts, NULL);
+				backoff = backoff * 2 > ENG_BACKOFF_MAX_MS ? ENG_BACKOFF_MAX_MS
+									   : backoff * 2;
+				continue;
+			}
+			backoff = ENG_BACKOFF_MIN_MS;
+			warned = false;
+		}
+		ret = eng_recv(c, type, sizeof(type), -1);
+		if (ret == 0 && !strcmp(type, "prepare")) {
+			int64_t gen = -1;
+
+			eng_get_int(c->rx, "gen", &gen);
+			ret = eng_checkpoint(c, gen);
+		} else if (ret == 0 && !strcmp(type, "exit")) {
+			int64_t status = 0;
+
+			eng_get_int(c->rx, "status", &status);
+			syscall(SYS_exit_group, (int)(status & 0xff));
+		} else if (ret == 0) {
+			log_debug("ignoring message %s", type);
+		}
+		if (ret < 0 && c->fd >= 0) {
+			log_warn(
+				"lost the agent connection (%s): running without checkpoints, reconnecting",
+				strerror(-ret));
+			warned = true;
+			eng_disconnect(c);
+		}
+	}
+	return NULL;
+}

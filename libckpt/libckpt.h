@@ -1,0 +1,104 @@
+/* libckpt.h - internal interfaces between the files of libckpt.so (the
+ * preloaded checkpointer). Included by libckpt/ engine sources only; not by
+ * the restorer, not by the subsystems (they see subsys.h).
+ */
+#ifndef CKPT_LIBCKPT_LIBCKPT_H
+#define CKPT_LIBCKPT_LIBCKPT_H
+
+#include "engine.h"
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+/* ---- init.c: configuration and start-up --------------------------------- */
+
+/* The quiesce signal; 0 while libckpt is dormant (CKPT_AGENT_SOCKET unset),
+ * in which case every wrapper passes calls through unchanged. */
+extern int eng_signal;
+/* Offset of the tid field inside glibc's struct pthread, found at start-up. */
+extern long eng_tid_offset;
+/* Where the restorer tells a restored process about its new world. */
+extern struct eng_restore_info eng_restore_info;
+
+/* Raw gettid(): glibc 2.36 has gettid() but we want no dependency on it. */
+pid_t eng_gettid(void);
+/* CLOCK_MONOTONIC in milliseconds, with sub-millisecond resolution. */
+double eng_clock_ms(void);
+
+/* ---- interpose.c: the real libc functions behind our wrappers ------------ */
+
+int eng_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
+int eng_real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
+
+/* ---- quiesce.c: stopping and releasing the application threads ---------- */
+
+/* Saves the callee-saved registers of the caller into @ctx. Returns 0 when
+ * called, 1 when a restorer jumps back to @ctx (like setjmp). */
+int eng_ctx_save(struct eng_ctx *ctx) __attribute__((returns_twice));
+
+/* Installs the quiesce signal handler. Returns 0 or -errno. */
+int eng_quiesce_install(void);
+/* Stops every other thread of the process in the quiesce handler. On
+ * failure every thread is released again. Returns 0, -ETIMEDOUT (a thread
+ * did not answer within @timeout_ms), -E2BIG (too many threads), -errno. */
+int eng_quiesce(int timeout_ms);
+/* Lets every thread stopped by eng_quiesce() continue. */
+void eng_release(void);
+/* True between a successful eng_quiesce() and eng_release(). */
+bool eng_quiesced(void);
+/* Bumped by every thread entering the quiesce handler: a sleep that
+ * returns EINTR while it changed was interrupted by a checkpoint. */
+extern uint32_t eng_checkpoint_count;
+/* Fills @out (capacity @max) with the saved state of the stopped threads.
+ * Returns how many were written. */
+unsigned int eng_threads_saved(struct eng_thread *out, unsigned int max);
+/* In a restored process: waits until the @n application threads re-created
+ * by the restorer are all back in the quiesce handler. Returns 0 or
+ * -ETIMEDOUT. */
+int eng_wait_restored_threads(unsigned int n, int timeout_ms);
+/* Saves the calling thread's own record (fs base, robust list, altstack). */
+void eng_thread_self_fill(struct eng_thread *t);
+
+/* ---- snapshot.c: capture and forked writing ----------------------------- */
+
+struct eng_write_req {
+	const char *path;      /* image file to create (0600) */
+	int level;	       /* zstd level */
+	unsigned int nthreads; /* compression threads, 0: automatic */
+	bool final;	       /* keep the application stopped afterwards */
+};
+
+struct eng_write_res {
+	uint64_t size;	    /* bytes in the image file */
+	uint64_t xxh64;	    /* checksum of the whole file */
+	double write_ms;    /* time from clone to the child's exit */
+	double released_ms; /* CLOCK_MONOTONIC ms when the threads went on */
+	char reason[256];   /* failure explanation, "" on success */
+};
+
+/* Prepares a checkpoint while the application is quiesced: maps the writer
+ * arena and runs every subsystem capture. Returns 0 or -errno with the
+ * reason in @why (capacity @why_len). */
+int eng_snapshot_prepare(char *why, size_t why_len);
+/* Drops what eng_snapshot_prepare() set up (after abort or after writing). */
+void eng_snapshot_discard(void);
+/* Writes the image of the quiesced process in a raw-clone()d child. Calls
+ * eng_release() right after the clone unless @req->final. Returns 0, 1 when
+ * this call returns in a restored process (the image was restored), or
+ * -errno with @res->reason set. */
+int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res);
+/* Threads (checkpoint thread included) in the last image written; in a
+ * restored process, the number the restorer re-created. */
+extern uint32_t eng_saved_nthreads;
+/* In a restored process: runs every subsystem restore. Returns 0 or -errno. */
+int eng_snapshot_restore_subsys(void);
+
+/* ---- agent_client.c: the checkpoint thread ------------------------------ */
+
+/* Body of the checkpoint thread: talks to the agent until the process ends. */
+void *eng_agent_thread(void *arg);
+
+#endif

@@ -1,0 +1,373 @@
+/* quiesce.c - stopping every application thread in a known place and letting
+ * it go again.
+ *
+ * The checkpoint thread lists /proc/self/task (which shows every thread,
+ * however it was created: pthread_create, raw clone, a library's own
+ * threads), sends each one the reserved real-time signal with tgkill(), and
+ * re-lists until a pass finds no thread it has not stopped. Each thread, in
+ * the handler, records what the kernel keeps outside memory (fs base, robust
+ * futex list, alternate signal stack), saves its callee-saved registers with
+ * eng_ctx_save() and waits on a futex. The application's full register state
+ * is in the kernel's signal frame on the thread's stack; returning from the
+ * handler (rt_sigreturn) restores it, both after a normal checkpoint and
+ * after a restore, where the restorer re-creates the thread and jumps to the
+ * saved registers, i.e. back into this handler.
+ *
+ * Only raw system calls and atomics in the handler: the thread may have been
+ * stopped inside malloc or while holding any glibc lock.
+ */
+#define LOG_PREFIX "libckpt: "
+#include "libckpt.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/futex.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+#include <asm/prctl.h>
+
+/* Slot states of the thread table. */
+enum eng_slot_state {
+	ENG_SLOT_SIGNALED = 1, /* tgkill sent, handler not reached yet */
+	ENG_SLOT_ARRIVED = 2,  /* waiting in the handler */
+	ENG_SLOT_GONE = 3,     /* exited before reaching the handler */
+};
+
+struct eng_slot {
+	int tid;	      /* kernel thread id */
+	int state;	      /* enum eng_slot_state, accessed atomically */
+	struct eng_thread th; /* what the handler saved */
+};
+
+/* The thread table lives in .bss: untouched pages cost nothing, and the
+ * handler must not allocate. */
+static struct eng_slot eng_slots[ENG_THREADS_MAX];
+/* Slots in use during the current quiesce. */
+static unsigned int eng_nslots;
+/* Futex: number of threads that reached the handler. */
+static uint32_t eng_arrived;
+/* Futex: bumped to release the waiting threads. */
+static uint32_t eng_release_seq;
+/* Futex: threads back in the handler after a restore. */
+static uint32_t eng_restored_arrived;
+uint32_t eng_checkpoint_count;
+/* Between eng_quiesce() and eng_release(). */
+static bool eng_is_quiesced;
+
+/* setjmp-like save of the callee-saved registers; offsets match struct
+ * eng_ctx. Written in assembly because the value must be taken exactly at the
+ * call site the restorer jumps back to. */
+__asm__(".text\n"
+	".globl eng_ctx_save\n"
+	".hidden eng_ctx_save\n"
+	".type eng_ctx_save,@function\n"
+	"eng_ctx_save:\n"
+	"	movq %rbx, 0(%rdi)\n"
+	"	movq %rbp, 8(%rdi)\n"
+	"	movq %r12, 16(%rdi)\n"
+	"	movq %r13, 24(%rdi)\n"
+	"	movq %r14, 32(%rdi)\n"
+	"	movq %r15, 40(%rdi)\n"
+	"	leaq 8(%rsp), %rdx\n"
+	"	movq %rdx, 48(%rdi)\n"
+	"	movq (%rsp), %rdx\n"
+	"	movq %rdx, 56(%rdi)\n"
+	"	stmxcsr 64(%rdi)\n"
+	"	fnstcw 68(%rdi)\n"
+	"	xorl %eax, %eax\n"
+	"	ret\n"
+	".size eng_ctx_save, .-eng_ctx_save\n");
+
+static long eng_futex(uint32_t *uaddr, int op, uint32_t val, const struct timespec *ts)
+{
+	return syscall(SYS_futex, uaddr, op, val, ts, NULL, 0);
+}
+
+static void eng_futex_wake_all(uint32_t *uaddr)
+{
+	eng_futex(uaddr, FUTEX_WAKE_PRIVATE, INT_MAX, NULL);
+}
+
+pid_t eng_gettid(void)
+{
+	return (pid_t)syscall(SYS_gettid);
+}
+
+void eng_thread_self_fill(struct eng_thread *t)
+{
+	unsigned long fs = 0;
+	void *head = NULL;
+	size_t len = 0;
+	stack_t ss;
+
+	t->tid = eng_gettid();
+	syscall(SYS_arch_prctl, ARCH_GET_FS, &fs);
+	t->fs_base = fs;
+	if (syscall(SYS_get_robust_list, 0, &head, &len) == 0) {
+		t->robust_head = (uintptr_t)head;
+		t->robust_len = len;
+	}
+	t->altstack_flags = SS_DISABLE;
+	if (syscall(SYS_sigaltstack, NULL, &ss) == 0 && !(ss.ss_flags & SS_DISABLE)) {
+		t->altstack_sp = (uintptr_t)ss.ss_sp;
+		t->altstack_size = ss.ss_size;
+		/* SS_ONSTACK is a state, not a flag sigaltstack() accepts. */
+		t->altstack_flags = ss.ss_flags & ~SS_ONSTACK;
+	}
+	if (t->tid == getpid())
+		t->flags |= ENG_THREAD_MAIN;
+}
+
+static struct eng_slot *eng_slot_find(int tid)
+{
+	unsigned int n = __atomic_load_n(&eng_nslots, __ATOMIC_ACQUIRE);
+
+	for (unsigned int i = 0; i < n; i++)
+		if (eng_slots[i].tid == tid)
+			return &eng_slots[i];
+	return NULL;
+}
+
+/* The quiesce handler. Anything but our own tgkill (a stray kill of the
+ * reserved signal) is ignored. */
+static void eng_handler(int sig, siginfo_t *si, void *ucv)
+{
+	int saved_errno = errno;
+	ucontext_t *uc = ucv;
+	struct eng_slot *s;
+	uint32_t seq;
+
+	(void)sig;
+	if (si->si_code != SI_TKILL || si->si_pid != getpid())
+		goto out;
+	s = eng_slot_find(eng_gettid());
+	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ENG_SLOT_SIGNALED)
+		goto out;
+
+	__atomic_add_fetch(&eng_checkpoint_count, 1, __ATOMIC_RELEASE);
+	seq = __atomic_load_n(&eng_release_seq, __ATOMIC_ACQUIRE);
+	memset(&s->th, 0, sizeof(s->th));
+	eng_thread_self_fill(&s->th);
+	memcpy(&s->th.sigmask, &uc->uc_sigmask, sizeof(s->th.sigmask));
+	if (eng_ctx_save(&s->th.ctx)) {
+		/* Restored: the restorer re-created this thread and jumped here. */
+		__atomic_add_fetch(&eng_restored_arrived, 1, __ATOMIC_RELEASE);
+		eng_futex_wake_all(&eng_restored_arrived);
+	} else {
+		__atomic_store_n(&s->state, ENG_SLOT_ARRIVED, __ATOMIC_RELEASE);
+		__atomic_add_fetch(&eng_arrived, 1, __ATOMIC_RELEASE);
+		eng_futex_wake_all(&eng_arrived);
+	}
+	while (__atomic_load_n(&eng_release_seq, __ATOMIC_ACQUIRE) == seq)
+		eng_futex(&eng_release_seq, FUTEX_WAIT_PRIVATE, seq, NULL);
+out:
+	errno = saved_errno;
+}
+
+int eng_quiesce_install(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_sigaction = eng_handler;
+	/* SA_RESTART: read(), futex waits and the like continue transparently;
+	 * all signals blocked while a thread waits so that no application
+	 * handler runs between the snapshot and the release. */
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	if (eng_real_sigaction(eng_signal, &sa, NULL) < 0) {
+		log_perror("cannot install the handler of signal %d", eng_signal);
+		return -errno;
+	}
+	return 0;
+}
+
+/* Sends the quiesce signal to every thread listed in /proc/self/task that
+ * is not in the table yet. Returns how many were added, or -errno. */
+static int eng_signal_new_threads(int self)
+{
+	/* getdents64 into a stack buffer: no opendir(), it mallocs. */
+	char buf[4096];
+	int pid = getpid();
+	int added = 0;
+	int fd;
+	long n;
+
+	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
+		for (long off = 0; off < n;) {
+			struct dirent64 *d = (struct dirent64 *)(buf + off);
+			int tid = atoi(d->d_name);
+
+			off += d->d_reclen;
+			if (tid <= 0 || tid == self || eng_slot_find(tid))
+				continue;
+			if (eng_nslots >= ENG_THREADS_MAX) {
+				close(fd);
+				return -E2BIG;
+			}
+			struct eng_slot *s = &eng_slots[eng_nslots];
+
+			s->tid = tid;
+			s->state = ENG_SLOT_SIGNALED;
+			__atomic_store_n(&eng_nslots, eng_nslots + 1, __ATOMIC_RELEASE);
+			if (syscall(SYS_tgkill, pid, tid, eng_signal) < 0)
+				s->state = ENG_SLOT_GONE;
+			added++;
+		}
+	}
+	close(fd);
+	return n < 0 ? -errno : added;
+}
+
+/* Marks signalled threads that have exited meanwhile. Returns how many
+ * slots are settled (arrived or gone). */
+/* True when the thread group leader has exited (the main thread called
+ * pthread_exit()) and lingers as a zombie until the last thread ends: it is
+ * still listed and tgkill() still succeeds, but it never runs a handler.
+ * Only the leader can be in that state; other threads are reaped at once. */
+static bool eng_leader_is_zombie(int pid)
+{
+	char path[64];
+	char buf[512];
+	const char *p;
+	long n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", pid);
+	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return false;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	return p && p[1] == ' ' && (p[2] == 'Z' || p[2] == 'X');
+}
+
+static unsigned int eng_count_settled(void)
+{
+	unsigned int settled = 0;
+	int pid = getpid();
+
+	for (unsigned int i = 0; i < eng_nslots; i++) {
+		struct eng_slot *s = &eng_slots[i];
+		int st = __atomic_load_n(&s->state, __ATOMIC_ACQUIRE);
+
+		if (st == ENG_SLOT_SIGNALED &&
+		    ((syscall(SYS_tgkill, pid, s->tid, 0) < 0 && errno == ESRCH) ||
+		     (s->tid == pid && eng_leader_is_zombie(pid))) &&
+		    __atomic_compare_exchange_n(&s->state, &st, ENG_SLOT_GONE, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+			st = ENG_SLOT_GONE;
+		if (st != ENG_SLOT_SIGNALED)
+			settled++;
+	}
+	return settled;
+}
+
+double eng_clock_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+int eng_quiesce(int timeout_ms)
+{
+	double deadline = eng_clock_ms() + timeout_ms;
+	int self = eng_gettid();
+	int ret;
+
+	__atomic_store_n(&eng_nslots, 0, __ATOMIC_RELEASE);
+	__atomic_store_n(&eng_arrived, 0, __ATOMIC_RELEASE);
+	for (;;) {
+		ret = eng_signal_new_threads(self);
+		if (ret < 0)
+			goto out_release;
+		/* Stable: a full listing found no thread we had not stopped,
+		 * and every stopped one can no longer create threads. */
+		if (ret == 0 && eng_count_settled() == eng_nslots)
+			break;
+		while (eng_count_settled() < eng_nslots) {
+			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			uint32_t seen = __atomic_load_n(&eng_arrived, __ATOMIC_ACQUIRE);
+
+			if (eng_clock_ms() > deadline) {
+				ret = -ETIMEDOUT;
+				goto out_release;
+			}
+			eng_futex(&eng_arrived, FUTEX_WAIT_PRIVATE, seen, &ts);
+		}
+	}
+	eng_is_quiesced = true;
+	return 0;
+
+out_release:
+	for (unsigned int i = 0; i < eng_nslots; i++)
+		if (eng_slots[i].state == ENG_SLOT_SIGNALED)
+			log_warn("thread %d did not stop within %d ms", eng_slots[i].tid,
+				 timeout_ms);
+	eng_is_quiesced = true;
+	eng_release();
+	return ret;
+}
+
+void eng_release(void)
+{
+	if (!eng_is_quiesced)
+		return;
+	eng_is_quiesced = false;
+	/* A thread still on its way into the handler finds no SIGNALED slot
+	 * once the table is cleared, and returns at once. */
+	for (unsigned int i = 0; i < eng_nslots; i++)
+		__atomic_store_n(&eng_slots[i].state, ENG_SLOT_GONE, __ATOMIC_RELEASE);
+	__atomic_add_fetch(&eng_release_seq, 1, __ATOMIC_RELEASE);
+	eng_futex_wake_all(&eng_release_seq);
+}
+
+bool eng_quiesced(void)
+{
+	return eng_is_quiesced;
+}
+
+unsigned int eng_threads_saved(struct eng_thread *out, unsigned int max)
+{
+	unsigned int n = 0;
+
+	for (unsigned int i = 0; i < eng_nslots && n < max; i++)
+		if (eng_slots[i].state == ENG_SLOT_ARRIVED)
+			out[n++] = eng_slots[i].th;
+	return n;
+}
+
+int eng_wait_restored_threads(unsigned int n, int timeout_ms)
+{
+	double deadline = eng_clock_ms() + timeout_ms;
+	uint32_t seen;
+
+	while ((seen = __atomic_load_n(&eng_restored_arrived, __ATOMIC_ACQUIRE)) < n) {
+		struct timespec ts = { 0, 10 * 1000 * 1000 };
+
+		if (eng_clock_ms() > deadline)
+			return -ETIMEDOUT;
+		eng_futex(&eng_restored_arrived, FUTEX_WAIT_PRIVATE, seen, &ts);
+	}
+	__atomic_store_n(&eng_restored_arrived, 0, __ATOMIC_RELEASE);
+	return 0;
+}

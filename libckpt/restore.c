@@ -1,0 +1,607 @@
+/* restore.c - ckpt-restore: turns its own process into the saved process.
+ *
+ *   ckpt-restore IMAGE [--agent SOCKET]
+ *
+ * Ordinary C with libc and the image reader: it validates the image and the
+ * engine's records, maps every saved area at a temporary address inside a
+ * hole of the saved address map (so that the restorer's own mappings may sit
+ * anywhere, even where the saved process had memory), loads the data, then
+ * copies the freestanding trampoline (restore_pie.c) with its input and
+ * stack into the same hole and jumps there. The trampoline moves the areas to
+ * their saved addresses with mremap(), which costs no copy. See
+ * docs/engine.md for why this replaced a restorer placed at a fixed address.
+ */
+#define LOG_PREFIX ""
+#include "engine.h"
+#include "img.h"
+#include "log.h"
+#include "restore_pie.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/rseq.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+/* Default top of user space with 4-level paging (47 bits, one page below). */
+#define RST_TASK_SIZE 0x7ffffffff000ull
+/* Trampoline stack: pie_main and pie_log use well under 4 KiB. */
+#define RST_PIE_STACK (64u << 10)
+/* Candidate step when a hole is partly taken by the restorer itself. */
+#define RST_HOLE_STEP (256ull << 20)
+#define RST_PAGE      4096ull
+/* Length glibc passes to rseq(2): sizeof(struct rseq) of the kernel ABI. */
+#define RST_RSEQ_LEN 32u
+
+struct rst {
+	const char *path;		  /* image file, for messages */
+	struct img_reader *r;		  /* open reader */
+	const struct eng_process *proc;	  /* validated ENG_REC_PROCESS */
+	const struct eng_thread *threads; /* validated ENG_REC_THREADS */
+	uint32_t nthreads;		  /* entries in threads */
+	uint32_t leader;		  /* index of the thread the trampoline becomes */
+	uint32_t nareas;		  /* areas in the image */
+	uint64_t map_total;		  /* bytes of temporary area mappings */
+	uint64_t vdso_total;		  /* bytes of the saved vdso block */
+	const char *agent_sock;		  /* new agent socket or NULL */
+};
+
+static const char *const rst_msgs[PIE_ERR_COUNT] = {
+	[PIE_ERR_VDSO_PARK] = "cannot move the restorer's vdso aside",
+	[PIE_ERR_UNMAP] = "cannot unmap the restorer",
+	[PIE_ERR_MREMAP] = "cannot move an area to its saved address (address taken?)",
+	[PIE_ERR_MPROTECT] = "cannot set an area's protection",
+	[PIE_ERR_VDSO_MOVE] = "cannot move the vdso to its saved address",
+	[PIE_WARN_MM] = "warning: PR_SET_MM_MAP refused; brk and /proc fields not restored",
+	[PIE_ERR_CLONE] = "cannot re-create a thread",
+};
+
+static bool rst_canonical(uint64_t a)
+{
+	return a < (1ull << 47);
+}
+
+/* Index of the area containing [a, a + len), or -1. */
+static int rst_area_of(const struct rst *s, uint64_t a, uint64_t len)
+{
+	for (uint32_t i = 0; i < s->nareas; i++) {
+		const struct img_area *ar = img_reader_area(s->r, i);
+
+		if (a >= ar->start && a - ar->start < ar->len && len <= ar->len - (a - ar->start))
+			return (int)i;
+	}
+	return -1;
+}
+
+static int rst_bad(const struct rst *s, const char *what)
+{
+	log_err("%s: refused: %s", s->path, what);
+	return -EBADMSG;
+}
+
+static int rst_validate_records(struct rst *s)
+{
+	const void *data;
+	uint64_t len;
+	uint32_t idx = 0;
+	char why[256];
+
+	if (img_reader_record_find(s->r, ENG_REC_PROCESS, &idx, &data, &len) < 0)
+		return rst_bad(s, "no engine process record (not a libckpt image?)");
+	if (len != sizeof(struct eng_process))
+		return rst_bad(s, "engine process record has the wrong size");
+	s->proc = data;
+	if (s->proc->magic != ENG_MAGIC || s->proc->version != ENG_VERSION)
+		return rst_bad(s, "engine record of another engine version");
+	idx = 0;
+	if (img_reader_record_find(s->r, ENG_REC_THREADS, &idx, &data, &len) < 0)
+		return rst_bad(s, "no thread record");
+	s->threads = data;
+	s->nthreads = s->proc->nthreads;
+	if (s->nthreads < 1 || s->nthreads > ENG_THREADS_MAX ||
+	    len != (uint64_t)s->nthreads * sizeof(struct eng_thread))
+		return rst_bad(s, "thread count out of bounds or record size mismatch");
+	if (s->proc->tid_offset < 0 || s->proc->tid_offset > 4096 - 4 ||
+	    s->proc->rseq_offset < -65536 || s->proc->rseq_offset > 65536 ||
+	    s->proc->rseq_size > 256)
+		return rst_bad(s, "implausible glibc descriptor offsets");
+	if (s->proc->auxv_len > sizeof(s->proc->auxv))
+		return rst_bad(s, "auxv length out of bounds");
+	if (rst_area_of(s, s->proc->restore_info, sizeof(struct eng_restore_info)) < 0)
+		return rst_bad(s, "restore-info address outside the saved memory");
+
+	uint32_t nckpt = 0;
+	bool have_leader = false;
+
+	for (uint32_t i = 0; i < s->nthreads; i++) {
+		const struct eng_thread *t = &s->threads[i];
+		int ai;
+
+		if (t->flags & ENG_THREAD_CKPT)
+			nckpt++;
+		if ((t->flags & ENG_THREAD_MAIN) && !have_leader) {
+			s->leader = i;
+			have_leader = true;
+		}
+		ai = rst_area_of(s, t->ctx.rip, 1);
+		if (!rst_canonical(t->ctx.rip) || ai < 0 ||
+		    !(img_reader_area(s->r, (uint32_t)ai)->prot & PROT_EXEC)) {
+			snprintf(why, sizeof(why),
+				 "thread %d: resume address %#lx not in executable memory", t->tid,
+				 (unsigned long)t->ctx.rip);
+			return rst_bad(s, why);
+		}
+		ai = rst_area_of(s, t->ctx.rsp - 1024, 1024);
+		if (ai < 0 || !(img_reader_area(s->r, (uint32_t)ai)->prot & PROT_WRITE)) {
+			snprintf(why, sizeof(why),
+				 "thread %d: stack pointer %#lx not in writable memory", t->tid,
+				 (unsigned long)t->ctx.rsp);
+			return rst_bad(s, why);
+		}
+		if (rst_area_of(s, t->fs_base + (uint64_t)s->proc->tid_offset, 4) < 0) {
+			snprintf(why, sizeof(why),
+				 "thread %d: TLS pointer %#lx outside saved memory", t->tid,
+				 (unsigned long)t->fs_base);
+			return rst_bad(s, why);
+		}
+		if (t->robust_head && rst_area_of(s, t->robust_head, 8) < 0) {
+			snprintf(why, sizeof(why), "thread %d: robust list outside saved memory",
+				 t->tid);
+			return rst_bad(s, why);
+		}
+	}
+	if (nckpt != 1)
+		return rst_bad(s, "not exactly one checkpoint thread");
+	/* Each thread's tid is written into its own descriptor: two threads
+	 * sharing one TLS block (raw clone() without CLONE_SETTLS) cannot be
+	 * re-created faithfully. */
+	for (uint32_t i = 0; i < s->nthreads; i++)
+		for (uint32_t j = i + 1; j < s->nthreads; j++)
+			if (s->threads[i].fs_base == s->threads[j].fs_base) {
+				snprintf(
+					why, sizeof(why),
+					"threads %d and %d share one TLS block (raw clone() threads are not supported)",
+					s->threads[i].tid, s->threads[j].tid);
+				return rst_bad(s, why);
+			}
+	if (!have_leader)
+		s->leader = 0;
+	return 0;
+}
+
+/* One line of our own /proc/self/maps that we care about. */
+struct rst_vdso_cur {
+	uint64_t start;
+	uint64_t end;
+	char name[16];
+};
+
+static int rst_own_vdso(struct rst_vdso_cur *v, int max)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char line[512];
+	int n = 0;
+
+	if (!f)
+		return -errno;
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long a;
+		unsigned long b;
+		char name[64] = "";
+
+		if (sscanf(line, "%lx-%lx %*s %*s %*s %*s %63s", &a, &b, name) < 2)
+			continue;
+		if (strcmp(name, "[vdso]") != 0 && strcmp(name, "[vvar]") != 0 &&
+		    strcmp(name, "[vvar_vclock]") != 0)
+			continue;
+		if (n == max)
+			break;
+		v[n].start = a;
+		v[n].end = b;
+		snprintf(v[n].name, sizeof(v[n].name), "%s", name);
+		n++;
+	}
+	fclose(f);
+	return n;
+}
+
+/* Pairs the saved vdso pieces with ours: same names, sizes and relative
+ * offsets, or a clear refusal. */
+static int rst_vdso_plan(struct rst *s, struct pie_args *args)
+{
+	struct rst_vdso_cur cur[PIE_VDSO_MAX] = { 0 };
+	int ncur = rst_own_vdso(cur, PIE_VDSO_MAX);
+	uint32_t nsaved = 0;
+	uint64_t saved0 = 0;
+	char why[256];
+
+	if (ncur < 0)
+		return ncur;
+	for (uint32_t i = 0; i < s->nareas; i++) {
+		const struct img_area *a = img_reader_area(s->r, i);
+
+		if (!(a->flags & IMG_AREA_VDSO))
+			continue;
+		if (nsaved == (uint32_t)ncur) {
+			snprintf(
+				why, sizeof(why),
+				"the saved process has more vdso areas than this kernel gives (%s)",
+				a->name ? a->name : "?");
+			return rst_bad(s, why);
+		}
+		if (!nsaved)
+			saved0 = a->start;
+		if (strcmp(a->name ? a->name : "", cur[nsaved].name) != 0 ||
+		    a->len != cur[nsaved].end - cur[nsaved].start ||
+		    a->start - saved0 != cur[nsaved].start - cur[0].start) {
+			snprintf(
+				why, sizeof(why),
+				"vdso layout differs: saved %s of %lu bytes at +%lu, here %s of %lu bytes at +%lu (kernel changed?)",
+				a->name, (unsigned long)a->len, (unsigned long)(a->start - saved0),
+				cur[nsaved].name,
+				(unsigned long)(cur[nsaved].end - cur[nsaved].start),
+				(unsigned long)(cur[nsaved].start - cur[0].start));
+			return rst_bad(s, why);
+		}
+		args->vdso[nsaved].cur = cur[nsaved].start;
+		args->vdso[nsaved].saved = a->start;
+		args->vdso[nsaved].len = a->len;
+		s->vdso_total = a->start + a->len - saved0;
+		nsaved++;
+	}
+	if (nsaved != (uint32_t)ncur)
+		return rst_bad(s, "the saved process has fewer vdso areas than this kernel gives");
+	args->nvdso = nsaved;
+	return 0;
+}
+
+/* Finds and reserves a hole of @size bytes that overlaps neither a saved
+ * area nor anything of ours. */
+static uint64_t rst_hole_reserve(struct rst *s, uint64_t size)
+{
+	uint64_t lo = 1ull << 32; /* stay clear of low non-PIE executables */
+
+	for (uint32_t i = 0; i <= s->nareas; i++) {
+		const struct img_area *a = i < s->nareas ? img_reader_area(s->r, i) : NULL;
+		uint64_t hi = a ? a->start : RST_TASK_SIZE;
+
+		for (uint64_t c = (lo + RST_HOLE_STEP - 1) & ~(RST_HOLE_STEP - 1);
+		     hi > c && hi - c >= size; c += RST_HOLE_STEP) {
+			void *p = mmap(eng_ptr(c), size, PROT_NONE,
+				       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE |
+					       MAP_FIXED_NOREPLACE,
+				       -1, 0);
+
+			if (p == eng_ptr(c))
+				return c;
+			if (p != MAP_FAILED)
+				munmap(p, size);
+		}
+		if (a && a->start + a->len > lo)
+			lo = a->start + a->len;
+	}
+	return 0;
+}
+
+static int rst_file_check(const struct rst *s, const struct img_area *a)
+{
+	struct stat st;
+	char why[IMG_PATH_MAX + 128];
+
+	if (a->flags & IMG_AREA_FILE_DELETED) {
+		snprintf(why, sizeof(why),
+			 "area at %#lx maps the deleted file %s, which cannot be mapped again",
+			 (unsigned long)a->start, a->path);
+		return rst_bad(s, why);
+	}
+	if (stat(a->path, &st) < 0 || st.st_ino != a->inode ||
+	    (a->mtime_sec && (st.st_mtim.tv_sec != a->mtime_sec ||
+			      (uint32_t)st.st_mtim.tv_nsec != a->mtime_nsec))) {
+		snprintf(why, sizeof(why),
+			 "mapped file %s is missing or changed since the checkpoint", a->path);
+		return rst_bad(s, why);
+	}
+	return 0;
+}
+
+/* Maps area @i at @tmp and loads its data. */
+static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
+{
+	const struct img_area *a = img_reader_area(s->r, i);
+	int prot = PROT_READ | PROT_WRITE;
+	int flags = MAP_FIXED | MAP_NORESERVE;
+	int fd = -1;
+	void *p;
+	int ret;
+
+	if ((a->flags & IMG_AREA_NO_DATA) && !(a->flags & IMG_AREA_SHARED))
+		prot = PROT_NONE;
+	if (a->flags & IMG_AREA_SHARED)
+		flags |= MAP_SHARED;
+	else
+		flags |= MAP_PRIVATE;
+	if (a->flags & IMG_AREA_GROWSDOWN)
+		flags |= MAP_GROWSDOWN;
+	if (a->path && a->path[0] &&
+	    !((a->flags & IMG_AREA_NO_DATA) && !(a->flags & IMG_AREA_SHARED))) {
+		ret = rst_file_check(s, a);
+		if (ret < 0)
+			return ret;
+		fd = open(a->path, ((a->flags & IMG_AREA_SHARED) && (a->prot & PROT_WRITE))
+					   ? O_RDWR
+					   : O_RDONLY);
+		if (fd < 0) {
+			log_perror("%s: cannot open %s", s->path, a->path);
+			return -errno;
+		}
+	} else {
+		flags |= MAP_ANONYMOUS;
+	}
+	if ((a->flags & IMG_AREA_SHARED) && fd >= 0)
+		prot = a->prot ? (int)a->prot : PROT_NONE;
+	p = mmap(eng_ptr(tmp), a->len, prot, flags, fd, fd >= 0 ? (off_t)a->file_offset : 0);
+	if (fd >= 0)
+		close(fd);
+	if (p != eng_ptr(tmp)) {
+		log_perror("%s: cannot map area %#lx+%#lx (%s)", s->path, (unsigned long)a->start,
+			   (unsigned long)a->len, a->path && a->path[0] ? a->path : a->name);
+		return -ENOMEM;
+	}
+	if (a->present_pages) {
+		ret = img_reader_area_load(s->r, i, p);
+		if (ret < 0) {
+			log_err("refused: %s", img_reader_error(s->r));
+			return ret;
+		}
+	}
+	return 0;
+}
+
+static void rst_mm_fill(const struct rst *s, struct pie_args *args, uint64_t auxv_copy)
+{
+	const struct eng_process *p = s->proc;
+
+	memset(&args->mm, 0, sizeof(args->mm));
+	args->mm.start_code = p->start_code;
+	args->mm.end_code = p->end_code;
+	args->mm.start_data = p->start_data;
+	args->mm.end_data = p->end_data;
+	args->mm.start_brk = p->start_brk;
+	args->mm.brk = p->brk;
+	args->mm.start_stack = p->start_stack;
+	args->mm.arg_start = p->arg_start;
+	args->mm.arg_end = p->arg_end;
+	args->mm.env_start = p->env_start;
+	args->mm.env_end = p->env_end;
+	args->mm.auxv = eng_ptr(auxv_copy);
+	args->mm.auxv_size = p->auxv_len;
+	args->mm.exe_fd = (uint32_t)-1;
+}
+
+/* Opens the saved executable so that /proc/PID/exe names it again; the
+ * kernel may refuse that part (then the trampoline retries without). */
+static int rst_exe_open(const struct rst *s)
+{
+	const struct img_header *h = img_reader_header(s->r);
+
+	if (!h || !h->exe || h->exe[0] != '/')
+		return -1;
+	return open(h->exe, O_RDONLY | O_CLOEXEC);
+}
+
+/* Copies the subsystem records (every record that is not the engine's)
+ * into @dst; returns the bytes used, or the bytes needed when @dst is NULL. */
+static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
+{
+	uint32_t n = img_reader_record_count(s->r);
+	uint64_t off = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct eng_rec_hdr h = { 0 };
+		const void *data;
+		uint64_t len;
+
+		if (img_reader_record(s->r, i, &h.type, &data, &len) < 0 ||
+		    h.type == ENG_REC_PROCESS || h.type == ENG_REC_THREADS)
+			continue;
+		h.len = len;
+		if (dst) {
+			memcpy(dst + off, &h, sizeof(h));
+			memcpy(dst + off + sizeof(h), data, len);
+		}
+		off += sizeof(h) + ((len + 7) & ~7ull);
+	}
+	return off;
+}
+
+static int rst_run(struct rst *s)
+{
+	uint64_t code_len = (uint64_t)(__stop_ckpt_pie - __start_ckpt_pie);
+	uint64_t code_sz = (code_len + RST_PAGE - 1) & ~(RST_PAGE - 1);
+	uint64_t nmapped = 0;
+	struct pie_args hdr_probe;
+	int ret;
+
+	s->nareas = img_reader_area_count(s->r);
+	for (uint32_t i = 0; i < s->nareas; i++) {
+		const struct img_area *a = img_reader_area(s->r, i);
+
+		if (!rst_canonical(a->start) || !rst_canonical(a->start + a->len) ||
+		    (a->start & (RST_PAGE - 1)) || (a->len & (RST_PAGE - 1)))
+			return rst_bad(s, "area address not canonical or not page aligned");
+		if (a->flags & IMG_AREA_VDSO)
+			continue;
+		s->map_total += a->len + RST_PAGE; /* one guard page between areas */
+		nmapped++;
+	}
+	ret = rst_validate_records(s);
+	if (ret < 0)
+		return ret;
+	memset(&hdr_probe, 0, sizeof(hdr_probe));
+	ret = rst_vdso_plan(s, &hdr_probe);
+	if (ret < 0)
+		return ret;
+
+	/* Region: [code][args][areas table][threads][auxv][records][stack]
+	 * [vdso parking][guard][areas...] */
+	uint64_t rec_len = rst_records_copy(s, NULL);
+	uint64_t data_len = sizeof(struct pie_args) + nmapped * sizeof(struct pie_area) +
+			    s->nthreads * sizeof(struct eng_thread) + sizeof(s->proc->auxv) +
+			    rec_len + 64;
+	uint64_t data_sz = (data_len + RST_PAGE - 1) & ~(RST_PAGE - 1);
+	uint64_t vdso_sz = (s->vdso_total + RST_PAGE - 1) & ~(RST_PAGE - 1);
+	uint64_t pie_len = code_sz + data_sz + RST_PIE_STACK;
+	uint64_t total = pie_len + vdso_sz + RST_PAGE + s->map_total;
+	uint64_t base = rst_hole_reserve(s, total);
+
+	if (!base) {
+		log_err("%s: no hole of %lu bytes in the saved address map is free here", s->path,
+			(unsigned long)total);
+		return -ENOMEM;
+	}
+	if (mmap(eng_ptr(base), pie_len, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != eng_ptr(base)) {
+		log_perror("%s: cannot map the trampoline region", s->path);
+		return -ENOMEM;
+	}
+	memcpy(eng_ptr(base), __start_ckpt_pie, code_len);
+
+	struct pie_args *args = eng_ptr(base + code_sz);
+	struct pie_area *areas = (struct pie_area *)(args + 1);
+	struct eng_thread *threads = (struct eng_thread *)(areas + nmapped);
+	uint64_t *auxv = (uint64_t *)(threads + s->nthreads);
+	unsigned char *recs = (unsigned char *)(auxv + sizeof(s->proc->auxv) / 8);
+
+	memcpy(args, &hdr_probe, sizeof(*args));
+	args->region_start = base;
+	args->region_end = base + total;
+	args->tmp_start = base + pie_len + vdso_sz + RST_PAGE;
+	args->tmp_end = base + total;
+	args->task_size = RST_TASK_SIZE;
+	for (uint32_t i = 0; i < args->nvdso; i++)
+		args->vdso[i].park = base + pie_len + (args->vdso[i].saved - args->vdso[0].saved);
+
+	uint64_t tmp = args->tmp_start;
+	uint32_t k = 0;
+
+	for (uint32_t i = 0; i < s->nareas; i++) {
+		const struct img_area *a = img_reader_area(s->r, i);
+
+		if (a->flags & IMG_AREA_VDSO)
+			continue;
+		ret = rst_area_premap(s, i, tmp);
+		if (ret < 0)
+			return ret;
+		areas[k].tmp = tmp;
+		areas[k].final = a->start;
+		areas[k].len = a->len;
+		areas[k].prot = a->prot;
+		k++;
+		tmp += a->len + RST_PAGE;
+	}
+	args->areas = (uint64_t)(uintptr_t)areas;
+	args->nareas = k;
+	memcpy(threads, s->threads, s->nthreads * sizeof(*threads));
+	args->threads = (uint64_t)(uintptr_t)threads;
+	args->nthreads = s->nthreads;
+	args->leader = s->leader;
+	args->tid_offset = s->proc->tid_offset;
+	args->rseq_offset = s->proc->rseq_offset;
+	args->rseq_size = s->proc->rseq_size;
+	if (__rseq_size) {
+		args->own_rseq =
+			(uint64_t)(uintptr_t)__builtin_thread_pointer() + (uint64_t)__rseq_offset;
+		/* glibc registers the whole 32-byte struct rseq but reports
+		 * the used feature size (20) in __rseq_size; unregistering
+		 * needs the registered length. */
+		args->own_rseq_len = RST_RSEQ_LEN;
+	}
+	memcpy(auxv, s->proc->auxv, sizeof(s->proc->auxv));
+	rst_mm_fill(s, args, (uint64_t)(uintptr_t)auxv);
+	args->exe_fd = rst_exe_open(s);
+	rst_records_copy(s, recs);
+	args->restore_info = s->proc->restore_info;
+	args->info.restored = 1;
+	args->info.pie_start = base;
+	args->info.pie_len = pie_len;
+	args->info.records = (uint64_t)(uintptr_t)recs;
+	args->info.records_len = rec_len;
+	if (s->agent_sock)
+		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
+	args->log_fd = 2;
+	for (int i = 0; i < PIE_ERR_COUNT; i++)
+		snprintf(args->msgs[i], PIE_MSG_MAX, "ckpt-restore: %s:", rst_msgs[i]);
+
+	if (mprotect(eng_ptr(base), code_sz, PROT_READ | PROT_EXEC) < 0) {
+		log_perror("%s: cannot make the trampoline executable", s->path);
+		return -errno;
+	}
+	img_reader_free(s->r);
+	s->r = NULL;
+	fflush(NULL);
+
+	/* The entry's address in the copy: same offset from the section start. */
+	void (*entry)(struct pie_args *) = eng_ptr(
+		base + ((uint64_t)(uintptr_t)pie_main - (uint64_t)(uintptr_t)__start_ckpt_pie));
+	uint64_t stack_top = base + pie_len - 64;
+
+	__asm__ volatile("movq %0, %%rsp\n"
+			 "	xorl %%ebp, %%ebp\n"
+			 "	callq *%1\n"
+			 "	ud2\n"
+			 :
+			 : "r"(stack_top), "r"(entry), "D"(args)
+			 : "memory");
+	__builtin_unreachable();
+}
+
+static void rst_usage(void)
+{
+	fprintf(stderr, "usage: ckpt-restore IMAGE [--agent SOCKET]\n");
+}
+
+int main(int argc, char **argv)
+{
+	struct rst s;
+	int ret;
+
+	memset(&s, 0, sizeof(s));
+	log_set_ident("ckpt-restore");
+	for (int i = 1; i < argc; i++) {
+		if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+			s.agent_sock = argv[++i];
+		else if (argv[i][0] != '-' && !s.path)
+			s.path = argv[i];
+		else {
+			rst_usage();
+			return 2;
+		}
+	}
+	if (!s.path) {
+		rst_usage();
+		return 2;
+	}
+	if (!s.agent_sock)
+		s.agent_sock = getenv("CKPT_AGENT_SOCKET");
+	if (s.agent_sock && strlen(s.agent_sock) >= ENG_SOCK_PATH_MAX) {
+		log_err("agent socket path too long: %s", s.agent_sock);
+		return 2;
+	}
+	ret = img_reader_open(s.path, 0, &s.r);
+	if (ret < 0) {
+		if (s.r)
+			log_err("refused: %s", img_reader_error(s.r));
+		else
+			log_err("refused: %s: %s", s.path, strerror(-ret));
+		img_reader_free(s.r);
+		return 1;
+	}
+	ret = rst_run(&s);
+	img_reader_free(s.r);
+	return ret < 0 ? 1 : 0;
+}

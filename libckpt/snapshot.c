@@ -1,0 +1,732 @@
+/* snapshot.c - capture of a quiesced process and forked writing of its image.
+ *
+ * While the application is stopped, the checkpoint thread runs the
+ * subsystem captures, records the threads and the mm fields, saves its own
+ * registers, and creates the writer with a raw clone() (no glibc fork(): its
+ * atfork handlers take locks a stopped thread may hold). The child owns a
+ * copy-on-write snapshot of the whole address space; the parent lets the
+ * application go on at once (unless the checkpoint is final) and waits for
+ * the child. The child walks its own /proc/self/maps and pagemap and writes
+ * the image with the image library, inside a pre-mapped arena: no malloc,
+ * no stdio, no locks.
+ *
+ * The child's copy is also what a restore brings back: the checkpoint
+ * thread's registers were saved just before the clone, so a restored process
+ * continues in eng_snapshot_write() with eng_ctx_save() returning 1.
+ */
+#define LOG_PREFIX "libckpt: "
+#include "libckpt.h"
+
+#include "img.h"
+#include "log.h"
+#include "subsys.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/rseq.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Arena layout sizes. */
+#define ENG_CHILD_STACK \
+	(1u << 20) /* writer child's stack: the image library
+					 * keeps its buffers in the arena, 1 MiB
+					 * covers the pagemap batches on stack */
+#define ENG_MAPS_MAX \
+	(32u << 20)			  /* /proc/self/maps of 65536 areas with
+					 * long paths; touched only as far as used */
+#define ENG_SUBSYS_MAX	       (8u << 20) /* all subsystem records together */
+#define ENG_AREAS_MAX	       65536u	  /* vm.max_map_count default */
+#define ENG_WRITER_THREADS_MAX 64u	  /* compression threads a write may use */
+
+/* One parsed line of /proc/self/maps (paths point into the maps buffer). */
+struct eng_map {
+	uint64_t start;	  /* first address */
+	uint64_t end;	  /* one past the last address */
+	uint64_t offset;  /* file offset */
+	uint64_t inode;	  /* inode, 0 for anonymous */
+	uint32_t major;	  /* device major */
+	uint32_t minor;	  /* device minor */
+	char perms[5];	  /* "rwxp" */
+	const char *path; /* path or [name], "" if none */
+};
+
+/* What the parent prepares for the child; lives at the start of the arena. */
+struct eng_arena {
+	size_t total;				    /* bytes of the whole mapping */
+	size_t writer_size;			    /* bytes reserved for the image writer */
+	void *writer_mem;			    /* the image writer's arena */
+	char *stack_top;			    /* top of the child's stack */
+	char *maps_buf;				    /* raw /proc/self/maps text */
+	struct eng_map *maps;			    /* parsed lines */
+	unsigned char *subsys;			    /* subsystem records, back to back */
+	size_t subsys_len[16];			    /* length of each subsystem's record */
+	struct eng_process proc;		    /* ENG_REC_PROCESS */
+	struct eng_thread threads[ENG_THREADS_MAX]; /* ENG_REC_THREADS */
+	unsigned int nthreads;			    /* entries used in threads */
+	struct img_writer_opts opts;		    /* writer options (fd, level, threads) */
+	const char *argv[64];			    /* header argv (from /proc/self/cmdline) */
+	char cmdline[8192];			    /* its text */
+	char exe[4096];				    /* /proc/self/exe */
+	uint32_t argc;				    /* argv entries */
+};
+
+/* Result page shared with the child (MAP_SHARED: the child's writes must
+ * reach the parent). */
+struct eng_child_result {
+	int status;	  /* 0 or -errno */
+	uint64_t size;	  /* image bytes */
+	uint64_t xxh64;	  /* image checksum */
+	char reason[256]; /* failure text */
+};
+
+uint32_t eng_saved_nthreads;
+static struct eng_arena *eng_arena;
+static struct eng_child_result *eng_result;
+
+/* Subsystem warnings at capture time: reported by name (no malloc here). */
+static void eng_subsys_warn(const char *msg)
+{
+	log_warn("%s", msg);
+}
+
+static int eng_read_file(const char *path, char *buf, size_t cap, size_t *len)
+{
+	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	size_t n = 0;
+	long r;
+
+	if (fd < 0)
+		return -errno;
+	while (n < cap - 1 && (r = syscall(SYS_read, fd, buf + n, cap - 1 - n)) > 0)
+		n += (size_t)r;
+	close(fd);
+	if (n >= cap - 1)
+		return -EFBIG;
+	buf[n] = '\0';
+	*len = n;
+	return 0;
+}
+
+int eng_snapshot_prepare(char *why, size_t why_len)
+{
+	struct img_writer_opts opts;
+	size_t writer_size;
+	size_t total;
+	size_t off;
+	char *base;
+
+	/* Sized for the most compression threads a write may ask for; the
+	 * index space is only touched as far as it is used. */
+	memset(&opts, 0, sizeof(opts));
+	opts.nthreads = ENG_WRITER_THREADS_MAX;
+	img_writer_opts_defaults(&opts);
+	writer_size = img_writer_arena_size(&opts);
+	if (!writer_size) {
+		snprintf(why, why_len, "image writer refuses its default options");
+		return -EINVAL;
+	}
+	total = sizeof(struct eng_arena) + ENG_CHILD_STACK + ENG_MAPS_MAX +
+		ENG_AREAS_MAX * sizeof(struct eng_map) + ENG_SUBSYS_MAX + writer_size;
+	total = (total + 0xfffff) & ~(size_t)0xfffff;
+	base = mmap(NULL, total, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	if (base == MAP_FAILED) {
+		snprintf(why, why_len, "cannot map the %zu-byte writer arena: %s", total,
+			 strerror(errno));
+		return -ENOMEM;
+	}
+	eng_result = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	if (eng_result == MAP_FAILED) {
+		eng_result = NULL;
+		munmap(base, total);
+		snprintf(why, why_len, "cannot map the result page: %s", strerror(errno));
+		return -ENOMEM;
+	}
+	eng_arena = (struct eng_arena *)base;
+	eng_arena->total = total;
+	off = (sizeof(struct eng_arena) + 4095) & ~(size_t)4095;
+	off += ENG_CHILD_STACK;
+	eng_arena->stack_top = base + off - 64;
+	eng_arena->maps_buf = base + off;
+	off += ENG_MAPS_MAX;
+	eng_arena->maps = (struct eng_map *)(base + off);
+	off += ENG_AREAS_MAX * sizeof(struct eng_map);
+	eng_arena->subsys = (unsigned char *)(base + off);
+	off += ENG_SUBSYS_MAX;
+	off = (off + 4095) & ~(size_t)4095;
+	eng_arena->writer_mem = base + off;
+	eng_arena->writer_size = total - off;
+
+	/* Subsystem captures, now that every other thread is stopped. */
+	size_t used = 0;
+
+	if (ckpt_subsys_count > 16) {
+		snprintf(why, why_len, "too many subsystems (%zu)", ckpt_subsys_count);
+		goto out_discard;
+	}
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
+		ssize_t n = ss->capture(eng_arena->subsys + used, ENG_SUBSYS_MAX - used,
+					eng_subsys_warn);
+
+		if (n < 0) {
+			snprintf(why, why_len, "subsystem %s: capture failed: %s", ss->name,
+				 strerror((int)-n));
+			goto out_discard;
+		}
+		eng_arena->subsys_len[i] = (size_t)n;
+		used += (size_t)n;
+	}
+	return 0;
+
+out_discard:
+	eng_snapshot_discard();
+	return -EIO;
+}
+
+void eng_snapshot_discard(void)
+{
+	if (eng_arena)
+		munmap(eng_arena, eng_arena->total);
+	if (eng_result)
+		munmap(eng_result, 4096);
+	eng_arena = NULL;
+	eng_result = NULL;
+}
+
+/* Parses decimal field @n (1-based, after the ")" of comm) of /proc/self/stat. */
+static uint64_t eng_stat_field(const char *stat, int n)
+{
+	const char *p = strrchr(stat, ')');
+	int field = 2;
+
+	if (!p)
+		return 0;
+	p++;
+	while (*p && field < n) {
+		while (*p == ' ')
+			p++;
+		field++;
+		if (field == n)
+			break;
+		while (*p && *p != ' ')
+			p++;
+	}
+	while (*p == ' ')
+		p++;
+	return strtoull(p, NULL, 10);
+}
+
+/* Fills the process record. Runs in the parent while quiesced. Reads
+ * /proc/thread-self: /proc/self is the thread group leader, whose files
+ * fail once the main thread called pthread_exit(). */
+static int eng_process_fill(struct eng_process *p)
+{
+	char buf[4096];
+	size_t len = 0;
+	int ret;
+
+	memset(p, 0, sizeof(*p));
+	p->magic = ENG_MAGIC;
+	p->version = ENG_VERSION;
+	p->pid = getpid();
+	p->ckpt_signal = eng_signal;
+	p->tid_offset = eng_tid_offset;
+	p->rseq_offset = __rseq_offset;
+	/* glibc 2.36 registers 32 bytes (the kernel's struct rseq) and
+	 * reports only the used part in __rseq_size. */
+	p->rseq_size = __rseq_size ? 32 : 0;
+	p->restore_info = (uintptr_t)&eng_restore_info;
+	ret = eng_read_file("/proc/thread-self/stat", buf, sizeof(buf), &len);
+	if (ret < 0)
+		return ret;
+	p->start_code = eng_stat_field(buf, 26);
+	p->end_code = eng_stat_field(buf, 27);
+	p->start_stack = eng_stat_field(buf, 28);
+	p->start_data = eng_stat_field(buf, 45);
+	p->end_data = eng_stat_field(buf, 46);
+	p->start_brk = eng_stat_field(buf, 47);
+	p->arg_start = eng_stat_field(buf, 48);
+	p->arg_end = eng_stat_field(buf, 49);
+	p->env_start = eng_stat_field(buf, 50);
+	p->env_end = eng_stat_field(buf, 51);
+	p->brk = (uint64_t)syscall(SYS_brk, 0);
+	ret = eng_read_file("/proc/thread-self/auxv", (char *)p->auxv, sizeof(p->auxv), &len);
+	if (ret < 0)
+		return ret;
+	p->auxv_len = (uint32_t)len;
+	return 0;
+}
+
+/* Header argv and exe, read while quiesced (no malloc). */
+static void eng_header_fill(struct eng_arena *a)
+{
+	size_t len = 0;
+	long n;
+
+	a->argc = 0;
+	if (eng_read_file("/proc/thread-self/cmdline", a->cmdline, sizeof(a->cmdline), &len) == 0)
+		for (size_t i = 0; i < len && a->argc < 64; i += strlen(a->cmdline + i) + 1)
+			a->argv[a->argc++] = a->cmdline + i;
+	n = readlink("/proc/thread-self/exe", a->exe, sizeof(a->exe) - 1);
+	a->exe[n > 0 ? n : 0] = '\0';
+}
+
+/* ---- the writer child ----------------------------------------------------- */
+
+static uint64_t eng_hex(const char **pp)
+{
+	const char *p = *pp;
+	uint64_t v = 0;
+
+	for (;; p++) {
+		int c = (unsigned char)*p;
+
+		if (c >= '0' && c <= '9')
+			v = v * 16 + (uint64_t)(c - '0');
+		else if (c >= 'a' && c <= 'f')
+			v = v * 16 + (uint64_t)(c - 'a' + 10);
+		else
+			break;
+	}
+	*pp = p;
+	return v;
+}
+
+/* Parses /proc/self/maps text in place. Returns the number of lines, or
+ * -E2BIG when there are more than @max. */
+static int eng_maps_parse(char *text, struct eng_map *maps, unsigned int max)
+{
+	unsigned int n = 0;
+	char *line = text;
+
+	while (*line && n < max) {
+		char *nl = strchr(line, '\n');
+		const char *p = line;
+		struct eng_map *m = &maps[n];
+
+		if (nl)
+			*nl = '\0';
+		m->start = eng_hex(&p);
+		p++;
+		m->end = eng_hex(&p);
+		p++;
+		memcpy(m->perms, p, 4);
+		m->perms[4] = '\0';
+		p += 5;
+		m->offset = eng_hex(&p);
+		p++;
+		m->major = (uint32_t)eng_hex(&p);
+		p++;
+		m->minor = (uint32_t)eng_hex(&p);
+		p++;
+		m->inode = strtoull(p, (char **)&p, 10);
+		while (*p == ' ')
+			p++;
+		m->path = p;
+		n++;
+		if (!nl)
+			break;
+		line = nl + 1;
+	}
+	return *line && n == max ? -E2BIG : (int)n;
+}
+
+struct eng_run_ctx {
+	struct img_writer *w; /* the writer */
+	uint64_t start;	      /* area start */
+};
+
+static int eng_run_cb(void *arg, uint64_t addr, uint64_t len)
+{
+	struct eng_run_ctx *rc = arg;
+
+	return img_writer_area_run(rc->w, addr - rc->start, eng_ptr(addr), len);
+}
+
+/* Resident pages of a shared mapping, via mincore(): shared memory has no
+ * private page table copy in the child, and reading a hole would allocate. */
+static int eng_mincore_runs(uint64_t start, uint64_t end, struct eng_run_ctx *rc)
+{
+	unsigned char vec[4096];
+	uint64_t run = 0;
+	uint64_t run_len = 0;
+	int ret;
+
+	for (uint64_t a = start; a < end;) {
+		uint64_t chunk = end - a > sizeof(vec) * 4096ull ? sizeof(vec) * 4096ull : end - a;
+
+		if (mincore(eng_ptr(a), chunk, vec) < 0)
+			return -errno;
+		for (uint64_t i = 0; i < chunk / 4096; i++) {
+			uint64_t pa = a + i * 4096;
+
+			if (vec[i] & 1) {
+				if (!run_len)
+					run = pa;
+				run_len += 4096;
+				continue;
+			}
+			if (run_len && (ret = eng_run_cb(rc, run, run_len)) < 0)
+				return ret;
+			run_len = 0;
+		}
+		a += chunk;
+	}
+	if (run_len)
+		return eng_run_cb(rc, run, run_len);
+	return 0;
+}
+
+static bool eng_str_ends(const char *s, const char *suffix)
+{
+	size_t ls = strlen(s);
+	size_t lx = strlen(suffix);
+
+	return ls >= lx && !strcmp(s + ls - lx, suffix);
+}
+
+/* Describes map @m as an image area; returns false if it is not saved. */
+static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char *pathbuf)
+{
+	const char *path = m->path;
+	struct stat st;
+
+	memset(a, 0, sizeof(*a));
+	if (!strcmp(path, "[vsyscall]"))
+		return false;
+	a->start = m->start;
+	a->len = m->end - m->start;
+	a->prot = (m->perms[0] == 'r' ? PROT_READ : 0) | (m->perms[1] == 'w' ? PROT_WRITE : 0) |
+		  (m->perms[2] == 'x' ? PROT_EXEC : 0);
+	a->flags = m->perms[3] == 's' ? IMG_AREA_SHARED : IMG_AREA_PRIVATE;
+	if (!strcmp(path, "[vdso]") || !strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]")) {
+		a->flags |= IMG_AREA_VDSO | IMG_AREA_NO_DATA;
+		a->name = path;
+		return true;
+	}
+	if (path[0] == '[' || path[0] == '\0' || m->inode == 0) {
+		a->flags |= IMG_AREA_ANON;
+		a->name = path;
+		if (!strcmp(path, "[heap]"))
+			a->flags |= ENG_AREA_HEAP;
+		if (!strcmp(path, "[stack]"))
+			a->flags |= ENG_AREA_STACK | IMG_AREA_GROWSDOWN;
+	} else if ((a->flags & IMG_AREA_SHARED) && !strncmp(path, "/dev/zero", 9)) {
+		/* MAP_SHARED | MAP_ANONYMOUS shows up as a deleted /dev/zero. */
+		a->flags |= IMG_AREA_ANON;
+	} else {
+		size_t l = strlen(path);
+
+		if (l >= IMG_PATH_MAX)
+			l = IMG_PATH_MAX - 1;
+		memcpy(pathbuf, path, l);
+		pathbuf[l] = '\0';
+		if (eng_str_ends(pathbuf, " (deleted)")) {
+			pathbuf[l - 10] = '\0';
+			a->flags |= IMG_AREA_FILE_DELETED;
+		}
+		a->path = pathbuf;
+		a->file_offset = m->offset;
+		a->inode = m->inode;
+		a->dev = ((uint64_t)m->major << 8) | m->minor;
+		if (stat(pathbuf, &st) == 0 && st.st_ino == m->inode) {
+			a->dev = st.st_dev;
+			a->mtime_sec = st.st_mtim.tv_sec;
+			a->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
+		}
+		if (!strncmp(path, "/SYSV", 5))
+			a->flags |= IMG_AREA_SYSV_SHM;
+	}
+	if (a->prot == 0)
+		a->flags |= IMG_AREA_NO_DATA;
+	if ((a->flags & IMG_AREA_SHARED) && !(a->flags & IMG_AREA_ANON)) {
+		/* Shared file mappings are restored by mapping the file again:
+		 * their data lives in the file, which may change meanwhile. */
+		a->flags |= IMG_AREA_NO_DATA;
+		log_warn(
+			"%s mapped shared at %#lx: saved by reference, its contents are not in the image",
+			a->path, (unsigned long)a->start);
+	}
+	return true;
+}
+
+/* Saves one mapping (or the part of one outside the writer's arena). */
+static int eng_area_save(struct img_writer *w, const struct eng_map *m, int pagemap, char *pathbuf,
+			 struct eng_child_result *res)
+{
+	struct eng_run_ctx rc = { .w = w, .start = m->start };
+	struct img_area area;
+	int ret = 0;
+
+	if (!eng_area_describe(m, &area, pathbuf))
+		return 0;
+	ret = img_writer_area_begin(w, &area);
+	if (!ret && !(area.flags & IMG_AREA_NO_DATA)) {
+		if (area.flags & IMG_AREA_SHARED) {
+			ret = eng_mincore_runs(m->start, m->end, &rc);
+		} else {
+			/* Reading needs PROT_READ: lift it in the child only;
+			 * the restorer sets the saved protection. */
+			if (!(area.prot & PROT_READ))
+				mprotect(eng_ptr(m->start), area.len, area.prot | PROT_READ);
+			ret = img_pagemap_runs(pagemap, m->start, m->end, eng_run_cb, &rc);
+		}
+	}
+	if (!ret)
+		ret = img_writer_area_end(w);
+	if (ret)
+		snprintf(res->reason, sizeof(res->reason), "area %lx-%lx %s: %s",
+			 (unsigned long)m->start, (unsigned long)m->end, m->path, strerror(-ret));
+	return ret;
+}
+
+static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
+{
+	struct img_writer *w = NULL;
+	struct img_header hdr;
+	char pathbuf[IMG_PATH_MAX];
+	size_t maps_len;
+	int pagemap = -1;
+	int nmaps;
+	int ret;
+
+	ret = eng_read_file("/proc/self/maps", a->maps_buf, ENG_MAPS_MAX, &maps_len);
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason), "cannot read /proc/self/maps: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	nmaps = eng_maps_parse(a->maps_buf, a->maps, ENG_AREAS_MAX);
+	if (nmaps < 0) {
+		snprintf(res->reason, sizeof(res->reason), "more than %u memory areas",
+			 ENG_AREAS_MAX);
+		return nmaps;
+	}
+	pagemap = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC);
+	if (pagemap < 0) {
+		ret = -errno;
+		snprintf(res->reason, sizeof(res->reason), "cannot open pagemap: %s",
+			 strerror(errno));
+		return ret;
+	}
+
+	memset(&hdr, 0, sizeof(hdr));
+	hdr.pid = (uint32_t)a->proc.pid;
+	hdr.exe = a->exe;
+	hdr.argc = a->argc;
+	hdr.argv = a->argv;
+	ret = img_writer_begin(&w, &a->opts, &hdr, a->writer_mem, a->writer_size);
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason), "image writer: %s", strerror(-ret));
+		goto out_close;
+	}
+	ret = img_writer_add_record(w, ENG_REC_PROCESS, &a->proc, sizeof(a->proc));
+	if (!ret)
+		ret = img_writer_add_record(w, ENG_REC_THREADS, a->threads,
+					    a->nthreads * sizeof(a->threads[0]));
+	size_t off = 0;
+
+	for (size_t i = 0; !ret && i < ckpt_subsys_count; i++) {
+		ret = img_writer_add_record(w, ckpt_subsys_table[i]->record_type, a->subsys + off,
+					    a->subsys_len[i]);
+		off += a->subsys_len[i];
+	}
+	if (ret) {
+		snprintf(res->reason, sizeof(res->reason), "cannot add records: %s",
+			 strerror(-ret));
+		goto out_free;
+	}
+
+	uint64_t arena_lo = (uintptr_t)a;
+	uint64_t arena_hi = arena_lo + a->total;
+
+	for (int i = 0; i < nmaps; i++) {
+		struct eng_map m = a->maps[i];
+
+		/* The kernel may merge the arena with a neighbouring mapping
+		 * of the application: save what lies outside it. */
+		if (m.start < arena_hi && m.end > arena_lo) {
+			if (m.start < arena_lo) {
+				struct eng_map lo = m;
+
+				lo.end = arena_lo;
+				ret = eng_area_save(w, &lo, pagemap, pathbuf, res);
+				if (ret)
+					goto out_free;
+			}
+			if (m.end <= arena_hi)
+				continue;
+			if (m.inode)
+				m.offset += arena_hi - m.start;
+			m.start = arena_hi;
+		}
+		if (m.start == (uintptr_t)res)
+			continue;
+		ret = eng_area_save(w, &m, pagemap, pathbuf, res);
+		if (ret)
+			goto out_free;
+	}
+
+	struct img_writer_result wr;
+
+	ret = img_writer_finish(w, &wr);
+	if (ret) {
+		snprintf(res->reason, sizeof(res->reason), "finishing the image: %s",
+			 strerror(-ret));
+		goto out_free;
+	}
+	res->size = wr.size;
+	res->xxh64 = wr.xxh64;
+out_free:
+	img_writer_free(w);
+out_close:
+	close(pagemap);
+	return ret;
+}
+
+static int eng_child_main(void *arg)
+{
+	struct eng_arena *a = arg;
+
+	eng_result->status = eng_child_write(a, eng_result);
+	syscall(SYS_exit_group, eng_result->status ? 1 : 0);
+	return 0;
+}
+
+int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res)
+{
+	struct eng_arena *a = eng_arena;
+	struct eng_thread *self;
+	double t0;
+	siginfo_t si;
+	int fd;
+	int pid;
+	int ret;
+
+	memset(res, 0, sizeof(*res));
+	if (!a) {
+		snprintf(res->reason, sizeof(res->reason), "write without prepare");
+		return -EINVAL;
+	}
+	ret = eng_process_fill(&a->proc);
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason), "cannot read /proc/self: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	eng_header_fill(a);
+	a->nthreads = eng_threads_saved(a->threads, ENG_THREADS_MAX - 1);
+	self = &a->threads[a->nthreads++];
+	memset(self, 0, sizeof(*self));
+	eng_thread_self_fill(self);
+	self->flags |= ENG_THREAD_CKPT;
+	a->proc.nthreads = a->nthreads;
+	eng_saved_nthreads = a->nthreads;
+	memset(&a->opts, 0, sizeof(a->opts));
+	a->opts.level = req->level;
+	a->opts.nthreads = req->nthreads > ENG_WRITER_THREADS_MAX ? ENG_WRITER_THREADS_MAX
+								  : req->nthreads;
+	img_writer_opts_defaults(&a->opts);
+	if (img_writer_arena_size(&a->opts) > a->writer_size) {
+		snprintf(res->reason, sizeof(res->reason), "writer arena too small");
+		return -ENOMEM;
+	}
+	memset(&eng_restore_info, 0, sizeof(eng_restore_info));
+
+	fd = (int)syscall(SYS_openat, AT_FDCWD, req->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+			  0600);
+	if (fd < 0) {
+		ret = -errno;
+		snprintf(res->reason, sizeof(res->reason), "cannot create %s: %s", req->path,
+			 strerror(errno));
+		return ret;
+	}
+	a->opts.fd = fd;
+	a->opts.log_fd = 2;
+	memset(eng_result, 0, sizeof(*eng_result));
+
+	/* The restored process continues here, with 1. */
+	if (eng_ctx_save(&self->ctx))
+		return 1;
+
+	t0 = eng_clock_ms();
+	/* No CLONE_VM: a copy-on-write child. Exit signal 0 so that no SIGCHLD
+	 * reaches the application and its wait() calls never see the child. */
+	pid = clone(eng_child_main, a->stack_top, 0, a);
+	ret = pid < 0 ? -errno : 0;
+	close(fd);
+	if (!req->final)
+		eng_release();
+	res->released_ms = eng_clock_ms();
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason), "cannot clone the writer: %s",
+			 strerror(-ret));
+		return ret;
+	}
+	while (waitid(P_PID, (id_t)pid, &si, WEXITED | __WALL) < 0)
+		if (errno != EINTR) {
+			ret = -errno;
+			snprintf(res->reason, sizeof(res->reason), "waiting for the writer: %s",
+				 strerror(errno));
+			return ret;
+		}
+	res->write_ms = eng_clock_ms() - t0;
+	if (si.si_code != CLD_EXITED || eng_result->status) {
+		snprintf(res->reason, sizeof(res->reason), "%s",
+			 eng_result->reason[0] ? eng_result->reason : "writer child died");
+		return eng_result->status ? eng_result->status : -EIO;
+	}
+	res->size = eng_result->size;
+	res->xxh64 = eng_result->xxh64;
+	return 0;
+}
+
+int eng_snapshot_restore_subsys(void)
+{
+	const unsigned char *p = eng_ptr(eng_restore_info.records);
+	uint64_t left = eng_restore_info.records_len;
+	int ret = 0;
+
+	/* The arena of the checkpoint was not saved; forget it. */
+	eng_arena = NULL;
+	eng_result = NULL;
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
+		const unsigned char *q = p;
+		uint64_t l = left;
+		bool found = false;
+
+		while (l >= sizeof(struct eng_rec_hdr)) {
+			const struct eng_rec_hdr *h = (const struct eng_rec_hdr *)q;
+			uint64_t step = sizeof(*h) + ((h->len + 7) & ~7ull);
+
+			if (h->len > l - sizeof(*h))
+				break;
+			if (h->type == ss->record_type) {
+				int r = ss->restore(q + sizeof(*h), h->len);
+
+				if (r < 0 && !ret)
+					ret = r;
+				found = true;
+				break;
+			}
+			if (step > l)
+				break;
+			q += step;
+			l -= step;
+		}
+		if (!found)
+			log_warn("image has no record for subsystem %s", ss->name);
+	}
+	return ret;
+}
