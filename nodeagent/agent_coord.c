@@ -1,0 +1,797 @@
+/* agent_coord.c - the two-phase checkpoint state machine (agent_coord.h). */
+#define LOG_PREFIX "coord: "
+#include "agent_coord.h"
+
+#include "agent_store.h"
+#include "layout.h"
+#include "log.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <json-c/json.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+/* What the coordinator is doing. */
+enum agent_phase {
+	AGENT_PHASE_IDLE = 0, /* no generation running */
+	AGENT_PHASE_PREPARE,  /* waiting for every "ready" */
+	AGENT_PHASE_WRITE,    /* waiting for every "written" */
+};
+
+static const char *const agent_phase_names[] = { "idle", "prepare", "write" };
+
+static const char *const agent_part_state_names[] = {
+	"running", "preparing", "ready", "writing", "written",
+};
+
+/* Longest trigger name kept ("interval", "manual", "application", ...). */
+#define AGENT_TRIGGER_MAX 32
+
+struct agent_coord {
+	struct event_base *base;      /* loop the timers run on */
+	char dir[PATH_MAX];	      /* computation directory (absolute) */
+	struct agent_coord_conf conf; /* tunables */
+	struct agent_part *parts;     /* registered participants, in order */
+	unsigned int nparts;	      /* length of @parts */
+	uint64_t next_seq;	      /* registration counter */
+
+	enum agent_phase phase;		 /* current phase */
+	int64_t gen;			 /* generation running (valid unless IDLE) */
+	int64_t last_gen;		 /* highest number ever started: never reused */
+	char tmp[PATH_MAX];		 /* its gen-G.tmp directory */
+	char trigger[AGENT_TRIGGER_MAX]; /* cause of the running generation */
+	bool kill;			 /* running generation is final */
+	struct timespec t0;		 /* monotonic start of the generation */
+	int64_t started;		 /* wall clock start, Unix seconds */
+	unsigned int pending;		 /* participants yet to answer this phase */
+	struct event *phase_timer;	 /* aborts a phase that takes too long */
+	struct event *kick;		 /* starts a queued generation from the loop */
+
+	struct agent_waiter *waiting;	      /* requesters of the running generation */
+	struct agent_waiter *queued;	      /* requesters of the next one */
+	bool next_wanted;		      /* a request arrived for the next generation */
+	bool next_kill;			      /* ... and one of them asked for --kill */
+	char next_trigger[AGENT_TRIGGER_MAX]; /* ... first cause named */
+
+	char last_error[PROTO_MSG_TEXT_MAX]; /* reason of the last abort, "" if none */
+	int64_t last_error_time;	     /* when, Unix seconds */
+	int64_t last_error_gen;		     /* generation it aborted */
+
+	void (*count_cb)(void *arg, unsigned int n); /* participant count changed */
+	void *count_arg;			     /* passed to @count_cb */
+};
+
+static void agent_coord_start(struct agent_coord *co);
+
+static const char *part_name(const struct agent_part *p)
+{
+	return p->ops->name(p);
+}
+
+static int64_t elapsed_ms(const struct timespec *t0)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return (int64_t)(now.tv_sec - t0->tv_sec) * 1000 + (now.tv_nsec - t0->tv_nsec) / 1000000;
+}
+
+static void waiters_notify(struct agent_waiter **list, int err, int64_t gen, const char *path,
+			   const char *reason)
+{
+	struct agent_waiter *w = *list;
+
+	*list = NULL;
+	while (w) {
+		struct agent_waiter *next = w->next;
+
+		w->queued = false;
+		w->next = NULL;
+		w->done(w->arg, err, gen, path, reason);
+		w = next;
+	}
+}
+
+static void waiter_unlink(struct agent_waiter **list, struct agent_waiter *w)
+{
+	for (; *list; list = &(*list)->next) {
+		if (*list == w) {
+			*list = w->next;
+			w->next = NULL;
+			w->queued = false;
+			return;
+		}
+	}
+}
+
+/* Sends a fresh message of @type with @gen to @p; NULL-safe on ENOMEM. */
+static int part_send_simple(struct agent_part *p, const char *type, int64_t gen)
+{
+	struct json_object *m = proto_msg_new(type);
+	int ret = -ENOMEM;
+
+	if (!m)
+		return ret;
+	if (gen < 0 || !proto_msg_set_int(m, "gen", gen))
+		ret = p->ops->send(p, m);
+	json_object_put(m);
+	return ret;
+}
+
+/* Returns the coordinator to IDLE and schedules a queued generation. */
+static void agent_coord_finish(struct agent_coord *co)
+{
+	struct agent_part *p;
+
+	for (p = co->parts; p; p = p->next)
+		p->state = AGENT_PART_IDLE;
+	co->phase = AGENT_PHASE_IDLE;
+	co->pending = 0;
+	co->tmp[0] = '\0';
+	evtimer_del(co->phase_timer);
+	if (co->next_wanted)
+		event_active(co->kick, 0, 0);
+}
+
+/* Aborts the running generation: tells the participants, deletes the
+ * temporary directory, keeps the reason, answers the requesters. */
+static void agent_coord_abort(struct agent_coord *co, int code, const char *reason)
+{
+	struct agent_part *p;
+	int64_t gen = co->gen;
+
+	if (co->phase == AGENT_PHASE_IDLE)
+		return;
+	log_err("generation %lld aborted: %s", (long long)gen, reason);
+	snprintf(co->last_error, sizeof(co->last_error), "generation %lld aborted: %s",
+		 (long long)gen, reason);
+	co->last_error_time = time(NULL);
+	co->last_error_gen = gen;
+	for (p = co->parts; p; p = p->next) {
+		if (p->state == AGENT_PART_IDLE)
+			continue;
+		struct json_object *m = proto_msg_new(PROTO_MSG_ABORT);
+
+		if (m && !proto_msg_set_int(m, "gen", gen) &&
+		    !proto_msg_set_str(m, "reason", reason))
+			p->ops->send(p, m);
+		json_object_put(m);
+	}
+	agent_store_discard(co->dir, gen);
+	agent_coord_finish(co);
+	waiters_notify(&co->waiting, code, gen, NULL, co->last_error);
+}
+
+static void agent_coord_arm_timer(struct agent_coord *co)
+{
+	struct timeval tv = { .tv_sec = co->conf.phase_timeout_s };
+
+	evtimer_add(co->phase_timer, &tv);
+}
+
+static void agent_coord_on_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_coord *co = arg;
+	char reason[PROTO_MSG_TEXT_MAX];
+	size_t len;
+	struct agent_part *p;
+
+	(void)fd;
+	(void)what;
+	len = (size_t)snprintf(reason, sizeof(reason),
+			       "timeout: no answer within %d s in phase %s from",
+			       co->conf.phase_timeout_s, agent_phase_names[co->phase]);
+	for (p = co->parts; p && len < sizeof(reason); p = p->next) {
+		if (p->state == AGENT_PART_PREPARING || p->state == AGENT_PART_WRITING)
+			len += (size_t)snprintf(reason + len, sizeof(reason) - len, " %s",
+						part_name(p));
+	}
+	agent_coord_abort(co, PROTO_E_TIMEOUT, reason);
+}
+
+static void agent_coord_on_kick(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_coord *co = arg;
+
+	(void)fd;
+	(void)what;
+	if (co->phase == AGENT_PHASE_IDLE && co->next_wanted)
+		agent_coord_start(co);
+}
+
+struct agent_coord *agent_coord_new(struct event_base *base, const char *dir,
+				    const struct agent_coord_conf *conf)
+{
+	struct agent_coord *co = calloc(1, sizeof(*co));
+
+	if (!co)
+		return NULL;
+	co->base = base;
+	snprintf(co->dir, sizeof(co->dir), "%s", dir);
+	co->conf = *conf;
+	co->last_gen = 0;
+	co->phase_timer = evtimer_new(base, agent_coord_on_timeout, co);
+	co->kick = event_new(base, -1, 0, agent_coord_on_kick, co);
+	if (!co->phase_timer || !co->kick) {
+		agent_coord_free(co);
+		return NULL;
+	}
+	return co;
+}
+
+void agent_coord_free(struct agent_coord *co)
+{
+	if (!co)
+		return;
+	agent_coord_abort(co, PROTO_E_ABORTED, "the agent is shutting down");
+	waiters_notify(&co->queued, PROTO_E_ABORTED, -1, NULL, "the agent is shutting down");
+	if (co->phase_timer)
+		event_free(co->phase_timer);
+	if (co->kick)
+		event_free(co->kick);
+	free(co);
+}
+
+void agent_coord_set_count_cb(struct agent_coord *co, void (*fn)(void *arg, unsigned int n),
+			      void *arg)
+{
+	co->count_cb = fn;
+	co->count_arg = arg;
+}
+
+void agent_coord_part_add(struct agent_coord *co, struct agent_part *part)
+{
+	struct agent_part **tail = &co->parts;
+
+	while (*tail)
+		tail = &(*tail)->next;
+	part->next = NULL;
+	part->state = AGENT_PART_IDLE;
+	part->seq = co->next_seq++;
+	*tail = part;
+	co->nparts++;
+	log_info("registered %s (step %lld rank %lld%s)", part_name(part), (long long)part->step,
+		 (long long)part->rank, part->restored ? ", restored" : "");
+	if (co->phase != AGENT_PHASE_IDLE) {
+		char reason[PROTO_MSG_TEXT_MAX];
+
+		snprintf(reason, sizeof(reason),
+			 "%s registered during the checkpoint and would be missing from it",
+			 part_name(part));
+		agent_coord_abort(co, PROTO_E_STATE, reason);
+	}
+	if (co->nparts == 1 && co->count_cb)
+		co->count_cb(co->count_arg, co->nparts);
+}
+
+void agent_coord_part_remove(struct agent_coord *co, struct agent_part *part)
+{
+	struct agent_part **pp;
+	bool in_gen = part->state != AGENT_PART_IDLE;
+
+	for (pp = &co->parts; *pp; pp = &(*pp)->next)
+		if (*pp == part)
+			break;
+	if (!*pp)
+		return;
+	*pp = part->next;
+	part->next = NULL;
+	co->nparts--;
+	log_info("%s left", part_name(part));
+	if (in_gen && co->phase != AGENT_PHASE_IDLE) {
+		char reason[PROTO_MSG_TEXT_MAX];
+
+		part->state = AGENT_PART_IDLE;
+		snprintf(reason, sizeof(reason), "%s disconnected during %s", part_name(part),
+			 agent_phase_names[co->phase]);
+		agent_coord_abort(co, PROTO_E_ABORTED, reason);
+	}
+	if (co->nparts == 0 && co->count_cb)
+		co->count_cb(co->count_arg, 0);
+}
+
+unsigned int agent_coord_part_count(const struct agent_coord *co)
+{
+	return co->nparts;
+}
+
+bool agent_coord_busy(const struct agent_coord *co)
+{
+	return co->phase != AGENT_PHASE_IDLE;
+}
+
+/* Roots first (a process whose parent is not a participant: the one a
+ * restart puts in the foreground), then registration order. */
+static int part_order_cmp(const void *a, const void *b, void *arg)
+{
+	const struct agent_part *pa = *(struct agent_part *const *)a;
+	const struct agent_part *pb = *(struct agent_part *const *)b;
+	const struct agent_coord *co = arg;
+	bool ra = true;
+	bool rb = true;
+	const struct agent_part *p;
+
+	for (p = co->parts; p; p = p->next) {
+		if (p->pid == pa->ppid)
+			ra = false;
+		if (p->pid == pb->ppid)
+			rb = false;
+	}
+	if (ra != rb)
+		return ra ? -1 : 1;
+	return pa->seq < pb->seq ? -1 : pa->seq > pb->seq;
+}
+
+/* Participants in image order, malloc'd; NULL on ENOMEM. */
+static struct agent_part **agent_coord_ordered(struct agent_coord *co)
+{
+	/* v is an array of pointers: sizeof(*v) is a pointer's size on purpose. */
+	struct agent_part **v = calloc(co->nparts ? co->nparts : 1,
+				       sizeof(*v)); // NOLINT(bugprone-sizeof-expression)
+	struct agent_part *p;
+	size_t i = 0;
+
+	if (!v)
+		return NULL;
+	for (p = co->parts; p; p = p->next)
+		v[i++] = p;
+	qsort_r(v, i, sizeof(*v), part_order_cmp, co); // NOLINT(bugprone-sizeof-expression)
+	return v;
+}
+
+static bool image_rank_taken(const struct agent_coord *co, const struct agent_part *self,
+			     int64_t step, int64_t rank, bool assigned_only)
+{
+	const struct agent_part *q;
+
+	for (q = co->parts; q; q = q->next) {
+		if (q == self || q->step != step)
+			continue;
+		if (q->image_rank == rank || (!assigned_only && q->rank == rank))
+			return true;
+	}
+	return false;
+}
+
+/* Names every image S.R.img (proto/layout.h). A process that shares its
+ * step and rank with another (a program that forked: the child inherits
+ * what the parent reported) is filed under the next free rank, so every
+ * image has its own (step, rank) as the manifest requires. Roots come
+ * first and keep their rank. Returns 0 or -ENOMEM. */
+static int agent_coord_name_images(struct agent_coord *co)
+{
+	struct agent_part **v = agent_coord_ordered(co);
+	size_t i;
+
+	if (!v)
+		return -ENOMEM;
+	for (i = 0; i < co->nparts; i++)
+		v[i]->image_rank = -1;
+	for (i = 0; i < co->nparts; i++) {
+		struct agent_part *p = v[i];
+		int64_t r = p->rank;
+
+		if (image_rank_taken(co, p, p->step, r, true))
+			for (r = 0; image_rank_taken(co, p, p->step, r, false); r++)
+				;
+		p->image_rank = r;
+		if (proto_layout_image_name(p->image, sizeof(p->image), (uint32_t)p->step,
+					    (uint32_t)r))
+			snprintf(p->image, sizeof(p->image), "invalid");
+	}
+	free(v);
+	return 0;
+}
+
+static const char *env_or(const char *name, const char *def)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? v : def;
+}
+
+/* WRITE: asks every participant for its image. */
+static void agent_coord_write(struct agent_coord *co)
+{
+	/* zstd level 3: zstd's own default, fast enough to keep writes I/O-bound. */
+	long level = strtol(env_or("CKPT_LEVEL", "3"), NULL, 10);
+	long nthreads = strtol(env_or("CKPT_THREADS", "0"), NULL, 10);
+	struct agent_part *p;
+
+	if (nthreads <= 0) {
+		/* Up to 8 writer threads: more rarely helps a single file system. */
+		nthreads = sysconf(_SC_NPROCESSORS_ONLN);
+		nthreads = nthreads < 1 ? 1 : nthreads > 8 ? 8 : nthreads;
+	}
+	co->phase = AGENT_PHASE_WRITE;
+	co->pending = 0;
+	if (agent_coord_name_images(co)) {
+		agent_coord_abort(co, PROTO_E_INTERNAL, "out of memory naming images");
+		return;
+	}
+	for (p = co->parts; p; p = p->next) {
+		struct json_object *m = proto_msg_new(PROTO_MSG_WRITE);
+		char path[PATH_MAX + AGENT_IMAGE_NAME_MAX];
+		int ret = -ENOMEM;
+
+		snprintf(path, sizeof(path), "%s/%s", co->tmp, p->image);
+		if (m && !proto_msg_set_int(m, "gen", co->gen) &&
+		    !proto_msg_set_str(m, "path", path) &&
+		    !proto_msg_set_bool(m, "final", co->kill) &&
+		    !proto_msg_set_int(m, "level", level) &&
+		    !proto_msg_set_int(m, "nthreads", nthreads))
+			ret = p->ops->send(p, m);
+		json_object_put(m);
+		if (ret) {
+			char reason[PROTO_MSG_TEXT_MAX];
+
+			snprintf(reason, sizeof(reason), "cannot send write to %s: %s",
+				 part_name(p), strerror(-ret));
+			agent_coord_abort(co, PROTO_E_INTERNAL, reason);
+			return;
+		}
+		p->state = AGENT_PART_WRITING;
+		co->pending++;
+	}
+	agent_coord_arm_timer(co);
+}
+
+/* COMMIT, then RESUME or EXIT. */
+static void agent_coord_commit(struct agent_coord *co)
+{
+	struct agent_gen_meta meta = {
+		.gen = co->gen,
+		.trigger = co->trigger,
+		.started = co->started,
+		.duration_ms = elapsed_ms(&co->t0),
+		.final = co->kill,
+	};
+	char path[PATH_MAX];
+	char why[PROTO_MSG_TEXT_MAX];
+	struct agent_part **v;
+	struct agent_part *p;
+	int ret;
+
+	evtimer_del(co->phase_timer);
+	v = agent_coord_ordered(co);
+	if (!v) {
+		agent_coord_abort(co, PROTO_E_INTERNAL, "out of memory at commit");
+		return;
+	}
+	why[0] = '\0';
+	ret = agent_store_commit(co->dir, &meta, v, co->nparts, path, sizeof(path), why,
+				 sizeof(why));
+	free(v);
+	if (ret) {
+		agent_coord_abort(co, proto_err_from_errno(ret), why[0] ? why : strerror(-ret));
+		return;
+	}
+	log_info("generation %lld committed: %s (%u image(s), %lld ms, trigger %s)",
+		 (long long)co->gen, path, co->nparts, (long long)meta.duration_ms, co->trigger);
+	ret = agent_store_prune(co->dir, co->conf.keep);
+	if (ret > 0)
+		log_info("pruned %d old generation(s), keeping %d", ret, co->conf.keep);
+	for (p = co->parts; p; p = p->next) {
+		struct json_object *m;
+
+		if (!co->kill) {
+			part_send_simple(p, PROTO_MSG_RESUME, co->gen);
+			continue;
+		}
+		m = proto_msg_new(PROTO_MSG_EXIT);
+		if (m && !proto_msg_set_int(m, "gen", co->gen) &&
+		    !proto_msg_set_int(m, "status", co->conf.exit_status))
+			p->ops->send(p, m);
+		json_object_put(m);
+	}
+	int64_t gen = co->gen;
+
+	agent_coord_finish(co);
+	waiters_notify(&co->waiting, 0, gen, path, NULL);
+}
+
+/* PREPARE: numbers the generation, creates its directory, asks every
+ * participant to quiesce. */
+static void agent_coord_start(struct agent_coord *co)
+{
+	struct agent_part *p;
+	int ret;
+
+	co->next_wanted = false;
+	co->kill = co->next_kill;
+	co->next_kill = false;
+	snprintf(co->trigger, sizeof(co->trigger), "%s", co->next_trigger);
+	co->waiting = co->queued;
+	co->queued = NULL;
+	if (!co->nparts) {
+		waiters_notify(&co->waiting, PROTO_E_STATE, -1, NULL,
+			       "no process is registered with the agent");
+		return;
+	}
+	ret = agent_store_next_gen(co->dir, co->last_gen, &co->gen);
+	if (!ret)
+		ret = agent_store_begin(co->dir, co->gen, co->tmp, sizeof(co->tmp));
+	if (ret) {
+		snprintf(co->last_error, sizeof(co->last_error),
+			 "cannot create a generation directory in %.700s: %s", co->dir,
+			 strerror(-ret));
+		co->last_error_time = time(NULL);
+		waiters_notify(&co->waiting, proto_err_from_errno(ret), -1, NULL, co->last_error);
+		return;
+	}
+	co->last_gen = co->gen;
+	clock_gettime(CLOCK_MONOTONIC, &co->t0);
+	co->started = time(NULL);
+	co->phase = AGENT_PHASE_PREPARE;
+	co->pending = 0;
+	log_info("generation %lld: prepare %u process(es), trigger %s%s", (long long)co->gen,
+		 co->nparts, co->trigger, co->kill ? ", final" : "");
+	for (p = co->parts; p; p = p->next) {
+		p->state = AGENT_PART_PREPARING;
+		p->size = 0;
+		p->xxh64[0] = '\0';
+		co->pending++;
+	}
+	for (p = co->parts; p; p = p->next) {
+		ret = part_send_simple(p, PROTO_MSG_PREPARE, co->gen);
+		if (ret) {
+			char reason[PROTO_MSG_TEXT_MAX];
+
+			snprintf(reason, sizeof(reason), "cannot send prepare to %s: %s",
+				 part_name(p), strerror(-ret));
+			agent_coord_abort(co, PROTO_E_INTERNAL, reason);
+			return;
+		}
+	}
+	agent_coord_arm_timer(co);
+}
+
+int agent_coord_request(struct agent_coord *co, const char *trigger, bool kill,
+			struct agent_waiter *w)
+{
+	if (!co->nparts && co->phase == AGENT_PHASE_IDLE)
+		return -ENOENT;
+	if (!co->next_wanted)
+		snprintf(co->next_trigger, sizeof(co->next_trigger), "%s", trigger);
+	co->next_wanted = true;
+	co->next_kill |= kill;
+	if (w) {
+		w->next = co->queued;
+		w->queued = true;
+		co->queued = w;
+	}
+	if (co->phase == AGENT_PHASE_IDLE)
+		event_active(co->kick, 0, 0);
+	return 0;
+}
+
+void agent_coord_waiter_cancel(struct agent_coord *co, struct agent_waiter *w)
+{
+	if (!w->queued)
+		return;
+	waiter_unlink(&co->waiting, w);
+	waiter_unlink(&co->queued, w);
+}
+
+/* Reads a number of milliseconds that may be sent as integer or real. */
+static double msg_ms(const struct json_object *msg, const char *key)
+{
+	struct json_object *v;
+
+	if (!json_object_object_get_ex(msg, key, &v))
+		return 0;
+	if (json_object_is_type(v, json_type_double) || json_object_is_type(v, json_type_int))
+		return json_object_get_double(v);
+	return 0;
+}
+
+static bool is_hex16(const char *s)
+{
+	size_t i;
+
+	for (i = 0; i < 16; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f') ||
+		      (s[i] >= 'A' && s[i] <= 'F')))
+			return false;
+	return s[16] == '\0';
+}
+
+static int on_ready(struct agent_coord *co, struct agent_part *p)
+{
+	if (co->phase != AGENT_PHASE_PREPARE || p->state != AGENT_PART_PREPARING) {
+		log_warn("%s: \"ready\" outside of PREPARE", part_name(p));
+		return -EPROTO;
+	}
+	p->state = AGENT_PART_READY;
+	if (--co->pending == 0) {
+		evtimer_del(co->phase_timer);
+		agent_coord_write(co);
+	}
+	return 0;
+}
+
+static int on_written(struct agent_coord *co, struct agent_part *p, const struct json_object *msg)
+{
+	char want[PATH_MAX + AGENT_IMAGE_NAME_MAX];
+	const char *path;
+	const char *sum;
+	int64_t size;
+
+	if (co->phase != AGENT_PHASE_WRITE || p->state != AGENT_PART_WRITING) {
+		log_warn("%s: \"written\" outside of WRITE", part_name(p));
+		return -EPROTO;
+	}
+	snprintf(want, sizeof(want), "%s/%s", co->tmp, p->image);
+	if (proto_msg_get_str(msg, "path", 0, &path) ||
+	    proto_msg_get_int_range(msg, "size", 0, INT64_MAX, &size) ||
+	    proto_msg_get_str(msg, "xxh64", 16, &sum)) {
+		log_warn("%s: bad \"written\": %s", part_name(p), proto_msg_why());
+		return -EPROTO;
+	}
+	if (strcmp(path, want) != 0 || !is_hex16(sum)) {
+		log_warn("%s: \"written\" names %s with checksum \"%s\", expected %s", part_name(p),
+			 path, sum, want);
+		return -EPROTO;
+	}
+	p->size = (uint64_t)size;
+	snprintf(p->xxh64, sizeof(p->xxh64), "%s", sum);
+	p->pause_ms = msg_ms(msg, "pause_ms");
+	p->write_ms = msg_ms(msg, "write_ms");
+	p->state = AGENT_PART_WRITTEN;
+	if (--co->pending == 0)
+		agent_coord_commit(co);
+	return 0;
+}
+
+static int on_error(struct agent_coord *co, struct agent_part *p, const struct json_object *msg)
+{
+	char reason[PROTO_MSG_TEXT_MAX];
+	const char *text = NULL;
+	int64_t code;
+
+	/* Processes say "reason"; peers using proto_msg_new_error() say "message". */
+	if (proto_msg_get_str_opt(msg, "reason", PROTO_MSG_TEXT_MAX, NULL, &text) || !text) {
+		if (proto_msg_get_str_opt(msg, "message", PROTO_MSG_TEXT_MAX, NULL, &text))
+			text = NULL;
+	}
+	if (proto_msg_get_int_opt(msg, "code", 1, PROTO_E_MAX, PROTO_E_ABORTED, &code))
+		code = PROTO_E_ABORTED;
+	if (co->phase == AGENT_PHASE_IDLE || p->state == AGENT_PART_IDLE) {
+		log_warn("%s reported an error outside of a checkpoint: %s", part_name(p),
+			 text && *text ? text : "(no reason)");
+		return 0;
+	}
+	snprintf(reason, sizeof(reason), "%s failed in %s: %s", part_name(p),
+		 agent_phase_names[co->phase], text && *text ? text : "(no reason given)");
+	agent_coord_abort(co, (int)code, reason);
+	return 0;
+}
+
+int agent_coord_on_message(struct agent_coord *co, struct agent_part *p,
+			   const struct json_object *msg)
+{
+	enum proto_msg_type type = proto_msg_type(msg);
+	int64_t gen;
+
+	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR) {
+		log_warn("%s sent unexpected message type \"%s\"", part_name(p),
+			 json_object_get_string(json_object_object_get(msg, "type")));
+		return -EPROTO;
+	}
+	if (proto_msg_get_int_opt(msg, "gen", 0, INT64_MAX, -1, &gen)) {
+		log_warn("%s: %s", part_name(p), proto_msg_why());
+		return -EPROTO;
+	}
+	/* An answer to an aborted generation may cross our "abort": ignore it. */
+	if (gen >= 0 && (co->phase == AGENT_PHASE_IDLE || gen != co->gen)) {
+		if (gen > co->last_gen) {
+			log_warn("%s answered for generation %lld never started", part_name(p),
+				 (long long)gen);
+			return -EPROTO;
+		}
+		log_debug("%s: late answer for generation %lld ignored", part_name(p),
+			  (long long)gen);
+		return 0;
+	}
+	if (type == PROTO_MSG_T_ERROR)
+		return on_error(co, p, msg);
+	if (gen < 0) {
+		log_warn("%s: \"%s\" without \"gen\"", part_name(p), proto_msg_type_name(type));
+		return -EPROTO;
+	}
+	if (type == PROTO_MSG_T_READY)
+		return on_ready(co, p);
+	return on_written(co, p, msg);
+}
+
+static struct json_object *part_status(const struct agent_part *p)
+{
+	struct json_object *o = json_object_new_object();
+
+	if (!o)
+		return NULL;
+	json_object_object_add(o, "pid", json_object_new_int64(p->pid));
+	json_object_object_add(o, "exe", json_object_new_string(p->exe));
+	json_object_object_add(o, "step", json_object_new_int64(p->step));
+	json_object_object_add(o, "rank", json_object_new_int64(p->rank));
+	json_object_object_add(o, "restored", json_object_new_boolean(p->restored));
+	if (p->restored_gen >= 0)
+		json_object_object_add(o, "restored_gen", json_object_new_int64(p->restored_gen));
+	json_object_object_add(o, "state",
+			       json_object_new_string(agent_part_state_names[p->state]));
+	return o;
+}
+
+static struct json_object *gens_status(const struct agent_coord *co)
+{
+	struct json_object *arr = json_object_new_array();
+	struct agent_gen_info *gens = NULL;
+	size_t n = 0;
+	size_t i;
+
+	if (!arr || agent_store_list(co->dir, &gens, &n))
+		return arr;
+	for (i = 0; i < n; i++) {
+		struct json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "gen", json_object_new_int64(gens[i].gen));
+		json_object_object_add(o, "path", json_object_new_string(gens[i].path));
+		json_object_object_add(o, "time", json_object_new_int64(gens[i].time));
+		json_object_object_add(o, "size", json_object_new_int64((int64_t)gens[i].size));
+		json_object_object_add(o, "duration_ms",
+				       json_object_new_int64(gens[i].duration_ms));
+		json_object_object_add(o, "trigger", json_object_new_string(gens[i].trigger));
+		json_object_object_add(o, "images", json_object_new_int64(gens[i].nimages));
+		if (gens[i].error[0])
+			json_object_object_add(o, "error", json_object_new_string(gens[i].error));
+		json_object_array_add(arr, o);
+	}
+	free(gens);
+	return arr;
+}
+
+struct json_object *agent_coord_status(const struct agent_coord *co)
+{
+	struct json_object *m = proto_msg_new(PROTO_MSG_STATUS_REPLY);
+	struct json_object *procs;
+	struct json_object *cur = NULL;
+	const struct agent_part *p;
+
+	if (!m)
+		return NULL;
+	procs = json_object_new_array();
+	for (p = co->parts; p && procs; p = p->next)
+		json_object_array_add(procs, part_status(p));
+	json_object_object_add(m, "processes", procs);
+	json_object_object_add(m, "generations", gens_status(co));
+	if (co->phase != AGENT_PHASE_IDLE) {
+		cur = json_object_new_object();
+		json_object_object_add(cur, "gen", json_object_new_int64(co->gen));
+		json_object_object_add(cur, "phase",
+				       json_object_new_string(agent_phase_names[co->phase]));
+		json_object_object_add(cur, "trigger", json_object_new_string(co->trigger));
+		json_object_object_add(cur, "final", json_object_new_boolean(co->kill));
+		json_object_object_add(cur, "elapsed_ms",
+				       json_object_new_int64(elapsed_ms(&co->t0)));
+		json_object_object_add(cur, "pending", json_object_new_int64(co->pending));
+	}
+	json_object_object_add(m, "checkpoint", cur);
+	json_object_object_add(m, "last_error",
+			       co->last_error[0] ? json_object_new_string(co->last_error) : NULL);
+	if (co->last_error[0]) {
+		json_object_object_add(m, "last_error_time",
+				       json_object_new_int64(co->last_error_time));
+		json_object_object_add(m, "last_error_gen",
+				       json_object_new_int64(co->last_error_gen));
+	}
+	json_object_object_add(m, "keep", json_object_new_int(co->conf.keep));
+	json_object_object_add(m, "phase_timeout", json_object_new_int(co->conf.phase_timeout_s));
+	return m;
+}

@@ -1,0 +1,52 @@
+/* agent_dir.h - where the agent of one computation lives: its directory,
+ * socket, lock and log. Included by the agent and the ckpt CLI only.
+ *
+ * A computation is named by its checkpoint directory DIR. Its agent listens
+ * on DIR/agent.sock when that path fits sockaddr_un.sun_path, otherwise on a
+ * short path under $XDG_RUNTIME_DIR (or /tmp) named by a hash of the real
+ * path of DIR; the chosen path is recorded in DIR/agent.addr while the agent
+ * runs. The computed path depends on the caller's environment
+ * ($XDG_RUNTIME_DIR), so clients read the record first (agent_dir_locate()).
+ */
+#ifndef CKPT_AGENT_DIR_H
+#define CKPT_AGENT_DIR_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <sys/types.h>
+#include <sys/un.h>
+
+/* Longest socket path: the size of sun_path minus its NUL (107 on Linux). */
+#define AGENT_SOCK_MAX (sizeof(((struct sockaddr_un *)0)->sun_path) - 1)
+
+struct agent_dir {
+	char dir[PATH_MAX];	       /* real (canonical, absolute) path of DIR */
+	char sock[AGENT_SOCK_MAX + 1]; /* socket the agent listens on */
+	char lock[PATH_MAX];	       /* DIR/agent.lock, flock()ed by the agent */
+	char log[PATH_MAX];	       /* DIR/agent.log, the daemon's stderr */
+	char addr[PATH_MAX];	       /* DIR/agent.addr, records @sock */
+	char interval[PATH_MAX];       /* DIR/interval, periodic checkpoint seconds */
+};
+
+/* The directory to use when the user named none: $CKPT_DIR, else "ckpt". */
+const char *agent_dir_default(void);
+
+/* Fills @ad for @dir. With @create, makes @dir (mode 0700 for a new one,
+ * parents must exist); without, a missing @dir is -ENOENT. Returns 0,
+ * -ENAMETOOLONG or another -errno; logs nothing (callers word the error). */
+int agent_dir_resolve(const char *dir, bool create, struct agent_dir *ad);
+
+/* Replaces @ad->sock with the path recorded in DIR/agent.addr by a running
+ * (or dead) agent. Returns 0, or -ENOENT when there is no usable record
+ * (@ad->sock keeps the computed path). */
+int agent_dir_locate(struct agent_dir *ad);
+
+/* Connects to the agent of @ad and checks with SO_PEERCRED that it runs as
+ * our uid or root. Returns the connected fd, or -ENOENT / -ECONNREFUSED when
+ * no agent listens, -EPERM for a foreign listener, or another -errno. */
+int agent_dir_connect(const struct agent_dir *ad);
+
+/* True when @uid may talk to an agent run by this process's uid. */
+bool agent_dir_uid_allowed(uid_t uid);
+
+#endif

@@ -1,0 +1,465 @@
+/* agent_main.c - ckpt-agent: the agent of one computation directory.
+ *
+ * Standalone mode: started on demand by the ckpt CLI (double-forked, stderr
+ * to DIR/agent.log), one per DIR (a flock()ed DIR/agent.lock), it serves the
+ * local socket until no process has been registered for CKPT_AGENT_IDLE_EXIT
+ * seconds, then removes its socket and lock and exits.
+ */
+#define LOG_PREFIX ""
+#include "agent_conn.h"
+#include "agent_coord.h"
+#include "agent_dir.h"
+#include "agent_store.h"
+#include "ckpt_config.h"
+#include "layout.h"
+#include "log.h"
+
+#include <errno.h>
+#include <event2/event.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <json-c/json.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+/* Seconds without any registered process before the agent ends itself. */
+#define AGENT_IDLE_EXIT_DEFAULT 30
+/* Seconds each of PREPARE and WRITE may take: a large image on a slow file
+ * system takes minutes, a hung process must not stall the agent forever. */
+#define AGENT_PHASE_TIMEOUT_DEFAULT 600
+/* Exit status of processes stopped by "ckpt checkpoint --kill": distinct
+ * from success and from common failures so scripts can loop on restart. */
+#define AGENT_EXIT_CHECKPOINTED 85
+
+struct agent {
+	struct event_base *base;      /* the loop */
+	struct agent_dir ad;	      /* names of socket, lock, log */
+	int lock_fd;		      /* holds the flock() on ad.lock */
+	int listen_fd;		      /* listening socket until handed over */
+	struct agent_coord *co;	      /* the coordinator */
+	struct agent_listener *l;     /* the socket transport */
+	struct event *idle_timer;     /* ends the agent when idle */
+	struct event *interval_timer; /* periodic checkpoints */
+	struct event *sig_term;	      /* SIGTERM: clean shutdown */
+	struct event *sig_int;	      /* SIGINT: clean shutdown (foreground use) */
+	int idle_exit_s;	      /* idle time before exit */
+	long interval_s;	      /* periodic checkpoint interval, 0 = none */
+};
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"Usage: ckpt-agent --dir DIR [--ready-fd FD]\n"
+		"\n"
+		"The checkpoint agent of the computation in DIR. Normally started by\n"
+		"'ckpt run' or 'ckpt restart'; logs to stderr.\n"
+		"\n"
+		"  --dir DIR       checkpoint directory of the computation\n"
+		"  --ready-fd FD   write \"ready\" (or the error) to FD once listening\n"
+		"  -h, --help      this help\n"
+		"\n"
+		"Environment: CKPT_AGENT_IDLE_EXIT (seconds, default %d),\n"
+		"CKPT_PHASE_TIMEOUT (seconds, default %d), CKPT_KEEP (default %d).\n",
+		AGENT_IDLE_EXIT_DEFAULT, AGENT_PHASE_TIMEOUT_DEFAULT, PROTO_GEN_KEEP_DEFAULT);
+}
+
+/* Timestamps every log line: the log file outlives many runs. */
+static void agent_log_backend(enum log_level level, const char *msg)
+{
+	static const char *const names[] = { "error", "warning", "info", "debug" };
+	char stamp[32];
+	struct timespec ts;
+	struct tm tm;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	strftime(stamp, sizeof(stamp), "%Y-%m-%dT%H:%M:%S", &tm);
+	fprintf(stderr, "%s.%03ldZ ckpt-agent[%d]: %s: %s\n", stamp, ts.tv_nsec / 1000000,
+		(int)getpid(), names[level], msg);
+}
+
+/* Why env_long() refused a value, for the ready report. */
+static char env_why[256];
+
+/* Integer >= @min from the environment, @def when unset; -1 when invalid. */
+static long env_long(const char *name, long def, long min)
+{
+	const char *v = getenv(name);
+	char *end;
+	long n;
+
+	if (!v || !*v)
+		return def;
+	errno = 0;
+	n = strtol(v, &end, 10);
+	if (errno || *end || n < min) {
+		snprintf(env_why, sizeof(env_why), "%s=\"%.64s\" is not an integer >= %ld", name, v,
+			 min);
+		log_err("%s", env_why);
+		return -1;
+	}
+	return n;
+}
+
+/* Takes the lock of the directory. A lock file is removed by the agent that
+ * held it; one opened just before that removal is stale, hence the inode
+ * comparison and the retry. Returns 0, -EWOULDBLOCK when another agent runs,
+ * or -errno. */
+static int agent_lock(struct agent *a)
+{
+	struct stat fst;
+	struct stat pst;
+	char pid[32];
+	int fd;
+
+	for (;;) {
+		fd = open(a->ad.lock, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+		if (fd < 0)
+			return -errno;
+		if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+			int err = -errno;
+
+			close(fd);
+			return err;
+		}
+		if (fstat(fd, &fst) == 0 && stat(a->ad.lock, &pst) == 0 &&
+		    fst.st_ino == pst.st_ino && fst.st_dev == pst.st_dev)
+			break;
+		close(fd);
+	}
+	snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
+	if (ftruncate(fd, 0) == 0 && write(fd, pid, strlen(pid)) < 0)
+		log_perror("writing %s", a->ad.lock);
+	a->lock_fd = fd;
+	return 0;
+}
+
+static void agent_unlock(struct agent *a)
+{
+	if (a->lock_fd < 0)
+		return;
+	/* Unlink while still holding the lock: see agent_lock(). */
+	unlink(a->ad.lock);
+	close(a->lock_fd);
+	a->lock_fd = -1;
+}
+
+/* Binds and listens. A socket file at the path is stale (we hold the lock
+ * of DIR) unless someone answers on it: then it is the agent of another
+ * directory whose hashed fallback name collides with ours, and removing it
+ * would cut that agent off. */
+static int agent_listen(struct agent *a)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd;
+	int ret;
+	FILE *f;
+
+	memcpy(sa.sun_path, a->ad.sock, strlen(a->ad.sock) + 1);
+	fd = agent_dir_connect(&a->ad);
+	if (fd >= 0 || fd == -EPERM) {
+		if (fd >= 0)
+			close(fd);
+		log_err("%s is in use by another agent; remove it or use another directory",
+			a->ad.sock);
+		return -EADDRINUSE;
+	}
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+	if (fd < 0)
+		return -errno;
+	unlink(a->ad.sock);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 64) < 0) {
+		ret = -errno;
+		log_perror("cannot listen on %s", a->ad.sock);
+		close(fd);
+		return ret;
+	}
+	f = fopen(a->ad.addr, "we");
+	if (f) {
+		fprintf(f, "%s\n", a->ad.sock);
+		fclose(f);
+	}
+	a->listen_fd = fd;
+	return 0;
+}
+
+static void agent_unlisten(struct agent *a)
+{
+	agent_listener_free(a->l);
+	a->l = NULL;
+	if (a->listen_fd >= 0)
+		close(a->listen_fd);
+	a->listen_fd = -1;
+	unlink(a->ad.sock);
+	unlink(a->ad.addr);
+}
+
+/* Reads DIR/interval (written by 'ckpt run --interval'); 0 when absent. */
+static long agent_read_interval(struct agent *a)
+{
+	FILE *f = fopen(a->ad.interval, "re");
+	long s = 0;
+
+	if (!f)
+		return 0;
+	if (fscanf(f, "%ld", &s) != 1 || s < 0) {
+		log_warn("%s: not a number of seconds, ignored", a->ad.interval);
+		s = 0;
+	}
+	fclose(f);
+	return s;
+}
+
+static void agent_arm_interval(struct agent *a)
+{
+	struct timeval tv = { .tv_sec = a->interval_s };
+
+	evtimer_del(a->interval_timer);
+	if (a->interval_s > 0)
+		evtimer_add(a->interval_timer, &tv);
+}
+
+static void agent_on_idle(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)what;
+	log_info("no process registered for %d s, exiting", a->idle_exit_s);
+	event_base_loopbreak(a->base);
+}
+
+static void agent_on_interval(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)fd;
+	(void)what;
+	if (!agent_coord_busy(a->co) && agent_coord_part_count(a->co))
+		agent_coord_request(a->co, "interval", false, NULL);
+	agent_arm_interval(a);
+}
+
+static void agent_on_signal(evutil_socket_t sig, short what, void *arg)
+{
+	struct agent *a = arg;
+
+	(void)what;
+	log_info("signal %d, exiting", (int)sig);
+	event_base_loopbreak(a->base);
+}
+
+/* Participant count changed: idle timer runs only while nobody is
+ * registered; a new program may come with a new interval. */
+static void agent_on_count(void *arg, unsigned int n)
+{
+	struct agent *a = arg;
+	struct timeval tv = { .tv_sec = a->idle_exit_s };
+
+	if (n) {
+		evtimer_del(a->idle_timer);
+		a->interval_s = agent_read_interval(a);
+		agent_arm_interval(a);
+		return;
+	}
+	evtimer_del(a->interval_timer);
+	evtimer_add(a->idle_timer, &tv);
+}
+
+static void agent_status_extra(void *arg, struct json_object *m)
+{
+	struct agent *a = arg;
+
+	json_object_object_add(m, "dir", json_object_new_string(a->ad.dir));
+	json_object_object_add(m, "socket", json_object_new_string(a->ad.sock));
+	json_object_object_add(m, "agent_pid", json_object_new_int(getpid()));
+	json_object_object_add(m, "interval", json_object_new_int64(a->interval_s));
+	json_object_object_add(m, "idle_exit", json_object_new_int(a->idle_exit_s));
+	json_object_object_add(m, "version", json_object_new_string(CKPT_VERSION));
+}
+
+static int agent_events(struct agent *a)
+{
+	struct timeval tv = { .tv_sec = a->idle_exit_s };
+
+	a->idle_timer = evtimer_new(a->base, agent_on_idle, a);
+	a->interval_timer = evtimer_new(a->base, agent_on_interval, a);
+	a->sig_term = evsignal_new(a->base, SIGTERM, agent_on_signal, a);
+	a->sig_int = evsignal_new(a->base, SIGINT, agent_on_signal, a);
+	if (!a->idle_timer || !a->interval_timer || !a->sig_term || !a->sig_int)
+		return -ENOMEM;
+	evsignal_add(a->sig_term, NULL);
+	evsignal_add(a->sig_int, NULL);
+	/* Idle from the start: a CLI that started us and then died must not
+	 * leave an agent behind forever. */
+	evtimer_add(a->idle_timer, &tv);
+	return 0;
+}
+
+static void agent_free_events(struct agent *a)
+{
+	if (a->idle_timer)
+		event_free(a->idle_timer);
+	if (a->interval_timer)
+		event_free(a->interval_timer);
+	if (a->sig_term)
+		event_free(a->sig_term);
+	if (a->sig_int)
+		event_free(a->sig_int);
+}
+
+static void ready_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void ready_report(int fd, const char *fmt, ...)
+{
+	char buf[512];
+	va_list ap;
+	int n;
+
+	if (fd < 0)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(buf, sizeof(buf), fmt, ap);
+	va_end(ap);
+	if (n > 0 && write(fd, buf, (size_t)n < sizeof(buf) ? (size_t)n : sizeof(buf) - 1) < 0)
+		log_perror("writing to the ready fd");
+	close(fd);
+}
+
+static int agent_parse(int argc, char **argv, const char **dir, int *ready_fd)
+{
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	char *end;
+	int c;
+
+	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
+		switch (c) {
+		case 'd':
+			*dir = optarg;
+			break;
+		case 'r':
+			*ready_fd = (int)strtol(optarg, &end, 10);
+			if (*end || *ready_fd < 0) {
+				log_err("--ready-fd: \"%s\" is not a file descriptor", optarg);
+				return -EINVAL;
+			}
+			break;
+		case 'h':
+			usage(stdout);
+			exit(0);
+		default:
+			usage(stderr);
+			return -EINVAL;
+		}
+	}
+	if (optind < argc) {
+		log_err("unexpected argument \"%s\"", argv[optind]);
+		return -EINVAL;
+	}
+	if (!*dir) {
+		log_err("--dir DIR is required");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int main(int argc, char **argv)
+{
+	struct agent a = { .lock_fd = -1, .listen_fd = -1 };
+	struct agent_coord_conf conf = { .exit_status = AGENT_EXIT_CHECKPOINTED };
+	const char *dir = NULL;
+	int ready_fd = -1;
+	int ret;
+	long v;
+
+	log_set_ident("ckpt-agent");
+	if (!isatty(STDERR_FILENO))
+		log_set_backend(agent_log_backend);
+	if (agent_parse(argc, argv, &dir, &ready_fd))
+		return 2;
+	signal(SIGPIPE, SIG_IGN);
+	signal(SIGHUP, SIG_IGN);
+	umask(077);
+
+	v = env_long("CKPT_AGENT_IDLE_EXIT", AGENT_IDLE_EXIT_DEFAULT, 1);
+	a.idle_exit_s = (int)v;
+	if (v >= 0)
+		v = env_long("CKPT_PHASE_TIMEOUT", AGENT_PHASE_TIMEOUT_DEFAULT, 1);
+	conf.phase_timeout_s = (int)v;
+	if (v >= 0)
+		v = env_long("CKPT_KEEP", PROTO_GEN_KEEP_DEFAULT, 1);
+	conf.keep = (int)v;
+	if (v < 0) {
+		ready_report(ready_fd, "error: %s\n", env_why);
+		return 2;
+	}
+
+	ret = agent_dir_resolve(dir, true, &a.ad);
+	if (ret) {
+		log_err("checkpoint directory %s: %s", dir, strerror(-ret));
+		ready_report(ready_fd, "error: checkpoint directory %s: %s\n", dir, strerror(-ret));
+		return 1;
+	}
+	ret = agent_lock(&a);
+	if (ret == -EWOULDBLOCK) {
+		log_info("another agent already serves %s", a.ad.dir);
+		ready_report(ready_fd, "busy\n");
+		return 3;
+	}
+	if (ret) {
+		log_err("cannot lock %s: %s", a.ad.lock, strerror(-ret));
+		ready_report(ready_fd, "error: cannot lock %s: %s\n", a.ad.lock, strerror(-ret));
+		return 1;
+	}
+	ret = agent_listen(&a);
+	if (ret) {
+		ready_report(ready_fd, "error: cannot listen on %s: %s\n", a.ad.sock,
+			     strerror(-ret));
+		goto out_unlock;
+	}
+	agent_store_discard_stale(a.ad.dir);
+	a.base = event_base_new();
+	a.co = a.base ? agent_coord_new(a.base, a.ad.dir, &conf) : NULL;
+	ret = a.co ? agent_events(&a) : -ENOMEM;
+	if (!ret) {
+		a.l = agent_listener_new(a.base, a.listen_fd, a.co, agent_status_extra, &a);
+		if (a.l)
+			a.listen_fd = -1;
+		else
+			ret = -ENOMEM;
+	}
+	if (ret) {
+		log_err("cannot set up the event loop: %s", strerror(-ret));
+		ready_report(ready_fd, "error: cannot set up the event loop\n");
+		goto out_free;
+	}
+	agent_coord_set_count_cb(a.co, agent_on_count, &a);
+	log_info("serving %s on %s (idle exit %d s, phase timeout %d s, keep %d)", a.ad.dir,
+		 a.ad.sock, a.idle_exit_s, conf.phase_timeout_s, conf.keep);
+	ready_report(ready_fd, "ready %d\n", (int)getpid());
+	event_base_dispatch(a.base);
+	ret = 0;
+
+out_free:
+	agent_unlisten(&a);
+	agent_coord_free(a.co);
+	agent_free_events(&a);
+	if (a.base)
+		event_base_free(a.base);
+out_unlock:
+	agent_unlock(&a);
+	log_info("stopped");
+	return ret ? 1 : 0;
+}

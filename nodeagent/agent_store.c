@@ -1,0 +1,282 @@
+/* agent_store.c - generations on disk for the agent and the CLI
+ * (agent_store.h), over proto/layout.h and proto/manifest.h.
+ *
+ * In standalone mode the computation directory DIR is itself the run
+ * directory: generations are DIR/gen-N. The DIR/<name>-<pid> level of
+ * proto/layout.h serves a base directory shared by many runs; 'ckpt run'
+ * names one directory per computation instead, so that 'ckpt restart'
+ * finds it again under a new pid.
+ */
+#define LOG_PREFIX "store: "
+#include "agent_store.h"
+
+#include "agent_coord.h"
+#include "img.h"
+#include "layout.h"
+#include "log.h"
+#include "manifest.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+int agent_store_next_gen(const char *dir, int64_t floor, int64_t *gen)
+{
+	uint64_t max = floor > 0 ? (uint64_t)floor : 0;
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return -errno;
+	/* In-progress (.tmp) names count too: never reuse a number a process
+	 * may still be writing under. */
+	while ((de = readdir(d))) {
+		uint64_t g;
+
+		if (!proto_layout_parse_gen(de->d_name, &g, NULL) && g > max)
+			max = g;
+	}
+	closedir(d);
+	if (max >= PROTO_GEN_MAX)
+		return -EOVERFLOW;
+	*gen = (int64_t)max + 1;
+	return 0;
+}
+
+int agent_store_begin(const char *dir, int64_t gen, char *tmp, size_t size)
+{
+	int ret = proto_layout_gen_dir(tmp, size, dir, (uint64_t)gen, true);
+
+	if (ret)
+		return ret;
+	proto_gen_discard(dir, (uint64_t)gen);
+	if (mkdir(tmp, 0700) < 0) {
+		ret = -errno;
+		log_perror("cannot create %s", tmp);
+	}
+	return ret;
+}
+
+static int64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* With CKPT_VERIFY=1, reads back and checks every chunk of @path before
+ * the commit, so a bad image never becomes the newest generation (and
+ * never pushes a good one out by pruning). Off by default: it re-reads
+ * every image, which for large jobs costs as much as the write. */
+static int image_verify(const char *path, char *why, size_t why_size)
+{
+	const char *env = getenv("CKPT_VERIFY");
+	struct img_reader *r = NULL;
+	int ret;
+
+	if (!env || strcmp(env, "1") != 0)
+		return 0;
+	ret = img_reader_open(path, IMG_VERIFY_ALL, &r);
+	if (ret)
+		snprintf(why, why_size, "image verification failed: %s",
+			 r && *img_reader_error(r) ? img_reader_error(r) : strerror(-ret));
+	img_reader_free(r);
+	return ret ? -EIO : 0;
+}
+
+/* Checks the image a participant reported against the file itself: a
+ * process that lies about its size would otherwise commit a torn image. */
+static int image_check(const char *tmp, const struct agent_part *p, char *why, size_t why_size)
+{
+	char path[PATH_MAX + AGENT_IMAGE_NAME_MAX];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", tmp, p->image);
+	if (stat(path, &st) < 0) {
+		snprintf(why, why_size, "%s reported %s written, but it is missing: %s",
+			 p->ops->name(p), path, strerror(errno));
+		return -EIO;
+	}
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != p->size) {
+		snprintf(why, why_size, "%s reported %s of %llu bytes, the file has %lld",
+			 p->ops->name(p), path, (unsigned long long)p->size, (long long)st.st_size);
+		return -EIO;
+	}
+	return image_verify(path, why, why_size);
+}
+
+static int manifest_fill(struct proto_manifest *m, const char *dir,
+			 const struct agent_gen_meta *meta, struct agent_part *const *parts,
+			 size_t n)
+{
+	const char *base = strrchr(dir, '/');
+	char host[PROTO_MANIFEST_NODE_SIZE];
+	size_t i;
+
+	base = base && base[1] ? base + 1 : "standalone";
+	snprintf(m->job, sizeof(m->job), "%s", base);
+	if (!proto_manifest_name_ok(m->job))
+		snprintf(m->job, sizeof(m->job), "standalone");
+	if (gethostname(host, sizeof(host)) < 0 || !host[0])
+		snprintf(host, sizeof(host), "localhost");
+	host[sizeof(host) - 1] = '\0';
+	m->gen = (uint64_t)meta->gen;
+	snprintf(m->trigger, sizeof(m->trigger), "%s", meta->trigger);
+	m->end_ms = now_ms();
+	m->duration_ms = meta->duration_ms;
+	m->start_ms = m->end_ms - meta->duration_ms;
+	m->n_images = n;
+	m->images = calloc(n ? n : 1, sizeof(*m->images));
+	if (!m->images)
+		return -ENOMEM;
+	for (i = 0; i < n; i++) {
+		struct proto_manifest_image *img = &m->images[i];
+		const struct agent_part *p = parts[i];
+
+		snprintf(img->file, sizeof(img->file), "%s", p->image);
+		img->step = (uint32_t)p->step;
+		img->rank = (uint32_t)p->image_rank;
+		snprintf(img->node, sizeof(img->node), "%s", host);
+		img->size = p->size;
+		img->xxh64 = strtoull(p->xxh64, NULL, 16);
+	}
+	return 0;
+}
+
+int agent_store_commit(const char *dir, const struct agent_gen_meta *meta,
+		       struct agent_part *const *parts, size_t n, char *path, size_t size,
+		       char *why, size_t why_size)
+{
+	struct proto_manifest m = { 0 };
+	char tmp[PATH_MAX];
+	size_t i;
+	int ret;
+
+	ret = proto_layout_gen_dir(tmp, sizeof(tmp), dir, (uint64_t)meta->gen, true);
+	if (!ret)
+		ret = proto_layout_gen_dir(path, size, dir, (uint64_t)meta->gen, false);
+	if (ret) {
+		snprintf(why, why_size, "generation path in %s: %s", dir, strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < n; i++) {
+		ret = image_check(tmp, parts[i], why, why_size);
+		if (ret)
+			return ret;
+	}
+	ret = manifest_fill(&m, dir, meta, parts, n);
+	if (ret)
+		snprintf(why, why_size, "out of memory writing the manifest");
+	else {
+		ret = proto_manifest_write(tmp, &m);
+		if (ret)
+			snprintf(why, why_size, "cannot write %s/%s: %s", tmp,
+				 PROTO_LAYOUT_MANIFEST, strerror(-ret));
+	}
+	free(m.images);
+	if (ret)
+		return ret;
+	ret = proto_gen_commit(dir, (uint64_t)meta->gen);
+	if (ret)
+		snprintf(why, why_size, "cannot commit %s: %s", tmp, strerror(-ret));
+	return ret;
+}
+
+void agent_store_discard(const char *dir, int64_t gen)
+{
+	int ret = proto_gen_discard(dir, (uint64_t)gen);
+
+	if (ret)
+		log_err("cannot remove generation %lld in progress in %s: %s", (long long)gen, dir,
+			strerror(-ret));
+}
+
+void agent_store_discard_stale(const char *dir)
+{
+	struct dirent *de;
+	DIR *d = opendir(dir);
+
+	if (!d)
+		return;
+	while ((de = readdir(d))) {
+		uint64_t g;
+		bool tmp;
+
+		if (!proto_layout_parse_gen(de->d_name, &g, &tmp) && tmp) {
+			log_info("removing %s/%s left by an earlier agent", dir, de->d_name);
+			agent_store_discard(dir, (int64_t)g);
+		}
+	}
+	closedir(d);
+}
+
+int agent_store_prune(const char *dir, int keep)
+{
+	size_t before = 0;
+	size_t after = 0;
+	uint64_t *gens = NULL;
+	int ret;
+
+	if (proto_gen_list(dir, &gens, &before) == 0)
+		free(gens);
+	gens = NULL;
+	ret = proto_gen_prune(dir, keep < 1 ? 1 : (unsigned int)keep);
+	if (ret) {
+		log_err("pruning old generations of %s: %s", dir, strerror(-ret));
+		return ret;
+	}
+	if (proto_gen_list(dir, &gens, &after) == 0)
+		free(gens);
+	return before > after ? (int)(before - after) : 0;
+}
+
+int agent_store_list(const char *dir, struct agent_gen_info **out, size_t *nout)
+{
+	struct agent_gen_info *v;
+	uint64_t *gens = NULL;
+	size_t n = 0;
+	size_t i;
+	int ret;
+
+	*out = NULL;
+	*nout = 0;
+	ret = proto_gen_list(dir, &gens, &n);
+	if (ret)
+		return ret;
+	v = calloc(n ? n : 1, sizeof(*v));
+	if (!v) {
+		free(gens);
+		return -ENOMEM;
+	}
+	for (i = 0; i < n; i++) {
+		struct proto_manifest *m = NULL;
+		size_t k;
+
+		v[i].gen = (int64_t)gens[i];
+		proto_layout_gen_dir(v[i].path, sizeof(v[i].path), dir, gens[i], false);
+		ret = proto_manifest_read(v[i].path, &m);
+		if (ret) {
+			snprintf(v[i].error, sizeof(v[i].error), "%s/%s: %s", v[i].path,
+				 PROTO_LAYOUT_MANIFEST,
+				 ret == -EBADMSG ? "corrupt or invalid" : strerror(-ret));
+			continue;
+		}
+		v[i].time = m->start_ms / 1000;
+		v[i].duration_ms = m->duration_ms;
+		snprintf(v[i].trigger, sizeof(v[i].trigger), "%s", m->trigger);
+		v[i].nimages = (unsigned int)m->n_images;
+		for (k = 0; k < m->n_images; k++)
+			v[i].size += m->images[k].size;
+		proto_manifest_free(m);
+	}
+	free(gens);
+	*out = v;
+	*nout = n;
+	return 0;
+}

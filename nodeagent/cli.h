@@ -1,0 +1,69 @@
+/* cli.h - internals of the ckpt command-line tool; included by cli_*.c only.
+ *
+ * Exit statuses of ckpt: 0 success, 1 the operation failed, 2 the command
+ * line is wrong; 'ckpt run' and 'ckpt restart' end with the program's own
+ * status instead (a signal N gives 128+N).
+ */
+#ifndef CKPT_CLI_H
+#define CKPT_CLI_H
+
+#include "agent_dir.h"
+
+#include <stdbool.h>
+
+struct json_object;
+
+#define CLI_EXIT_OK    0
+#define CLI_EXIT_FAIL  1
+#define CLI_EXIT_USAGE 2
+
+/* Messages for the user, on stderr, prefixed "ckpt: ". Not the log API:
+ * these are the tool's output, worded for people, without file:line. */
+void cli_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* As cli_err(), only when -v was given. */
+void cli_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Set by -v. */
+extern bool cli_is_verbose;
+
+/* Prints "ckpt: ...\nTry 'ckpt CMD --help'." and returns CLI_EXIT_USAGE. */
+int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Resolves the computation directory @dir (NULL: the default). With
+ * @create a missing one is created. Returns 0, or reports and returns
+ * -errno. */
+int cli_dir(const char *dir, bool create, struct agent_dir *ad);
+
+/* Finds a file shipped with ckpt (@name: "libckpt.so", "ckpt-restore",
+ * "ckpt-agent") into @out. @env names a variable holding a directory that
+ * overrides the search. Returns 0 or reports every path tried and returns
+ * -ENOENT. */
+int cli_find(const char *name, const char *env, char *out, size_t size);
+
+/* Connects to the agent of @ad (its recorded socket, see agent_dir_locate(),
+ * which updates @ad->sock). Returns the fd, or reports "no agent
+ * running for DIR" and returns -errno. */
+int cli_agent_connect(struct agent_dir *ad);
+/* Connects to the agent of @ad, starting one first if none runs. Returns
+ * the fd or reports and returns -errno. */
+int cli_agent_ensure(struct agent_dir *ad);
+/* Sends @req and waits up to @timeout_ms (-1: forever) for one reply.
+ * Returns 0 with a new reference in *@reply, or reports and returns -errno.
+ * An "error" reply is returned as such: the caller words it. */
+int cli_agent_call(int fd, const struct agent_dir *ad, struct json_object *req,
+		   struct json_object **reply, int timeout_ms);
+/* Fails (reporting, with @hint) when processes of the computation are
+ * registered with the agent on @fd: two programs in one DIR would be
+ * checkpointed, and restored, as one. Returns 0 or -errno. */
+int cli_agent_check_idle(int fd, const struct agent_dir *ad, const char *hint);
+/* The text of an "error" reply ("reason", else "message"). */
+const char *cli_reply_reason(const struct json_object *reply);
+
+/* The commands; each returns the process exit status. */
+int cli_cmd_run(int argc, char **argv);
+int cli_cmd_checkpoint(int argc, char **argv);
+int cli_cmd_restart(int argc, char **argv);
+int cli_cmd_status(int argc, char **argv);
+int cli_cmd_list(int argc, char **argv);
+int cli_cmd_inspect(int argc, char **argv);
+
+#endif
