@@ -1,0 +1,54 @@
+#!/bin/bash
+# big_process.sh CKPT BENCH_MEM MIB - a process with MIB MiB resident goes
+# through `ckpt run`, a non-final checkpoint, `ckpt checkpoint --kill` and
+# `ckpt restart`, and must come back with its data intact. The images must
+# hold the data (at least a third of it, compressed) and nothing untouched.
+set -u
+ckpt=$1 bench_mem=$2 mib=$3
+work=$(mktemp -d /var/tmp/ckpt-big.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+export CKPT_AGENT_IDLE_EXIT=5
+
+fail() {
+	echo "FAIL: $*"
+	for f in "$work"/*.err "$work"/d/agent.log; do
+		[ -f "$f" ] && { echo "--- $f"; tail -n 20 "$f"; }
+	done
+	exit 1
+}
+
+wait_for() {
+	local deadline=$((SECONDS + $1)) what=$2
+	shift 2
+	until "$@" 2>/dev/null; do
+		((SECONDS < deadline)) || fail "timed out after ${deadline}s waiting for $what"
+		sleep 0.1
+	done
+}
+
+"$ckpt" run --dir "$work/d" -- "$bench_mem" "$mib" compressible "$work/stop" "$work/gap" \
+	>"$work/run.out" 2>"$work/run.err" &
+run_pid=$!
+wait_for 300 "the process to fill $mib MiB" grep -q ready "$work/run.out"
+
+"$ckpt" checkpoint --dir "$work/d" >"$work/c1.out" 2>"$work/c1.err" || fail "non-final checkpoint"
+kill -0 "$run_pid" || fail "the process did not survive a non-final checkpoint"
+"$ckpt" checkpoint --dir "$work/d" --kill >"$work/c2.out" 2>"$work/c2.err" || fail "final checkpoint"
+wait "$run_pid"
+rc=$?
+[ $rc -eq 85 ] || fail "ckpt run returned $rc after --kill, expected 85"
+
+size=$(stat -c %s "$work"/d/gen-2/*.img)
+min=$((mib * 1024 * 1024 / 3 / 3))
+max=$(((mib + 64) * 1024 * 1024))
+[ "$size" -ge "$min" ] || fail "image of $size bytes is too small to hold $mib MiB"
+[ "$size" -le "$max" ] || fail "image of $size bytes is larger than the resident data"
+"$ckpt" inspect --verify "$work"/d/gen-2/*.img >/dev/null 2>"$work/inspect.err" ||
+	fail "inspect --verify refused the image"
+
+touch "$work/stop"
+"$ckpt" restart --dir "$work/d" >"$work/restart.out" 2>"$work/restart.err"
+rc=$?
+[ $rc -eq 0 ] || fail "restarted process exited $rc"
+grep -qx intact "$work/restart.out" || fail "restored data not intact"
+echo "ok: $mib MiB process checkpointed (image $size bytes) and restored intact"

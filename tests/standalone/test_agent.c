@@ -1,0 +1,344 @@
+/* test_agent.c - a minimal agent for the standalone engine tests: the agent
+ * side of the local protocol (docs/engine.md), one process, no coordinator.
+ *
+ *   test-agent --sock PATH --image FILE [--preload LIB] [--delay MS]
+ *              [--nonfinal N] [--interval MS] [--nthreads N] [--level L] [--drop] -- CMD [ARG...]
+ *
+ * Starts CMD with CKPT_AGENT_SOCKET=PATH (and LD_PRELOAD=LIB when given),
+ * waits for its registration, and after --delay ms of its run checkpoints
+ * it: --nonfinal N first takes N non-final checkpoints (prepare, write,
+ * resume) --interval ms apart, then, unless --delay is negative, a final one
+ * (prepare, write final, exit). Images are written to FILE.tmp and renamed to
+ * FILE once "written" arrived, as the real agent commits a generation.
+ * --drop instead hangs up right after "ready" (an agent dying while the
+ * application is stopped) and waits for the program to finish by itself.
+ *
+ * Exit status: the program's own status when it ended by itself; 10 when it
+ * was checkpointed and told to exit; 1 on any protocol failure. One line per
+ * checkpoint on stderr: "ckpt: gen G size S pause_ms P write_ms W".
+ */
+#include "frame.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+struct ta {
+	const char *sock;    /* listening socket path */
+	const char *image;   /* final image path */
+	const char *preload; /* libckpt.so or NULL */
+	long delay_ms;	     /* until the final checkpoint; < 0: none */
+	long nonfinal;	     /* non-final checkpoints before it */
+	long interval_ms;    /* between checkpoints */
+	long nthreads;	     /* compression threads asked for */
+	long level;	     /* zstd level asked for */
+	bool drop;	     /* at --delay: prepare, then hang up */
+	char **cmd;	     /* program to run */
+	pid_t pid;	     /* its pid */
+	int status;	     /* its wait status once it ended */
+	bool ended;	     /* it has ended */
+};
+
+static long ta_now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+static bool ta_reap(struct ta *t, bool block)
+{
+	if (t->ended)
+		return true;
+	if (waitpid(t->pid, &t->status, block ? 0 : WNOHANG) == t->pid)
+		t->ended = true;
+	return t->ended;
+}
+
+static int ta_exit_code(const struct ta *t)
+{
+	if (WIFEXITED(t->status))
+		return WEXITSTATUS(t->status);
+	fprintf(stderr, "test-agent: program died of signal %d\n", WTERMSIG(t->status));
+	return 128 + WTERMSIG(t->status);
+}
+
+/* Waits until @fd is readable, @deadline passes (ms, -1 none), or the
+ * program ends. Returns 1 readable, 0 deadline, -1 program ended. */
+static int ta_wait(struct ta *t, int fd, long deadline)
+{
+	for (;;) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		long left = deadline < 0 ? 50 : deadline - ta_now_ms();
+
+		if (deadline >= 0 && left <= 0)
+			return 0;
+		if (poll(&p, 1, left > 50 ? 50 : (int)left) > 0)
+			return 1;
+		if (ta_reap(t, false))
+			return -1;
+	}
+}
+
+static int ta_send(int fd, const char *type, struct json_object *m)
+{
+	int ret = proto_frame_send(fd, m);
+
+	json_object_put(m);
+	if (ret < 0)
+		fprintf(stderr, "test-agent: sending %s: %s\n", type, strerror(-ret));
+	return ret;
+}
+
+/* Receives a message and checks its type. Returns it or NULL. */
+static struct json_object *ta_expect(int fd, const char *type)
+{
+	struct json_object *m = NULL;
+	int ret = proto_frame_recv(fd, &m, 600000);
+
+	if (ret < 0) {
+		fprintf(stderr, "test-agent: waiting for %s: %s\n", type, strerror(-ret));
+		return NULL;
+	}
+	if (!proto_msg_is(m, type)) {
+		fprintf(stderr, "test-agent: expected %s, got %s\n", type,
+			json_object_to_json_string(m));
+		json_object_put(m);
+		return NULL;
+	}
+	return m;
+}
+
+/* One checkpoint of generation @gen. Returns 0 or -1. */
+static int ta_checkpoint(struct ta *t, int fd, int gen, bool final)
+{
+	char tmp[4096];
+	struct json_object *m = proto_msg_new("prepare");
+	const char *path = NULL;
+	int64_t size = 0;
+	double pause = 0;
+	double wr = 0;
+
+	proto_msg_set_int(m, "gen", gen);
+	if (ta_send(fd, "prepare", m) < 0)
+		return -1;
+	m = ta_expect(fd, "ready");
+	if (!m)
+		return -1;
+	json_object_put(m);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", t->image);
+	m = proto_msg_new("write");
+	proto_msg_set_int(m, "gen", gen);
+	proto_msg_set_str(m, "path", tmp);
+	proto_msg_set_bool(m, "final", final);
+	proto_msg_set_int(m, "level", t->level);
+	proto_msg_set_int(m, "nthreads", t->nthreads);
+	if (ta_send(fd, "write", m) < 0)
+		return -1;
+	m = ta_expect(fd, "written");
+	if (!m)
+		return -1;
+	proto_msg_get_str(m, "path", 0, &path);
+	proto_msg_get_int(m, "size", &size);
+	pause = json_object_get_double(json_object_object_get(m, "pause_ms"));
+	wr = json_object_get_double(json_object_object_get(m, "write_ms"));
+	fprintf(stderr, "ckpt: gen %d size %lld pause_ms %.2f write_ms %.1f\n", gen,
+		(long long)size, pause, wr);
+	if (!path || strcmp(path, tmp) != 0 || rename(tmp, t->image) < 0) {
+		fprintf(stderr, "test-agent: cannot commit %s\n", tmp);
+		json_object_put(m);
+		return -1;
+	}
+	json_object_put(m);
+	m = proto_msg_new(final ? "exit" : "resume");
+	if (final)
+		proto_msg_set_int(m, "status", 0);
+	return ta_send(fd, final ? "exit" : "resume", m);
+}
+
+/* A checkpoint failed: if the program ended by itself meanwhile (it may
+ * exit while a non-final image is being written, or just as we ask), that
+ * is its result; otherwise the failure is ours. */
+static int ta_after_failure(struct ta *t)
+{
+	long until = ta_now_ms() + 5000;
+
+	while (!ta_reap(t, false) && ta_now_ms() < until)
+		poll(NULL, 0, 10);
+	if (t->ended)
+		return ta_exit_code(t);
+	kill(t->pid, SIGKILL);
+	return 1;
+}
+
+static int ta_listen(const char *path)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0 || strlen(path) >= sizeof(sa.sun_path))
+		return -1;
+	memcpy(sa.sun_path, path, strlen(path) + 1);
+	unlink(path);
+	if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 || listen(fd, 4) < 0) {
+		perror("test-agent: bind");
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static int ta_parse(struct ta *t, int argc, char **argv)
+{
+	t->delay_ms = -1;
+	t->interval_ms = 200;
+	t->nthreads = 0;
+	t->level = 1;
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+
+		if (!strcmp(a, "--") && i + 1 < argc) {
+			t->cmd = argv + i + 1;
+			break;
+		}
+		if (i + 1 >= argc)
+			return -1;
+		if (!strcmp(a, "--sock"))
+			t->sock = argv[++i];
+		else if (!strcmp(a, "--image"))
+			t->image = argv[++i];
+		else if (!strcmp(a, "--preload"))
+			t->preload = argv[++i];
+		else if (!strcmp(a, "--delay"))
+			t->delay_ms = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--nonfinal"))
+			t->nonfinal = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--drop"))
+			t->drop = true;
+		else if (!strcmp(a, "--level"))
+			t->level = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--nthreads"))
+			t->nthreads = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--interval"))
+			t->interval_ms = strtol(argv[++i], NULL, 10);
+		else
+			return -1;
+	}
+	return t->sock && t->image && t->cmd ? 0 : -1;
+}
+
+int main(int argc, char **argv)
+{
+	struct ta t = { 0 };
+	struct json_object *m;
+	int lfd;
+	int fd;
+	int w;
+	long start;
+
+	setvbuf(stderr, NULL, _IOLBF, 0);
+
+	if (ta_parse(&t, argc, argv) < 0) {
+		fprintf(stderr, "usage: test-agent --sock PATH --image FILE [--preload LIB] "
+				"[--delay MS] [--nonfinal N] [--interval MS] -- CMD...\n");
+		return 2;
+	}
+	signal(SIGPIPE, SIG_IGN);
+	lfd = ta_listen(t.sock);
+	if (lfd < 0)
+		return 1;
+	setenv("CKPT_AGENT_SOCKET", t.sock, 1);
+	if (t.preload)
+		setenv("LD_PRELOAD", t.preload, 1);
+	else
+		unsetenv("LD_PRELOAD");
+	t.pid = fork();
+	if (t.pid == 0) {
+		execvp(t.cmd[0], t.cmd);
+		perror("test-agent: exec");
+		_exit(127);
+	}
+	unsetenv("LD_PRELOAD");
+	start = ta_now_ms();
+
+	w = ta_wait(&t, lfd, -1);
+	if (w < 0)
+		return ta_exit_code(&t);
+	fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd < 0)
+		return 1;
+	m = ta_expect(fd, "register");
+	if (!m)
+		return 1;
+	bool restored = false;
+
+	proto_msg_get_bool_opt(m, "restored", false, &restored);
+	fprintf(stderr, "register: %s after %ld ms\n", restored ? "restored" : "started",
+		ta_now_ms() - start);
+	json_object_put(m);
+	if (ta_send(fd, "register_ok", proto_msg_new("register_ok")) < 0)
+		return 1;
+
+	int gen = 1;
+
+	for (long i = 0; i < t.nonfinal; i++) {
+		w = ta_wait(&t, fd, ta_now_ms() + t.interval_ms);
+		if (w < 0)
+			return ta_exit_code(&t);
+		if (w > 0) {
+			/* Readable: EOF because the program is ending. */
+			struct json_object *x = NULL;
+
+			if (proto_frame_recv(fd, &x, 1000) == 0) {
+				fprintf(stderr, "test-agent: unexpected message %s\n",
+					json_object_to_json_string(x));
+				return 1;
+			}
+			ta_reap(&t, true);
+			return ta_exit_code(&t);
+		}
+		if (ta_checkpoint(&t, fd, gen++, false) < 0)
+			return ta_after_failure(&t);
+	}
+	if (t.delay_ms >= 0) {
+		w = ta_wait(&t, fd, start + t.delay_ms);
+		if (w < 0)
+			return ta_exit_code(&t);
+		if (t.drop) {
+			/* An agent that dies while the threads are stopped:
+			 * the program must go on and finish by itself. */
+			m = proto_msg_new("prepare");
+			proto_msg_set_int(m, "gen", gen);
+			if (ta_send(fd, "prepare", m) < 0)
+				return ta_after_failure(&t);
+			m = ta_expect(fd, "ready");
+			json_object_put(m);
+			close(fd);
+			ta_reap(&t, true);
+			return ta_exit_code(&t);
+		}
+		if (ta_checkpoint(&t, fd, gen, true) < 0)
+			return ta_after_failure(&t);
+		ta_reap(&t, true);
+		if (!WIFEXITED(t.status) || WEXITSTATUS(t.status) != 0) {
+			fprintf(stderr, "test-agent: program did not exit as told\n");
+			return 1;
+		}
+		return 10;
+	}
+	/* No final checkpoint: let it finish. EOF from the socket is fine. */
+	ta_reap(&t, true);
+	return ta_exit_code(&t);
+}
