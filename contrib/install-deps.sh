@@ -13,7 +13,7 @@ packages=(
 	clang-format clang-tidy clang libclang-rt-14-dev
 	slurm-wlm slurmctld slurmd slurm-client libslurm-dev
 	munge libmunge-dev
-	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev
+	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev xxhash
 	mpich libmpich-dev gfortran
 	libcriterion-dev
 	python3 procps psmisc util-linux e2fsprogs
