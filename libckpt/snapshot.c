@@ -594,10 +594,31 @@ out_close:
 	return ret;
 }
 
+/* The writer child inherits the checkpoint thread's rseq registration
+ * (clone() without CLONE_VM keeps it), whose area lies in that thread's
+ * TLS: a page of the snapshot being saved. The kernel would store the
+ * child's CPU into it whenever the child is scheduled, under the writer's
+ * feet. Drop the registration, then put back the bytes the kernel clears
+ * on unregistering, so the snapshot stays frozen. A restore registers
+ * rseq afresh, so no value of these fields matters after it. */
+static void eng_child_rseq_drop(void)
+{
+	unsigned char saved[32]; /* glibc registers the kernel's 32-byte struct */
+	unsigned char *area;
+
+	if (!__rseq_size)
+		return;
+	area = (unsigned char *)__builtin_thread_pointer() + __rseq_offset;
+	memcpy(saved, area, sizeof(saved));
+	if (syscall(SYS_rseq, area, sizeof(saved), RSEQ_FLAG_UNREGISTER, RSEQ_SIG) == 0)
+		memcpy(area, saved, sizeof(saved));
+}
+
 static int eng_child_main(void *arg)
 {
 	struct eng_arena *a = arg;
 
+	eng_child_rseq_drop();
 	eng_result->status = eng_child_write(a, eng_result);
 	syscall(SYS_exit_group, eng_result->status ? 1 : 0);
 	return 0;

@@ -181,10 +181,13 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a);
 
 /* Adds the data of the present pages [offset, offset + len) of the current
  * area, read from @src (normally start + offset in the caller's address
- * space). @src must be readable and stay unchanged until
- * img_writer_finish(): whole chunks are compressed in place, later, by the
- * threads. offset and len are page multiples, runs come in increasing order
- * without overlap and stay inside the area.
+ * space). @src must stay readable until img_writer_finish(): a chunk may be
+ * copied later, by a thread. It may change meanwhile (shared memory read
+ * live): each chunk is copied once and its checksums and stored bytes come
+ * from that copy, so the image stays self-consistent (a page written
+ * meanwhile is saved as the copy read it). offset and len are page
+ * multiples, runs come in increasing order without overlap and stay inside
+ * the area.
  * Returns 0, -EINVAL, -ENOSPC (max_chunks), or a compression/write error. */
 int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, uint64_t len);
 

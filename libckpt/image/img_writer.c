@@ -80,7 +80,7 @@ struct img_slot {
 	uint64_t stored_len;   /* bytes to write after compression */
 	uint64_t raw_xxh;      /* xxh64 of the uncompressed bytes */
 	uint64_t stored_xxh;   /* xxh64 of the stored bytes */
-	const uint8_t *direct; /* single-run chunk read in place, or NULL */
+	const uint8_t *direct; /* single-run chunk not copied yet, or NULL */
 	uint8_t *pre;	       /* area blocks to write before this chunk */
 	size_t pre_len;	       /* bytes used in pre */
 	uint32_t pre_area;     /* index of the first area block in pre */
@@ -512,20 +512,28 @@ static int header_write(struct img_writer *w, const struct img_header *hdr)
 	return block_emit(w, IMG_BLK_HEADER, d, (uint32_t)pos, 0);
 }
 
-/* Compresses (or hashes, at level 0) the gathered data of @s. Runs on a
- * compression thread or inline; touches only @s. */
+/* Hashes and compresses (at level 0 only hashes) the gathered data of @s.
+ * Runs on a compression thread or inline; touches only @s and the source
+ * it copies. The source may change under the writer: shared memory is
+ * read live, and the kernel stores the CPU number into a registered rseq
+ * area whenever the writing thread is scheduled. A single-run chunk is
+ * therefore first copied into the slot, and the checksums, the compressor
+ * and chunk_write() all read that one private copy: hashing the source and
+ * compressing it a moment later stored data its own checksum refuses. */
 static void slot_compress(struct img_slot *s, int level, bool fault)
 {
-	const uint8_t *src = s->direct ? s->direct : s->in;
-
 	s->err = fault ? -ENOMEM : 0;
 	if (fault)
 		return;
-	s->raw_xxh = XXH64(src, s->raw_len, 0);
+	if (s->direct) {
+		memcpy(s->in, s->direct, s->raw_len);
+		s->direct = NULL;
+	}
+	s->raw_xxh = XXH64(s->in, s->raw_len, 0);
 	s->codec = IMG_CODEC_RAW;
 	s->stored_len = s->raw_len;
 	if (level > 0) {
-		size_t n = ZSTD_compressCCtx(s->cctx, s->out, s->out_cap, src, s->raw_len, level);
+		size_t n = ZSTD_compressCCtx(s->cctx, s->out, s->out_cap, s->in, s->raw_len, level);
 
 		if (ZSTD_isError(n)) {
 			s->err = -ENOMEM; /* static workspace too small */
@@ -672,9 +680,8 @@ static int chunk_write(struct img_writer *w, struct img_slot *s)
 	err = block_emit(w, IMG_BLK_CHUNK, desc, (uint32_t)pos, s->stored_len);
 	if (err)
 		return err;
-	data = s->codec == IMG_CODEC_ZSTD
-		       ? (const void *)s->out
-		       : (s->direct ? (const void *)s->direct : (const void *)s->in);
+	/* The copy slot_compress() hashed, never the source again. */
+	data = s->codec == IMG_CODEC_ZSTD ? (const void *)s->out : (const void *)s->in;
 	err = out_append(w, data, s->stored_len);
 	if (err)
 		return err;
@@ -940,7 +947,7 @@ static void slot_add(struct img_writer *w, struct img_slot *s, uint64_t page, co
 	struct img_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
 
 	if (s->raw_len == 0) {
-		s->direct = src; /* read in place unless more follows */
+		s->direct = src; /* copied by the compressor unless more follows */
 	} else {
 		if (s->direct) {
 			memcpy(s->in, s->direct, s->raw_len);
