@@ -399,7 +399,7 @@ static const char *env_or(const char *name, const char *def)
 static void agent_coord_write(struct agent_coord *co)
 {
 	/* zstd level 3: zstd's own default, fast enough to keep writes I/O-bound. */
-	long level = strtol(env_or("CKPT_LEVEL", "3"), NULL, 10);
+	long level = co->conf.level ? co->conf.level : strtol(env_or("CKPT_LEVEL", "3"), NULL, 10);
 	long nthreads = strtol(env_or("CKPT_THREADS", "0"), NULL, 10);
 	struct agent_part *p;
 
@@ -455,6 +455,7 @@ static void agent_coord_commit(struct agent_coord *co)
 	char why[PROTO_MSG_TEXT_MAX];
 	struct agent_part **v;
 	struct agent_part *p;
+	uint64_t size = 0;
 	int ret;
 
 	evtimer_del(co->phase_timer);
@@ -476,6 +477,8 @@ static void agent_coord_commit(struct agent_coord *co)
 	ret = agent_store_prune(co->dir, co->conf.keep);
 	if (ret > 0)
 		log_info("pruned %d old generation(s), keeping %d", ret, co->conf.keep);
+	for (p = co->parts; p; p = p->next)
+		size += p->size;
 	for (p = co->parts; p; p = p->next) {
 		struct json_object *m;
 
@@ -483,9 +486,14 @@ static void agent_coord_commit(struct agent_coord *co)
 			part_send_simple(p, PROTO_MSG_RESUME, co->gen);
 			continue;
 		}
+		/* What the process needs to say in one line on the job's
+		 * stderr why it stops: generation, total size, time, cause. */
 		m = proto_msg_new(PROTO_MSG_EXIT);
 		if (m && !proto_msg_set_int(m, "gen", co->gen) &&
-		    !proto_msg_set_int(m, "status", co->conf.exit_status))
+		    !proto_msg_set_int(m, "status", co->conf.exit_status) &&
+		    !proto_msg_set_int(m, "size", (int64_t)size) &&
+		    !proto_msg_set_int(m, "duration_ms", meta.duration_ms) &&
+		    !proto_msg_set_str(m, "trigger", co->trigger))
 			p->ops->send(p, m);
 		json_object_put(m);
 	}

@@ -97,6 +97,7 @@ struct agent_coord_conf {
 	int phase_timeout_s; /* bound on PREPARE and on WRITE each */
 	int keep;	     /* committed generations kept (>= 1) */
 	int exit_status;     /* status sent with "exit" after a --kill */
+	int level;	     /* zstd level sent with "write", 0: $CKPT_LEVEL or 3 */
 };
 
 struct agent_coord;
@@ -124,7 +125,8 @@ unsigned int agent_coord_part_count(const struct agent_coord *co);
 int agent_coord_on_message(struct agent_coord *co, struct agent_part *part,
 			   const struct json_object *msg);
 
-/* Asks for a checkpoint. @trigger names the cause ("manual", "interval").
+/* Asks for a checkpoint. @trigger names the cause ("manual", "interval",
+ * "walltime", "preempt").
  * With @kill the processes exit after the commit. @w (may be NULL) is told
  * the outcome. A request during a running generation is served by the next
  * one. Returns 0, or -ENOENT (no participant: @w is not queued). */

@@ -1,5 +1,5 @@
 /* agent_dir.h - where the agent of one computation lives: its directory,
- * socket, lock and log. Included by the agent and the ckpt CLI only.
+ * socket, lock and log; starting it on demand.
  *
  * A computation is named by its checkpoint directory DIR. Its agent listens
  * on DIR/agent.sock when that path fits sockaddr_un.sun_path, otherwise on a
@@ -7,12 +7,16 @@
  * path of DIR; the chosen path is recorded in DIR/agent.addr while the agent
  * runs. The computed path depends on the caller's environment
  * ($XDG_RUNTIME_DIR), so clients read the record first (agent_dir_locate()).
+ *
+ * Included by the agent, the ckpt CLI and the SPANK plugin (which links
+ * agent_common_lib for agent_dir_ensure()).
  */
 #ifndef CKPT_AGENT_DIR_H
 #define CKPT_AGENT_DIR_H
 
 #include <limits.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <sys/types.h>
 #include <sys/un.h>
 
@@ -48,5 +52,20 @@ int agent_dir_connect(const struct agent_dir *ad);
 
 /* True when @uid may talk to an agent run by this process's uid. */
 bool agent_dir_uid_allowed(uid_t uid);
+
+/* Makes sure an agent serves @dir (created, mode 0700, when missing) and
+ * copies its socket path (at most AGENT_SOCK_MAX bytes) into @sock.
+ * When none answers it starts "@agent_path --dir DIR [@extra_args...]"
+ * (@extra_args NULL-terminated, may be NULL; e.g. the job-mode options)
+ * double-forked in a new session, stdin/stdout /dev/null, stderr appended
+ * to DIR/agent.log, no other descriptor inherited, signals reset, and waits
+ * until it answers. An agent that already runs is used as it is, whatever
+ * its options. Safe in a process about to execve (SPANK task_init): writes
+ * nothing to stdout/stderr, reports through log.h only. Returns 0, or
+ * -EIO (the agent said why it cannot start, logged with its log's path),
+ * -ETIMEDOUT, -EPERM (the socket belongs to another user),
+ * -ENAMETOOLONG (@sock_len too small) or another -errno. */
+int agent_dir_ensure(const char *agent_path, const char *dir, const char *const *extra_args,
+		     char *sock, size_t sock_len);
 
 #endif

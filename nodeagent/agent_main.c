@@ -4,15 +4,22 @@
  * to DIR/agent.log), one per DIR (a flock()ed DIR/agent.lock), it serves the
  * local socket until no process has been registered for CKPT_AGENT_IDLE_EXIT
  * seconds, then removes its socket and lock and exits.
+ *
+ * Job mode (--job JOBID, started by the SPANK plugin): no idle exit; it
+ * follows the job through slurmctld (agent_job.c) and exits when the job
+ * stops running, starts again, or its final checkpoint is done and its
+ * processes are gone.
  */
 #define LOG_PREFIX ""
 #include "agent_conn.h"
 #include "agent_coord.h"
 #include "agent_dir.h"
+#include "agent_job.h"
 #include "agent_store.h"
 #include "ckpt_config.h"
 #include "layout.h"
 #include "log.h"
+#include "timestr.h"
 
 #include <errno.h>
 #include <event2/event.h>
@@ -20,6 +27,7 @@
 #include <getopt.h>
 #include <json-c/json.h>
 #include <signal.h>
+#include <slurm/slurm.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -52,23 +60,50 @@ struct agent {
 	struct event *sig_int;	      /* SIGINT: clean shutdown (foreground use) */
 	int idle_exit_s;	      /* idle time before exit */
 	long interval_s;	      /* periodic checkpoint interval, 0 = none */
+	bool interval_fixed;	      /* --interval given: DIR/interval is not read */
+	int64_t interval_next;	      /* Unix time of the next periodic one, 0 = none */
+	struct agent_job *job;	      /* job mode, NULL in standalone mode */
+};
+
+/* The command line. */
+struct agent_opts {
+	const char *dir;    /* --dir */
+	int ready_fd;	    /* --ready-fd, -1 when absent */
+	uint32_t job_id;    /* --job, 0 in standalone mode */
+	int64_t margin_s;   /* --margin */
+	int keep;	    /* --keep, 0: $CKPT_KEEP */
+	int level;	    /* --level, 0: $CKPT_LEVEL */
+	int64_t interval_s; /* --interval, -1: DIR/interval */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
-		"Usage: ckpt-agent --dir DIR [--ready-fd FD]\n"
+		"Usage: ckpt-agent --dir DIR [--ready-fd FD] [--keep N] [--level L]\n"
+		"                  [--interval T] [--job JOBID [--margin SECONDS]]\n"
 		"\n"
 		"The checkpoint agent of the computation in DIR. Normally started by\n"
-		"'ckpt run' or 'ckpt restart'; logs to stderr.\n"
+		"'ckpt run' or 'ckpt restart', or by the SPANK plugin with --job; logs\n"
+		"to stderr.\n"
 		"\n"
 		"  --dir DIR       checkpoint directory of the computation\n"
 		"  --ready-fd FD   write \"ready\" (or the error) to FD once listening\n"
+		"  --keep N        committed generations kept (default $CKPT_KEEP or %d)\n"
+		"  --level L       zstd level of the images (default $CKPT_LEVEL or 3)\n"
+		"  --interval T    checkpoint every T (seconds, 1h30m, HH:MM:SS) instead of\n"
+		"                  reading DIR/interval\n"
+		"  --job JOBID     job mode: follow Slurm job JOBID, checkpoint it before\n"
+		"                  its time limit or when preempted, then requeue it\n"
+		"  --margin S      job mode: final checkpoint at least S seconds before\n"
+		"                  the end (default %d; more if checkpoints take long)\n"
 		"  -h, --help      this help\n"
 		"\n"
-		"Environment: CKPT_AGENT_IDLE_EXIT (seconds, default %d),\n"
-		"CKPT_PHASE_TIMEOUT (seconds, default %d), CKPT_KEEP (default %d).\n",
-		AGENT_IDLE_EXIT_DEFAULT, AGENT_PHASE_TIMEOUT_DEFAULT, PROTO_GEN_KEEP_DEFAULT);
+		"Environment: CKPT_AGENT_IDLE_EXIT (seconds, default %d; not in job mode),\n"
+		"CKPT_PHASE_TIMEOUT (seconds, default %d), CKPT_KEEP (default %d),\n"
+		"CKPT_JOB_POLL (job mode: seconds between looks at the job, default %d),\n"
+		"SLURM_CONF.\n",
+		PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_MARGIN_DEFAULT, AGENT_IDLE_EXIT_DEFAULT,
+		AGENT_PHASE_TIMEOUT_DEFAULT, PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_POLL_DEFAULT);
 }
 
 /* Timestamps every log line: the log file outlives many runs. */
@@ -223,8 +258,9 @@ static void agent_arm_interval(struct agent *a)
 	struct timeval tv = { .tv_sec = a->interval_s };
 
 	evtimer_del(a->interval_timer);
-	if (a->interval_s > 0)
-		evtimer_add(a->interval_timer, &tv);
+	a->interval_next = 0;
+	if (a->interval_s > 0 && !evtimer_add(a->interval_timer, &tv))
+		a->interval_next = (int64_t)time(NULL) + a->interval_s;
 }
 
 static void agent_on_idle(evutil_socket_t fd, short what, void *arg)
@@ -257,8 +293,17 @@ static void agent_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
+/* Job mode wants the agent gone. */
+static void agent_on_job_end(void *arg)
+{
+	struct agent *a = arg;
+
+	event_base_loopbreak(a->base);
+}
+
 /* Participant count changed: idle timer runs only while nobody is
- * registered; a new program may come with a new interval. */
+ * registered (not in job mode: the job decides); a new program may come
+ * with a new interval. */
 static void agent_on_count(void *arg, unsigned int n)
 {
 	struct agent *a = arg;
@@ -266,12 +311,30 @@ static void agent_on_count(void *arg, unsigned int n)
 
 	if (n) {
 		evtimer_del(a->idle_timer);
-		a->interval_s = agent_read_interval(a);
+		if (!a->interval_fixed)
+			a->interval_s = agent_read_interval(a);
 		agent_arm_interval(a);
 		return;
 	}
 	evtimer_del(a->interval_timer);
-	evtimer_add(a->idle_timer, &tv);
+	a->interval_next = 0;
+	if (!a->job) {
+		evtimer_add(a->idle_timer, &tv);
+	} else if (agent_job_finished(a->job)) {
+		log_info("final checkpoint done and every process gone, exiting");
+		event_base_loopbreak(a->base);
+	}
+}
+
+/* The next checkpoint planned: a periodic one or the job's final one. */
+static int64_t agent_next_checkpoint(const struct agent *a)
+{
+	int64_t final = a->job ? agent_job_deadline(a->job) : 0;
+	int64_t next = a->interval_next;
+
+	if (final && (!next || final < next))
+		next = final;
+	return next;
 }
 
 static void agent_status_extra(void *arg, struct json_object *m)
@@ -284,6 +347,13 @@ static void agent_status_extra(void *arg, struct json_object *m)
 	json_object_object_add(m, "interval", json_object_new_int64(a->interval_s));
 	json_object_object_add(m, "idle_exit", json_object_new_int(a->idle_exit_s));
 	json_object_object_add(m, "version", json_object_new_string(CKPT_VERSION));
+	json_object_object_add(
+		m, "next_checkpoint",
+		agent_next_checkpoint(a) ? json_object_new_int64(agent_next_checkpoint(a)) : NULL);
+	if (a->job)
+		agent_job_status(a->job, m);
+	else
+		json_object_object_add(m, "job", NULL);
 }
 
 static int agent_events(struct agent *a)
@@ -299,8 +369,9 @@ static int agent_events(struct agent *a)
 	evsignal_add(a->sig_term, NULL);
 	evsignal_add(a->sig_int, NULL);
 	/* Idle from the start: a CLI that started us and then died must not
-	 * leave an agent behind forever. */
-	evtimer_add(a->idle_timer, &tv);
+	 * leave an agent behind forever. A job agent ends with its job. */
+	if (!a->job)
+		evtimer_add(a->idle_timer, &tv);
 	return 0;
 }
 
@@ -333,45 +404,166 @@ static void ready_report(int fd, const char *fmt, ...)
 	close(fd);
 }
 
-static int agent_parse(int argc, char **argv, const char **dir, int *ready_fd)
+/* Integer option in [@min, @max]; logs and returns -EINVAL otherwise. */
+static int opt_long(const char *opt, const char *arg, long min, long max, long *val)
+{
+	char *end;
+
+	errno = 0;
+	*val = strtol(arg, &end, 10);
+	if (errno || end == arg || *end || *val < min || *val > max) {
+		log_err("--%s: \"%s\" is not an integer in [%ld, %ld]", opt, arg, min, max);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int agent_parse_one(int c, struct agent_opts *o)
+{
+	long v = 0;
+	int ret = 0;
+
+	switch (c) {
+	case 'd':
+		o->dir = optarg;
+		break;
+	case 'r':
+		ret = opt_long("ready-fd", optarg, 0, INT_MAX, &v);
+		o->ready_fd = (int)v;
+		break;
+	case 'j':
+		ret = opt_long("job", optarg, 1, UINT32_MAX - 1, &v);
+		o->job_id = (uint32_t)v;
+		break;
+	case 'm':
+		ret = opt_long("margin", optarg, 0, INT32_MAX, &v);
+		o->margin_s = v;
+		break;
+	case 'k':
+		ret = opt_long("keep", optarg, 1, 1000000, &v);
+		o->keep = (int)v;
+		break;
+	case 'l':
+		/* zstd's levels; 0 would mean "default" to the coordinator. */
+		ret = opt_long("level", optarg, 1, 22, &v);
+		o->level = (int)v;
+		break;
+	case 'i':
+		if (proto_interval_parse(optarg, &o->interval_s) || o->interval_s < 0) {
+			log_err("--interval: \"%s\" is not a duration (seconds, 1h30m, "
+				"HH:MM:SS)",
+				optarg);
+			ret = -EINVAL;
+		}
+		break;
+	default:
+		usage(stderr);
+		ret = -EINVAL;
+	}
+	return ret;
+}
+
+static int agent_parse(int argc, char **argv, struct agent_opts *o)
 {
 	static const struct option opts[] = {
 		{ "dir", required_argument, NULL, 'd' },
 		{ "ready-fd", required_argument, NULL, 'r' },
+		{ "job", required_argument, NULL, 'j' },
+		{ "margin", required_argument, NULL, 'm' },
+		{ "keep", required_argument, NULL, 'k' },
+		{ "level", required_argument, NULL, 'l' },
+		{ "interval", required_argument, NULL, 'i' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
-	char *end;
+	bool margin_set = false;
 	int c;
 
 	while ((c = getopt_long(argc, argv, "+h", opts, NULL)) != -1) {
-		switch (c) {
-		case 'd':
-			*dir = optarg;
-			break;
-		case 'r':
-			*ready_fd = (int)strtol(optarg, &end, 10);
-			if (*end || *ready_fd < 0) {
-				log_err("--ready-fd: \"%s\" is not a file descriptor", optarg);
-				return -EINVAL;
-			}
-			break;
-		case 'h':
+		if (c == 'h') {
 			usage(stdout);
 			exit(0);
-		default:
-			usage(stderr);
-			return -EINVAL;
 		}
+		if (agent_parse_one(c, o))
+			return -EINVAL;
+		margin_set |= c == 'm';
 	}
 	if (optind < argc) {
 		log_err("unexpected argument \"%s\"", argv[optind]);
 		return -EINVAL;
 	}
-	if (!*dir) {
+	if (!o->dir) {
 		log_err("--dir DIR is required");
 		return -EINVAL;
 	}
+	if (margin_set && !o->job_id) {
+		log_err("--margin needs --job");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Reads the tunables from the environment and the command line into
+ * @conf and @a. Returns 0, or -EINVAL with the reason in env_why. */
+static int agent_config(struct agent *a, const struct agent_opts *o, struct agent_coord_conf *conf)
+{
+	long v;
+
+	v = env_long("CKPT_AGENT_IDLE_EXIT", AGENT_IDLE_EXIT_DEFAULT, 1);
+	a->idle_exit_s = (int)v;
+	if (v >= 0)
+		v = env_long("CKPT_PHASE_TIMEOUT", AGENT_PHASE_TIMEOUT_DEFAULT, 1);
+	conf->phase_timeout_s = (int)v;
+	if (v >= 0)
+		v = o->keep ? o->keep : env_long("CKPT_KEEP", PROTO_GEN_KEEP_DEFAULT, 1);
+	conf->keep = (int)v;
+	conf->level = o->level;
+	a->interval_fixed = o->interval_s >= 0;
+	a->interval_s = a->interval_fixed ? (long)o->interval_s : 0;
+	return v < 0 ? -EINVAL : 0;
+}
+
+/* Job mode: the first look at the job decides whether we start at all. */
+static int agent_job_setup(struct agent *a, const struct agent_opts *o, int ready_fd)
+{
+	struct agent_job_conf jc = { .job_id = o->job_id, .margin_s = o->margin_s };
+	char why[256];
+	long poll;
+	int ret;
+
+	poll = env_long("CKPT_JOB_POLL", AGENT_JOB_POLL_DEFAULT, 1);
+	if (poll < 0) {
+		ready_report(ready_fd, "error: %s\n", env_why);
+		return -EINVAL;
+	}
+	jc.poll_s = (int)poll;
+	a->job = agent_job_new(a->base, a->co, a->ad.dir, &jc, agent_on_job_end, a);
+	if (!a->job) {
+		ready_report(ready_fd, "error: out of memory\n");
+		return -ENOMEM;
+	}
+	ret = agent_job_start(a->job, why, sizeof(why));
+	if (ret) {
+		log_err("%s", why);
+		ready_report(ready_fd, "error: %s\n", why);
+	}
+	return ret;
+}
+
+/* libslurm retries an unreadable slurm.conf for a minute before it gives
+ * up: say at once what is wrong with an explicit SLURM_CONF. */
+static int agent_slurm_init(int ready_fd)
+{
+	const char *conf = getenv("SLURM_CONF");
+
+	if (conf && *conf && access(conf, R_OK) < 0) {
+		int err = errno;
+
+		log_err("SLURM_CONF=%s: %s", conf, strerror(err));
+		ready_report(ready_fd, "error: SLURM_CONF=%s: %s\n", conf, strerror(err));
+		return -err;
+	}
+	slurm_init(NULL);
 	return 0;
 }
 
@@ -379,37 +571,43 @@ int main(int argc, char **argv)
 {
 	struct agent a = { .lock_fd = -1, .listen_fd = -1 };
 	struct agent_coord_conf conf = { .exit_status = AGENT_EXIT_CHECKPOINTED };
-	const char *dir = NULL;
-	int ready_fd = -1;
+	struct agent_opts o = {
+		.ready_fd = -1,
+		.margin_s = AGENT_JOB_MARGIN_DEFAULT,
+		.interval_s = -1,
+	};
+	int ready_fd;
 	int ret;
-	long v;
 
 	log_set_ident("ckpt-agent");
 	if (!isatty(STDERR_FILENO))
 		log_set_backend(agent_log_backend);
-	if (agent_parse(argc, argv, &dir, &ready_fd))
+	ret = agent_parse(argc, argv, &o);
+	ready_fd = o.ready_fd;
+	if (ret) {
+		ready_report(ready_fd, "error: invalid command line (see the log)\n");
 		return 2;
+	}
 	signal(SIGPIPE, SIG_IGN);
 	signal(SIGHUP, SIG_IGN);
 	umask(077);
 
-	v = env_long("CKPT_AGENT_IDLE_EXIT", AGENT_IDLE_EXIT_DEFAULT, 1);
-	a.idle_exit_s = (int)v;
-	if (v >= 0)
-		v = env_long("CKPT_PHASE_TIMEOUT", AGENT_PHASE_TIMEOUT_DEFAULT, 1);
-	conf.phase_timeout_s = (int)v;
-	if (v >= 0)
-		v = env_long("CKPT_KEEP", PROTO_GEN_KEEP_DEFAULT, 1);
-	conf.keep = (int)v;
-	if (v < 0) {
+	if (agent_config(&a, &o, &conf)) {
 		ready_report(ready_fd, "error: %s\n", env_why);
 		return 2;
 	}
+	/* Reads SLURM_CONF (or the default slurm.conf); before any other call. */
+	if (o.job_id) {
+		ret = agent_slurm_init(ready_fd);
+		if (ret)
+			return 1;
+	}
 
-	ret = agent_dir_resolve(dir, true, &a.ad);
+	ret = agent_dir_resolve(o.dir, true, &a.ad);
 	if (ret) {
-		log_err("checkpoint directory %s: %s", dir, strerror(-ret));
-		ready_report(ready_fd, "error: checkpoint directory %s: %s\n", dir, strerror(-ret));
+		log_err("checkpoint directory %s: %s", o.dir, strerror(-ret));
+		ready_report(ready_fd, "error: checkpoint directory %s: %s\n", o.dir,
+			     strerror(-ret));
 		return 1;
 	}
 	ret = agent_lock(&a);
@@ -432,6 +630,11 @@ int main(int argc, char **argv)
 	agent_store_discard_stale(a.ad.dir);
 	a.base = event_base_new();
 	a.co = a.base ? agent_coord_new(a.base, a.ad.dir, &conf) : NULL;
+	if (a.co && o.job_id) {
+		ret = agent_job_setup(&a, &o, ready_fd);
+		if (ret)
+			goto out_free;
+	}
 	ret = a.co ? agent_events(&a) : -ENOMEM;
 	if (!ret) {
 		a.l = agent_listener_new(a.base, a.listen_fd, a.co, agent_status_extra, &a);
@@ -446,14 +649,21 @@ int main(int argc, char **argv)
 		goto out_free;
 	}
 	agent_coord_set_count_cb(a.co, agent_on_count, &a);
-	log_info("serving %s on %s (idle exit %d s, phase timeout %d s, keep %d)", a.ad.dir,
-		 a.ad.sock, a.idle_exit_s, conf.phase_timeout_s, conf.keep);
+	if (o.job_id)
+		log_info("serving %s on %s for job %u (phase timeout %d s, keep %d, interval "
+			 "%ld s)",
+			 a.ad.dir, a.ad.sock, o.job_id, conf.phase_timeout_s, conf.keep,
+			 a.interval_s);
+	else
+		log_info("serving %s on %s (idle exit %d s, phase timeout %d s, keep %d)", a.ad.dir,
+			 a.ad.sock, a.idle_exit_s, conf.phase_timeout_s, conf.keep);
 	ready_report(ready_fd, "ready %d\n", (int)getpid());
 	event_base_dispatch(a.base);
 	ret = 0;
 
 out_free:
 	agent_unlisten(&a);
+	agent_job_free(a.job);
 	agent_coord_free(a.co);
 	agent_free_events(&a);
 	if (a.base)

@@ -219,6 +219,33 @@ static void print_generation_header(void)
 	       "IMAGES");
 }
 
+/* Job mode's lines, and the next planned checkpoint in both modes. */
+static void status_print_job(struct json_object *r)
+{
+	struct json_object *next = json_object_object_get(r, "next_checkpoint");
+	struct json_object *fin = json_object_object_get(r, "final_checkpoint");
+	char ts[32];
+
+	if (json_object_object_get(r, "job")) {
+		fmt_time(jint(r, "job_end"), ts, sizeof(ts));
+		printf("job:         %lld, ends %s, margin %lld s, final checkpoint %s",
+		       (long long)jint(r, "job"), ts, (long long)jint(r, "margin"),
+		       jstr(r, "final_state"));
+		if (fin) {
+			fmt_time(json_object_get_int64(fin), ts, sizeof(ts));
+			printf(" at %s", ts);
+		}
+		printf("\n");
+	}
+	if (next) {
+		fmt_time(json_object_get_int64(next), ts, sizeof(ts));
+		printf("next:        checkpoint at %s (in %lld s)\n", ts,
+		       (long long)(json_object_get_int64(next) - (int64_t)time(NULL)));
+	} else {
+		printf("next:        no checkpoint planned\n");
+	}
+}
+
 static void status_print(struct json_object *r)
 {
 	struct json_object *procs = json_object_object_get(r, "processes");
@@ -235,6 +262,7 @@ static void status_print(struct json_object *r)
 		printf("interval:    every %lld s\n", (long long)jint(r, "interval"));
 	else
 		printf("interval:    none\n");
+	status_print_job(r);
 	printf("processes:   %zu\n", n);
 	for (i = 0; i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(procs, i);
