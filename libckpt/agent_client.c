@@ -297,6 +297,37 @@ out_close:
 
 /* ---- one checkpoint ------------------------------------------------------ */
 
+/*
+ * Ends the process as the agent says, after a final checkpoint. When the
+ * agent names the generation, one line goes to stderr first, so a job's
+ * output shows each checkpoint. Other threads may be stopped holding stdio
+ * locks: format on the stack and write(2) directly.
+ */
+static void eng_exit(struct eng_conn *c)
+{
+	int64_t status = 0;
+	int64_t gen = 0;
+	int64_t size = 0;
+	int64_t ms = 0;
+	char trigger[32] = "";
+	char line[160];
+
+	eng_get_int(c->rx, "status", &status);
+	if (eng_get_int(c->rx, "gen", &gen) && eng_get_int(c->rx, "size", &size) &&
+	    eng_get_int(c->rx, "duration_ms", &ms) &&
+	    eng_get_str(c->rx, "trigger", trigger, sizeof(trigger))) {
+		int n = snprintf(line, sizeof(line),
+				 "slurm-ckpt: checkpoint gen-%lld, %.1f MiB in %.1f s (%s); "
+				 "stopping until restart\n",
+				 (long long)gen, (double)size / 1048576.0, (double)ms / 1000.0,
+				 trigger);
+
+		if (n > 0 && write(STDERR_FILENO, line, (size_t)n) < 0)
+			n = 0; /* nothing else to do: the process ends anyway */
+	}
+	syscall(SYS_exit_group, (int)(status & 0xff));
+}
+
 /* Copies @in into @out as the inside of a JSON string: quotes and
  * backslashes escaped, control characters replaced by spaces. Cut to fit. */
 static void eng_json_escape(const char *in, char *out, size_t cap)
@@ -434,10 +465,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			eng_snapshot_discard();
 			return 0;
 		} else if (!strcmp(type, "exit")) {
-			int64_t status = 0;
-
-			eng_get_int(c->rx, "status", &status);
-			syscall(SYS_exit_group, (int)(status & 0xff));
+			eng_exit(c);
 		} else {
 			log_debug("ignoring message %s during a checkpoint", type);
 		}
@@ -490,10 +518,7 @@ void *eng_agent_thread(void *arg)
 			eng_get_int(c->rx, "gen", &gen);
 			ret = eng_checkpoint(c, gen);
 		} else if (ret == 0 && !strcmp(type, "exit")) {
-			int64_t status = 0;
-
-			eng_get_int(c->rx, "status", &status);
-			syscall(SYS_exit_group, (int)(status & 0xff));
+			eng_exit(c);
 		} else if (ret == 0) {
 			log_debug("ignoring message %s", type);
 		}

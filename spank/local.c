@@ -47,23 +47,6 @@ static int check_requeueable(void)
 	return 0;
 }
 
-/* Creates @dir and its parents as the submitting user (mode 0700 for new ones). */
-static int mkdir_parents(char *dir)
-{
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(dir, 0700);
-		*p = '/';
-		if (rc && errno != EEXIST)
-			return -errno;
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 /*
  * The job's checkpoint directory must be creatable and writable by the user.
  * The job id is not known yet: check the part of the path before "%j".
@@ -90,7 +73,7 @@ static int check_dir_writable(void)
 	jobpart = strstr(pattern, "%j") ? strrchr(dir, '/') : NULL;
 	if (jobpart && jobpart != dir)
 		*jobpart = '\0';
-	rc = mkdir_parents(dir);
+	rc = plugin_mkdir_parents(dir);
 	if (rc || access(dir, W_OK | X_OK)) {
 		log_err("checkpoint directory %s is not writable: %s. Choose another with "
 			"--checkpoint-dir=DIR.",

@@ -66,3 +66,12 @@ int slurm_spank_init_post_opt(spank_t sp, int ac, char **av)
 		return 0;
 	}
 }
+
+int slurm_spank_task_init(spank_t sp, int ac, char **av)
+{
+	(void)ac;
+	(void)av;
+	if (spank_context() != S_CTX_REMOTE)
+		return 0;
+	return plugin_task_init(sp);
+}

@@ -23,7 +23,16 @@ int plugin_options_register(spank_t sp);
  */
 int plugin_options_from_env(spank_t sp);
 
+/*
+ * Creates @dir and its missing parents (mode 0700) as the calling user; @dir
+ * is modified while working and restored. Returns 0 or -errno.
+ */
+int plugin_mkdir_parents(char *dir);
+
 /* sbatch/salloc/srun: checks what can be checked before submission. */
 int plugin_local_validate(spank_t sp);
+
+/* slurmstepd, in each task before exec: restore it, or start it under libckpt. */
+int plugin_task_init(spank_t sp);
 
 #endif

@@ -1,0 +1,307 @@
+/* remote.c - slurmstepd context: every task of a job step that asked for
+ * --checkpoint=auto either resumes from its image or starts fresh under
+ * libckpt.so, connected to the job's agent on this node. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <stdbool.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <slurm/slurm.h>
+
+#include "agent_dir.h"
+#include "img.h"
+#include "layout.h"
+#include "manifest.h"
+#include "plugin.h"
+
+#define LOG_PREFIX ""
+#include "log.h"
+
+/* What one task needs to know about itself. */
+struct task_ids {
+	uint32_t jobid;
+	uint32_t stepid;
+	uint32_t rank;	 /* global task id within the step */
+	uint32_t nnodes; /* nodes of the job, not just of this step */
+};
+
+static int task_ids_get(spank_t sp, struct task_ids *t)
+{
+	char nodes[16];
+
+	if (spank_get_item(sp, S_JOB_ID, &t->jobid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_STEPID, &t->stepid) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_TASK_GLOBAL_ID, &t->rank) != ESPANK_SUCCESS ||
+	    spank_get_item(sp, S_JOB_NNODES, &t->nnodes) != ESPANK_SUCCESS) {
+		log_err("cannot read the job, step and task ids from Slurm");
+		return -1;
+	}
+	/* S_JOB_NNODES counts the step's nodes; the job's agent serves one
+	 * node, so a job with several nodes is what matters. */
+	if (spank_getenv(sp, "SLURM_JOB_NUM_NODES", nodes, sizeof(nodes)) == ESPANK_SUCCESS &&
+	    strtoul(nodes, NULL, 10) > t->nnodes)
+		t->nnodes = (uint32_t)strtoul(nodes, NULL, 10);
+	return 0;
+}
+
+/*
+ * Finds @name beside the plugin: the installed layout keeps libckpt.so,
+ * ckpt-restore and ckpt-agent in one directory with spank_ckpt.so; the build
+ * tree keeps them in sibling folders. Fills @out, or logs what was tried.
+ */
+static int sibling_path(const char *name, char *out, size_t len)
+{
+	static const char *const dirs[] = { ".", "../libckpt", "../nodeagent" };
+	char self[PATH_MAX];
+	Dl_info info;
+
+	if (!dladdr((void *)sibling_path, &info) || !info.dli_fname ||
+	    !realpath(info.dli_fname, self)) {
+		log_err("cannot find where spank_ckpt.so is installed");
+		return -1;
+	}
+	*strrchr(self, '/') = '\0';
+	for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
+		if (snprintf(out, len, "%s/%s/%s", self, dirs[i], name) >= (int)len)
+			continue;
+		if (access(out, R_OK) == 0)
+			return 0;
+	}
+	log_err("cannot find %s beside %s (looked in ., ../libckpt, ../nodeagent); reinstall "
+		"slurm-ckpt",
+		name, self);
+	return -1;
+}
+
+/* The job's checkpoint directory: DIR/<jobid>, DIR from the job or the site. */
+static int job_dir_get(spank_t sp, uint32_t jobid, char *out, size_t len)
+{
+	char user[SETTINGS_NAME_MAX] = "";
+	char home[PATH_MAX] = "";
+	char base[SETTINGS_DIR_MAX];
+	const char *pattern = plugin_job.dir[0] ? plugin_job.dir : plugin_site.dir_pattern;
+
+	if (spank_getenv(sp, "USER", user, sizeof(user)) != ESPANK_SUCCESS)
+		user[0] = '\0';
+	if (spank_getenv(sp, "HOME", home, sizeof(home)) != ESPANK_SUCCESS)
+		home[0] = '\0';
+	if (strstr(pattern, "%h") && !home[0]) {
+		log_err("checkpoint directory '%s' needs $HOME, which the job does not have; "
+			"use --checkpoint-dir=DIR",
+			pattern);
+		return -1;
+	}
+	if (settings_expand_dir(pattern, user, home, jobid, base, sizeof(base)) ||
+	    proto_layout_job_dir(out, len, base, jobid)) {
+		log_err("checkpoint directory '%s' is too long or has an unknown %%-sequence",
+			pattern);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Looks for the image of (step, rank) in the committed generations of
+ * @jobdir, newest first; a generation whose image fails verification is
+ * reported and skipped, so a corrupt newest one falls back to the one
+ * before. Returns 1 with @image filled, 0 if there is none, -1 on error.
+ */
+static int image_find(const char *jobdir, const struct task_ids *t, char *image, size_t len,
+		      uint64_t *gen_found)
+{
+	uint64_t *gens = NULL;
+	size_t n = 0;
+	int found = 0;
+
+	if (proto_gen_list(jobdir, &gens, &n) < 0)
+		return 0; /* no directory yet: a first start */
+	for (size_t i = n; i-- > 0 && !found;) {
+		char gendir[PATH_MAX];
+		struct proto_manifest *m = NULL;
+		const struct proto_manifest_image *img;
+		struct img_reader *r = NULL;
+
+		if (proto_layout_gen_dir(gendir, sizeof(gendir), jobdir, gens[i], false) ||
+		    proto_manifest_read(gendir, &m) < 0)
+			continue; /* proto_manifest_read said why */
+		img = proto_manifest_find(m, t->stepid, t->rank);
+		if (img && snprintf(image, len, "%s/%s", gendir, img->file) < (int)len) {
+			if (img_reader_open(image, IMG_VERIFY_ALL, &r) == 0) {
+				found = 1;
+				*gen_found = gens[i];
+			} else {
+				log_err("gen-%llu of step %u task %u is unusable (%s); trying an "
+					"older one",
+					(unsigned long long)gens[i], t->stepid, t->rank,
+					r ? img_reader_error(r) : "out of memory");
+			}
+			img_reader_free(r);
+		}
+		proto_manifest_free(m);
+	}
+	free(gens);
+	return found;
+}
+
+/* Replaces this task by ckpt-restore of @image; returns only on failure. */
+static int task_restore(spank_t sp, const char *image, const char *sock, uint64_t gen,
+			const struct task_ids *t)
+{
+	char restorer[PATH_MAX];
+	char **env = NULL;
+
+	if (sibling_path("ckpt-restore", restorer, sizeof(restorer)))
+		return -1;
+	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS)
+		env = NULL;
+	/* One line in the job's output: stderr is the task's already. */
+	fprintf(stderr, "slurm-ckpt: step %u task %u resumes from gen-%llu\n", t->stepid, t->rank,
+		(unsigned long long)gen);
+	char *const argv[] = { restorer, (char *)image, "--agent", (char *)sock, NULL };
+	execve(restorer, argv, env);
+	log_perror("cannot execute %s", restorer);
+	return -1;
+}
+
+/* Prepends @lib to the task's LD_PRELOAD. */
+static int preload_add(spank_t sp, const char *lib)
+{
+	char old[4096] = "";
+	char val[PATH_MAX + sizeof(old) + 2];
+
+	if (spank_getenv(sp, "LD_PRELOAD", old, sizeof(old)) != ESPANK_SUCCESS)
+		old[0] = '\0';
+	snprintf(val, sizeof(val), "%s%s%s", lib, old[0] ? ":" : "", old);
+	return spank_setenv(sp, "LD_PRELOAD", val, 1) == ESPANK_SUCCESS ? 0 : -1;
+}
+
+static int setenv_u32(spank_t sp, const char *name, uint32_t v)
+{
+	char buf[16];
+
+	snprintf(buf, sizeof(buf), "%u", v);
+	return spank_setenv(sp, name, buf, 1) == ESPANK_SUCCESS ? 0 : -1;
+}
+
+/* Starts this task fresh under libckpt.so, registered with the job's agent. */
+static int task_inject(spank_t sp, const char *sock, const char *jobdir, const struct task_ids *t)
+{
+	char lib[PATH_MAX];
+
+	if (sibling_path("libckpt.so", lib, sizeof(lib)))
+		return -1;
+	if (preload_add(sp, lib) || spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
+	    spank_setenv(sp, "CKPT_DIR", jobdir, 1) || setenv_u32(sp, "CKPT_STEP", t->stepid) ||
+	    setenv_u32(sp, "CKPT_RANK", t->rank)) {
+		log_err("cannot set the task environment for libckpt");
+		return -1;
+	}
+	return 0;
+}
+
+/* The arguments the job's agent starts with: its job, margin, keep, level. */
+static int agent_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t len)
+{
+	char agent[PATH_MAX];
+	char job[16];
+	char margin[24];
+	char keep[16];
+	char level[16];
+	char interval[24];
+	const char *args[12];
+	size_t n = 0;
+
+	if (sibling_path("ckpt-agent", agent, sizeof(agent)))
+		return -1;
+	snprintf(job, sizeof(job), "%u", jobid);
+	snprintf(margin, sizeof(margin), "%llu", (unsigned long long)plugin_site.margin_s);
+	snprintf(keep, sizeof(keep), "%u", plugin_job.keep ? plugin_job.keep : plugin_site.keep);
+	snprintf(level, sizeof(level), "%d", plugin_site.compress_level);
+	args[n++] = "--job";
+	args[n++] = job;
+	args[n++] = "--margin";
+	args[n++] = margin;
+	args[n++] = "--keep";
+	args[n++] = keep;
+	args[n++] = "--level";
+	args[n++] = level;
+	if (plugin_job.interval_s) {
+		snprintf(interval, sizeof(interval), "%llu",
+			 (unsigned long long)plugin_job.interval_s);
+		args[n++] = "--interval";
+		args[n++] = interval;
+	}
+	args[n] = NULL;
+	if (agent_dir_ensure(agent, jobdir, args, sock, len) < 0) {
+		log_err("cannot start the checkpoint agent of job %u (log: %s/agent.log)", jobid,
+			jobdir);
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * The site's allow lists, checked again on the node: sbatch's check is only
+ * a courtesy, a job can be submitted without the plugin loaded.
+ */
+static bool site_allows(spank_t sp)
+{
+	char user[SETTINGS_NAME_MAX] = "";
+	char part[SETTINGS_NAME_MAX] = "";
+
+	if (spank_getenv(sp, "SLURM_JOB_USER", user, sizeof(user)) != ESPANK_SUCCESS)
+		user[0] = '\0';
+	if (spank_getenv(sp, "SLURM_JOB_PARTITION", part, sizeof(part)) != ESPANK_SUCCESS)
+		part[0] = '\0';
+	if (!settings_site_allows_user(&plugin_site, user)) {
+		log_err("user '%s' may not use checkpointing here (site setting allow_users); "
+			"the job runs WITHOUT checkpoints",
+			user);
+		return false;
+	}
+	if (!settings_site_allows_partition(&plugin_site, part)) {
+		log_err("partition '%s' does not allow checkpointing (site setting "
+			"allow_partitions); the job runs WITHOUT checkpoints",
+			part);
+		return false;
+	}
+	return true;
+}
+
+int plugin_task_init(spank_t sp)
+{
+	struct task_ids t;
+	char jobdir[PATH_MAX];
+	char sock[PATH_MAX];
+	char image[PATH_MAX];
+	uint64_t gen = 0;
+	int found;
+
+	if (plugin_job.mode != CKPT_MODE_AUTO)
+		return 0;
+	if (task_ids_get(sp, &t))
+		return -1;
+	/* The batch shell reruns from the top after a requeue; only steps are
+	 * checkpointed, and the steps it launches again are matched to images. */
+	if (t.stepid >= SLURM_INTERACTIVE_STEP)
+		return 0;
+	if (!site_allows(sp))
+		return 0;
+	if (t.nnodes > 1) {
+		log_err("job %u has %u nodes: multi-node checkpointing is not available yet, "
+			"step %u runs WITHOUT checkpoints",
+			t.jobid, t.nnodes, t.stepid);
+		return 0;
+	}
+	if (job_dir_get(sp, t.jobid, jobdir, sizeof(jobdir)) || plugin_mkdir_parents(jobdir) ||
+	    agent_ensure(jobdir, t.jobid, sock, sizeof(sock)))
+		return -1;
+	found = image_find(jobdir, &t, image, sizeof(image), &gen);
+	if (found > 0)
+		return task_restore(sp, image, sock, gen, &t);
+	return task_inject(sp, sock, jobdir, &t);
+}
