@@ -13,6 +13,7 @@
 #include <slurm/slurm.h>
 
 #include "agent_dir.h"
+#include "ckpt_config.h"
 #include "img.h"
 #include "layout.h"
 #include "manifest.h"
@@ -49,13 +50,14 @@ static int task_ids_get(spank_t sp, struct task_ids *t)
 }
 
 /*
- * Finds @name beside the plugin: the installed layout keeps libckpt.so,
- * ckpt-restore and ckpt-agent in one directory with spank_ckpt.so; the build
- * tree keeps them in sibling folders. Fills @out, or logs what was tried.
+ * Finds @name relative to the plugin: installed, libckpt.so and ckpt-restore
+ * sit beside spank_ckpt.so and ckpt-agent in bindir; the build tree keeps
+ * them in sibling folders. Fills @out, or logs what was tried.
  */
 static int sibling_path(const char *name, char *out, size_t len)
 {
-	static const char *const dirs[] = { ".", "../libckpt", "../nodeagent" };
+	static const char *const dirs[] = { ".", CKPT_BINDIR_FROM_PKGLIBDIR, "../libckpt",
+					    "../nodeagent" };
 	char self[PATH_MAX];
 	Dl_info info;
 
@@ -71,9 +73,9 @@ static int sibling_path(const char *name, char *out, size_t len)
 		if (access(out, R_OK) == 0)
 			return 0;
 	}
-	log_err("cannot find %s beside %s (looked in ., ../libckpt, ../nodeagent); reinstall "
-		"slurm-ckpt",
-		name, self);
+	log_err("cannot find %s beside %s (looked in ., %s, ../libckpt, ../nodeagent); "
+		"reinstall slurm-ckpt",
+		name, self, CKPT_BINDIR_FROM_PKGLIBDIR);
 	return -1;
 }
 

@@ -18,24 +18,7 @@ job=$(as_user sbatch --parsable --checkpoint=auto --checkpoint-dir="$workdir/ckp
 	--wrap "srun -n1 $counter $steps 1000")
 echo "job $job submitted"
 
-# Follow the job to its end, noting every comment it shows.
-deadline=$((SECONDS + 1200))
-comments=()
-while :; do
-	st=$(job_state "$job")
-	c=$(squeue -h -j "$job" -o %k 2>/dev/null || true)
-	if [ -n "$c" ] && { [ ${#comments[@]} -eq 0 ] || [ "${comments[-1]}" != "$c" ]; }; then
-		comments+=("$c")
-		echo "$(date +%T) state $st restarts $(job_field "$job" Restarts) comment $c"
-	fi
-	case "$st" in
-	COMPLETED) break ;;
-	FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY)
-		fail "job $job ended $st after $(job_field "$job" Restarts) restarts; output: $(tail -n 5 out.txt)" ;;
-	esac
-	((SECONDS < deadline)) || fail "job $job not done after 1200 s (state $st)"
-	sleep 1
-done
+follow_job "$job" 1200
 
 restarts=$(job_field "$job" Restarts)
 [ "$restarts" -ge 3 ] || fail "job restarted $restarts times, expected >= 3"
@@ -44,14 +27,6 @@ diff -q ref.txt app.txt >/dev/null ||
 	fail "output differs from an uninterrupted run: $(diff ref.txt app.txt | head -n 10)"
 [ "$(grep -c '^slurm-ckpt: step 0 task 0 resumes from gen-' out.txt)" -ge 3 ] ||
 	fail "fewer than 3 restores reported in the job output"
-[ ${#comments[@]} -ge 3 ] || fail "comment did not count down: ${comments[*]}"
-prev=999999999
-for c in "${comments[@]}"; do
-	secs=$(python3 -c "
-import sys
-h, m, s = (int(x) for x in sys.argv[1].split(':'))
-print(h * 3600 + m * 60 + s)" "$c")
-	[ "$secs" -lt "$prev" ] || fail "comment went up: ${comments[*]}"
-	prev=$secs
-done
-echo "ok: job $job finished after $restarts restarts; comments ${comments[*]}"
+[ ${#job_comments[@]} -ge 3 ] || fail "comment did not count down: ${job_comments[*]}"
+comments_decrease || fail "comment did not decrease: ${job_comments[*]}"
+echo "ok: job $job finished after $restarts restarts; comments ${job_comments[*]}"

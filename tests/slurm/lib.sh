@@ -77,3 +77,46 @@ wait_job_done() {
 	done
 	fail "job $job not COMPLETED after ${timeout}s (state: ${st:-unknown})"
 }
+
+# follow_job JOB TIMEOUT: prints every change of the job's state, restart
+# count and comment until it is COMPLETED; fails if it ends any other way or
+# times out. Leaves the distinct comments seen, in order, in job_comments.
+follow_job() {
+	local job=$1 timeout=$2 deadline=$((SECONDS + $2)) st c line last=
+	job_comments=()
+	while :; do
+		st=$(job_state "$job")
+		c=$(squeue -h -j "$job" -o %k 2>/dev/null || true)
+		line="state ${st:-unknown} restarts $(job_field "$job" Restarts) comment ${c:-none}"
+		if [ "$line" != "$last" ]; then
+			echo "$(date +%T) job $job: $line"
+			last=$line
+		fi
+		if [ -n "$c" ] && [ "$c" != "(null)" ] &&
+			{ [ ${#job_comments[@]} -eq 0 ] || [ "${job_comments[-1]}" != "$c" ]; }; then
+			job_comments+=("$c")
+		fi
+		case "$st" in
+		COMPLETED) return 0 ;;
+		FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+			fail "job $job ended $st after $(job_field "$job" Restarts) restarts" ;;
+		esac
+		((SECONDS < deadline)) || fail "job $job not COMPLETED after ${timeout}s (state ${st:-unknown})"
+		sleep 1
+	done
+}
+
+# comments_decrease: the comments in job_comments (Slurm times) strictly decrease.
+comments_decrease() {
+	python3 - "${job_comments[@]}" <<'PY'
+import sys
+def secs(t):
+    days, _, hms = t.rpartition("-")
+    parts = [int(x) for x in hms.split(":")]
+    while len(parts) < 3:
+        parts.insert(0, 0)
+    return int(days or 0) * 86400 + parts[0] * 3600 + parts[1] * 60 + parts[2]
+values = [secs(t) for t in sys.argv[1:]]
+sys.exit(0 if all(a > b for a, b in zip(values, values[1:])) else 1)
+PY
+}
