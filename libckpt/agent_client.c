@@ -317,10 +317,9 @@ static void eng_exit(struct eng_conn *c)
 	    eng_get_int(c->rx, "duration_ms", &ms) &&
 	    eng_get_str(c->rx, "trigger", trigger, sizeof(trigger))) {
 		int n = snprintf(line, sizeof(line),
-				 "slurm-ckpt: checkpoint gen-%lld, %.1f MiB in %.1f s (%s); "
+				 "slurm-ckpt: checkpoint gen-%lld, %.1f MiB in %lld ms (%s); "
 				 "stopping until restart\n",
-				 (long long)gen, (double)size / 1048576.0, (double)ms / 1000.0,
-				 trigger);
+				 (long long)gen, (double)size / 1048576.0, (long long)ms, trigger);
 
 		if (n > 0) {
 			/* A failed write changes nothing: the process ends anyway. */

@@ -9,11 +9,12 @@
  *
  * A checkpoint runs a signal handler in every thread. System calls that the
  * kernel restarts after a handler (SA_RESTART: read, write, futex waits,
- * wait4, ...) are unaffected. nanosleep() and clock_nanosleep() are not
- * restarted by the kernel once a handler ran; their wrappers below resume
- * the sleep for the remaining time when the only interruption was ours.
- * poll(), select(), epoll_wait(), sigtimedwait() and friends still return
- * EINTR (as after any signal); well-written programs retry them.
+ * wait4, ...) are unaffected. nanosleep(), clock_nanosleep(), poll(),
+ * ppoll(), select() and pselect() are not restarted by the kernel once a
+ * handler ran; their wrappers below resume the wait for the remaining time
+ * when the only interruption was ours. epoll_wait(), sigtimedwait() and
+ * friends still return EINTR (as after any signal); epoll descriptors are
+ * not restored anyway (docs/limitations.md).
  *
  * When libckpt is dormant (eng_signal == 0) every wrapper forwards as is.
  */
@@ -22,7 +23,10 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <sys/select.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -36,6 +40,11 @@ static int (*real_sigwaitinfo)(const sigset_t *, siginfo_t *);
 static int (*real_sigtimedwait)(const sigset_t *, siginfo_t *, const struct timespec *);
 static int (*real_nanosleep)(const struct timespec *, struct timespec *);
 static int (*real_clock_nanosleep)(clockid_t, int, const struct timespec *, struct timespec *);
+static int (*real_poll)(struct pollfd *, nfds_t, int);
+static int (*real_ppoll)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *);
+static int (*real_select)(int, fd_set *, fd_set *, fd_set *, struct timeval *);
+static int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct timespec *,
+			   const sigset_t *);
 
 /* The application's idea of the action of the reserved signal. */
 static struct sigaction eng_app_action;
@@ -239,6 +248,171 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct
 	if (ret == EINTR && rem && !(flags & TIMER_ABSTIME))
 		*rem = r;
 	return ret;
+}
+
+/* ---- waits on descriptors: resumed like the sleeps ---------------------- */
+
+/* Whether a call that returned @ret was cut short by a checkpoint (and, as
+ * far as we can tell, by nothing else) since the count was @before. */
+static bool eng_cut_by_checkpoint(int ret, uint32_t before)
+{
+	return ret < 0 && errno == EINTR && eng_signal &&
+	       __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE) != before;
+}
+
+static struct timespec eng_mono_now(void)
+{
+	struct timespec now;
+
+	clock_gettime(CLOCK_MONOTONIC, &now);
+	return now;
+}
+
+/* Time left until @deadline, never negative. */
+static struct timespec eng_ts_left(struct timespec deadline)
+{
+	struct timespec now = eng_mono_now();
+	struct timespec left = { deadline.tv_sec - now.tv_sec, deadline.tv_nsec - now.tv_nsec };
+
+	if (left.tv_nsec < 0) {
+		left.tv_sec--;
+		left.tv_nsec += 1000000000L;
+	}
+	if (left.tv_sec < 0)
+		left = (struct timespec){ 0, 0 };
+	return left;
+}
+
+static struct timespec eng_ts_deadline(struct timespec timeout)
+{
+	struct timespec d = eng_mono_now();
+
+	d.tv_sec += timeout.tv_sec;
+	d.tv_nsec += timeout.tv_nsec;
+	if (d.tv_nsec >= 1000000000L) {
+		d.tv_sec++;
+		d.tv_nsec -= 1000000000L;
+	}
+	return d;
+}
+
+int poll(struct pollfd *fds, nfds_t nfds, int timeout_ms)
+{
+	struct timespec deadline = { 0, 0 };
+	int timeout = timeout_ms;
+	int ret;
+
+	ENG_RESOLVE(real_poll, "poll");
+	if (timeout_ms > 0)
+		deadline = eng_ts_deadline(
+			(struct timespec){ timeout_ms / 1000, timeout_ms % 1000 * 1000000L });
+	for (;;) {
+		uint32_t before = __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE);
+
+		ret = real_poll(fds, nfds, timeout);
+		if (!eng_cut_by_checkpoint(ret, before))
+			return ret;
+		if (timeout_ms > 0) {
+			struct timespec left = eng_ts_left(deadline);
+
+			/* Rounded up: a wait never ends before its time. */
+			timeout = (int)(left.tv_sec * 1000 + (left.tv_nsec + 999999) / 1000000);
+		}
+	}
+}
+
+int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *tmo, const sigset_t *mask)
+{
+	struct timespec deadline = tmo ? eng_ts_deadline(*tmo) : (struct timespec){ 0, 0 };
+	struct timespec left;
+	sigset_t tmp;
+	int ret;
+
+	ENG_RESOLVE(real_ppoll, "ppoll");
+	if (tmo)
+		left = *tmo;
+	for (;;) {
+		uint32_t before = __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE);
+
+		ret = real_ppoll(fds, nfds, tmo ? &left : NULL, eng_filter(mask, &tmp));
+		if (!eng_cut_by_checkpoint(ret, before))
+			return ret;
+		if (tmo)
+			left = eng_ts_left(deadline);
+	}
+}
+
+/* The sets select() reads and overwrites, kept to retry with the same ones. */
+struct eng_fdsets {
+	fd_set sets[3];
+	fd_set *given[3];
+};
+
+static void eng_fdsets_save(struct eng_fdsets *s, fd_set *r, fd_set *w, fd_set *e)
+{
+	s->given[0] = r;
+	s->given[1] = w;
+	s->given[2] = e;
+	for (int i = 0; i < 3; i++)
+		if (s->given[i])
+			s->sets[i] = *s->given[i];
+}
+
+static void eng_fdsets_restore(const struct eng_fdsets *s)
+{
+	for (int i = 0; i < 3; i++)
+		if (s->given[i])
+			*s->given[i] = s->sets[i];
+}
+
+int select(int n, fd_set *r, fd_set *w, fd_set *e, struct timeval *tv)
+{
+	struct timespec deadline =
+		tv ? eng_ts_deadline((struct timespec){ tv->tv_sec, tv->tv_usec * 1000L })
+		   : (struct timespec){ 0, 0 };
+	struct eng_fdsets saved;
+	int ret;
+
+	ENG_RESOLVE(real_select, "select");
+	eng_fdsets_save(&saved, r, w, e);
+	for (;;) {
+		uint32_t before = __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE);
+
+		ret = real_select(n, r, w, e, tv);
+		if (!eng_cut_by_checkpoint(ret, before))
+			return ret;
+		eng_fdsets_restore(&saved);
+		if (tv) {
+			struct timespec left = eng_ts_left(deadline);
+
+			tv->tv_sec = left.tv_sec;
+			tv->tv_usec = (left.tv_nsec + 999) / 1000;
+		}
+	}
+}
+
+int pselect(int n, fd_set *r, fd_set *w, fd_set *e, const struct timespec *ts, const sigset_t *mask)
+{
+	struct timespec deadline = ts ? eng_ts_deadline(*ts) : (struct timespec){ 0, 0 };
+	struct timespec left;
+	struct eng_fdsets saved;
+	sigset_t tmp;
+	int ret;
+
+	ENG_RESOLVE(real_pselect, "pselect");
+	eng_fdsets_save(&saved, r, w, e);
+	if (ts)
+		left = *ts;
+	for (;;) {
+		uint32_t before = __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE);
+
+		ret = real_pselect(n, r, w, e, ts ? &left : NULL, eng_filter(mask, &tmp));
+		if (!eng_cut_by_checkpoint(ret, before))
+			return ret;
+		eng_fdsets_restore(&saved);
+		if (ts)
+			left = eng_ts_left(deadline);
+	}
 }
 
 /* Threads are found through /proc/self/task at each checkpoint, so the

@@ -86,7 +86,7 @@ follow_job() {
 	job_comments=()
 	while :; do
 		st=$(job_state "$job")
-		c=$(squeue -h -j "$job" -o %k 2>/dev/null || true)
+		c=$(job_field "$job" Comment)
 		line="state ${st:-unknown} restarts $(job_field "$job" Restarts) comment ${c:-none}"
 		if [ "$line" != "$last" ]; then
 			echo "$(date +%T) job $job: $line"
