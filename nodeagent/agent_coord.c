@@ -472,8 +472,17 @@ static void agent_coord_commit(struct agent_coord *co)
 		agent_coord_abort(co, proto_err_from_errno(ret), why[0] ? why : strerror(-ret));
 		return;
 	}
-	log_info("generation %lld committed: %s (%u image(s), %lld ms, trigger %s)",
-		 (long long)co->gen, path, co->nparts, (long long)meta.duration_ms, co->trigger);
+	double pause_max = 0;
+
+	for (p = co->parts; p; p = p->next)
+		if (p->pause_ms > pause_max)
+			pause_max = p->pause_ms;
+	/* The pause is what the application lost: threads stopped, measured by
+	 * libckpt from prepare to release (the whole write for a final one). */
+	log_info("generation %lld committed: %s (%u image(s), %lld ms, longest pause %.1f ms, "
+		 "trigger %s)",
+		 (long long)co->gen, path, co->nparts, (long long)meta.duration_ms, pause_max,
+		 co->trigger);
 	ret = agent_store_prune(co->dir, co->conf.keep);
 	if (ret > 0)
 		log_info("pruned %d old generation(s), keeping %d", ret, co->conf.keep);
