@@ -70,6 +70,22 @@ static int gen_open_dir(int at, const char *path)
 	return openat(at, path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 }
 
+/*
+ * Opens the run directory @run_dir. Returns the fd, -ENOENT when it does not
+ * exist (for most callers: no generations yet, nothing to do), or another
+ * -errno after logging it.
+ */
+static int gen_open_run_dir(const char *run_dir)
+{
+	int dfd = gen_open_dir(AT_FDCWD, run_dir);
+
+	if (dfd >= 0 || errno == ENOENT)
+		return dfd >= 0 ? dfd : -ENOENT;
+	dfd = -errno;
+	log_perror("cannot open checkpoint directory %s", run_dir);
+	return dfd;
+}
+
 /* Sorts the real generation directories of @dfd into @committed and @tmps
  * (either may be NULL). Returns 0 or -errno. */
 static int gen_scan(int dfd, struct gen_set *committed, struct gen_set *tmps)
@@ -122,14 +138,11 @@ int proto_gen_list(const char *run_dir, uint64_t **gens, size_t *n)
 
 	*gens = NULL;
 	*n = 0;
-	dfd = gen_open_dir(AT_FDCWD, run_dir);
-	if (dfd < 0 && errno == ENOENT)
+	dfd = gen_open_run_dir(run_dir);
+	if (dfd == -ENOENT)
 		return 0;
-	if (dfd < 0) {
-		ret = -errno;
-		log_perror("cannot open checkpoint directory %s", run_dir);
-		return ret;
-	}
+	if (dfd < 0)
+		return dfd;
 	ret = gen_scan(dfd, &s, NULL);
 	close(dfd);
 	if (ret) {
@@ -235,12 +248,11 @@ int proto_gen_commit(const char *run_dir, uint64_t gen)
 		return -EINVAL;
 	gen_name(tmp, gen, true);
 	gen_name(name, gen, false);
-	dfd = gen_open_dir(AT_FDCWD, run_dir);
-	if (dfd < 0) {
-		ret = -errno;
-		log_perror("cannot open checkpoint directory %s", run_dir);
-		return ret;
-	}
+	dfd = gen_open_run_dir(run_dir);
+	if (dfd == -ENOENT)
+		log_err("cannot open checkpoint directory %s: %s", run_dir, strerror(ENOENT));
+	if (dfd < 0)
+		return dfd;
 	tfd = gen_open_dir(dfd, tmp);
 	if (tfd < 0) {
 		ret = -errno;
@@ -321,14 +333,11 @@ int proto_gen_discard(const char *run_dir, uint64_t gen)
 
 	if (gen < PROTO_GEN_MIN || gen > PROTO_GEN_MAX)
 		return -EINVAL;
-	dfd = gen_open_dir(AT_FDCWD, run_dir);
-	if (dfd < 0 && errno == ENOENT)
+	dfd = gen_open_run_dir(run_dir);
+	if (dfd == -ENOENT)
 		return 0;
-	if (dfd < 0) {
-		ret = -errno;
-		log_perror("cannot open checkpoint directory %s", run_dir);
-		return ret;
-	}
+	if (dfd < 0)
+		return dfd;
 	ret = gen_rm_tmp(dfd, run_dir, gen);
 	close(dfd);
 	return ret;
@@ -386,14 +395,11 @@ int proto_gen_prune(const char *run_dir, unsigned int keep)
 	int dfd;
 	int ret;
 
-	dfd = gen_open_dir(AT_FDCWD, run_dir);
-	if (dfd < 0 && errno == ENOENT)
+	dfd = gen_open_run_dir(run_dir);
+	if (dfd == -ENOENT)
 		return 0;
-	if (dfd < 0) {
-		ret = -errno;
-		log_perror("cannot open checkpoint directory %s", run_dir);
-		return ret;
-	}
+	if (dfd < 0)
+		return dfd;
 	ret = gen_scan(dfd, &c, &t);
 	if (ret)
 		log_err("cannot list generations of %s: %s", run_dir, strerror(-ret));
