@@ -53,23 +53,13 @@ static int check_requeueable(void)
  */
 static int check_dir_writable(void)
 {
-	const struct passwd *pw = getpwuid(getuid());
 	const char *pattern = plugin_job.dir[0] ? plugin_job.dir : plugin_site.dir_pattern;
 	char dir[SETTINGS_DIR_MAX];
 	char *jobpart;
 	int rc;
 
-	if (!pw) {
-		log_err("cannot look up user %u", (unsigned)getuid());
+	if (plugin_dir_expand(0, dir, sizeof(dir)))
 		return -1;
-	}
-	rc = settings_expand_dir(pattern, pw->pw_name, pw->pw_dir, 0, dir, sizeof(dir));
-	if (rc) {
-		log_err("checkpoint directory '%s': %s", pattern,
-			rc == -EINVAL ? "unknown %-sequence (use %u, %h, %j, %%)"
-				      : "path too long");
-		return -1;
-	}
 	jobpart = strstr(pattern, "%j") ? strrchr(dir, '/') : NULL;
 	if (jobpart && jobpart != dir)
 		*jobpart = '\0';

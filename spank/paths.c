@@ -1,8 +1,13 @@
 /* paths.c - directories the plugin creates for the job user. */
 #include <errno.h>
+#include <pwd.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "plugin.h"
+
+#define LOG_PREFIX "--checkpoint: "
+#include "log.h"
 
 /* Creates @dir and its parents as the submitting user (mode 0700 for new ones). */
 int plugin_mkdir_parents(char *dir)
@@ -18,5 +23,25 @@ int plugin_mkdir_parents(char *dir)
 	}
 	if (mkdir(dir, 0700) && errno != EEXIST)
 		return -errno;
+	return 0;
+}
+
+int plugin_dir_expand(uint32_t jobid, char *out, size_t len)
+{
+	const struct passwd *pw = getpwuid(getuid());
+	const char *pattern = plugin_job.dir[0] ? plugin_job.dir : plugin_site.dir_pattern;
+	int rc;
+
+	if (!pw) {
+		log_err("cannot look up user %u", (unsigned)getuid());
+		return -1;
+	}
+	rc = settings_expand_dir(pattern, pw->pw_name, pw->pw_dir, jobid, out, len);
+	if (rc) {
+		log_err("checkpoint directory '%s': %s", pattern,
+			rc == -EINVAL ? "unknown %-sequence (use %u, %h, %j, %%)"
+				      : "path too long");
+		return -1;
+	}
 	return 0;
 }

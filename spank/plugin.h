@@ -29,6 +29,14 @@ int plugin_options_from_env(spank_t sp);
  */
 int plugin_mkdir_parents(char *dir);
 
+/*
+ * Expands the job's checkpoint base directory (--checkpoint-dir, else the
+ * site's pattern) for the calling user, from the passwd entry rather than the
+ * job environment, which --export=NONE may empty. Returns 0, or -1 after
+ * logging why.
+ */
+int plugin_dir_expand(uint32_t jobid, char *out, size_t len);
+
 /* sbatch/salloc/srun: checks what can be checked before submission. */
 int plugin_local_validate(spank_t sp);
 

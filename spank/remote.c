@@ -79,28 +79,15 @@ static int sibling_path(const char *name, char *out, size_t len)
 	return -1;
 }
 
-/* The job's checkpoint directory: DIR/<jobid>, DIR from the job or the site. */
-static int job_dir_get(spank_t sp, uint32_t jobid, char *out, size_t len)
+/* The job's checkpoint directory: DIR/<jobid>, the same DIR sbatch checked. */
+static int job_dir_get(uint32_t jobid, char *out, size_t len)
 {
-	char user[SETTINGS_NAME_MAX] = "";
-	char home[PATH_MAX] = "";
 	char base[SETTINGS_DIR_MAX];
-	const char *pattern = plugin_job.dir[0] ? plugin_job.dir : plugin_site.dir_pattern;
 
-	if (spank_getenv(sp, "USER", user, sizeof(user)) != ESPANK_SUCCESS)
-		user[0] = '\0';
-	if (spank_getenv(sp, "HOME", home, sizeof(home)) != ESPANK_SUCCESS)
-		home[0] = '\0';
-	if (strstr(pattern, "%h") && !home[0]) {
-		log_err("checkpoint directory '%s' needs $HOME, which the job does not have; "
-			"use --checkpoint-dir=DIR",
-			pattern);
+	if (plugin_dir_expand(jobid, base, sizeof(base)))
 		return -1;
-	}
-	if (settings_expand_dir(pattern, user, home, jobid, base, sizeof(base)) ||
-	    proto_layout_job_dir(out, len, base, jobid)) {
-		log_err("checkpoint directory '%s' is too long or has an unknown %%-sequence",
-			pattern);
+	if (proto_layout_job_dir(out, len, base, jobid)) {
+		log_err("checkpoint directory %s/%u is too long", base, jobid);
 		return -1;
 	}
 	return 0;
@@ -299,8 +286,15 @@ int plugin_task_init(spank_t sp)
 			t.jobid, t.nnodes, t.stepid);
 		return 0;
 	}
-	if (job_dir_get(sp, t.jobid, jobdir, sizeof(jobdir)) || plugin_mkdir_parents(jobdir) ||
-	    agent_ensure(jobdir, t.jobid, sock, sizeof(sock)))
+	if (job_dir_get(t.jobid, jobdir, sizeof(jobdir)))
+		return -1;
+	int rc = plugin_mkdir_parents(jobdir);
+
+	if (rc) {
+		log_err("cannot create checkpoint directory %s: %s", jobdir, strerror(-rc));
+		return -1;
+	}
+	if (agent_ensure(jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
 	found = image_find(jobdir, &t, image, sizeof(image), &gen);
 	if (found > 0)
