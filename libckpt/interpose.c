@@ -205,6 +205,14 @@ int sigtimedwait(const sigset_t *set, siginfo_t *info, const struct timespec *ts
 	return real_sigtimedwait(eng_filter(set, &tmp), info, ts);
 }
 
+/* Whether a call that returned @ret was cut short by a checkpoint (and, as
+ * far as we can tell, by nothing else) since the count was @before. */
+static bool eng_cut_by_checkpoint(int ret, uint32_t before)
+{
+	return ret < 0 && errno == EINTR && eng_signal &&
+	       __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE) != before;
+}
+
 /* The sleeps: resume with the remaining time when a checkpoint (and, as far
  * as we can tell, nothing else) interrupted them. */
 int nanosleep(const struct timespec *req, struct timespec *rem)
@@ -218,8 +226,7 @@ int nanosleep(const struct timespec *req, struct timespec *rem)
 		uint32_t before = __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE);
 
 		ret = real_nanosleep(&left, &r);
-		if (ret == 0 || errno != EINTR || !eng_signal ||
-		    __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE) == before)
+		if (!eng_cut_by_checkpoint(ret, before))
 			break;
 		left = r;
 	}
@@ -251,14 +258,6 @@ int clock_nanosleep(clockid_t clk, int flags, const struct timespec *req, struct
 }
 
 /* ---- waits on descriptors: resumed like the sleeps ---------------------- */
-
-/* Whether a call that returned @ret was cut short by a checkpoint (and, as
- * far as we can tell, by nothing else) since the count was @before. */
-static bool eng_cut_by_checkpoint(int ret, uint32_t before)
-{
-	return ret < 0 && errno == EINTR && eng_signal &&
-	       __atomic_load_n(&eng_checkpoint_count, __ATOMIC_ACQUIRE) != before;
-}
 
 static struct timespec eng_mono_now(void)
 {

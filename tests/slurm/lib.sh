@@ -63,16 +63,21 @@ wait_file_grep() {
 	fail "no line matching '$pattern' in $file after ${timeout}s; it holds: $(tail -n 5 "$file" 2>/dev/null)"
 }
 
+# job_state_failed STATE: STATE is one a job ends in without completing.
+job_state_failed() {
+	case "$1" in
+	FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE) return 0 ;;
+	*) return 1 ;;
+	esac
+}
+
 # wait_job_done JOB TIMEOUT: waits until the job completed successfully.
 wait_job_done() {
 	local job=$1 timeout=$2 deadline=$((SECONDS + $2)) st=
 	while ((SECONDS < deadline)); do
 		st=$(job_state "$job")
-		case "$st" in
-		COMPLETED) return 0 ;;
-		FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
-			fail "job $job ended $st (exit $(job_field "$job" ExitCode))" ;;
-		esac
+		[ "$st" = COMPLETED ] && return 0
+		job_state_failed "$st" && fail "job $job ended $st (exit $(job_field "$job" ExitCode))"
 		sleep 0.5
 	done
 	fail "job $job not COMPLETED after ${timeout}s (state: ${st:-unknown})"
@@ -96,11 +101,8 @@ follow_job() {
 			{ [ ${#job_comments[@]} -eq 0 ] || [ "${job_comments[-1]}" != "$c" ]; }; then
 			job_comments+=("$c")
 		fi
-		case "$st" in
-		COMPLETED) return 0 ;;
-		FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
-			fail "job $job ended $st after $(job_field "$job" Restarts) restarts" ;;
-		esac
+		[ "$st" = COMPLETED ] && return 0
+		job_state_failed "$st" && fail "job $job ended $st after $(job_field "$job" Restarts) restarts"
 		((SECONDS < deadline)) || fail "job $job not COMPLETED after ${timeout}s (state ${st:-unknown})"
 		sleep 1
 	done
