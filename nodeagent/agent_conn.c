@@ -2,15 +2,14 @@
 #define LOG_PREFIX "conn: "
 #include "agent_conn.h"
 
+#include "agent_backend.h"
 #include "agent_coord.h"
 #include "agent_dir.h"
-#include "frame.h"
+#include "agent_wire.h"
 #include "log.h"
 #include "msg.h"
 
 #include <errno.h>
-#include <event2/buffer.h>
-#include <event2/bufferevent.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <json-c/json.h>
@@ -29,83 +28,62 @@ enum agent_conn_kind {
 
 struct agent_conn {
 	struct agent_listener *l;   /* owner */
-	struct bufferevent *bev;    /* the socket, buffered */
-	struct proto_decoder *dec;  /* frames being reassembled */
+	struct agent_wire *wire;    /* the socket, framed */
 	enum agent_conn_kind kind;  /* decided by the first frame */
 	struct ucred cred;	    /* peer's pid/uid/gid at connect time */
-	struct agent_part part;	    /* coordinator's view when a process */
+	struct agent_part part;	    /* the backend's view when a process */
 	struct agent_waiter waiter; /* pending checkpoint request of a client */
-	bool closing;		    /* flushing a last reply, then closing */
 	char name[96];		    /* "pid N (prog)" for logs */
 	struct agent_conn *prev;    /* listener's list */
 	struct agent_conn *next;    /* listener's list */
 };
 
 struct agent_listener {
-	struct event_base *base;    /* the agent's loop */
-	struct evconnlistener *lev; /* accepts on the socket */
-	struct agent_coord *co;	    /* where participants go */
-	agent_status_fn status_fn;  /* adds the agent's fields to status */
-	void *status_arg;	    /* passed to @status_fn */
-	struct agent_conn *conns;   /* every open connection */
+	struct event_base *base;	/* the agent's loop */
+	struct evconnlistener *lev;	/* accepts on the socket */
+	const struct agent_backend *be; /* where participants and requests go */
+	char node[AGENT_NODE_MAX + 1];	/* this node's name, given to processes */
+	struct agent_conn *conns;	/* every open connection */
 };
 
-/* The single place a connection ends: unlinks it from the coordinator and
- * the listener and frees it. @why is logged (NULL for a clean close). */
+/* The single place a connection ends: unlinks it from the backend and the
+ * listener and frees it. @why is logged (NULL for a clean close). */
 static void agent_conn_close(struct agent_conn *c, const char *why)
 {
 	struct agent_listener *l = c->l;
+	const struct agent_backend *be = l->be;
 
 	if (why)
 		log_warn("dropping %s: %s", c->name, why);
+	else if (c->kind == AGENT_CONN_PROCESS && be->ops->part_busy(be->ctx, &c->part))
+		log_warn("dropping %s: disconnected during a checkpoint", c->name);
 	else
 		log_debug("%s closed", c->name);
 	if (c->kind == AGENT_CONN_PROCESS)
-		agent_coord_part_remove(l->co, &c->part);
-	agent_coord_waiter_cancel(l->co, &c->waiter);
+		be->ops->part_remove(be->ctx, &c->part);
+	be->ops->waiter_cancel(be->ctx, &c->waiter);
 	if (c->prev)
 		c->prev->next = c->next;
 	else
 		l->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
-	bufferevent_free(c->bev);
-	proto_decoder_free(c->dec);
+	agent_wire_free(c->wire);
 	free(c);
 }
 
 static int agent_conn_send(struct agent_conn *c, const struct json_object *msg)
 {
-	char *buf;
-	size_t len;
-	int ret;
-
-	if (c->closing)
-		return -EPIPE;
-	ret = proto_frame_encode(msg, &buf, &len);
-	if (ret)
-		return ret;
-	ret = bufferevent_write(c->bev, buf, len) ? -ENOMEM : 0;
-	free(buf);
-	return ret;
+	return agent_wire_send(c->wire, msg);
 }
 
 /* Replies with an "error" and, with @fatal, closes once it is flushed. */
 static void agent_conn_reply_error(struct agent_conn *c, int code, const char *text, const char *re,
 				   bool fatal)
 {
-	struct json_object *m = proto_msg_new_error(code, text, re);
-
-	if (m) {
-		/* "reason" as well: the local protocol's readers look for it. */
-		proto_msg_set_str(m, "reason", text);
-		agent_conn_send(c, m);
-		json_object_put(m);
-	}
-	if (fatal) {
-		c->closing = true;
-		bufferevent_disable(c->bev, EV_READ);
-	}
+	agent_wire_send_error(c->wire, code, text, re);
+	if (fatal)
+		agent_wire_finish(c->wire);
 }
 
 static int part_ops_send(struct agent_part *part, struct json_object *msg)
@@ -153,40 +131,24 @@ static pid_t proc_ppid(pid_t pid)
 
 static int agent_conn_on_register(struct agent_conn *c, const struct json_object *msg)
 {
+	const struct agent_backend *be = c->l->be;
 	struct agent_part *p = &c->part;
 	struct json_object *ok;
-	const char *exe;
-	const char *base;
-	int64_t pid;
+	const char *why;
 
-	if (proto_msg_get_int_range(msg, "pid", 1, INT32_MAX, &pid) ||
-	    proto_msg_get_str(msg, "exe", 0, &exe) ||
-	    proto_msg_get_int_opt(msg, "step", 0, UINT32_MAX, 0, &p->step) ||
-	    proto_msg_get_int_opt(msg, "rank", 0, UINT32_MAX, 0, &p->rank) ||
-	    proto_msg_get_bool_opt(msg, "restored", false, &p->restored) ||
-	    proto_msg_get_int_opt(msg, "gen", -1, INT64_MAX, -1, &p->restored_gen)) {
-		agent_conn_reply_error(c, PROTO_E_PROTOCOL, proto_msg_why(), "register", true);
-		log_warn("dropping %s: bad register: %s", c->name, proto_msg_why());
-		return -EPROTO;
-	}
-	if (exe[0] != '/') {
-		agent_conn_reply_error(c, PROTO_E_PROTOCOL, "register: \"exe\" is not absolute",
-				       "register", true);
-		log_warn("dropping %s: register with relative exe \"%s\"", c->name, exe);
-		return -EPROTO;
+	if (agent_part_from_register(p, msg, &why)) {
+		agent_conn_reply_error(c, PROTO_E_PROTOCOL, why, "register", true);
+		log_warn("dropping %s: bad register: %s", c->name, why);
+		return 0; /* closes once the error is sent */
 	}
 	p->ops = &agent_conn_part_ops;
 	p->transport = c;
 	/* The kernel's word, not the message's: a restored process may still
 	 * report the pid it had when it was saved. */
 	p->pid = c->cred.pid;
-	p->claimed_pid = pid;
 	p->ppid = proc_ppid(p->pid);
-	if (!p->restored)
-		p->restored_gen = -1;
-	snprintf(p->exe, sizeof(p->exe), "%s", exe);
-	base = strrchr(exe, '/');
-	snprintf(c->name, sizeof(c->name), "pid %d (%.64s)", (int)p->pid, base + 1);
+	snprintf(p->node, sizeof(p->node), "%s", c->l->node);
+	snprintf(c->name, sizeof(c->name), "pid %d (%.64s)", (int)p->pid, strrchr(p->exe, '/') + 1);
 	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);
 	if (!ok || agent_conn_send(c, ok)) {
 		json_object_put(ok);
@@ -194,7 +156,7 @@ static int agent_conn_on_register(struct agent_conn *c, const struct json_object
 	}
 	json_object_put(ok);
 	c->kind = AGENT_CONN_PROCESS;
-	agent_coord_part_add(c->l->co, p);
+	be->ops->part_add(be->ctx, p);
 	return 0;
 }
 
@@ -202,29 +164,25 @@ static void agent_conn_checkpoint_done(void *arg, int err, int64_t gen, const ch
 				       const char *reason)
 {
 	struct agent_conn *c = arg;
-	struct json_object *m;
+	struct json_object *m = agent_outcome_msg(err, gen, path, reason);
 
-	if (err) {
-		agent_conn_reply_error(c, err, reason, PROTO_MSG_CHECKPOINT, false);
-		return;
-	}
-	m = proto_msg_new(PROTO_MSG_COMMITTED);
-	if (m && !proto_msg_set_int(m, "gen", gen) && !proto_msg_set_str(m, "path", path))
+	if (m)
 		agent_conn_send(c, m);
 	json_object_put(m);
 }
 
 static int agent_conn_on_checkpoint(struct agent_conn *c, const struct json_object *msg)
 {
-	const char *trigger;
-	bool kill;
-	int ret;
+	const struct agent_backend *be = c->l->be;
+	struct agent_request req;
+	char why[PROTO_MSG_TEXT_MAX];
+	const char *bad;
+	int code;
 
-	if (proto_msg_get_bool_opt(msg, "kill", false, &kill) ||
-	    proto_msg_get_str_opt(msg, "trigger", 31, "manual", &trigger)) {
-		agent_conn_reply_error(c, PROTO_E_PROTOCOL, proto_msg_why(), "checkpoint", true);
-		log_warn("dropping %s: bad checkpoint request: %s", c->name, proto_msg_why());
-		return -EPROTO;
+	if (agent_request_from_msg(msg, &req, &bad)) {
+		agent_conn_reply_error(c, PROTO_E_PROTOCOL, bad, "checkpoint", true);
+		log_warn("dropping %s: bad checkpoint request: %s", c->name, bad);
+		return 0; /* closes once the error is sent */
 	}
 	if (c->waiter.queued) {
 		agent_conn_reply_error(c, PROTO_E_BUSY,
@@ -234,24 +192,20 @@ static int agent_conn_on_checkpoint(struct agent_conn *c, const struct json_obje
 	}
 	c->waiter.done = agent_conn_checkpoint_done;
 	c->waiter.arg = c;
-	ret = agent_coord_request(c->l->co, *trigger ? trigger : "manual", kill, &c->waiter);
-	if (ret == -ENOENT)
-		agent_conn_reply_error(
-			c, PROTO_E_STATE,
-			"no process is registered with the agent: nothing to checkpoint",
-			"checkpoint", false);
+	code = be->ops->request(be->ctx, &req, &c->waiter, why, sizeof(why));
+	if (code)
+		agent_conn_reply_error(c, code, why, "checkpoint", false);
 	return 0;
 }
 
 static int agent_conn_on_status(struct agent_conn *c)
 {
-	struct json_object *m = agent_coord_status(c->l->co);
+	const struct agent_backend *be = c->l->be;
+	struct json_object *m = be->ops->status(be->ctx);
 	int ret;
 
 	if (!m)
 		return -ENOMEM;
-	if (c->l->status_fn)
-		c->l->status_fn(c->l->status_arg, m);
 	ret = agent_conn_send(c, m);
 	json_object_put(m);
 	return ret;
@@ -259,12 +213,14 @@ static int agent_conn_on_status(struct agent_conn *c)
 
 /* Dispatches one validated frame. Returns 0, or -errno after which the
  * connection is closed (the reason already logged or replied). */
-static int agent_conn_dispatch(struct agent_conn *c, const struct json_object *msg)
+static int agent_conn_on_frame(void *arg, const struct json_object *msg)
 {
+	struct agent_conn *c = arg;
+	const struct agent_backend *be = c->l->be;
 	enum proto_msg_type type = proto_msg_type(msg);
 
 	if (c->kind == AGENT_CONN_PROCESS)
-		return agent_coord_on_message(c->l->co, &c->part, msg);
+		return be->ops->part_message(be->ctx, &c->part, msg);
 	switch (type) {
 	case PROTO_MSG_T_REGISTER:
 		if (c->kind != AGENT_CONN_NEW)
@@ -283,78 +239,18 @@ static int agent_conn_dispatch(struct agent_conn *c, const struct json_object *m
 			       json_object_get_string(json_object_object_get(msg, "type")), true);
 	log_warn("dropping %s: unexpected \"%s\"", c->name,
 		 json_object_get_string(json_object_object_get(msg, "type")));
-	return -EPROTO;
+	return 0;
 }
 
-static void agent_conn_on_read(struct bufferevent *bev, void *arg)
+static void agent_conn_on_closed(void *arg, const char *why)
 {
-	struct agent_conn *c = arg;
-	struct evbuffer *in = bufferevent_get_input(bev);
-	struct json_object *msg;
-	char buf[4096];
-	int n;
-	int ret;
-
-	while (!c->closing && (n = evbuffer_remove(in, buf, sizeof(buf))) > 0) {
-		if (proto_decoder_feed(c->dec, buf, (size_t)n)) {
-			agent_conn_close(c, "out of memory buffering its frames");
-			return;
-		}
-		while ((ret = proto_decoder_next(c->dec, &msg)) == 1) {
-			ret = agent_conn_dispatch(c, msg);
-			json_object_put(msg);
-			if (ret == -ENOMEM) {
-				agent_conn_close(c, "out of memory");
-				return;
-			}
-			if (ret < 0 && !c->closing) {
-				agent_conn_close(c, "protocol error (see above)");
-				return;
-			}
-			if (c->closing)
-				return;
-		}
-		if (ret < 0) {
-			char why[256];
-
-			snprintf(why, sizeof(why), "malformed frame: %s",
-				 proto_decoder_strerror(c->dec));
-			agent_conn_reply_error(c, PROTO_E_PROTOCOL, why, NULL, true);
-			log_warn("dropping %s: %s", c->name, why);
-			return;
-		}
-	}
+	agent_conn_close(arg, why);
 }
 
-static void agent_conn_on_write(struct bufferevent *bev, void *arg)
-{
-	struct agent_conn *c = arg;
-
-	(void)bev;
-	if (c->closing)
-		agent_conn_close(c, NULL);
-}
-
-static void agent_conn_on_event(struct bufferevent *bev, short what, void *arg)
-{
-	struct agent_conn *c = arg;
-	char why[128];
-
-	(void)bev;
-	if (what & BEV_EVENT_EOF) {
-		if (proto_decoder_eof(c->dec))
-			agent_conn_close(c, "connection closed in the middle of a frame");
-		else if (c->kind == AGENT_CONN_PROCESS && agent_coord_busy(c->l->co) &&
-			 c->part.state != AGENT_PART_IDLE)
-			agent_conn_close(c, "disconnected during a checkpoint");
-		else
-			agent_conn_close(c, NULL);
-		return;
-	}
-	snprintf(why, sizeof(why), "socket error: %s",
-		 evutil_socket_error_to_string(EVUTIL_SOCKET_ERROR()));
-	agent_conn_close(c, why);
-}
+static const struct agent_wire_ops agent_conn_wire_ops = {
+	.frame = agent_conn_on_frame,
+	.closed = agent_conn_on_closed,
+};
 
 static void agent_listener_on_accept(struct evconnlistener *lev, evutil_socket_t fd,
 				     struct sockaddr *sa, int salen, void *arg)
@@ -383,34 +279,25 @@ static void agent_listener_on_accept(struct evconnlistener *lev, evutil_socket_t
 	}
 	c->l = l;
 	snprintf(c->name, sizeof(c->name), "client pid %d", (int)c->cred.pid);
-	c->dec = proto_decoder_new();
-	c->bev = bufferevent_socket_new(l->base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!c->dec || !c->bev) {
+	c->wire = agent_wire_new(l->base, fd, &agent_conn_wire_ops, c);
+	if (!c->wire) {
 		log_err("out of memory accepting a connection");
-		goto out_free_bev;
+		free(c);
+		return;
 	}
-	bufferevent_setcb(c->bev, agent_conn_on_read, agent_conn_on_write, agent_conn_on_event, c);
-	bufferevent_enable(c->bev, EV_READ | EV_WRITE);
 	c->next = l->conns;
 	if (l->conns)
 		l->conns->prev = c;
 	l->conns = c;
 	return;
 
-out_free_bev:
-	if (c->bev) {
-		bufferevent_free(c->bev);
-		fd = -1;
-	}
-	proto_decoder_free(c->dec);
 out_free:
-	if (fd >= 0)
-		close(fd);
+	close(fd);
 	free(c);
 }
 
-struct agent_listener *agent_listener_new(struct event_base *base, int fd, struct agent_coord *co,
-					  agent_status_fn status_fn, void *status_arg)
+struct agent_listener *agent_listener_new(struct event_base *base, int fd,
+					  const struct agent_backend *be, const char *node)
 {
 	struct agent_listener *l = calloc(1, sizeof(*l));
 
@@ -419,9 +306,8 @@ struct agent_listener *agent_listener_new(struct event_base *base, int fd, struc
 		return NULL;
 	}
 	l->base = base;
-	l->co = co;
-	l->status_fn = status_fn;
-	l->status_arg = status_arg;
+	l->be = be;
+	snprintf(l->node, sizeof(l->node), "%s", node ? node : "");
 	l->lev = evconnlistener_new(base, agent_listener_on_accept, l,
 				    LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC, -1, fd);
 	if (!l->lev) {

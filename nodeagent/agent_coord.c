@@ -317,9 +317,10 @@ static int part_order_cmp(const void *a, const void *b, void *arg)
 	const struct agent_part *p;
 
 	for (p = co->parts; p; p = p->next) {
-		if (p->pid == pa->ppid)
+		/* Pids are per node: a parent is on the same one. */
+		if (p->pid == pa->ppid && !strcmp(p->node, pa->node))
 			ra = false;
-		if (p->pid == pb->ppid)
+		if (p->pid == pb->ppid && !strcmp(p->node, pb->node))
 			rb = false;
 	}
 	if (ra != rb)
@@ -573,6 +574,16 @@ int agent_coord_request(struct agent_coord *co, const char *trigger, bool kill,
 {
 	if (!co->nparts && co->phase == AGENT_PHASE_IDLE)
 		return -ENOENT;
+	/* A final generation is running: its processes exit after it, so a
+	 * later one would find nobody. Another final request joins it. */
+	if (kill && co->phase != AGENT_PHASE_IDLE && co->kill) {
+		if (w) {
+			w->next = co->waiting;
+			w->queued = true;
+			co->waiting = w;
+		}
+		return 0;
+	}
 	if (!co->next_wanted)
 		snprintf(co->next_trigger, sizeof(co->next_trigger), "%s", trigger);
 	co->next_wanted = true;
@@ -734,6 +745,7 @@ static struct json_object *part_status(const struct agent_part *p)
 		return NULL;
 	json_object_object_add(o, "pid", json_object_new_int64(p->pid));
 	json_object_object_add(o, "exe", json_object_new_string(p->exe));
+	json_object_object_add(o, "node", json_object_new_string(p->node));
 	json_object_object_add(o, "step", json_object_new_int64(p->step));
 	json_object_object_add(o, "rank", json_object_new_int64(p->rank));
 	json_object_object_add(o, "restored", json_object_new_boolean(p->restored));
@@ -774,6 +786,33 @@ static struct json_object *gens_status(const struct agent_coord *co)
 	return arr;
 }
 
+/* [{"node": N, "processes": count}] in order of first registration. */
+static struct json_object *nodes_status(const struct agent_coord *co)
+{
+	struct json_object *arr = json_object_new_array();
+	const struct agent_part *p;
+	const struct agent_part *q;
+
+	for (p = co->parts; p && arr; p = p->next) {
+		int64_t n = 0;
+
+		for (q = co->parts; q != p && strcmp(q->node, p->node) != 0; q = q->next)
+			;
+		if (q != p)
+			continue; /* counted with an earlier one */
+		for (q = p; q; q = q->next)
+			n += !strcmp(q->node, p->node);
+		struct json_object *o = json_object_new_object();
+
+		if (!o)
+			break;
+		json_object_object_add(o, "node", json_object_new_string(p->node));
+		json_object_object_add(o, "processes", json_object_new_int64(n));
+		json_object_array_add(arr, o);
+	}
+	return arr;
+}
+
 struct json_object *agent_coord_status(const struct agent_coord *co)
 {
 	struct json_object *m = proto_msg_new(PROTO_MSG_STATUS_REPLY);
@@ -787,6 +826,7 @@ struct json_object *agent_coord_status(const struct agent_coord *co)
 	for (p = co->parts; p && procs; p = p->next)
 		json_object_array_add(procs, part_status(p));
 	json_object_object_add(m, "processes", procs);
+	json_object_object_add(m, "nodes", nodes_status(co));
 	json_object_object_add(m, "generations", gens_status(co));
 	if (co->phase != AGENT_PHASE_IDLE) {
 		cur = json_object_new_object();

@@ -50,6 +50,8 @@ enum agent_part_state {
 
 /* Longest image file name inside a generation directory. */
 #define AGENT_IMAGE_NAME_MAX 64
+/* Longest node name kept (Slurm's NodeName; 64 like HOST_NAME_MAX). */
+#define AGENT_NODE_MAX 64
 
 /* One checkpointed process (or, in cluster mode, a node agent standing for
  * several). Owned by the transport, linked into the coordinator while
@@ -61,6 +63,7 @@ struct agent_part {
 	pid_t ppid;			  /* its parent when it registered: orders images */
 	int64_t claimed_pid;		  /* pid the process reported (may be a saved one) */
 	char exe[PATH_MAX];		  /* executable the process reported */
+	char node[AGENT_NODE_MAX + 1];	  /* node it runs on, "" for this one */
 	int64_t step;			  /* Slurm step ordinal (0 standalone) */
 	int64_t rank;			  /* global task id (0 standalone) */
 	bool restored;			  /* it was restored from an image */
@@ -76,6 +79,14 @@ struct agent_part {
 	double write_ms;		  /* time the image took to write */
 	struct agent_part *next;	  /* coordinator's list, registration order */
 };
+
+/* Reads the fields of a "register" message into @p (pid, exe, step, rank,
+ * restored, gen, ppid, node; @p->pid stays the caller's). Returns 0, or
+ * -EPROTO with the reason in *@why. */
+int agent_part_from_register(struct agent_part *p, const struct json_object *msg, const char **why);
+/* The "register" a node agent forwards for @p (caller puts it); NULL on
+ * ENOMEM. */
+struct json_object *agent_part_to_register(const struct agent_part *p);
 
 /* Called once with the outcome of a generation a requester waited for:
  * @err is 0 and @path the committed directory, or a protocol error code
@@ -129,6 +140,7 @@ int agent_coord_on_message(struct agent_coord *co, struct agent_part *part,
  * "walltime", "preempt").
  * With @kill the processes exit after the commit. @w (may be NULL) is told
  * the outcome. A request during a running generation is served by the next
+ * one, except a --kill request during a final generation: it joins that
  * one. Returns 0, or -ENOENT (no participant: @w is not queued). */
 int agent_coord_request(struct agent_coord *co, const char *trigger, bool kill,
 			struct agent_waiter *w);

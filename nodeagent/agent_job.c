@@ -2,6 +2,8 @@
  * (agent_job.h). The only file of the agent that talks to slurmctld. */
 #define LOG_PREFIX "job: "
 #include "agent_job.h"
+#include "agent_backend.h"
+#include "msg.h"
 
 #include "agent_coord.h"
 #include "agent_store.h"
@@ -62,7 +64,9 @@ struct agent_job {
 	int64_t deadline;	      /* planned final checkpoint, 0: none */
 	enum agent_job_final final;   /* final checkpoint's progress */
 	int tries;		      /* final checkpoints requested */
-	char trigger[16];	      /* "walltime" or "preempt" */
+	char trigger[16];	      /* "walltime", "preempt", "signal", "manual" */
+	int64_t final_gen;	      /* committed final generation, when DONE */
+	char final_path[PATH_MAX];    /* ... and its directory */
 	bool idle_logged;	      /* said once that nobody is registered */
 	struct agent_waiter waiter;   /* outcome of the final checkpoint */
 };
@@ -245,6 +249,8 @@ static void job_on_final(void *arg, int err, int64_t gen, const char *path, cons
 		return;
 	}
 	job->final = AGENT_JOB_FINAL_DONE;
+	job->final_gen = gen;
+	snprintf(job->final_path, sizeof(job->final_path), "%s", path);
 	log_info("job %u: final checkpoint (%s) committed: generation %lld in %s", job->conf.job_id,
 		 job->trigger, (long long)gen, path);
 	if (!strcmp(job->trigger, "preempt"))
@@ -373,6 +379,8 @@ static bool job_check(struct agent_job *job)
 		return false;
 	}
 	job->v = v;
+	if (!job->co)
+		return true; /* a node agent only ends with the job */
 	if (v.preempt && job->final != AGENT_JOB_FINAL_DONE &&
 	    job->final != AGENT_JOB_FINAL_RUNNING) {
 		log_info("job %u: preempted (preempt_time set): final checkpoint now",
@@ -423,7 +431,8 @@ void agent_job_free(struct agent_job *job)
 {
 	if (!job)
 		return;
-	agent_coord_waiter_cancel(job->co, &job->waiter);
+	if (job->co)
+		agent_coord_waiter_cancel(job->co, &job->waiter);
 	if (job->poll_timer)
 		event_free(job->poll_timer);
 	if (job->deadline_timer)
@@ -450,10 +459,86 @@ int agent_job_start(struct agent_job *job, char *why, size_t why_size)
 		 "every %d s, margin at least %lld s)",
 		 job->conf.job_id, job->restart_cnt, (long long)job->v.start, job->v.comment,
 		 job->conf.poll_s, (long long)job->conf.margin_s);
-	if (job->v.preempt)
+	if (job->co && job->v.preempt)
 		job_final(job, "preempt");
-	job_plan(job);
+	if (job->co)
+		job_plan(job);
 	evtimer_add(job->poll_timer, &tv);
+	return 0;
+}
+
+/* SIGTERM reached the processes: Slurm preempts, requeues (an admin's
+ * `scontrol requeue`), cancels or ends the job. Only slurmctld knows
+ * which: checkpoint when the job will come back. Returns 0 or a protocol
+ * error code with @why. */
+static int job_on_sigterm(struct agent_job *job, char *why, size_t why_size)
+{
+	struct agent_job_view v = { 0 };
+	int err = job_load(job, &v);
+
+	if (err) {
+		snprintf(why, why_size, "cannot ask slurmctld about job %u (%s): SIGTERM delivered",
+			 job->conf.job_id, slurm_strerror(err));
+		return PROTO_E_STATE;
+	}
+	if (v.preempt) {
+		job->v = v;
+		log_info("job %u: SIGTERM and preempt_time set: final checkpoint now",
+			 job->conf.job_id);
+		job_final(job, "preempt");
+		return 0;
+	}
+	if (v.state & JOB_REQUEUE) {
+		job->v = v;
+		log_info("job %u: SIGTERM while Slurm requeues it: final checkpoint now",
+			 job->conf.job_id);
+		/* Slurm requeues it: no requeue of ours, as for a preemption. */
+		job_final(job, "preempt");
+		return 0;
+	}
+	snprintf(why, why_size,
+		 "job %u is %s, neither preempted nor requeued: SIGTERM delivered, no checkpoint",
+		 job->conf.job_id, job_state_name(v.state));
+	return PROTO_E_STATE;
+}
+
+int agent_job_request(struct agent_job *job, const struct agent_request *req,
+		      struct agent_waiter *w, char *why, size_t why_size)
+{
+	int code = 0;
+
+	if (job->final == AGENT_JOB_FINAL_DONE) {
+		/* Every process was told to exit already: that is the answer. */
+		w->done(w->arg, 0, job->final_gen, job->final_path, NULL);
+		return 0;
+	}
+	if (!strcmp(req->trigger, "sigterm"))
+		code = job_on_sigterm(job, why, why_size);
+	else
+		job_final(job, !strcmp(req->trigger, "signal") ? "signal" : req->trigger);
+	if (code)
+		return code;
+	if (job->final == AGENT_JOB_FINAL_REFUSED) {
+		snprintf(why, why_size,
+			 "job %u: comment %s leaves no time for another start: no final "
+			 "checkpoint",
+			 job->conf.job_id, job->v.comment);
+		return PROTO_E_STATE;
+	}
+	if (job->final != AGENT_JOB_FINAL_RUNNING) {
+		snprintf(why, why_size, "job %u: no final checkpoint possible (%s)",
+			 job->conf.job_id,
+			 job->final == AGENT_JOB_FINAL_FAILED
+				 ? "every try failed, see the coordinator's log"
+				 : "no process is registered");
+		return PROTO_E_STATE;
+	}
+	/* Joins the final generation just requested or already running. */
+	if (agent_coord_request(job->co, job->trigger, true, w)) {
+		snprintf(why, why_size, "job %u: no process is registered: nothing to checkpoint",
+			 job->conf.job_id);
+		return PROTO_E_STATE;
+	}
 	return 0;
 }
 

@@ -27,6 +27,8 @@
 struct event_base;
 struct json_object;
 struct agent_coord;
+struct agent_request;
+struct agent_waiter;
 
 /* Default --margin: ten minutes covers writing tens of GiB per node. */
 #define AGENT_JOB_MARGIN_DEFAULT 600
@@ -43,7 +45,8 @@ struct agent_job_conf {
 
 struct agent_job;
 
-/* Creates job mode for the coordinator @co of @dir. @end is called (from
+/* Creates job mode for the coordinator @co of @dir; with @co NULL (a node
+ * agent) it only ends the agent when the job ends. @end is called (from
  * the loop) when the agent should exit. NULL on ENOMEM. Call slurm_init()
  * before. */
 struct agent_job *agent_job_new(struct event_base *base, struct agent_coord *co, const char *dir,
@@ -55,6 +58,15 @@ void agent_job_free(struct agent_job *job);
 /* First look at the job, then polls from the loop. Returns 0, or -ESRCH
  * when the job is unknown or not running, with the reason in @why. */
 int agent_job_start(struct agent_job *job, char *why, size_t why_size);
+
+/* A final checkpoint asked for by a requester: "sigterm" (the processes
+ * got SIGTERM: checkpoint only when slurmctld says the job is preempted or
+ * requeued), "signal" (--signal=USR1 before the time limit: as at the
+ * walltime deadline, then requeue) or any trigger with requeue (ckpt
+ * checkpoint --requeue). @w joins the final generation. Returns 0, or a
+ * protocol error code with @why filled. */
+int agent_job_request(struct agent_job *job, const struct agent_request *req,
+		      struct agent_waiter *w, char *why, size_t why_size);
 
 /* True once the final checkpoint committed: the agent may exit when its
  * processes are gone. */

@@ -5,17 +5,30 @@
  * local socket until no process has been registered for CKPT_AGENT_IDLE_EXIT
  * seconds, then removes its socket and lock and exits.
  *
- * Job mode (--job JOBID, started by the SPANK plugin): no idle exit; it
- * follows the job through slurmctld (agent_job.c) and exits when the job
- * stops running, starts again, or its final checkpoint is done and its
- * processes are gone.
+ * Job mode (--job JOBID, started by the SPANK plugin on the batch host):
+ * the job's coordinator. No idle exit; it follows the job through
+ * slurmctld (agent_job.c) and exits when the job stops running, starts
+ * again, or its final checkpoint is done and its processes are gone. It
+ * also listens on TCP (agent_link.c) for the node agents and for ckpt CLIs
+ * of any node, and records that address in DIR/coord.json and
+ * ~/.slurm-ckpt/jobs/JOBID.json (agent_addr.h).
+ *
+ * Node mode (--job JOBID --relay COORD_DIR --node NAME, started by the
+ * plugin on every node with tasks): serves the processes of that node on
+ * its own socket (its --dir is COORD_DIR/nodes/NAME) and forwards them to
+ * the coordinator (agent_uplink.c); ends with the job.
  */
 #define LOG_PREFIX ""
+#include "agent_addr.h"
+#include "agent_backend.h"
 #include "agent_conn.h"
 #include "agent_coord.h"
 #include "agent_dir.h"
 #include "agent_job.h"
+#include "agent_link.h"
 #include "agent_store.h"
+#include "agent_uplink.h"
+#include "msg.h"
 #include "ckpt_config.h"
 #include "layout.h"
 #include "log.h"
@@ -48,21 +61,27 @@
 #define AGENT_EXIT_CHECKPOINTED 85
 
 struct agent {
-	struct event_base *base;      /* the loop */
-	struct agent_dir ad;	      /* names of socket, lock, log */
-	int lock_fd;		      /* holds the flock() on ad.lock */
-	int listen_fd;		      /* listening socket until handed over */
-	struct agent_coord *co;	      /* the coordinator */
-	struct agent_listener *l;     /* the socket transport */
-	struct event *idle_timer;     /* ends the agent when idle */
-	struct event *interval_timer; /* periodic checkpoints */
-	struct event *sig_term;	      /* SIGTERM: clean shutdown */
-	struct event *sig_int;	      /* SIGINT: clean shutdown (foreground use) */
-	int idle_exit_s;	      /* idle time before exit */
-	long interval_s;	      /* periodic checkpoint interval, 0 = none */
-	bool interval_fixed;	      /* --interval given: DIR/interval is not read */
-	int64_t interval_next;	      /* Unix time of the next periodic one, 0 = none */
-	struct agent_job *job;	      /* job mode, NULL in standalone mode */
+	struct event_base *base;	/* the loop */
+	struct agent_dir ad;		/* names of socket, lock, log */
+	int lock_fd;			/* holds the flock() on ad.lock */
+	int listen_fd;			/* listening socket until handed over */
+	struct agent_coord *co;		/* the coordinator */
+	struct agent_listener *l;	/* the socket transport */
+	struct event *idle_timer;	/* ends the agent when idle */
+	struct event *interval_timer;	/* periodic checkpoints */
+	struct event *sig_term;		/* SIGTERM: clean shutdown */
+	struct event *sig_int;		/* SIGINT: clean shutdown (foreground use) */
+	int idle_exit_s;		/* idle time before exit */
+	long interval_s;		/* periodic checkpoint interval, 0 = none */
+	bool interval_fixed;		/* --interval given: DIR/interval is not read */
+	int64_t interval_next;		/* Unix time of the next periodic one, 0 = none */
+	struct agent_job *job;		/* job mode, NULL in standalone mode */
+	struct agent_backend be;	/* what the local socket feeds: co or up */
+	struct agent_uplink *up;	/* node mode: the link to the coordinator */
+	struct agent_link_server *link; /* coordinator: its TCP port */
+	char coord_rec[PATH_MAX + 16];	/* coordinator: DIR/coord.json, "" if none */
+	char registry[PATH_MAX];	/* coordinator: ~/.slurm-ckpt/jobs/J.json */
+	char node[AGENT_NODE_MAX + 1];	/* --node */
 };
 
 /* The command line. */
@@ -74,13 +93,17 @@ struct agent_opts {
 	int keep;	    /* --keep, 0: $CKPT_KEEP */
 	int level;	    /* --level, 0: $CKPT_LEVEL */
 	int64_t interval_s; /* --interval, -1: DIR/interval */
+	const char *relay;  /* --relay COORD_DIR: node mode */
+	const char *node;   /* --node */
+	int port;	    /* --port: the coordinator's TCP port, 0: any */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ckpt-agent --dir DIR [--ready-fd FD] [--keep N] [--level L]\n"
-		"                  [--interval T] [--job JOBID [--margin SECONDS]]\n"
+		"                  [--interval T] [--job JOBID [--margin SECONDS] [--port P]\n"
+		"                  [--relay COORD_DIR --node NAME]]\n"
 		"\n"
 		"The checkpoint agent of the computation in DIR. Normally started by\n"
 		"'ckpt run' or 'ckpt restart', or by the SPANK plugin with --job; logs\n"
@@ -96,6 +119,10 @@ static void usage(FILE *out)
 		"                  its time limit or when preempted, then requeue it\n"
 		"  --margin S      job mode: final checkpoint at least S seconds before\n"
 		"                  the end (default %d; more if checkpoints take long)\n"
+		"  --port P        job mode: TCP port of the coordinator (default: any)\n"
+		"  --relay CDIR    node mode: forward this node's processes to the\n"
+		"                  coordinator of job JOBID, whose directory is CDIR\n"
+		"  --node NAME     the Slurm node name of this node\n"
 		"  -h, --help      this help\n"
 		"\n"
 		"Environment: CKPT_AGENT_IDLE_EXIT (seconds, default %d; not in job mode),\n"
@@ -309,6 +336,8 @@ static void agent_on_count(void *arg, unsigned int n)
 	struct agent *a = arg;
 	struct timeval tv = { .tv_sec = a->idle_exit_s };
 
+	if (!a->co)
+		return; /* a node agent: the coordinator plans, the job ends us */
 	if (n) {
 		evtimer_del(a->idle_timer);
 		if (!a->interval_fixed)
@@ -354,6 +383,133 @@ static void agent_status_extra(void *arg, struct json_object *m)
 		agent_job_status(a->job, m);
 	else
 		json_object_object_add(m, "job", NULL);
+}
+
+/* ---- the coordinator as the local socket's and the TCP port's backend --- */
+
+static void coord_be_part_add(void *ctx, struct agent_part *part)
+{
+	struct agent *a = ctx;
+
+	agent_coord_part_add(a->co, part);
+}
+
+static void coord_be_part_remove(void *ctx, struct agent_part *part)
+{
+	struct agent *a = ctx;
+
+	agent_coord_part_remove(a->co, part);
+}
+
+static int coord_be_part_message(void *ctx, struct agent_part *part, const struct json_object *msg)
+{
+	struct agent *a = ctx;
+
+	return agent_coord_on_message(a->co, part, msg);
+}
+
+/* Final checkpoints of a job go through job mode (requeue, comment);
+ * outside a job, a SIGTERM is the process's to take. */
+static int coord_be_request(void *ctx, const struct agent_request *req, struct agent_waiter *w,
+			    char *why, size_t why_size)
+{
+	struct agent *a = ctx;
+	bool sigterm = !strcmp(req->trigger, "sigterm");
+
+	if (a->job && (req->requeue || sigterm || !strcmp(req->trigger, "signal")))
+		return agent_job_request(a->job, req, w, why, why_size);
+	if (sigterm) {
+		snprintf(why, why_size, "not a Slurm job: SIGTERM is delivered to the process");
+		return PROTO_E_STATE;
+	}
+	if (req->requeue) {
+		snprintf(why, why_size, "--requeue needs a Slurm job; this agent serves %s",
+			 a->ad.dir);
+		return PROTO_E_STATE;
+	}
+	if (agent_coord_request(a->co, req->trigger, req->kill, w)) {
+		snprintf(why, why_size,
+			 "no process is registered with the agent: nothing to checkpoint");
+		return PROTO_E_STATE;
+	}
+	return 0;
+}
+
+static void coord_be_waiter_cancel(void *ctx, struct agent_waiter *w)
+{
+	struct agent *a = ctx;
+
+	agent_coord_waiter_cancel(a->co, w);
+}
+
+static struct json_object *coord_be_status(void *ctx)
+{
+	struct agent *a = ctx;
+	struct json_object *m = agent_coord_status(a->co);
+
+	if (m)
+		agent_status_extra(a, m);
+	return m;
+}
+
+static bool coord_be_part_busy(void *ctx, const struct agent_part *part)
+{
+	struct agent *a = ctx;
+
+	return agent_coord_busy(a->co) && part->state != AGENT_PART_IDLE;
+}
+
+static const struct agent_backend_ops coord_backend_ops = {
+	.part_add = coord_be_part_add,
+	.part_remove = coord_be_part_remove,
+	.part_message = coord_be_part_message,
+	.request = coord_be_request,
+	.waiter_cancel = coord_be_waiter_cancel,
+	.status = coord_be_status,
+	.part_busy = coord_be_part_busy,
+};
+
+/* Coordinator: listens on TCP and says where, for node agents and CLIs. */
+static int agent_publish(struct agent *a, const struct agent_opts *o)
+{
+	struct agent_addr rec = { .job = o->job_id, .pid = getpid() };
+	int ret;
+
+	a->link = agent_link_server_new(a->base, &a->be, o->job_id, o->port, &rec.port);
+	if (!a->link)
+		return -EADDRNOTAVAIL;
+	if (gethostname(rec.host, sizeof(rec.host) - 1))
+		snprintf(rec.host, sizeof(rec.host), "localhost");
+	snprintf(rec.dir, sizeof(rec.dir), "%s", a->ad.dir);
+	snprintf(a->coord_rec, sizeof(a->coord_rec), "%s/%s", a->ad.dir, AGENT_ADDR_FILE);
+	ret = agent_addr_write(a->coord_rec, &rec);
+	if (ret) {
+		log_err("cannot write %s: %s", a->coord_rec, strerror(-ret));
+		a->coord_rec[0] = '\0';
+		return ret;
+	}
+	/* The registry only serves `ckpt status JOBID`: not fatal. */
+	ret = agent_addr_registry_path(getuid(), o->job_id, a->registry, sizeof(a->registry));
+	if (!ret)
+		ret = agent_addr_write(a->registry, &rec);
+	if (ret) {
+		log_warn("cannot record job %u in %s: %s; `ckpt status %u` will not find it",
+			 o->job_id, a->registry[0] ? a->registry : "the home directory",
+			 strerror(-ret), o->job_id);
+		a->registry[0] = '\0';
+	}
+	log_info("coordinator of job %u listening on %s:%d", o->job_id, rec.host, rec.port);
+	return 0;
+}
+
+static void agent_unpublish(struct agent *a)
+{
+	agent_link_server_free(a->link);
+	a->link = NULL;
+	if (a->coord_rec[0])
+		unlink(a->coord_rec);
+	if (a->registry[0])
+		unlink(a->registry);
 }
 
 static int agent_events(struct agent *a)
@@ -448,6 +604,20 @@ static int agent_parse_one(int c, struct agent_opts *o)
 		ret = opt_long("level", optarg, 1, 22, &v);
 		o->level = (int)v;
 		break;
+	case 'R':
+		o->relay = optarg;
+		break;
+	case 'N':
+		if (!*optarg || strlen(optarg) > AGENT_NODE_MAX) {
+			log_err("--node: \"%s\" is not a node name", optarg);
+			ret = -EINVAL;
+		}
+		o->node = optarg;
+		break;
+	case 'P':
+		ret = opt_long("port", optarg, 0, 65535, &v);
+		o->port = (int)v;
+		break;
 	case 'i':
 		if (proto_interval_parse(optarg, &o->interval_s) || o->interval_s < 0) {
 			log_err("--interval: \"%s\" is not a duration (seconds, 1h30m, "
@@ -473,6 +643,9 @@ static int agent_parse(int argc, char **argv, struct agent_opts *o)
 		{ "keep", required_argument, NULL, 'k' },
 		{ "level", required_argument, NULL, 'l' },
 		{ "interval", required_argument, NULL, 'i' },
+		{ "relay", required_argument, NULL, 'R' },
+		{ "node", required_argument, NULL, 'N' },
+		{ "port", required_argument, NULL, 'P' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -496,8 +669,12 @@ static int agent_parse(int argc, char **argv, struct agent_opts *o)
 		log_err("--dir DIR is required");
 		return -EINVAL;
 	}
-	if (margin_set && !o->job_id) {
-		log_err("--margin needs --job");
+	if ((margin_set || o->relay || o->port) && !o->job_id) {
+		log_err("--margin, --port and --relay need --job");
+		return -EINVAL;
+	}
+	if (o->relay && !o->node) {
+		log_err("--relay needs --node");
 		return -EINVAL;
 	}
 	return 0;
@@ -567,6 +744,28 @@ static int agent_slurm_init(int ready_fd)
 	return 0;
 }
 
+/* The coordinator (standalone, job mode) or the link to it (node mode). */
+static int agent_backend_setup(struct agent *a, const struct agent_opts *o,
+			       const struct agent_coord_conf *conf)
+{
+	snprintf(a->node, sizeof(a->node), "%s", o->node ? o->node : "");
+	if (o->relay) {
+		a->up = agent_uplink_new(a->base, o->relay, o->job_id, o->node);
+		if (!a->up)
+			return -ENOMEM;
+		a->be = *agent_uplink_backend(a->up);
+		agent_uplink_set_count_cb(a->up, agent_on_count, a);
+		return 0;
+	}
+	a->co = agent_coord_new(a->base, a->ad.dir, conf);
+	if (!a->co)
+		return -ENOMEM;
+	a->be.ops = &coord_backend_ops;
+	a->be.ctx = a;
+	agent_coord_set_count_cb(a->co, agent_on_count, a);
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	struct agent a = { .lock_fd = -1, .listen_fd = -1 };
@@ -627,29 +826,35 @@ int main(int argc, char **argv)
 			     strerror(-ret));
 		goto out_unlock;
 	}
-	agent_store_discard_stale(a.ad.dir);
+	if (!o.relay)
+		agent_store_discard_stale(a.ad.dir);
 	a.base = event_base_new();
-	a.co = a.base ? agent_coord_new(a.base, a.ad.dir, &conf) : NULL;
-	if (a.co && o.job_id) {
+	ret = a.base ? agent_backend_setup(&a, &o, &conf) : -ENOMEM;
+	if (!ret && o.job_id) {
 		ret = agent_job_setup(&a, &o, ready_fd);
 		if (ret)
 			goto out_free;
 	}
-	ret = a.co ? agent_events(&a) : -ENOMEM;
+	if (!ret)
+		ret = agent_events(&a);
 	if (!ret) {
-		a.l = agent_listener_new(a.base, a.listen_fd, a.co, agent_status_extra, &a);
+		a.l = agent_listener_new(a.base, a.listen_fd, &a.be, a.node);
 		if (a.l)
 			a.listen_fd = -1;
 		else
 			ret = -ENOMEM;
 	}
+	if (!ret && o.job_id && !o.relay)
+		ret = agent_publish(&a, &o);
 	if (ret) {
-		log_err("cannot set up the event loop: %s", strerror(-ret));
-		ready_report(ready_fd, "error: cannot set up the event loop\n");
+		log_err("cannot set up the agent: %s", strerror(-ret));
+		ready_report(ready_fd, "error: cannot set up the agent: %s\n", strerror(-ret));
 		goto out_free;
 	}
-	agent_coord_set_count_cb(a.co, agent_on_count, &a);
-	if (o.job_id)
+	if (o.relay)
+		log_info("node agent of %s for job %u: serving %s, coordinator in %s", a.node,
+			 o.job_id, a.ad.sock, o.relay);
+	else if (o.job_id)
 		log_info("serving %s on %s for job %u (phase timeout %d s, keep %d, interval "
 			 "%ld s)",
 			 a.ad.dir, a.ad.sock, o.job_id, conf.phase_timeout_s, conf.keep,
@@ -662,8 +867,10 @@ int main(int argc, char **argv)
 	ret = 0;
 
 out_free:
+	agent_unpublish(&a);
 	agent_unlisten(&a);
 	agent_job_free(a.job);
+	agent_uplink_free(a.up);
 	agent_coord_free(a.co);
 	agent_free_events(&a);
 	if (a.base)

@@ -9,7 +9,9 @@
 
 #include "agent_dir.h"
 
+#include <limits.h>
 #include <stdbool.h>
+#include <stdint.h>
 
 struct json_object;
 
@@ -57,6 +59,27 @@ int cli_agent_call(int fd, const struct agent_dir *ad, struct json_object *req,
 int cli_agent_check_idle(int fd, const struct agent_dir *ad, const char *hint);
 /* The text of an "error" reply ("reason", else "message"). */
 const char *cli_reply_reason(const struct json_object *reply);
+
+/* What checkpoint/status talk to: the agent of a directory, or the
+ * coordinator of a running Slurm job (from any node). */
+struct cli_target {
+	bool is_job;		  /* a job id was given */
+	uint32_t job;		  /* ... that one */
+	struct agent_dir ad;	  /* otherwise the directory's agent */
+	char name[PATH_MAX + 32]; /* "job N" or DIR, for messages */
+	char log[PATH_MAX + 16];  /* the agent's log, for hints */
+};
+/* Sets @t from a --dir (may be NULL: the default) or a JOBID argument (may
+ * be NULL) of command @cmd. Returns 0, -EINVAL for a wrong command line
+ * (reported as a usage error), or reports and returns -errno. */
+int cli_target_init(const char *cmd, const char *dir, const char *job, struct cli_target *t);
+/* Connects; for a job, after checking with slurmctld that the caller owns
+ * it (or is root), with a munge hello. Returns the fd or reports and
+ * returns -errno. */
+int cli_target_connect(struct cli_target *t);
+/* As cli_agent_call(), for @t. */
+int cli_target_call(int fd, const struct cli_target *t, struct json_object *req,
+		    struct json_object **reply, int timeout_ms);
 
 /* The commands; each returns the process exit status. */
 int cli_cmd_run(int argc, char **argv);

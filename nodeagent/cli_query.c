@@ -18,22 +18,28 @@
 
 static void checkpoint_usage(FILE *out)
 {
-	fprintf(out, "Usage: ckpt checkpoint [--dir DIR] [--kill]\n"
+	fprintf(out, "Usage: ckpt checkpoint [--dir DIR | JOBID] [--kill | --requeue] [--json]\n"
 		     "\n"
-		     "Checkpoints every process of the computation in DIR and returns once the\n"
-		     "new generation is committed, printing its directory. Exits 0 only then.\n"
+		     "Checkpoints every process of the computation in DIR, or of the running\n"
+		     "Slurm job JOBID (from any node; its owner or root only), and returns once\n"
+		     "the new generation is committed, printing its directory. Exits 0 only\n"
+		     "then.\n"
 		     "\n"
 		     "  --dir DIR     checkpoint directory (default $CKPT_DIR, else ./ckpt)\n"
 		     "  --kill        the processes exit right after the commit (status 85)\n"
+		     "  --requeue     JOBID only: final checkpoint, then the job is requeued and\n"
+		     "                resumes from it when it starts again\n"
+		     "  --json        print the agent's answer as JSON\n"
 		     "  -h, --help    this help\n");
 }
 
 static void status_usage(FILE *out)
 {
-	fprintf(out, "Usage: ckpt status [--dir DIR] [--json]\n"
+	fprintf(out, "Usage: ckpt status [--dir DIR | JOBID] [--json]\n"
 		     "\n"
-		     "Shows the agent of DIR: its processes, a checkpoint in progress, the\n"
-		     "committed generations and the last error.\n"
+		     "Shows the agent of DIR, or the coordinator of the running Slurm job JOBID\n"
+		     "(from any node; its owner or root only): processes and their nodes, a\n"
+		     "checkpoint in progress, the committed generations and the last error.\n"
 		     "\n"
 		     "  --dir DIR     checkpoint directory (default $CKPT_DIR, else ./ckpt)\n"
 		     "  --json        print the agent's status_reply as JSON\n"
@@ -53,17 +59,34 @@ static void list_usage(FILE *out)
 		     "  -h, --help    this help\n");
 }
 
-/* Parses the options shared by checkpoint/status/list. @flag is the
- * command's own boolean option ("kill" or "json"); @positional allows one
- * DIR argument (list). Returns -1 to go on, or an exit status. */
-static int parse_common(int argc, char **argv, const char *cmd, const char *flag,
-			void (*usage)(FILE *), bool positional, const char **dir, bool *flag_set,
-			bool *json)
+/* Options of checkpoint, status and list. */
+struct query_opts {
+	const char *dir; /* --dir */
+	const char *arg; /* the positional argument: JOBID or DIR */
+	bool kill;	 /* --kill */
+	bool requeue;	 /* --requeue */
+	bool json;	 /* --json */
+};
+
+/* Which options a command takes. */
+enum {
+	QO_KILL = 1, /* --kill, --requeue */
+	QO_ARG = 2,  /* one positional argument */
+};
+
+/* Parses the options shared by checkpoint/status/list. Returns -1 to go
+ * on, or an exit status. */
+static int parse_common(int argc, char **argv, const char *cmd, unsigned int allowed,
+			void (*usage)(FILE *), struct query_opts *o)
 {
-	const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' }, { flag, no_argument, NULL, 'f' },
-		{ "json", no_argument, NULL, 'j' },	 { "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },	 { NULL, 0, NULL, 0 },
+	static const struct option opts[] = {
+		{ "dir", required_argument, NULL, 'd' },
+		{ "kill", no_argument, NULL, 'k' },
+		{ "requeue", no_argument, NULL, 'q' },
+		{ "json", no_argument, NULL, 'j' },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -71,15 +94,16 @@ static int parse_common(int argc, char **argv, const char *cmd, const char *flag
 	while ((c = getopt_long(argc, argv, ":vh", opts, NULL)) != -1) {
 		switch (c) {
 		case 'd':
-			*dir = optarg;
+			o->dir = optarg;
 			break;
-		case 'f':
-			*flag_set = true;
+		case 'k':
+		case 'q':
+			if (!(allowed & QO_KILL))
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			*(c == 'k' ? &o->kill : &o->requeue) = true;
 			break;
 		case 'j':
-			if (!json)
-				return cli_usage_err(cmd, "unknown option '--json'");
-			*json = true;
+			o->json = true;
 			break;
 		case 'v':
 			cli_is_verbose = true;
@@ -93,58 +117,76 @@ static int parse_common(int argc, char **argv, const char *cmd, const char *flag
 			return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
 		}
 	}
-	if (positional && optind < argc && !*dir)
-		*dir = argv[optind++];
+	if ((allowed & QO_ARG) && optind < argc)
+		o->arg = argv[optind++];
 	if (optind < argc)
 		return cli_usage_err(cmd, "unexpected argument '%s'", argv[optind]);
+	if (o->kill && o->requeue)
+		return cli_usage_err(cmd, "--kill and --requeue exclude each other");
 	return -1;
+}
+
+static void print_json(const struct json_object *o)
+{
+	printf("%s\n", json_object_to_json_string_ext((struct json_object *)o,
+						      JSON_C_TO_STRING_PRETTY |
+							      JSON_C_TO_STRING_NOSLASHESCAPE));
+}
+
+/* Prints the answer to a checkpoint request; returns the exit status. */
+static int checkpoint_report(const struct cli_target *t, const struct json_object *reply, bool json)
+{
+	const char *path;
+
+	if (json)
+		print_json(reply);
+	if (proto_msg_is(reply, PROTO_MSG_COMMITTED) &&
+	    !proto_msg_get_str(reply, "path", 0, &path)) {
+		if (!json)
+			printf("%s\n", path);
+		return CLI_EXIT_OK;
+	}
+	if (proto_msg_is(reply, PROTO_MSG_ERROR))
+		cli_err("checkpoint of %s failed: %s", t->name, cli_reply_reason(reply));
+	else
+		cli_err("unexpected answer from the agent of %s: %s", t->name,
+			json_object_to_json_string((struct json_object *)reply));
+	return CLI_EXIT_FAIL;
 }
 
 int cli_cmd_checkpoint(int argc, char **argv)
 {
+	struct query_opts o = { 0 };
 	struct json_object *req;
 	struct json_object *reply = NULL;
-	const char *dir = NULL;
-	const char *path;
-	struct agent_dir ad;
-	bool kill = false;
+	struct cli_target t;
 	int ret;
 	int fd;
 
-	ret = parse_common(argc, argv, "checkpoint", "kill", checkpoint_usage, false, &dir, &kill,
-			   NULL);
+	ret = parse_common(argc, argv, "checkpoint", QO_KILL | QO_ARG, checkpoint_usage, &o);
 	if (ret >= 0)
 		return ret;
-	if (cli_dir(dir, false, &ad))
-		return CLI_EXIT_FAIL;
-	fd = cli_agent_connect(&ad);
+	ret = cli_target_init("checkpoint", o.dir, o.arg, &t);
+	if (ret)
+		return ret == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	if (o.requeue && !t.is_job)
+		return cli_usage_err("checkpoint", "--requeue needs a JOBID");
+	fd = cli_target_connect(&t);
 	if (fd < 0)
 		return CLI_EXIT_FAIL;
 	req = proto_msg_new(PROTO_MSG_CHECKPOINT);
-	if (!req || proto_msg_set_bool(req, "kill", kill)) {
+	if (!req || proto_msg_set_bool(req, "kill", o.kill) ||
+	    (o.requeue && proto_msg_set_bool(req, "requeue", true))) {
 		cli_err("out of memory");
 		ret = CLI_EXIT_FAIL;
-		goto out_close;
+		goto out;
 	}
 	/* No timeout of our own: the agent bounds every phase and answers. */
-	ret = cli_agent_call(fd, &ad, req, &reply, -1) ? CLI_EXIT_FAIL : CLI_EXIT_OK;
-	if (ret)
-		goto out_put;
-	if (proto_msg_is(reply, PROTO_MSG_COMMITTED) &&
-	    !proto_msg_get_str(reply, "path", 0, &path)) {
-		printf("%s\n", path);
-	} else if (proto_msg_is(reply, PROTO_MSG_ERROR)) {
-		cli_err("checkpoint of %s failed: %s", ad.dir, cli_reply_reason(reply));
-		ret = CLI_EXIT_FAIL;
-	} else {
-		cli_err("unexpected answer from the agent of %s: %s", ad.dir,
-			json_object_to_json_string(reply));
-		ret = CLI_EXIT_FAIL;
-	}
-out_put:
+	ret = cli_target_call(fd, &t, req, &reply, -1) ? CLI_EXIT_FAIL
+						       : checkpoint_report(&t, reply, o.json);
+out:
 	json_object_put(reply);
 	json_object_put(req);
-out_close:
 	close(fd);
 	return ret;
 }
@@ -267,7 +309,8 @@ static void status_print(struct json_object *r)
 	for (i = 0; i < n; i++) {
 		struct json_object *p = json_object_array_get_idx(procs, i);
 
-		printf("  pid %-7lld step %lld rank %lld  %-9s %s", (long long)jint(p, "pid"),
+		printf("  pid %-7lld %s%s%sstep %lld rank %lld  %-9s %s", (long long)jint(p, "pid"),
+		       *jstr(p, "node") ? "on " : "", jstr(p, "node"), *jstr(p, "node") ? " " : "",
 		       (long long)jint(p, "step"), (long long)jint(p, "rank"), jstr(p, "state"),
 		       jstr(p, "exe"));
 		if (json_object_get_boolean(json_object_object_get(p, "restored")))
@@ -303,35 +346,33 @@ static void status_print(struct json_object *r)
 
 int cli_cmd_status(int argc, char **argv)
 {
+	struct query_opts o = { 0 };
 	struct json_object *req = NULL;
 	struct json_object *reply = NULL;
-	const char *dir = NULL;
-	struct agent_dir ad;
-	bool json = false;
+	struct cli_target t;
 	int ret;
 	int fd;
 
-	ret = parse_common(argc, argv, "status", "json", status_usage, false, &dir, &json, NULL);
+	ret = parse_common(argc, argv, "status", QO_ARG, status_usage, &o);
 	if (ret >= 0)
 		return ret;
-	if (cli_dir(dir, false, &ad))
-		return CLI_EXIT_FAIL;
-	fd = cli_agent_connect(&ad);
+	ret = cli_target_init("status", o.dir, o.arg, &t);
+	if (ret)
+		return ret == -EINVAL ? CLI_EXIT_USAGE : CLI_EXIT_FAIL;
+	fd = cli_target_connect(&t);
 	if (fd < 0)
 		return CLI_EXIT_FAIL;
 	ret = CLI_EXIT_FAIL;
 	req = proto_msg_new(PROTO_MSG_STATUS);
-	if (!req || cli_agent_call(fd, &ad, req, &reply, CLI_STATUS_TIMEOUT_MS))
+	if (!req || cli_target_call(fd, &t, req, &reply, CLI_STATUS_TIMEOUT_MS))
 		goto out;
 	if (!proto_msg_is(reply, PROTO_MSG_STATUS_REPLY)) {
-		cli_err("the agent of %s refused the status request: %s", ad.dir,
+		cli_err("the agent of %s refused the status request: %s", t.name,
 			cli_reply_reason(reply));
 		goto out;
 	}
-	if (json)
-		printf("%s\n",
-		       json_object_to_json_string_ext(
-			       reply, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (o.json)
+		print_json(reply);
 	else
 		status_print(reply);
 	ret = CLI_EXIT_OK;
@@ -372,25 +413,26 @@ static void list_json(const struct agent_gen_info *g, size_t n)
 
 int cli_cmd_list(int argc, char **argv)
 {
+	struct query_opts o = { 0 };
 	struct agent_gen_info *gens = NULL;
-	const char *dir = NULL;
 	struct agent_dir ad;
-	bool json = false;
 	size_t n = 0;
 	size_t i;
 	int ret;
 
-	ret = parse_common(argc, argv, "list", "json", list_usage, true, &dir, &json, NULL);
+	ret = parse_common(argc, argv, "list", QO_ARG, list_usage, &o);
 	if (ret >= 0)
 		return ret;
-	if (cli_dir(dir, false, &ad))
+	if (o.dir && o.arg)
+		return cli_usage_err("list", "give DIR or --dir, not both");
+	if (cli_dir(o.dir ? o.dir : o.arg, false, &ad))
 		return CLI_EXIT_FAIL;
 	ret = agent_store_list(ad.dir, &gens, &n);
 	if (ret) {
 		cli_err("cannot list %s: %s", ad.dir, strerror(-ret));
 		return CLI_EXIT_FAIL;
 	}
-	if (json) {
+	if (o.json) {
 		list_json(gens, n);
 	} else if (!n) {
 		printf("no committed generation in %s\n", ad.dir);

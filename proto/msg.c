@@ -31,6 +31,7 @@ static const char *const msg_type_names[PROTO_MSG_T_COUNT] = {
 	[PROTO_MSG_T_STATUS_REPLY] = PROTO_MSG_STATUS_REPLY,
 	[PROTO_MSG_T_ERROR] = PROTO_MSG_ERROR,
 	[PROTO_MSG_T_DRAIN_SUM] = PROTO_MSG_DRAIN_SUM,
+	[PROTO_MSG_T_LEAVE] = PROTO_MSG_LEAVE,
 };
 
 enum proto_msg_type proto_msg_type_from_name(const char *name)

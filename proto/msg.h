@@ -36,6 +36,7 @@ struct json_object;
 #define PROTO_MSG_STATUS_REPLY "status_reply" /* reply to status */
 #define PROTO_MSG_ERROR	       "error"	      /* reply to any refused request */
 #define PROTO_MSG_DRAIN_SUM    "drain_sum"    /* MPI drain: counters up, global sums/maxima down */
+#define PROTO_MSG_LEAVE	       "leave"	      /* node agent -> coordinator: a process left */
 
 /* The same types as numbers, for switch statements. Not sent on the wire;
  * values may change between builds. */
@@ -58,6 +59,7 @@ enum proto_msg_type {
 	PROTO_MSG_T_STATUS_REPLY,
 	PROTO_MSG_T_ERROR,
 	PROTO_MSG_T_DRAIN_SUM,
+	PROTO_MSG_T_LEAVE,
 	PROTO_MSG_T_COUNT, /* number of entries, not a type */
 };
 

@@ -1,6 +1,7 @@
 /* remote.c - slurmstepd context: every task of a job step that asked for
  * --checkpoint=auto either resumes from its image or starts fresh under
- * libckpt.so, connected to the job's agent on this node. */
+ * libckpt.so, connected to the job's agent on this node; the batch step
+ * starts the job's coordinator. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
@@ -26,26 +27,17 @@
 struct task_ids {
 	uint32_t jobid;
 	uint32_t stepid;
-	uint32_t rank;	 /* global task id within the step */
-	uint32_t nnodes; /* nodes of the job, not just of this step */
+	uint32_t rank; /* global task id within the step */
 };
 
 static int task_ids_get(spank_t sp, struct task_ids *t)
 {
-	char nodes[16];
-
 	if (spank_get_item(sp, S_JOB_ID, &t->jobid) != ESPANK_SUCCESS ||
 	    spank_get_item(sp, S_JOB_STEPID, &t->stepid) != ESPANK_SUCCESS ||
-	    spank_get_item(sp, S_TASK_GLOBAL_ID, &t->rank) != ESPANK_SUCCESS ||
-	    spank_get_item(sp, S_JOB_NNODES, &t->nnodes) != ESPANK_SUCCESS) {
+	    spank_get_item(sp, S_TASK_GLOBAL_ID, &t->rank) != ESPANK_SUCCESS) {
 		log_err("cannot read the job, step and task ids from Slurm");
 		return -1;
 	}
-	/* S_JOB_NNODES counts the step's nodes; the job's agent serves one
-	 * node, so a job with several nodes is what matters. */
-	if (spank_getenv(sp, "SLURM_JOB_NUM_NODES", nodes, sizeof(nodes)) == ESPANK_SUCCESS &&
-	    strtoul(nodes, NULL, 10) > t->nnodes)
-		t->nnodes = (uint32_t)strtoul(nodes, NULL, 10);
 	return 0;
 }
 
@@ -192,10 +184,24 @@ static int task_inject(spank_t sp, const char *sock, const char *jobdir, const s
 	return 0;
 }
 
-/* The arguments the job's agent starts with: its job, margin, keep, level. */
-static int agent_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t len)
+/* Finds ckpt-agent and starts it for @dir with @args unless one runs. */
+static int agent_start(const char *dir, const char *const *args, char *sock, size_t len)
 {
 	char agent[PATH_MAX];
+
+	if (sibling_path("ckpt-agent", agent, sizeof(agent)))
+		return -1;
+	if (agent_dir_ensure(agent, dir, args, sock, len) < 0) {
+		log_err("cannot start the checkpoint agent for %s (log: %s/agent.log)", dir, dir);
+		return -1;
+	}
+	return 0;
+}
+
+/* The job's coordinator, on the batch host: its job, margin, keep, level
+ * and interval. */
+static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t len)
+{
 	char job[16];
 	char margin[24];
 	char keep[16];
@@ -204,8 +210,6 @@ static int agent_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t l
 	const char *args[12];
 	size_t n = 0;
 
-	if (sibling_path("ckpt-agent", agent, sizeof(agent)))
-		return -1;
 	snprintf(job, sizeof(job), "%u", jobid);
 	snprintf(margin, sizeof(margin), "%llu", (unsigned long long)plugin_site.margin_s);
 	snprintf(keep, sizeof(keep), "%u", plugin_job.keep ? plugin_job.keep : plugin_site.keep);
@@ -225,12 +229,37 @@ static int agent_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t l
 		args[n++] = interval;
 	}
 	args[n] = NULL;
-	if (agent_dir_ensure(agent, jobdir, args, sock, len) < 0) {
-		log_err("cannot start the checkpoint agent of job %u (log: %s/agent.log)", jobid,
-			jobdir);
+	return agent_start(jobdir, args, sock, len);
+}
+
+/* The job's agent on this node, which forwards the node's processes to the
+ * coordinator; it lives in JOBDIR/nodes/NODE (one per slurmd, several may
+ * share a host). */
+static int node_agent_ensure(spank_t sp, const char *jobdir, uint32_t jobid, char *sock, size_t len)
+{
+	char node[SETTINGS_NAME_MAX];
+	char dir[PATH_MAX];
+	char job[16];
+
+	if (spank_getenv(sp, "SLURMD_NODENAME", node, sizeof(node)) != ESPANK_SUCCESS || !*node ||
+	    strchr(node, '/')) {
+		log_err("SLURMD_NODENAME is not set to a node name: cannot start the node agent");
 		return -1;
 	}
-	return 0;
+	if (snprintf(dir, sizeof(dir), "%s/nodes/%s", jobdir, node) >= (int)sizeof(dir)) {
+		log_err("checkpoint directory %s is too long", jobdir);
+		return -1;
+	}
+	int rc = plugin_mkdir_parents(dir);
+
+	if (rc) {
+		log_err("cannot create %s: %s", dir, strerror(-rc));
+		return -1;
+	}
+	snprintf(job, sizeof(job), "%u", jobid);
+	const char *const args[] = { "--job", job, "--relay", jobdir, "--node", node, NULL };
+
+	return agent_start(dir, args, sock, len);
 }
 
 /*
@@ -261,6 +290,16 @@ static bool site_allows(spank_t sp)
 	return true;
 }
 
+/* True when the job was submitted with sbatch: Slurm sets ENVIRONMENT=BATCH
+ * for the batch script, and its steps inherit it. */
+static bool job_is_batch(spank_t sp)
+{
+	char env[16];
+
+	return spank_getenv(sp, "ENVIRONMENT", env, sizeof(env)) == ESPANK_SUCCESS &&
+	       !strcmp(env, "BATCH");
+}
+
 int plugin_task_init(spank_t sp)
 {
 	struct task_ids t;
@@ -269,32 +308,36 @@ int plugin_task_init(spank_t sp)
 	char image[PATH_MAX];
 	uint64_t gen = 0;
 	int found;
+	int rc;
 
 	if (plugin_job.mode != CKPT_MODE_AUTO)
 		return 0;
 	if (task_ids_get(sp, &t))
 		return -1;
-	/* The batch shell reruns from the top after a requeue; only steps are
-	 * checkpointed, and the steps it launches again are matched to images. */
-	if (t.stepid >= SLURM_INTERACTIVE_STEP)
+	/* Only batch steps and their job steps: the extern step has no task
+	 * of the user's, interactive steps are not requeued. */
+	if (t.stepid >= SLURM_INTERACTIVE_STEP && t.stepid != SLURM_BATCH_SCRIPT)
 		return 0;
 	if (!site_allows(sp))
 		return 0;
-	if (t.nnodes > 1) {
-		log_err("job %u has %u nodes: multi-node checkpointing is not available yet, "
-			"step %u runs WITHOUT checkpoints",
-			t.jobid, t.nnodes, t.stepid);
+	if (!job_is_batch(sp)) {
+		log_err("job %u is not a batch job: --checkpoint=auto needs sbatch (a requeued "
+			"job reruns its batch script); step %u runs WITHOUT checkpoints",
+			t.jobid, t.stepid);
 		return 0;
 	}
 	if (job_dir_get(t.jobid, jobdir, sizeof(jobdir)))
 		return -1;
-	int rc = plugin_mkdir_parents(jobdir);
-
+	rc = plugin_mkdir_parents(jobdir);
 	if (rc) {
 		log_err("cannot create checkpoint directory %s: %s", jobdir, strerror(-rc));
 		return -1;
 	}
-	if (agent_ensure(jobdir, t.jobid, sock, sizeof(sock)))
+	/* The batch shell reruns from the top after a requeue and is not
+	 * checkpointed; its start is where the job's coordinator starts. */
+	if (t.stepid == SLURM_BATCH_SCRIPT)
+		return coordinator_ensure(jobdir, t.jobid, sock, sizeof(sock));
+	if (node_agent_ensure(sp, jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
 	found = image_find(jobdir, &t, image, sizeof(image), &gen);
 	if (found > 0)

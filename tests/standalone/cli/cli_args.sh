@@ -16,8 +16,11 @@ expect 2 "unknown option '--bogus'" "run with an unknown option" "$CKPT" run --b
 expect 2 "needs a value" "run --dir without value" "$CKPT" run --dir
 expect 2 "--interval: 'soon' is not a duration" "run with a bad interval" \
 	"$CKPT" run --interval soon true
-expect 2 "unknown option '--json'" "checkpoint --json" "$CKPT" checkpoint --json
-expect 2 "unexpected argument 'extra'" "status with an argument" "$CKPT" status extra
+expect 2 "unknown option '--verify'" "checkpoint --verify" "$CKPT" checkpoint --verify
+expect 2 "--requeue needs a JOBID" "checkpoint --requeue without a job" "$CKPT" checkpoint --requeue --dir "$T"
+expect 2 "not a Slurm job id" "checkpoint of a job id that is not a number" "$CKPT" checkpoint 12x
+expect 2 "'extra' is not a Slurm job id" "status with an argument that is no job id" "$CKPT" status extra
+expect 2 "unexpected argument '2'" "status with two arguments" "$CKPT" status 1 2
 expect 2 "unexpected argument '2'" "restart with two generations" "$CKPT" restart 1 2
 expect 2 "missing IMAGE" "inspect without IMAGE" "$CKPT" inspect
 

@@ -1,0 +1,256 @@
+/* agent_addr.c - the coordinator's address record and the hello to it
+ * (agent_addr.h). */
+#define LOG_PREFIX "addr: "
+#include "agent_addr.h"
+
+#include "auth.h"
+#include "frame.h"
+#include "log.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <json-c/json.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <pwd.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+int agent_addr_registry_path(uid_t uid, uint32_t job, char *out, size_t size)
+{
+	struct passwd pw;
+	struct passwd *res = NULL;
+	char buf[4096];
+
+	if (getpwuid_r(uid, &pw, buf, sizeof(buf), &res) || !res || !res->pw_dir)
+		return -ENOENT;
+	if (snprintf(out, size, "%s/.slurm-ckpt/jobs/%u.json", res->pw_dir, job) >= (int)size)
+		return -ENAMETOOLONG;
+	return 0;
+}
+
+/* Creates the directory holding @path (one level; its parent must exist,
+ * or be creatable the same way once more: ~/.slurm-ckpt/jobs). */
+static int addr_mkdirs(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return 0;
+	*slash = '\0';
+	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
+		return 0;
+	if (errno != ENOENT)
+		return -errno;
+	slash = strrchr(dir, '/');
+	if (!slash)
+		return -ENOENT;
+	*slash = '\0';
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	*slash = '/';
+	return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -errno;
+}
+
+int agent_addr_write(const char *path, const struct agent_addr *a)
+{
+	char tmp[PATH_MAX + 8];
+	struct json_object *o = json_object_new_object();
+	const char *text;
+	int ret;
+	int fd;
+
+	if (!o)
+		return -ENOMEM;
+	json_object_object_add(o, "job", json_object_new_int64(a->job));
+	json_object_object_add(o, "host", json_object_new_string(a->host));
+	json_object_object_add(o, "port", json_object_new_int(a->port));
+	json_object_object_add(o, "dir", json_object_new_string(a->dir));
+	json_object_object_add(o, "pid", json_object_new_int(a->pid));
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	ret = addr_mkdirs(path);
+	if (ret)
+		goto out;
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		ret = -errno;
+		goto out;
+	}
+	if (write(fd, text, strlen(text)) != (ssize_t)strlen(text) || write(fd, "\n", 1) != 1 ||
+	    fsync(fd))
+		ret = errno ? -errno : -EIO;
+	close(fd);
+	if (!ret && rename(tmp, path))
+		ret = -errno;
+	if (ret)
+		unlink(tmp);
+out:
+	json_object_put(o);
+	return ret;
+}
+
+int agent_addr_read(const char *path, struct agent_addr *a)
+{
+	struct json_object *o = json_object_from_file(path);
+	const char *host;
+	const char *dir;
+	int64_t job;
+	int64_t port;
+	int64_t pid;
+	int ret = 0;
+
+	if (!o)
+		return access(path, R_OK) ? -errno : -EPROTO;
+	if (proto_msg_get_int_range(o, "job", 1, UINT32_MAX, &job) ||
+	    proto_msg_get_str(o, "host", sizeof(a->host) - 1, &host) ||
+	    proto_msg_get_int_range(o, "port", 1, 65535, &port) ||
+	    proto_msg_get_str(o, "dir", sizeof(a->dir) - 1, &dir) ||
+	    proto_msg_get_int_range(o, "pid", 1, INT32_MAX, &pid)) {
+		log_debug("%s: %s", path, proto_msg_why());
+		ret = -EPROTO;
+	} else {
+		a->job = (uint32_t)job;
+		snprintf(a->host, sizeof(a->host), "%s", host);
+		a->port = (int)port;
+		snprintf(a->dir, sizeof(a->dir), "%s", dir);
+		a->pid = (int)pid;
+	}
+	json_object_put(o);
+	return ret;
+}
+
+/* connect() with a deadline. Returns 0 or -errno. */
+static int addr_connect_one(int fd, const struct sockaddr *sa, socklen_t len, int timeout_ms)
+{
+	struct pollfd p = { .fd = fd, .events = POLLOUT };
+	socklen_t elen = sizeof(int);
+	int err = 0;
+	int flags = fcntl(fd, F_GETFL);
+
+	fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+	if (connect(fd, sa, len) == 0)
+		goto out;
+	if (errno != EINPROGRESS) {
+		err = -errno;
+		goto out;
+	}
+	if (poll(&p, 1, timeout_ms) <= 0) {
+		err = -ETIMEDOUT;
+		goto out;
+	}
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &elen) < 0)
+		err = errno;
+	err = -err;
+out:
+	fcntl(fd, F_SETFL, flags);
+	return err;
+}
+
+static int addr_tcp_connect(const struct agent_addr *a, int timeout_ms, char *why, size_t size)
+{
+	struct addrinfo hints = { .ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM };
+	struct addrinfo *res = NULL;
+	char port[16];
+	int err = -EHOSTUNREACH;
+	int one = 1;
+	int fd = -1;
+	int gai;
+
+	snprintf(port, sizeof(port), "%d", a->port);
+	gai = getaddrinfo(a->host, port, &hints, &res);
+	if (gai) {
+		snprintf(why, size, "cannot resolve %s: %s", a->host, gai_strerror(gai));
+		return -EHOSTUNREACH;
+	}
+	for (struct addrinfo *ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		err = addr_connect_one(fd, ai->ai_addr, ai->ai_addrlen, timeout_ms);
+		if (!err)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	freeaddrinfo(res);
+	if (fd < 0) {
+		snprintf(why, size, "cannot connect to %s:%d: %s", a->host, a->port,
+			 strerror(-err));
+		return err;
+	}
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	return fd;
+}
+
+/* Sends the hello and reads the answer. Returns 0 or -errno. */
+static int addr_hello(int fd, const struct agent_addr *a, const char *role, const char *node,
+		      int timeout_ms, char *why, size_t size)
+{
+	char purpose[PROTO_AUTH_PURPOSE_MAX + 1];
+	struct json_object *m = proto_msg_new(PROTO_MSG_REGISTER);
+	struct json_object *reply = NULL;
+	const char *text = "";
+	char *cred = NULL;
+	int code = 0;
+	int ret;
+
+	snprintf(purpose, sizeof(purpose), "coord:%u", a->job);
+	ret = m ? proto_auth_make_hello(purpose, &cred) : -ENOMEM;
+	if (ret) {
+		snprintf(why, size, "cannot make a munge credential: %s", strerror(-ret));
+		goto out;
+	}
+	if (proto_msg_set_str(m, "role", role) || proto_msg_set_str(m, "cred", cred) ||
+	    (node && proto_msg_set_str(m, "node", node))) {
+		ret = -ENOMEM;
+		snprintf(why, size, "out of memory");
+		goto out;
+	}
+	ret = proto_frame_send_timeout(fd, m, timeout_ms);
+	if (!ret)
+		ret = proto_frame_recv(fd, &reply, timeout_ms);
+	if (ret) {
+		snprintf(why, size, "no answer from the coordinator at %s:%d: %s", a->host, a->port,
+			 strerror(-ret));
+		goto out;
+	}
+	if (!proto_msg_is(reply, PROTO_MSG_REGISTER_OK)) {
+		if (proto_msg_get_error(reply, &code, &text))
+			text = "unexpected answer";
+		snprintf(why, size, "the coordinator refused us: %s (%s)", text,
+			 proto_err_name(code));
+		ret = -EACCES;
+	}
+out:
+	free(cred);
+	json_object_put(m);
+	json_object_put(reply);
+	return ret;
+}
+
+int agent_addr_connect(const struct agent_addr *a, const char *role, const char *node,
+		       int timeout_ms, char *why, size_t why_size)
+{
+	int fd = addr_tcp_connect(a, timeout_ms, why, why_size);
+	int ret;
+
+	if (fd < 0)
+		return fd;
+	ret = addr_hello(fd, a, role, node, timeout_ms, why, why_size);
+	if (ret) {
+		close(fd);
+		return ret;
+	}
+	return fd;
+}

@@ -1,0 +1,521 @@
+/* agent_link.c - the coordinator's TCP port (agent_link.h). */
+#define LOG_PREFIX "link: "
+#include "agent_link.h"
+
+#include "agent_backend.h"
+#include "agent_coord.h"
+#include "agent_wire.h"
+#include "auth.h"
+#include "log.h"
+#include "msg.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <event2/event.h>
+#include <event2/listener.h>
+#include <json-c/json.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Longest munge credential accepted in a hello: munge's are ~200 bytes. */
+#define LINK_CRED_MAX 4096
+
+enum link_role {
+	LINK_HELLO = 0, /* waiting for "register" */
+	LINK_AGENT,	/* a node agent */
+	LINK_CLIENT,	/* a CLI */
+};
+
+struct link_conn;
+
+/* A process of another node, as its node agent forwards it. */
+struct link_part {
+	struct agent_part part; /* the coordinator's view */
+	int64_t id;		/* the node agent's "part" id */
+	struct link_conn *conn; /* its node agent */
+	char name[160];		/* "pid N (exe) on NODE" */
+	struct link_part *next; /* the connection's list */
+};
+
+/* A checkpoint request in flight, answered with its "req" id. */
+struct link_req {
+	struct agent_waiter waiter; /* the backend tells us the outcome */
+	int64_t id;		    /* requester's "req", -1 when none given */
+	struct link_conn *conn;	    /* where the answer goes */
+	struct link_req *next;	    /* the connection's list */
+};
+
+struct link_conn {
+	struct agent_link_server *s;   /* owner */
+	struct agent_wire *wire;       /* the socket, framed */
+	enum link_role role;	       /* after the hello */
+	char node[AGENT_NODE_MAX + 1]; /* a node agent's node */
+	char name[128];		       /* for logs: "agent of cn2", "client 10.0.0.5" */
+	struct link_part *parts;       /* processes it forwards */
+	struct link_req *reqs;	       /* its requests in flight */
+	struct link_conn *prev;	       /* server's list */
+	struct link_conn *next;	       /* server's list */
+};
+
+struct agent_link_server {
+	struct event_base *base;		  /* the loop */
+	struct evconnlistener *lev;		  /* accepts */
+	const struct agent_backend *be;		  /* the coordinator */
+	char purpose[PROTO_AUTH_PURPOSE_MAX + 1]; /* "coord:<jobid>" */
+	struct link_conn *conns;		  /* open connections */
+};
+
+void agent_link_purpose(uint32_t job_id, char *out, size_t size)
+{
+	snprintf(out, size, "coord:%u", job_id);
+}
+
+static void link_part_free(struct link_conn *c, struct link_part *lp)
+{
+	const struct agent_backend *be = c->s->be;
+	struct link_part **pp;
+
+	for (pp = &c->parts; *pp; pp = &(*pp)->next) {
+		if (*pp == lp) {
+			*pp = lp->next;
+			break;
+		}
+	}
+	be->ops->part_remove(be->ctx, &lp->part);
+	free(lp);
+}
+
+static void link_req_free(struct link_conn *c, struct link_req *r)
+{
+	struct link_req **pp;
+
+	for (pp = &c->reqs; *pp; pp = &(*pp)->next) {
+		if (*pp == r) {
+			*pp = r->next;
+			break;
+		}
+	}
+	c->s->be->ops->waiter_cancel(c->s->be->ctx, &r->waiter);
+	free(r);
+}
+
+/* The one place a connection ends: its processes leave the coordinator
+ * (aborting a generation they were in), its requests are forgotten. */
+static void link_close(struct link_conn *c, const char *why)
+{
+	struct agent_link_server *s = c->s;
+
+	if (why)
+		log_warn("dropping %s: %s", c->name, why);
+	else if (c->role == LINK_AGENT)
+		log_info("%s disconnected", c->name);
+	while (c->parts)
+		link_part_free(c, c->parts);
+	while (c->reqs)
+		link_req_free(c, c->reqs);
+	if (c->prev)
+		c->prev->next = c->next;
+	else
+		s->conns = c->next;
+	if (c->next)
+		c->next->prev = c->prev;
+	agent_wire_free(c->wire);
+	free(c);
+}
+
+/* Refuses and closes once the refusal is sent. */
+static int link_refuse(struct link_conn *c, int code, const char *text, const char *re)
+{
+	agent_wire_send_error(c->wire, code, text, re);
+	agent_wire_finish(c->wire);
+	log_warn("refused %s: %s", c->name, text);
+	return 0;
+}
+
+/* Sends @msg with "@key": @id added, then takes the field off again: the
+ * coordinator may send the same message to other participants. */
+static int link_send_tagged(struct link_conn *c, struct json_object *msg, const char *key,
+			    int64_t id)
+{
+	int ret;
+
+	if (id < 0)
+		return agent_wire_send(c->wire, msg);
+	ret = proto_msg_set_int(msg, key, id);
+	if (!ret)
+		ret = agent_wire_send(c->wire, msg);
+	json_object_object_del(msg, key);
+	return ret;
+}
+
+static int link_part_send(struct agent_part *part, struct json_object *msg)
+{
+	struct link_part *lp = part->transport;
+
+	return link_send_tagged(lp->conn, msg, "part", lp->id);
+}
+
+static const char *link_part_name(const struct agent_part *part)
+{
+	const struct link_part *lp = part->transport;
+
+	return lp->name;
+}
+
+static const struct agent_part_ops link_part_ops = {
+	.send = link_part_send,
+	.name = link_part_name,
+};
+
+static int hello_error_code(int ret)
+{
+	switch (ret) {
+	case -EALREADY:
+		return PROTO_E_REPLAY;
+	case -EACCES:
+		return PROTO_E_PERM;
+	case -ENOMEM:
+	case -ECONNREFUSED:
+		return PROTO_E_INTERNAL;
+	default:
+		return PROTO_E_AUTH;
+	}
+}
+
+static const char *hello_error_text(int ret)
+{
+	switch (ret) {
+	case -EALREADY:
+		return "munge credential replayed: refused";
+	case -EKEYEXPIRED:
+		return "munge credential expired (check the clocks of both nodes)";
+	case -EACCES:
+		return "not the job's owner nor root";
+	case -ECONNREFUSED:
+		return "the coordinator cannot reach munged";
+	case -ENOMEM:
+		return "out of memory";
+	default:
+		return "invalid munge credential, or made for another job";
+	}
+}
+
+static int link_on_hello(struct link_conn *c, const struct json_object *msg)
+{
+	struct json_object *ok;
+	const char *role;
+	const char *cred;
+	const char *node = "";
+	uid_t uid = (uid_t)-1;
+	int ret;
+
+	if (proto_msg_type(msg) != PROTO_MSG_T_REGISTER)
+		return link_refuse(c, PROTO_E_AUTH, "the first message must be \"register\"",
+				   json_object_get_string(json_object_object_get(msg, "type")));
+	if (proto_msg_get_str(msg, "role", 16, &role) ||
+	    proto_msg_get_str(msg, "cred", LINK_CRED_MAX, &cred) ||
+	    proto_msg_get_str_opt(msg, "node", AGENT_NODE_MAX, "", &node))
+		return link_refuse(c, PROTO_E_PROTOCOL, proto_msg_why(), "register");
+	if (strcmp(role, "agent") != 0 && strcmp(role, "client") != 0)
+		return link_refuse(c, PROTO_E_PROTOCOL, "\"role\" must be \"agent\" or \"client\"",
+				   "register");
+	if (!strcmp(role, "agent") && !*node)
+		return link_refuse(c, PROTO_E_PROTOCOL, "a node agent must say its \"node\"",
+				   "register");
+	ret = proto_auth_check_hello(cred, c->s->purpose, getuid(), &uid, NULL);
+	if (ret) {
+		char text[256];
+
+		if (uid == (uid_t)-1)
+			snprintf(text, sizeof(text), "%s", hello_error_text(ret));
+		else
+			snprintf(text, sizeof(text), "%s (uid %u)", hello_error_text(ret),
+				 (unsigned)uid);
+		return link_refuse(c, hello_error_code(ret), text, "register");
+	}
+	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);
+	if (!ok || agent_wire_send(c->wire, ok)) {
+		json_object_put(ok);
+		return -ENOMEM;
+	}
+	json_object_put(ok);
+	if (!strcmp(role, "agent")) {
+		c->role = LINK_AGENT;
+		snprintf(c->node, sizeof(c->node), "%s", node);
+		snprintf(c->name, sizeof(c->name), "node agent of %s", node);
+		log_info("%s connected (uid %u)", c->name, (unsigned)uid);
+	} else {
+		c->role = LINK_CLIENT;
+		log_debug("%s authenticated as uid %u", c->name, (unsigned)uid);
+	}
+	return 0;
+}
+
+static struct link_part *link_part_find(struct link_conn *c, int64_t id)
+{
+	struct link_part *lp;
+
+	for (lp = c->parts; lp; lp = lp->next)
+		if (lp->id == id)
+			return lp;
+	return NULL;
+}
+
+static int link_on_register(struct link_conn *c, const struct json_object *msg, int64_t id)
+{
+	struct link_part *lp;
+	const char *why;
+
+	if (link_part_find(c, id)) {
+		log_warn("%s registered process %lld twice", c->name, (long long)id);
+		return -EPROTO;
+	}
+	lp = calloc(1, sizeof(*lp));
+	if (!lp)
+		return -ENOMEM;
+	if (agent_part_from_register(&lp->part, msg, &why)) {
+		log_warn("%s: bad register: %s", c->name, why);
+		free(lp);
+		return -EPROTO;
+	}
+	lp->id = id;
+	lp->conn = c;
+	lp->part.ops = &link_part_ops;
+	lp->part.transport = lp;
+	/* The pid the node agent saw with SO_PEERCRED; the node is the link's. */
+	lp->part.pid = (pid_t)lp->part.claimed_pid;
+	snprintf(lp->part.node, sizeof(lp->part.node), "%s", c->node);
+	snprintf(lp->name, sizeof(lp->name), "pid %d (%.64s) on %s", (int)lp->part.pid,
+		 strrchr(lp->part.exe, '/') + 1, c->node);
+	lp->next = c->parts;
+	c->parts = lp;
+	c->s->be->ops->part_add(c->s->be->ctx, &lp->part);
+	return 0;
+}
+
+/* Messages about one process of a node agent. */
+static int link_on_part_msg(struct link_conn *c, const struct json_object *msg)
+{
+	const struct agent_backend *be = c->s->be;
+	enum proto_msg_type type = proto_msg_type(msg);
+	struct link_part *lp;
+	int64_t id;
+
+	if (proto_msg_get_int_range(msg, "part", 0, INT64_MAX, &id)) {
+		log_warn("%s: %s", c->name, proto_msg_why());
+		return -EPROTO;
+	}
+	if (type == PROTO_MSG_T_REGISTER)
+		return link_on_register(c, msg, id);
+	lp = link_part_find(c, id);
+	if (!lp) {
+		/* A process that left while its answer was on the way. */
+		log_debug("%s: message for unknown process %lld ignored", c->name, (long long)id);
+		return 0;
+	}
+	if (type == PROTO_MSG_T_LEAVE) {
+		link_part_free(c, lp);
+		return 0;
+	}
+	if (be->ops->part_message(be->ctx, &lp->part, msg)) {
+		/* That process misbehaved, not its node agent: drop only it. */
+		struct json_object *m =
+			proto_msg_new_error(PROTO_E_PROTOCOL, "unexpected message", NULL);
+
+		if (m)
+			link_send_tagged(c, m, "part", id);
+		json_object_put(m);
+		link_part_free(c, lp);
+	}
+	return 0;
+}
+
+static void link_req_done(void *arg, int err, int64_t gen, const char *path, const char *reason)
+{
+	struct link_req *r = arg;
+	struct link_conn *c = r->conn;
+	struct json_object *m = agent_outcome_msg(err, gen, path, reason);
+
+	if (m)
+		link_send_tagged(c, m, "req", r->id);
+	json_object_put(m);
+	link_req_free(c, r);
+}
+
+static int link_on_checkpoint(struct link_conn *c, const struct json_object *msg, int64_t id)
+{
+	const struct agent_backend *be = c->s->be;
+	char why[PROTO_MSG_TEXT_MAX];
+	struct agent_request req;
+	struct link_req *r;
+	const char *bad;
+	int code;
+
+	if (agent_request_from_msg(msg, &req, &bad)) {
+		log_warn("%s: bad checkpoint request: %s", c->name, bad);
+		return -EPROTO;
+	}
+	r = calloc(1, sizeof(*r));
+	if (!r)
+		return -ENOMEM;
+	r->id = id;
+	r->conn = c;
+	r->waiter.done = link_req_done;
+	r->waiter.arg = r;
+	r->next = c->reqs;
+	c->reqs = r;
+	log_info("checkpoint requested by %s (trigger %s%s%s)", c->name, req.trigger,
+		 req.kill ? ", kill" : "", req.requeue ? ", requeue" : "");
+	code = be->ops->request(be->ctx, &req, &r->waiter, why, sizeof(why));
+	if (code) {
+		struct json_object *m = agent_outcome_msg(code, -1, NULL, why);
+
+		if (m)
+			link_send_tagged(c, m, "req", id);
+		json_object_put(m);
+		link_req_free(c, r);
+	}
+	return 0;
+}
+
+static int link_on_status(struct link_conn *c, int64_t id)
+{
+	const struct agent_backend *be = c->s->be;
+	struct json_object *m = be->ops->status(be->ctx);
+	int ret;
+
+	if (!m)
+		return -ENOMEM;
+	ret = link_send_tagged(c, m, "req", id);
+	json_object_put(m);
+	return ret;
+}
+
+static int link_on_frame(void *arg, const struct json_object *msg)
+{
+	struct link_conn *c = arg;
+	enum proto_msg_type type = proto_msg_type(msg);
+	int64_t req;
+
+	if (c->role == LINK_HELLO)
+		return link_on_hello(c, msg);
+	if (proto_msg_get_int_opt(msg, "req", 0, INT64_MAX, -1, &req)) {
+		log_warn("%s: %s", c->name, proto_msg_why());
+		return -EPROTO;
+	}
+	switch (type) {
+	case PROTO_MSG_T_CHECKPOINT:
+		return link_on_checkpoint(c, msg, req);
+	case PROTO_MSG_T_STATUS:
+		return link_on_status(c, req);
+	case PROTO_MSG_T_REGISTER:
+	case PROTO_MSG_T_LEAVE:
+	case PROTO_MSG_T_READY:
+	case PROTO_MSG_T_WRITTEN:
+	case PROTO_MSG_T_ERROR:
+		if (c->role == LINK_AGENT)
+			return link_on_part_msg(c, msg);
+		break;
+	case PROTO_MSG_T_HEARTBEAT:
+		return 0;
+	default:
+		break;
+	}
+	log_warn("%s sent unexpected \"%s\"", c->name,
+		 json_object_get_string(json_object_object_get(msg, "type")));
+	return -EPROTO;
+}
+
+static void link_on_closed(void *arg, const char *why)
+{
+	link_close(arg, why);
+}
+
+static const struct agent_wire_ops link_wire_ops = {
+	.frame = link_on_frame,
+	.closed = link_on_closed,
+};
+
+static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
+			   int salen, void *arg)
+{
+	struct agent_link_server *s = arg;
+	struct link_conn *c;
+	char addr[INET6_ADDRSTRLEN] = "?";
+	int one = 1;
+
+	(void)lev;
+	(void)salen;
+	if (sa->sa_family == AF_INET)
+		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
+	/* Small request/answer frames: no Nagle delay on the checkpoint path. */
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		log_err("out of memory accepting a connection from %s", addr);
+		close(fd);
+		return;
+	}
+	c->s = s;
+	snprintf(c->name, sizeof(c->name), "client %s", addr);
+	c->wire = agent_wire_new(s->base, fd, &link_wire_ops, c);
+	if (!c->wire) {
+		log_err("out of memory accepting a connection from %s", addr);
+		free(c);
+		return;
+	}
+	c->next = s->conns;
+	if (s->conns)
+		s->conns->prev = c;
+	s->conns = c;
+}
+
+struct agent_link_server *agent_link_server_new(struct event_base *base,
+						const struct agent_backend *be, uint32_t job_id,
+						int port, int *bound)
+{
+	struct agent_link_server *s = calloc(1, sizeof(*s));
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	socklen_t len = sizeof(sin);
+
+	if (!s) {
+		log_err("out of memory");
+		return NULL;
+	}
+	s->base = base;
+	s->be = be;
+	agent_link_purpose(job_id, s->purpose, sizeof(s->purpose));
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	s->lev = evconnlistener_new_bind(base, link_on_accept, s,
+					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+						 LEV_OPT_REUSEABLE,
+					 64, (struct sockaddr *)&sin, sizeof(sin));
+	if (!s->lev) {
+		log_perror("cannot listen on TCP port %d", port);
+		free(s);
+		return NULL;
+	}
+	if (getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&sin, &len) < 0) {
+		log_perror("getsockname of the TCP port");
+		agent_link_server_free(s);
+		return NULL;
+	}
+	*bound = ntohs(sin.sin_port);
+	return s;
+}
+
+void agent_link_server_free(struct agent_link_server *s)
+{
+	if (!s)
+		return;
+	evconnlistener_free(s->lev);
+	while (s->conns)
+		link_close(s->conns, NULL);
+	free(s);
+}

@@ -1,0 +1,41 @@
+/* agent_link.h - the coordinator's TCP port: node agents of the job's
+ * other nodes and ckpt CLIs anywhere in the cluster connect here. Included
+ * by the agent only.
+ *
+ * Every connection opens with "register" carrying a munge credential made
+ * for "coord:<jobid>" (proto/auth.h); only the job's owner (the agent's own
+ * uid) and root are accepted, a replayed or foreign credential is refused
+ * with E_REPLAY / E_AUTH / E_PERM and the connection closed.
+ *
+ *  role "agent" (a node agent, with its "node"): then forwards the
+ *    processes of its node. "register" / "leave" with a "part" id add and
+ *    remove one; "ready", "written" and "error" with "part" are that
+ *    process's answers; what the coordinator sends a process goes down the
+ *    link with its "part" id. The link breaking removes all of them, which
+ *    aborts a running generation.
+ *  role "client" (the CLI), and agents too: "checkpoint" and "status", each
+ *    answered with the same "req" id when one was given.
+ */
+#ifndef CKPT_AGENT_LINK_H
+#define CKPT_AGENT_LINK_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct event_base;
+struct agent_backend;
+struct agent_link_server;
+
+/* Listens on TCP port @port (0: any free one) of every address for job
+ * @job_id and hands everything to @be (borrowed). Fills *@bound with the
+ * port. NULL on failure (logged). */
+struct agent_link_server *agent_link_server_new(struct event_base *base,
+						const struct agent_backend *be, uint32_t job_id,
+						int port, int *bound);
+/* Closes every connection (their processes leave the backend); accepts NULL. */
+void agent_link_server_free(struct agent_link_server *s);
+
+/* The munge purpose string of job @job_id's coordinator: "coord:<jobid>". */
+void agent_link_purpose(uint32_t job_id, char *out, size_t size);
+
+#endif

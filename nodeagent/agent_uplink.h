@@ -1,0 +1,37 @@
+/* agent_uplink.h - a node agent's link up to its job's coordinator.
+ * Included by the agent only.
+ *
+ * A node agent serves the processes of its node on its Unix socket
+ * (agent_conn.c) and forwards them, their answers and their requests to the
+ * coordinator over TCP (agent_link.h), and the coordinator's messages back
+ * down. The coordinator's address is read from COORD_DIR/coord.json (written
+ * by the coordinator, on the job's shared checkpoint directory) at every
+ * connection attempt; a lost link is retried with back-off, and every
+ * process is registered again once it is back. Processes caught in a
+ * checkpoint when the link breaks are told "abort": the coordinator aborts
+ * that generation on its side too.
+ */
+#ifndef CKPT_AGENT_UPLINK_H
+#define CKPT_AGENT_UPLINK_H
+
+#include <stdint.h>
+
+struct event_base;
+struct agent_uplink;
+struct json_object;
+
+/* Creates the link for node @node of job @job_id whose coordinator
+ * publishes itself in @coord_dir, and starts connecting. NULL on ENOMEM. */
+struct agent_uplink *agent_uplink_new(struct event_base *base, const char *coord_dir,
+				      uint32_t job_id, const char *node);
+/* Closes the link; accepts NULL. */
+void agent_uplink_free(struct agent_uplink *u);
+
+/* The backend the node's local socket hands its processes to. */
+const struct agent_backend *agent_uplink_backend(struct agent_uplink *u);
+
+/* Sets a callback run whenever the number of local processes changes. */
+void agent_uplink_set_count_cb(struct agent_uplink *u, void (*fn)(void *arg, unsigned int n),
+			       void *arg);
+
+#endif
