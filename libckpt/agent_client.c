@@ -18,6 +18,7 @@
 #include "files.h"
 #include "frame.h"
 #include "log.h"
+#include "triggers.h"
 
 #include <errno.h>
 #include <poll.h>
@@ -381,6 +382,7 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 			log_warn("cannot reach the agent at %s: %s", eng_restore_info.agent_sock,
 				 strerror(-ret));
 	}
+	eng_trig_restored();
 	eng_release();
 }
 
@@ -402,7 +404,12 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 		snprintf(why, sizeof(why), "cannot stop the threads: %s", strerror(-ret));
 		return eng_send_error(c, gen, why);
 	}
+	/* A thread waiting in a SIGTERM/SIGUSR1 handler for the answer to the
+	 * request that may have caused this checkpoint holds a connection
+	 * that is not the application's. */
+	eng_trig_fds_exclude();
 	ret = eng_snapshot_prepare(why, sizeof(why));
+	eng_trig_fds_include();
 	if (ret < 0) {
 		eng_release();
 		return eng_send_error(c, gen, why);

@@ -4,12 +4,18 @@
  *
  * Without CKPT_AGENT_SOCKET nothing happens at all: no thread, no handler,
  * and every wrapper forwards unchanged, so LD_PRELOAD alone changes nothing.
+ *
+ * CKPT_SIGNALS=1 adds the signal triggers (triggers.c) to a checkpointed
+ * process. CKPT_SIGNALS_ONLY=1 (the batch shell) gives the triggers alone:
+ * no checkpoint thread, no quiesce handler, and libckpt leaves the
+ * environment of what the shell starts.
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
 
 #include "files.h"
 #include "log.h"
+#include "triggers.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -103,6 +109,14 @@ static int eng_signal_parse(const char *s)
 	return (int)v;
 }
 
+/* Whether the environment switches @name on: set, not empty, not "0". */
+static bool eng_env_flag(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v && strcmp(v, "0") != 0;
+}
+
 static void *eng_thread_main(void *arg)
 {
 	if (eng_tid_offset_find() < 0)
@@ -119,6 +133,15 @@ __attribute__((constructor)) static void eng_init(void)
 	pthread_t th;
 	int sig;
 
+	if (eng_env_flag("CKPT_SIGNALS_ONLY")) {
+		eng_trig_env_clean();
+		if (!sock || !*sock)
+			return;
+		log_set_backend(eng_log_backend);
+		log_set_ident("libckpt");
+		eng_trig_init(ENG_TRIG_SHELL, sock);
+		return;
+	}
 	if (!sock || !*sock)
 		return;
 	log_set_backend(eng_log_backend);
@@ -148,6 +171,8 @@ __attribute__((constructor)) static void eng_init(void)
 		log_err("cannot start the checkpoint thread: %s", strerror(ret));
 		goto out_dormant;
 	}
+	if (eng_env_flag("CKPT_SIGNALS"))
+		eng_trig_init(ENG_TRIG_PROCESS, sock);
 	return;
 
 out_dormant:

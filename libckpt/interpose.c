@@ -16,10 +16,15 @@
  * friends still return EINTR (as after any signal); epoll descriptors are
  * not restored anyway (docs/limitations.md).
  *
- * When libckpt is dormant (eng_signal == 0) every wrapper forwards as is.
+ * sigaction() also keeps the application's view of SIGTERM and SIGUSR1 while
+ * libckpt turns them into checkpoint requests (triggers.c).
+ *
+ * When libckpt is dormant (eng_signal == 0) every wrapper forwards as is
+ * (sigaction() of SIGTERM/SIGUSR1 excepted in signals-only mode).
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "triggers.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -96,6 +101,9 @@ static void eng_hide(sigset_t *set)
 
 int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 {
+	struct sigaction a;
+	int ret;
+
 	ENG_RESOLVE(real_sigaction, "sigaction");
 	if (eng_signal && sig == eng_signal) {
 		if (old)
@@ -105,16 +113,13 @@ int sigaction(int sig, const struct sigaction *act, struct sigaction *old)
 		return 0;
 	}
 	if (act && eng_signal && sigismember(&act->sa_mask, eng_signal)) {
-		struct sigaction a = *act;
-
+		a = *act;
 		sigdelset(&a.sa_mask, eng_signal);
-		int ret = real_sigaction(sig, &a, old);
-
-		eng_hide(old ? &old->sa_mask : NULL);
-		return ret;
+		act = &a;
 	}
-	int ret = real_sigaction(sig, act, old);
-
+	/* SIGTERM and SIGUSR1 while they are checkpoint triggers (triggers.c). */
+	if (!eng_trig_sigaction(sig, act, old, &ret))
+		ret = real_sigaction(sig, act, old);
 	eng_hide(old ? &old->sa_mask : NULL);
 	return ret;
 }

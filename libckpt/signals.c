@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "triggers.h"
 
 /* "SIG1" little-endian: first word of the record. */
 #define SIGNALS_REC_MAGIC 0x31474953u
@@ -72,6 +73,14 @@ _Static_assert(sizeof(struct signals_rec) == 2680, "signals record layout");
 
 /* The engine's checkpoint signal: never saved, restored or re-raised. */
 static int signals_reserved;
+/* Address of libckpt's SIGTERM/SIGUSR1 trigger handler, 0 if none: a signal
+ * restored with that action is not re-raised as pending. */
+static uint64_t signals_trigger_handler;
+
+void ckpt_signals_set_trigger_handler(uint64_t addr)
+{
+	signals_trigger_handler = addr;
+}
 
 int ckpt_signals_set_reserved(int signo)
 {
@@ -228,8 +237,11 @@ static int signals_validate(const struct signals_rec *r)
  * every thread blocks them: the engine's checkpoint thread runs restore with
  * all signals blocked, and the application threads get their own masks back
  * before they run. siginfo is not kept: the signal arrives as a kill() from
- * the process itself, and repeated real-time signals arrive once. */
-static int signals_raise_pending(uint64_t pending, int reserved)
+ * the process itself, and repeated real-time signals arrive once. Signals in
+ * @dropped (handled by libckpt's trigger handler: a request for the
+ * checkpoint this process was restored from, or one aimed at the process
+ * that was saved) are not raised again. */
+static int signals_raise_pending(uint64_t pending, uint64_t dropped, int reserved)
 {
 	long pid = syscall(SYS_getpid);
 	uint64_t blocked = 0;
@@ -238,6 +250,12 @@ static int signals_raise_pending(uint64_t pending, int reserved)
 	for (unsigned int s = 1; s <= SIGNALS_NSIG; s++) {
 		if (!(pending & (1ull << (s - 1))) || signals_skipped(s, reserved))
 			continue;
+		if (dropped & (1ull << (s - 1))) {
+			log_debug("pending signal %u dropped: it was a checkpoint request of the "
+				  "process that was saved",
+				  s);
+			continue;
+		}
 		if (!(blocked & (1ull << (s - 1))))
 			log_warn("pending signal %u is not blocked by the restoring thread; "
 				 "it is delivered now",
@@ -254,6 +272,7 @@ static int signals_restore(const void *rec, size_t len)
 {
 	struct signals_rec r;
 	int reserved = signals_reserved;
+	uint64_t dropped = 0;
 	int ret;
 
 	if (!rec || len != sizeof(r)) {
@@ -270,6 +289,8 @@ static int signals_restore(const void *rec, size_t len)
 
 		if (!a->saved || signals_skipped(s, reserved))
 			continue;
+		if (signals_trigger_handler && a->k.handler == signals_trigger_handler)
+			dropped |= 1ull << (s - 1);
 		if (syscall(SYS_rt_sigaction, s, &a->k, NULL, sizeof(uint64_t)) < 0) {
 			ret = -errno;
 			log_perror("cannot restore the action of signal %u", s);
@@ -290,7 +311,7 @@ static int signals_restore(const void *rec, size_t len)
 			return ret;
 		}
 	}
-	return signals_raise_pending(r.shared_pending, reserved);
+	return signals_raise_pending(r.shared_pending, dropped, reserved);
 }
 
 const struct ckpt_subsys ckpt_signals_subsys = {

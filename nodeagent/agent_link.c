@@ -515,7 +515,9 @@ void agent_link_server_free(struct agent_link_server *s)
 	if (!s)
 		return;
 	evconnlistener_free(s->lev);
-	while (s->conns)
-		link_close(s->conns, NULL);
+	for (struct link_conn *c = s->conns, *next; c; c = next) {
+		next = c->next;
+		link_close(c, NULL);
+	}
 	free(s);
 }
