@@ -16,7 +16,7 @@ packages=(
 	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev xxhash
 	mpich libmpich-dev gfortran
 	libcriterion-dev
-	python3 procps psmisc util-linux e2fsprogs
+	python3 procps psmisc util-linux e2fsprogs jq
 )
 
 export DEBIAN_FRONTEND=noninteractive

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# The node agent (relay) of cn2 killed (SIGKILL) during PREPARE. PREPARE is
+# held open by stopping (SIGSTOP) one task of cn2 first: it cannot answer
+# "prepare". Then the relay dies and the task is continued. `ckpt checkpoint
+# JOBID` must fail (exit 1) with a reason naming the lost node; gen-1 stays
+# the newest and verifies, no gen-*.tmp is left, and the job runs on or
+# ends by itself - not hanging - and its agents go away with it.
+# Arguments: see cluster_lib.sh.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_args "$@"
+require_cluster
+make_workdir cluster-fault-relay
+stopped=
+cleanup() {
+	[ -n "$stopped" ] && kill -CONT "$stopped" 2>/dev/null
+	cluster_cleanup
+}
+trap cleanup EXIT
+
+steps=900 # 90 s at 100 ms a step
+"$counter" "$steps" 0 >ref.txt
+job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
+	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
+jobdir=$workdir/ckpt/$job
+echo "job $job submitted"
+wait_running "$job" 4 180
+checkpoint_ok "$job" 1
+verify_gen "$jobdir/gen-1" 4
+
+wait_status "$job" 'all(.processes[]; .state == "running")' 30 "processes running after gen-1"
+rank=$(jq -r '[.processes[] | select(.node == "cn2") | .rank] | min' <<<"$status_json")
+stopped=$(status_pid "$rank")
+[ -n "$stopped" ] && kill -0 "$stopped" || fail "no live task on cn2: $status_json"
+
+# The relay of cn2 for this job: "--relay" and the node on its command line.
+relays=()
+for pid in $(pgrep -f -- 'ckpt-agent.*--relay' || true); do
+	cmd=$(tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null) || continue
+	[[ "$cmd" == *"$jobdir"* || "$cmd " == *"--job $job "* ]] || continue
+	[[ " $cmd" =~ [\ /=]cn2([\ /]|$) ]] && relays+=("$pid")
+done
+[ ${#relays[@]} -eq 1 ] || fail "expected one relay of job $job for cn2, found ${#relays[@]}:" \
+	"$(pgrep -af ckpt-agent || echo 'no ckpt-agent at all')"
+relay=${relays[0]}
+echo "relay of cn2: pid $relay: $(tr '\0' ' ' <"/proc/$relay/cmdline")"
+
+kill -STOP "$stopped"
+as_user "$ckpt" checkpoint "$job" >ckpt2-out.txt 2>ckpt2-err.txt &
+ckpt_pid=$!
+wait_status "$job" '.checkpoint.phase == "prepare"' 60 "a checkpoint in PREPARE"
+sleep 2
+wait_status "$job" '.checkpoint.phase == "prepare"' 5 \
+	"the checkpoint still in PREPARE 2 s later (rank $rank, pid $stopped, is stopped)"
+kill -9 "$relay"
+sleep 0.5
+kill -CONT "$stopped"
+stopped=
+echo "killed the relay of cn2 (pid $relay) during PREPARE of gen $(jq -r .checkpoint.gen <<<"$status_json")"
+
+deadline=$((SECONDS + 120))
+while kill -0 "$ckpt_pid" 2>/dev/null; do
+	((SECONDS < deadline)) || fail "ckpt checkpoint still waiting 120 s after the relay died"
+	sleep 0.5
+done
+rc=0
+wait "$ckpt_pid" || rc=$?
+[ "$rc" -eq 1 ] || fail "ckpt checkpoint exited $rc, expected 1: $(cat ckpt2-out.txt ckpt2-err.txt)"
+grep -q "^ckpt: checkpoint of job $job failed: .*cn2" ckpt2-err.txt ||
+	fail "expected 'ckpt: checkpoint of job $job failed: REASON' naming cn2: $(cat ckpt2-err.txt)"
+echo "checkpoint failed as expected: $(cat ckpt2-err.txt)"
+proc_alive "$relay" && fail "the relay (pid $relay) survived SIGKILL"
+
+expect_no_tmp "$jobdir"
+expect_gens "$jobdir" 1
+verify_gen "$jobdir/gen-1" 4
+
+# By itself the job ends after 90 s of counting: it must end by then (plus
+# slack), completing or failing, but not be left hanging.
+wait_job_ended "$job" 150
+st=$(job_state "$job")
+case "$st" in
+COMPLETED | FAILED) ;;
+*) fail "job $job ended $st, expected COMPLETED or FAILED" ;;
+esac
+if [ "$st" = COMPLETED ]; then
+	for r in 0 1 2 3; do
+		expect_counter_output "out-$r.txt" ref.txt
+	done
+fi
+# Its coordinator and relays leave with it.
+reg=$(registry_file "$job")
+deadline=$((SECONDS + 40))
+while [ -e "$reg" ] || pgrep -f -- "ckpt-agent.*$jobdir" >/dev/null; do
+	((SECONDS < deadline)) || fail "40 s after job $job ended: registry ${reg} $([ -e "$reg" ] && echo present || echo gone)," \
+		"agents: $(pgrep -af -- "ckpt-agent.*$jobdir" || echo none)"
+	sleep 1
+done
+echo "ok: job $job: relay of cn2 killed during PREPARE aborted the checkpoint, gen-1 intact, job $st"

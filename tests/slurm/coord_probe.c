@@ -1,0 +1,275 @@
+/* coord_probe.c - checks how a job's coordinator authenticates TCP clients
+ * (tests/slurm/cluster_security.sh).
+ *
+ *   coord-probe HOST PORT JOBID MODE
+ *
+ * Connects to the coordinator of job JOBID at HOST:PORT and opens with a
+ * "register" (role "client") whose credential MODE chooses:
+ *   forged   a string that is no munge credential    -> error, code 3 (E_AUTH)
+ *   purpose  a valid credential for "coord:999999"   -> error, code 3 (E_AUTH)
+ *   replay   one valid credential on two connections -> register_ok, then code 5 (E_REPLAY)
+ *   own      a fresh valid credential                -> register_ok, then a
+ *            "status" gets a status_reply for JOBID
+ *   other    a fresh valid credential of a user who is neither the owner nor
+ *            root (run it as such a user)            -> error, code 4 (E_PERM)
+ * After an error the coordinator must close the connection.
+ *
+ * Exit status: 0 when the coordinator answered as expected, 1 otherwise
+ * (with one line on stderr saying what was expected and what came), 2 for
+ * a wrong command line.
+ */
+#include "auth.h"
+#include "frame.h"
+#include "msg.h"
+
+#include <errno.h>
+#include <json-c/json.h>
+#include <netdb.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+/* Milliseconds to wait for each answer: munge decoding and a slurmctld
+ * lookup on a loaded test host take well under a second; 15 s only bounds a
+ * coordinator that never answers. */
+#define PROBE_TIMEOUT_MS 15000
+
+/* Where the coordinator listens and which job it serves. */
+struct probe {
+	const char *host; /* coordinator's host */
+	const char *port; /* its TCP port */
+	const char *job;  /* job id, as given */
+};
+
+/* Returns a connected TCP socket to the coordinator, or -1 (logged). */
+static int probe_connect(const struct probe *p)
+{
+	struct addrinfo hints = { .ai_socktype = SOCK_STREAM, .ai_family = AF_UNSPEC };
+	struct addrinfo *res = NULL;
+	struct addrinfo *ai;
+	int fd = -1;
+	int ret;
+
+	ret = getaddrinfo(p->host, p->port, &hints, &res);
+	if (ret) {
+		fprintf(stderr, "coord-probe: %s:%s: %s\n", p->host, p->port, gai_strerror(ret));
+		return -1;
+	}
+	for (ai = res; ai; ai = ai->ai_next) {
+		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
+		if (fd < 0)
+			continue;
+		if (connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+			break;
+		close(fd);
+		fd = -1;
+	}
+	if (fd < 0)
+		fprintf(stderr, "coord-probe: cannot connect to %s:%s: %s\n", p->host, p->port,
+			strerror(errno));
+	freeaddrinfo(res);
+	return fd;
+}
+
+/* Sends a client "register" carrying @cred on @fd. Returns 0 or -1 (logged). */
+static int probe_register(int fd, const char *cred)
+{
+	struct json_object *m = proto_msg_new("register");
+	int ret = -1;
+
+	if (!m || proto_msg_set_str(m, "role", "client") || proto_msg_set_str(m, "cred", cred)) {
+		fprintf(stderr, "coord-probe: cannot build the register message\n");
+		goto out;
+	}
+	ret = proto_frame_send(fd, m);
+	if (ret)
+		fprintf(stderr, "coord-probe: cannot send register: %s\n", strerror(-ret));
+	ret = ret ? -1 : 0;
+out:
+	json_object_put(m);
+	return ret;
+}
+
+/* Receives one frame; NULL (logged) when none came. */
+static struct json_object *probe_recv(int fd, const char *what)
+{
+	struct json_object *m = NULL;
+	int ret = proto_frame_recv(fd, &m, PROBE_TIMEOUT_MS);
+
+	if (ret) {
+		fprintf(stderr, "coord-probe: no answer to %s: %s\n", what, strerror(-ret));
+		return NULL;
+	}
+	return m;
+}
+
+/* True when @m is an "error" with @code. Says what came otherwise. */
+static bool probe_is_error(struct json_object *m, int code)
+{
+	const char *text = "";
+	int got = -1;
+
+	if (!proto_msg_is(m, "error") || proto_msg_get_error(m, &got, &text) || got != code) {
+		fprintf(stderr, "coord-probe: expected error code %d (%s), got %s\n", code,
+			proto_err_name(code), json_object_to_json_string(m));
+		return false;
+	}
+	printf("error code %d (%s): %s\n", got, proto_err_name(got), text);
+	return true;
+}
+
+/* True when the coordinator closes @fd (after an error) within the timeout. */
+static bool probe_closed(int fd)
+{
+	struct json_object *m = NULL;
+	int ret = proto_frame_recv(fd, &m, PROBE_TIMEOUT_MS);
+
+	if (ret == -ECONNRESET)
+		return true;
+	if (ret == 0)
+		fprintf(stderr, "coord-probe: connection still open after the error; got %s\n",
+			json_object_to_json_string(m));
+	else
+		fprintf(stderr, "coord-probe: connection not closed after the error: %s\n",
+			strerror(-ret));
+	json_object_put(m);
+	return false;
+}
+
+/* One connection registering with @cred; true when the answer is an error
+ * with @code (> 0) followed by a close, or register_ok (@code 0). */
+static bool probe_once(const struct probe *p, const char *cred, int code, int *fd_out)
+{
+	struct json_object *m;
+	bool ok = false;
+	int fd = probe_connect(p);
+
+	if (fd < 0)
+		return false;
+	if (probe_register(fd, cred))
+		goto out_close;
+	m = probe_recv(fd, "register");
+	if (!m)
+		goto out_close;
+	if (code) {
+		ok = probe_is_error(m, code) && probe_closed(fd);
+	} else {
+		ok = proto_msg_is(m, "register_ok");
+		if (!ok)
+			fprintf(stderr, "coord-probe: expected register_ok, got %s\n",
+				json_object_to_json_string(m));
+		else
+			printf("register_ok\n");
+	}
+	json_object_put(m);
+	if (ok && fd_out) {
+		*fd_out = fd;
+		return true;
+	}
+out_close:
+	close(fd);
+	return ok;
+}
+
+/* After register_ok on @fd: "status" must get a status_reply for our job. */
+static bool probe_status(const struct probe *p, int fd)
+{
+	struct json_object *req = proto_msg_new("status");
+	struct json_object *m = NULL;
+	int64_t job = -1;
+	bool ok = false;
+
+	if (!req || proto_frame_send(fd, req)) {
+		fprintf(stderr, "coord-probe: cannot send status\n");
+		goto out;
+	}
+	m = probe_recv(fd, "status");
+	if (!m)
+		goto out;
+	if (!proto_msg_is(m, "status_reply") || proto_msg_get_int(m, "job", &job) ||
+	    job != strtoll(p->job, NULL, 10)) {
+		fprintf(stderr, "coord-probe: expected a status_reply for job %s, got %.300s\n",
+			p->job, json_object_to_json_string(m));
+		goto out;
+	}
+	printf("status_reply for job %lld\n", (long long)job);
+	ok = true;
+out:
+	json_object_put(m);
+	json_object_put(req);
+	return ok;
+}
+
+/* Makes a fresh credential for @purpose; NULL (logged) on failure. */
+static char *probe_cred(const char *purpose)
+{
+	char *cred = NULL;
+	int ret = proto_auth_make_hello(purpose, &cred);
+
+	if (ret) {
+		fprintf(stderr, "coord-probe: cannot make a credential for %s: %s\n", purpose,
+			strerror(-ret));
+		return NULL;
+	}
+	return cred;
+}
+
+/* True when @mode is one of those this probe knows. */
+static bool probe_mode_known(const char *mode)
+{
+	static const char *const modes[] = { "forged", "purpose", "replay", "own", "other" };
+	size_t i;
+
+	for (i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strcmp(mode, modes[i]) == 0)
+			return true;
+	return false;
+}
+
+/* Runs MODE (known) against the coordinator; true when it answered as expected. */
+static bool probe_run(const struct probe *p, const char *mode)
+{
+	char purpose[PROTO_AUTH_PURPOSE_MAX];
+	char *cred = NULL;
+	bool ok = false;
+	int fd = -1;
+
+	snprintf(purpose, sizeof(purpose), "coord:%s", p->job);
+	if (strcmp(mode, "forged") == 0)
+		return probe_once(p, "MUNGE:this-is-not-a-credential:", PROTO_E_AUTH, NULL);
+	cred = probe_cred(strcmp(mode, "purpose") == 0 ? "coord:999999" : purpose);
+	if (!cred)
+		return false;
+	if (strcmp(mode, "purpose") == 0) {
+		ok = probe_once(p, cred, PROTO_E_AUTH, NULL);
+	} else if (strcmp(mode, "replay") == 0) {
+		ok = probe_once(p, cred, 0, &fd) && probe_once(p, cred, PROTO_E_REPLAY, NULL);
+	} else if (strcmp(mode, "own") == 0) {
+		ok = probe_once(p, cred, 0, &fd) && probe_status(p, fd);
+	} else {
+		ok = probe_once(p, cred, PROTO_E_PERM, NULL);
+	}
+	if (fd >= 0)
+		close(fd);
+	free(cred);
+	return ok;
+}
+
+int main(int argc, char **argv)
+{
+	struct probe p;
+
+	if (argc != 5 || !probe_mode_known(argv[4])) {
+		fprintf(stderr,
+			"usage: coord-probe HOST PORT JOBID forged|purpose|replay|own|other\n");
+		return 2;
+	}
+	p.host = argv[1];
+	p.port = argv[2];
+	p.job = argv[3];
+	return probe_run(&p, argv[4]) ? 0 : 1;
+}

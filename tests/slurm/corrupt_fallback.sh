@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# Corrupt newest generation: a --checkpoint=auto job with periodic
+# checkpoints is requeued (held) once it has two committed generations; one
+# byte in the middle of the newest generation's image is flipped; on the
+# restart the job must report that generation as unusable, resume from the
+# one before it, and still produce exactly the output of an uninterrupted
+# run (apart from the steps between the older generation and the requeue,
+# which the first start had printed already and the restored one prints
+# again, identically).
+# Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_cluster
+counter=$(realpath "$1")
+ckpt=$(realpath "$2")
+make_workdir corrupt
+steps=400 # 200 ms each: 80 s of work, the first two generations at 10 s and 20 s
+
+"$counter" "$steps" 0 >ref.txt
+job=$(as_user sbatch --parsable --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
+	--checkpoint-interval=10s --time=10 --requeue --open-mode=append -o out.txt \
+	--wrap "srun -n1 $counter $steps 200")
+trap 'scancel "$job" 2>/dev/null || true' EXIT
+jobdir=$workdir/ckpt/$job
+echo "job $job submitted"
+
+# gens: the committed generations of the job, one number per line, oldest first.
+gens() {
+	as_user "$ckpt" list "$jobdir" --json 2>/dev/null |
+		python3 -c 'import json,sys; [print(g["gen"]) for g in json.load(sys.stdin)]' 2>/dev/null || true
+}
+
+wait_job_state "$job" RUNNING 120
+deadline=$((SECONDS + 90))
+while [ "$(gens | wc -l)" -lt 2 ]; do
+	st=$(job_state "$job")
+	[ "$st" = RUNNING ] || fail "job $job is $st before it had 2 generations: $(gens | tr '\n' ' ')"
+	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after 90 s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
+	sleep 0.5
+done
+echo "$(date +%T) generations $(gens | tr '\n' ' ')"
+
+# Requeue it held, so nothing runs while the image is corrupted.
+scontrol requeuehold "$job"
+wait_job_state "$job" PENDING 60
+# The stopped start's processes (task, agents) are gone once nothing of the
+# user's names the job or its directory; only then is the newest generation
+# final (a checkpoint taken on the way out would be newer).
+deadline=$((SECONDS + 60))
+while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
+	((SECONDS < deadline)) || fail "processes of job $job still run 60 s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
+	sleep 0.5
+done
+mapfile -t before < <(gens)
+[ ${#before[@]} -ge 2 ] || fail "job $job: fewer than 2 committed generations after the requeue: ${before[*]}"
+newest=${before[-1]}
+previous=${before[-2]}
+image=$(find "$jobdir/gen-$newest" -maxdepth 1 -name '*.img' | head -n 1)
+[ -n "$image" ] || fail "no image in $jobdir/gen-$newest: $(ls -l "$jobdir/gen-$newest")"
+"$ckpt" inspect --verify "$image" >verify-before.txt 2>&1 ||
+	fail "the image $image was already bad before the test corrupted it: $(tail -n 3 verify-before.txt)"
+
+# Flip every bit of the byte in the middle of the image.
+size=$(stat -c %s "$image")
+off=$((size / 2))
+byte=$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')
+printf "\\$(printf %03o $((byte ^ 0xff)))" | dd of="$image" bs=1 seek="$off" conv=notrunc status=none
+[ "$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')" = $((byte ^ 0xff)) ] ||
+	fail "could not corrupt $image at offset $off"
+! "$ckpt" inspect --verify "$image" >verify-after.txt 2>&1 ||
+	fail "the corrupted image $image still verifies; the test cannot tell a fallback from a restore"
+echo "$(date +%T) corrupted gen-$newest ($image, byte $off of $size): $(tail -n 1 verify-after.txt)"
+[ "$(gens | tail -n 1)" = "$newest" ] || fail "a newer generation than gen-$newest appeared while the job was held: $(gens | tr '\n' ' ')"
+
+start_lines=$(wc -l <out.txt)
+scontrol release "$job"
+follow_job "$job" 300
+
+# The second start's part of the output.
+tail -n +"$((start_lines + 1))" out.txt >second.txt
+bad_line=$(grep -n "gen-$newest of step 0 task 0 is unusable (.*); trying an older one" second.txt | head -n 1 | cut -d: -f1)
+[ -n "$bad_line" ] ||
+	fail "the restart did not report gen-$newest as unusable; second start's output: $(grep -v '^[0-9]' second.txt | head -n 10)"
+resume=$(grep -n '^slurm-ckpt: step 0 task 0 resumes from gen-' second.txt)
+[ "$(echo "$resume" | wc -l)" = 1 ] || fail "expected one resume line on the restart, got: $resume"
+resume_line=${resume%%:*}
+resumed=${resume##*gen-}
+[ "$resumed" = "$previous" ] ||
+	fail "the restart resumed from gen-$resumed; expected gen-$previous, the one before the corrupted gen-$newest"
+((bad_line < resume_line)) || fail "the resume line comes before the unusable-generation line"
+! grep -q '^CORRUPT' out.txt || fail "the counter found its memory corrupted: $(grep '^CORRUPT' out.txt)"
+
+# The first start printed steps 1..K and the older generation was taken at
+# some step J <= K; the restored process goes on from J+1. Together, steps
+# 1..J of the first start and everything after the resume must be exactly
+# an uninterrupted run.
+head -n "$start_lines" out.txt | grep -E '^[0-9]+ [0-9a-f]{16}$' >first-app.txt || true
+tail -n +"$((resume_line + 1))" second.txt | grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' >second-app.txt || true
+[ -s first-app.txt ] && [ -s second-app.txt ] || fail "no counter output before or after the restart"
+first_resumed=$(head -n 1 second-app.txt | cut -d' ' -f1)
+[ "$first_resumed" -ge 2 ] ||
+	fail "the restored counter started again at step $first_resumed: it was restarted, not restored"
+[ "$first_resumed" -le "$(wc -l <first-app.txt)" ] ||
+	fail "the restored counter goes on at step $first_resumed but the first start had only printed $(wc -l <first-app.txt) steps: steps were lost"
+{
+	head -n "$((first_resumed - 1))" first-app.txt
+	cat second-app.txt
+} >app.txt
+diff -q ref.txt app.txt >/dev/null ||
+	fail "output differs from an uninterrupted run: $(diff ref.txt app.txt | head -n 10)"
+diff -q <(head -n "$(wc -l <first-app.txt)" ref.txt) first-app.txt >/dev/null ||
+	fail "the first start's output is not a prefix of an uninterrupted run: $(diff <(head -n "$(wc -l <first-app.txt)" ref.txt) first-app.txt | head -n 5)"
+echo "ok: job $job: gen-$newest corrupted, reported unusable, resumed from gen-$previous at step $first_resumed (first start reached step $(wc -l <first-app.txt)), output identical"

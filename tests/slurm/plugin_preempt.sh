@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Preemption through the plugin: a 'low' job of 4 tasks on cn1+cn2 under
+# --checkpoint=auto is preempted by a 'high' job. Slurm sends SIGTERM at the
+# start of GraceTime; libckpt holds it back and the coordinator, seeing the
+# job preempted, takes a final checkpoint (trigger "preempt") within
+# GraceTime. Slurm requeues the job; the high job runs; the low job resumes
+# from that generation and every task ends with the output of an
+# uninterrupted run.
+# Arguments: the counter program, the ckpt CLI.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+require_cluster
+make_workdir plugin-preempt
+counter=$1
+ckpt=$2
+steps=120
+
+"$counter" "$steps" 0 >ref.txt
+low=$(as_user sbatch --parsable -p low -N2 -n4 --exclusive --checkpoint=auto \
+	--checkpoint-dir="$workdir/ckpt" --requeue --open-mode=append -o low.out \
+	--wrap "srun -N2 -n4 --open-mode=append -o task-%t.txt $counter $steps 500")
+trap 'scancel "$low" ${high:-} 2>/dev/null || true' EXIT
+echo "low job $low submitted"
+wait_job_state "$low" RUNNING 60
+for t in 0 1 2 3; do wait_file_grep "task-$t.txt" '^20 ' 60; done
+
+high=$(as_user sbatch --parsable -p high -N2 --exclusive -o high.out \
+	--wrap 'echo high ran on $SLURM_JOB_NODELIST')
+echo "high job $high submitted"
+# The SIGTERM comes at the next scheduling pass; the checkpoint must be
+# committed before GraceTime (30 s) ends in a SIGKILL.
+for t in 0 1 2 3; do
+	wait_file_grep "task-$t.txt" '^slurm-ckpt: checkpoint gen-[0-9]*, .*(preempt); stopping until restart' 120
+done
+wait_job_done "$high" 120
+grep -q "high ran on cn\[1-2\]" high.out || fail "high job output unexpected: $(cat high.out)"
+
+follow_job "$low" 400
+[ "$(job_field "$low" Restarts)" -ge 1 ] || fail "low job was not restarted"
+gens=$("$ckpt" list "$workdir/ckpt/$low" --json)
+python3 - "$gens" <<'PY' || fail "no committed generation with trigger preempt and 4 images: $gens"
+import json, sys
+gens = json.loads(sys.argv[1])
+sys.exit(0 if any(g.get("trigger") == "preempt" and g.get("images") == 4 for g in gens) else 1)
+PY
+for t in 0 1 2 3; do
+	grep -q "^slurm-ckpt: step 0 task $t resumes from gen-" "task-$t.txt" ||
+		fail "task $t did not report resuming: $(tail -n 3 "task-$t.txt")"
+	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' "task-$t.txt" >"app-$t.txt" || true
+	diff -q ref.txt "app-$t.txt" >/dev/null ||
+		fail "task $t output differs from an uninterrupted run: $(diff ref.txt "app-$t.txt" | head -n 5)"
+done
+echo "ok: low job $low checkpointed at preemption by $high, requeued, resumed, 4 tasks correct"
