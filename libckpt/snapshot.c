@@ -28,6 +28,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -614,10 +615,19 @@ static void eng_child_rseq_drop(void)
 		memcpy(area, saved, sizeof(saved));
 }
 
+/* The pid of the process that starts the writer, read by the writer. */
+static pid_t eng_writer_parent;
+
 static int eng_child_main(void *arg)
 {
 	struct eng_arena *a = arg;
 
+	/* A task killed during WRITE takes its writer along: an orphan would
+	 * go on writing into an aborted generation and hold the agent socket
+	 * open, so the agent would learn of the death only when it ends. */
+	syscall(SYS_prctl, PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+	if (syscall(SYS_getppid) != eng_writer_parent)
+		syscall(SYS_exit_group, 1);
 	eng_child_rseq_drop();
 	eng_result->status = eng_child_write(a, eng_result);
 	syscall(SYS_exit_group, eng_result->status ? 1 : 0);
@@ -683,6 +693,7 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	t0 = eng_clock_ms();
 	/* No CLONE_VM: a copy-on-write child. Exit signal 0 so that no SIGCHLD
 	 * reaches the application and its wait() calls never see the child. */
+	eng_writer_parent = (pid_t)syscall(SYS_getpid);
 	pid = clone(eng_child_main, a->stack_top, 0, a);
 	ret = pid < 0 ? -errno : 0;
 	close(fd);

@@ -62,6 +62,8 @@ struct agent_coord {
 	int64_t last_error_time;	     /* when, Unix seconds */
 	int64_t last_error_gen;		     /* generation it aborted */
 
+	void (*final_hook)(void *arg, int64_t gen, const char *path); /* see .h */
+	void *final_arg;					      /* passed to it */
 	void (*count_cb)(void *arg, unsigned int n); /* participant count changed */
 	void *count_arg;			     /* passed to @count_cb */
 };
@@ -224,17 +226,30 @@ struct agent_coord *agent_coord_new(struct event_base *base, const char *dir,
 	return co;
 }
 
+void agent_coord_stop(struct agent_coord *co, const char *reason)
+{
+	co->next_wanted = false;
+	agent_coord_abort(co, PROTO_E_ABORTED, reason);
+	waiters_notify(&co->queued, PROTO_E_ABORTED, -1, NULL, reason);
+}
+
 void agent_coord_free(struct agent_coord *co)
 {
 	if (!co)
 		return;
-	agent_coord_abort(co, PROTO_E_ABORTED, "the agent is shutting down");
-	waiters_notify(&co->queued, PROTO_E_ABORTED, -1, NULL, "the agent is shutting down");
+	agent_coord_stop(co, "the agent is shutting down");
 	if (co->phase_timer)
 		event_free(co->phase_timer);
 	if (co->kick)
 		event_free(co->kick);
 	free(co);
+}
+
+void agent_coord_set_final_hook(struct agent_coord *co,
+				void (*fn)(void *arg, int64_t gen, const char *path), void *arg)
+{
+	co->final_hook = fn;
+	co->final_arg = arg;
 }
 
 void agent_coord_set_count_cb(struct agent_coord *co, void (*fn)(void *arg, unsigned int n),
@@ -489,6 +504,10 @@ static void agent_coord_commit(struct agent_coord *co)
 		log_info("pruned %d old generation(s), keeping %d", ret, co->conf.keep);
 	for (p = co->parts; p; p = p->next)
 		size += p->size;
+	/* Before the processes exit: a job is requeued while its processes
+	 * still hold their SIGTERM, so its batch script cannot run on. */
+	if (co->kill && co->final_hook)
+		co->final_hook(co->final_arg, co->gen, path);
 	for (p = co->parts; p; p = p->next) {
 		struct json_object *m;
 

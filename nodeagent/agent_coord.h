@@ -117,6 +117,9 @@ struct agent_coord;
  * out of memory. @conf is copied. */
 struct agent_coord *agent_coord_new(struct event_base *base, const char *dir,
 				    const struct agent_coord_conf *conf);
+/* Aborts a running generation and answers every requester, running or
+ * queued, with @reason. */
+void agent_coord_stop(struct agent_coord *co, const char *reason);
 /* Aborts a running generation and frees; accepts NULL. Participants are not
  * freed (the transport owns them). */
 void agent_coord_free(struct agent_coord *co);
@@ -152,6 +155,11 @@ bool agent_coord_busy(const struct agent_coord *co);
 
 /* Builds the "status_reply" message (caller puts it), NULL on ENOMEM. */
 struct json_object *agent_coord_status(const struct agent_coord *co);
+
+/* Sets a callback run when a final (--kill) generation is committed,
+ * before its processes are told to exit. */
+void agent_coord_set_final_hook(struct agent_coord *co,
+				void (*fn)(void *arg, int64_t gen, const char *path), void *arg);
 
 /* Sets a callback run whenever the participant count drops to zero
  * (the agent's idle timer) or rises above it. */

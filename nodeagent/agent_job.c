@@ -253,6 +253,20 @@ static void job_on_final(void *arg, int err, int64_t gen, const char *path, cons
 	snprintf(job->final_path, sizeof(job->final_path), "%s", path);
 	log_info("job %u: final checkpoint (%s) committed: generation %lld in %s", job->conf.job_id,
 		 job->trigger, (long long)gen, path);
+}
+
+/* The final generation is committed and its processes not yet told to
+ * exit: requeue now. Slurm then signals the job's processes, which hold
+ * the SIGTERM until they exit, and the batch shell, which would otherwise
+ * run the rest of its script once its steps end. */
+static void job_on_final_commit(void *arg, int64_t gen, const char *path)
+{
+	struct agent_job *job = arg;
+
+	(void)gen;
+	(void)path;
+	if (job->final != AGENT_JOB_FINAL_RUNNING)
+		return; /* a plain --kill: the job is not ours to requeue */
 	if (!strcmp(job->trigger, "preempt"))
 		log_info("job %u: preempted; Slurm requeues it itself, no requeue here",
 			 job->conf.job_id);
@@ -418,6 +432,8 @@ struct agent_job *agent_job_new(struct event_base *base, struct agent_coord *co,
 	job->end_arg = arg;
 	job->margin = -1;
 	job->deadline = -1;
+	if (co)
+		agent_coord_set_final_hook(co, job_on_final_commit, job);
 	job->poll_timer = evtimer_new(base, job_on_poll, job);
 	job->deadline_timer = evtimer_new(base, job_on_deadline, job);
 	if (!job->poll_timer || !job->deadline_timer) {

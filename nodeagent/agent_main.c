@@ -320,12 +320,19 @@ static void agent_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
-/* Job mode wants the agent gone. */
+/* Job mode wants the agent gone. Requesters still waiting get their
+ * answer first: the loop runs on for a moment to send it. */
 static void agent_on_job_end(void *arg)
 {
 	struct agent *a = arg;
+	struct timeval flush = { .tv_sec = 1 };
 
-	event_base_loopbreak(a->base);
+	if (!a->co) {
+		event_base_loopbreak(a->base);
+		return;
+	}
+	agent_coord_stop(a->co, "the job is no longer running");
+	event_base_loopexit(a->base, &flush);
 }
 
 /* Participant count changed: idle timer runs only while nobody is

@@ -175,9 +175,12 @@ static int task_inject(spank_t sp, const char *sock, const char *jobdir, const s
 
 	if (sibling_path("libckpt.so", lib, sizeof(lib)))
 		return -1;
+	/* Inherited from the batch shell's environment: not for tasks. */
+	spank_unsetenv(sp, "CKPT_SIGNALS_ONLY");
+	/* SIGTERM and --signal's USR1 become checkpoint requests. */
 	if (preload_add(sp, lib) || spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
 	    spank_setenv(sp, "CKPT_DIR", jobdir, 1) || setenv_u32(sp, "CKPT_STEP", t->stepid) ||
-	    setenv_u32(sp, "CKPT_RANK", t->rank)) {
+	    setenv_u32(sp, "CKPT_RANK", t->rank) || spank_setenv(sp, "CKPT_SIGNALS", "1", 1)) {
 		log_err("cannot set the task environment for libckpt");
 		return -1;
 	}
@@ -290,6 +293,26 @@ static bool site_allows(spank_t sp)
 	return true;
 }
 
+/*
+ * The batch shell is not checkpointed, but it gets `--signal=B:USR1` and,
+ * on preemption, a SIGTERM that would end the job before the steps are
+ * saved: libckpt in signals-only mode turns both into requests to the
+ * coordinator and keeps itself out of the commands the script runs.
+ */
+static int batch_shell_signals(spank_t sp, const char *sock)
+{
+	char lib[PATH_MAX];
+
+	if (sibling_path("libckpt.so", lib, sizeof(lib)))
+		return -1;
+	if (preload_add(sp, lib) || spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
+	    spank_setenv(sp, "CKPT_SIGNALS_ONLY", "1", 1)) {
+		log_err("cannot set the batch script's environment for libckpt");
+		return -1;
+	}
+	return 0;
+}
+
 /* True when the job was submitted with sbatch: Slurm sets ENVIRONMENT=BATCH
  * for the batch script, and its steps inherit it. */
 static bool job_is_batch(spank_t sp)
@@ -335,8 +358,11 @@ int plugin_task_init(spank_t sp)
 	}
 	/* The batch shell reruns from the top after a requeue and is not
 	 * checkpointed; its start is where the job's coordinator starts. */
-	if (t.stepid == SLURM_BATCH_SCRIPT)
-		return coordinator_ensure(jobdir, t.jobid, sock, sizeof(sock));
+	if (t.stepid == SLURM_BATCH_SCRIPT) {
+		if (coordinator_ensure(jobdir, t.jobid, sock, sizeof(sock)))
+			return -1;
+		return batch_shell_signals(sp, sock);
+	}
 	if (node_agent_ensure(sp, jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
 	found = image_find(jobdir, &t, image, sizeof(image), &gen);
