@@ -86,15 +86,17 @@ static int job_dir_get(uint32_t jobid, char *out, size_t len)
 }
 
 /*
- * Looks for the image of (step, rank) in the committed generations of
- * @jobdir, newest first; a generation whose image fails verification is
- * reported and skipped, so a corrupt newest one falls back to the one
- * before. Returns 1 with @image filled, 0 if there is none, -1 on error.
+ * Looks for the image of (step, rank) in the newest committed generation of
+ * @jobdir. An image that fails verification (or an unreadable manifest) is
+ * reported and the generation before is tried, so a corrupt newest one falls
+ * back; a generation without this task's image ends the search (the task
+ * starts fresh). Returns 1 with @image filled, 0 if there is none.
  */
 static int image_find(const char *jobdir, const struct task_ids *t, char *image, size_t len,
 		      uint64_t *gen_found)
 {
 	uint64_t *gens = NULL;
+	unsigned int tried = 0;
 	size_t n = 0;
 	int found = 0;
 
@@ -110,7 +112,15 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 		    proto_manifest_read(gendir, &m) < 0)
 			continue; /* proto_manifest_read said why */
 		img = proto_manifest_find(m, t->stepid, t->rank);
-		if (img && snprintf(image, len, "%s/%s", gendir, img->file) < (int)len) {
+		if (!img) {
+			/* The newest generation is what the job had running: a
+			 * step it does not hold had not started or had ended, and
+			 * an older image of it would bring back a stale state. */
+			proto_manifest_free(m);
+			break;
+		}
+		if (snprintf(image, len, "%s/%s", gendir, img->file) < (int)len) {
+			tried++;
 			if (img_reader_open(image, IMG_VERIFY_ALL, &r) == 0) {
 				found = 1;
 				*gen_found = gens[i];
@@ -124,6 +134,10 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 		}
 		proto_manifest_free(m);
 	}
+	if (!found && tried)
+		log_err("no usable image of step %u task %u in %u generation(s) of %s: it starts "
+			"from the beginning",
+			t->stepid, t->rank, tried, jobdir);
 	free(gens);
 	return found;
 }
