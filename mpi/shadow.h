@@ -1,0 +1,28 @@
+/* shadow.h - internals of the shadow libmpich.so.12; included by mpi/ sources only.
+ *
+ * The application's MPI calls land in this library (the upper half); the real
+ * MPICH runs in a separate link-map namespace (the lower half) loaded with
+ * dlmopen. See docs/mpi.md.
+ */
+#ifndef CKPT_MPI_SHADOW_H
+#define CKPT_MPI_SHADOW_H
+
+#include "shadow_unsupported.h"
+
+/* One entry of the generated table of real functions to resolve. */
+struct shadow_real_sym {
+	const char *name; /* symbol in the real library, e.g. "PMPI_Send" */
+	void **slot;	  /* where its address goes */
+};
+
+/* Generated (shadow_wrappers.c): every supported function, NULL-terminated. */
+extern const struct shadow_real_sym shadow_real_syms[];
+
+/* Loads the real MPICH into a new namespace and resolves shadow_real_syms.
+ * Returns 0, or -1 after printing why (the caller stops the program). */
+int shadow_lower_load(void);
+
+/* True once the lower half's MPI is initialised and not yet finalised. */
+bool shadow_lower_mpi_active(void);
+
+#endif

@@ -1,0 +1,81 @@
+/* shadow_lower.c - loads the real MPICH as the lower half.
+ *
+ * The real libmpich.so.12 goes into a new link-map namespace
+ * (dlmopen(LM_ID_NEWLM)) with its own copies of libc, UCX and hwloc, so
+ * nothing of it is bound into the application's namespace and it can be
+ * dropped and loaded again at restart. Loaded from a constructor, before the
+ * application's code runs; a failure stops the program with the reason.
+ */
+#include "shadow.h"
+#include "shadow_real.h"
+
+#include <dlfcn.h>
+#include <link.h>
+#include <stdlib.h>
+#include <sys/stat.h>
+
+/* The real library: CKPT_MPI_REAL_LIB, else where meson found MPICH. */
+#ifndef SHADOW_REAL_LIB
+#error "SHADOW_REAL_LIB must be set by the build"
+#endif
+
+static void *shadow_lower_handle;
+static Lmid_t shadow_lower_lmid;
+
+/* True when @path is this very library (a loop through LD_LIBRARY_PATH). */
+static bool shadow_lower_is_self(const char *path)
+{
+	Dl_info info;
+	struct stat self;
+	struct stat real;
+
+	if (!dladdr((void *)shadow_lower_is_self, &info) || !info.dli_fname)
+		return false;
+	if (stat(info.dli_fname, &self) || stat(path, &real))
+		return false;
+	return self.st_dev == real.st_dev && self.st_ino == real.st_ino;
+}
+
+int shadow_lower_load(void)
+{
+	const char *path = getenv("CKPT_MPI_REAL_LIB");
+	const struct shadow_real_sym *s;
+
+	if (!path || !*path)
+		path = SHADOW_REAL_LIB;
+	if (shadow_lower_is_self(path))
+		shadow_die("the real MPI library %s is this shadow library; set CKPT_MPI_REAL_LIB "
+			   "to MPICH's libmpich.so.12",
+			   path);
+	shadow_lower_handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+	if (!shadow_lower_handle)
+		shadow_die("cannot load the real MPI library into its own namespace: %s "
+			   "(set CKPT_MPI_REAL_LIB to MPICH's libmpich.so.12)",
+			   dlerror());
+	if (dlinfo(shadow_lower_handle, RTLD_DI_LMID, &shadow_lower_lmid))
+		shadow_die("dlinfo(%s): %s", path, dlerror());
+	for (s = shadow_real_syms; s->name; s++) {
+		*s->slot = dlsym(shadow_lower_handle, s->name);
+		if (!*s->slot)
+			shadow_die("%s has no %s: not the MPICH ABI this library was built for",
+				   path, s->name);
+	}
+	return 0;
+}
+
+bool shadow_lower_mpi_active(void)
+{
+	int init = 0;
+	int fini = 1;
+
+	if (!shadow_real_MPI_Initialized || !shadow_real_MPI_Finalized)
+		return false;
+	shadow_real_MPI_Initialized(&init);
+	shadow_real_MPI_Finalized(&fini);
+	return init && !fini;
+}
+
+__attribute__((constructor)) static void shadow_lower_init(void)
+{
+	shadow_lower_load();
+}

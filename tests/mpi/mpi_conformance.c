@@ -1,0 +1,598 @@
+/* mpi_conformance.c - MPI results that must not change under the shadow
+ * libmpich.so.12: point-to-point (blocking, non-blocking, ANY_SOURCE, a large
+ * message, persistent), collectives with their v variants, Comm_split/dup/
+ * create, groups, derived datatypes, Probe, a user reduction and error codes.
+ *
+ * Every rank prints one line per check ("rank R name: values"), in rank
+ * order through rank 0, with the values a correct MPI must give; a check
+ * that disagrees with its closed form says BAD and the program exits 1.
+ * tests/mpi/shadow_conformance.sh runs it natively and under the shadow
+ * library and requires identical output. Needs at least 2 ranks.
+ */
+#include <mpi.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define LINE_MAX_LEN 160
+#define LINES_MAX    64
+#define BIG_COUNT    (1 << 20) /* 8 MiB of doubles: far above every eager limit */
+
+static int rank;
+static int size;
+static int bad;
+static char lines[LINES_MAX][LINE_MAX_LEN];
+static int nlines;
+
+static void report(int ok, const char *name, const char *fmt, ...)
+{
+	char vals[LINE_MAX_LEN - 40];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vals, sizeof(vals), fmt, ap);
+	va_end(ap);
+	if (!ok)
+		bad = 1;
+	if (nlines < LINES_MAX)
+		snprintf(lines[nlines++], LINE_MAX_LEN, "rank %d %s: %s%s", rank, name, vals,
+			 ok ? "" : " BAD");
+}
+
+static uint64_t fnv(const void *p, size_t n)
+{
+	const unsigned char *b = p;
+	uint64_t h = 1469598103934665603ull;
+
+	for (size_t i = 0; i < n; i++)
+		h = (h ^ b[i]) * 1099511628211ull;
+	return h;
+}
+
+static void check_p2p(void)
+{
+	int next = (rank + 1) % size;
+	int prev = (rank + size - 1) % size;
+	int out = rank * 10;
+	int in = -1;
+	MPI_Status st;
+
+	/* ring with Sendrecv, then Ssend/Recv in two phases (even ranks first) */
+	MPI_Sendrecv(&out, 1, MPI_INT, next, 1, &in, 1, MPI_INT, prev, 1, MPI_COMM_WORLD, &st);
+	report(in == prev * 10 && st.MPI_SOURCE == prev, "sendrecv", "%d from %d", in,
+	       st.MPI_SOURCE);
+	in = -1;
+	if (rank % 2 == 0) {
+		MPI_Ssend(&out, 1, MPI_INT, next, 2, MPI_COMM_WORLD);
+		MPI_Recv(&in, 1, MPI_INT, prev, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+	} else {
+		MPI_Recv(&in, 1, MPI_INT, prev, 2, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+		MPI_Ssend(&out, 1, MPI_INT, next, 2, MPI_COMM_WORLD);
+	}
+	report(in == prev * 10, "ssend", "%d", in);
+}
+
+/* clang-analyzer's MPI checker does not model Waitany, Testall or persistent
+ * requests, which these checks exercise on purpose. */
+// NOLINTBEGIN(clang-analyzer-optin.mpi.MPI-Checker)
+static void check_nonblocking(void)
+{
+	int next = (rank + 1) % size;
+	int prev = (rank + size - 1) % size;
+	long out[2] = { rank, -rank };
+	long in[2] = { -1, -1 };
+	MPI_Request req[4];
+	MPI_Status st[4];
+	int idx;
+	int flag = 0;
+
+	MPI_Irecv(&in[0], 1, MPI_LONG, prev, 3, MPI_COMM_WORLD, &req[0]);
+	MPI_Irecv(&in[1], 1, MPI_LONG, next, 4, MPI_COMM_WORLD, &req[1]);
+	MPI_Isend(&out[0], 1, MPI_LONG, next, 3, MPI_COMM_WORLD, &req[2]);
+	MPI_Isend(&out[1], 1, MPI_LONG, prev, 4, MPI_COMM_WORLD, &req[3]);
+	MPI_Waitall(4, req, st);
+	report(in[0] == prev && in[1] == -next && req[0] == MPI_REQUEST_NULL &&
+		       req[3] == MPI_REQUEST_NULL,
+	       "waitall", "%ld %ld", in[0], in[1]);
+
+	/* Waitany, then Test until done */
+	MPI_Irecv(&in[0], 1, MPI_LONG, prev, 5, MPI_COMM_WORLD, &req[0]);
+	MPI_Isend(&out[0], 1, MPI_LONG, next, 5, MPI_COMM_WORLD, &req[1]);
+	MPI_Waitany(2, req, &idx, &st[0]);
+	MPI_Waitany(2, req, &idx, &st[0]);
+	MPI_Waitany(2, req, &idx, &st[0]);
+	report(idx == MPI_UNDEFINED && in[0] == prev, "waitany", "%ld", in[0]);
+	MPI_Irecv(&in[1], 1, MPI_LONG, next, 6, MPI_COMM_WORLD, &req[0]);
+	MPI_Isend(&out[1], 1, MPI_LONG, prev, 6, MPI_COMM_WORLD, &req[1]);
+	while (!flag)
+		MPI_Testall(2, req, &flag, st);
+	flag = 0;
+	MPI_Irecv(&in[0], 1, MPI_LONG, prev, 7, MPI_COMM_WORLD, &req[0]);
+	MPI_Send(&out[0], 1, MPI_LONG, next, 7, MPI_COMM_WORLD);
+	while (!flag)
+		MPI_Test(&req[0], &flag, &st[0]);
+	report(in[1] == -next && in[0] == prev && req[0] == MPI_REQUEST_NULL, "test", "%ld %ld",
+	       in[0], in[1]);
+}
+
+static void check_persistent(void)
+{
+	int next = (rank + 1) % size;
+	int prev = (rank + size - 1) % size;
+	int out = 0;
+	int in = 0;
+	int sum = 0;
+	MPI_Request req[2];
+	MPI_Status st[2];
+
+	MPI_Recv_init(&in, 1, MPI_INT, prev, 8, MPI_COMM_WORLD, &req[0]);
+	MPI_Send_init(&out, 1, MPI_INT, next, 8, MPI_COMM_WORLD, &req[1]);
+	for (int i = 0; i < 3; i++) {
+		out = rank * 100 + i;
+		MPI_Startall(2, req);
+		MPI_Waitall(2, req, st);
+		sum += in;
+	}
+	MPI_Request_free(&req[0]);
+	MPI_Request_free(&req[1]);
+	report(sum == 3 * prev * 100 + 3 && req[0] == MPI_REQUEST_NULL, "persistent", "%d", sum);
+}
+// NOLINTEND(clang-analyzer-optin.mpi.MPI-Checker)
+
+static void check_any_source(void)
+{
+	if (rank == 0) {
+		int seen[64] = { 0 };
+		int total = 0;
+
+		for (int i = 1; i < size; i++) {
+			int v;
+			MPI_Status st;
+
+			MPI_Recv(&v, 1, MPI_INT, MPI_ANY_SOURCE, MPI_ANY_TAG, MPI_COMM_WORLD, &st);
+			if (st.MPI_SOURCE < 64 && v == st.MPI_SOURCE * 7 &&
+			    st.MPI_TAG == 20 + st.MPI_SOURCE)
+				seen[st.MPI_SOURCE]++;
+			total += v;
+		}
+		int ok = 1;
+		for (int i = 1; i < size && i < 64; i++)
+			ok &= seen[i] == 1;
+		report(ok, "any_source", "total %d", total);
+	} else {
+		int v = rank * 7;
+
+		MPI_Send(&v, 1, MPI_INT, 0, 20 + rank, MPI_COMM_WORLD);
+		report(1, "any_source", "sent %d", v);
+	}
+}
+
+static void check_large(void)
+{
+	double *buf = malloc(BIG_COUNT * sizeof(*buf));
+	int count = -1;
+	MPI_Status st;
+
+	if (!buf)
+		abort();
+	if (rank == 0) {
+		for (int i = 0; i < BIG_COUNT; i++)
+			buf[i] = i * 0.5 + 1.0 / (i + 1);
+		MPI_Send(buf, BIG_COUNT, MPI_DOUBLE, size - 1, 9, MPI_COMM_WORLD);
+		report(1, "large", "sent %016llx", (unsigned long long)fnv(buf, BIG_COUNT * 8));
+	} else if (rank == size - 1) {
+		int ok = 1;
+
+		memset(buf, 0, BIG_COUNT * sizeof(*buf));
+		MPI_Recv(buf, BIG_COUNT, MPI_DOUBLE, 0, 9, MPI_COMM_WORLD, &st);
+		MPI_Get_count(&st, MPI_DOUBLE, &count);
+		for (int i = 0; i < BIG_COUNT; i++)
+			ok &= buf[i] == i * 0.5 + 1.0 / (i + 1);
+		report(ok && count == BIG_COUNT, "large", "got %016llx count %d",
+		       (unsigned long long)fnv(buf, BIG_COUNT * 8), count);
+	}
+	free(buf);
+}
+
+static void check_collectives(void)
+{
+	int n = size;
+	int v = rank + 1;
+	int sum = 0;
+	double d = 1.0 / (rank + 3);
+	double dsum = 0;
+	int *all = calloc((size_t)n * n + 64, sizeof(int));
+	int *cnt = calloc((size_t)n, sizeof(int));
+	int *dis = calloc((size_t)n, sizeof(int));
+	int *sbuf = calloc((size_t)n * n + 64, sizeof(int));
+	int ok;
+	int total = 0;
+
+	if (!all || !cnt || !dis || !sbuf)
+		abort();
+	MPI_Barrier(MPI_COMM_WORLD);
+	int b = rank == 0 ? 4242 : 0;
+	MPI_Bcast(&b, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	report(b == 4242, "bcast", "%d", b);
+	MPI_Reduce(&v, &sum, 1, MPI_INT, MPI_SUM, n - 1, MPI_COMM_WORLD);
+	report(rank != n - 1 || sum == n * (n + 1) / 2, "reduce", "%d", rank == n - 1 ? sum : 0);
+	MPI_Allreduce(&d, &dsum, 1, MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD);
+	report(dsum > 0, "allreduce", "%a", dsum);
+	MPI_Allreduce(&v, &sum, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	report(sum == n, "allreduce_max", "%d", sum);
+
+	MPI_Gather(&v, 1, MPI_INT, all, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	ok = 1;
+	for (int i = 0; rank == 0 && i < n; i++)
+		ok &= all[i] == i + 1;
+	report(ok, "gather", "%d", rank == 0 ? all[n - 1] : 0);
+
+	/* rank i contributes i+1 copies of its value */
+	for (int i = 0; i <= rank; i++)
+		sbuf[i] = 1000 * rank + i;
+	for (int i = 0, off = 0; i < n; i++) {
+		cnt[i] = i + 1;
+		dis[i] = off;
+		off += i + 1;
+		total = off;
+	}
+	memset(all, 0, sizeof(int) * ((size_t)n * n + 64));
+	MPI_Gatherv(sbuf, rank + 1, MPI_INT, all, cnt, dis, MPI_INT, 0, MPI_COMM_WORLD);
+	report(rank != 0 || all[total - 1] == 1000 * (n - 1) + n - 1, "gatherv", "%016llx",
+	       rank == 0 ? (unsigned long long)fnv(all, total * sizeof(int)) : 0ull);
+	memset(all, 0, sizeof(int) * ((size_t)n * n + 64));
+	MPI_Allgatherv(sbuf, rank + 1, MPI_INT, all, cnt, dis, MPI_INT, MPI_COMM_WORLD);
+	report(all[total - 1] == 1000 * (n - 1) + n - 1, "allgatherv", "%016llx",
+	       (unsigned long long)fnv(all, total * sizeof(int)));
+
+	int sc = -1;
+	for (int i = 0; i < n; i++)
+		sbuf[i] = 10 * i;
+	MPI_Scatter(sbuf, 1, MPI_INT, &sc, 1, MPI_INT, 0, MPI_COMM_WORLD);
+	report(sc == 10 * rank, "scatter", "%d", sc);
+	for (int i = 0; i < total; i++)
+		sbuf[i] = 3 * i;
+	memset(all, 0, sizeof(int) * (size_t)n);
+	MPI_Scatterv(sbuf, cnt, dis, MPI_INT, all, rank + 1, MPI_INT, 0, MPI_COMM_WORLD);
+	report(all[rank] == 3 * (dis[rank] + rank), "scatterv", "%d %d", all[0], all[rank]);
+
+	MPI_Allgather(&v, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+	ok = 1;
+	for (int i = 0; i < n; i++)
+		ok &= all[i] == i + 1;
+	report(ok, "allgather", "%d", all[n - 1]);
+
+	for (int i = 0; i < n; i++)
+		sbuf[i] = 100 * rank + i;
+	MPI_Alltoall(sbuf, 1, MPI_INT, all, 1, MPI_INT, MPI_COMM_WORLD);
+	ok = 1;
+	for (int i = 0; i < n; i++)
+		ok &= all[i] == 100 * i + rank;
+	report(ok, "alltoall", "%016llx", (unsigned long long)fnv(all, n * sizeof(int)));
+
+	/* alltoallv: rank r sends j+1 ints to rank j */
+	int *scnt = calloc((size_t)n, sizeof(int));
+	int *sdis = calloc((size_t)n, sizeof(int));
+	int *rcnt = calloc((size_t)n, sizeof(int));
+	int *rdis = calloc((size_t)n, sizeof(int));
+	if (!scnt || !sdis || !rcnt || !rdis)
+		abort();
+	for (int j = 0, so = 0, ro = 0; j < n; j++) {
+		scnt[j] = j + 1;
+		sdis[j] = so;
+		so += j + 1;
+		rcnt[j] = rank + 1;
+		rdis[j] = ro;
+		ro += rank + 1;
+	}
+	for (int i = 0; i < total; i++)
+		sbuf[i] = rank * 1000 + i;
+	memset(all, 0, sizeof(int) * ((size_t)n * n + 64));
+	MPI_Alltoallv(sbuf, scnt, sdis, MPI_INT, all, rcnt, rdis, MPI_INT, MPI_COMM_WORLD);
+	report(all[rdis[n - 1]] == (n - 1) * 1000 + sdis[rank], "alltoallv", "%016llx",
+	       (unsigned long long)fnv(all, (size_t)n * (rank + 1) * sizeof(int)));
+
+	int rs = 0;
+	for (int i = 0; i < n; i++)
+		sbuf[i] = rank + i;
+	MPI_Reduce_scatter_block(sbuf, &rs, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	report(rs == n * rank + n * (n - 1) / 2, "reduce_scatter_block", "%d", rs);
+	int scan = 0;
+	int exscan = 0;
+	MPI_Scan(&v, &scan, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	MPI_Exscan(&v, &exscan, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD);
+	report(scan == (rank + 1) * (rank + 2) / 2 &&
+		       (rank == 0 || exscan == rank * (rank + 1) / 2),
+	       "scan", "%d %d", scan, rank == 0 ? 0 : exscan);
+
+	MPI_Request req;
+	int ib = 0;
+	MPI_Iallreduce(&v, &ib, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+	MPI_Wait(&req, MPI_STATUS_IGNORE);
+	MPI_Ibarrier(MPI_COMM_WORLD, &req);
+	MPI_Wait(&req, MPI_STATUS_IGNORE);
+	report(ib == n * (n + 1) / 2 && req == MPI_REQUEST_NULL, "nonblocking_coll", "%d", ib);
+	free(scnt);
+	free(sdis);
+	free(rcnt);
+	free(rdis);
+	free(all);
+	free(cnt);
+	free(dis);
+	free(sbuf);
+}
+
+static void check_comms(void)
+{
+	MPI_Comm half;
+	MPI_Comm dup;
+	MPI_Comm evens;
+	MPI_Group world_group;
+	MPI_Group even_group;
+	int hr;
+	int hs;
+	int s = 0;
+	int ranks[64];
+	int neven = (size + 1) / 2;
+
+	MPI_Comm_split(MPI_COMM_WORLD, rank % 2, -rank, &half);
+	MPI_Comm_rank(half, &hr);
+	MPI_Comm_size(half, &hs);
+	MPI_Allreduce(&rank, &s, 1, MPI_INT, MPI_SUM, half);
+	report(half != MPI_COMM_WORLD && hs == (rank % 2 ? size / 2 : neven), "split",
+	       "rank %d of %d sum %d", hr, hs, s);
+	MPI_Comm_dup(half, &dup);
+	int b = hr == 0 ? 77 + rank : 0;
+	MPI_Bcast(&b, 1, MPI_INT, 0, dup);
+	int cmp;
+	MPI_Comm_compare(half, dup, &cmp);
+	report(cmp == MPI_CONGRUENT, "dup", "bcast %d", b);
+	MPI_Comm_free(&dup);
+	MPI_Comm_free(&half);
+	report(dup == MPI_COMM_NULL && half == MPI_COMM_NULL, "comm_free", "null");
+
+	MPI_Comm_group(MPI_COMM_WORLD, &world_group);
+	for (int i = 0; i < neven && i < 64; i++)
+		ranks[i] = 2 * i;
+	MPI_Group_incl(world_group, neven, ranks, &even_group);
+	int gs;
+	int tr[1] = { -1 };
+	int one[1] = { 2 * (neven - 1) };
+	MPI_Group_size(even_group, &gs);
+	MPI_Group_translate_ranks(world_group, 1, one, even_group, tr);
+	MPI_Comm_create(MPI_COMM_WORLD, even_group, &evens);
+	s = 0;
+	if (evens != MPI_COMM_NULL) {
+		MPI_Allreduce(&rank, &s, 1, MPI_INT, MPI_SUM, evens);
+		MPI_Comm_free(&evens);
+	}
+	report(gs == neven && tr[0] == neven - 1 && (rank % 2 || s == neven * (neven - 1)),
+	       "create", "group %d translate %d sum %d", gs, tr[0], s);
+	MPI_Group_free(&even_group);
+	MPI_Group_free(&world_group);
+}
+
+struct particle {
+	double pos[3];
+	int id;
+	char tag[3];
+};
+
+static void check_datatypes(void)
+{
+	int next = (rank + 1) % size;
+	int prev = (rank + size - 1) % size;
+	enum { ROWS = 8, COLS = 5 };
+	int mat[ROWS][COLS];
+	int col[ROWS];
+	MPI_Datatype column;
+	MPI_Datatype ptype;
+	MPI_Datatype pair;
+	int tsize;
+	MPI_Aint lb;
+	MPI_Aint extent;
+
+	/* column 2 of a row-major matrix as one vector element */
+	for (int r = 0; r < ROWS; r++)
+		for (int c = 0; c < COLS; c++)
+			mat[r][c] = rank * 1000 + r * 10 + c;
+	MPI_Type_vector(ROWS, 1, COLS, MPI_INT, &column);
+	MPI_Type_commit(&column);
+	MPI_Type_size(column, &tsize);
+	MPI_Sendrecv(&mat[0][2], 1, column, next, 30, col, ROWS, MPI_INT, prev, 30, MPI_COMM_WORLD,
+		     MPI_STATUS_IGNORE);
+	report(tsize == ROWS * 4 && col[ROWS - 1] == prev * 1000 + (ROWS - 1) * 10 + 2, "vector",
+	       "%d %d", col[0], col[ROWS - 1]);
+	MPI_Type_free(&column);
+
+	/* an array of structs */
+	struct particle p[4];
+	struct particle q[4];
+	int bl[3] = { 1, 3, 3 };
+	MPI_Aint disp[3] = { offsetof(struct particle, id), offsetof(struct particle, pos),
+			     offsetof(struct particle, tag) };
+	MPI_Datatype types[3] = { MPI_INT, MPI_DOUBLE, MPI_CHAR };
+	/* bl and types follow disp: id, pos, tag */
+	MPI_Datatype raw;
+	memset(p, 0, sizeof(p));
+	memset(q, 0, sizeof(q));
+	for (int i = 0; i < 4; i++) {
+		p[i].id = rank * 10 + i;
+		p[i].pos[0] = rank + i / 3.0;
+		p[i].pos[2] = -i;
+		p[i].tag[0] = (char)('a' + rank);
+		p[i].tag[2] = (char)('0' + i);
+	}
+	MPI_Type_create_struct(3, bl, disp, types, &raw);
+	MPI_Type_create_resized(raw, 0, sizeof(struct particle), &ptype);
+	MPI_Type_commit(&ptype);
+	MPI_Type_get_extent(ptype, &lb, &extent);
+	MPI_Sendrecv(p, 4, ptype, next, 31, q, 4, ptype, prev, 31, MPI_COMM_WORLD,
+		     MPI_STATUS_IGNORE);
+	report(extent == sizeof(struct particle) && q[3].id == prev * 10 + 3 &&
+		       q[1].pos[0] == prev + 1 / 3.0 && q[2].tag[0] == 'a' + prev,
+	       "struct", "%016llx", (unsigned long long)fnv(q, sizeof(q)));
+	MPI_Type_free(&ptype);
+	MPI_Type_free(&raw);
+
+	MPI_Type_contiguous(2, MPI_INT, &pair);
+	MPI_Type_commit(&pair);
+	int two[2] = { rank, rank * rank };
+	int got[2] = { -1, -1 };
+	MPI_Sendrecv(two, 1, pair, next, 32, got, 1, pair, prev, 32, MPI_COMM_WORLD,
+		     MPI_STATUS_IGNORE);
+	report(got[1] == prev * prev, "contiguous", "%d %d", got[0], got[1]);
+	MPI_Type_free(&pair);
+}
+
+/* A user reduction on pairs: the lower half must hand it our datatype. */
+static MPI_Datatype user_pair;
+static int user_op_type_ok = 1;
+
+static void pair_max_sum(void *in, void *inout, int *len, MPI_Datatype *type)
+{
+	const int *a = in;
+	int *b = inout;
+
+	if (*type != user_pair)
+		user_op_type_ok = 0;
+	for (int i = 0; i < *len; i++) {
+		b[2 * i] = a[2 * i] > b[2 * i] ? a[2 * i] : b[2 * i];
+		b[2 * i + 1] += a[2 * i + 1];
+	}
+}
+
+static void check_user_op(void)
+{
+	MPI_Op op;
+	int in[4] = { rank, rank + 1, -rank, 2 };
+	int out[4] = { 0 };
+	int n = size;
+
+	MPI_Type_contiguous(2, MPI_INT, &user_pair);
+	MPI_Type_commit(&user_pair);
+	MPI_Op_create(pair_max_sum, 1, &op);
+	MPI_Allreduce(in, out, 2, user_pair, op, MPI_COMM_WORLD);
+	report(out[0] == n - 1 && out[1] == n * (n + 1) / 2 && out[2] == 0 && out[3] == 2 * n &&
+		       user_op_type_ok,
+	       "user_op", "%d %d %d %d type %s", out[0], out[1], out[2], out[3],
+	       user_op_type_ok ? "ours" : "foreign");
+	MPI_Op_free(&op);
+	MPI_Type_free(&user_pair);
+}
+
+static void check_probe(void)
+{
+	int next = (rank + 1) % size;
+	int prev = (rank + size - 1) % size;
+	int len = 100 + rank * 37;
+	int *msg = malloc((size_t)len * sizeof(int));
+	int *got = malloc((size_t)(100 + size * 37) * sizeof(int));
+	MPI_Status st;
+	int count = -1;
+	int flag = 0;
+	MPI_Request req;
+
+	if (!msg || !got)
+		abort();
+	for (int i = 0; i < len; i++)
+		msg[i] = rank ^ i;
+	MPI_Isend(msg, len, MPI_INT, next, 40, MPI_COMM_WORLD, &req);
+	MPI_Probe(prev, 40, MPI_COMM_WORLD, &st);
+	MPI_Get_count(&st, MPI_INT, &count);
+	MPI_Recv(got, count, MPI_INT, st.MPI_SOURCE, st.MPI_TAG, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+	MPI_Wait(&req, MPI_STATUS_IGNORE);
+	report(count == 100 + prev * 37 && got[count - 1] == (prev ^ (count - 1)), "probe",
+	       "count %d", count);
+	free(got);
+
+	MPI_Isend(msg, 3, MPI_INT, next, 41, MPI_COMM_WORLD, &req);
+	while (!flag)
+		MPI_Iprobe(MPI_ANY_SOURCE, 41, MPI_COMM_WORLD, &flag, &st);
+	MPI_Get_count(&st, MPI_INT, &count);
+	int three[3];
+	MPI_Recv(three, 3, MPI_INT, st.MPI_SOURCE, 41, MPI_COMM_WORLD, MPI_STATUS_IGNORE);
+	MPI_Wait(&req, MPI_STATUS_IGNORE);
+	report(count == 3 && st.MPI_SOURCE == prev && three[2] == (prev ^ 2), "iprobe",
+	       "from %d count %d", st.MPI_SOURCE, count);
+	free(msg);
+}
+
+static void check_errors(void)
+{
+	int v = 0;
+	int rc;
+	int cls = -1;
+	char str[MPI_MAX_ERROR_STRING];
+	int len;
+
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_RETURN);
+	rc = MPI_Send(&v, 1, MPI_INT, size + 5, 0, MPI_COMM_WORLD);
+	MPI_Error_class(rc, &cls);
+	MPI_Error_string(cls, str, &len);
+	report(rc != MPI_SUCCESS && cls == MPI_ERR_RANK, "errors", "class %d", cls);
+	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
+}
+
+int main(int argc, char **argv)
+{
+	char all[LINES_MAX * LINE_MAX_LEN];
+	char *gathered = NULL;
+	int provided;
+	int tag_ub_ok;
+	int *tag_ub;
+	int flag;
+	int anybad = 0;
+
+	MPI_Init_thread(&argc, &argv, MPI_THREAD_FUNNELED, &provided);
+	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
+	MPI_Comm_size(MPI_COMM_WORLD, &size);
+	if (size < 2) {
+		fprintf(stderr, "mpi_conformance: needs at least 2 ranks\n");
+		MPI_Abort(MPI_COMM_WORLD, 2);
+	}
+	MPI_Comm_get_attr(MPI_COMM_WORLD, MPI_TAG_UB, &tag_ub, &flag);
+	tag_ub_ok = flag && *tag_ub >= 32767;
+	report(provided >= MPI_THREAD_SINGLE && tag_ub_ok, "init", "size %d tag_ub ok %d", size,
+	       tag_ub_ok);
+	check_p2p();
+	check_nonblocking();
+	check_persistent();
+	check_any_source();
+	check_large();
+	check_collectives();
+	check_comms();
+	check_datatypes();
+	check_user_op();
+	check_probe();
+	check_errors();
+
+	memset(all, 0, sizeof(all));
+	for (int i = 0; i < nlines; i++)
+		memcpy(all + (size_t)i * LINE_MAX_LEN, lines[i], LINE_MAX_LEN);
+	if (rank == 0) {
+		gathered = malloc(sizeof(all) * (size_t)size);
+		if (!gathered)
+			abort();
+	}
+	MPI_Gather(all, (int)sizeof(all), MPI_CHAR, gathered, (int)sizeof(all), MPI_CHAR, 0,
+		   MPI_COMM_WORLD);
+	if (gathered) {
+		for (int r = 0; r < size; r++)
+			for (int i = 0; i < LINES_MAX; i++) {
+				const char *l = gathered + (size_t)r * sizeof(all) +
+						(size_t)i * LINE_MAX_LEN;
+				if (*l)
+					printf("%s\n", l);
+			}
+		free(gathered);
+	}
+	MPI_Allreduce(&bad, &anybad, 1, MPI_INT, MPI_MAX, MPI_COMM_WORLD);
+	if (rank == 0)
+		printf("result: %s\n", anybad ? "BAD" : "all checks ok");
+	MPI_Finalize();
+	return anybad;
+}
