@@ -39,7 +39,7 @@ struct link_part {
 	struct agent_part part; /* the coordinator's view */
 	int64_t id;		/* the node agent's "part" id */
 	struct link_conn *conn; /* its node agent */
-	char name[160];		/* "pid N (exe) on NODE" */
+	char name[224];		/* "pid N (exe) on NODE", + why when lost */
 	struct link_part *next; /* the connection's list */
 };
 
@@ -115,6 +115,11 @@ static void link_close(struct link_conn *c, const char *why)
 		log_warn("dropping %s: %s", c->name, why);
 	else if (c->role == LINK_AGENT)
 		log_info("%s disconnected", c->name);
+	/* An abort this causes names the lost agent, not only its processes. */
+	for (struct link_part *lp = c->parts; lp; lp = lp->next)
+		snprintf(lp->name, sizeof(lp->name),
+			 "pid %d (%.64s) on %s, whose node agent was lost", (int)lp->part.pid,
+			 strrchr(lp->part.exe, '/') + 1, c->node);
 	while (c->parts)
 		link_part_free(c, c->parts);
 	while (c->reqs)

@@ -21,7 +21,7 @@ low=$(as_user sbatch --parsable -p low -N2 -n4 --exclusive --checkpoint=auto \
 	--wrap "srun -N2 -n4 --open-mode=append -o task-%t.txt $counter $steps 500")
 trap 'scancel "$low" ${high:-} 2>/dev/null || true' EXIT
 echo "low job $low submitted"
-wait_job_state "$low" RUNNING 60
+wait_job_state "$low" RUNNING 180
 for t in 0 1 2 3; do wait_file_grep "task-$t.txt" '^20 ' 60; done
 
 high=$(as_user sbatch --parsable -p high -N2 --exclusive -o high.out \
