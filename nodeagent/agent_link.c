@@ -481,12 +481,34 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 	s->conns = c;
 }
 
+/* Binds the first free port of [@lo, @hi] (both 0: any). */
+static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int hi)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct evconnlistener *lev = NULL;
+
+	sin.sin_addr.s_addr = htonl(INADDR_ANY);
+	for (int port = lo; !lev && port <= hi; port++) {
+		sin.sin_port = htons((uint16_t)port);
+		lev = evconnlistener_new_bind(s->base, link_on_accept, s,
+					      LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
+						      LEV_OPT_REUSEABLE,
+					      64, (struct sockaddr *)&sin, sizeof(sin));
+	}
+	if (!lev && lo)
+		log_err("no free TCP port in %d-%d (site setting ports=): %s", lo, hi,
+			strerror(errno));
+	else if (!lev)
+		log_perror("cannot listen on a TCP port");
+	return lev;
+}
+
 struct agent_link_server *agent_link_server_new(struct event_base *base,
 						const struct agent_backend *be, uint32_t job_id,
-						int port, int *bound)
+						int lo, int hi, int *bound)
 {
 	struct agent_link_server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+	struct sockaddr_in sin;
 	socklen_t len = sizeof(sin);
 
 	if (!s) {
@@ -496,13 +518,8 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	s->base = base;
 	s->be = be;
 	agent_link_purpose(job_id, s->purpose, sizeof(s->purpose));
-	sin.sin_addr.s_addr = htonl(INADDR_ANY);
-	s->lev = evconnlistener_new_bind(base, link_on_accept, s,
-					 LEV_OPT_CLOSE_ON_FREE | LEV_OPT_CLOSE_ON_EXEC |
-						 LEV_OPT_REUSEABLE,
-					 64, (struct sockaddr *)&sin, sizeof(sin));
+	s->lev = link_bind(s, lo, hi);
 	if (!s->lev) {
-		log_perror("cannot listen on TCP port %d", port);
 		free(s);
 		return NULL;
 	}

@@ -26,12 +26,12 @@ struct event_base;
 struct agent_backend;
 struct agent_link_server;
 
-/* Listens on TCP port @port (0: any free one) of every address for job
- * @job_id and hands everything to @be (borrowed). Fills *@bound with the
- * port. NULL on failure (logged). */
+/* Listens on the first free TCP port of [@lo, @hi] (0: any free one) of
+ * every address for job @job_id and hands everything to @be (borrowed).
+ * Fills *@bound with the port. NULL on failure (logged). */
 struct agent_link_server *agent_link_server_new(struct event_base *base,
 						const struct agent_backend *be, uint32_t job_id,
-						int port, int *bound);
+						int lo, int hi, int *bound);
 /* Closes every connection (their processes leave the backend); accepts NULL. */
 void agent_link_server_free(struct agent_link_server *s);
 

@@ -95,14 +95,15 @@ struct agent_opts {
 	int64_t interval_s; /* --interval, -1: DIR/interval */
 	const char *relay;  /* --relay COORD_DIR: node mode */
 	const char *node;   /* --node */
-	int port;	    /* --port: the coordinator's TCP port, 0: any */
+	int port;	    /* --port: the coordinator's first TCP port, 0: any */
+	int port_hi;	    /* ... and its last */
 };
 
 static void usage(FILE *out)
 {
 	fprintf(out,
 		"Usage: ckpt-agent --dir DIR [--ready-fd FD] [--keep N] [--level L]\n"
-		"                  [--interval T] [--job JOBID [--margin SECONDS] [--port P]\n"
+		"                  [--interval T] [--job JOBID [--margin SECONDS] [--port P[-Q]]\n"
 		"                  [--relay COORD_DIR --node NAME]]\n"
 		"\n"
 		"The checkpoint agent of the computation in DIR. Normally started by\n"
@@ -119,7 +120,7 @@ static void usage(FILE *out)
 		"                  its time limit or when preempted, then requeue it\n"
 		"  --margin S      job mode: final checkpoint at least S seconds before\n"
 		"                  the end (default %d; more if checkpoints take long)\n"
-		"  --port P        job mode: TCP port of the coordinator (default: any)\n"
+		"  --port P[-Q]    job mode: TCP port(s) of the coordinator (default: any)\n"
 		"  --relay CDIR    node mode: forward this node's processes to the\n"
 		"                  coordinator of job JOBID, whose directory is CDIR\n"
 		"  --node NAME     the Slurm node name of this node\n"
@@ -482,7 +483,7 @@ static int agent_publish(struct agent *a, const struct agent_opts *o)
 	struct agent_addr rec = { .job = o->job_id, .pid = getpid() };
 	int ret;
 
-	a->link = agent_link_server_new(a->base, &a->be, o->job_id, o->port, &rec.port);
+	a->link = agent_link_server_new(a->base, &a->be, o->job_id, o->port, o->port_hi, &rec.port);
 	if (!a->link)
 		return -EADDRNOTAVAIL;
 	if (gethostname(rec.host, sizeof(rec.host) - 1))
@@ -581,6 +582,27 @@ static int opt_long(const char *opt, const char *arg, long min, long max, long *
 	return 0;
 }
 
+/* "P" or "LO-HI" within 1..65535. */
+static int opt_port_range(const char *arg, int *lo, int *hi)
+{
+	char *end;
+	long a;
+	long b;
+
+	errno = 0;
+	a = strtol(arg, &end, 10);
+	b = a;
+	if (!errno && *end == '-')
+		b = strtol(end + 1, &end, 10);
+	if (errno || end == arg || *end || a < 1 || b > 65535 || b < a) {
+		log_err("--port: \"%s\" is not a TCP port or a range LOW-HIGH", arg);
+		return -EINVAL;
+	}
+	*lo = (int)a;
+	*hi = (int)b;
+	return 0;
+}
+
 static int agent_parse_one(int c, struct agent_opts *o)
 {
 	long v = 0;
@@ -622,8 +644,7 @@ static int agent_parse_one(int c, struct agent_opts *o)
 		o->node = optarg;
 		break;
 	case 'P':
-		ret = opt_long("port", optarg, 0, 65535, &v);
-		o->port = (int)v;
+		ret = opt_port_range(optarg, &o->port, &o->port_hi);
 		break;
 	case 'i':
 		if (proto_interval_parse(optarg, &o->interval_s) || o->interval_s < 0) {

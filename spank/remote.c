@@ -224,7 +224,8 @@ static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, si
 	char keep[16];
 	char level[16];
 	char interval[24];
-	const char *args[12];
+	char ports[16];
+	const char *args[14];
 	size_t n = 0;
 
 	snprintf(job, sizeof(job), "%u", jobid);
@@ -244,6 +245,11 @@ static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, si
 			 (unsigned long long)plugin_job.interval_s);
 		args[n++] = "--interval";
 		args[n++] = interval;
+	}
+	if (plugin_site.port_lo) {
+		snprintf(ports, sizeof(ports), "%u-%u", plugin_site.port_lo, plugin_site.port_hi);
+		args[n++] = "--port";
+		args[n++] = ports;
 	}
 	args[n] = NULL;
 	return agent_start(jobdir, args, sock, len);

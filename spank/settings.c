@@ -162,6 +162,24 @@ int settings_site_parse_arg(struct site_settings *site, const char *arg, char *e
 		site->margin_s = (uint64_t)secs;
 		return 0;
 	}
+	if (!strcmp(key, "ports")) {
+		uint64_t lo;
+		uint64_t hi;
+		const char *dash = strchr(value, '-');
+		char lo_s[8] = "";
+
+		if (dash && (size_t)(dash - value) < sizeof(lo_s))
+			memcpy(lo_s, value, (size_t)(dash - value));
+		if (!dash || parse_uint(lo_s, 1024, 65535, &lo) ||
+		    parse_uint(dash + 1, 1024, 65535, &hi) || hi < lo)
+			return fail(
+				err, errlen,
+				"ports=%s: give a range of TCP ports LOW-HIGH within 1024-65535",
+				value);
+		site->port_lo = (unsigned)lo;
+		site->port_hi = (unsigned)hi;
+		return 0;
+	}
 	if (!strcmp(key, "max_image_size")) {
 		if (parse_size(value, &site->max_image_bytes))
 			return fail(err, errlen,
@@ -176,7 +194,7 @@ int settings_site_parse_arg(struct site_settings *site, const char *arg, char *e
 				       key, err, errlen);
 	return fail(err, errlen,
 		    "plugstack.conf argument '%s': unknown key '%s' (known: dir, keep, compress, "
-		    "margin, max_image_size, allow_users, allow_partitions)",
+		    "margin, ports, max_image_size, allow_users, allow_partitions)",
 		    arg, key);
 }
 

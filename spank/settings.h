@@ -43,6 +43,9 @@ struct site_settings {
 	int compress_level;
 	/* Safety margin before the walltime end, until a measured one exists. */
 	uint64_t margin_s;
+	/* TCP ports a job's coordinator may listen on; 0-0 = any free one. */
+	unsigned port_lo;
+	unsigned port_hi;
 	/* Refuse checkpoints whose images would exceed this many bytes; 0 = no limit. */
 	uint64_t max_image_bytes;
 	/* When non-empty, only these users may use --checkpoint=auto. */

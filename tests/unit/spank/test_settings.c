@@ -108,6 +108,7 @@ Test(site_settings, defaults)
 	cr_assert_eq(site.compress_level, 1);
 	cr_assert_eq(site.margin_s, 600);
 	cr_assert_eq(site.max_image_bytes, 0);
+	cr_assert_eq(site.port_lo, 0);
 	cr_assert(settings_site_allows_user(&site, "anyone"));
 	cr_assert(settings_site_allows_partition(&site, "any"));
 }
@@ -125,6 +126,9 @@ Test(site_settings, every_key)
 	cr_assert_eq(site.compress_level, 0);
 	cr_assert_eq(site_arg(&site, "margin=15:00"), 0, "%s", err);
 	cr_assert_eq(site.margin_s, 900);
+	cr_assert_eq(site_arg(&site, "ports=20000-20099"), 0, "%s", err);
+	cr_assert_eq(site.port_lo, 20000);
+	cr_assert_eq(site.port_hi, 20099);
 	cr_assert_eq(site_arg(&site, "max_image_size=64G"), 0, "%s", err);
 	cr_assert_eq(site.max_image_bytes, 64ULL << 30);
 	cr_assert_eq(site_arg(&site, "max_image_size=1000"), 0, "%s", err);
@@ -150,6 +154,11 @@ Test(site_settings, bad_arguments_are_named)
 		"compress=-1",
 		"margin=0",
 		"margin=later",
+		"ports=20000",
+		"ports=20099-20000",
+		"ports=80-90",
+		"ports=20000-70000",
+		"ports=-5",
 		"max_image_size=12Q",
 		"max_image_size=",
 		"max_image_size=99999999999T",
