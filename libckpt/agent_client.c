@@ -304,6 +304,30 @@ out_close:
  * output shows each checkpoint. Other threads may be stopped holding stdio
  * locks: format on the stack and write(2) directly.
  */
+/* Seconds a held process waits for Slurm to end it before it exits itself. */
+#define ENG_HOLD_MAX_S 120
+
+/*
+ * The job is being requeued: Slurm is about to signal every process of it.
+ * Exiting now would end the step and let the batch script run its next
+ * command before that signal reaches the shell, so stay stopped and let
+ * SIGTERM end the process (its default action, whatever was intercepted),
+ * with a bound in case it never comes.
+ */
+static void eng_exit_hold(void)
+{
+	struct sigaction dfl = { .sa_handler = SIG_DFL };
+	struct timespec second = { .tv_sec = 1 };
+	sigset_t term;
+
+	sigemptyset(&term);
+	sigaddset(&term, SIGTERM);
+	eng_real_sigaction(SIGTERM, &dfl, NULL);
+	eng_real_pthread_sigmask(SIG_UNBLOCK, &term, NULL);
+	for (int i = 0; i < ENG_HOLD_MAX_S; i++)
+		syscall(SYS_nanosleep, &second, NULL);
+}
+
 static void eng_exit(struct eng_conn *c)
 {
 	int64_t status = 0;
@@ -312,15 +336,18 @@ static void eng_exit(struct eng_conn *c)
 	int64_t ms = 0;
 	char trigger[32] = "";
 	char line[160];
+	bool hold = false;
 
 	eng_get_int(c->rx, "status", &status);
+	eng_get_bool(c->rx, "hold", &hold);
 	if (eng_get_int(c->rx, "gen", &gen) && eng_get_int(c->rx, "size", &size) &&
 	    eng_get_int(c->rx, "duration_ms", &ms) &&
 	    eng_get_str(c->rx, "trigger", trigger, sizeof(trigger))) {
 		int n = snprintf(line, sizeof(line),
 				 "slurm-ckpt: checkpoint gen-%lld, %.1f MiB in %lld ms (%s); "
-				 "stopping until restart\n",
-				 (long long)gen, (double)size / 1048576.0, (long long)ms, trigger);
+				 "stopping until restart%s\n",
+				 (long long)gen, (double)size / 1048576.0, (long long)ms, trigger,
+				 hold ? " (job requeued)" : "");
 
 		if (n > 0) {
 			/* A failed write changes nothing: the process ends anyway. */
@@ -329,6 +356,8 @@ static void eng_exit(struct eng_conn *c)
 			(void)written;
 		}
 	}
+	if (hold)
+		eng_exit_hold();
 	syscall(SYS_exit_group, (int)(status & 0xff));
 }
 

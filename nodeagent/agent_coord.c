@@ -62,7 +62,7 @@ struct agent_coord {
 	int64_t last_error_time;	     /* when, Unix seconds */
 	int64_t last_error_gen;		     /* generation it aborted */
 
-	void (*final_hook)(void *arg, int64_t gen, const char *path); /* see .h */
+	bool (*final_hook)(void *arg, int64_t gen, const char *path); /* see .h */
 	void *final_arg;					      /* passed to it */
 	void (*count_cb)(void *arg, unsigned int n); /* participant count changed */
 	void *count_arg;			     /* passed to @count_cb */
@@ -246,7 +246,7 @@ void agent_coord_free(struct agent_coord *co)
 }
 
 void agent_coord_set_final_hook(struct agent_coord *co,
-				void (*fn)(void *arg, int64_t gen, const char *path), void *arg)
+				bool (*fn)(void *arg, int64_t gen, const char *path), void *arg)
 {
 	co->final_hook = fn;
 	co->final_arg = arg;
@@ -506,8 +506,8 @@ static void agent_coord_commit(struct agent_coord *co)
 		size += p->size;
 	/* Before the processes exit: a job is requeued while its processes
 	 * still hold their SIGTERM, so its batch script cannot run on. */
-	if (co->kill && co->final_hook)
-		co->final_hook(co->final_arg, co->gen, path);
+	bool hold = co->kill && co->final_hook && co->final_hook(co->final_arg, co->gen, path);
+
 	for (p = co->parts; p; p = p->next) {
 		struct json_object *m;
 
@@ -520,6 +520,7 @@ static void agent_coord_commit(struct agent_coord *co)
 		m = proto_msg_new(PROTO_MSG_EXIT);
 		if (m && !proto_msg_set_int(m, "gen", co->gen) &&
 		    !proto_msg_set_int(m, "status", co->conf.exit_status) &&
+		    !proto_msg_set_bool(m, "hold", hold) &&
 		    !proto_msg_set_int(m, "size", (int64_t)size) &&
 		    !proto_msg_set_int(m, "duration_ms", meta.duration_ms) &&
 		    !proto_msg_set_str(m, "trigger", co->trigger))

@@ -157,9 +157,11 @@ bool agent_coord_busy(const struct agent_coord *co);
 struct json_object *agent_coord_status(const struct agent_coord *co);
 
 /* Sets a callback run when a final (--kill) generation is committed,
- * before its processes are told to exit. */
+ * before its processes are told to exit. When it returns true (the job is
+ * being requeued), "exit" says "hold": the processes stay stopped until
+ * Slurm's signal ends them. */
 void agent_coord_set_final_hook(struct agent_coord *co,
-				void (*fn)(void *arg, int64_t gen, const char *path), void *arg);
+				bool (*fn)(void *arg, int64_t gen, const char *path), void *arg);
 
 /* Sets a callback run whenever the participant count drops to zero
  * (the agent's idle timer) or rises above it. */

@@ -185,10 +185,10 @@ static void job_end(struct agent_job *job, const char *why)
 	job->end(job->end_arg);
 }
 
-/* Reduces a time comment by this start's run time and requeues. A comment
- * we cannot shrink is no reason to requeue: the job would come back
- * forever. */
-static void job_requeue(struct agent_job *job)
+/* Reduces a time comment by this start's run time and requeues; true when
+ * the job was requeued. A comment we cannot shrink is no reason to
+ * requeue: the job would come back forever. */
+static bool job_requeue(struct agent_job *job)
 {
 	struct agent_job_view v = job->v;
 	int64_t run = (int64_t)time(NULL) - v.start;
@@ -204,7 +204,7 @@ static void job_requeue(struct agent_job *job)
 			log_info("job %u: comment %s minus this start's %lld s leaves %lld s: "
 				 "not requeued",
 				 job->conf.job_id, v.comment, (long long)run, (long long)left);
-			return;
+			return false;
 		}
 		proto_time_format_hours(left, left_s, sizeof(left_s));
 		slurm_init_job_desc_msg(&d);
@@ -214,7 +214,7 @@ static void job_requeue(struct agent_job *job)
 			log_err("job %u: cannot set the comment to %s: %s; not requeueing (the "
 				"total time would never run out)",
 				job->conf.job_id, left_s, slurm_why());
-			return;
+			return false;
 		}
 		log_info("job %u: comment %s -> %s (total time still wanted; this start ran "
 			 "%lld s)",
@@ -223,15 +223,14 @@ static void job_requeue(struct agent_job *job)
 		log_info("job %u: comment \"%s\" is not a time: requeued, the comment kept",
 			 job->conf.job_id, v.comment);
 	}
-	if (v.preempt) {
-		log_info("job %u: preempted meanwhile; Slurm requeues it itself, no requeue here",
-			 job->conf.job_id);
-		return;
-	}
-	if (slurm_requeue(job->conf.job_id, 0) != SLURM_SUCCESS)
+	/* Preempted too: its processes exit before GraceTime runs out and the
+	 * job then ends on its own, FAILED, which Slurm does not requeue. */
+	if (slurm_requeue(job->conf.job_id, 0) != SLURM_SUCCESS) {
 		log_err("job %u: requeue failed: %s", job->conf.job_id, slurm_why());
-	else
-		log_info("job %u requeued", job->conf.job_id);
+		return false;
+	}
+	log_info("job %u requeued", job->conf.job_id);
+	return true;
 }
 
 static void job_on_final(void *arg, int err, int64_t gen, const char *path, const char *reason)
@@ -259,25 +258,27 @@ static void job_on_final(void *arg, int err, int64_t gen, const char *path, cons
  * exit: requeue now. Slurm then signals the job's processes, which hold
  * the SIGTERM until they exit, and the batch shell, which would otherwise
  * run the rest of its script once its steps end. */
-static void job_on_final_commit(void *arg, int64_t gen, const char *path)
+static bool job_on_final_commit(void *arg, int64_t gen, const char *path)
 {
 	struct agent_job *job = arg;
 
 	(void)gen;
 	(void)path;
 	if (job->final != AGENT_JOB_FINAL_RUNNING)
-		return; /* a plain --kill: the job is not ours to requeue */
-	if (!strcmp(job->trigger, "preempt"))
-		log_info("job %u: preempted; Slurm requeues it itself, no requeue here",
+		return false; /* a plain --kill: the job is not ours to requeue */
+	if (!strcmp(job->trigger, "requeue")) {
+		log_info("job %u: Slurm is requeueing it already, no requeue here",
 			 job->conf.job_id);
-	else
-		job_requeue(job);
+		return true;
+	}
+	return job_requeue(job);
 }
 
 /* Takes the final checkpoint now, unless there is no point. */
 static void job_final(struct agent_job *job, const char *trigger)
 {
-	bool preempt = !strcmp(trigger, "preempt");
+	/* The job comes back whatever its comment says: checkpoint anyway. */
+	bool preempt = !strcmp(trigger, "preempt") || !strcmp(trigger, "requeue");
 	int64_t run = (int64_t)time(NULL) - job->v.start;
 	int64_t left;
 
@@ -508,8 +509,7 @@ static int job_on_sigterm(struct agent_job *job, char *why, size_t why_size)
 		job->v = v;
 		log_info("job %u: SIGTERM while Slurm requeues it: final checkpoint now",
 			 job->conf.job_id);
-		/* Slurm requeues it: no requeue of ours, as for a preemption. */
-		job_final(job, "preempt");
+		job_final(job, "requeue");
 		return 0;
 	}
 	snprintf(why, why_size,

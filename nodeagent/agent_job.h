@@ -10,8 +10,11 @@
  *    larger of --margin and twice the last committed checkpoint's duration
  *    plus 5 s (never more than 90% of the time limit, so every start makes
  *    progress);
- *  - checkpoints at once (trigger "preempt") when preempt_time is set;
- *    Slurm requeues a preempted job itself.
+ *  - checkpoints at once (trigger "preempt") when preempt_time is set.
+ * After a committed final checkpoint the job is requeued, before its
+ * processes exit, except when Slurm requeues it already (an admin's
+ * `scontrol requeue`, trigger "requeue"): a preempted job whose processes
+ * exit within GraceTime ends on its own and Slurm would not requeue it.
  * After a committed final "walltime" checkpoint the job's comment, when it
  * is a Slurm time (NERSC: the total compute time still wanted), is reduced
  * by this start's run time and the job is requeued; with 60 s or less left
