@@ -417,17 +417,58 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 
 /* Handles one prepare .. resume/abort/exit exchange. Returns 0, or -errno
  * when the connection failed (threads are released then). */
+/*
+ * MPI ranks cannot be checkpointed yet (docs/mpi.md): an image of MPICH's
+ * state (network endpoints, shared memory with other ranks) would restore
+ * into a rank that crashes. Looks for libmpich in our maps; fills @lib.
+ * Called before the threads are stopped, so stdio may allocate.
+ */
+static bool eng_uses_mpi(char *lib, size_t size)
+{
+	FILE *f = fopen("/proc/self/maps", "re");
+	char *line = NULL;
+	size_t cap = 0;
+	bool found = false;
+
+	if (!f)
+		return false;
+	while (!found && getline(&line, &cap, f) > 0) {
+		char *path = strchr(line, '/');
+
+		if (path && strstr(path, "/libmpich.so")) {
+			path[strcspn(path, "\n")] = '\0';
+			snprintf(lib, size, "%s", path);
+			found = true;
+		}
+	}
+	free(line);
+	fclose(f);
+	return found;
+}
+
 static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 {
 	struct eng_write_req req;
 	struct eng_write_res res;
-	char why[256] = "";
+	char why[512] = "";
 	char path[4096];
 	char jpath[8200];
 	char type[32];
 	double t0 = eng_clock_ms();
+	static bool mpi_said;
+	char lib[256];
 	int ret;
 
+	if (eng_uses_mpi(lib, sizeof(lib))) {
+		snprintf(why, sizeof(why),
+			 "this process uses MPI (%s): checkpointing MPI programs is not "
+			 "supported yet",
+			 lib);
+		if (!mpi_said)
+			fprintf(stderr, "slurm-ckpt: %s; it runs on without checkpoints\n", why);
+		mpi_said = true;
+		return eng_send_error(c, gen, why);
+	}
 	ret = eng_quiesce(ENG_QUIESCE_TIMEOUT_MS);
 	if (ret < 0) {
 		snprintf(why, sizeof(why), "cannot stop the threads: %s", strerror(-ret));
