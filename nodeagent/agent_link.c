@@ -508,7 +508,7 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 						int lo, int hi, int *bound)
 {
 	struct agent_link_server *s = calloc(1, sizeof(*s));
-	struct sockaddr_in sin;
+	struct sockaddr_in sin = { 0 };
 	socklen_t len = sizeof(sin);
 
 	if (!s) {
