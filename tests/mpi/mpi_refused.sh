@@ -9,7 +9,7 @@ set -euo pipefail
 ckpt=$1
 spin=$2
 T=$(mktemp -d /tmp/ckpt-mpi-refused.XXXXXX)
-trap 'kill "${run:-}" 2>/dev/null; rm -rf "$T"' EXIT
+trap 'kill "${run:-}" 2>/dev/null || true; rm -rf "$T"' EXIT
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
