@@ -12,14 +12,17 @@
 
 #include <errno.h>
 #include <event2/event.h>
+#include <fcntl.h>
 #include <json-c/json.h>
 #include <limits.h>
 #include <slurm/slurm.h>
 #include <slurm/slurm_errno.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* A failed final checkpoint is retried at most this often: a process that
  * registered in the middle aborts one, a broken file system aborts all. */
@@ -40,13 +43,14 @@ static const char *const agent_job_final_names[] = {
 
 /* What we use of a job record. */
 struct agent_job_view {
-	uint32_t state;	      /* job_state, flags included */
-	uint16_t restart_cnt; /* starts before this one */
-	int64_t start;	      /* start of this run, Unix seconds */
-	int64_t end;	      /* expected end (time limit), Unix seconds */
-	int64_t preempt;      /* preemption time, 0 when not preempted */
-	uint32_t limit;	      /* time limit in minutes, INFINITE when none */
-	char comment[1025];   /* Slurm keeps at most 1024 characters */
+	uint32_t state;	       /* job_state, flags included */
+	uint16_t restart_cnt;  /* starts before this one */
+	int64_t start;	       /* start of this run, Unix seconds */
+	int64_t end;	       /* expected end (time limit), Unix seconds */
+	int64_t preempt;       /* preemption time, 0 when not preempted */
+	uint32_t limit;	       /* time limit in minutes, INFINITE when none */
+	char comment[1025];    /* Slurm keeps at most 1024 characters */
+	char output[PATH_MAX]; /* the job's stderr file, "" when unknown */
 };
 
 struct agent_job {
@@ -114,6 +118,24 @@ static const char *slurm_why(void)
 	return slurm_strerror(slurm_get_errno());
 }
 
+/* The file the job's stderr goes to, absolute (Slurm expands %j & co). */
+static void job_output_path(const slurm_job_info_t *r, char *out, size_t size)
+{
+	/* libslurm's getters only read the record but take it non-const. */
+	slurm_job_info_t *rw = (slurm_job_info_t *)r;
+	char path[PATH_MAX] = "";
+
+	slurm_get_job_stderr(path, sizeof(path), rw);
+	if (!path[0])
+		slurm_get_job_stdout(path, sizeof(path), rw);
+	if (!path[0] || !strcmp(path, "/dev/null"))
+		out[0] = '\0';
+	else if (path[0] == '/' || !r->work_dir)
+		snprintf(out, size, "%s", path);
+	else
+		snprintf(out, size, "%s/%s", r->work_dir, path);
+}
+
 /* Loads the job record into @v. Returns 0, or the Slurm error code (the
  * caller words it with slurm_strerror()). */
 static int job_load(const struct agent_job *job, struct agent_job_view *v)
@@ -138,8 +160,39 @@ static int job_load(const struct agent_job *job, struct agent_job_view *v)
 	v->preempt = (int64_t)r->preempt_time;
 	v->limit = r->time_limit;
 	snprintf(v->comment, sizeof(v->comment), "%s", r->comment ? r->comment : "");
+	job_output_path(r, v->output, sizeof(v->output));
 	slurm_free_job_info_msg(resp);
 	return 0;
+}
+
+/* Appends one line to the job's output: what the user reads first. Best
+ * effort; the agent log has the same and more. */
+static void job_say(const struct agent_job *job, const char *fmt, ...)
+	__attribute__((format(printf, 2, 3)));
+static void job_say(const struct agent_job *job, const char *fmt, ...)
+{
+	char line[1024];
+	va_list ap;
+	int fd;
+	int n;
+
+	if (!job->v.output[0])
+		return;
+	n = snprintf(line, sizeof(line), "slurm-ckpt: ");
+	va_start(ap, fmt);
+	n += vsnprintf(line + n, sizeof(line) - (size_t)n - 1, fmt, ap);
+	va_end(ap);
+	if (n > (int)sizeof(line) - 2)
+		n = (int)sizeof(line) - 2;
+	line[n++] = '\n';
+	fd = open(job->v.output, O_WRONLY | O_APPEND | O_CLOEXEC | O_NOCTTY);
+	if (fd < 0) {
+		log_warn("cannot add to the job's output %s: %s", job->v.output, strerror(errno));
+		return;
+	}
+	if (write(fd, line, (size_t)n) < 0)
+		log_warn("cannot add to the job's output %s: %s", job->v.output, strerror(errno));
+	close(fd);
 }
 
 /* libslurm's job_state_name() is not in its public header. */
@@ -245,6 +298,11 @@ static void job_on_final(void *arg, int err, int64_t gen, const char *path, cons
 			job->final == AGENT_JOB_FINAL_FAILED
 				? "giving up, the job ends at its limit"
 				: "trying again");
+		if (job->final == AGENT_JOB_FINAL_FAILED)
+			job_say(job,
+				"the final checkpoint failed %d times (%s): no requeue, the job "
+				"ends at its time limit",
+				job->tries, reason ? reason : "no reason given");
 		return;
 	}
 	job->final = AGENT_JOB_FINAL_DONE;
@@ -290,6 +348,10 @@ static void job_final(struct agent_job *job, const char *trigger)
 			 "leaves %lld s: no final checkpoint, no requeue; the job ends at its "
 			 "time limit",
 			 job->conf.job_id, job->v.comment, (long long)run, (long long)left);
+		job_say(job,
+			"the total time asked for (comment %s) is used up: no final checkpoint, "
+			"no requeue; the job ends at its time limit",
+			job->v.comment);
 		job->final = AGENT_JOB_FINAL_REFUSED;
 		return;
 	}

@@ -18,6 +18,8 @@ agent_job_start "$job" --margin 30
 wait_file_grep agent.stderr "registered pid" 60
 # Limit 60 s, margin 30 s: at 30 s, 45 - 30 = 15 s would be left.
 wait_file_grep agent.stderr "no final checkpoint, no requeue" 60
+# The user reads the job's output, not the agent's log: it says why too.
+wait_file_grep out.txt "slurm-ckpt: the total time asked for (comment 0:00:45) is used up" 10
 # slurmctld enforces limits every 30 s, then KillWait.
 agent_job_wait_exit 120
 grep -q "job $job is TIMEOUT: exiting" agent.stderr ||
