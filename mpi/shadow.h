@@ -22,6 +22,14 @@ extern const struct shadow_real_sym shadow_real_syms[];
  * Returns 0, or -1 after printing why (the caller stops the program). */
 int shadow_lower_load(void);
 
+/* Records /proc/self/maps before the lower half is loaded (shadow_lh.c). */
+void shadow_lh_capture_before(void);
+
+/* Resolves the shim's interface (@shim: its handle, NULL without the shim)
+ * and takes the LH snapshot. Returns 0; stops the program when the shim is
+ * not the one this library was built with. */
+int shadow_lh_setup(void *shim);
+
 /* True once the lower half's MPI is initialised and not yet finalised. */
 bool shadow_lower_mpi_active(void);
 

@@ -3,15 +3,20 @@
  * The real libmpich.so.12 goes into a new link-map namespace
  * (dlmopen(LM_ID_NEWLM)) with its own copies of libc, UCX and hwloc, so
  * nothing of it is bound into the application's namespace and it can be
- * dropped and loaded again at restart. Loaded from a constructor, before the
- * application's code runs; a failure stops the program with the reason.
+ * dropped and loaded again at restart. The lower-half shim is loaded into
+ * that namespace first, so that the libraries there allocate, map and start
+ * threads through it (lh_shim_*.c, shadow_lh.c). Loaded from a constructor,
+ * before the application's code runs; a failure stops the program with the
+ * reason.
  */
 #include "shadow.h"
 #include "shadow_real.h"
 
 #include <dlfcn.h>
 #include <link.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 
 /* The real library: CKPT_MPI_REAL_LIB, else where meson found MPICH. */
@@ -19,8 +24,13 @@
 #error "SHADOW_REAL_LIB must be set by the build"
 #endif
 
+/* The shim's file name, next to this library (build tree and install). */
+#define SHADOW_LH_SHIM_NAME "libckpt-lhshim.so"
+
 static void *shadow_lower_handle;
+static void *shadow_lower_shim;
 static Lmid_t shadow_lower_lmid;
+static char shadow_lower_shim_path[4096];
 
 /* True when @path is this very library (a loop through LD_LIBRARY_PATH). */
 static bool shadow_lower_is_self(const char *path)
@@ -36,9 +46,47 @@ static bool shadow_lower_is_self(const char *path)
 	return self.st_dev == real.st_dev && self.st_ino == real.st_ino;
 }
 
+/* The shim to load first: CKPT_MPI_LH_SHIM (a path, or "none" to run the
+ * lower half without it), else SHADOW_LH_SHIM_NAME next to this library.
+ * NULL: no shim. */
+static const char *shadow_lower_shim_file(void)
+{
+	const char *env = getenv("CKPT_MPI_LH_SHIM");
+	Dl_info info;
+	const char *slash;
+
+	if (env && !strcmp(env, "none"))
+		return NULL;
+	if (env && *env)
+		return env;
+	if (!dladdr((void *)shadow_lower_shim_file, &info) || !info.dli_fname)
+		shadow_die("cannot find where the shadow library lives (dladdr)");
+	slash = strrchr(info.dli_fname, '/');
+	snprintf(shadow_lower_shim_path, sizeof(shadow_lower_shim_path), "%.*s%s",
+		 slash ? (int)(slash - info.dli_fname + 1) : 0, info.dli_fname,
+		 SHADOW_LH_SHIM_NAME);
+	return shadow_lower_shim_path;
+}
+
+/* Loads the shim into a new namespace, then the real MPICH into the same. */
+static void *shadow_lower_open(const char *shim, const char *path)
+{
+	if (!shim)
+		return dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+	shadow_lower_shim = dlmopen(LM_ID_NEWLM, shim, RTLD_NOW | RTLD_LOCAL);
+	if (!shadow_lower_shim)
+		shadow_die("cannot load the lower-half shim into a new namespace: %s "
+			   "(CKPT_MPI_LH_SHIM=none runs without it, untracked)",
+			   dlerror());
+	if (dlinfo(shadow_lower_shim, RTLD_DI_LMID, &shadow_lower_lmid))
+		shadow_die("dlinfo(%s): %s", shim, dlerror());
+	return dlmopen(shadow_lower_lmid, path, RTLD_NOW | RTLD_LOCAL);
+}
+
 int shadow_lower_load(void)
 {
 	const char *path = getenv("CKPT_MPI_REAL_LIB");
+	const char *shim = shadow_lower_shim_file();
 	const struct shadow_real_sym *s;
 
 	if (!path || !*path)
@@ -47,7 +95,8 @@ int shadow_lower_load(void)
 		shadow_die("the real MPI library %s is this shadow library; set CKPT_MPI_REAL_LIB "
 			   "to MPICH's libmpich.so.12",
 			   path);
-	shadow_lower_handle = dlmopen(LM_ID_NEWLM, path, RTLD_NOW | RTLD_LOCAL);
+	shadow_lh_capture_before();
+	shadow_lower_handle = shadow_lower_open(shim, path);
 	if (!shadow_lower_handle)
 		shadow_die("cannot load the real MPI library into its own namespace: %s "
 			   "(set CKPT_MPI_REAL_LIB to MPICH's libmpich.so.12)",
@@ -60,7 +109,7 @@ int shadow_lower_load(void)
 			shadow_die("%s has no %s: not the MPICH ABI this library was built for",
 				   path, s->name);
 	}
-	return 0;
+	return shadow_lh_setup(shadow_lower_shim);
 }
 
 bool shadow_lower_mpi_active(void)

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# The lower-half shim on 4 ranks over cn1+cn2: on every rank, every mapping
+# made since the shadow library loaded the lower half is in the LH area list
+# or explained (before MPI_Init, after MPI_Init and traffic, after calls
+# into the LH's libc, after MPI_Finalize), and the LH threads listed are the
+# threads started since. Arguments: mpi_lh_regions SHADOW_DIR.
+set -euo pipefail
+. "$(dirname "$0")/../slurm/lib.sh"
+. "$(dirname "$0")/shadow_lib.sh"
+require_cluster
+make_workdir mpi-lh-regions
+prog=$(stage_prog "$1")
+shadow_dir=$2
+
+run_ranks shadow.out "$prog" LD_LIBRARY_PATH="$shadow_dir" LH_VERBOSE=1 ||
+	fail "run under the shadow library failed: $(run_output shadow.out | grep -v ': LH ' | tail -n 30)"
+grep -v ': LH ' shadow.out
+! grep BAD shadow.out || fail "unexplained mappings or threads (above)"
+[ "$(grep -c '^rank [0-3]: all checks ok$' shadow.out)" = 4 ] || fail "not every rank passed"
+[ "$(grep -c '^rank [0-3] init: ok .*shm stack threads 1$' shadow.out)" = 4 ] ||
+	fail "after MPI_Init: expected shm segments, a thread stack and one LH thread on every rank"
+echo "ok: on 4 ranks the lower-half areas and threads account for every new mapping and thread"
