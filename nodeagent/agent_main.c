@@ -355,12 +355,14 @@ static void agent_on_count(void *arg, unsigned int n)
 	}
 	evtimer_del(a->interval_timer);
 	a->interval_next = 0;
-	if (!a->job) {
+	/* A job agent stays after its final checkpoint until the job stops
+	 * running: the batch shell's SIGTERM, which the requeue sends, still
+	 * asks it and should get "committed", not a closed socket. */
+	if (!a->job)
 		evtimer_add(a->idle_timer, &tv);
-	} else if (agent_job_finished(a->job)) {
-		log_info("final checkpoint done and every process gone, exiting");
-		event_base_loopbreak(a->base);
-	}
+	else if (agent_job_finished(a->job))
+		log_info("final checkpoint done and every process gone; exiting when the job "
+			 "stops running");
 }
 
 /* The next checkpoint planned: a periodic one or the job's final one. */
