@@ -567,7 +567,7 @@ static int job_on_sigterm(struct agent_job *job, char *why, size_t why_size)
 		job_final(job, "preempt");
 		return 0;
 	}
-	if (v.state & JOB_REQUEUE) {
+	if (v.state & (JOB_REQUEUE | JOB_REQUEUE_HOLD | JOB_SPECIAL_EXIT)) {
 		job->v = v;
 		log_info("job %u: SIGTERM while Slurm requeues it: final checkpoint now",
 			 job->conf.job_id);
@@ -577,6 +577,7 @@ static int job_on_sigterm(struct agent_job *job, char *why, size_t why_size)
 	snprintf(why, why_size,
 		 "job %u is %s, neither preempted nor requeued: SIGTERM delivered, no checkpoint",
 		 job->conf.job_id, job_state_name(v.state));
+	log_info("%s (state flags 0x%x)", why, (unsigned)v.state);
 	return PROTO_E_STATE;
 }
 
