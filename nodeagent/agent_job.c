@@ -444,6 +444,13 @@ static bool job_check(struct agent_job *job)
 			 slurm_strerror(err));
 		return true;
 	}
+	if (!job_running(v.state) && job->final == AGENT_JOB_FINAL_RUNNING) {
+		/* Requeued under a running final checkpoint: Slurm's KillWait
+		 * bounds it; ending now would abort it. */
+		log_info("job %u is %s; the final checkpoint is still running", job->conf.job_id,
+			 job_state_name(v.state));
+		return true;
+	}
 	if (!job_running(v.state)) {
 		snprintf(why, sizeof(why), "is %s", job_state_name(v.state));
 		job_end(job, why);
@@ -567,7 +574,10 @@ static int job_on_sigterm(struct agent_job *job, char *why, size_t why_size)
 		job_final(job, "preempt");
 		return 0;
 	}
-	if (v.state & (JOB_REQUEUE | JOB_REQUEUE_HOLD | JOB_SPECIAL_EXIT)) {
+	/* scontrol requeue: the job is PENDING again (and COMPLETING) while
+	 * its processes get their SIGTERM. */
+	if ((v.state & (JOB_REQUEUE | JOB_REQUEUE_HOLD | JOB_SPECIAL_EXIT)) ||
+	    (v.state & JOB_STATE_BASE) == JOB_PENDING) {
 		job->v = v;
 		log_info("job %u: SIGTERM while Slurm requeues it: final checkpoint now",
 			 job->conf.job_id);
