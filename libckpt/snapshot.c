@@ -497,6 +497,7 @@ static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
 	struct img_header hdr;
 	char pathbuf[IMG_PATH_MAX];
 	size_t maps_len;
+	double t0 = eng_clock_ms();
 	int pagemap = -1;
 	int nmaps;
 	int ret;
@@ -588,6 +589,11 @@ static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
 	}
 	res->size = wr.size;
 	res->xxh64 = wr.xxh64;
+	log_debug("writer: %.0f ms, %llu MiB of pages into %llu MiB in %u chunks; "
+		  "waiting for compression %.0f ms, writing %.0f ms, fsync %.0f ms",
+		  eng_clock_ms() - t0, (unsigned long long)(wr.data_bytes >> 20),
+		  (unsigned long long)(wr.stored_bytes >> 20), wr.nchunks, (double)wr.wait_ns / 1e6,
+		  (double)wr.write_ns / 1e6, (double)wr.fsync_ns / 1e6);
 out_free:
 	img_writer_free(w);
 out_close:

@@ -135,7 +135,7 @@ struct img_writer_opts {
 	uint32_t max_areas;    /* most areas; 0: 65536 (vm.max_map_count) */
 	uint32_t max_records;  /* most metadata records; 0: 4096 */
 	uint32_t max_chunks;   /* most chunks; 0: 1 Mi (4 TiB of data) */
-	bool no_fsync;	       /* skip fsync in finish (tests, benchmarks) */
+	bool no_fsync;	       /* skip fsync and write-behind (tests, benchmarks) */
 };
 
 /* Result of a finished image, for MANIFEST.json. */
@@ -145,6 +145,11 @@ struct img_writer_result {
 	uint64_t data_bytes;   /* uncompressed page data stored */
 	uint64_t stored_bytes; /* page data bytes after compression */
 	uint32_t nchunks;      /* chunks written */
+	/* Where the writing thread's time went (CLOCK_MONOTONIC ns), for the
+	 * engine's debug log and benchmarks. */
+	uint64_t wait_ns;  /* waiting for compression threads */
+	uint64_t write_ns; /* in write system calls */
+	uint64_t fsync_ns; /* in the final fsync */
 };
 
 /* Resolves the defaults of @opts in place (nthreads, max_*): call before
@@ -195,7 +200,9 @@ int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, 
 int img_writer_area_end(struct img_writer *w);
 
 /* Waits for every chunk, writes trailer and footer, fsyncs (unless
- * opts.no_fsync), stops the threads. Fills @res if not NULL.
+ * opts.no_fsync), stops the threads. Fills @res if not NULL. Unless
+ * opts.no_fsync, the image was streamed to disk while it was written and
+ * most of it is no longer in the page cache (see docs/image-format.md).
  * Fault points (CKPT_FAULT, see proto/fault.h), read at img_writer_begin():
  * img_write (every write fails, -ENOSPC), img_fsync (-EIO), img_compress
  * (every chunk fails, -ENOMEM), img_thread (no compression thread starts:

@@ -2,8 +2,10 @@
  * page data through img_writer at levels 0/1/3 with 1 and 2 threads and
  * prints MB/s. Not installed; the 'bench' target runs it.
  *
- * usage: img_bench [-m MiB] [-r] [-d DIR | -n] [-f] [-k N]
+ * usage: img_bench [-m MiB] [-r | -H] [-d DIR | -n] [-f] [-k N] [-l L,..] [-t T,..]
  *   -m  data size (default 256)   -r  random data (default compressible)
+ *   -H  bench_mem's heap-like data (what `ninja bench` checkpoints)
+ *   -l  zstd levels (default 0,1,3)   -t  thread counts (default 1,2)
  *   -d  directory for the file (default /tmp)   -f  fsync the file
  *   -n  write to /dev/null (compression pipeline only, no page cache)
  *   -k  runs per configuration, the best is printed (default 3)
@@ -39,6 +41,40 @@ static void fill_compressible(uint8_t *p, size_t len)
 			x ^= x << 17;
 			p[i] = (uint8_t)x;
 		}
+	}
+}
+
+/* The data tests/bench/bench_mem.c fills its heap with (keep the two in
+ * step): words drawn from a small vocabulary, one 8-byte slot in four a
+ * random 64-bit value; zstd -1 shrinks it about 2x. What the end-to-end
+ * checkpoint benchmark saves, so the writer alone can be compared with it. */
+static void fill_heap(uint8_t *p, size_t len)
+{
+	static const char *const vocab[] = { "node ",  "rank ",	 "step ", "value ",
+					     "count ", "index ", "mesh ", "cell ",
+					     "flux ",  "grid ",	 "time ", "iter ",
+					     "solve ", "halo ",	 "data ", "field " };
+	uint64_t x = 2463534242ull;
+	size_t i = 0;
+
+	memset(p + len - 8, 0, 8); /* the tail no word fits in */
+	while (i + 8 <= len) {
+		uint64_t r;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		r = x;
+		if ((r & 3) == 0) {
+			memcpy(p + i, &r, 8);
+			i += 8;
+			continue;
+		}
+		const char *w = vocab[(r >> 8) % 16];
+		size_t n = strlen(w);
+
+		memcpy(p + i, w, n < len - i ? n : len - i);
+		i += n;
 	}
 }
 
@@ -116,13 +152,33 @@ static int run(const char *path, const uint8_t *data, size_t len, int level, uns
 	return err;
 }
 
+/* Parses a comma-separated list of at most @max numbers into @v; returns
+ * the count, 0 if malformed. */
+static size_t parse_list(const char *s, int *v, size_t max)
+{
+	size_t n = 0;
+
+	while (*s && n < max) {
+		char *end;
+
+		v[n++] = (int)strtol(s, &end, 10);
+		if (end == s || (*end && *end != ','))
+			return 0;
+		s = *end ? end + 1 : end;
+	}
+	return *s ? 0 : n;
+}
+
 int main(int argc, char **argv)
 {
-	static const int levels[] = { 0, 1, 3 };
-	static const unsigned int threads[] = { 1, 2 };
+	int levels[8] = { 0, 1, 3 };
+	int threads[8] = { 1, 2 };
+	size_t nlevels = 3;
+	size_t nthreads = 2;
 	const char *dir = "/tmp";
+	const char *kind = "compressible";
+	void (*fill)(uint8_t *, size_t) = fill_compressible;
 	size_t mib = 256;
-	bool rnd = false;
 	bool fsync_on = false;
 	bool devnull = false;
 	unsigned int reps = 3;
@@ -130,13 +186,18 @@ int main(int argc, char **argv)
 	uint8_t *data;
 	int opt;
 
-	while ((opt = getopt(argc, argv, "m:rd:fnk:")) != -1) {
+	while ((opt = getopt(argc, argv, "m:rHd:fnk:l:t:")) != -1) {
 		switch (opt) {
 		case 'm':
 			mib = strtoul(optarg, NULL, 10);
 			break;
 		case 'r':
-			rnd = true;
+			fill = fill_random;
+			kind = "random";
+			break;
+		case 'H':
+			fill = fill_heap;
+			kind = "heap-like (bench_mem)";
 			break;
 		case 'd':
 			dir = optarg;
@@ -150,8 +211,20 @@ int main(int argc, char **argv)
 		case 'k':
 			reps = (unsigned int)strtoul(optarg, NULL, 10);
 			break;
+		case 'l':
+			nlevels = parse_list(optarg, levels, 8);
+			break;
+		case 't':
+			nthreads = parse_list(optarg, threads, 8);
+			break;
 		default:
-			fprintf(stderr, "usage: %s [-m MiB] [-r] [-d DIR | -n] [-f] [-k N]\n",
+			nlevels = 0;
+			break;
+		}
+		if (!nlevels || !nthreads) {
+			fprintf(stderr,
+				"usage: %s [-m MiB] [-r | -H] [-d DIR | -n] [-f] [-k N] "
+				"[-l LEVELS] [-t THREADS]\n",
 				argv[0]);
 			return 2;
 		}
@@ -163,30 +236,30 @@ int main(int argc, char **argv)
 		perror("mmap");
 		return 1;
 	}
-	(rnd ? fill_random : fill_compressible)(data, mib << 20);
+	fill(data, mib << 20);
 	if (!reps)
 		reps = 1;
 	if (devnull)
 		snprintf(path, sizeof(path), "/dev/null");
 	else
 		snprintf(path, sizeof(path), "%s/img_bench.%d.img", dir, (int)getpid());
-	printf("%zu MiB of %s data to %s%s, best of %u\n", mib, rnd ? "random" : "compressible",
-	       devnull ? "/dev/null" : dir, fsync_on ? " (fsync)" : "", reps);
-	for (size_t l = 0; l < sizeof(levels) / sizeof(levels[0]); l++) {
-		for (size_t t = 0; t < sizeof(threads) / sizeof(threads[0]); t++) {
+	printf("%zu MiB of %s data to %s%s, best of %u\n", mib, kind, devnull ? "/dev/null" : dir,
+	       fsync_on ? " (fsync)" : "", reps);
+	for (size_t l = 0; l < nlevels; l++) {
+		for (size_t t = 0; t < nthreads; t++) {
 			struct img_writer_result res = { 0 };
 			double best = 0;
 
 			for (unsigned int k = 0; k < reps; k++) {
 				double dt = 0;
 
-				if (run(path, data, mib << 20, levels[l], threads[t], fsync_on, &dt,
-					&res))
+				if (run(path, data, mib << 20, levels[l], (unsigned int)threads[t],
+					fsync_on, &dt, &res))
 					return 1;
 				if (!k || dt < best)
 					best = dt;
 			}
-			printf("level %d threads %u: %8.1f MB/s  ratio %5.2f\n", levels[l],
+			printf("level %d threads %d: %8.1f MB/s  ratio %5.2f\n", levels[l],
 			       threads[t], (double)(mib << 20) / best / 1e6,
 			       (double)res.data_bytes / (double)res.stored_bytes);
 		}

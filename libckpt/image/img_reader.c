@@ -29,6 +29,9 @@
 	(IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE + IMG_CHUNK_RUNS_MAX * IMG_RUN_SIZE + \
 	 IMG_CHUNK_SIZE)
 
+/* Drop-behind step of chunk reads (see drop_behind()). */
+#define IMG_DROP_STEP (8u << 20)
+
 /* A decoded block: header fields and its descriptor (malloc'd by
  * block_read() unless read into a caller buffer). */
 struct img_block {
@@ -618,6 +621,22 @@ static int areas_read(struct img_reader *r)
 	return 0;
 }
 
+/* Chunk data is read once (a restore, a verification): reading a large
+ * image through the page cache and keeping it there costs a fresh page for
+ * every 4 KiB read and pushes out pages worth keeping. Pages of chunks
+ * already read are dropped every IMG_DROP_STEP, so the cache pages the
+ * readahead needs next are recycled ones. Only forward reads drop. */
+static void drop_behind(struct img_reader *r, const struct img_chunk_ent *e)
+{
+	if (e->off < r->drop_off)
+		r->drop_off = e->off;
+	if (e->end - r->drop_off < IMG_DROP_STEP)
+		return;
+	posix_fadvise(r->fd, (off_t)r->drop_off, (off_t)(e->end - r->drop_off),
+		      POSIX_FADV_DONTNEED);
+	r->drop_off = e->end;
+}
+
 /* Reads chunk @ci whole into r->cbuf, verifies its descriptor, runs and
  * stored checksum, and decodes it into @c (pointers into r->cbuf). */
 static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
@@ -638,6 +657,8 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 	if (len > r->cbuf_size) /* buffers_alloc() sized it from the index */
 		return rerr(r, e->off, "chunk %u: block larger than at open", ci);
 	err = read_at(r, r->cbuf, len, e->off);
+	if (!err)
+		drop_behind(r, e);
 	if (!err)
 		err = blkhdr_check(r, r->cbuf, e->off, e->end, IMG_BLK_CHUNK,
 				   IMG_CHUNK_FIXED_SIZE + IMG_CHUNK_RUNS_MAX * IMG_RUN_SIZE, &b);

@@ -51,6 +51,7 @@ struct img_reader {
 	uint64_t cbuf_size;	      /* its size */
 	uint8_t *rbuf;		      /* decompression buffer */
 	uint64_t rbuf_size;	      /* its size */
+	uint64_t drop_off;	      /* chunk data before it left the page cache */
 	char err[1024];		      /* last error message */
 };
 

@@ -10,6 +10,7 @@
 #ifndef CKPT_IMG_SYS_H
 #define CKPT_IMG_SYS_H
 
+#include <fcntl.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -81,6 +82,23 @@ static inline long img_sys_pread(int fd, void *buf, size_t len, uint64_t off)
 static inline int img_sys_fsync(int fd)
 {
 	return (int)IMG_SYS(SYS_fsync, fd, 0, 0, 0, 0, 0);
+}
+
+/* Starts writeback of [off, off + len) (SYNC_FILE_RANGE_WRITE) or, with
+ * @wait, waits for it to reach the disk as well. 0 or -errno. */
+static inline int img_sys_sync_range(int fd, uint64_t off, uint64_t len, bool wait)
+{
+	unsigned int flags = wait ? SYNC_FILE_RANGE_WAIT_BEFORE | SYNC_FILE_RANGE_WRITE |
+					     SYNC_FILE_RANGE_WAIT_AFTER
+				  : SYNC_FILE_RANGE_WRITE;
+
+	return (int)IMG_SYS(SYS_sync_file_range, fd, off, len, flags, 0, 0);
+}
+
+/* Drops the clean page cache of [off, off + len) (POSIX_FADV_DONTNEED). */
+static inline int img_sys_drop_cache(int fd, uint64_t off, uint64_t len)
+{
+	return (int)IMG_SYS(SYS_fadvise64, fd, off, len, POSIX_FADV_DONTNEED, 0, 0);
 }
 
 /* Waits while *@addr == @val (spurious wake-ups allowed). @shared for words
