@@ -3,6 +3,7 @@
 #define LOG_PREFIX "addr: "
 #include "agent_addr.h"
 
+#include "agent_dir.h"
 #include "auth.h"
 #include "frame.h"
 #include "log.h"
@@ -36,8 +37,7 @@ int agent_addr_registry_path(uid_t uid, uint32_t job, char *out, size_t size)
 	return 0;
 }
 
-/* Creates the directory holding @path (one level; its parent must exist,
- * or be creatable the same way once more: ~/.slurm-ckpt/jobs). */
+/* Creates the directory holding @path (~/.slurm-ckpt/jobs may not exist). */
 static int addr_mkdirs(const char *path)
 {
 	char dir[PATH_MAX];
@@ -45,21 +45,10 @@ static int addr_mkdirs(const char *path)
 
 	snprintf(dir, sizeof(dir), "%s", path);
 	slash = strrchr(dir, '/');
-	if (!slash)
+	if (!slash || slash == dir)
 		return 0;
 	*slash = '\0';
-	if (mkdir(dir, 0700) == 0 || errno == EEXIST)
-		return 0;
-	if (errno != ENOENT)
-		return -errno;
-	slash = strrchr(dir, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	*slash = '/';
-	return mkdir(dir, 0700) == 0 || errno == EEXIST ? 0 : -errno;
+	return agent_mkdir_parents(dir);
 }
 
 int agent_addr_write(const char *path, const struct agent_addr *a)

@@ -144,3 +144,19 @@ out_close:
 	close(fd);
 	return ret;
 }
+
+int agent_mkdir_parents(char *dir)
+{
+	for (char *p = dir + 1; *p; p++) {
+		if (*p != '/')
+			continue;
+		*p = '\0';
+		int rc = mkdir(dir, 0700);
+		*p = '/';
+		if (rc && errno != EEXIST)
+			return -errno;
+	}
+	if (mkdir(dir, 0700) && errno != EEXIST)
+		return -errno;
+	return 0;
+}

@@ -53,6 +53,10 @@ int agent_dir_connect(const struct agent_dir *ad);
 /* True when @uid may talk to an agent run by this process's uid. */
 bool agent_dir_uid_allowed(uid_t uid);
 
+/* Creates @dir and its missing parents (mode 0700) as the calling user;
+ * @dir is modified while working and restored. Returns 0 or -errno. */
+int agent_mkdir_parents(char *dir);
+
 /* Makes sure an agent serves @dir (created, mode 0700, when missing) and
  * copies its socket path (at most AGENT_SOCK_MAX bytes) into @sock.
  * When none answers it starts "@agent_path --dir DIR [@extra_args...]"

@@ -48,10 +48,11 @@ int cli_agent_connect(struct agent_dir *ad);
 /* Connects to the agent of @ad, starting one first if none runs. Returns
  * the fd or reports and returns -errno. */
 int cli_agent_ensure(struct agent_dir *ad);
-/* Sends @req and waits up to @timeout_ms (-1: forever) for one reply.
- * Returns 0 with a new reference in *@reply, or reports and returns -errno.
- * An "error" reply is returned as such: the caller words it. */
-int cli_agent_call(int fd, const struct agent_dir *ad, struct json_object *req,
+/* Sends @req to the agent of @name (a DIR, or "job N") and waits up to
+ * @timeout_ms (-1: forever) for one reply. Returns 0 with a new reference in
+ * *@reply, or reports (pointing at @log) and returns -errno. An "error"
+ * reply is returned as such: the caller words it. */
+int cli_agent_call(int fd, const char *name, const char *log, struct json_object *req,
 		   struct json_object **reply, int timeout_ms);
 /* Fails (reporting, with @hint) when processes of the computation are
  * registered with the agent on @fd: two programs in one DIR would be
@@ -77,9 +78,6 @@ int cli_target_init(const char *cmd, const char *dir, const char *job, struct cl
  * it (or is root), with a munge hello. Returns the fd or reports and
  * returns -errno. */
 int cli_target_connect(struct cli_target *t);
-/* As cli_agent_call(), for @t. */
-int cli_target_call(int fd, const struct cli_target *t, struct json_object *req,
-		    struct json_object **reply, int timeout_ms);
 
 /* The commands; each returns the process exit status. */
 int cli_cmd_run(int argc, char **argv);

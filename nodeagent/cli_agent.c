@@ -54,23 +54,23 @@ int cli_agent_ensure(struct agent_dir *ad)
 	return cli_agent_connect(ad);
 }
 
-int cli_agent_call(int fd, const struct agent_dir *ad, struct json_object *req,
+int cli_agent_call(int fd, const char *name, const char *log, struct json_object *req,
 		   struct json_object **reply, int timeout_ms)
 {
 	int ret = proto_frame_send(fd, req);
 
 	if (ret) {
-		cli_err("cannot send to the agent of %s: %s", ad->dir, strerror(-ret));
+		cli_err("cannot send to the agent of %s: %s", name, strerror(-ret));
 		return ret;
 	}
 	ret = proto_frame_recv(fd, reply, timeout_ms);
 	if (ret == -ECONNRESET)
-		cli_err("the agent of %s closed the connection without answering; see %s", ad->dir,
-			ad->log);
+		cli_err("the agent of %s closed the connection without answering; see %s", name,
+			log);
 	else if (ret == -ETIMEDOUT)
-		cli_err("the agent of %s did not answer within %d s", ad->dir, timeout_ms / 1000);
+		cli_err("the agent of %s did not answer within %d s", name, timeout_ms / 1000);
 	else if (ret)
-		cli_err("bad answer from the agent of %s: %s", ad->dir, strerror(-ret));
+		cli_err("bad answer from the agent of %s: %s", name, strerror(-ret));
 	return ret;
 }
 
@@ -85,7 +85,7 @@ int cli_agent_check_idle(int fd, const struct agent_dir *ad, const char *hint)
 
 	if (!req)
 		return -ENOMEM;
-	ret = cli_agent_call(fd, ad, req, &reply, 30000);
+	ret = cli_agent_call(fd, ad->dir, ad->log, req, &reply, 30000);
 	json_object_put(req);
 	if (ret)
 		return ret;

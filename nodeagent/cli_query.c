@@ -182,8 +182,9 @@ int cli_cmd_checkpoint(int argc, char **argv)
 		goto out;
 	}
 	/* No timeout of our own: the agent bounds every phase and answers. */
-	ret = cli_target_call(fd, &t, req, &reply, -1) ? CLI_EXIT_FAIL
-						       : checkpoint_report(&t, reply, o.json);
+	ret = cli_agent_call(fd, t.name, t.log, req, &reply, -1)
+		      ? CLI_EXIT_FAIL
+		      : checkpoint_report(&t, reply, o.json);
 out:
 	json_object_put(reply);
 	json_object_put(req);
@@ -364,7 +365,7 @@ int cli_cmd_status(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	ret = CLI_EXIT_FAIL;
 	req = proto_msg_new(PROTO_MSG_STATUS);
-	if (!req || cli_target_call(fd, &t, req, &reply, CLI_STATUS_TIMEOUT_MS))
+	if (!req || cli_agent_call(fd, t.name, t.log, req, &reply, CLI_STATUS_TIMEOUT_MS))
 		goto out;
 	if (!proto_msg_is(reply, PROTO_MSG_STATUS_REPLY)) {
 		cli_err("the agent of %s refused the status request: %s", t.name,

@@ -4,7 +4,6 @@
 #include "cli.h"
 
 #include "agent_addr.h"
-#include "frame.h"
 #include "msg.h"
 
 #include <errno.h>
@@ -144,24 +143,4 @@ int cli_target_connect(struct cli_target *t)
 	fd = cli_agent_connect(&t->ad);
 	snprintf(t->log, sizeof(t->log), "%s", t->ad.log);
 	return fd;
-}
-
-int cli_target_call(int fd, const struct cli_target *t, struct json_object *req,
-		    struct json_object **reply, int timeout_ms)
-{
-	int ret = proto_frame_send(fd, req);
-
-	if (ret) {
-		cli_err("cannot send to the agent of %s: %s", t->name, strerror(-ret));
-		return ret;
-	}
-	ret = proto_frame_recv(fd, reply, timeout_ms);
-	if (ret == -ECONNRESET)
-		cli_err("the agent of %s closed the connection without answering; see %s", t->name,
-			t->log);
-	else if (ret == -ETIMEDOUT)
-		cli_err("the agent of %s did not answer within %d s", t->name, timeout_ms / 1000);
-	else if (ret)
-		cli_err("bad answer from the agent of %s: %s", t->name, strerror(-ret));
-	return ret;
 }

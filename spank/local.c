@@ -10,6 +10,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "agent_dir.h"
 #include "plugin.h"
 
 #define LOG_PREFIX "--checkpoint: "
@@ -63,7 +64,7 @@ static int check_dir_writable(void)
 	jobpart = strstr(pattern, "%j") ? strrchr(dir, '/') : NULL;
 	if (jobpart && jobpart != dir)
 		*jobpart = '\0';
-	rc = plugin_mkdir_parents(dir);
+	rc = agent_mkdir_parents(dir);
 	if (rc || access(dir, W_OK | X_OK)) {
 		log_err("checkpoint directory %s is not writable: %s. Choose another with "
 			"--checkpoint-dir=DIR.",

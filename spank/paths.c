@@ -9,23 +9,6 @@
 #define LOG_PREFIX "--checkpoint: "
 #include "log.h"
 
-/* Creates @dir and its parents as the submitting user (mode 0700 for new ones). */
-int plugin_mkdir_parents(char *dir)
-{
-	for (char *p = dir + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		int rc = mkdir(dir, 0700);
-		*p = '/';
-		if (rc && errno != EEXIST)
-			return -errno;
-	}
-	if (mkdir(dir, 0700) && errno != EEXIST)
-		return -errno;
-	return 0;
-}
-
 int plugin_dir_expand(uint32_t jobid, char *out, size_t len)
 {
 	const struct passwd *pw = getpwuid(getuid());

@@ -24,12 +24,6 @@ int plugin_options_register(spank_t sp);
 int plugin_options_from_env(spank_t sp);
 
 /*
- * Creates @dir and its missing parents (mode 0700) as the calling user; @dir
- * is modified while working and restored. Returns 0 or -errno.
- */
-int plugin_mkdir_parents(char *dir);
-
-/*
  * Expands the job's checkpoint base directory (--checkpoint-dir, else the
  * site's pattern) for the calling user, from the passwd entry rather than the
  * job environment, which --export=NONE may empty. Returns 0, or -1 after

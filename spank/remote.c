@@ -273,7 +273,7 @@ static int node_agent_ensure(spank_t sp, const char *jobdir, uint32_t jobid, cha
 		log_err("checkpoint directory %s is too long", jobdir);
 		return -1;
 	}
-	int rc = plugin_mkdir_parents(dir);
+	int rc = agent_mkdir_parents(dir);
 
 	if (rc) {
 		log_err("cannot create %s: %s", dir, strerror(-rc));
@@ -371,7 +371,7 @@ int plugin_task_init(spank_t sp)
 	}
 	if (job_dir_get(t.jobid, jobdir, sizeof(jobdir)))
 		return -1;
-	rc = plugin_mkdir_parents(jobdir);
+	rc = agent_mkdir_parents(jobdir);
 	if (rc) {
 		log_err("cannot create checkpoint directory %s: %s", jobdir, strerror(-rc));
 		return -1;
