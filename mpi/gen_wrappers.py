@@ -70,9 +70,13 @@ class Func:
         if args != "void":
             self.params = [Param(a) for a in args.split(",") if a.strip() != "..."]
         self.custom = False
+        self.coll = None
         for word in ann.split():
             if word == "custom":
                 self.custom = True
+                continue
+            if word in ("coll", "icoll"):
+                self.coll = word
                 continue
             am = re.match(r"^(\w+):(in|out|inout)(?:\[(\w+)\])?$", word)
             if not am:
@@ -86,6 +90,10 @@ class Func:
                 raise ValueError("line %d: %s: arrays take [LEN], pointers do not" % (lineno, p.name))
         if self.custom:
             return
+        if self.coll and (self.param("comm") is None or
+                          (self.coll == "icoll" and self.param("request") is None)):
+            raise ValueError("line %d: %s: %s needs parameters comm%s" %
+                             (lineno, self.name, self.coll, " and request" if self.coll == "icoll" else ""))
         if self.variadic:
             raise ValueError("line %d: %s is variadic: mark it custom" % (lineno, self.name))
         for p in self.params:
@@ -108,7 +116,11 @@ class Func:
 
 
 def wrapper_body(f):
-    """The body of PMPI_<name>: translate, call the real function, fix up."""
+    """The body of PMPI_<name>: translate, call the real function, fix up.
+
+    Every wrapper runs at checkpoint depth > 0 (shadow_consist.h): a thread
+    is never stopped inside it. A collective (coll, icoll) passes the gate
+    first; a non-blocking one records its request for the drain."""
     pre = []
     post = []
     free = []
@@ -135,7 +147,10 @@ def wrapper_body(f):
             pre.append("\t%s %s = 0;" % (p.base, lh))
             call.append("%s ? &%s : NULL" % (p.name, lh))
             post.append("\tif (rc == MPI_SUCCESS && %s)" % p.name)
-            post.append("\t\t*%s = shadow_handle_new(%s, %s);" % (p.name, kind, lh))
+            if f.coll == "icoll" and p.name == "request":
+                post.append("\t\t*%s = shadow_req_new_coll(%s, comm);" % (p.name, lh))
+            else:
+                post.append("\t\t*%s = shadow_handle_new(%s, %s);" % (p.name, kind, lh))
         elif p.ann == "inout":
             pre.append("\t%s %s = %s ? shadow_handle_lh(%s, *%s) : 0;" % (p.base, lh, p.name, kind, p.name))
             call.append("%s ? &%s : NULL" % (p.name, lh))
@@ -143,16 +158,19 @@ def wrapper_body(f):
             post.append("\t\tshadow_handle_update(%s, %s, %s);" % (kind, p.name, lh))
         else:
             raise ValueError("%s: %s: annotation %s not valid here" % (f.name, p.name, p.ann))
-    lines = pre[:]
+    lines = ["\tshadow_consist_enter();"]
+    if f.coll:
+        lines.append("\tshadow_consist_coll_enter(comm);")
+    lines += pre
     callexpr = "shadow_real_%s(%s)" % (f.name, ", ".join(call))
-    if not post and not free:
-        lines.append("\treturn %s;" % callexpr)
-        return "\n".join(lines)
-    if f.ret != "int":
+    if (post or free) and f.ret != "int":
         raise ValueError("%s: fix-ups need an int return" % f.name)
-    lines.append("\tint rc = %s;" % callexpr)
+    lines.append("\t%s rc = %s;" % (f.ret, callexpr))
+    if f.coll:
+        lines.append("\tshadow_consist_coll_leave();")
     lines += post
     lines += free
+    lines.append("\tshadow_consist_leave();")
     lines.append("\treturn rc;")
     return "\n".join(lines)
 
@@ -215,7 +233,8 @@ def main(argv):
     h += ["", "#endif", ""]
     write(outdir + "/shadow_real.h", "\n".join(h))
 
-    c = [HEADER, '#include "shadow.h"', '#include "shadow_handle.h"', '#include "shadow_real.h"', "",
+    c = [HEADER, "#define SHADOW_CONSIST_INTERNAL", '#include "shadow.h"', '#include "shadow_consist.h"',
+         '#include "shadow_handle.h"', '#include "shadow_real.h"', "",
          "#include <stddef.h>", ""]
     for f in funcs:
         c.append("__typeof__(P%s) *shadow_real_%s;" % (f.name, f.name))

@@ -18,10 +18,13 @@
 /* Bumped when a structure below changes: the shadow library refuses a shim
  * of another version (both are installed together, but LD_LIBRARY_PATH and
  * CKPT_MPI_LH_SHIM can mix builds). */
-#define LH_SHIM_VERSION 1
+#define LH_SHIM_VERSION 2
 
 /* Live regions the shim records at most (lh_shim_map.c). */
 #define LH_SHIM_REGIONS_MAX 4096
+
+/* fd numbers the shim records (lh_shim_fd.c): below this, one bit each. */
+#define LH_SHIM_FDS_MAX 65536
 
 /* What a region recorded by the shim is. */
 enum lh_shim_kind {
@@ -76,6 +79,9 @@ struct lh_shim_stats {
 	uint64_t stacks_freed;	  /* stacks unmapped after pthread_join */
 	uint64_t region_overflow; /* mappings not recorded: the table was full */
 	uint64_t arena_bytes;	  /* bytes of heap arenas mapped */
+	uint64_t fds_opened;	  /* fds the lower half created (recorded; < FDS_MAX) */
+	uint64_t fds_closed;	  /* recorded fds it closed */
+	uint64_t fd_overflow;	  /* fds >= LH_SHIM_FDS_MAX: not recorded */
 };
 
 /* Callbacks into the upper half. */
@@ -96,6 +102,9 @@ typedef size_t lh_shim_regions_fn(struct lh_shim_region *out, size_t cap);
 typedef size_t lh_shim_threads_fn(struct lh_shim_thread *out, size_t cap);
 typedef void lh_shim_stats_fn(struct lh_shim_stats *out);
 typedef void lh_shim_set_upper_fn(const struct lh_shim_upper *upper);
+/* The open fds the lower half created: up to @cap into @out, sorted;
+ * returns how many there are. */
+typedef size_t lh_shim_fds_fn(int *out, size_t cap);
 /* dl_iterate_phdr called from inside the LH namespace: glibc lists only the
  * caller's namespace, so this is how the upper half sees the LH's objects. */
 struct dl_phdr_info;

@@ -1,5 +1,6 @@
 /* lh_shim_int.h - internals shared by the lower-half shim's sources
- * (lh_shim_map.c, lh_shim_alloc.c, lh_shim_thread.c); included by them only.
+ * (lh_shim_map.c, lh_shim_alloc.c, lh_shim_thread.c, lh_shim_fd.c); included
+ * by them only.
  *
  * The shim calls the kernel directly for its own mappings (never its own
  * interposed mmap), so that the allocator's arenas are recorded once, as
@@ -63,6 +64,19 @@ extern struct lh_shim_stats lh_stats;
 
 /* The upper half's allocator (NULL until the shadow library sets it). */
 extern struct lh_shim_upper lh_upper;
+
+/* The next definition of @name after the shim (the lower half's libc's);
+ * stops the program when there is none (lh_shim_fd.c). */
+void *lh_next_sym(const char *name);
+
+/* Records fds the lower half created through syscall() (lh_shim_fd.c). */
+void lh_fd_record(int fd);
+void lh_fd_record_pair(const int fds[2]);
+
+/* Closes @fd with @do_close and forgets it, under the fd lock so that no
+ * other thread records the freed number in between; returns do_close's
+ * result. */
+long lh_fd_close_with(int fd, long (*do_close)(int fd, void *arg), void *arg);
 
 /* Copies the thread table (lh_shim_thread.c). */
 size_t lh_thread_copy(struct lh_shim_thread *out, size_t cap);

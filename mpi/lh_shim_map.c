@@ -15,6 +15,7 @@
 #include "lh_shim_int.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <link.h>
 #include <pthread.h>
 #include <stdarg.h>
@@ -346,10 +347,70 @@ LH_EXPORT int shmdt(const void *addr)
 	return (int)lh_sys_result(lh_do_shmdt(addr));
 }
 
+static long lh_kernel_close(int fd, void *arg)
+{
+	(void)arg;
+	return lh_raw_syscall(SYS_close, fd, 0, 0, 0, 0, 0);
+}
+
+/* The fds a successful raw system call @nr (arguments @a, result @rc) made:
+ * the same set lh_shim_fd.c covers for the libc functions. */
+static void lh_record_syscall_fds(long nr, const long *a, long rc)
+{
+	switch (nr) {
+#ifdef SYS_open
+	case SYS_open:
+	case SYS_creat:
+	case SYS_dup2:
+	case SYS_epoll_create:
+	case SYS_eventfd:
+	case SYS_inotify_init:
+	case SYS_signalfd:
+#endif
+	case SYS_openat:
+	case SYS_openat2:
+	case SYS_open_by_handle_at:
+	case SYS_socket:
+	case SYS_accept:
+	case SYS_accept4:
+	case SYS_dup:
+	case SYS_dup3:
+	case SYS_eventfd2:
+	case SYS_epoll_create1:
+	case SYS_timerfd_create:
+	case SYS_signalfd4:
+	case SYS_memfd_create:
+	case SYS_inotify_init1:
+	case SYS_userfaultfd:
+	case SYS_perf_event_open:
+	case SYS_pidfd_open:
+	case SYS_pidfd_getfd:
+	case SYS_fanotify_init:
+		lh_fd_record((int)rc);
+		break;
+	case SYS_fcntl:
+		if (a[1] == F_DUPFD || a[1] == F_DUPFD_CLOEXEC)
+			lh_fd_record((int)rc);
+		break;
+#ifdef SYS_pipe
+	case SYS_pipe:
+#endif
+	case SYS_pipe2:
+		lh_fd_record_pair(lh_ptr((uintptr_t)a[0]));
+		break;
+	case SYS_socketpair:
+		lh_fd_record_pair(lh_ptr((uintptr_t)a[3]));
+		break;
+	default:
+		break;
+	}
+}
+
 /* UCX's memory hooks (libucm, installed when libucs loads) patch the lower
  * half's GOT entries of mmap, munmap, mremap, shmat and shmdt and make the
  * real calls with syscall(): so syscall is interposed too, and the mapping
- * calls among them are recorded like the functions above. */
+ * calls among them are recorded like the functions above; so are the fds
+ * a raw call creates or closes (lh_shim_fd.c). */
 LH_EXPORT long syscall(long nr, ...)
 {
 	long a[6];
@@ -370,6 +431,8 @@ LH_EXPORT long syscall(long nr, ...)
 						  lh_ptr((uintptr_t)a[4])));
 	case SYS_shmdt:
 		return lh_sys_result(lh_do_shmdt(lh_ptr((uintptr_t)a[0])));
+	case SYS_close:
+		return lh_sys_result(lh_fd_close_with((int)a[0], lh_kernel_close, NULL));
 	default:
 		break;
 	}
@@ -381,6 +444,8 @@ LH_EXPORT long syscall(long nr, ...)
 			       (int)a[4]);
 	else if (nr == SYS_shmat)
 		lh_record_shmat(lh_ptr((uintptr_t)rc), (int)a[0], (int)a[2]);
+	else
+		lh_record_syscall_fds(nr, a, rc);
 	return rc;
 }
 

@@ -1,8 +1,12 @@
 /* shadow_custom.c - MPI functions the generator cannot write: those taking
  * callbacks the lower half calls with its own handles, and variadic ones. */
+#define SHADOW_CONSIST_INTERNAL
 #include "shadow.h"
+#include "shadow_ckpt.h"
+#include "shadow_consist.h"
 #include "shadow_handle.h"
 #include "shadow_real.h"
+#include "shadow_replay.h"
 
 #include <pthread.h>
 #include <stdarg.h>
@@ -83,10 +87,12 @@ static MPI_User_function *const shadow_op_tramps[SHADOW_OP_SLOTS] = {
 
 SHADOW_EXPORT int PMPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op)
 {
+	struct replay_rec r = replay_rec_init(REPLAY_OP_CREATE, 0, 0);
 	int slot;
 	int lh_op = MPI_OP_NULL;
 	int rc;
 
+	shadow_consist_enter();
 	pthread_mutex_lock(&shadow_op_lock);
 	for (slot = 0; slot < SHADOW_OP_SLOTS && shadow_ops[slot].fn; slot++)
 		;
@@ -100,7 +106,15 @@ SHADOW_EXPORT int PMPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op
 		*op = shadow_handle_new(SHADOW_KIND_OP, lh_op);
 	}
 	pthread_mutex_unlock(&shadow_op_lock);
-	return rc;
+	/* A restart makes it again in the same slot (shadow_op_replay_create).
+	 * Appended outside shadow_op_lock: replay takes the log's lock first. */
+	if (rc == MPI_SUCCESS && op) {
+		r.handle = *op;
+		r.num[0] = slot;
+		r.num[1] = commute;
+		replay_log_append(&r);
+	}
+	return replay_leave(rc);
 }
 
 SHADOW_EXPORT int MPI_Op_create(MPI_User_function *user_fn, int commute, MPI_Op *op)
@@ -112,6 +126,7 @@ SHADOW_EXPORT int PMPI_Op_free(MPI_Op *op)
 	int old = lh_op;
 	int rc;
 
+	shadow_consist_enter();
 	rc = shadow_real_MPI_Op_free(op ? &lh_op : NULL);
 	if (rc == MPI_SUCCESS && op) {
 		pthread_mutex_lock(&shadow_op_lock);
@@ -120,12 +135,38 @@ SHADOW_EXPORT int PMPI_Op_free(MPI_Op *op)
 				shadow_ops[slot].fn = NULL;
 		}
 		pthread_mutex_unlock(&shadow_op_lock);
-		shadow_handle_update(SHADOW_KIND_OP, op, lh_op);
+		replay_local_changed(REPLAY_OP_FREE, SHADOW_KIND_OP, op, lh_op);
 	}
-	return rc;
+	return replay_leave(rc);
 }
 
 SHADOW_EXPORT int MPI_Op_free(MPI_Op *op) __attribute__((weak, alias("PMPI_Op_free")));
+
+int shadow_op_replay_create(int slot, int commute, MPI_Op vop)
+{
+	int lh_op = MPI_OP_NULL;
+	int rc;
+
+	if (slot < 0 || slot >= SHADOW_OP_SLOTS)
+		return MPI_ERR_INTERN;
+	rc = shadow_real_MPI_Op_create(shadow_op_tramps[slot], commute, &lh_op);
+	if (rc != MPI_SUCCESS)
+		return rc;
+	/* the slot's function is the application's still (or again, when a
+	 * later record frees this op and makes another in the slot) */
+	pthread_mutex_lock(&shadow_op_lock);
+	shadow_ops[slot].lh_op = lh_op;
+	pthread_mutex_unlock(&shadow_op_lock);
+	shadow_handle_set(SHADOW_KIND_OP, vop, lh_op);
+	return MPI_SUCCESS;
+}
+
+int shadow_op_replay_free(MPI_Op vop)
+{
+	int lh_op = shadow_handle_lh(SHADOW_KIND_OP, vop);
+
+	return shadow_real_MPI_Op_free(&lh_op);
+}
 
 /* Profiling control: MPICH ignores it, and so do we. */
 SHADOW_EXPORT int PMPI_Pcontrol(const int level, ...)

@@ -1,6 +1,7 @@
 /* shadow_handle.c - tables of virtual MPI handles (shadow_handle.h). */
 #include "shadow_handle.h"
 #include "shadow.h"
+#include "shadow_ckpt.h"
 
 #include <pthread.h>
 #include <stdlib.h>
@@ -147,4 +148,18 @@ void shadow_handle_array_free(int *lh, const int *buf)
 {
 	if (lh != buf)
 		free(lh);
+}
+
+void shadow_handle_set(int kind, int h, int lh)
+{
+	uint32_t u = (uint32_t)h;
+	uint32_t idx = u & SHADOW_INDEX_MASK;
+	uint32_t *chunk;
+
+	if ((u & SHADOW_TYPE_MASK) != SHADOW_TYPE_VIRTUAL || kind <= 0 || kind >= SHADOW_KIND_MAX)
+		return;
+	chunk = shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS];
+	if (!chunk)
+		shadow_die("virtual handle %#x of kind %d set before it was made", u, kind);
+	__atomic_store_n(&chunk[idx & (SHADOW_CHUNK_SIZE - 1)], (uint32_t)lh, __ATOMIC_RELEASE);
 }

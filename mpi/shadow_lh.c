@@ -1,7 +1,11 @@
 /* shadow_lh.c - what belongs to the lower half, seen from the upper half
  * (lh_regions.h): its library segments (from ld.so's link map of the LH
- * namespace), the regions and threads the LH shim recorded, and the LH
- * snapshot taken right after loading, before MPI_Init.
+ * namespace), the regions, threads and fds the LH shim recorded, and the
+ * LH snapshot taken right after loading, before MPI_Init: after UCX's
+ * transport modules were loaded (shadow_lower_preload), with the namespace's
+ * link-map chain, every mapping's file/offset/protection, the written
+ * contents (data, bss, relro, the shim's heap) and the main thread's TLS
+ * blocks of LH modules. shadow_lh_restore.c puts it back.
  *
  * Functions called at checkpoint time (shadow_lh_areas, shadow_lh_threads)
  * allocate nothing; they take ld.so's and the shim's locks, so they must
@@ -9,7 +13,9 @@
  */
 #include "lh_regions.h"
 #include "shadow.h"
+#include "shadow_lh_int.h"
 
+#include <dirent.h>
 #include <dlfcn.h>
 #include <elf.h>
 #include <errno.h>
@@ -21,6 +27,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* The shim's functions (NULL: the LH runs without the shim). */
@@ -28,10 +35,16 @@ static lh_shim_regions_fn *shadow_lh_regions_fn;
 static lh_shim_threads_fn *shadow_lh_threads_fn;
 static lh_shim_stats_fn *shadow_lh_stats_fn;
 static lh_shim_iterate_phdr_fn *shadow_lh_iterate_fn;
+static lh_shim_fds_fn *shadow_lh_fds_fn;
 static void *shadow_lh_shim;
+static size_t shadow_lh_npreloaded;	/* objects shadow_lower_preload added */
 static struct link_map *shadow_lh_base; /* first object of the base namespace */
 
 static char *shadow_lh_before;
+/* The fds open before the LH was loaded (for tests). */
+#define SHADOW_LH_FDS_BEFORE_MAX 1024
+static int shadow_lh_fds_before_list[SHADOW_LH_FDS_BEFORE_MAX];
+static size_t shadow_lh_nfds_before;
 static struct shadow_lh_snapshot shadow_lh_snap;
 static bool shadow_lh_snap_done;
 
@@ -86,9 +99,55 @@ out_fail:
 	return NULL;
 }
 
+static void shadow_lh_capture_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+
+	if (!d)
+		return;
+	while ((e = readdir(d))) {
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || end == e->d_name || fd == dirfd(d))
+			continue;
+		if (shadow_lh_nfds_before < SHADOW_LH_FDS_BEFORE_MAX)
+			shadow_lh_fds_before_list[shadow_lh_nfds_before] = (int)fd;
+		shadow_lh_nfds_before++;
+	}
+	closedir(d);
+}
+
 void shadow_lh_capture_before(void)
 {
 	shadow_lh_before = shadow_lh_read_maps();
+	shadow_lh_capture_fds();
+}
+
+SHADOW_EXPORT int shadow_lh_fds_before(int *out, size_t cap, size_t *count)
+{
+	for (size_t i = 0; i < shadow_lh_nfds_before && i < cap && i < SHADOW_LH_FDS_BEFORE_MAX;
+	     i++)
+		out[i] = shadow_lh_fds_before_list[i];
+	*count = shadow_lh_nfds_before;
+	return shadow_lh_nfds_before > SHADOW_LH_FDS_BEFORE_MAX ? -EOVERFLOW : 0;
+}
+
+SHADOW_EXPORT int shadow_lh_fds(int *out, size_t cap, size_t *count)
+{
+	struct lh_shim_stats st;
+
+	if (!shadow_lh_fds_fn)
+		return -ENOENT;
+	*count = shadow_lh_fds_fn(out, cap);
+	shadow_lh_stats_fn(&st);
+	return st.fd_overflow ? -EOVERFLOW : 0;
+}
+
+size_t shadow_lh_shim_threads(struct lh_shim_thread *out, size_t cap)
+{
+	return shadow_lh_threads_fn ? shadow_lh_threads_fn(out, cap) : 0;
 }
 
 SHADOW_EXPORT const char *shadow_lh_maps_before(void)
@@ -399,99 +458,397 @@ static int shadow_lh_snap_libs(struct shadow_lh_snapshot *snap)
 	return 0;
 }
 
-/* One line of /proc/self/maps. */
-struct shadow_lh_vma {
+/* One line of /proc/self/maps, parsed; @path points into the text. */
+struct shadow_lh_line {
 	uintptr_t start;
 	uintptr_t end;
-	bool rw_private;
+	char perms[5];
+	uint64_t offset;
+	unsigned long inode;
+	const char *path; /* NULL: none */
+	int path_len;
 };
 
 /* Parses @maps into @out (at most @cap); returns how many. */
-static size_t shadow_lh_parse_maps(const char *maps, struct shadow_lh_vma *out, size_t cap)
+static size_t shadow_lh_parse_maps(const char *maps, struct shadow_lh_line *out, size_t cap)
 {
 	size_t n = 0;
 
 	for (const char *p = maps; p && *p && n < cap;) {
+		const char *nl = strchr(p, '\n');
+		int len = nl ? (int)(nl - p) : (int)strlen(p);
 		unsigned long s;
 		unsigned long e;
-		char perms[5];
+		unsigned long long off;
+		int name = 0;
 
-		if (sscanf(p, "%lx-%lx %4s", &s, &e, perms) == 3) {
+		if (sscanf(p, "%lx-%lx %4s %llx %*x:%*x %lu %n", &s, &e, out[n].perms, &off,
+			   &out[n].inode, &name) >= 5) {
 			out[n].start = s;
 			out[n].end = e;
-			out[n].rw_private = perms[0] == 'r' && perms[1] == 'w' && perms[3] == 'p';
+			out[n].offset = off;
+			out[n].path = name && name < len && p[name] == '/' ? p + name : NULL;
+			out[n].path_len = out[n].path ? len - name : 0;
 			n++;
 		}
-		p = strchr(p, '\n');
-		if (p)
-			p++;
+		p = nl ? nl + 1 : NULL;
 	}
 	return n;
 }
 
-/* Copies what is readable and writable (private) of every snapshot area
- * into one upper-half mapping. */
+static int shadow_lh_line_prot(const struct shadow_lh_line *l)
+{
+	return (l->perms[0] == 'r' ? PROT_READ : 0) | (l->perms[1] == 'w' ? PROT_WRITE : 0) |
+	       (l->perms[2] == 'x' ? PROT_EXEC : 0);
+}
+
+/* Page ranges ld.so made read-only after relocating (PT_GNU_RELRO), and
+ * that UCX's memory hooks patched: their contents are not the file's, so
+ * the snapshot copies them like writable data. */
+#define SHADOW_LH_RELRO_MAX SHADOW_LH_LIBS_MAX
+static uintptr_t shadow_lh_relro_start[SHADOW_LH_RELRO_MAX];
+static uintptr_t shadow_lh_relro_end[SHADOW_LH_RELRO_MAX];
+static size_t shadow_lh_nrelro;
+
+/* The part of [s, e) that must be copied because of line @l: all of it
+ * when the line is private and writable, the relro pages of a private
+ * read-only line; calls @fn for each piece. Returns the bytes. */
+static size_t shadow_lh_copy_ranges(const struct shadow_lh_line *l, uintptr_t s, uintptr_t e,
+				    void (*fn)(uintptr_t s, uintptr_t e, void *arg), void *arg)
+{
+	size_t total = 0;
+
+	if (l->perms[3] != 'p' || l->perms[0] != 'r' || s >= e)
+		return 0;
+	if (l->perms[1] == 'w') {
+		fn(s, e, arg);
+		return e - s;
+	}
+	if (l->perms[2] == 'x')
+		return 0;
+	for (size_t r = 0; r < shadow_lh_nrelro; r++) {
+		uintptr_t rs = shadow_lh_relro_start[r] > s ? shadow_lh_relro_start[r] : s;
+		uintptr_t re = shadow_lh_relro_end[r] < e ? shadow_lh_relro_end[r] : e;
+
+		if (rs < re) {
+			fn(rs, re, arg);
+			total += re - rs;
+		}
+	}
+	return total;
+}
+
+struct shadow_lh_copy_walk {
+	struct shadow_lh_snapshot *snap;
+	char *copy; /* NULL in the counting pass */
+	size_t off; /* bytes placed */
+	size_t n;   /* pieces */
+};
+
+static void shadow_lh_copy_piece(uintptr_t s, uintptr_t e, void *arg)
+{
+	struct shadow_lh_copy_walk *w = arg;
+
+	if (w->copy) {
+		w->snap->pieces[w->n] = (struct shadow_lh_piece){ .start = s,
+								  .len = e - s,
+								  .data = w->copy + w->off };
+		memcpy(w->copy + w->off, shadow_lh_ptr(s), e - s);
+	}
+	w->off += e - s;
+	w->n++;
+}
+
+/* Records the maps lines inside the areas (clipped to them), so that a
+ * restore maps each again with its file, offset and protection. */
+static int shadow_lh_snap_vmas(struct shadow_lh_snapshot *snap, const struct shadow_lh_line *lines,
+			       size_t nlines)
+{
+	size_t n = 0;
+
+	for (int pass = 0; pass < 2; pass++) {
+		n = 0;
+		for (size_t a = 0; a < snap->nareas; a++) {
+			uintptr_t as = snap->areas[a].start;
+			uintptr_t ae = as + snap->areas[a].len;
+
+			for (size_t v = 0; v < nlines; v++) {
+				const struct shadow_lh_line *l = &lines[v];
+				uintptr_t s = l->start > as ? l->start : as;
+				uintptr_t e = l->end < ae ? l->end : ae;
+				struct shadow_lh_vma *r;
+
+				if (s >= e)
+					continue;
+				if (pass == 1) {
+					r = &snap->vmas[n];
+					*r = (struct shadow_lh_vma){ .start = s,
+								     .end = e,
+								     .prot = shadow_lh_line_prot(l),
+								     .shared = l->perms[3] == 's' };
+					if (l->path && l->inode) {
+						r->offset = l->offset + (s - l->start);
+						r->path = strndup(l->path, (size_t)l->path_len);
+						if (!r->path)
+							return -ENOMEM;
+					}
+				}
+				n++;
+			}
+		}
+		if (pass == 0) {
+			snap->vmas = calloc(n + 1, sizeof(*snap->vmas));
+			if (!snap->vmas)
+				return -ENOMEM;
+		}
+	}
+	snap->nvmas = n;
+	return 0;
+}
+
+/* Copies what the LH wrote of every snapshot area (private writable lines,
+ * relro pages) into one upper-half mapping, and records the lines. */
 static int shadow_lh_snap_copy(struct shadow_lh_snapshot *snap)
 {
 	char *maps = shadow_lh_read_maps();
-	struct shadow_lh_vma *vmas = NULL;
-	size_t nvma;
-	size_t cap = 0;
-	size_t total = 0;
-	char *copy = NULL;
+	struct shadow_lh_line *lines = NULL;
+	struct shadow_lh_copy_walk w = { .snap = snap };
+	size_t nlines;
+	size_t page = (size_t)getpagesize();
 	int rc = -ENOMEM;
 
 	if (!maps)
 		return -EIO;
-	vmas = calloc(8192, sizeof(*vmas));
-	if (!vmas)
+	lines = calloc(8192, sizeof(*lines));
+	if (!lines)
 		goto out;
-	nvma = shadow_lh_parse_maps(maps, vmas, 8192);
+	nlines = shadow_lh_parse_maps(maps, lines, 8192);
 	/* Two passes: the pieces and their size, then the copies. */
 	for (int pass = 0; pass < 2; pass++) {
-		size_t np = 0;
-
+		w.off = 0;
+		w.n = 0;
 		for (size_t a = 0; a < snap->nareas; a++) {
 			uintptr_t as = snap->areas[a].start;
 			uintptr_t ae = as + snap->areas[a].used;
 
-			for (size_t v = 0; v < nvma; v++) {
-				uintptr_t s = vmas[v].start > as ? vmas[v].start : as;
-				uintptr_t e = vmas[v].end < ae ? vmas[v].end : ae;
+			for (size_t v = 0; v < nlines; v++) {
+				uintptr_t s = lines[v].start > as ? lines[v].start : as;
+				uintptr_t e = lines[v].end < ae ? lines[v].end : ae;
 
-				if (!vmas[v].rw_private || s >= e)
-					continue;
-				if (pass == 1) {
-					snap->pieces[np] = (struct shadow_lh_piece){
-						.start = s, .len = e - s, .data = copy + total
-					};
-					memcpy(copy + total, shadow_lh_ptr(s), e - s);
-				}
-				total += e - s;
-				np++;
+				shadow_lh_copy_ranges(&lines[v], s, e, shadow_lh_copy_piece, &w);
 			}
 		}
 		if (pass == 0) {
 			/* Whole pages: the mapping's extent is what the test explains. */
-			cap = (total + (size_t)getpagesize()) & ~((size_t)getpagesize() - 1);
-			total = 0;
-			snap->pieces = calloc(np + 1, sizeof(*snap->pieces));
-			copy = mmap(NULL, cap, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-				    -1, 0);
-			if (!snap->pieces || copy == MAP_FAILED)
+			snap->copy_len = (w.off + page) & ~(page - 1);
+			snap->pieces = calloc(w.n + 1, sizeof(*snap->pieces));
+			w.copy = mmap(NULL, snap->copy_len, PROT_READ | PROT_WRITE,
+				      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+			if (!snap->pieces || w.copy == MAP_FAILED)
 				goto out;
-			snap->copy_start = (uintptr_t)copy;
-			snap->copy_len = cap;
-		} else {
-			snap->npieces = np;
-			snap->bytes = total;
+			snap->copy_start = (uintptr_t)w.copy;
 		}
 	}
-	rc = 0;
+	snap->npieces = w.n;
+	snap->bytes = w.off;
+	rc = shadow_lh_snap_vmas(snap, lines, nlines);
 out:
-	free(vmas);
+	free(lines);
 	free(maps);
 	return rc;
+}
+
+/* The first link_map of the LH namespace (NULL without the shim). */
+struct link_map *shadow_lh_chain_head(void)
+{
+	struct link_map *lm = NULL;
+
+	if (!shadow_lh_shim || dlinfo(shadow_lh_shim, RTLD_DI_LINKMAP, &lm) || !lm)
+		return NULL;
+	while (lm->l_prev)
+		lm = lm->l_prev;
+	return lm;
+}
+
+static size_t shadow_lh_chain_len(void)
+{
+	size_t n = 0;
+
+	for (struct link_map *lm = shadow_lh_chain_head(); lm; lm = lm->l_next)
+		n++;
+	return n;
+}
+
+static int shadow_lh_snap_chain(struct shadow_lh_snapshot *snap)
+{
+	size_t n = shadow_lh_chain_len();
+	size_t i = 0;
+
+	snap->chain = calloc(n + 1, sizeof(*snap->chain));
+	if (!snap->chain)
+		return -ENOMEM;
+	for (struct link_map *lm = shadow_lh_chain_head(); lm && i < n; lm = lm->l_next, i++) {
+		snap->chain[i] =
+			(struct shadow_lh_chain_obj){ .name = strdup(lm->l_name ? lm->l_name : ""),
+						      .l_addr = lm->l_addr,
+						      .link_map = (uintptr_t)lm };
+		if (!snap->chain[i].name)
+			return -ENOMEM;
+	}
+	snap->nchain = i;
+	return 0;
+}
+
+/* The LH's relro ranges and TLS modules, from its program headers. */
+struct shadow_lh_tls_walk {
+	struct shadow_lh_snapshot *snap;
+	int rc;
+};
+
+static int shadow_lh_snap_phdr_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct shadow_lh_tls_walk *w = arg;
+	uintptr_t page = (uintptr_t)getpagesize();
+	struct shadow_lh_tls *t;
+	void *data;
+
+	(void)size;
+	if (!info->dlpi_name || !*info->dlpi_name || shadow_lh_in_base(info->dlpi_addr))
+		return 0;
+	for (int k = 0; k < info->dlpi_phnum; k++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[k];
+		uintptr_t s = info->dlpi_addr + ph->p_vaddr;
+
+		if (ph->p_type == PT_GNU_RELRO && shadow_lh_nrelro < SHADOW_LH_RELRO_MAX) {
+			/* ld.so protects whole pages: start rounded down, end down. */
+			shadow_lh_relro_start[shadow_lh_nrelro] = s & ~(page - 1);
+			shadow_lh_relro_end[shadow_lh_nrelro++] = (s + ph->p_memsz) & ~(page - 1);
+		}
+		if (ph->p_type != PT_TLS || !info->dlpi_tls_modid ||
+		    w->snap->ntls >= SHADOW_LH_LIBS_MAX)
+			continue;
+		t = &w->snap->tls[w->snap->ntls];
+		data = ph->p_memsz ? malloc(ph->p_memsz) : NULL;
+		t->name = strdup(info->dlpi_name);
+		if ((ph->p_memsz && !data) || !t->name) {
+			free(data);
+			w->rc = -ENOMEM;
+			return 1;
+		}
+		t->modid = info->dlpi_tls_modid;
+		t->image = s;
+		t->image_len = ph->p_filesz;
+		t->size = ph->p_memsz;
+		t->block = (uintptr_t)info->dlpi_tls_data;
+		if (t->block && data)
+			memcpy(data, info->dlpi_tls_data, ph->p_memsz);
+		t->data = data;
+		w->snap->ntls++;
+	}
+	return 0;
+}
+
+/* Reads @len bytes at @addr of this process into @buf without faulting
+ * (process_vm_readv): 0, or -EFAULT when they are not all mapped. Used on
+ * addresses taken from memory that may come from an image file. */
+int shadow_lh_peek(uintptr_t addr, void *buf, size_t len)
+{
+	struct iovec local = { .iov_base = buf, .iov_len = len };
+	struct iovec remote = { .iov_base = (void *)addr, /* NOLINT(performance-no-int-to-ptr) */
+				.iov_len = len };
+
+	return process_vm_readv(getpid(), &local, 1, &remote, 1, 0) == (ssize_t)len ? 0 : -EFAULT;
+}
+
+/* The offset of the DTV pointer in a thread descriptor (tcbhead_t's dtv on
+ * x86_64: 8), found as the word of this thread's descriptor that points to
+ * a vector whose entries are the TLS blocks dl_iterate_phdr reported for
+ * this thread. 0 when no word does. */
+static size_t shadow_lh_find_dtv_off(const struct shadow_lh_snapshot *snap)
+{
+	uintptr_t pd = snap->main_thread;
+	size_t checked = 0;
+
+	for (size_t off = 8; off <= 64; off += 8) {
+		uintptr_t dtv;
+		bool ok = true;
+
+		if (shadow_lh_peek(pd + off, &dtv, sizeof(dtv)) || !dtv)
+			continue;
+		checked = 0;
+		for (size_t i = 0; i < snap->ntls && ok; i++) {
+			uintptr_t val;
+
+			if (!snap->tls[i].block)
+				continue;
+			/* dtv_t: a 16-byte union, the block's address first. */
+			ok = !shadow_lh_peek(dtv + 16 * snap->tls[i].modid, &val, sizeof(val)) &&
+			     val == snap->tls[i].block;
+			checked++;
+		}
+		if (ok && checked)
+			return off;
+	}
+	return 0;
+}
+
+/* Module ids of the LH objects with TLS. */
+struct shadow_lh_modids {
+	size_t id[SHADOW_LH_LIBS_MAX];
+	size_t n;
+};
+
+static int shadow_lh_modid_cb(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct shadow_lh_modids *m = arg;
+
+	(void)size;
+	if (info->dlpi_tls_modid && m->n < SHADOW_LH_LIBS_MAX &&
+	    !shadow_lh_in_base(info->dlpi_addr))
+		m->id[m->n++] = info->dlpi_tls_modid;
+	return 0;
+}
+
+/* Brings this thread's DTV up to date for every LH module with TLS and
+ * allocates its blocks: dl_iterate_phdr and dlinfo report no TLS block of
+ * a module loaded after the thread's DTV was last updated (even a static
+ * one, which the module's code reaches without the DTV), and the snapshot
+ * needs every block's address and contents. __tls_get_addr does both. */
+static void shadow_lh_tls_touch(void)
+{
+	struct {
+		unsigned long module;
+		unsigned long offset;
+	} ti;
+	void *(*get_addr)(void *ti) = (void *(*)(void *))dlsym(RTLD_DEFAULT, "__tls_get_addr");
+	static struct shadow_lh_modids m;
+
+	if (!get_addr)
+		return;
+	m.n = 0;
+	shadow_lh_iterate_fn(shadow_lh_modid_cb, &m);
+	for (size_t i = 0; i < m.n; i++) {
+		ti.module = m.id[i];
+		ti.offset = 0;
+		get_addr(&ti);
+	}
+}
+
+static int shadow_lh_snap_tls(struct shadow_lh_snapshot *snap)
+{
+	struct shadow_lh_tls_walk w = { .snap = snap };
+
+	snap->tls = calloc(SHADOW_LH_LIBS_MAX, sizeof(*snap->tls));
+	if (!snap->tls)
+		return -ENOMEM;
+	shadow_lh_tls_touch();
+	shadow_lh_nrelro = 0;
+	shadow_lh_iterate_fn(shadow_lh_snap_phdr_cb, &w);
+	if (w.rc)
+		return w.rc;
+	snap->main_thread = (uintptr_t)pthread_self();
+	snap->dtv_off = shadow_lh_find_dtv_off(snap);
+	return 0;
 }
 
 static int shadow_lh_take_snapshot(void)
@@ -524,7 +881,13 @@ static int shadow_lh_take_snapshot(void)
 	}
 	shadow_lh_threads(NULL, 0, &nt);
 	snap->nthreads = nt;
-	rc = shadow_lh_snap_copy(snap);
+	snap->nfds = shadow_lh_fds_fn(NULL, 0);
+	snap->npreloaded = shadow_lh_npreloaded;
+	rc = shadow_lh_snap_chain(snap);
+	if (!rc)
+		rc = shadow_lh_snap_tls(snap);
+	if (!rc)
+		rc = shadow_lh_snap_copy(snap);
 	if (rc)
 		return rc;
 	shadow_lh_snap_done = true;
@@ -581,6 +944,7 @@ int shadow_lh_setup(void *shim)
 				       .realloc = realloc,
 				       .thread_starting = shadow_lh_thread_starting };
 	void *self = dlopen(NULL, RTLD_NOW | RTLD_NOLOAD);
+	size_t npreloaded;
 	int rc;
 
 	if (!shim)
@@ -596,13 +960,17 @@ int shadow_lh_setup(void *shim)
 	shadow_lh_threads_fn = (lh_shim_threads_fn *)dlsym(shim, "lh_shim_threads");
 	shadow_lh_stats_fn = (lh_shim_stats_fn *)dlsym(shim, "lh_shim_stats");
 	shadow_lh_iterate_fn = (lh_shim_iterate_phdr_fn *)dlsym(shim, "lh_shim_iterate_phdr");
+	shadow_lh_fds_fn = (lh_shim_fds_fn *)dlsym(shim, "lh_shim_fds");
 	if (!version || !set_upper || !shadow_lh_regions_fn || !shadow_lh_threads_fn ||
-	    !shadow_lh_stats_fn || !shadow_lh_iterate_fn)
+	    !shadow_lh_stats_fn || !shadow_lh_iterate_fn || !shadow_lh_fds_fn)
 		shadow_die("the lower-half shim lacks its interface (lh_shim_*): not ours");
 	if (version() != LH_SHIM_VERSION)
 		shadow_die("the lower-half shim is version %d, this library needs %d", version(),
 			   LH_SHIM_VERSION);
 	set_upper(&upper);
+	npreloaded = shadow_lh_chain_len();
+	shadow_lower_preload();
+	shadow_lh_npreloaded = shadow_lh_chain_len() - npreloaded;
 	rc = shadow_lh_take_snapshot();
 	if (rc)
 		shadow_die("cannot take the lower half's snapshot: %s", strerror(-rc));

@@ -5,11 +5,13 @@
  * nothing of it is bound into the application's namespace and it can be
  * dropped and loaded again at restart. The lower-half shim is loaded into
  * that namespace first, so that the libraries there allocate, map and start
- * threads through it (lh_shim_*.c, shadow_lh.c). Loaded from a constructor,
+ * threads through it (lh_shim_*.c, shadow_lh.c); UCX's transport modules
+ * are loaded into it before the LH snapshot. Loaded from a constructor,
  * before the application's code runs; a failure stops the program with the
  * reason.
  */
 #include "shadow.h"
+#include "shadow_lh_int.h"
 #include "shadow_real.h"
 
 #include <dlfcn.h>
@@ -81,6 +83,46 @@ static void *shadow_lower_open(const char *shim, const char *path)
 	if (dlinfo(shadow_lower_shim, RTLD_DI_LMID, &shadow_lower_lmid))
 		shadow_die("dlinfo(%s): %s", shim, dlerror());
 	return dlmopen(shadow_lower_lmid, path, RTLD_NOW | RTLD_LOCAL);
+}
+
+/* MPI_Init makes UCX load its transport modules (libuct_ib, libuct_rdmacm,
+ * libuct_cma and, through them, libibverbs, libmlx5, librdmacm, libnl):
+ * objects whose link_maps would be saved with the upper half while their
+ * mappings, being the LH's, are not. So they are loaded before the LH
+ * snapshot (shadow_lh_setup calls this), by the very calls of UCX that
+ * load them in MPI_Init: UCT's component query loads every module UCT has
+ * (ucs_load_modules), and ibverbs' device list loads the providers of the
+ * devices present. What MPI_Init would load beyond this is seen by
+ * shadow_lh_prepare_image. */
+void shadow_lower_preload(void)
+{
+	typedef int query_fn(void **list, unsigned *n);
+	typedef void release_fn(void *list);
+	typedef void **devices_fn(int *n);
+	typedef void free_devices_fn(void **list);
+	query_fn *query;
+	release_fn *release;
+	void *verbs;
+	void *list = NULL;
+	unsigned n = 0;
+
+	if (!shadow_lower_handle)
+		return;
+	query = (query_fn *)dlsym(shadow_lower_handle, "uct_query_components");
+	release = (release_fn *)dlsym(shadow_lower_handle, "uct_release_component_list");
+	if (query && release && query(&list, &n) == 0)
+		release(list);
+	verbs = dlmopen(shadow_lower_lmid, "libibverbs.so.1", RTLD_NOW | RTLD_NOLOAD);
+	if (verbs) {
+		devices_fn *devices = (devices_fn *)dlsym(verbs, "ibv_get_device_list");
+		free_devices_fn *free_devices =
+			(free_devices_fn *)dlsym(verbs, "ibv_free_device_list");
+		void **devs = devices && free_devices ? devices(NULL) : NULL;
+
+		if (devs)
+			free_devices(devs);
+		dlclose(verbs);
+	}
 }
 
 int shadow_lower_load(void)

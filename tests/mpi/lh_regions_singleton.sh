@@ -3,8 +3,10 @@
 # mapping made since the shadow library loaded the lower half is in the LH
 # area list or explained, before MPI_Init, after it and some traffic, after
 # calls into the LH's own libc and after MPI_Finalize; the LH threads listed
-# are the threads started since; the LH snapshot saw no thread; and the
-# library check refuses once MPICH's file is replaced.
+# are the threads started since; every fd opened since is in the LH's fd
+# list; prepare_image accepts the LH namespace after MPI_Init; the LH
+# snapshot saw no thread and no fd; and the library check refuses once
+# MPICH's file is replaced.
 # Arguments: mpi_lh_regions SHADOW_DIR REAL_LIB.
 set -euo pipefail
 prog=$1
@@ -27,6 +29,15 @@ for phase in load init probe final; do
 done
 grep -q '^rank 0 init: ok .*shm stack threads 1$' "$T/out" ||
 	fail "after MPI_Init: expected shm segments, a thread stack and one LH thread"
+# Every fd opened since the LH was loaded is the LH's (UCX opens some in
+# MPI_Init), and MPI_Init loaded no object the snapshot lacks.
+for phase in load init probe final; do
+	grep -q "^rank 0 $phase: fds ok: " "$T/out" || fail "no fd check line for phase $phase"
+done
+grep -q '^rank 0 init: fds ok: [1-9][0-9]* new' "$T/out" || fail "after MPI_Init: expected LH fds"
+for phase in probe final; do
+	grep -q "^rank 0 $phase: prepare_image ok$" "$T/out" || fail "prepare_image failed ($phase)"
+done
 
 # A restart must refuse when an LH library changed: run on a copy of MPICH
 # and rename another ELF file over it at the end.

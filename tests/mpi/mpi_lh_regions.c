@@ -18,12 +18,17 @@
  * libc directly (stdio, getaddrinfo, opendir, strdup): they must allocate
  * through the shim.
  *
+ * After each phase it also checks the fds: every fd open now that was not
+ * open before the LH was loaded is in the LH's fd list (shadow_lh_fds),
+ * and every listed fd is open.
+ *
  * With LH_TAMPER_WITH=FILE (and CKPT_MPI_REAL_LIB naming a copy of MPICH),
  * at the end it renames FILE over that copy and prints what
  * shadow_lh_libs_check says: a restart must refuse a changed library.
  *
  * Prints per rank and phase
  *   rank R load|init|probe|final: ok areas lib L heap H mmap M shm S stack T threads N
+ *   rank R load|init|probe|final: fds ok: N new, all the LH's (it lists M)
  * or "BAD ..." lines naming each unexplained range; LH_VERBOSE=1 lists
  * every new range and what explains it. Exit status 0 when all is well.
  */
@@ -37,6 +42,7 @@
 #include <mpi.h>
 #include <netdb.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -65,6 +71,8 @@ static struct {
 	const char *(*maps_before)(void);
 	int (*stats)(struct lh_shim_stats *out);
 	void *(*sym)(const char *name);
+	int (*fds)(int *out, size_t cap, size_t *count);
+	int (*fds_before)(int *out, size_t cap, size_t *count);
 } lh;
 
 /* Static, so the program's own buffers exist before the LH is loaded. */
@@ -361,6 +369,114 @@ static int check(const char *phase)
 	return bad;
 }
 
+#define MAX_FDS 4096
+static int fds_before[MAX_FDS];
+static int fds_lh[MAX_FDS];
+
+static bool fd_in(int fd, const int *set, size_t n)
+{
+	for (size_t i = 0; i < n; i++) {
+		if (set[i] == fd)
+			return true;
+	}
+	return false;
+}
+
+/* One attempt of check_fds; returns the number of problems. */
+static int check_fds_once(const char *phase)
+{
+	size_t nb = 0;
+	size_t nl = 0;
+	size_t nnew = 0;
+	int bad = 0;
+	DIR *d;
+	struct dirent *e;
+
+	if (lh.fds_before(fds_before, MAX_FDS, &nb) || lh.fds(fds_lh, MAX_FDS, &nl) ||
+	    nb > MAX_FDS || nl > MAX_FDS) {
+		out("rank %d %s: BAD cannot list the fds (%zu before, %zu LH)\n", rank, phase, nb,
+		    nl);
+		return 1;
+	}
+	d = opendir("/proc/self/fd");
+	while (d && (e = readdir(d))) {
+		char path[64];
+		char target[256];
+		ssize_t n;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (*end || end == e->d_name || fd == dirfd(d) || fd_in((int)fd, fds_before, nb))
+			continue;
+		nnew++;
+		snprintf(path, sizeof(path), "/proc/self/fd/%ld", fd);
+		n = readlink(path, target, sizeof(target) - 1);
+		target[n > 0 ? n : 0] = '\0';
+		if (!fd_in((int)fd, fds_lh, nl)) {
+			out("rank %d %s: BAD fd %ld (%s) opened since the LH was loaded is not in "
+			    "the LH's fd list\n",
+			    rank, phase, fd, target);
+			bad++;
+		} else if (verbose) {
+			out("rank %d %s: fd %ld (%s): LH\n", rank, phase, fd, target);
+		}
+	}
+	if (d)
+		closedir(d);
+	/* And every listed fd is open: a close the shim missed leaves one. */
+	for (size_t i = 0; i < nl; i++) {
+		if (fcntl(fds_lh[i], F_GETFD) < 0) {
+			out("rank %d %s: BAD LH fd %d is listed but not open\n", rank, phase,
+			    fds_lh[i]);
+			bad++;
+		}
+	}
+	if (!bad)
+		out("rank %d %s: fds ok: %zu new, all the LH's (it lists %zu)\n", rank, phase, nnew,
+		    nl);
+	return bad;
+}
+
+/* Every fd opened since the LH was loaded is in shadow_lh_fds (the test
+ * itself keeps none open between phases), and every listed fd is open.
+ * Retried like check(): UCX's thread may open or close one meanwhile. */
+static int check_fds(const char *phase)
+{
+	int bad = 0;
+
+	for (int attempt = 0; attempt < 3; attempt++) {
+		report_len = 0;
+		report[0] = '\0';
+		bad = check_fds_once(phase);
+		if (!bad)
+			break;
+	}
+	fputs(report, stdout);
+	return bad;
+}
+
+/* MPI_Init loaded no object into the LH namespace that the snapshot does
+ * not have (shadow_lh_preload did it before), and the thread list's layout
+ * is verified: a checkpoint could be taken now. */
+static int check_prepare(const char *phase)
+{
+	int (*prepare)(char *why, size_t len) = dlsym(RTLD_DEFAULT, "shadow_lh_prepare_image");
+	char why[1024] = "";
+	int rc;
+
+	if (!prepare) {
+		printf("rank %d %s: BAD no shadow_lh_prepare_image\n", rank, phase);
+		return 1;
+	}
+	rc = prepare(why, sizeof(why));
+	if (rc) {
+		printf("rank %d %s: BAD shadow_lh_prepare_image: %d: %s\n", rank, phase, rc, why);
+		return 1;
+	}
+	printf("rank %d %s: prepare_image ok\n", rank, phase);
+	return 0;
+}
+
 static int check_snapshot(void)
 {
 	const struct shadow_lh_snapshot *snap = lh.snapshot();
@@ -375,6 +491,11 @@ static int check_snapshot(void)
 		printf("rank %d: BAD the snapshot saw %zu LH threads\n", rank, snap->nthreads);
 		bad++;
 	}
+	/* A restart closes the LH's fds: the snapshot must need none. */
+	if (snap->nfds) {
+		printf("rank %d: BAD the snapshot saw %zu LH fds open\n", rank, snap->nfds);
+		bad++;
+	}
 	if (lh.libs_check(snap, why, sizeof(why))) {
 		printf("rank %d: BAD %s\n", rank, why);
 		bad++;
@@ -387,8 +508,10 @@ static int check_snapshot(void)
 		}
 	}
 	if (verbose) {
-		printf("rank %d snapshot: %zu areas, %zu pieces, %zu KiB copied, %zu libs\n", rank,
-		       snap->nareas, snap->npieces, snap->bytes >> 10, snap->nlibs);
+		printf("rank %d snapshot: %zu areas, %zu mappings, %zu pieces, %zu KiB copied, %zu "
+		       "libs, %zu objects in the namespace (%zu preloaded), %zu TLS modules\n",
+		       rank, snap->nareas, snap->nvmas, snap->npieces, snap->bytes >> 10,
+		       snap->nlibs, snap->nchain, snap->npreloaded, snap->ntls);
 		for (size_t i = 0; i < snap->nareas; i++)
 			printf("rank %d snapshot area: %#lx %zu KiB %s used %zu KiB %s\n", rank,
 			       (unsigned long)snap->areas[i].start, snap->areas[i].len >> 10,
@@ -550,14 +673,15 @@ static void print_stats(void)
 		return;
 	printf("rank %d stats: mallocs %llu frees %llu large %llu foreign %llu mmaps %llu "
 	       "munmaps %llu mremaps %llu shmats %llu shmdts %llu threads %llu stacks_freed "
-	       "%llu overflow %llu arenas %llu KiB\n",
+	       "%llu overflow %llu arenas %llu KiB fds opened %llu closed %llu overflow %llu\n",
 	       rank, (unsigned long long)st.mallocs, (unsigned long long)st.frees,
 	       (unsigned long long)st.large, (unsigned long long)st.foreign_frees,
 	       (unsigned long long)st.mmaps, (unsigned long long)st.munmaps,
 	       (unsigned long long)st.mremaps, (unsigned long long)st.shmats,
 	       (unsigned long long)st.shmdts, (unsigned long long)st.threads,
 	       (unsigned long long)st.stacks_freed, (unsigned long long)st.region_overflow,
-	       (unsigned long long)(st.arena_bytes >> 10));
+	       (unsigned long long)(st.arena_bytes >> 10), (unsigned long long)st.fds_opened,
+	       (unsigned long long)st.fds_closed, (unsigned long long)st.fd_overflow);
 }
 
 int main(int argc, char **argv)
@@ -575,9 +699,11 @@ int main(int argc, char **argv)
 	lh.maps_before = dlsym(RTLD_DEFAULT, "shadow_lh_maps_before");
 	lh.stats = dlsym(RTLD_DEFAULT, "shadow_lh_shim_stats");
 	lh.sym = dlsym(RTLD_DEFAULT, "shadow_lh_sym");
-	if (!lh.api || !lh.areas || !lh.threads || !lh.snapshot || !lh.libs_check ||
-	    !lh.maps_before || !lh.stats || !lh.sym || lh.api() != SHADOW_LH_API ||
-	    !lh.maps_before()) {
+	lh.fds = dlsym(RTLD_DEFAULT, "shadow_lh_fds");
+	lh.fds_before = dlsym(RTLD_DEFAULT, "shadow_lh_fds_before");
+	if (!lh.fds || !lh.fds_before || !lh.api || !lh.areas || !lh.threads || !lh.snapshot ||
+	    !lh.libs_check || !lh.maps_before || !lh.stats || !lh.sym ||
+	    lh.api() != SHADOW_LH_API || !lh.maps_before()) {
 		fprintf(stderr, "mpi_lh_regions: not running under the shadow library (%s)\n",
 			lh.api ? "API version differs" : "no shadow_lh_* functions");
 		return 2;
@@ -586,18 +712,24 @@ int main(int argc, char **argv)
 	rank = pmi_rank ? atoi(pmi_rank) : 0;
 	bad += check_snapshot();
 	bad += check("load");
+	bad += check_fds("load");
 	MPI_Init(&argc, &argv);
 	MPI_Comm_rank(MPI_COMM_WORLD, &rank);
 	MPI_Comm_size(MPI_COMM_WORLD, &size);
 	traffic(size);
 	bad += check("init");
+	bad += check_fds("init");
 	bad += probe_lh_libc();
 	bad += check_thread_stacks();
 	bad += check("probe");
+	bad += check_fds("probe");
+	bad += check_prepare("probe");
 	if (verbose)
 		print_stats();
 	MPI_Finalize();
 	bad += check("final");
+	bad += check_fds("final");
+	bad += check_prepare("final");
 	if (verbose)
 		print_stats();
 	if (getenv("LH_TAMPER_WITH"))

@@ -2,8 +2,10 @@
 # The lower-half shim on 4 ranks over cn1+cn2: on every rank, every mapping
 # made since the shadow library loaded the lower half is in the LH area list
 # or explained (before MPI_Init, after MPI_Init and traffic, after calls
-# into the LH's libc, after MPI_Finalize), and the LH threads listed are the
-# threads started since. Arguments: mpi_lh_regions SHADOW_DIR.
+# into the LH's libc, after MPI_Finalize), the LH threads listed are the
+# threads started since, every fd opened since (PMI's is Slurm's, open
+# before) is in the LH's fd list, and prepare_image accepts the LH
+# namespace. Arguments: mpi_lh_regions SHADOW_DIR.
 set -euo pipefail
 . "$(dirname "$0")/../slurm/lib.sh"
 . "$(dirname "$0")/shadow_lib.sh"
@@ -19,4 +21,8 @@ grep -v ': LH ' shadow.out
 [ "$(grep -c '^rank [0-3]: all checks ok$' shadow.out)" = 4 ] || fail "not every rank passed"
 [ "$(grep -c '^rank [0-3] init: ok .*shm stack threads 1$' shadow.out)" = 4 ] ||
 	fail "after MPI_Init: expected shm segments, a thread stack and one LH thread on every rank"
+[ "$(grep -c '^rank [0-3] [a-z]*: fds ok: ' shadow.out)" = 16 ] ||
+	fail "not every rank checked its fds in every phase"
+[ "$(grep -c '^rank [0-3] [a-z]*: prepare_image ok$' shadow.out)" = 8 ] ||
+	fail "prepare_image did not accept the lower half on every rank after MPI_Init and MPI_Finalize"
 echo "ok: on 4 ranks the lower-half areas and threads account for every new mapping and thread"
