@@ -14,6 +14,7 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "mpi_split.h"
 
 #include "files.h"
 #include "frame.h"
@@ -397,6 +398,7 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
 		log_warn("a subsystem restore failed (%s); continuing", strerror(-ret));
+	eng_snapshot_restore_env();
 	/* The trampoline region (which also holds the subsystem records)
 	 * goes once no re-created thread can still be running in it. */
 	ret = eng_wait_restored_threads(nthreads - 1, 10000);
@@ -404,6 +406,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 		log_warn("not every restored thread came back (%u expected)", nthreads - 1);
 	else if (eng_restore_info.pie_len)
 		munmap(eng_ptr(eng_restore_info.pie_start), eng_restore_info.pie_len);
+	/* The lower half's addresses may have held the restorer's region. */
+	eng_mpi_restart();
 	eng_quiesce_install();
 	if (eng_restore_info.agent_sock[0]) {
 		ret = eng_connect(c, eng_restore_info.agent_sock, true);
@@ -415,13 +419,12 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 	eng_release();
 }
 
-/* Handles one prepare .. resume/abort/exit exchange. Returns 0, or -errno
- * when the connection failed (threads are released then). */
 /*
- * MPI ranks cannot be checkpointed yet (docs/mpi.md): an image of MPICH's
- * state (network endpoints, shared memory with other ranks) would restore
- * into a rank that crashes. Looks for libmpich in our maps; fills @lib.
- * Called before the threads are stopped, so stdio may allocate.
+ * An MPI program that is not under the shadow libmpich.so.12 (docs/mpi.md)
+ * cannot be checkpointed: an image of MPICH's state (network endpoints,
+ * shared memory with other ranks) would restore into a rank that crashes.
+ * Looks for libmpich in our maps; fills @lib. Called before the threads are
+ * stopped, so stdio may allocate.
  */
 static bool eng_uses_mpi(char *lib, size_t size)
 {
@@ -446,6 +449,56 @@ static bool eng_uses_mpi(char *lib, size_t size)
 	return found;
 }
 
+/* Whether this process may be checkpointed as far as MPI goes: not MPI, or
+ * MPI under the shadow library (then *@split is set). */
+static int eng_mpi_check(struct eng_conn *c, int64_t gen, bool *split)
+{
+	static bool mpi_said;
+	char why[512];
+	char lib[256];
+
+	*split = eng_mpi_bind();
+	if (*split || !eng_uses_mpi(lib, sizeof(lib)))
+		return 1;
+	snprintf(why, sizeof(why),
+		 "this process uses MPI (%s) without the shadow MPI library: run MPI steps "
+		 "with srun --mpi=pmi2 in a --checkpoint=auto job (docs/mpi.md)",
+		 lib);
+	if (!mpi_said)
+		fprintf(stderr, "slurm-ckpt: %s; it runs on without checkpoints\n", why);
+	mpi_said = true;
+	return eng_send_error(c, gen, why);
+}
+
+/* Stops the application for a checkpoint: MPI's consistent cut first (the
+ * application still runs), then every thread, then MPI's drain. Returns 0,
+ * or -errno with @why (everything released again). */
+static int eng_stop_all(bool split, char *why, size_t len)
+{
+	int ret;
+
+	if (split) {
+		ret = eng_mpi_prepare(why, len);
+		if (ret < 0)
+			return ret;
+	}
+	ret = eng_quiesce(ENG_QUIESCE_TIMEOUT_MS);
+	if (ret < 0) {
+		snprintf(why, len, "cannot stop the threads: %s", strerror(-ret));
+		if (split)
+			eng_mpi_resume();
+		return ret;
+	}
+	if (split) {
+		ret = eng_mpi_drain(why, len);
+		if (ret < 0) {
+			eng_release();
+			return ret;
+		}
+	}
+	return 0;
+}
+
 static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 {
 	struct eng_write_req req;
@@ -455,31 +508,26 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 	char jpath[8200];
 	char type[32];
 	double t0 = eng_clock_ms();
-	static bool mpi_said;
-	char lib[256];
+	bool split;
 	int ret;
 
-	if (eng_uses_mpi(lib, sizeof(lib))) {
-		snprintf(why, sizeof(why),
-			 "this process uses MPI (%s): checkpointing MPI programs is not "
-			 "supported yet",
-			 lib);
-		if (!mpi_said)
-			fprintf(stderr, "slurm-ckpt: %s; it runs on without checkpoints\n", why);
-		mpi_said = true;
+	ret = eng_mpi_check(c, gen, &split);
+	if (ret <= 0)
+		return ret;
+	ret = eng_stop_all(split, why, sizeof(why));
+	if (ret < 0)
 		return eng_send_error(c, gen, why);
-	}
-	ret = eng_quiesce(ENG_QUIESCE_TIMEOUT_MS);
-	if (ret < 0) {
-		snprintf(why, sizeof(why), "cannot stop the threads: %s", strerror(-ret));
-		return eng_send_error(c, gen, why);
-	}
 	/* A thread waiting in a SIGTERM/SIGUSR1 handler for the answer to the
 	 * request that may have caused this checkpoint holds a connection
 	 * that is not the application's. */
 	eng_trig_fds_exclude();
 	ret = eng_snapshot_prepare(why, sizeof(why));
 	eng_trig_fds_include();
+	if (!ret && split) {
+		ret = eng_mpi_exclude_memory(why, sizeof(why));
+		if (ret < 0)
+			eng_snapshot_discard();
+	}
 	if (ret < 0) {
 		eng_release();
 		return eng_send_error(c, gen, why);

@@ -45,6 +45,15 @@ int eng_quiesce_install(void);
  * failure every thread is released again. Returns 0, -ETIMEDOUT (a thread
  * did not answer within @timeout_ms), -E2BIG (too many threads), -errno. */
 int eng_quiesce(int timeout_ms);
+/* Most threads eng_quiesce_skip() can leave running. */
+#define ENG_QUIESCE_SKIP_MAX 256u
+/* For the next eng_quiesce(): leave the threads @tids running (the MPI lower
+ * half's), and when @busy_probe is not NULL, ask it in the handler whether
+ * the stopped thread is inside the MPI lower half: such a thread is let go
+ * and signalled again until it is outside. */
+void eng_quiesce_skip(const pid_t *tids, unsigned int n, int (*busy_probe)(void));
+/* Makes the next eng_release() call @hook first (once). */
+void eng_release_hook_set(void (*hook)(void));
 /* Lets every thread stopped by eng_quiesce() continue. */
 void eng_release(void);
 /* True between a successful eng_quiesce() and eng_release(). */
@@ -83,6 +92,9 @@ struct eng_write_res {
  * arena and runs every subsystem capture. Returns 0 or -errno with the
  * reason in @why (capacity @why_len). */
 int eng_snapshot_prepare(char *why, size_t why_len);
+/* After eng_snapshot_prepare(): leaves [start, start + len) out of the
+ * image (the MPI lower half). Returns 0, -E2BIG when too many ranges. */
+int eng_snapshot_exclude(uint64_t start, uint64_t len);
 /* Drops what eng_snapshot_prepare() set up (after abort or after writing). */
 void eng_snapshot_discard(void);
 /* Writes the image of the quiesced process in a raw-clone()d child. Calls
@@ -95,6 +107,9 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 extern uint32_t eng_saved_nthreads;
 /* In a restored process: runs every subsystem restore. Returns 0 or -errno. */
 int eng_snapshot_restore_subsys(void);
+/* In a restored process: hands the restarting step's environment, if the
+ * restorer passed it, to the MPI layer (before the restorer's region goes). */
+void eng_snapshot_restore_env(void);
 
 /* ---- agent_client.c: the checkpoint thread ------------------------------ */
 

@@ -40,6 +40,7 @@ enum eng_slot_state {
 	ENG_SLOT_SIGNALED = 1, /* tgkill sent, handler not reached yet */
 	ENG_SLOT_ARRIVED = 2,  /* waiting in the handler */
 	ENG_SLOT_GONE = 3,     /* exited before reaching the handler */
+	ENG_SLOT_DEFERRED = 4, /* was inside the MPI lower half: signalled again */
 };
 
 struct eng_slot {
@@ -62,6 +63,14 @@ static uint32_t eng_restored_arrived;
 uint32_t eng_checkpoint_count;
 /* Between eng_quiesce() and eng_release(). */
 static bool eng_is_quiesced;
+/* Threads never stopped (the MPI lower half's own: they serve the drain and
+ * are not saved), set by eng_quiesce_skip() for the next quiesce. */
+static pid_t eng_skip_tids[ENG_QUIESCE_SKIP_MAX];
+static unsigned int eng_nskip;
+/* Run by eng_release() before the threads go on (the MPI layer's resume). */
+static void (*eng_release_hook)(void);
+/* Whether the calling thread is inside the MPI lower half; NULL without it. */
+static int (*eng_busy_probe)(void);
 
 /* setjmp-like save of the callee-saved registers; offsets match struct
  * eng_ctx. Written in assembly because the value must be taken exactly at the
@@ -152,6 +161,13 @@ static void eng_handler(int sig, siginfo_t *si, void *ucv)
 	s = eng_slot_find(eng_gettid());
 	if (!s || __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != ENG_SLOT_SIGNALED)
 		goto out;
+	/* Never stop a thread inside the MPI lower half: its state there is
+	 * not saved. It leaves within a short call (blocking MPI calls wait
+	 * outside it) and is signalled again. */
+	if (eng_busy_probe && eng_busy_probe()) {
+		__atomic_store_n(&s->state, ENG_SLOT_DEFERRED, __ATOMIC_RELEASE);
+		goto out;
+	}
 
 	__atomic_add_fetch(&eng_checkpoint_count, 1, __ATOMIC_RELEASE);
 	seq = __atomic_load_n(&eng_release_seq, __ATOMIC_ACQUIRE);
@@ -191,6 +207,38 @@ int eng_quiesce_install(void)
 	return 0;
 }
 
+void eng_quiesce_skip(const pid_t *tids, unsigned int n, int (*busy_probe)(void))
+{
+	eng_nskip = n < ENG_QUIESCE_SKIP_MAX ? n : ENG_QUIESCE_SKIP_MAX;
+	for (unsigned int i = 0; i < eng_nskip; i++)
+		eng_skip_tids[i] = tids[i];
+	__atomic_store_n(&eng_busy_probe, busy_probe, __ATOMIC_RELEASE);
+}
+
+static bool eng_skipped(int tid)
+{
+	for (unsigned int i = 0; i < eng_nskip; i++)
+		if (eng_skip_tids[i] == tid)
+			return true;
+	return false;
+}
+
+/* Signals again the threads that were inside the MPI lower half. */
+static void eng_signal_deferred(void)
+{
+	int pid = getpid();
+
+	for (unsigned int i = 0; i < eng_nslots; i++) {
+		struct eng_slot *s = &eng_slots[i];
+		int st = ENG_SLOT_DEFERRED;
+
+		if (__atomic_compare_exchange_n(&s->state, &st, ENG_SLOT_SIGNALED, false,
+						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE) &&
+		    syscall(SYS_tgkill, pid, s->tid, eng_signal) < 0)
+			__atomic_store_n(&s->state, ENG_SLOT_GONE, __ATOMIC_RELEASE);
+	}
+}
+
 /* Sends the quiesce signal to every thread listed in /proc/self/task that
  * is not in the table yet. Returns how many were added, or -errno. */
 static int eng_signal_new_threads(int self)
@@ -212,7 +260,7 @@ static int eng_signal_new_threads(int self)
 			int tid = atoi(d->d_name);
 
 			off += d->d_reclen;
-			if (tid <= 0 || tid == self || eng_slot_find(tid))
+			if (tid <= 0 || tid == self || eng_slot_find(tid) || eng_skipped(tid))
 				continue;
 			if (eng_nslots >= ENG_THREADS_MAX) {
 				close(fd);
@@ -274,7 +322,7 @@ static unsigned int eng_count_settled(void)
 		    __atomic_compare_exchange_n(&s->state, &st, ENG_SLOT_GONE, false,
 						__ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
 			st = ENG_SLOT_GONE;
-		if (st != ENG_SLOT_SIGNALED)
+		if (st != ENG_SLOT_SIGNALED && st != ENG_SLOT_DEFERRED)
 			settled++;
 	}
 	return settled;
@@ -305,7 +353,8 @@ int eng_quiesce(int timeout_ms)
 		if (ret == 0 && eng_count_settled() == eng_nslots)
 			break;
 		while (eng_count_settled() < eng_nslots) {
-			struct timespec ts = { 0, 10 * 1000 * 1000 };
+			/* 1 ms while a thread is on its way out of the lower half. */
+			struct timespec ts = { 0, (eng_busy_probe ? 1 : 10) * 1000 * 1000 };
 			uint32_t seen = __atomic_load_n(&eng_arrived, __ATOMIC_ACQUIRE);
 
 			if (eng_clock_ms() > deadline) {
@@ -313,6 +362,7 @@ int eng_quiesce(int timeout_ms)
 				goto out_release;
 			}
 			eng_futex(&eng_arrived, FUTEX_WAIT_PRIVATE, seen, &ts);
+			eng_signal_deferred();
 		}
 	}
 	eng_is_quiesced = true;
@@ -323,16 +373,30 @@ out_release:
 		if (eng_slots[i].state == ENG_SLOT_SIGNALED)
 			log_warn("thread %d did not stop within %d ms", eng_slots[i].tid,
 				 timeout_ms);
+		else if (eng_slots[i].state == ENG_SLOT_DEFERRED)
+			log_warn("thread %d stayed inside the MPI library for %d ms",
+				 eng_slots[i].tid, timeout_ms);
 	eng_is_quiesced = true;
 	eng_release();
 	return ret;
 }
 
+void eng_release_hook_set(void (*hook)(void))
+{
+	eng_release_hook = hook;
+}
+
 void eng_release(void)
 {
+	void (*hook)(void) = eng_release_hook;
+
 	if (!eng_is_quiesced)
 		return;
 	eng_is_quiesced = false;
+	/* Once: the next checkpoint sets it again if it needs it. */
+	eng_release_hook = NULL;
+	if (hook)
+		hook();
 	/* A thread still on its way into the handler finds no SIGNALED slot
 	 * once the table is cleared, and returns at once. */
 	for (unsigned int i = 0; i < eng_nslots; i++)

@@ -15,6 +15,7 @@
 #include "engine.h"
 #include "img.h"
 #include "log.h"
+#include "mpi_split.h"
 #include "restore_pie.h"
 
 #include <errno.h>
@@ -24,6 +25,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -49,6 +51,8 @@ struct rst {
 	uint64_t map_total;		  /* bytes of temporary area mappings */
 	uint64_t vdso_total;		  /* bytes of the saved vdso block */
 	const char *agent_sock;		  /* new agent socket or NULL */
+	bool mpi;			  /* an MPI rank's image: hand over the environment */
+	int pmi_fd;			  /* the step's PMI socket, kept open, or -1 */
 };
 
 static const char *const rst_msgs[PIE_ERR_COUNT] = {
@@ -171,6 +175,8 @@ static int rst_validate_records(struct rst *s)
 			}
 	if (!have_leader)
 		s->leader = 0;
+	idx = 0;
+	s->mpi = img_reader_record_find(s->r, CKPT_REC_MPI, &idx, &data, &len) == 0 && len > 0;
 	return 0;
 }
 
@@ -394,29 +400,86 @@ static int rst_exe_open(const struct rst *s)
 	return open(h->exe, O_RDONLY | O_CLOEXEC);
 }
 
+/* Appends one record to @dst (when not NULL) at @off; returns the new offset. */
+static uint64_t rst_record_put(unsigned char *dst, uint64_t off, uint32_t type, const void *data,
+			       uint64_t len)
+{
+	struct eng_rec_hdr h = { .type = type, .len = len };
+
+	if (dst) {
+		memcpy(dst + off, &h, sizeof(h));
+		memcpy(dst + off + sizeof(h), data, len);
+	}
+	return off + sizeof(h) + ((len + 7) & ~7ull);
+}
+
+/* The restarting step's environment as NUL-separated strings, for an MPI
+ * rank's lower half (PMI_FD, PMI_RANK, SLURM_* of this step). */
+static uint64_t rst_env_put(unsigned char *dst, uint64_t off)
+{
+	struct eng_rec_hdr h = { .type = ENG_REC_ENV, .len = 0 };
+	uint64_t at = off + sizeof(h);
+
+	for (char **e = environ; *e; e++) {
+		size_t n = strlen(*e) + 1;
+
+		if (dst)
+			memcpy(dst + at + h.len, *e, n);
+		h.len += n;
+	}
+	if (dst)
+		memcpy(dst + off, &h, sizeof(h));
+	return at + ((h.len + 7) & ~7ull);
+}
+
 /* Copies the subsystem records (every record that is not the engine's)
- * into @dst; returns the bytes used, or the bytes needed when @dst is NULL. */
+ * into @dst, and for an MPI rank the environment; returns the bytes used,
+ * or the bytes needed when @dst is NULL. */
 static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 {
 	uint32_t n = img_reader_record_count(s->r);
 	uint64_t off = 0;
 
 	for (uint32_t i = 0; i < n; i++) {
-		struct eng_rec_hdr h = { 0 };
+		uint32_t type;
 		const void *data;
 		uint64_t len;
 
-		if (img_reader_record(s->r, i, &h.type, &data, &len) < 0 ||
-		    h.type == ENG_REC_PROCESS || h.type == ENG_REC_THREADS)
+		if (img_reader_record(s->r, i, &type, &data, &len) < 0 ||
+		    type == ENG_REC_PROCESS || type == ENG_REC_THREADS)
 			continue;
-		h.len = len;
-		if (dst) {
-			memcpy(dst + off, &h, sizeof(h));
-			memcpy(dst + off + sizeof(h), data, len);
-		}
-		off += sizeof(h) + ((len + 7) & ~7ull);
+		off = rst_record_put(dst, off, type, data, len);
 	}
+	if (s->mpi)
+		off = rst_env_put(dst, off);
 	return off;
+}
+
+/* Slurm's PMI socket of this step (PMI_FD) must outlive the restore of the
+ * saved descriptors, which may reuse its number: it moves high, and
+ * PMI_FD follows, before the environment is handed over. */
+static int rst_move_pmi_fd(void)
+{
+	const char *v = getenv("PMI_FD");
+	struct rlimit rl;
+	char num[16];
+	int low = 1000;
+	int fd;
+
+	if (!v || !*v)
+		return -1;
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < 1100)
+		low = (int)rl.rlim_cur > 64 ? (int)rl.rlim_cur - 24 : 40;
+	fd = fcntl(atoi(v), F_DUPFD, low);
+	if (fd < 0) {
+		log_warn("cannot move the PMI descriptor %s: %s (MPI may fail to start)", v,
+			 strerror(errno));
+		return -1;
+	}
+	close(atoi(v));
+	snprintf(num, sizeof(num), "%d", fd);
+	setenv("PMI_FD", num, 1);
+	return fd;
 }
 
 static int rst_run(struct rst *s)
@@ -442,6 +505,7 @@ static int rst_run(struct rst *s)
 	ret = rst_validate_records(s);
 	if (ret < 0)
 		return ret;
+	s->pmi_fd = s->mpi ? rst_move_pmi_fd() : -1;
 	memset(&hdr_probe, 0, sizeof(hdr_probe));
 	ret = rst_vdso_plan(s, &hdr_probe);
 	if (ret < 0)
@@ -534,6 +598,7 @@ static int rst_run(struct rst *s)
 	if (s->agent_sock)
 		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
 	args->log_fd = 2;
+	args->keep_fd = s->pmi_fd;
 	for (int i = 0; i < PIE_ERR_COUNT; i++)
 		snprintf(args->msgs[i], PIE_MSG_MAX, "ckpt-restore: %s:", rst_msgs[i]);
 

@@ -273,9 +273,14 @@ PIE __attribute__((noreturn)) void pie_main(struct pie_args *args)
 		pie_log(args, PIE_WARN_MM, args->mm.start_brk, args->mm.brk, r);
 
 	pie_copy(eng_ptr(args->restore_info), &args->info, sizeof(args->info));
-	/* The restorer's descriptors other than stdio; the files subsystem
-	 * brings back the application's own. */
-	pie_sys(__NR_close_range, 3, ~0u, 0, 0, 0, 0);
+	/* The restorer's descriptors other than stdio and an MPI rank's PMI
+	 * socket; the files subsystem brings back the application's own. */
+	if (args->keep_fd >= 3) {
+		pie_sys(__NR_close_range, 3, (uint64_t)args->keep_fd - 1, 0, 0, 0, 0);
+		pie_sys(__NR_close_range, (uint64_t)args->keep_fd + 1, ~0u, 0, 0, 0, 0);
+	} else {
+		pie_sys(__NR_close_range, 3, ~0u, 0, 0, 0, 0);
+	}
 
 	for (uint32_t i = 0; i < args->nthreads; i++) {
 		if (i == args->leader)

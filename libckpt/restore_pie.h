@@ -71,6 +71,7 @@ struct pie_args {
 	struct eng_restore_info info;	       /* what to put there */
 	int32_t log_fd;			       /* where failures are written */
 	int32_t exe_fd;			       /* the saved executable, -1 if not opened */
+	int32_t keep_fd;		       /* kept open for the process (PMI), -1: none */
 	char msgs[PIE_ERR_COUNT][PIE_MSG_MAX]; /* texts of enum pie_err */
 };
 

@@ -16,6 +16,7 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "mpi_split.h"
 
 #include "img.h"
 #include "log.h"
@@ -60,6 +61,15 @@ struct eng_map {
 	const char *path; /* path or [name], "" if none */
 };
 
+/* Address ranges left out of the image: the writer's own arena, the MPI
+ * lower half's areas. */
+#define ENG_EXCL_MAX 4200u
+
+struct eng_range {
+	uint64_t lo; /* first byte */
+	uint64_t hi; /* one past the last byte */
+};
+
 /* What the parent prepares for the child; lives at the start of the arena. */
 struct eng_arena {
 	size_t total;				    /* bytes of the whole mapping */
@@ -74,6 +84,8 @@ struct eng_arena {
 	struct eng_thread threads[ENG_THREADS_MAX]; /* ENG_REC_THREADS */
 	unsigned int nthreads;			    /* entries used in threads */
 	struct img_writer_opts opts;		    /* writer options (fd, level, threads) */
+	struct eng_range excl[ENG_EXCL_MAX];	    /* never saved, sorted by start */
+	unsigned int nexcl;			    /* entries used in excl */
 	const char *argv[64];			    /* header argv (from /proc/self/cmdline) */
 	char cmdline[8192];			    /* its text */
 	char exe[4096];				    /* /proc/self/exe */
@@ -166,6 +178,8 @@ int eng_snapshot_prepare(char *why, size_t why_len)
 	off = (off + 4095) & ~(size_t)4095;
 	eng_arena->writer_mem = base + off;
 	eng_arena->writer_size = total - off;
+	eng_arena->nexcl = 0;
+	eng_snapshot_exclude((uintptr_t)base, total);
 
 	/* Subsystem captures, now that every other thread is stopped. */
 	size_t used = 0;
@@ -192,6 +206,25 @@ int eng_snapshot_prepare(char *why, size_t why_len)
 out_discard:
 	eng_snapshot_discard();
 	return -EIO;
+}
+
+int eng_snapshot_exclude(uint64_t start, uint64_t len)
+{
+	struct eng_arena *a = eng_arena;
+	unsigned int i;
+
+	if (!a || !len)
+		return a ? 0 : -EINVAL;
+	if (a->nexcl >= ENG_EXCL_MAX)
+		return -E2BIG;
+	/* Insertion keeps the list sorted without qsort(), which may malloc
+	 * while a stopped thread holds malloc's lock. */
+	for (i = a->nexcl; i > 0 && a->excl[i - 1].lo > start; i--)
+		a->excl[i] = a->excl[i - 1];
+	a->excl[i].lo = start;
+	a->excl[i].hi = start + len;
+	a->nexcl++;
+	return 0;
 }
 
 void eng_snapshot_discard(void)
@@ -461,7 +494,23 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 	return true;
 }
 
-/* Saves one mapping (or the part of one outside the writer's arena). */
+/* Saves [lo, hi) of map @m (a file mapping's offset follows lo). */
+static int eng_area_save(struct img_writer *w, const struct eng_map *m, int pagemap, char *pathbuf,
+			 struct eng_child_result *res);
+
+static int eng_area_save_piece(struct img_writer *w, const struct eng_map *m, uint64_t lo,
+			       uint64_t hi, int pagemap, char *pathbuf, struct eng_child_result *res)
+{
+	struct eng_map piece = *m;
+
+	if (piece.inode)
+		piece.offset += lo - m->start;
+	piece.start = lo;
+	piece.end = hi;
+	return eng_area_save(w, &piece, pagemap, pathbuf, res);
+}
+
+/* Saves one mapping (or a part of one). */
 static int eng_area_save(struct img_writer *w, const struct eng_map *m, int pagemap, char *pathbuf,
 			 struct eng_child_result *res)
 {
@@ -489,6 +538,34 @@ static int eng_area_save(struct img_writer *w, const struct eng_map *m, int page
 		snprintf(res->reason, sizeof(res->reason), "area %lx-%lx %s: %s",
 			 (unsigned long)m->start, (unsigned long)m->end, m->path, strerror(-ret));
 	return ret;
+}
+
+/* Saves the parts of map @m outside every excluded range. The kernel may
+ * merge an excluded mapping with a neighbouring one of the application,
+ * so one line of the maps can hold both. */
+static int eng_area_save_outside(struct img_writer *w, const struct eng_map *m,
+				 const struct eng_arena *a, int pagemap, char *pathbuf,
+				 struct eng_child_result *res)
+{
+	uint64_t cursor = m->start;
+
+	for (unsigned int i = 0; i < a->nexcl && cursor < m->end; i++) {
+		const struct eng_range *r = &a->excl[i];
+
+		if (r->hi <= cursor || r->lo >= m->end)
+			continue;
+		if (r->lo > cursor) {
+			int ret = eng_area_save_piece(w, m, cursor, r->lo, pagemap, pathbuf, res);
+
+			if (ret)
+				return ret;
+		}
+		if (r->hi > cursor)
+			cursor = r->hi;
+	}
+	if (cursor < m->end)
+		return eng_area_save_piece(w, m, cursor, m->end, pagemap, pathbuf, res);
+	return 0;
 }
 
 static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
@@ -549,32 +626,10 @@ static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
 		goto out_free;
 	}
 
-	uint64_t arena_lo = (uintptr_t)a;
-	uint64_t arena_hi = arena_lo + a->total;
-
 	for (int i = 0; i < nmaps; i++) {
-		struct eng_map m = a->maps[i];
-
-		/* The kernel may merge the arena with a neighbouring mapping
-		 * of the application: save what lies outside it. */
-		if (m.start < arena_hi && m.end > arena_lo) {
-			if (m.start < arena_lo) {
-				struct eng_map lo = m;
-
-				lo.end = arena_lo;
-				ret = eng_area_save(w, &lo, pagemap, pathbuf, res);
-				if (ret)
-					goto out_free;
-			}
-			if (m.end <= arena_hi)
-				continue;
-			if (m.inode)
-				m.offset += arena_hi - m.start;
-			m.start = arena_hi;
-		}
-		if (m.start == (uintptr_t)res)
+		if (a->maps[i].start == (uintptr_t)res)
 			continue;
-		ret = eng_area_save(w, &m, pagemap, pathbuf, res);
+		ret = eng_area_save_outside(w, &a->maps[i], a, pagemap, pathbuf, res);
 		if (ret)
 			goto out_free;
 	}
@@ -729,10 +784,32 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	return 0;
 }
 
+/* The record of @type the restorer handed over, or NULL. */
+static const void *eng_restore_record(uint32_t type, uint64_t *len)
+{
+	const unsigned char *q = eng_ptr(eng_restore_info.records);
+	uint64_t l = eng_restore_info.records_len;
+
+	while (l >= sizeof(struct eng_rec_hdr)) {
+		const struct eng_rec_hdr *h = (const struct eng_rec_hdr *)q;
+		uint64_t step = sizeof(*h) + ((h->len + 7) & ~7ull);
+
+		if (h->len > l - sizeof(*h))
+			break;
+		if (h->type == type) {
+			*len = h->len;
+			return q + sizeof(*h);
+		}
+		if (step > l)
+			break;
+		q += step;
+		l -= step;
+	}
+	return NULL;
+}
+
 int eng_snapshot_restore_subsys(void)
 {
-	const unsigned char *p = eng_ptr(eng_restore_info.records);
-	uint64_t left = eng_restore_info.records_len;
 	int ret = 0;
 
 	/* The arena of the checkpoint was not saved; forget it. */
@@ -740,31 +817,26 @@ int eng_snapshot_restore_subsys(void)
 	eng_result = NULL;
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
 		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
-		const unsigned char *q = p;
-		uint64_t l = left;
-		bool found = false;
+		uint64_t len = 0;
+		const void *rec = eng_restore_record(ss->record_type, &len);
 
-		while (l >= sizeof(struct eng_rec_hdr)) {
-			const struct eng_rec_hdr *h = (const struct eng_rec_hdr *)q;
-			uint64_t step = sizeof(*h) + ((h->len + 7) & ~7ull);
-
-			if (h->len > l - sizeof(*h))
-				break;
-			if (h->type == ss->record_type) {
-				int r = ss->restore(q + sizeof(*h), h->len);
-
-				if (r < 0 && !ret)
-					ret = r;
-				found = true;
-				break;
-			}
-			if (step > l)
-				break;
-			q += step;
-			l -= step;
-		}
-		if (!found)
+		if (!rec) {
 			log_warn("image has no record for subsystem %s", ss->name);
+			continue;
+		}
+		int r = ss->restore(rec, len);
+
+		if (r < 0 && !ret)
+			ret = r;
 	}
 	return ret;
+}
+
+void eng_snapshot_restore_env(void)
+{
+	uint64_t len = 0;
+	const void *rec = eng_restore_record(ENG_REC_ENV, &len);
+
+	if (rec)
+		eng_mpi_keep_env(rec, len);
 }

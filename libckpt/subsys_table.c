@@ -12,13 +12,17 @@
  *  - signals last: re-armed timers and re-raised pending signals may fire at
  *    once, so they come when every other piece of kernel state is back, and
  *    the actions they need are installed just before.
+ *  - mpi: only marks an MPI rank's image; the MPI lower half itself comes
+ *    back later (eng_mpi_restart), once the restorer's region is gone.
  */
 #include "files.h"
+#include "mpi_split.h"
 
 const struct ckpt_subsys *const ckpt_subsys_table[] = {
 	&ckpt_files_subsys,
 	&ckpt_attrs_subsys,
 	&ckpt_signals_subsys,
+	&ckpt_mpi_subsys,
 };
 
 const size_t ckpt_subsys_count = sizeof(ckpt_subsys_table) / sizeof(ckpt_subsys_table[0]);

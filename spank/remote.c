@@ -49,7 +49,7 @@ static int task_ids_get(spank_t sp, struct task_ids *t)
 static int sibling_path(const char *name, char *out, size_t len)
 {
 	static const char *const dirs[] = { ".", CKPT_BINDIR_FROM_PKGLIBDIR, "../libckpt",
-					    "../nodeagent" };
+					    "../nodeagent", "mpi", "../mpi" };
 	char self[PATH_MAX];
 	Dl_info info;
 
@@ -65,8 +65,8 @@ static int sibling_path(const char *name, char *out, size_t len)
 		if (access(out, R_OK) == 0)
 			return 0;
 	}
-	log_err("cannot find %s beside %s (looked in ., %s, ../libckpt, ../nodeagent); "
-		"reinstall slurm-ckpt",
+	log_err("cannot find %s beside %s (looked in ., %s, ../libckpt, ../nodeagent, mpi, "
+		"../mpi); reinstall slurm-ckpt",
 		name, self, CKPT_BINDIR_FROM_PKGLIBDIR);
 	return -1;
 }
@@ -85,15 +85,28 @@ static int job_dir_get(uint32_t jobid, char *out, size_t len)
 	return 0;
 }
 
+/* Whether the step's tasks are MPI ranks the shadow library serves:
+ * launched with srun --mpi=pmi2 (Debian's MPICH speaks PMI-1/2 to it). */
+static bool step_is_mpi(spank_t sp)
+{
+	char type[32] = "";
+
+	return spank_getenv(sp, "SLURM_MPI_TYPE", type, sizeof(type)) == ESPANK_SUCCESS &&
+	       strcmp(type, "pmi2") == 0;
+}
+
 /*
  * Looks for the image of (step, rank) in the newest committed generation of
  * @jobdir. An image that fails verification (or an unreadable manifest) is
  * reported and the generation before is tried, so a corrupt newest one falls
  * back; a generation without this task's image ends the search (the task
- * starts fresh). Returns 1 with @image filled, 0 if there is none.
+ * starts fresh). Not so for a rank of an MPI step (@mpi): its ranks must all
+ * restart from one generation, and the others take the newest, so an
+ * unusable image of its own stops the task. Returns 1 with @image filled, 0
+ * if there is none, -1 when the task must not start.
  */
-static int image_find(const char *jobdir, const struct task_ids *t, char *image, size_t len,
-		      uint64_t *gen_found)
+static int image_find(const char *jobdir, const struct task_ids *t, bool mpi, char *image,
+		      size_t len, uint64_t *gen_found)
 {
 	uint64_t *gens = NULL;
 	unsigned int tried = 0;
@@ -124,6 +137,14 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 			if (img_reader_open(image, IMG_VERIFY_ALL, &r) == 0) {
 				found = 1;
 				*gen_found = gens[i];
+			} else if (mpi) {
+				log_err("gen-%llu of step %u task %u is unusable (%s): the ranks of "
+					"an MPI step must restart from one generation, so this one "
+					"does not start; move %s aside to restart the job from the "
+					"generation before",
+					(unsigned long long)gens[i], t->stepid, t->rank,
+					r ? img_reader_error(r) : "out of memory", gendir);
+				found = -1;
 			} else {
 				log_err("gen-%llu of step %u task %u is unusable (%s); trying an "
 					"older one",
@@ -133,6 +154,10 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 			img_reader_free(r);
 		}
 		proto_manifest_free(m);
+	}
+	if (found < 0 || (mpi && !found && tried)) {
+		free(gens);
+		return -1;
 	}
 	if (!found && tried)
 		log_err("no usable image of step %u task %u in %u generation(s) of %s: it starts "
@@ -182,6 +207,27 @@ static int setenv_u32(spank_t sp, const char *name, uint32_t v)
 	return spank_setenv(sp, name, buf, 1) == ESPANK_SUCCESS ? 0 : -1;
 }
 
+/* MPI steps (srun --mpi=pmi2) load the shadow libmpich.so.12 instead of
+ * MPICH's, so that their ranks can be checkpointed (docs/mpi.md): its
+ * directory goes first in LD_LIBRARY_PATH. Other MPI plugin types are left
+ * alone; libckpt then refuses to checkpoint an MPI rank and says why. */
+static int mpi_shadow_add(spank_t sp)
+{
+	char shadow[PATH_MAX];
+	char old[4096] = "";
+	char val[PATH_MAX + sizeof(old) + 2];
+
+	if (!step_is_mpi(sp))
+		return 0;
+	if (sibling_path("libmpich.so.12", shadow, sizeof(shadow)))
+		return -1;
+	*strrchr(shadow, '/') = '\0';
+	if (spank_getenv(sp, "LD_LIBRARY_PATH", old, sizeof(old)) != ESPANK_SUCCESS)
+		old[0] = '\0';
+	snprintf(val, sizeof(val), "%s%s%s", shadow, old[0] ? ":" : "", old);
+	return spank_setenv(sp, "LD_LIBRARY_PATH", val, 1) == ESPANK_SUCCESS ? 0 : -1;
+}
+
 /* Starts this task fresh under libckpt.so, registered with the job's agent. */
 static int task_inject(spank_t sp, const char *sock, const char *jobdir, const struct task_ids *t)
 {
@@ -194,7 +240,8 @@ static int task_inject(spank_t sp, const char *sock, const char *jobdir, const s
 	/* SIGTERM and --signal's USR1 become checkpoint requests. */
 	if (preload_add(sp, lib) || spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
 	    spank_setenv(sp, "CKPT_DIR", jobdir, 1) || setenv_u32(sp, "CKPT_STEP", t->stepid) ||
-	    setenv_u32(sp, "CKPT_RANK", t->rank) || spank_setenv(sp, "CKPT_SIGNALS", "1", 1)) {
+	    setenv_u32(sp, "CKPT_RANK", t->rank) || spank_setenv(sp, "CKPT_SIGNALS", "1", 1) ||
+	    mpi_shadow_add(sp)) {
 		log_err("cannot set the task environment for libckpt");
 		return -1;
 	}
@@ -385,7 +432,9 @@ int plugin_task_init(spank_t sp)
 	}
 	if (node_agent_ensure(sp, jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
-	found = image_find(jobdir, &t, image, sizeof(image), &gen);
+	found = image_find(jobdir, &t, step_is_mpi(sp), image, sizeof(image), &gen);
+	if (found < 0)
+		return -1;
 	if (found > 0)
 		return task_restore(sp, image, sock, gen, &t);
 	return task_inject(sp, sock, jobdir, &t);

@@ -6,24 +6,56 @@
 #include <sys/socket.h>
 
 #include "subsys_test.h"
+#include "mpi_split.h"
 
-TestSuite(table, .init = test_setup);
+/* Every subsystem writes a record: the mpi one only for an MPI rank. */
+static void table_setup(void)
+{
+	test_setup();
+	eng_mpi_rank = true;
+}
+
+TestSuite(table, .init = table_setup);
 
 Test(table, order_and_record_types)
 {
-	cr_assert_eq(ckpt_subsys_count, 3);
+	cr_assert_eq(ckpt_subsys_count, 4);
 	cr_assert_str_eq(ckpt_subsys_table[0]->name, "files");
 	cr_assert_str_eq(ckpt_subsys_table[1]->name, "attrs");
 	cr_assert_str_eq(ckpt_subsys_table[2]->name, "signals");
+	cr_assert_str_eq(ckpt_subsys_table[3]->name, "mpi");
 	cr_assert_eq(ckpt_subsys_table[0]->record_type, 0x100);
 	cr_assert_eq(ckpt_subsys_table[1]->record_type, 0x200);
 	cr_assert_eq(ckpt_subsys_table[2]->record_type, 0x300);
+	cr_assert_eq(ckpt_subsys_table[3]->record_type, 0x400);
+}
+
+/* The mpi record is empty for a process that is no MPI rank, marks an MPI
+ * rank's image otherwise, and a record of another version is refused. */
+Test(table, mpi_record)
+{
+	const struct ckpt_subsys *mpi = ckpt_subsys_table[3];
+	unsigned char buf[64];
+	ssize_t n;
+
+	eng_mpi_rank = false;
+	cr_assert_eq(mpi->capture(buf, sizeof(buf), NULL), 0);
+	cr_assert_eq(mpi->restore(buf, 0), 0);
+	eng_mpi_rank = true;
+	n = mpi->capture(buf, sizeof(buf), NULL);
+	/* 8 bytes: magic and version. */
+	cr_assert_eq(n, 8);
+	cr_assert_eq(mpi->capture(buf, 4, NULL), -ENOSPC);
+	cr_assert_eq(mpi->restore(buf, (size_t)n), 0);
+	cr_assert_eq(mpi->restore(buf, 4), -EBADMSG);
+	buf[4] ^= 0xff;
+	cr_assert_eq(mpi->restore(buf, (size_t)n), -EBADMSG);
 }
 
 Test(table, every_subsystem_round_trips)
 {
-	char *rec[3];
-	size_t len[3];
+	char *rec[4];
+	size_t len[4];
 	int fd = open("/dev/zero", O_RDONLY);
 
 	cr_assert_eq(dup2(fd, 30), 30);
@@ -60,7 +92,7 @@ static void *capture_thread(void *arg)
 
 Test(table, capture_from_another_thread)
 {
-	size_t len[3];
+	size_t len[4];
 	size_t off = 0;
 	pthread_t t;
 	char *buf;
@@ -128,7 +160,7 @@ Test(table, capture_and_restore_never_allocate)
 	int p[2];
 	int fd = mkstemp(path);
 	char *buf = malloc(TEST_REC_CAP);
-	size_t len[3];
+	size_t len[4];
 	size_t off = 0;
 
 	cr_assert_geq(fd, 0);

@@ -1,0 +1,58 @@
+/* mpi_record.c - the "mpi" subsystem: marks the image of an MPI rank under
+ * the shadow library, so that the restorer hands the restarting step's
+ * environment over (mpi_split.h). Apart from mpi_split.c so that it links
+ * into tests without the engine. */
+#include "mpi_split.h"
+
+#include "log.h"
+
+#include <errno.h>
+#include <string.h>
+
+/* "MPI1": the record's magic. */
+#define MPI_REC_MAGIC 0x3149504du
+/* Version of the record and of the shadow library interface it came with. */
+#define MPI_REC_VERSION 1u
+
+struct mpi_rec {
+	uint32_t magic;	  /* MPI_REC_MAGIC */
+	uint32_t version; /* MPI_REC_VERSION */
+};
+
+bool eng_mpi_rank;
+
+static ssize_t mpi_capture(void *buf, size_t cap, void (*warn)(const char *msg))
+{
+	struct mpi_rec rec = { MPI_REC_MAGIC, MPI_REC_VERSION };
+
+	(void)warn;
+	if (!eng_mpi_rank)
+		return 0;
+	if (cap < sizeof(rec))
+		return -ENOSPC;
+	memcpy(buf, &rec, sizeof(rec));
+	return (ssize_t)sizeof(rec);
+}
+
+static int mpi_restore(const void *data, size_t len)
+{
+	struct mpi_rec rec;
+
+	if (len == 0)
+		return 0;
+	if (len != sizeof(rec))
+		return -EBADMSG;
+	memcpy(&rec, data, sizeof(rec));
+	if (rec.magic != MPI_REC_MAGIC || rec.version != MPI_REC_VERSION) {
+		log_err("the image's MPI record is of another version (%u)", rec.version);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+const struct ckpt_subsys ckpt_mpi_subsys = {
+	.name = "mpi",
+	.record_type = CKPT_REC_MPI,
+	.capture = mpi_capture,
+	.restore = mpi_restore,
+};

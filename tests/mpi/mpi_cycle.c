@@ -1,0 +1,251 @@
+/* mpi_cycle.c - an MPI program to checkpoint at random moments: every
+ * iteration mixes blocking and non-blocking point-to-point (a ring with
+ * Sendrecv, ANY_SOURCE receives, a derived datatype, a Probe, and every
+ * 16th iteration a 4 MiB rendezvous message in flight while the ranks
+ * compute), collectives on MPI_COMM_WORLD (Allreduce, Bcast, Allgatherv,
+ * Alltoall) and on a Comm_split communicator, then sleeps.
+ *
+ *   mpi_cycle ITERATIONS SLEEP_MS
+ *
+ * All arithmetic is on unsigned 64-bit integers, so results do not depend on
+ * the order a collective reduces in (which may change with the placement).
+ * Prints "iter N" every 10 iterations (rank 0) and at the end one line per
+ * rank "rank R state S" and on rank 0 "result X": a run that was checkpointed
+ * and restarted must print exactly what an uninterrupted run prints.
+ */
+#define _POSIX_C_SOURCE 200809L
+#include <mpi.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define CELLS	  4096	       /* state words per rank */
+#define BIG_WORDS (512 * 1024) /* 4 MiB rendezvous message */
+#define TAG_RING  1
+#define TAG_ANY	  2
+#define TAG_BIG	  3
+#define TAG_VEC	  4
+
+struct cycle {
+	int rank;
+	int size;
+	MPI_Comm half; /* ranks of the same parity */
+	MPI_Datatype every_other; /* every second word of the state */
+	uint64_t state[CELLS];
+	uint64_t *big_out;
+	uint64_t *big_in;
+};
+
+static uint64_t mix(uint64_t x)
+{
+	x ^= x >> 31;
+	x *= 0x7fb5d329728ea185ull;
+	x ^= x >> 27;
+	x *= 0x81dadef4bc2dd44dull;
+	return x ^ (x >> 33);
+}
+
+static void check(int rc, const char *what)
+{
+	if (rc != MPI_SUCCESS) {
+		fprintf(stderr, "mpi_cycle: %s failed (%d)\n", what, rc);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+}
+
+static void sleep_ms(int ms)
+{
+	struct timespec ts = { ms / 1000, (long)(ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) != 0)
+		;
+}
+
+/* Ring neighbours exchange a word with Sendrecv, and half the state as a
+ * strided datatype with Isend/Irecv. */
+static void ring_step(struct cycle *c, int it)
+{
+	int right = (c->rank + 1) % c->size;
+	int left = (c->rank + c->size - 1) % c->size;
+	uint64_t out = c->state[it % CELLS], in = 0;
+	static uint64_t vec_in[CELLS];
+	MPI_Request req[2];
+	MPI_Status st[2];
+
+	check(MPI_Sendrecv(&out, 1, MPI_UINT64_T, right, TAG_RING, &in, 1, MPI_UINT64_T, left,
+			   TAG_RING, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+	      "Sendrecv");
+	c->state[(it * 7) % CELLS] ^= mix(in + (uint64_t)it);
+	check(MPI_Irecv(vec_in, 1, c->every_other, left, TAG_VEC, MPI_COMM_WORLD, &req[0]),
+	      "Irecv vector");
+	check(MPI_Isend(c->state, 1, c->every_other, right, TAG_VEC, MPI_COMM_WORLD, &req[1]),
+	      "Isend vector");
+	check(MPI_Waitall(2, req, st), "Waitall vector");
+	for (int i = 0; i < CELLS; i += 2)
+		c->state[(i + 1) % CELLS] += vec_in[i];
+}
+
+/* Every rank sends one word to rank 0, which takes them as they come with
+ * MPI_ANY_SOURCE (after a Probe) and answers each. */
+static void gather_any(struct cycle *c, int it)
+{
+	uint64_t v = mix(c->state[(it * 13) % CELLS] + (uint64_t)c->rank);
+
+	if (c->rank == 0) {
+		uint64_t sum = v;
+
+		for (int i = 1; i < c->size; i++) {
+			MPI_Status st;
+			uint64_t got;
+			int count;
+
+			check(MPI_Probe(MPI_ANY_SOURCE, TAG_ANY, MPI_COMM_WORLD, &st), "Probe");
+			check(MPI_Get_count(&st, MPI_UINT64_T, &count), "Get_count");
+			if (count != 1) {
+				fprintf(stderr, "mpi_cycle: probe saw %d words\n", count);
+				MPI_Abort(MPI_COMM_WORLD, 1);
+			}
+			check(MPI_Recv(&got, 1, MPI_UINT64_T, MPI_ANY_SOURCE, TAG_ANY,
+				       MPI_COMM_WORLD, &st),
+			      "Recv any");
+			/* Order-independent: the sum. */
+			sum += got * (uint64_t)(st.MPI_SOURCE + 1);
+		}
+		c->state[0] ^= sum;
+	} else {
+		check(MPI_Send(&v, 1, MPI_UINT64_T, 0, TAG_ANY, MPI_COMM_WORLD), "Send any");
+	}
+}
+
+static void collectives(struct cycle *c, int it)
+{
+	uint64_t mine = mix(c->state[(it * 5) % CELLS]), all = 0, half_sum = 0;
+	uint64_t root_word = c->state[it % CELLS];
+	uint64_t gathered[64];
+	int counts[64], displs[64];
+	uint64_t a2a_out[64], a2a_in[64];
+
+	check(MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "Allreduce");
+	check(MPI_Bcast(&root_word, 1, MPI_UINT64_T, it % c->size, MPI_COMM_WORLD), "Bcast");
+	check(MPI_Allreduce(&mine, &half_sum, 1, MPI_UINT64_T, MPI_BXOR, c->half),
+	      "Allreduce half");
+	for (int r = 0; r < c->size; r++) {
+		counts[r] = 1 + r % 2;
+		displs[r] = 2 * r;
+		a2a_out[r] = mix(mine + (uint64_t)r);
+	}
+	uint64_t send2[2] = { mine, mine ^ all };
+
+	check(MPI_Allgatherv(send2, counts[c->rank], MPI_UINT64_T, gathered, counts, displs,
+			     MPI_UINT64_T, MPI_COMM_WORLD),
+	      "Allgatherv");
+	check(MPI_Alltoall(a2a_out, 1, MPI_UINT64_T, a2a_in, 1, MPI_UINT64_T, MPI_COMM_WORLD),
+	      "Alltoall");
+	c->state[(it * 3 + 1) % CELLS] += all ^ root_word;
+	c->state[(it * 11 + 2) % CELLS] ^= half_sum;
+	for (int r = 0; r < c->size; r++) {
+		c->state[(it + r) % CELLS] += gathered[displs[r]] + a2a_in[r];
+		if (counts[r] == 2)
+			c->state[(it + r + 1) % CELLS] ^= gathered[displs[r] + 1];
+	}
+}
+
+/* A 4 MiB message from each rank to its right neighbour, left in flight
+ * across a sleep so that a checkpoint can find it there. */
+static void big_start(struct cycle *c, int it, MPI_Request req[2])
+{
+	int right = (c->rank + 1) % c->size;
+	int left = (c->rank + c->size - 1) % c->size;
+
+	for (int i = 0; i < BIG_WORDS; i++)
+		c->big_out[i] = mix((uint64_t)it * BIG_WORDS + (uint64_t)i + c->state[i % CELLS]);
+	check(MPI_Irecv(c->big_in, BIG_WORDS, MPI_UINT64_T, left, TAG_BIG, MPI_COMM_WORLD, &req[0]),
+	      "Irecv big");
+	check(MPI_Isend(c->big_out, BIG_WORDS, MPI_UINT64_T, right, TAG_BIG, MPI_COMM_WORLD,
+			&req[1]),
+	      "Isend big");
+}
+
+static void big_finish(struct cycle *c, MPI_Request req[2])
+{
+	uint64_t h = 0;
+	MPI_Status st[2];
+
+	check(MPI_Waitall(2, req, st), "Waitall big");
+	for (int i = 0; i < BIG_WORDS; i++)
+		h = mix(h ^ c->big_in[i]);
+	c->state[CELLS - 1] ^= h;
+}
+
+static void cycle_init(struct cycle *c)
+{
+	check(MPI_Comm_rank(MPI_COMM_WORLD, &c->rank), "Comm_rank");
+	check(MPI_Comm_size(MPI_COMM_WORLD, &c->size), "Comm_size");
+	if (c->size > 64) {
+		fprintf(stderr, "mpi_cycle: at most 64 ranks\n");
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	check(MPI_Comm_split(MPI_COMM_WORLD, c->rank % 2, c->rank, &c->half), "Comm_split");
+	check(MPI_Type_vector(CELLS / 2, 1, 2, MPI_UINT64_T, &c->every_other), "Type_vector");
+	check(MPI_Type_commit(&c->every_other), "Type_commit");
+	for (int i = 0; i < CELLS; i++)
+		c->state[i] = mix((uint64_t)c->rank * CELLS + (uint64_t)i);
+	c->big_out = malloc(BIG_WORDS * sizeof(uint64_t));
+	c->big_in = malloc(BIG_WORDS * sizeof(uint64_t));
+	if (!c->big_out || !c->big_in) {
+		fprintf(stderr, "mpi_cycle: out of memory\n");
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+}
+
+static void cycle_report(const struct cycle *c)
+{
+	uint64_t h = 0, all = 0;
+
+	for (int i = 0; i < CELLS; i++)
+		h = mix(h ^ c->state[i]);
+	printf("rank %d state %016llx\n", c->rank, (unsigned long long)h);
+	check(MPI_Reduce(&h, &all, 1, MPI_UINT64_T, MPI_BXOR, 0, MPI_COMM_WORLD), "Reduce");
+	if (c->rank == 0)
+		printf("result %016llx\n", (unsigned long long)all);
+}
+
+int main(int argc, char **argv)
+{
+	static struct cycle c;
+	MPI_Request big[2];
+	int iters, sleep_time;
+
+	if (argc != 3) {
+		fprintf(stderr, "usage: mpi_cycle ITERATIONS SLEEP_MS\n");
+		return 2;
+	}
+	iters = atoi(argv[1]);
+	sleep_time = atoi(argv[2]);
+	setvbuf(stdout, NULL, _IOLBF, 0);
+	check(MPI_Init(&argc, &argv), "Init");
+	cycle_init(&c);
+	for (int it = 0; it < iters; it++) {
+		int with_big = it % 16 == 0;
+
+		if (with_big)
+			big_start(&c, it, big);
+		ring_step(&c, it);
+		gather_any(&c, it);
+		collectives(&c, it);
+		sleep_ms(sleep_time);
+		if (with_big)
+			big_finish(&c, big);
+		if (c.rank == 0 && it % 10 == 0)
+			printf("iter %d\n", it);
+	}
+	cycle_report(&c);
+	check(MPI_Type_free(&c.every_other), "Type_free");
+	check(MPI_Comm_free(&c.half), "Comm_free");
+	check(MPI_Finalize(), "Finalize");
+	free(c.big_out);
+	free(c.big_in);
+	return 0;
+}
