@@ -58,6 +58,9 @@ static int consist_state;
 static bool consist_ctrl_broken; /* a control collective was left pending */
 bool shadow_consist_ctrl_fresh;
 static int consist_app_level = MPI_THREAD_SINGLE;
+/* The application's thread that initialised MPI (a restart initialises the
+ * lower half from libckpt's thread: MPI_Is_thread_main answers for this). */
+static pthread_t consist_app_main;
 
 /* One application communicator. */
 struct consist_comm {
@@ -454,6 +457,7 @@ SHADOW_EXPORT int PMPI_Init_thread(int *argc, char ***argv, int required, int *p
 	rc = shadow_real_MPI_Init_thread(argc, argv, MPI_THREAD_MULTIPLE, &lh_level);
 	if (rc == MPI_SUCCESS) {
 		consist_app_level = required < lh_level ? required : lh_level;
+		consist_app_main = pthread_self();
 		if (provided)
 			*provided = consist_app_level;
 		if (lh_level < MPI_THREAD_MULTIPLE)
@@ -479,6 +483,23 @@ SHADOW_EXPORT int PMPI_Init(int *argc, char ***argv)
 }
 
 SHADOW_EXPORT int MPI_Init(int *argc, char ***argv) __attribute__((weak, alias("PMPI_Init")));
+
+/* The level the application was given, not the lower half's. */
+SHADOW_EXPORT int PMPI_Query_thread(int *provided)
+{
+	*provided = consist_app_level;
+	return MPI_SUCCESS;
+}
+
+SHADOW_EXPORT int MPI_Query_thread(int *provided) __attribute__((weak, alias("PMPI_Query_thread")));
+
+SHADOW_EXPORT int PMPI_Is_thread_main(int *flag)
+{
+	*flag = pthread_equal(pthread_self(), consist_app_main);
+	return MPI_SUCCESS;
+}
+
+SHADOW_EXPORT int MPI_Is_thread_main(int *flag) __attribute__((weak, alias("PMPI_Is_thread_main")));
 
 /* MPI_Finalize is a collective on world: it is counted at the gate like
  * a non-blocking one (a cut may stand with it entered everywhere), then

@@ -1,9 +1,11 @@
 /* mpi_cycle.c - an MPI program to checkpoint at random moments: every
  * iteration mixes blocking and non-blocking point-to-point (a ring with
- * Sendrecv, ANY_SOURCE receives, a derived datatype, a Probe, and every
- * 16th iteration a 4 MiB rendezvous message in flight while the ranks
- * compute), collectives on MPI_COMM_WORLD (Allreduce, Bcast, Allgatherv,
- * Alltoall) and on a Comm_split communicator, then sleeps.
+ * Sendrecv, ANY_SOURCE receives after a Probe on a Comm_dup communicator,
+ * a vector datatype, and every 16th iteration a 4 MiB rendezvous message
+ * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
+ * (Allreduce, Bcast of a struct datatype, Allgatherv, Alltoall, and an
+ * Iallreduce left in flight across the sleep), on a Comm_split and on a
+ * Comm_create communicator, then sleeps.
  *
  *   mpi_cycle ITERATIONS SLEEP_MS
  *
@@ -31,8 +33,11 @@
 struct cycle {
 	int rank;
 	int size;
-	MPI_Comm half; /* ranks of the same parity */
+	MPI_Comm half;		  /* ranks of the same parity */
+	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
+	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
 	MPI_Datatype every_other; /* every second word of the state */
+	MPI_Datatype pair;	  /* struct { uint64_t a; uint64_t b[2]; } */
 	uint64_t state[CELLS];
 	uint64_t *big_out;
 	uint64_t *big_in;
@@ -101,34 +106,41 @@ static void gather_any(struct cycle *c, int it)
 			uint64_t got;
 			int count;
 
-			check(MPI_Probe(MPI_ANY_SOURCE, TAG_ANY, MPI_COMM_WORLD, &st), "Probe");
+			check(MPI_Probe(MPI_ANY_SOURCE, TAG_ANY, c->dup, &st), "Probe");
 			check(MPI_Get_count(&st, MPI_UINT64_T, &count), "Get_count");
 			if (count != 1) {
 				fprintf(stderr, "mpi_cycle: probe saw %d words\n", count);
 				MPI_Abort(MPI_COMM_WORLD, 1);
 			}
-			check(MPI_Recv(&got, 1, MPI_UINT64_T, MPI_ANY_SOURCE, TAG_ANY,
-				       MPI_COMM_WORLD, &st),
+			check(MPI_Recv(&got, 1, MPI_UINT64_T, MPI_ANY_SOURCE, TAG_ANY, c->dup, &st),
 			      "Recv any");
 			/* Order-independent: the sum. */
 			sum += got * (uint64_t)(st.MPI_SOURCE + 1);
 		}
 		c->state[0] ^= sum;
 	} else {
-		check(MPI_Send(&v, 1, MPI_UINT64_T, 0, TAG_ANY, MPI_COMM_WORLD), "Send any");
+		check(MPI_Send(&v, 1, MPI_UINT64_T, 0, TAG_ANY, c->dup), "Send any");
 	}
 }
 
 static void collectives(struct cycle *c, int it)
 {
 	uint64_t mine = mix(c->state[(it * 5) % CELLS]), all = 0, half_sum = 0;
-	uint64_t root_word = c->state[it % CELLS];
+	struct { uint64_t a; uint64_t b[2]; } root_pair = { c->state[it % CELLS], { 0, 0 } };
+	uint64_t most_sum = 0;
 	uint64_t gathered[64];
 	int counts[64], displs[64];
 	uint64_t a2a_out[64], a2a_in[64];
 
 	check(MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "Allreduce");
-	check(MPI_Bcast(&root_word, 1, MPI_UINT64_T, it % c->size, MPI_COMM_WORLD), "Bcast");
+	root_pair.b[1] = mix(root_pair.a);
+	check(MPI_Bcast(&root_pair, 1, c->pair, it % c->size, MPI_COMM_WORLD), "Bcast struct");
+	uint64_t root_word = root_pair.a ^ root_pair.b[1];
+	if (c->most != MPI_COMM_NULL) {
+		check(MPI_Reduce(&mine, &most_sum, 1, MPI_UINT64_T, MPI_SUM, 0, c->most),
+		      "Reduce most");
+		check(MPI_Bcast(&most_sum, 1, MPI_UINT64_T, 0, c->most), "Bcast most");
+	}
 	check(MPI_Allreduce(&mine, &half_sum, 1, MPI_UINT64_T, MPI_BXOR, c->half),
 	      "Allreduce half");
 	for (int r = 0; r < c->size; r++) {
@@ -145,6 +157,7 @@ static void collectives(struct cycle *c, int it)
 	      "Alltoall");
 	c->state[(it * 3 + 1) % CELLS] += all ^ root_word;
 	c->state[(it * 11 + 2) % CELLS] ^= half_sum;
+	c->state[(it * 17 + 3) % CELLS] += most_sum;
 	for (int r = 0; r < c->size; r++) {
 		c->state[(it + r) % CELLS] += gathered[displs[r]] + a2a_in[r];
 		if (counts[r] == 2)
@@ -188,8 +201,23 @@ static void cycle_init(struct cycle *c)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 	}
 	check(MPI_Comm_split(MPI_COMM_WORLD, c->rank % 2, c->rank, &c->half), "Comm_split");
+	check(MPI_Comm_dup(MPI_COMM_WORLD, &c->dup), "Comm_dup");
+	MPI_Group world, most;
+	int last = c->size - 1;
+
+	check(MPI_Comm_group(MPI_COMM_WORLD, &world), "Comm_group");
+	check(MPI_Group_excl(world, 1, &last, &most), "Group_excl");
+	check(MPI_Comm_create(MPI_COMM_WORLD, most, &c->most), "Comm_create");
+	check(MPI_Group_free(&most), "Group_free");
+	check(MPI_Group_free(&world), "Group_free");
 	check(MPI_Type_vector(CELLS / 2, 1, 2, MPI_UINT64_T, &c->every_other), "Type_vector");
 	check(MPI_Type_commit(&c->every_other), "Type_commit");
+	int lens[2] = { 1, 2 };
+	MPI_Aint disp[2] = { 0, sizeof(uint64_t) };
+	MPI_Datatype types[2] = { MPI_UINT64_T, MPI_UINT64_T };
+
+	check(MPI_Type_create_struct(2, lens, disp, types, &c->pair), "Type_create_struct");
+	check(MPI_Type_commit(&c->pair), "Type_commit");
 	for (int i = 0; i < CELLS; i++)
 		c->state[i] = mix((uint64_t)c->rank * CELLS + (uint64_t)i);
 	c->big_out = malloc(BIG_WORDS * sizeof(uint64_t));
@@ -203,6 +231,16 @@ static void cycle_init(struct cycle *c)
 static void cycle_report(const struct cycle *c)
 {
 	uint64_t h = 0, all = 0;
+	int level = -1, is_main = 0;
+
+	/* What the application asked for, also after a restart (whose lower
+	 * half runs MPI_THREAD_MULTIPLE, initialised from another thread). */
+	check(MPI_Query_thread(&level), "Query_thread");
+	check(MPI_Is_thread_main(&is_main), "Is_thread_main");
+	if (level != MPI_THREAD_SINGLE || !is_main) {
+		fprintf(stderr, "mpi_cycle: thread level %d, main thread %d\n", level, is_main);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
 
 	for (int i = 0; i < CELLS; i++)
 		h = mix(h ^ c->state[i]);
@@ -232,10 +270,19 @@ int main(int argc, char **argv)
 
 		if (with_big)
 			big_start(&c, it, big);
+		uint64_t inflight = c.state[(it * 19) % CELLS], inflight_sum = 0;
+		MPI_Request ired;
+		MPI_Status ist;
+
+		check(MPI_Iallreduce(&inflight, &inflight_sum, 1, MPI_UINT64_T, MPI_SUM,
+				     MPI_COMM_WORLD, &ired),
+		      "Iallreduce");
 		ring_step(&c, it);
 		gather_any(&c, it);
 		collectives(&c, it);
 		sleep_ms(sleep_time);
+		check(MPI_Wait(&ired, &ist), "Wait Iallreduce");
+		c.state[(it * 23 + 5) % CELLS] ^= inflight_sum;
 		if (with_big)
 			big_finish(&c, big);
 		if (c.rank == 0 && it % 10 == 0)
@@ -243,7 +290,11 @@ int main(int argc, char **argv)
 	}
 	cycle_report(&c);
 	check(MPI_Type_free(&c.every_other), "Type_free");
+	check(MPI_Type_free(&c.pair), "Type_free");
 	check(MPI_Comm_free(&c.half), "Comm_free");
+	check(MPI_Comm_free(&c.dup), "Comm_free");
+	if (c.most != MPI_COMM_NULL)
+		check(MPI_Comm_free(&c.most), "Comm_free");
 	check(MPI_Finalize(), "Finalize");
 	free(c.big_out);
 	free(c.big_in);

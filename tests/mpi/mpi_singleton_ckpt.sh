@@ -31,7 +31,7 @@ result_lines() {
 # wait_iter N: the program printed "iter N".
 wait_iter() {
 	local deadline=$((SECONDS + 60))
-	until grep -q "^iter $1\$" "$T/out"; do
+	until grep -q "^iter $1\$" "$T/out" 2>/dev/null; do
 		((SECONDS < deadline)) || fail "no 'iter $1' after 60 s: $(tail -n 3 "$T/out")"
 		sleep 0.1
 	done
