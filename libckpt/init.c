@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,13 +52,30 @@ static void eng_log_backend(enum log_level level, const char *msg)
 		return;
 }
 
+/* How many bytes from @p on (up to @max) are mapped: the main thread's
+ * descriptor may lie near the end of its mapping (where depends on the
+ * static TLS of the libraries loaded, and on ASLR). */
+static int eng_mapped_span(const char *p, int max)
+{
+	uintptr_t page = (uintptr_t)p & ~(uintptr_t)4095;
+	unsigned char vec;
+
+	while (page < (uintptr_t)p + (uintptr_t)max) {
+		if (mincore(eng_ptr(page), 4096, &vec) < 0)
+			return (int)(page - (uintptr_t)p);
+		page += 4096;
+	}
+	return max;
+}
+
 static void eng_tid_candidates_collect(void)
 {
 	/* pthread_t is the descriptor's address in glibc. */
 	const char *pd = eng_ptr(pthread_self());
 	int tid = eng_gettid();
+	int span = eng_mapped_span(pd, ENG_TID_SCAN_MAX);
 
-	for (int off = 0; off < ENG_TID_SCAN_MAX && eng_ntid_candidates < 32; off += 4) {
+	for (int off = 0; off + 4 <= span && eng_ntid_candidates < 32; off += 4) {
 		int v;
 
 		memcpy(&v, pd + off, sizeof(v));
