@@ -195,6 +195,19 @@ extern uint64_t *shadow_consist_recvd;
 /* Number of drained messages not yet served: the fast path reads it. */
 extern int shadow_drained_count;
 
+/* Unpacks @nbytes of MPI_PACKED @data (from @source, @tag) into @buf:
+ * whole elements of @type, at most @count; fills @st; MPI_ERR_TRUNCATE
+ * when the message is longer. */
+int shadow_packed_unpack(const void *data, int64_t nbytes, int source, int tag, void *buf,
+			 int count, MPI_Datatype type, MPI_Status *st);
+
+/* Takes the first drained message matching (@comm, @source, @tag) out of
+ * the list into a malloc'ed copy of its bytes (matched probes). Returns 1
+ * with *@data, *@bytes, *@src_out, *@tag_out set, 0 when none matches,
+ * -ENOMEM (the message stays drained). */
+int shadow_drained_copy_out(MPI_Comm comm, int source, int tag, void **data, int64_t *bytes,
+			    int *src_out, int *tag_out);
+
 /* Serves the first drained message matching (@comm, @source, @tag) into
  * @buf/@count/@type, removing it; *@found tells whether one matched.
  * Returns MPI_SUCCESS or MPI_ERR_TRUNCATE (status says so too). */

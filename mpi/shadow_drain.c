@@ -23,6 +23,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <time.h>
@@ -88,14 +89,12 @@ static struct drained_msg *drained_unlink(MPI_Comm comm, int source, int tag)
 	return NULL;
 }
 
-/* Unpacks @m into the receive buffer: whole elements of @type, at most
- * @count; MPI_ERR_TRUNCATE when the message is longer. */
-static int drained_unpack(const struct drained_msg *m, void *buf, int count, MPI_Datatype type,
-			  MPI_Status *st)
+int shadow_packed_unpack(const void *data, int64_t nbytes, int source, int tag, void *buf,
+			 int count, MPI_Datatype type, MPI_Status *st)
 {
 	int lh_type = shadow_handle_lh(SHADOW_KIND_DATATYPE, type);
 	int size = 0;
-	int64_t bytes = m->bytes;
+	int64_t bytes = nbytes;
 	int err = MPI_SUCCESS;
 	int pos = 0;
 
@@ -105,10 +104,17 @@ static int drained_unpack(const struct drained_msg *m, void *buf, int count, MPI
 		bytes = (int64_t)count * size;
 	}
 	if (size > 0 && bytes >= size)
-		shadow_real_MPI_Unpack(m->data, (int)m->bytes, &pos, buf, (int)(bytes / size),
-				       lh_type, MPI_COMM_WORLD);
-	shadow_status_set(st, m->source, m->tag, bytes, err);
+		shadow_real_MPI_Unpack(data, (int)nbytes, &pos, buf, (int)(bytes / size), lh_type,
+				       MPI_COMM_WORLD);
+	shadow_status_set(st, source, tag, bytes, err);
 	return err;
+}
+
+/* Unpacks @m into the receive buffer (shadow_packed_unpack). */
+static int drained_unpack(const struct drained_msg *m, void *buf, int count, MPI_Datatype type,
+			  MPI_Status *st)
+{
+	return shadow_packed_unpack(m->data, m->bytes, m->source, m->tag, buf, count, type, st);
 }
 
 int shadow_drained_take(MPI_Comm comm, int source, int tag, void *buf, int count, MPI_Datatype type,
@@ -130,6 +136,37 @@ int shadow_drained_take(MPI_Comm comm, int source, int tag, void *buf, int count
 	__atomic_add_fetch(&shadow_consist_stat.served, 1, __ATOMIC_RELAXED);
 	munmap(m, m->map_len);
 	return err;
+}
+
+int shadow_drained_copy_out(MPI_Comm comm, int source, int tag, void **data, int64_t *bytes,
+			    int *src_out, int *tag_out)
+{
+	struct drained_msg *m;
+
+	pthread_mutex_lock(&drained_lock);
+	m = drained_unlink(comm, source, tag);
+	pthread_mutex_unlock(&drained_lock);
+	if (!m)
+		return 0;
+	*data = malloc(m->bytes ? (size_t)m->bytes : 1);
+	if (!*data) {
+		/* Put it back first: nothing is lost. */
+		pthread_mutex_lock(&drained_lock);
+		m->next = drained_head;
+		drained_head = m;
+		if (drained_tail == &drained_head)
+			drained_tail = &m->next;
+		__atomic_add_fetch(&shadow_drained_count, 1, __ATOMIC_RELAXED);
+		pthread_mutex_unlock(&drained_lock);
+		return -ENOMEM;
+	}
+	memcpy(*data, m->data, (size_t)m->bytes);
+	*bytes = m->bytes;
+	*src_out = m->source;
+	*tag_out = m->tag;
+	__atomic_add_fetch(&shadow_consist_stat.served, 1, __ATOMIC_RELAXED);
+	munmap(m, m->map_len);
+	return 1;
 }
 
 bool shadow_drained_peek(MPI_Comm comm, int source, int tag, MPI_Status *status)

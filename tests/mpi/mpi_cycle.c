@@ -1,6 +1,7 @@
 /* mpi_cycle.c - an MPI program to checkpoint at random moments: every
  * iteration mixes blocking and non-blocking point-to-point (a ring with
- * Sendrecv, ANY_SOURCE receives after a Probe on a Comm_dup communicator,
+ * Sendrecv, ANY_SOURCE receives after a Probe, an Mprobe or an Improbe on a
+ * Comm_dup communicator,
  * a vector datatype, and every 16th iteration a 4 MiB rendezvous message
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
  * (Allreduce, Bcast of a struct datatype, Allgatherv, Alltoall, and an
@@ -92,8 +93,43 @@ static void ring_step(struct cycle *c, int it)
 		c->state[(i + 1) % CELLS] += vec_in[i];
 }
 
+/* Receives one word from any rank on the dup communicator, in turn with
+ * Probe + Recv, a matched probe (Mprobe + Mrecv), and Improbe + Imrecv. */
+static void recv_any(struct cycle *c, int it, uint64_t *got, MPI_Status *st)
+{
+	MPI_Message msg;
+	MPI_Request req;
+	int count = 0;
+	int flag = 0;
+
+	switch (it % 3) {
+	case 0:
+		check(MPI_Probe(MPI_ANY_SOURCE, TAG_ANY, c->dup, st), "Probe");
+		check(MPI_Get_count(st, MPI_UINT64_T, &count), "Get_count");
+		check(MPI_Recv(got, 1, MPI_UINT64_T, st->MPI_SOURCE, TAG_ANY, c->dup, st), "Recv");
+		break;
+	case 1:
+		check(MPI_Mprobe(MPI_ANY_SOURCE, TAG_ANY, c->dup, &msg, st), "Mprobe");
+		check(MPI_Get_count(st, MPI_UINT64_T, &count), "Get_count");
+		check(MPI_Mrecv(got, 1, MPI_UINT64_T, &msg, st), "Mrecv");
+		break;
+	default:
+		while (!flag)
+			check(MPI_Improbe(MPI_ANY_SOURCE, TAG_ANY, c->dup, &flag, &msg, st),
+			      "Improbe");
+		check(MPI_Get_count(st, MPI_UINT64_T, &count), "Get_count");
+		check(MPI_Imrecv(got, 1, MPI_UINT64_T, &msg, &req), "Imrecv");
+		check(MPI_Wait(&req, st), "Wait Imrecv");
+		break;
+	}
+	if (count != 1) {
+		fprintf(stderr, "mpi_cycle: probe saw %d words\n", count);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+}
+
 /* Every rank sends one word to rank 0, which takes them as they come with
- * MPI_ANY_SOURCE (after a Probe) and answers each. */
+ * MPI_ANY_SOURCE (after a probe) and answers each. */
 static void gather_any(struct cycle *c, int it)
 {
 	uint64_t v = mix(c->state[(it * 13) % CELLS] + (uint64_t)c->rank);
@@ -104,16 +140,8 @@ static void gather_any(struct cycle *c, int it)
 		for (int i = 1; i < c->size; i++) {
 			MPI_Status st;
 			uint64_t got;
-			int count;
 
-			check(MPI_Probe(MPI_ANY_SOURCE, TAG_ANY, c->dup, &st), "Probe");
-			check(MPI_Get_count(&st, MPI_UINT64_T, &count), "Get_count");
-			if (count != 1) {
-				fprintf(stderr, "mpi_cycle: probe saw %d words\n", count);
-				MPI_Abort(MPI_COMM_WORLD, 1);
-			}
-			check(MPI_Recv(&got, 1, MPI_UINT64_T, MPI_ANY_SOURCE, TAG_ANY, c->dup, &st),
-			      "Recv any");
+			recv_any(c, it, &got, &st);
 			/* Order-independent: the sum. */
 			sum += got * (uint64_t)(st.MPI_SOURCE + 1);
 		}

@@ -15,7 +15,7 @@ trap 'kill "${run:-}" 2>/dev/null || true; rm -rf "$T"' EXIT
 fail() {
 	echo "FAIL: $*" >&2
 	for f in "$T"/err "$T"/ckpt/agent.log; do
-		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 20 "$f" >&2; }
+		[ -f "$f" ] && { echo "--- $f" >&2; tail -n 60 "$f" >&2; }
 	done
 	exit 1
 }

@@ -53,12 +53,16 @@ int main(int argc, char **argv)
 	int small[4] = { 0 };
 	int late = 0;
 	int nine = 99;
-	MPI_Request sends[4];
+	int five[3] = { 51, 52, 53 };
+	int six[2] = { 61, 62 };
+	int got[3] = { 0 };
+	MPI_Message msg;
+	MPI_Request sends[6];
 	MPI_Request early;
 	MPI_Request req;
 	MPI_Datatype vec;
 	MPI_Status s;
-	MPI_Status sstat[4];
+	MPI_Status sstat[6];
 	char why[512];
 	int flag = 0;
 	int count = 0;
@@ -80,6 +84,8 @@ int main(int argc, char **argv)
 	MPI_Isend(two, 8, MPI_INT, 0, 2, MPI_COMM_WORLD, &sends[1]);
 	MPI_Isend(three, 16, MPI_INT, 0, 3, MPI_COMM_WORLD, &sends[2]);
 	MPI_Isend(vec_out, 1, vec, 0, 4, MPI_COMM_WORLD, &sends[3]);
+	MPI_Isend(five, 3, MPI_INT, 0, 5, MPI_COMM_WORLD, &sends[4]);
+	MPI_Isend(six, 2, MPI_INT, 0, 6, MPI_COMM_WORLD, &sends[5]);
 
 	rc = prepare(10000, why, sizeof(why));
 	expect(rc == 0, why);
@@ -87,9 +93,40 @@ int main(int argc, char **argv)
 	expect(rc == 0, why);
 	resume();
 	stats(&st);
-	expect(st.drained == 4, "4 messages drained");
+	expect(st.drained == 6, "6 messages drained");
 	expect(st.reposted == 1, "the pending receive posted again");
-	expect(MPI_Waitall(4, sends, sstat) == MPI_SUCCESS, "sends complete");
+	expect(MPI_Waitall(6, sends, sstat) == MPI_SUCCESS, "sends complete");
+
+	/* Matched probes served from drained messages; a checkpoint between
+	 * MPI_Mprobe and MPI_Mrecv keeps the matched message. */
+	MPI_Mprobe(MPI_ANY_SOURCE, 5, MPI_COMM_WORLD, &msg, &s);
+	MPI_Get_count(&s, MPI_INT, &count);
+	expect(s.MPI_TAG == 5 && s.MPI_SOURCE == 0 && count == 3, "Mprobe tag 5: 3 ints");
+	rc = prepare(10000, why, sizeof(why));
+	expect(rc == 0, why);
+	rc = drain(10000, why, sizeof(why));
+	expect(rc == 0, why);
+	resume();
+	MPI_Mrecv(got, 3, MPI_INT, &msg, &s);
+	expect(msg == MPI_MESSAGE_NULL && got[0] == 51 && got[2] == 53 && s.MPI_TAG == 5,
+	       "Mrecv after a checkpoint: the matched message's data");
+	flag = 0;
+	MPI_Improbe(0, 6, MPI_COMM_WORLD, &flag, &msg, &s);
+	expect(flag, "Improbe tag 6 finds the drained message");
+	MPI_Imrecv(got, 3, MPI_INT, &msg, &req);
+	MPI_Wait(&req, &s);
+	MPI_Get_count(&s, MPI_INT, &count);
+	expect(count == 2 && got[0] == 61 && got[1] == 62, "Imrecv tag 6: data and count");
+	MPI_Isend(&nine, 1, MPI_INT, 0, 7, MPI_COMM_WORLD, &sends[0]);
+	MPI_Mprobe(0, 7, MPI_COMM_WORLD, &msg, &s);
+	MPI_Mrecv(got, 1, MPI_INT, &msg, &s);
+	MPI_Wait(&sends[0], MPI_STATUS_IGNORE);
+	expect(got[0] == 99 && s.MPI_TAG == 7, "Mprobe + Mrecv of a message from the lower half");
+	MPI_Mprobe(MPI_PROC_NULL, 0, MPI_COMM_WORLD, &msg, &s);
+	expect(msg == MPI_MESSAGE_NO_PROC && s.MPI_SOURCE == MPI_PROC_NULL,
+	       "Mprobe of MPI_PROC_NULL: MPI_MESSAGE_NO_PROC");
+	MPI_Mrecv(got, 1, MPI_INT, &msg, &s);
+	expect(msg == MPI_MESSAGE_NULL, "Mrecv of MPI_MESSAGE_NO_PROC");
 
 	MPI_Iprobe(MPI_ANY_SOURCE, 2, MPI_COMM_WORLD, &flag, &s);
 	MPI_Get_count(&s, MPI_INT, &count);
@@ -133,7 +170,7 @@ int main(int argc, char **argv)
 	       "the receive posted again gets the message sent later");
 
 	stats(&st);
-	expect(st.served == 4, "4 drained messages served");
+	expect(st.served == 6, "6 drained messages served");
 	MPI_Type_free(&vec);
 	MPI_Finalize();
 	if (failures)
