@@ -49,7 +49,6 @@ struct mpi_api {
 	void (*note_state)(void);
 };
 
-
 static struct mpi_api mpi;
 /* The process runs under the shadow library (its interface was found). */
 static bool mpi_bound;
@@ -259,4 +258,3 @@ void eng_mpi_restart(void)
 		syscall(SYS_exit_group, 70);
 	}
 }
-

@@ -445,8 +445,8 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 		const void *data;
 		uint64_t len;
 
-		if (img_reader_record(s->r, i, &type, &data, &len) < 0 ||
-		    type == ENG_REC_PROCESS || type == ENG_REC_THREADS)
+		if (img_reader_record(s->r, i, &type, &data, &len) < 0 || type == ENG_REC_PROCESS ||
+		    type == ENG_REC_THREADS)
 			continue;
 		off = rst_record_put(dst, off, type, data, len);
 	}

@@ -499,7 +499,8 @@ static int eng_area_save(struct img_writer *w, const struct eng_map *m, int page
 			 struct eng_child_result *res);
 
 static int eng_area_save_piece(struct img_writer *w, const struct eng_map *m, uint64_t lo,
-			       uint64_t hi, int pagemap, char *pathbuf, struct eng_child_result *res)
+			       uint64_t hi, int pagemap, char *pathbuf,
+			       struct eng_child_result *res)
 {
 	struct eng_map piece = *m;
 

@@ -55,9 +55,8 @@ static MPI_Message mprobe_handle_new(struct mprobe_msg *m)
 		}
 	}
 	size_t cap = mprobe_cap ? 2 * mprobe_cap : 16;
-	struct mprobe_msg **grown = cap <= MPROBE_INDEX_MASK ?
-					    realloc(mprobe_msgs, cap * sizeof(*grown)) :
-					    NULL;
+	struct mprobe_msg **grown =
+		cap <= MPROBE_INDEX_MASK ? realloc(mprobe_msgs, cap * sizeof(*grown)) : NULL;
 
 	if (grown) {
 		memset(grown + mprobe_cap, 0, (cap - mprobe_cap) * sizeof(*grown));
@@ -209,8 +208,7 @@ SHADOW_EXPORT int PMPI_Mprobe(int source, int tag, MPI_Comm comm, MPI_Message *m
 }
 
 /* Unpacks the matched message *@message into @buf and frees it. */
-static int mrecv_now(void *buf, int count, MPI_Datatype type, MPI_Message *message,
-		     MPI_Status *st)
+static int mrecv_now(void *buf, int count, MPI_Datatype type, MPI_Message *message, MPI_Status *st)
 {
 	struct mprobe_msg *m;
 	int rc;

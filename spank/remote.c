@@ -48,8 +48,9 @@ static int task_ids_get(spank_t sp, struct task_ids *t)
  */
 static int sibling_path(const char *name, char *out, size_t len)
 {
-	static const char *const dirs[] = { ".", CKPT_BINDIR_FROM_PKGLIBDIR, "../libckpt",
-					    "../nodeagent", "mpi", "../mpi" };
+	static const char *const dirs[] = { ".",	  CKPT_BINDIR_FROM_PKGLIBDIR,
+					    "../libckpt", "../nodeagent",
+					    "mpi",	  "../mpi" };
 	char self[PATH_MAX];
 	Dl_info info;
 

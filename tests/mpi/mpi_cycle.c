@@ -154,7 +154,10 @@ static void gather_any(struct cycle *c, int it)
 static void collectives(struct cycle *c, int it)
 {
 	uint64_t mine = mix(c->state[(it * 5) % CELLS]), all = 0, half_sum = 0;
-	struct { uint64_t a; uint64_t b[2]; } root_pair = { c->state[it % CELLS], { 0, 0 } };
+	struct {
+		uint64_t a;
+		uint64_t b[2];
+	} root_pair = { c->state[it % CELLS], { 0, 0 } };
 	uint64_t most_sum = 0;
 	uint64_t gathered[64];
 	int counts[64], displs[64];
