@@ -4,9 +4,10 @@
  * Comm_dup communicator,
  * a vector datatype, and every 16th iteration a 4 MiB rendezvous message
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
- * (Allreduce, Bcast of a struct datatype, Allgatherv, Alltoall, and an
+ * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
+ * Allgatherv, Alltoall, Alltoallv, Reduce_scatter_block, Scan, and an
  * Iallreduce left in flight across the sleep), on a Comm_split and on a
- * Comm_create communicator, then sleeps.
+ * Comm_create communicator (Reduce, Bcast), then sleeps.
  *
  *   mpi_cycle ITERATIONS SLEEP_MS
  *
@@ -151,6 +152,43 @@ static void gather_any(struct cycle *c, int it)
 	}
 }
 
+/* The rest of the common collectives, with their v variants. */
+static void more_collectives(struct cycle *c, int it, uint64_t mine)
+{
+	uint64_t in[128], out[128], scan = 0, block = 0;
+	int counts[64], displs[64], mine_counts[64];
+	int root = (it + 1) % c->size;
+
+	for (int r = 0; r < c->size; r++) {
+		counts[r] = 1 + (r + it) % 2;
+		/* What each rank sends to this one: its counts[this rank]. */
+		mine_counts[r] = 1 + (c->rank + it) % 2;
+		displs[r] = 2 * r;
+		out[2 * r] = mix(mine + 2 * (uint64_t)r);
+		out[2 * r + 1] = mix(mine + 2 * (uint64_t)r + 1);
+	}
+	check(MPI_Barrier(MPI_COMM_WORLD), "Barrier");
+	check(MPI_Gatherv(out, counts[c->rank], MPI_UINT64_T, in, counts, displs, MPI_UINT64_T,
+			  root, MPI_COMM_WORLD),
+	      "Gatherv");
+	if (c->rank == root)
+		for (int r = 0; r < c->size; r++)
+			c->state[(it + 5 * r) % CELLS] ^= in[displs[r]];
+	check(MPI_Scatterv(out, counts, displs, MPI_UINT64_T, in, counts[c->rank], MPI_UINT64_T,
+			   root, MPI_COMM_WORLD),
+	      "Scatterv");
+	c->state[(it * 29 + 7) % CELLS] += in[0];
+	check(MPI_Alltoallv(out, counts, displs, MPI_UINT64_T, in, mine_counts, displs,
+			    MPI_UINT64_T, MPI_COMM_WORLD),
+	      "Alltoallv");
+	for (int r = 0; r < c->size; r++)
+		c->state[(it * 31 + r) % CELLS] ^= in[displs[r]];
+	check(MPI_Reduce_scatter_block(out, &block, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD),
+	      "Reduce_scatter_block");
+	check(MPI_Scan(&mine, &scan, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "Scan");
+	c->state[(it * 37 + 11) % CELLS] += block ^ scan;
+}
+
 static void collectives(struct cycle *c, int it)
 {
 	uint64_t mine = mix(c->state[(it * 5) % CELLS]), all = 0, half_sum = 0;
@@ -186,6 +224,7 @@ static void collectives(struct cycle *c, int it)
 	      "Allgatherv");
 	check(MPI_Alltoall(a2a_out, 1, MPI_UINT64_T, a2a_in, 1, MPI_UINT64_T, MPI_COMM_WORLD),
 	      "Alltoall");
+	more_collectives(c, it, mine);
 	c->state[(it * 3 + 1) % CELLS] += all ^ root_word;
 	c->state[(it * 11 + 2) % CELLS] ^= half_sum;
 	c->state[(it * 17 + 3) % CELLS] += most_sum;
