@@ -24,6 +24,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 /* Bound on the consistent cut and on the drain: ranks may have to run on
@@ -230,14 +231,14 @@ void eng_mpi_keep_env(const void *rec, size_t len)
 	mpi_new_env = env;
 }
 
-/* A message on stderr without stdio (a stopped thread may hold its lock). */
+/* A message on stderr without stdio (a stopped thread may hold its lock);
+ * a failed write changes nothing, the process ends anyway. */
 static void mpi_say(const char *a, const char *b)
 {
-	ssize_t r = write(STDERR_FILENO, a, strlen(a));
+	struct iovec iov[3] = { { (void *)a, strlen(a) }, { (void *)b, strlen(b) }, { "\n", 1 } };
 
-	r = write(STDERR_FILENO, b, strlen(b));
-	r = write(STDERR_FILENO, "\n", 1);
-	(void)r;
+	if (writev(STDERR_FILENO, iov, 3) < 0)
+		return;
 }
 
 void eng_mpi_restart(void)

@@ -56,10 +56,11 @@ static MPI_Message mprobe_handle_new(struct mprobe_msg *m)
 	}
 	size_t cap = mprobe_cap ? 2 * mprobe_cap : 16;
 	struct mprobe_msg **grown =
-		cap <= MPROBE_INDEX_MASK ? realloc(mprobe_msgs, cap * sizeof(*grown)) : NULL;
+		cap <= MPROBE_INDEX_MASK ? realloc(mprobe_msgs, cap * sizeof(struct mprobe_msg *))
+					 : NULL;
 
 	if (grown) {
-		memset(grown + mprobe_cap, 0, (cap - mprobe_cap) * sizeof(*grown));
+		memset(grown + mprobe_cap, 0, (cap - mprobe_cap) * sizeof(struct mprobe_msg *));
 		grown[mprobe_cap] = m;
 		h = (MPI_Message)(MPROBE_HANDLE_BASE | (uint32_t)mprobe_cap);
 		mprobe_msgs = grown;
@@ -96,20 +97,25 @@ static void mprobe_status(const struct mprobe_msg *m, MPI_Status *status)
 }
 
 /* The first drained message matching, as a matched message. Returns 1, 0
- * when none matches, or an MPI error. */
-static int mprobe_from_drained(int source, int tag, MPI_Comm comm, struct mprobe_msg *m)
+ * when none matches, or -1 with the MPI error in *@err. */
+static int mprobe_from_drained(int source, int tag, MPI_Comm comm, struct mprobe_msg *m, int *err)
 {
 	int ret;
 
 	if (!__atomic_load_n(&shadow_drained_count, __ATOMIC_RELAXED))
 		return 0;
 	ret = shadow_drained_copy_out(comm, source, tag, &m->data, &m->bytes, &m->source, &m->tag);
-	return ret < 0 ? -MPI_ERR_NO_MEM : ret;
+	if (ret < 0) {
+		*err = MPI_ERR_NO_MEM;
+		return -1;
+	}
+	return ret;
 }
 
 /* One matched probe in the lower half: on a match, the message is received
- * as MPI_PACKED into @m and counted. Returns 1, 0 (no message), or -error. */
-static int mprobe_from_lower(int source, int tag, MPI_Comm comm, struct mprobe_msg *m)
+ * as MPI_PACKED into @m and counted. Returns 1, 0 (no message), or -1 with
+ * the MPI error in *@err. */
+static int mprobe_from_lower(int source, int tag, MPI_Comm comm, struct mprobe_msg *m, int *err)
 {
 	MPI_Message lh_msg = MPI_MESSAGE_NULL;
 	MPI_Status st;
@@ -119,20 +125,25 @@ static int mprobe_from_lower(int source, int tag, MPI_Comm comm, struct mprobe_m
 
 	rc = shadow_real_MPI_Improbe(source, tag, shadow_handle_lh(SHADOW_KIND_COMM, comm), &flag,
 				     &lh_msg, &st);
-	if (rc != MPI_SUCCESS)
-		return -rc;
-	if (!flag)
+	if (rc == MPI_SUCCESS && !flag)
 		return 0;
-	rc = shadow_real_MPI_Get_count(&st, MPI_PACKED, &count);
-	if (rc != MPI_SUCCESS)
-		return -rc;
+	if (rc == MPI_SUCCESS)
+		rc = shadow_real_MPI_Get_count(&st, MPI_PACKED, &count);
+	if (rc != MPI_SUCCESS) {
+		*err = rc;
+		return -1;
+	}
 	m->data = malloc(count ? (size_t)count : 1);
-	if (!m->data)
-		return -MPI_ERR_NO_MEM; /* the message stays matched in the lower half: lost */
+	if (!m->data) {
+		*err = MPI_ERR_NO_MEM; /* the message stays matched in the lower half: lost */
+		return -1;
+	}
 	rc = shadow_real_MPI_Mrecv(m->data, count, MPI_PACKED, &lh_msg, &st);
 	if (rc != MPI_SUCCESS) {
 		free(m->data);
-		return -rc;
+		m->data = NULL;
+		*err = rc;
+		return -1;
 	}
 	m->bytes = count;
 	m->source = st.MPI_SOURCE;
@@ -148,6 +159,7 @@ static int mprobe_once(int source, int tag, MPI_Comm comm, int *flag, MPI_Messag
 {
 	struct mprobe_msg m = { 0 };
 	struct mprobe_msg *copy;
+	int err = MPI_SUCCESS;
 	int ret;
 
 	*flag = 0;
@@ -158,11 +170,11 @@ static int mprobe_once(int source, int tag, MPI_Comm comm, int *flag, MPI_Messag
 			shadow_status_set(status, MPI_PROC_NULL, MPI_ANY_TAG, 0, MPI_SUCCESS);
 		return MPI_SUCCESS;
 	}
-	ret = mprobe_from_drained(source, tag, comm, &m);
+	ret = mprobe_from_drained(source, tag, comm, &m, &err);
 	if (ret == 0)
-		ret = mprobe_from_lower(source, tag, comm, &m);
+		ret = mprobe_from_lower(source, tag, comm, &m, &err);
 	if (ret <= 0)
-		return -ret;
+		return ret == 0 ? MPI_SUCCESS : err;
 	copy = malloc(sizeof(*copy));
 	if (copy) {
 		*copy = m;

@@ -19,6 +19,9 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
+/* The requests of the 4 MiB messages and of MPI_Imrecv are completed in
+ * other functions and by calls clang's MPI checker does not know. */
+// NOLINTBEGIN(clang-analyzer-optin.mpi.MPI-Checker)
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -155,8 +158,8 @@ static void gather_any(struct cycle *c, int it)
 /* The rest of the common collectives, with their v variants. */
 static void more_collectives(struct cycle *c, int it, uint64_t mine)
 {
-	uint64_t in[128], out[128], scan = 0, block = 0;
-	int counts[64], displs[64], mine_counts[64];
+	uint64_t in[128] = { 0 }, out[128] = { 0 }, scan = 0, block = 0;
+	int counts[64] = { 0 }, displs[64] = { 0 }, mine_counts[64] = { 0 };
 	int root = (it + 1) % c->size;
 
 	for (int r = 0; r < c->size; r++) {
@@ -197,8 +200,8 @@ static void collectives(struct cycle *c, int it)
 		uint64_t b[2];
 	} root_pair = { c->state[it % CELLS], { 0, 0 } };
 	uint64_t most_sum = 0;
-	uint64_t gathered[64];
-	int counts[64], displs[64];
+	uint64_t gathered[128] = { 0 };
+	int counts[64] = { 0 }, displs[64] = { 0 };
 	uint64_t a2a_out[64], a2a_in[64];
 
 	check(MPI_Allreduce(&mine, &all, 1, MPI_UINT64_T, MPI_SUM, MPI_COMM_WORLD), "Allreduce");
@@ -370,3 +373,4 @@ int main(int argc, char **argv)
 	free(c.big_in);
 	return 0;
 }
+// NOLINTEND(clang-analyzer-optin.mpi.MPI-Checker)
