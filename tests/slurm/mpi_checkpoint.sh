@@ -1,50 +1,50 @@
 #!/usr/bin/env bash
 # MPI through Slurm: an `sbatch --checkpoint=auto` job whose step is
-# `srun --mpi=pmi2 -N2 -n4 mpi_cycle` (point-to-point with ANY_SOURCE,
-# Probe, a derived datatype and 4 MiB messages in flight, collectives on
-# world and on a split communicator) is checkpointed at random moments with
-# `ckpt checkpoint JOBID`, then checkpointed with --requeue; the requeued job
-# restarts every rank from that generation on another placement (cyclic
-# instead of block: ranks 1 and 2 change node), is checkpointed again, and
-# finishes with each rank's final state and the job's result exactly those
-# of an uninterrupted run of the same program with native MPICH.
-# Arguments: CKPT MPI_CYCLE (the ckpt CLI, tests/mpi/mpi_cycle.c built).
+# `srun --mpi=pmi2 -N2 -n4 PROG` is checkpointed at two random moments with
+# `ckpt checkpoint JOBID`, then with --requeue; the requeued job restarts
+# every rank from that generation on another placement (cyclic instead of
+# block: ranks 1 and 2 change node), is checkpointed again, and finishes
+# with each rank's final state and the job's result exactly those of an
+# uninterrupted run of the same program with native MPICH. Every rank,
+# before and after the restart, maps the shadow libmpich.so.12 and each
+# LIB given.
+# PROG: tests/mpi/mpi_cycle.c (point-to-point with ANY_SOURCE after Probe,
+# Mprobe or Improbe, derived types, 4 MiB messages and an Iallreduce in
+# flight, every common collective, split and created communicators), or
+# tests/mpi/mpi_cycle_f.f90 (Fortran, `use mpi`: LIB libmpichfort.so.12).
+# Arguments: CKPT PROG [LIB...] (the ckpt CLI, the MPI program).
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
-[ $# -eq 2 ] || fail "usage: $0 CKPT MPI_CYCLE"
+[ $# -ge 2 ] || fail "usage: $0 CKPT PROG [LIB...]"
 ckpt=$1 prog=$2
+shift 2
+libs=("$@")
 job=
 . "$(dirname "$0")/cluster_lib.sh"
-require_cluster
-make_workdir mpi-checkpoint
-trap cluster_cleanup EXIT
-# meson's LD_LIBRARY_PATH holds the build's shadow library: the reference
-# run must be native, and the job must get the shadow library from the
-# plugin alone.
-unset LD_LIBRARY_PATH
-
-cp "$prog" mpi_cycle
-chown "$TESTCLUSTER_USER:" mpi_cycle
+. "$(dirname "$0")/mpi_lib.sh"
+mpi_setup "mpi-checkpoint-$(basename "$prog")" "$prog"
 iters=240 sleep_ms=100 # about 30 s of run time
 
-# result_lines FILE...: the program's final lines, sorted.
-result_lines() {
-	cat "$@" | grep -E '^(rank [0-9]+ state|result) [0-9a-f]{16}$' | sort || true
+# expect_split_ranks WHEN: every rank in $status_json maps the shadow
+# libmpich.so.12 (the build's or the package's mpi/ directory: MPICH's own
+# is mapped too, in the lower half) and each of $libs.
+expect_split_ranks() {
+	local r pid maps lib
+	for r in 0 1 2 3; do
+		pid=$(status_pid "$r")
+		[ -n "$pid" ] && maps=$(cat "/proc/$pid/maps" 2>/dev/null) ||
+			fail "$1: no process for rank $r (pid '${pid:-}')"
+		grep -q '/mpi/libmpich\.so\.12' <<<"$maps" ||
+			fail "$1: rank $r (pid $pid) does not map the shadow libmpich.so.12:" \
+				"$(grep -E 'libmpich' <<<"$maps" | awk '{print $6}' | sort -u)"
+		for lib in ${libs[@]+"${libs[@]}"}; do
+			grep -q "/$lib" <<<"$maps" || fail "$1: rank $r (pid $pid) does not map $lib"
+		done
+	done
 }
 
-as_user timeout 300 srun --mpi=pmi2 -N2 -n4 -o ref-%t.txt ./mpi_cycle "$iters" 0 ||
-	fail "the uninterrupted reference run failed: $(cat ref-*.txt | tail -n 5)"
-result_lines ref-*.txt >ref.txt
-[ "$(wc -l <ref.txt)" = 5 ] || fail "reference run printed $(wc -l <ref.txt) result lines, expected 5"
-
-cat >job.sh <<JOB
-#!/bin/bash
-if [ "\${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then dist=cyclic; else dist=block; fi
-echo "start \${SLURM_RESTART_COUNT:-0} distribution \$dist"
-srun --mpi=pmi2 -N2 -n4 -m \$dist --open-mode=append -o out-%t.txt ./mpi_cycle $iters $sleep_ms
-JOB
-chmod 755 job.sh
-chown "$TESTCLUSTER_USER:" job.sh
+mpi_reference "$iters"
+mpi_job_script "$iters" "$sleep_ms"
 job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --requeue --open-mode=append \
 	--checkpoint=auto --checkpoint-dir="$workdir/ckpt" -o job.txt job.sh)
 jobdir=$workdir/ckpt/$job
@@ -54,9 +54,7 @@ wait_running "$job" 4 180
 wait_lines out-0.txt '^iter ' 3 120
 # MPI ranks are checkpointable only under the shadow library the plugin
 # put first in LD_LIBRARY_PATH.
-pid=$(status_pid 0)
-[ -n "$pid" ] && grep -q '/mpi/libmpich.so.12' "/proc/$pid/maps" ||
-	fail "rank 0 (pid ${pid:-?}) does not run under the shadow libmpich.so.12"
+expect_split_ranks "first start"
 
 # A few checkpoints at random moments of the first start.
 gen=0
@@ -83,6 +81,7 @@ done
 wait_status "$job" '(.processes | length) == 4 and all(.processes[]; .restored == true)' 120 \
 	"4 restored ranks on the second start"
 status_has "all(.processes[]; .restored_gen == $restored_from)" "ranks restored from gen-$restored_from"
+expect_split_ranks "after the restart"
 
 # A checkpoint of the restarted ranks: the new lower half is checkpointable too.
 gen=$((gen + 1))
@@ -96,7 +95,5 @@ for r in 0 1 2 3; do
 	[ "$(grep -c "^slurm-ckpt: step 0 task $r resumes from gen-$restored_from" "out-$r.txt")" = 1 ] ||
 		fail "rank $r did not report resuming from gen-$restored_from once: $(grep slurm-ckpt "out-$r.txt")"
 done
-result_lines out-*.txt >got.txt
-diff -q ref.txt got.txt >/dev/null ||
-	fail "the checkpointed run's results differ from the uninterrupted run: $(diff ref.txt got.txt | head)"
-echo "ok: job $job: 4 MPI ranks checkpointed $gen times, restarted on another placement, results identical"
+mpi_expect_results "the checkpointed run"
+echo "ok: job $job: 4 MPI ranks of $(basename "$prog") checkpointed $gen times, restarted on another placement, results identical"
