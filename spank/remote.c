@@ -18,6 +18,7 @@
 #include "img.h"
 #include "layout.h"
 #include "manifest.h"
+#include "mpi_split.h"
 #include "plugin.h"
 
 #define LOG_PREFIX ""
@@ -86,8 +87,9 @@ static int job_dir_get(uint32_t jobid, char *out, size_t len)
 	return 0;
 }
 
-/* Whether the step's tasks are MPI ranks the shadow library serves:
- * launched with srun --mpi=pmi2 (Debian's MPICH speaks PMI-1/2 to it). */
+/* Whether the step may run MPI ranks the shadow library serves: launched
+ * with --mpi=pmi2 (Debian's MPICH speaks PMI-1/2 to it), which is also what
+ * a site's MpiDefault=pmi2 gives every step. */
 static bool step_is_mpi(spank_t sp)
 {
 	char type[32] = "";
@@ -96,18 +98,46 @@ static bool step_is_mpi(spank_t sp)
 	       strcmp(type, "pmi2") == 0;
 }
 
+/* Whether step @step's images in generation @m (in @gendir) are an MPI
+ * step's: the first of them that opens carries libckpt's mpi record. */
+static bool gen_step_is_mpi(const char *gendir, const struct proto_manifest *m, uint32_t step)
+{
+	for (size_t i = 0; i < m->n_images; i++) {
+		const struct proto_manifest_image *img = &m->images[i];
+		char path[PATH_MAX];
+		struct img_reader *r = NULL;
+		const void *data;
+		uint64_t len = 0;
+		uint32_t idx = 0;
+		bool mpi;
+
+		if (img->step != step ||
+		    snprintf(path, sizeof(path), "%s/%s", gendir, img->file) >= (int)sizeof(path))
+			continue;
+		if (img_reader_open(path, 0, &r) < 0) {
+			img_reader_free(r);
+			continue;
+		}
+		mpi = img_reader_record_find(r, CKPT_REC_MPI, &idx, &data, &len) == 0 && len > 0;
+		img_reader_free(r);
+		return mpi;
+	}
+	return false;
+}
+
 /*
  * Looks for the image of (step, rank) in the newest committed generation of
  * @jobdir. An image that fails verification (or an unreadable manifest) is
  * reported and the generation before is tried, so a corrupt newest one falls
  * back; a generation without this task's image ends the search (the task
- * starts fresh). Not so for a rank of an MPI step (@mpi): its ranks must all
- * restart from one generation, and the others take the newest, so an
- * unusable image of its own stops the task. Returns 1 with @image filled, 0
- * if there is none, -1 when the task must not start.
+ * starts fresh). Not so for a rank of an MPI step (the step's other images
+ * there carry libckpt's mpi record): its ranks must all restart from one
+ * generation, and the others take the newest, so an unusable image of its
+ * own stops the task. Returns 1 with @image filled, 0 if there is none, -1
+ * when the task must not start.
  */
-static int image_find(const char *jobdir, const struct task_ids *t, bool mpi, char *image,
-		      size_t len, uint64_t *gen_found)
+static int image_find(const char *jobdir, const struct task_ids *t, char *image, size_t len,
+		      uint64_t *gen_found)
 {
 	uint64_t *gens = NULL;
 	unsigned int tried = 0;
@@ -138,7 +168,7 @@ static int image_find(const char *jobdir, const struct task_ids *t, bool mpi, ch
 			if (img_reader_open(image, IMG_VERIFY_ALL, &r) == 0) {
 				found = 1;
 				*gen_found = gens[i];
-			} else if (mpi) {
+			} else if (gen_step_is_mpi(gendir, m, t->stepid)) {
 				log_err("gen-%llu of step %u task %u is unusable (%s): the ranks of "
 					"an MPI step must restart from one generation, so this one "
 					"does not start; move %s aside to restart the job from the "
@@ -156,7 +186,7 @@ static int image_find(const char *jobdir, const struct task_ids *t, bool mpi, ch
 		}
 		proto_manifest_free(m);
 	}
-	if (found < 0 || (mpi && !found && tried)) {
+	if (found < 0) {
 		free(gens);
 		return -1;
 	}
@@ -433,7 +463,7 @@ int plugin_task_init(spank_t sp)
 	}
 	if (node_agent_ensure(sp, jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
-	found = image_find(jobdir, &t, step_is_mpi(sp), image, sizeof(image), &gen);
+	found = image_find(jobdir, &t, image, sizeof(image), &gen);
 	if (found < 0)
 		return -1;
 	if (found > 0)
