@@ -32,11 +32,8 @@
 /* personality(2) argument that queries without changing. */
 #define ATTRS_PERSONALITY_QUERY 0xffffffffu
 
-/* One resource limit as prlimit64(2) reports it. */
-struct attrs_rlim {
-	uint64_t cur; /* soft limit, RLIM_INFINITY = ~0 */
-	uint64_t max; /* hard limit */
-};
+/* One resource limit as prlimit64(2) reports it (files.h). */
+#define attrs_rlim ckpt_rlim
 
 /* The record; followed by cwd[cwd_len] (NUL-terminated) and zero padding to
  * a multiple of 8 bytes. */
@@ -53,6 +50,14 @@ struct attrs_rec {
 
 /* Pinned in docs/files-and-state.md. */
 _Static_assert(sizeof(struct attrs_rec) == 296, "attrs record layout");
+
+/* The limits the program started with (or, after a restore by Slurm, the
+ * ones that start gave), and the valid slots of it; part of the image. */
+static struct attrs_rlim attrs_start[ATTRS_RLIM_SLOTS];
+static uint32_t attrs_start_count;
+/* This start's limits while a restore by Slurm runs, else none. */
+static struct attrs_rlim attrs_fresh[ATTRS_RLIM_SLOTS];
+static uint32_t attrs_fresh_count;
 
 static const char *const attrs_rlim_names[ATTRS_RLIM_SLOTS] = {
 	"CPU",	   "FSIZE", "DATA",  "STACK",	   "CORE",     "RSS",  "NPROC",	 "NOFILE",
@@ -315,6 +320,44 @@ static void attrs_restore_rlimit(uint32_t i, const struct attrs_rlim *want)
 		 (unsigned long long)want->cur, (unsigned long long)want->max, strerror(errno));
 }
 
+void ckpt_attrs_start_save(void)
+{
+	uint32_t n = RLIM_NLIMITS < ATTRS_RLIM_SLOTS ? RLIM_NLIMITS : ATTRS_RLIM_SLOTS;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct rlimit rl;
+
+		if (syscall(SYS_prlimit64, 0, i, NULL, &rl) < 0)
+			return;
+		attrs_start[i].cur = rl.rlim_cur;
+		attrs_start[i].max = rl.rlim_max;
+	}
+	attrs_start_count = n;
+}
+
+void ckpt_attrs_use_fresh_limits(const struct ckpt_rlim *fresh, size_t count)
+{
+	attrs_fresh_count = 0;
+	if (!fresh)
+		return;
+	if (count > ATTRS_RLIM_SLOTS)
+		count = ATTRS_RLIM_SLOTS;
+	memcpy(attrs_fresh, fresh, count * sizeof(*fresh));
+	attrs_fresh_count = (uint32_t)count;
+}
+
+/* The value limit @i gets at restore: the saved one, unless the process is
+ * restored by Slurm and did not change the limit itself since its start;
+ * then the one Slurm gave this start. */
+static const struct attrs_rlim *attrs_rlim_wanted(uint32_t i, const struct attrs_rlim *saved)
+{
+	if (i >= attrs_fresh_count || i >= attrs_start_count)
+		return saved;
+	if (saved->cur != attrs_start[i].cur || saved->max != attrs_start[i].max)
+		return saved;
+	return &attrs_fresh[i];
+}
+
 static int attrs_restore(const void *rec, size_t len)
 {
 	struct attrs_rec r;
@@ -339,7 +382,13 @@ static int attrs_restore(const void *rec, size_t len)
 		log_warn("working directory was not saved; keeping the launcher's");
 	syscall(SYS_umask, r.umask);
 	for (uint32_t i = 0; i < r.rlim_count; i++)
-		attrs_restore_rlimit(i, &r.rlim[i]);
+		attrs_restore_rlimit(i, attrs_rlim_wanted(i, &r.rlim[i]));
+	/* What this start gave is the baseline for the next restore. */
+	if (attrs_fresh_count) {
+		memcpy(attrs_start, attrs_fresh, attrs_fresh_count * sizeof(*attrs_fresh));
+		attrs_start_count = attrs_fresh_count;
+		attrs_fresh_count = 0;
+	}
 	if (r.comm[0])
 		attrs_set_comm(r.comm);
 	if (syscall(SYS_personality, r.personality) < 0)

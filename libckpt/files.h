@@ -9,6 +9,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "subsys.h"
@@ -57,6 +58,25 @@ bool ckpt_files_fd_excluded(int fd);
  * -EINVAL for a number outside 1..64.
  */
 int ckpt_signals_set_reserved(int signo);
+
+/* Resource limits as prlimit64(2) gives them, for the restore below. */
+struct ckpt_rlim {
+	uint64_t cur; /* soft limit, RLIM_INFINITY = ~0 */
+	uint64_t max; /* hard limit */
+};
+
+/* libckpt.so's constructor: remembers the resource limits the program
+ * starts with, to tell its own setrlimit() calls from the launcher's. */
+void ckpt_attrs_start_save(void);
+
+/*
+ * In a task restored by Slurm, before the table's restore functions run:
+ * @fresh[0..@count) are the limits slurmstepd gave this start (read by
+ * ckpt-restore before it changed any). The attrs restore then applies, for
+ * each limit, the saved value if the program had changed it since its start
+ * and this start's otherwise, as a fresh task would get. No-op for NULL.
+ */
+void ckpt_attrs_use_fresh_limits(const struct ckpt_rlim *fresh, size_t count);
 
 /*
  * Reads the value of the line "@key:" of /proc/thread-self/status into @val

@@ -13,6 +13,7 @@
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
 
+#include "env_fresh.h"
 #include "files.h"
 #include "log.h"
 #include "triggers.h"
@@ -168,6 +169,8 @@ __attribute__((constructor)) static void eng_init(void)
 	if (sig < 0)
 		return;
 	eng_tid_candidates_collect();
+	eng_env_start_save();
+	ckpt_attrs_start_save();
 	eng_signal = sig;
 	/* The state savers must neither save nor re-raise our signal. */
 	ckpt_signals_set_reserved(sig);

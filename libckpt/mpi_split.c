@@ -10,6 +10,7 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "mpi_split.h"
+#include "env_fresh.h"
 
 #include "files.h"
 #include "libckpt.h"
@@ -209,26 +210,7 @@ void eng_mpi_resume(void)
 
 void eng_mpi_keep_env(const void *rec, size_t len)
 {
-	const char *s = rec;
-	size_t count = 0;
-	size_t size;
-	char *copy;
-	char **env;
-
-	for (size_t i = 0; i < len; i++)
-		count += s[i] == '\0';
-	size = (count + 1) * sizeof(char *) + len;
-	/* mmap, not malloc: a stopped thread may hold malloc's lock. */
-	env = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (env == MAP_FAILED)
-		return;
-	copy = (char *)(env + count + 1);
-	memcpy(copy, rec, len);
-	count = 0;
-	for (size_t i = 0; i < len; i += strlen(copy + i) + 1)
-		env[count++] = copy + i;
-	env[count] = NULL;
-	mpi_new_env = env;
+	mpi_new_env = eng_env_from_record(rec, len);
 }
 
 /* A message on stderr without stdio (a stopped thread may hold its lock);

@@ -1,6 +1,13 @@
 /* restore.c - ckpt-restore: turns its own process into the saved process.
  *
  *   ckpt-restore IMAGE [--agent SOCKET]
+ *   CKPT_RESTORE_IMAGE=IMAGE [CKPT_RESTORE_AGENT=SOCKET] ckpt-restore [ANY...]
+ *
+ * The second form is how the Slurm plugin starts it: slurmstepd itself
+ * executes ckpt-restore in place of the task's program, after TaskProlog,
+ * the user's limits and TMPDIR (spank/remote.c), with the task's arguments,
+ * which are ignored; the restored process then gets this step's environment
+ * merged into its own (env_fresh.h).
  *
  * Ordinary C with libc and the image reader: it validates the image and the
  * engine's records, maps every saved area at a temporary address inside a
@@ -13,6 +20,8 @@
  */
 #define LOG_PREFIX ""
 #include "engine.h"
+#include "env_fresh.h"
+#include "files.h"
 #include "img.h"
 #include "log.h"
 #include "mpi_split.h"
@@ -20,6 +29,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,18 +51,21 @@
 #define RST_RSEQ_LEN 32u
 
 struct rst {
-	const char *path;		  /* image file, for messages */
-	struct img_reader *r;		  /* open reader */
-	const struct eng_process *proc;	  /* validated ENG_REC_PROCESS */
-	const struct eng_thread *threads; /* validated ENG_REC_THREADS */
-	uint32_t nthreads;		  /* entries in threads */
-	uint32_t leader;		  /* index of the thread the trampoline becomes */
-	uint32_t nareas;		  /* areas in the image */
-	uint64_t map_total;		  /* bytes of temporary area mappings */
-	uint64_t vdso_total;		  /* bytes of the saved vdso block */
-	const char *agent_sock;		  /* new agent socket or NULL */
-	bool mpi;			  /* an MPI rank's image: hand over the environment */
-	int pmi_fd;			  /* the step's PMI socket, kept open, or -1 */
+	const char *path;		       /* image file, for messages */
+	struct img_reader *r;		       /* open reader */
+	const struct eng_process *proc;	       /* validated ENG_REC_PROCESS */
+	const struct eng_thread *threads;      /* validated ENG_REC_THREADS */
+	uint32_t nthreads;		       /* entries in threads */
+	uint32_t leader;		       /* index of the thread the trampoline becomes */
+	uint32_t nareas;		       /* areas in the image */
+	uint64_t map_total;		       /* bytes of temporary area mappings */
+	uint64_t vdso_total;		       /* bytes of the saved vdso block */
+	const char *agent_sock;		       /* new agent socket or NULL */
+	bool mpi;			       /* an MPI rank's image: hand over the environment */
+	bool env_fresh;			       /* restored by Slurm: hand over the environment */
+	struct ckpt_rlim limits[RLIM_NLIMITS]; /* ours at start, i.e. slurmstepd's */
+	bool limits_ok;			       /* limits[] was read whole */
+	int pmi_fd;			       /* the step's PMI socket, kept open, or -1 */
 };
 
 static const char *const rst_msgs[PIE_ERR_COUNT] = {
@@ -413,11 +426,12 @@ static uint64_t rst_record_put(unsigned char *dst, uint64_t off, uint32_t type, 
 	return off + sizeof(h) + ((len + 7) & ~7ull);
 }
 
-/* The restarting step's environment as NUL-separated strings, for an MPI
- * rank's lower half (PMI_FD, PMI_RANK, SLURM_* of this step). */
-static uint64_t rst_env_put(unsigned char *dst, uint64_t off)
+/* The restarting step's environment as NUL-separated strings in a record
+ * of @type: for an MPI rank's lower half (PMI_FD, PMI_RANK, SLURM_* of this
+ * step), and for the merge into a task's environment (env_fresh.h). */
+static uint64_t rst_env_put(unsigned char *dst, uint64_t off, uint32_t type)
 {
-	struct eng_rec_hdr h = { .type = ENG_REC_ENV, .len = 0 };
+	struct eng_rec_hdr h = { .type = type, .len = 0 };
 	uint64_t at = off + sizeof(h);
 
 	for (char **e = environ; *e; e++) {
@@ -451,7 +465,13 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 		off = rst_record_put(dst, off, type, data, len);
 	}
 	if (s->mpi)
-		off = rst_env_put(dst, off);
+		off = rst_env_put(dst, off, ENG_REC_ENV);
+	if (s->env_fresh) {
+		off = rst_env_put(dst, off, ENG_REC_ENV_FRESH);
+		if (s->limits_ok)
+			off = rst_record_put(dst, off, ENG_REC_RLIMITS_FRESH, s->limits,
+					     sizeof(s->limits));
+	}
 	return off;
 }
 
@@ -627,7 +647,43 @@ static int rst_run(struct rst *s)
 
 static void rst_usage(void)
 {
-	fprintf(stderr, "usage: ckpt-restore IMAGE [--agent SOCKET]\n");
+	fprintf(stderr,
+		"usage: ckpt-restore IMAGE [--agent SOCKET]\n"
+		"       CKPT_RESTORE_IMAGE=IMAGE [CKPT_RESTORE_AGENT=SOCKET] ckpt-restore\n");
+}
+
+/* The Slurm plugin's form: everything comes from the environment, the
+ * arguments are the task's own. The variables do not reach the restored
+ * process. Returns false when the form is not used. */
+static bool rst_args_from_env(struct rst *s)
+{
+	static char image[PATH_MAX];
+	static char sock[PATH_MAX];
+	const char *v = getenv("CKPT_RESTORE_IMAGE");
+
+	if (!v)
+		return false;
+	snprintf(image, sizeof(image), "%s", v);
+	s->path = image;
+	v = getenv("CKPT_RESTORE_AGENT");
+	if (v) {
+		snprintf(sock, sizeof(sock), "%s", v);
+		s->agent_sock = sock;
+	}
+	unsetenv("CKPT_RESTORE_IMAGE");
+	unsetenv("CKPT_RESTORE_AGENT");
+	s->env_fresh = true;
+	/* Nothing has changed them yet: these are what slurmstepd set. */
+	for (int i = 0; i < RLIM_NLIMITS; i++) {
+		struct rlimit rl;
+
+		if (getrlimit(i, &rl) < 0)
+			return true; /* none handed over: the saved limits are kept */
+		s->limits[i].cur = rl.rlim_cur;
+		s->limits[i].max = rl.rlim_max;
+	}
+	s->limits_ok = true;
+	return true;
 }
 
 int main(int argc, char **argv)
@@ -637,14 +693,16 @@ int main(int argc, char **argv)
 
 	memset(&s, 0, sizeof(s));
 	log_set_ident("ckpt-restore");
-	for (int i = 1; i < argc; i++) {
-		if (!strcmp(argv[i], "--agent") && i + 1 < argc)
-			s.agent_sock = argv[++i];
-		else if (argv[i][0] != '-' && !s.path)
-			s.path = argv[i];
-		else {
-			rst_usage();
-			return 2;
+	if (!rst_args_from_env(&s)) {
+		for (int i = 1; i < argc; i++) {
+			if (!strcmp(argv[i], "--agent") && i + 1 < argc)
+				s.agent_sock = argv[++i];
+			else if (argv[i][0] != '-' && !s.path)
+				s.path = argv[i];
+			else {
+				rst_usage();
+				return 2;
+			}
 		}
 	}
 	if (!s.path) {

@@ -16,6 +16,8 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "env_fresh.h"
+#include "files.h"
 #include "mpi_split.h"
 
 #include "img.h"
@@ -809,6 +811,15 @@ static const void *eng_restore_record(uint32_t type, uint64_t *len)
 	return NULL;
 }
 
+/* A task restored by Slurm: the limits of this start, for attrs. */
+static void eng_restore_fresh_limits(void)
+{
+	uint64_t len = 0;
+	const void *rec = eng_restore_record(ENG_REC_RLIMITS_FRESH, &len);
+
+	ckpt_attrs_use_fresh_limits(rec, rec ? len / sizeof(struct ckpt_rlim) : 0);
+}
+
 int eng_snapshot_restore_subsys(void)
 {
 	int ret = 0;
@@ -816,6 +827,7 @@ int eng_snapshot_restore_subsys(void)
 	/* The arena of the checkpoint was not saved; forget it. */
 	eng_arena = NULL;
 	eng_result = NULL;
+	eng_restore_fresh_limits();
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
 		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
 		uint64_t len = 0;
@@ -840,4 +852,7 @@ void eng_snapshot_restore_env(void)
 
 	if (rec)
 		eng_mpi_keep_env(rec, len);
+	rec = eng_restore_record(ENG_REC_ENV_FRESH, &len);
+	if (rec)
+		eng_env_refresh(eng_env_from_record(rec, len));
 }

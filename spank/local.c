@@ -74,6 +74,26 @@ static int check_dir_writable(void)
 	return 0;
 }
 
+/*
+ * A task of a --container job runs inside the container's file system and
+ * namespaces, where neither libckpt.so nor ckpt-restore is, and a restore
+ * would have to re-enter them: not supported. sbatch has exported the
+ * option as SLURM_CONTAINER before the plugin's checks run.
+ */
+static int check_no_container(void)
+{
+	const char *container = getenv("SLURM_CONTAINER");
+
+	if (container && *container) {
+		log_err("--container=%s cannot be checkpointed (the task would run inside the "
+			"container, where the checkpointer is not); drop --container, or use "
+			"--checkpoint=off.",
+			container);
+		return -1;
+	}
+	return 0;
+}
+
 static int check_user_allowed(void)
 {
 	const struct passwd *pw = getpwuid(getuid());
@@ -102,7 +122,7 @@ int plugin_local_validate(spank_t sp)
 		}
 		return 0;
 	}
-	if (spank_context() == S_CTX_ALLOCATOR && check_requeueable())
+	if (spank_context() == S_CTX_ALLOCATOR && (check_requeueable() || check_no_container()))
 		return -1;
 	if (check_user_allowed() || check_dir_writable())
 		return -1;

@@ -198,7 +198,52 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 	return found;
 }
 
-/* Replaces this task by ckpt-restore of @image; returns only on failure. */
+/*
+ * srun --multi-prog: each task's command line is built from the
+ * configuration file separately, so the step's argv (the file's name and
+ * contents) is not what slurmstepd executes. Its contents hold a newline;
+ * an ordinary command with a one-argument newline also lands here, which
+ * only costs it the early restore below.
+ */
+static bool step_is_multi_prog(int argc, char **argv)
+{
+	return argc == 2 && argv[1] && strchr(argv[1], '\n');
+}
+
+/*
+ * Makes slurmstepd execute ckpt-restore of @image in place of the task's
+ * program. slurmstepd runs TaskProlog (site and --task-prolog), creates
+ * TMPDIR, sets the user's propagated limits and then executes the task's
+ * argv[0] with the environment the plugin may still change: putting the
+ * restorer there (the image and socket go in the environment) gives the
+ * restored task the same set-up a fresh one gets. Returns 0, or -1 when the
+ * step's argv cannot be changed (the caller restores at once).
+ */
+static int task_restore_deferred(spank_t sp, const char *restorer, const char *image,
+				 const char *sock)
+{
+	char **argv = NULL;
+	char *exe;
+	int argc = 0;
+
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || !argv || argc < 1 ||
+	    step_is_multi_prog(argc, argv))
+		return -1;
+	if (spank_setenv(sp, "CKPT_RESTORE_IMAGE", image, 1) != ESPANK_SUCCESS ||
+	    spank_setenv(sp, "CKPT_RESTORE_AGENT", sock, 1) != ESPANK_SUCCESS)
+		return -1;
+	exe = strdup(restorer);
+	if (!exe)
+		return -1;
+	/* This is the task's own copy of slurmstepd: it executes argv[0]
+	 * next (or exits), so the old string is neither freed nor needed. */
+	argv[0] = exe;
+	return 0;
+}
+
+/* Replaces this task by ckpt-restore of @image: through slurmstepd's own
+ * execve where possible, else at once (--multi-prog). Returns 0 when the
+ * restore is set up, -1 on failure. */
 static int task_restore(spank_t sp, const char *image, const char *sock, uint64_t gen,
 			const struct task_ids *t)
 {
@@ -207,11 +252,16 @@ static int task_restore(spank_t sp, const char *image, const char *sock, uint64_
 
 	if (sibling_path("ckpt-restore", restorer, sizeof(restorer)))
 		return -1;
-	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS)
-		env = NULL;
 	/* One line in the job's output: stderr is the task's already. */
 	fprintf(stderr, "slurm-ckpt: step %u task %u resumes from gen-%llu\n", t->stepid, t->rank,
 		(unsigned long long)gen);
+	if (task_restore_deferred(sp, restorer, image, sock) == 0)
+		return 0;
+	log_info("step %u task %u is restored at once, without this start's TaskProlog, TMPDIR "
+		 "and limits (an srun --multi-prog step)",
+		 t->stepid, t->rank);
+	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS)
+		env = NULL;
 	char *const argv[] = { restorer, (char *)image, "--agent", (char *)sock, NULL };
 	execve(restorer, argv, env);
 	log_perror("cannot execute %s", restorer);
@@ -421,6 +471,16 @@ static bool job_is_batch(spank_t sp)
 	       !strcmp(env, "BATCH");
 }
 
+/* A --container step: its tasks run where neither libckpt.so nor
+ * ckpt-restore is (sbatch refuses such jobs; srun --container inside one
+ * still reaches here). */
+static bool step_in_container(spank_t sp)
+{
+	char name[256];
+
+	return spank_getenv(sp, "SLURM_CONTAINER", name, sizeof(name)) == ESPANK_SUCCESS && name[0];
+}
+
 int plugin_task_init(spank_t sp)
 {
 	struct task_ids t;
@@ -441,6 +501,11 @@ int plugin_task_init(spank_t sp)
 		return 0;
 	if (!site_allows(sp))
 		return 0;
+	if (step_in_container(sp)) {
+		log_err("step %u runs in a container (--container): it runs WITHOUT checkpoints",
+			t.stepid);
+		return 0;
+	}
 	if (!job_is_batch(sp)) {
 		log_err("job %u is not a batch job: --checkpoint=auto needs sbatch (a requeued "
 			"job reruns its batch script); step %u runs WITHOUT checkpoints",
