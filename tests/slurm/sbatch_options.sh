@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Submissions the plugin refuses before they reach the queue, each with a
+# What sbatch says about the checkpoint options: `sbatch --help` lists each
+# with a one-line explanation, and submissions the plugin refuses before they reach the queue, each with a
 # message naming the option and what to do: a job that could not come back
 # (--no-requeue) and one whose tasks would run inside a container (--container),
 # where neither the checkpointer nor the restorer is. Without --checkpoint=auto
@@ -7,7 +8,16 @@
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cluster
-make_workdir sbatch-refused
+make_workdir sbatch-options
+
+# sbatch --help: each option, its argument and an explanation.
+sbatch --help >help.txt 2>&1 || fail "sbatch --help failed: $(tail -n 3 help.txt)"
+grep -q '^Options provided by plugins:' help.txt || fail "sbatch --help has no plugin options: is the plugin loaded?"
+for opt in 'checkpoint=auto|off' 'checkpoint-interval=TIME' 'checkpoint-dir=DIR' 'checkpoint-keep=N'; do
+	text=$(awk -v o="--$opt" '$1 == o { $1 = ""; print; getline; print }' help.txt | tr -s ' \n' ' ')
+	[ "$(wc -w <<<"$text")" -ge 4 ] || fail "sbatch --help: --$opt has no explanation: '$text'"
+	echo "sbatch --help: --$opt:$text"
+done
 
 # refused WHAT PATTERN SBATCH-ARGS...: sbatch fails and says PATTERN.
 refused() {
