@@ -17,6 +17,7 @@ packages=(
 	mpich libmpich-dev gfortran
 	libcriterion-dev
 	python3 procps psmisc util-linux e2fsprogs jq
+	pandoc man-db debhelper dpkg-dev
 )
 
 export DEBIAN_FRONTEND=noninteractive
