@@ -53,6 +53,43 @@ bool eng_get_bool(const char *json, const char *key, bool *v)
 	return true;
 }
 
+/* Value of hex digit @c, or -1. A NUL is not a digit, so a caller testing
+ * digits one at a time stops at the end of the string. */
+static int eng_json_hex(char c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}
+
+/* Decodes the escape after the backslash at @p into *@c; returns the
+ * number of bytes it spans after the backslash, or 0 if refused. */
+static size_t eng_json_unescape(const char *p, char *c)
+{
+	int hi;
+	int lo;
+
+	if (*p == '"' || *p == '\\' || *p == '/') {
+		*c = *p;
+		return 1;
+	}
+	/* \u00XX: each byte tested before the next is read. */
+	if (p[0] != 'u' || p[1] != '0' || p[2] != '0')
+		return 0;
+	hi = eng_json_hex(p[3]);
+	if (hi < 0)
+		return 0;
+	lo = eng_json_hex(p[4]);
+	if (lo < 0 || (hi == 0 && lo == 0))
+		return 0;
+	*c = (char)(hi << 4 | lo);
+	return 5;
+}
+
 bool eng_get_str(const char *json, const char *key, char *out, size_t cap)
 {
 	const char *p = eng_field(json, key);
@@ -64,19 +101,11 @@ bool eng_get_str(const char *json, const char *key, char *out, size_t cap)
 		char c = *p;
 
 		if (c == '\\') {
-			p++;
-			if (*p == '"' || *p == '\\' || *p == '/') {
-				c = *p;
-			} else if (*p == 'u' && p[1] == '0' && p[2] == '0') {
-				char hex[3] = { p[3], p[4], 0 };
+			size_t used = eng_json_unescape(p + 1, &c);
 
-				c = (char)strtol(hex, NULL, 16);
-				p += 4;
-				if (!c)
-					return false;
-			} else {
+			if (!used)
 				return false;
-			}
+			p += used;
 		}
 		if (n + 1 >= cap)
 			return false;
