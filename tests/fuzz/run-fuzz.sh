@@ -13,7 +13,9 @@ artifacts="$PWD/fuzz-artifacts/$name"
 scratch=$(mktemp -d "${TMPDIR:-/tmp}/$name.XXXXXX")
 trap 'rm -rf "$scratch"' EXIT
 mkdir -p "$artifacts"
-# -timeout: an input taking 10 s is a hang worth reporting; -rss_limit_mb
-# bounds what a hostile length field may make the code allocate.
-"$fuzzer" -max_total_time="$seconds" -timeout=10 -rss_limit_mb=2048 \
+# -timeout: every input here runs in milliseconds, so one taking 60 s is a
+# hang; lower values gave false reports on a loaded machine (ASan returning
+# memory to the kernel stalled 12 s). -rss_limit_mb bounds what a hostile
+# length field may make the code allocate.
+"$fuzzer" -max_total_time="$seconds" -timeout=60 -rss_limit_mb=2048 \
 	-print_final_stats=1 -artifact_prefix="$artifacts/" "$@" "$scratch" "$corpus"
