@@ -15,6 +15,7 @@
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
 #include "mpi_split.h"
+#include "eng_json.h"
 
 #include "files.h"
 #include "frame.h"
@@ -115,90 +116,6 @@ static int eng_read_full(int fd, char *buf, size_t len, double deadline)
 		off += (size_t)r;
 	}
 	return 0;
-}
-
-/* Finds the value of top-level-looking "key": in the received payload. */
-static const char *eng_field(const char *json, const char *key)
-{
-	size_t kl = strlen(key);
-
-	for (const char *p = json; (p = strchr(p, '"')); p++) {
-		if (strncmp(p + 1, key, kl) != 0 || p[kl + 1] != '"')
-			continue;
-		const char *q = p + kl + 2;
-
-		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-			q++;
-		if (*q != ':')
-			continue;
-		q++;
-		while (*q == ' ' || *q == '\t' || *q == '\n' || *q == '\r')
-			q++;
-		return q;
-	}
-	return NULL;
-}
-
-static bool eng_get_int(const char *json, const char *key, int64_t *v)
-{
-	const char *p = eng_field(json, key);
-	char *end;
-
-	if (!p)
-		return false;
-	errno = 0;
-	*v = strtoll(p, &end, 10);
-	return end != p && !errno;
-}
-
-static bool eng_get_bool(const char *json, const char *key, bool *v)
-{
-	const char *p = eng_field(json, key);
-
-	if (p && !strncmp(p, "true", 4))
-		*v = true;
-	else if (p && !strncmp(p, "false", 5))
-		*v = false;
-	else
-		return false;
-	return true;
-}
-
-/* Copies a JSON string value, undoing the escapes a JSON encoder uses for
- * paths (\" \\ \/ and \u00XX); refuses anything else. */
-static bool eng_get_str(const char *json, const char *key, char *out, size_t cap)
-{
-	const char *p = eng_field(json, key);
-	size_t n = 0;
-
-	if (!p || *p != '"')
-		return false;
-	for (p++; *p && *p != '"'; p++) {
-		char c = *p;
-
-		if (c == '\\') {
-			p++;
-			if (*p == '"' || *p == '\\' || *p == '/') {
-				c = *p;
-			} else if (*p == 'u' && p[1] == '0' && p[2] == '0') {
-				char hex[3] = { p[3], p[4], 0 };
-
-				c = (char)strtol(hex, NULL, 16);
-				p += 4;
-				if (!c)
-					return false;
-			} else {
-				return false;
-			}
-		}
-		if (n + 1 >= cap)
-			return false;
-		out[n++] = c;
-	}
-	if (*p != '"')
-		return false;
-	out[n] = '\0';
-	return true;
 }
 
 /* Receives one frame into c->rx and checks "v" and "type". Stores the type

@@ -1,6 +1,7 @@
 /* auth.c - munge-authenticated hello and SO_PEERCRED checks. */
 #define LOG_PREFIX "auth: "
 #include "auth.h"
+#include "auth_internal.h"
 
 #include "log.h"
 
@@ -211,4 +212,9 @@ int proto_peercred_check(int fd, uid_t allowed)
 		return -EACCES;
 	}
 	return 0;
+}
+
+bool proto_auth_payload_check(const char *buf, int len, const char *purpose)
+{
+	return buf && len >= 0 && auth_purpose_ok(purpose) && auth_payload_ok(buf, len, purpose);
 }

@@ -1,0 +1,127 @@
+#!/usr/bin/env python3
+"""Writes the hand-made seeds of the manifest, settings, addr, auth and codec
+fuzzers into corpus-<target>/ (the image seeds come from gen_image_seeds.c,
+the frame seeds from gen_corpus.py). Valid inputs and near-valid ones, one
+field wrong. Re-run after changing seeds; inputs found by fuzzing are added
+beside these by hand (crash-<what>), never by this script.
+"""
+import json
+import os
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def js(obj):
+    return json.dumps(obj, separators=(",", ":")).encode()
+
+
+def image(i, **kw):
+    d = dict(file="0.%d.img" % i, step=0, rank=i, node="cn%d" % (i % 2 + 1),
+             size=4096 + i, xxh64="%016x" % (0x0123456789abcdef + i))
+    d.update(kw)
+    return d
+
+
+def manifest(**kw):
+    d = {"format": 1, "job": "1234", "gen": 3, "trigger": "interval",
+         "start_ms": 1700000000000, "end_ms": 1700000004200, "duration_ms": 4200,
+         "images": [image(0), image(1)]}
+    d.update(kw)
+    return d
+
+
+MANIFEST = {
+    "two-images": js(manifest()),
+    "no-image": js(manifest(images=[])),
+    "pretty": json.dumps(manifest(), indent=2).encode() + b"\n",
+    "many-images": js(manifest(images=[image(i) for i in range(40)])),
+    "near-format-2": js(manifest(format=2)),
+    "near-dup-rank": js(manifest(images=[image(0), image(0, file="x.img")])),
+    "near-dotdot": js(manifest(images=[image(0, file="..")])),
+    "near-slash": js(manifest(images=[image(0, file="a/b")])),
+    "near-end-before-start": js(manifest(end_ms=1)),
+    "near-gen-0": js(manifest(gen=0)),
+    "near-bad-hex": js(manifest(images=[image(0, xxh64="xyz")])),
+    "near-trailing": js(manifest()) + b" {}",
+    "near-truncated": js(manifest())[:-7],
+    "near-not-object": b"[1,2,3]",
+    "near-bad-utf8": js(manifest(job="\u00e9")).replace(b"\\u00e9", b"\xc3\x28"),
+}
+
+SETTINGS = {
+    "all-site-args": b"\n".join([
+        b"dir=/scratch/%u/ckpt/%j", b"keep=3", b"compress=3", b"margin=10:00",
+        b"ports=20000-20100", b"max_image_size=64G", b"allow_users=alice,bob",
+        b"allow_partitions=batch,long"]),
+    "job-options": b"\n".join([
+        b"checkpoint=auto", b"checkpoint-interval=1:00:00", b"checkpoint-dir=%h/ckpt/%j",
+        b"checkpoint-keep=2", b"checkpoint=off"]),
+    "patterns": b"dir=%h/%u/%j/%%\ndir=/a/%x\ndir=relative/%j",
+    "near-ports": b"ports=30000-20000\nports=-\nports=1023-2000\nports=99999999-1",
+    "near-sizes": b"max_image_size=18446744073709551616\nmax_image_size=1Q\nkeep=-1\ncompress=99",
+    "near-lists": b"allow_users=" + b",".join(b"u%d" % i for i in range(80)),
+    "near-margin": b"margin=99999999:00:00\nmargin=1-\nmargin=",
+    "near-unknown": b"unknown=1\nnoequals\n=\ndir=",
+}
+
+
+def addr(**kw):
+    d = {"job": 1234, "host": "cn1", "port": 20001, "dir": "/scratch/alice/ckpt/1234",
+         "pid": 4242}
+    d.update(kw)
+    return d
+
+
+ADDR = {
+    "valid": js(addr()),
+    "pretty": json.dumps(addr(), indent=1).encode(),
+    "near-port-0": js(addr(port=0)),
+    "near-port-big": js(addr(port=65536)),
+    "near-job-0": js(addr(job=0)),
+    "near-job-big": js(addr(job=4294967296)),
+    "near-host-long": js(addr(host="h" * 300)),
+    "near-dir-long": js(addr(dir="/" + "d" * 5000)),
+    "near-pid-str": js(addr(pid="4242")),
+    "near-missing": js({"job": 1, "host": "cn1"}),
+    "near-not-json": b"{\"job\":1,",
+    "near-nul-in-host": js(addr(host="cn1\u0000evil")),
+}
+
+NONCE = "0123456789abcdef0123456789abcdef"
+AUTH = {
+    "coord-valid": ("slurm-ckpt-hello/1 coord:1234 " + NONCE).encode(),
+    "agent-valid": ("slurm-ckpt-hello/1 agent:77:cn1 " + NONCE).encode(),
+    "purpose-given": b"coord:99\x00slurm-ckpt-hello/1 coord:99 " + NONCE.encode(),
+    "near-other-purpose": ("slurm-ckpt-hello/1 coord:12345 " + NONCE).encode(),
+    "near-upper-hex": ("slurm-ckpt-hello/1 coord:1234 " + NONCE.upper()).encode(),
+    "near-short-nonce": ("slurm-ckpt-hello/1 coord:1234 " + NONCE[:-1]).encode(),
+    "near-tag": ("slurm-ckpt-hello/2 coord:1234 " + NONCE).encode(),
+    "near-bad-purpose": b"co rd\x00slurm-ckpt-hello/1 co rd " + NONCE.encode(),
+    "near-empty": b"",
+}
+
+CODEC = {
+    "register-ok": b'{"v":1,"type":"register_ok","gen":0,"heartbeat_ms":10000}',
+    "prepare": b'{"v":1,"type":"prepare","gen":3,"trigger":"time","final":true}',
+    "write": b'{"v":1,"type":"write","gen":3,"path":"\\/scratch\\/a b\\/\\"q\\"\\\\x\\u00e9.img",'
+             b'"level":3,"nthreads":2,"final":false}',
+    "exit": b'{"v":1,"type":"exit","status":0,"hold":false,"gen":3,"size":123,'
+            b'"duration_ms":50,"trigger":"signal"}',
+    "spaces": b'{ "v" : 1 , "type" :\t"resume" }',
+    "crash-u00-at-end": b'{"v":1,"type":"\\u004',
+    "crash-u00-cut": b'{"v":1,"type":"\\u00',
+    "near-u0000": b'{"v":1,"type":"a\\u0000b"}',
+    "near-u00-sign": b'{"v":1,"type":"a\\u00-1"}',
+    "near-bad-escape": b'{"v":1,"type":"a\\nb"}',
+    "near-unterminated": b'{"v":1,"type":"abc',
+    "near-int-overflow": b'{"v":99999999999999999999,"gen":-9223372036854775809}',
+    "near-long-type": b'{"v":1,"type":"' + b"t" * 100 + b'"}',
+}
+
+for target, seeds in (("manifest", MANIFEST), ("settings", SETTINGS), ("addr", ADDR),
+                      ("auth", AUTH), ("codec", CODEC)):
+    out = os.path.join(HERE, "corpus-" + target)
+    os.makedirs(out, exist_ok=True)
+    for name, data in seeds.items():
+        with open(os.path.join(out, name), "wb") as f:
+            f.write(data)
