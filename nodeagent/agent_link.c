@@ -16,15 +16,38 @@
 #include <json-c/json.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Longest munge credential accepted in a hello: munge's are ~200 bytes. */
 #define LINK_CRED_MAX 4096
+/* Largest frame a peer may send before its hello is accepted: the hello
+ * with the longest credential fits; the normal 1 MiB limit would let each
+ * anonymous peer make us hold a megabyte. */
+#define LINK_HELLO_FRAME_MAX (2 * LINK_CRED_MAX)
+/* Connections waiting for their hello, at most: the node agents of a
+ * 64-node job reconnecting at once fit; beyond, the oldest is dropped, so
+ * an anonymous flood holds at most this many fds and ~12 KiB each. */
+#define LINK_HELLO_CONNS_MAX 64
+/* Seconds a peer has to complete its hello: a legitimate one is one round
+ * trip and one munge call, well under a second even on a loaded node. */
+#define LINK_HELLO_TIMEOUT_S 10
+/* Seconds accepting pauses after accept() failed for lack of fds or
+ * memory: libevent would otherwise retry (and fail) in a busy loop. */
+#define LINK_ACCEPT_PAUSE_S 1
+/* Seconds between two log lines about refused or failed connections: an
+ * anonymous peer must not be able to fill the job's agent.log. */
+#define LINK_LOG_PERIOD_S 10
+
+/* A constant's value as a string literal, for messages. */
+#define LINK_STR_(x) #x
+#define LINK_STR(x)  LINK_STR_(x)
 
 enum link_role {
 	LINK_HELLO = 0, /* waiting for "register" */
@@ -54,6 +77,7 @@ struct link_req {
 struct link_conn {
 	struct agent_link_server *s;   /* owner */
 	struct agent_wire *wire;       /* the socket, framed */
+	struct event *hello_timer;     /* closes it if no hello came in time */
 	enum link_role role;	       /* after the hello */
 	char node[AGENT_NODE_MAX + 1]; /* a node agent's node */
 	char name[128];		       /* for logs: "agent of cn2", "client 10.0.0.5" */
@@ -63,17 +87,73 @@ struct link_conn {
 	struct link_conn *next;	       /* server's list */
 };
 
+/* Log lines about one kind of trouble, at most one per LINK_LOG_PERIOD_S:
+ * the first at once, those that follow counted and summed up later. */
+struct link_ratelog {
+	const char *what;    /* "refused unauthenticated connections", ... */
+	time_t last;	     /* when the last line was written */
+	unsigned int count;  /* occurrences not logged yet */
+	char latest[256];    /* the last of them */
+	struct event *flush; /* writes the sum once the period is over */
+};
+
 struct agent_link_server {
 	struct event_base *base;		  /* the loop */
 	struct evconnlistener *lev;		  /* accepts */
+	struct event *resume;			  /* re-enables accepting after a pause */
 	const struct agent_backend *be;		  /* the coordinator */
 	char purpose[PROTO_AUTH_PURPOSE_MAX + 1]; /* "coord:<jobid>" */
-	struct link_conn *conns;		  /* open connections */
+	struct link_conn *conns;		  /* open connections, newest first */
+	unsigned int nhello;			  /* of them waiting for their hello */
+	struct link_ratelog drops;		  /* unauthenticated peers dropped */
+	struct link_ratelog accept_errs;	  /* accept() failures */
 };
 
 void agent_link_purpose(uint32_t job_id, char *out, size_t size)
 {
 	snprintf(out, size, "coord:%u", job_id);
+}
+
+static void link_ratelog_write(struct link_ratelog *rl)
+{
+	if (rl->count == 1)
+		log_warn("%s", rl->latest);
+	else
+		log_warn("%u %s in the last %d s; the latest: %s", rl->count, rl->what,
+			 LINK_LOG_PERIOD_S, rl->latest);
+	rl->count = 0;
+	rl->last = time(NULL);
+}
+
+static void link_ratelog_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct link_ratelog *rl = arg;
+
+	(void)fd;
+	(void)what;
+	if (rl->count)
+		link_ratelog_write(rl);
+}
+
+/* Notes one occurrence, described by @fmt: logged now if the period since
+ * the last line is over, else counted and summed up when it is. */
+__attribute__((format(printf, 2, 3))) static void link_ratelog_note(struct link_ratelog *rl,
+								    const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rl->latest, sizeof(rl->latest), fmt, ap);
+	va_end(ap);
+	rl->count++;
+	if (now - rl->last >= LINK_LOG_PERIOD_S) {
+		link_ratelog_write(rl);
+	} else if (!evtimer_pending(rl->flush, NULL)) {
+		struct timeval tv = { .tv_sec = LINK_LOG_PERIOD_S - (now - rl->last) };
+
+		evtimer_add(rl->flush, &tv);
+	}
 }
 
 static void link_part_free(struct link_conn *c, struct link_part *lp)
@@ -111,7 +191,9 @@ static void link_close(struct link_conn *c, const char *why)
 {
 	struct agent_link_server *s = c->s;
 
-	if (why)
+	if (c->role == LINK_HELLO && why)
+		link_ratelog_note(&s->drops, "dropped %s before its hello: %s", c->name, why);
+	else if (why)
 		log_warn("dropping %s: %s", c->name, why);
 	else if (c->role == LINK_AGENT)
 		log_info("%s disconnected", c->name);
@@ -130,6 +212,10 @@ static void link_close(struct link_conn *c, const char *why)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->role == LINK_HELLO)
+		s->nhello--;
+	if (c->hello_timer)
+		event_free(c->hello_timer);
 	agent_wire_free(c->wire);
 	free(c);
 }
@@ -139,7 +225,7 @@ static int link_refuse(struct link_conn *c, int code, const char *text, const ch
 {
 	agent_wire_send_error(c->wire, code, text, re);
 	agent_wire_finish(c->wire);
-	log_warn("refused %s: %s", c->name, text);
+	link_ratelog_note(&c->s->drops, "refused %s: %s", c->name, text);
 	return 0;
 }
 
@@ -250,6 +336,10 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 		return -ENOMEM;
 	}
 	json_object_put(ok);
+	/* Authenticated: the deadline and the small frame limit are over. */
+	c->s->nhello--;
+	evtimer_del(c->hello_timer);
+	agent_wire_set_limit(c->wire, 0);
 	if (!strcmp(role, "agent")) {
 		c->role = LINK_AGENT;
 		snprintf(c->node, sizeof(c->node), "%s", node);
@@ -447,10 +537,36 @@ static const struct agent_wire_ops link_wire_ops = {
 	.closed = link_on_closed,
 };
 
+static void link_on_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	link_close(arg, "no hello within " LINK_STR(LINK_HELLO_TIMEOUT_S) " s");
+}
+
+/* Makes room for one more peer waiting for its hello by dropping the
+ * oldest such peer: a flood then costs a legitimate peer its place only
+ * if the flood outpaces one hello round trip. */
+static void link_make_room(struct agent_link_server *s)
+{
+	struct link_conn *oldest = NULL;
+
+	if (s->nhello < LINK_HELLO_CONNS_MAX)
+		return;
+	for (struct link_conn *c = s->conns; c; c = c->next)
+		if (c->role == LINK_HELLO)
+			oldest = c;
+	if (!oldest)
+		return;
+	link_close(oldest, "too many connections waiting for their hello (at most " LINK_STR(
+				   LINK_HELLO_CONNS_MAX) ")");
+}
+
 static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 			   int salen, void *arg)
 {
 	struct agent_link_server *s = arg;
+	struct timeval tv = { .tv_sec = LINK_HELLO_TIMEOUT_S };
 	struct link_conn *c;
 	char addr[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -461,6 +577,7 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
 	/* Small request/answer frames: no Nagle delay on the checkpoint path. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	link_make_room(s);
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_err("out of memory accepting a connection from %s", addr);
@@ -468,17 +585,51 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 		return;
 	}
 	c->s = s;
-	snprintf(c->name, sizeof(c->name), "client %s", addr);
+	snprintf(c->name, sizeof(c->name), "client %s:%u", addr,
+		 sa->sa_family == AF_INET ? ntohs(((struct sockaddr_in *)sa)->sin_port) : 0);
+	c->hello_timer = evtimer_new(s->base, link_on_hello_timeout, c);
 	c->wire = agent_wire_new(s->base, fd, &link_wire_ops, c);
-	if (!c->wire) {
+	if (!c->wire || !c->hello_timer || evtimer_add(c->hello_timer, &tv)) {
 		log_err("out of memory accepting a connection from %s", addr);
+		agent_wire_free(c->wire);
+		if (c->hello_timer)
+			event_free(c->hello_timer);
 		free(c);
 		return;
 	}
+	agent_wire_set_limit(c->wire, LINK_HELLO_FRAME_MAX);
+	s->nhello++;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
+}
+
+static void link_on_resume(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent_link_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(s->lev);
+}
+
+/* accept() failed with something else than a peer giving up (libevent
+ * retries those itself): out of fds (EMFILE/ENFILE) or kernel memory.
+ * The pending connection stays queued, so retrying at once would spin:
+ * pause accepting, and say so once per period. */
+static void link_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct agent_link_server *s = arg;
+	struct timeval tv = { .tv_sec = LINK_ACCEPT_PAUSE_S };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	evconnlistener_disable(lev);
+	evtimer_add(s->resume, &tv);
+	link_ratelog_note(&s->accept_errs,
+			  "cannot accept a connection on the coordinator's port: %s; not "
+			  "accepting for " LINK_STR(LINK_ACCEPT_PAUSE_S) " s",
+			  evutil_socket_error_to_string(err));
 }
 
 /* Binds the first free port of [@lo, @hi] (both 0: any). */
@@ -495,6 +646,8 @@ static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int
 						      LEV_OPT_REUSEABLE,
 					      64, (struct sockaddr *)&sin, sizeof(sin));
 	}
+	if (lev)
+		evconnlistener_set_error_cb(lev, link_on_accept_error);
 	if (!lev && lo)
 		log_err("no free TCP port in %d-%d (site setting ports=): %s", lo, hi,
 			strerror(errno));
@@ -517,10 +670,20 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	}
 	s->base = base;
 	s->be = be;
+	s->drops.what = "unauthenticated connections dropped or refused";
+	s->accept_errs.what = "failures to accept a connection";
+	s->drops.flush = evtimer_new(base, link_ratelog_on_flush, &s->drops);
+	s->accept_errs.flush = evtimer_new(base, link_ratelog_on_flush, &s->accept_errs);
+	s->resume = evtimer_new(base, link_on_resume, s);
 	agent_link_purpose(job_id, s->purpose, sizeof(s->purpose));
+	if (!s->drops.flush || !s->accept_errs.flush || !s->resume) {
+		log_err("out of memory");
+		agent_link_server_free(s);
+		return NULL;
+	}
 	s->lev = link_bind(s, lo, hi);
 	if (!s->lev) {
-		free(s);
+		agent_link_server_free(s);
 		return NULL;
 	}
 	if (getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&sin, &len) < 0) {
@@ -536,10 +699,17 @@ void agent_link_server_free(struct agent_link_server *s)
 {
 	if (!s)
 		return;
-	evconnlistener_free(s->lev);
+	if (s->lev)
+		evconnlistener_free(s->lev);
 	for (struct link_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
 		link_close(c, NULL);
 	}
+	if (s->drops.flush)
+		event_free(s->drops.flush);
+	if (s->accept_errs.flush)
+		event_free(s->accept_errs.flush);
+	if (s->resume)
+		event_free(s->resume);
 	free(s);
 }
