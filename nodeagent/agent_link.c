@@ -75,16 +75,17 @@ struct link_req {
 };
 
 struct link_conn {
-	struct agent_link_server *s;   /* owner */
-	struct agent_wire *wire;       /* the socket, framed */
-	struct event *hello_timer;     /* closes it if no hello came in time */
-	enum link_role role;	       /* after the hello */
-	char node[AGENT_NODE_MAX + 1]; /* a node agent's node */
-	char name[128];		       /* for logs: "agent of cn2", "client 10.0.0.5" */
-	struct link_part *parts;       /* processes it forwards */
-	struct link_req *reqs;	       /* its requests in flight */
-	struct link_conn *prev;	       /* server's list */
-	struct link_conn *next;	       /* server's list */
+	struct agent_link_server *s;	    /* owner */
+	struct agent_wire *wire;	    /* the socket, framed */
+	struct event *hello_timer;	    /* closes it if no hello came in time */
+	enum link_role role;		    /* after the hello */
+	char node[AGENT_NODE_MAX + 1];	    /* a node agent's node */
+	char name[128];			    /* for logs: "agent of cn2", "client 10.0.0.5:4242" */
+	char peer[PROTO_AUTH_PEER_MAX + 1]; /* "10.0.0.5:4242", bound into our proof */
+	struct link_part *parts;	    /* processes it forwards */
+	struct link_req *reqs;		    /* its requests in flight */
+	struct link_conn *prev;		    /* server's list */
+	struct link_conn *next;		    /* server's list */
 };
 
 /* Log lines about one kind of trouble, at most one per LINK_LOG_PERIOD_S:
@@ -303,6 +304,8 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	const char *role;
 	const char *cred;
 	const char *node = "";
+	char nonce[PROTO_AUTH_NONCE_LEN + 1];
+	char *proof = NULL;
 	uid_t uid = (uid_t)-1;
 	int ret;
 
@@ -319,7 +322,7 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	if (!strcmp(role, "agent") && !*node)
 		return link_refuse(c, PROTO_E_PROTOCOL, "a node agent must say its \"node\"",
 				   "register");
-	ret = proto_auth_check_hello(cred, c->s->purpose, getuid(), &uid, NULL);
+	ret = proto_auth_check_hello_nonce(cred, c->s->purpose, getuid(), &uid, NULL, nonce);
 	if (ret) {
 		char text[256];
 
@@ -330,8 +333,17 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 				 (unsigned)uid);
 		return link_refuse(c, hello_error_code(ret), text, "register");
 	}
+	/* Our side of the mutual authentication: the client accepts us only
+	 * with this (proto/auth.h). */
+	ret = proto_auth_make_proof(c->s->purpose, nonce, c->peer, &proof);
+	if (ret)
+		return link_refuse(c, PROTO_E_INTERNAL,
+				   "the coordinator cannot make a munge credential to prove itself",
+				   "register");
 	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);
-	if (!ok || agent_wire_send(c->wire, ok)) {
+	ret = !ok || proto_msg_set_str(ok, "proof", proof) ? -ENOMEM : agent_wire_send(c->wire, ok);
+	free(proof);
+	if (ret) {
 		json_object_put(ok);
 		return -ENOMEM;
 	}
@@ -585,8 +597,9 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 		return;
 	}
 	c->s = s;
-	snprintf(c->name, sizeof(c->name), "client %s:%u", addr,
-		 sa->sa_family == AF_INET ? ntohs(((struct sockaddr_in *)sa)->sin_port) : 0);
+	if (proto_auth_sockaddr_str(sa, c->peer, sizeof(c->peer)))
+		snprintf(c->peer, sizeof(c->peer), "%s", addr);
+	snprintf(c->name, sizeof(c->name), "client %s", c->peer);
 	c->hello_timer = evtimer_new(s->base, link_on_hello_timeout, c);
 	c->wire = agent_wire_new(s->base, fd, &link_wire_ops, c);
 	if (!c->wire || !c->hello_timer || evtimer_add(c->hello_timer, &tv)) {

@@ -5,7 +5,10 @@
  * Every connection opens with "register" carrying a munge credential made
  * for "coord:<jobid>" (proto/auth.h); only the job's owner (the agent's own
  * uid) and root are accepted, a replayed or foreign credential is refused
- * with E_REPLAY / E_AUTH / E_PERM and the connection closed. Before its
+ * with E_REPLAY / E_AUTH / E_PERM and the connection closed. The
+ * "register_ok" carries our "proof" (proto/auth.h): a munge credential of
+ * the job's owner bound to the client's nonce and address, without which
+ * clients hang up (a stale coord.json may name another user's port). Before its
  * hello a peer is anonymous: at most LINK_HELLO_CONNS_MAX of them are kept
  * (a new one drops the oldest), each for LINK_HELLO_TIMEOUT_S and with
  * frames of at most LINK_HELLO_FRAME_MAX bytes (docs/protocol.md).
