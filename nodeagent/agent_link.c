@@ -15,7 +15,9 @@
 #include <event2/listener.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
+#include <slurm/slurm.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -108,6 +110,7 @@ struct agent_link_server {
 	unsigned int nhello;			  /* of them waiting for their hello */
 	struct link_ratelog drops;		  /* unauthenticated peers dropped */
 	struct link_ratelog accept_errs;	  /* accept() failures */
+	char host[INET_ADDRSTRLEN];		  /* address bound, "" for every one */
 };
 
 void agent_link_purpose(uint32_t job_id, char *out, size_t size)
@@ -124,6 +127,7 @@ static void link_ratelog_write(struct link_ratelog *rl)
 			 LINK_LOG_PERIOD_S, rl->latest);
 	rl->count = 0;
 	rl->last = time(NULL);
+	evtimer_del(rl->flush);
 }
 
 static void link_ratelog_on_flush(evutil_socket_t fd, short what, void *arg)
@@ -645,13 +649,59 @@ static void link_on_accept_error(struct evconnlistener *lev, void *arg)
 			  evutil_socket_error_to_string(err));
 }
 
-/* Binds the first free port of [@lo, @hi] (both 0: any). */
-static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int hi)
+/* Finds the IPv4 address Slurm knows job @job_id's batch host by (its
+ * NodeAddr, else its name), the address the job's other nodes reach it at.
+ * Returns 0, or -errno with @why said. */
+static int link_slurm_addr(uint32_t job_id, struct in_addr *out, char *why, size_t size)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	job_info_msg_t *jobs = NULL;
+	node_info_msg_t *nodes = NULL;
+	struct addrinfo *res = NULL;
+	const char *host = NULL;
+	char node[128] = "";
+	int ret = -ENOENT;
+	int gai;
+
+	if (slurm_load_job(&jobs, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+		snprintf(why, size, "job %u: %s", job_id, slurm_strerror(slurm_get_errno()));
+		return -ESRCH;
+	}
+	for (uint32_t i = 0; i < jobs->record_count; i++)
+		if (jobs->job_array[i].job_id == job_id && jobs->job_array[i].batch_host)
+			snprintf(node, sizeof(node), "%s", jobs->job_array[i].batch_host);
+	slurm_free_job_info_msg(jobs);
+	if (!*node) {
+		snprintf(why, size, "slurmctld names no batch host for job %u", job_id);
+		return -ENOENT;
+	}
+	if (slurm_load_node_single(&nodes, node, SHOW_ALL) != SLURM_SUCCESS || !nodes ||
+	    nodes->record_count < 1) {
+		snprintf(why, size, "node %s: %s", node, slurm_strerror(slurm_get_errno()));
+		ret = -ESRCH;
+		goto out_free;
+	}
+	host = nodes->node_array[0].node_addr ? nodes->node_array[0].node_addr : node;
+	gai = getaddrinfo(host, NULL, &hints, &res);
+	if (gai || !res) {
+		snprintf(why, size, "address %s of node %s: %s", host, node, gai_strerror(gai));
+		goto out_free;
+	}
+	*out = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	ret = 0;
+out_free:
+	slurm_free_node_info_msg(nodes);
+	return ret;
+}
+
+/* Binds the first free port of [@lo, @hi] (both 0: any) of @addr. */
+static struct evconnlistener *link_bind(struct agent_link_server *s, struct in_addr addr, int lo,
+					int hi)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = addr };
 	struct evconnlistener *lev = NULL;
 
-	sin.sin_addr.s_addr = htonl(INADDR_ANY);
 	for (int port = lo; !lev && port <= hi; port++) {
 		sin.sin_port = htons((uint16_t)port);
 		lev = evconnlistener_new_bind(s->base, link_on_accept, s,
@@ -662,11 +712,30 @@ static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int
 	if (lev)
 		evconnlistener_set_error_cb(lev, link_on_accept_error);
 	if (!lev && lo)
-		log_err("no free TCP port in %d-%d (site setting ports=): %s", lo, hi,
-			strerror(errno));
+		log_err("no free TCP port in %d-%d (site setting ports=) on %s: %s", lo, hi,
+			s->host[0] ? s->host : "any address", strerror(errno));
 	else if (!lev)
 		log_perror("cannot listen on a TCP port");
 	return lev;
+}
+
+/* Listens only where the job's nodes reach this one, as Slurm knows it:
+ * not on every interface of the batch host. */
+static struct evconnlistener *link_listen(struct agent_link_server *s, uint32_t job_id, int lo,
+					  int hi)
+{
+	struct in_addr addr = { .s_addr = htonl(INADDR_ANY) };
+	char why[256] = "";
+
+	if (link_slurm_addr(job_id, &addr, why, sizeof(why))) {
+		log_warn("cannot find this node's address in Slurm (%s): listening on every "
+			 "address",
+			 why);
+		addr.s_addr = htonl(INADDR_ANY);
+	} else {
+		inet_ntop(AF_INET, &addr, s->host, sizeof(s->host));
+	}
+	return link_bind(s, addr, lo, hi);
 }
 
 struct agent_link_server *agent_link_server_new(struct event_base *base,
@@ -694,7 +763,7 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 		agent_link_server_free(s);
 		return NULL;
 	}
-	s->lev = link_bind(s, lo, hi);
+	s->lev = link_listen(s, job_id, lo, hi);
 	if (!s->lev) {
 		agent_link_server_free(s);
 		return NULL;
@@ -706,6 +775,11 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	}
 	*bound = ntohs(sin.sin_port);
 	return s;
+}
+
+const char *agent_link_server_host(const struct agent_link_server *s)
+{
+	return s->host[0] ? s->host : NULL;
 }
 
 void agent_link_server_free(struct agent_link_server *s)

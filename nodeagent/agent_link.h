@@ -33,11 +33,15 @@ struct agent_backend;
 struct agent_link_server;
 
 /* Listens on the first free TCP port of [@lo, @hi] (0: any free one) of
- * every address for job @job_id and hands everything to @be (borrowed).
- * Fills *@bound with the port. NULL on failure (logged). */
+ * the batch host's Slurm address (NodeAddr; every address, with a warning,
+ * when slurmctld cannot tell it) for job @job_id and hands everything to
+ * @be (borrowed). Fills *@bound with the port. NULL on failure (logged). */
 struct agent_link_server *agent_link_server_new(struct event_base *base,
 						const struct agent_backend *be, uint32_t job_id,
 						int lo, int hi, int *bound);
+/* The address listened on ("10.0.0.5"), what clients must connect to;
+ * NULL when listening on every address. */
+const char *agent_link_server_host(const struct agent_link_server *s);
 /* Closes every connection (their processes leave the backend); accepts NULL. */
 void agent_link_server_free(struct agent_link_server *s);
 

@@ -94,6 +94,25 @@ static int auth_munge_err(munge_err_t e, const char *what)
 	}
 }
 
+/* Maps a munge decoding failure to -errno without logging: a refused proof
+ * is reported once by the caller, which knows where it came from. */
+static int auth_munge_errno(munge_err_t e)
+{
+	switch (e) {
+	case EMUNGE_SOCKET:
+		return -ECONNREFUSED;
+	case EMUNGE_NO_MEMORY:
+		return -ENOMEM;
+	case EMUNGE_CRED_REPLAYED:
+		return -EALREADY;
+	case EMUNGE_CRED_EXPIRED:
+	case EMUNGE_CRED_REWOUND:
+		return -EKEYEXPIRED;
+	default:
+		return -EKEYREJECTED;
+	}
+}
+
 /* Encodes @payload in a munge credential valid PROTO_AUTH_TTL seconds. */
 static int auth_encode(const char *payload, char **cred, const char *what)
 {
@@ -178,24 +197,25 @@ int proto_auth_check_hello_nonce(const char *cred, const char *purpose, uid_t al
 	if (!cred || !auth_purpose_ok(purpose))
 		return -EINVAL;
 	e = munge_decode(cred, NULL, &buf, &len, &u, &g);
+	if (e == EMUNGE_SOCKET || e == EMUNGE_NO_MEMORY) {
+		/* Our own trouble, not the peer's: say it here. */
+		ret = auth_munge_err(e, "cannot check a hello");
+		goto out_free;
+	}
 	if (e != EMUNGE_SUCCESS) {
-		ret = auth_munge_err(e, "hello refused");
+		ret = auth_munge_errno(e);
 		goto out_free;
 	}
 	if (!buf || !auth_payload_ok(buf, len, purpose)) {
-		log_err("hello refused: credential of uid %u was not made for \"%s\"",
-			(unsigned int)u, purpose);
 		ret = -EKEYREJECTED;
-		goto out_free;
-	}
-	if (!proto_auth_uid_allowed(u, allowed_uid)) {
-		log_err("hello refused: uid %u is neither the job owner (uid %u) nor root",
-			(unsigned int)u, (unsigned int)allowed_uid);
-		ret = -EACCES;
 		goto out_free;
 	}
 	if (uid)
 		*uid = u;
+	if (!proto_auth_uid_allowed(u, allowed_uid)) {
+		ret = -EACCES;
+		goto out_free;
+	}
 	if (gid)
 		*gid = g;
 	/* The nonce ends the payload (checked by auth_payload_ok). */
@@ -262,25 +282,6 @@ int proto_auth_make_proof(const char *purpose, const char *nonce, const char *pe
 		return ret;
 	}
 	return auth_encode(payload, cred, "cannot create a proof credential");
-}
-
-/* Maps a munge decoding failure to -errno without logging: a refused proof
- * is reported once by the caller, which knows where it came from. */
-static int auth_munge_errno(munge_err_t e)
-{
-	switch (e) {
-	case EMUNGE_SOCKET:
-		return -ECONNREFUSED;
-	case EMUNGE_NO_MEMORY:
-		return -ENOMEM;
-	case EMUNGE_CRED_REPLAYED:
-		return -EALREADY;
-	case EMUNGE_CRED_EXPIRED:
-	case EMUNGE_CRED_REWOUND:
-		return -EKEYEXPIRED;
-	default:
-		return -EKEYREJECTED;
-	}
 }
 
 int proto_auth_check_proof(const char *cred, const char *purpose, const char *nonce,

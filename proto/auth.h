@@ -63,7 +63,9 @@ int proto_auth_make_hello_nonce(const char *purpose, char **cred, char *nonce);
  *   -EKEYREJECTED invalid credential, or made for another purpose,
  *   -EACCES       valid, but the sender is neither @allowed_uid nor root,
  *   -ECONNREFUSED munged cannot be reached, -ENOMEM.
- * Every refusal is logged once with the reason and, when known, the uid. */
+ * *@uid is also set for -EACCES (the refused sender). Refusals are not
+ * logged: any user can send hellos, the caller words and rate-limits them;
+ * munged unreachable or out of memory is logged. */
 int proto_auth_check_hello(const char *cred, const char *purpose, uid_t allowed_uid, uid_t *uid,
 			   gid_t *gid);
 /* The same, and on success copies the client's nonce to @nonce

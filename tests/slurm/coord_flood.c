@@ -1,13 +1,15 @@
 /* coord_flood.c - an anonymous flood of a job's coordinator port
  * (tests/slurm/cluster_flood.sh).
  *
- *   coord-flood HOST PORT IDLE HALF WAIT_S
+ *   coord-flood HOST PORT IDLE HALF FORGED WAIT_S
  *
- * Opens IDLE connections that never say anything, and HALF connections
- * that each send a frame header announcing the largest frame (1 MiB) and
- * then all of it but the last byte, so that a coordinator buffering frames
- * of unauthenticated peers holds a megabyte for each. Prints
- *   "connected: N of IDLE+HALF (F refused or timed out)"
+ * Opens IDLE connections that never say anything, HALF connections that
+ * each send a frame header announcing the largest frame (1 MiB) and then
+ * all of it but the last byte, so that a coordinator buffering frames of
+ * unauthenticated peers holds a megabyte for each, and FORGED connections
+ * that each send a hello with a forged credential (each refusal could be
+ * a log line). Prints
+ *   "connected: N of IDLE+HALF+FORGED (F refused or timed out)"
  * once every connection was tried, then watches them for WAIT_S seconds
  * and prints
  *   "closed: all N by the coordinator after S s"            (exit 0), or
@@ -15,9 +17,11 @@
  * 2 for a wrong command line or a local failure.
  */
 #include "frame.h"
+#include "msg.h"
 
 #include <errno.h>
 #include <fcntl.h>
+#include <json-c/json.h>
 #include <netdb.h>
 #include <poll.h>
 #include <stdbool.h>
@@ -40,6 +44,7 @@
 /* One flooding connection. */
 struct flood_conn {
 	int fd;		/* -1 once the coordinator closed it */
+	bool forged;	/* sends a forged hello once connected */
 	bool connected; /* the TCP handshake completed */
 	size_t to_send; /* bytes of the half frame still to send */
 };
@@ -167,15 +172,20 @@ int main(int argc, char **argv)
 	struct rlimit rl;
 	int idle;
 	int half;
+	int forged;
+	int all;
+	char *hello = NULL;
+	size_t hello_len = 0;
+	struct json_object *m;
 	int wait_s;
 	int n = 0;
 	int connected;
 	int open;
 	double start;
 
-	if (argc != 6 || (idle = atoi(argv[3])) < 0 || (half = atoi(argv[4])) < 0 ||
-	    (wait_s = atoi(argv[5])) <= 0) {
-		fprintf(stderr, "usage: coord-flood HOST PORT IDLE HALF WAIT_S\n");
+	if (argc != 7 || (idle = atoi(argv[3])) < 0 || (half = atoi(argv[4])) < 0 ||
+	    (forged = atoi(argv[5])) < 0 || (wait_s = atoi(argv[6])) <= 0) {
+		fprintf(stderr, "usage: coord-flood HOST PORT IDLE HALF FORGED WAIT_S\n");
 		return 2;
 	}
 	if (getaddrinfo(argv[1], argv[2], &hints, &res)) {
@@ -187,8 +197,18 @@ int main(int argc, char **argv)
 		rl.rlim_cur = rl.rlim_max;
 		setrlimit(RLIMIT_NOFILE, &rl);
 	}
-	conns = calloc((size_t)idle + (size_t)half, sizeof(*conns));
-	pfds = calloc((size_t)idle + (size_t)half, sizeof(*pfds));
+	all = idle + half + forged;
+	m = proto_msg_new("register");
+	if (!m || proto_msg_set_str(m, "role", "client") ||
+	    proto_msg_set_str(m, "cred", "MUNGE:forged-by-coord-flood:") ||
+	    proto_frame_encode(m, &hello, &hello_len)) {
+		fprintf(stderr, "coord-flood: cannot build the forged hello\n");
+		json_object_put(m);
+		return 2;
+	}
+	json_object_put(m);
+	conns = calloc((size_t)all, sizeof(*conns));
+	pfds = calloc((size_t)all, sizeof(*pfds));
 	if (!conns || !pfds) {
 		fprintf(stderr, "coord-flood: out of memory\n");
 		free(conns);
@@ -199,25 +219,34 @@ int main(int argc, char **argv)
 	 * connections half-open in the kernel, which the coordinator never
 	 * sees and so can never close. */
 	connected = 0;
-	for (int i = 0; i < idle + half; i += FLOOD_WAVE) {
+	for (int i = 0; i < all; i += FLOOD_WAVE) {
 		int first = n;
 
-		for (int j = i; j < idle + half && j < i + FLOOD_WAVE; j++) {
+		for (int j = i; j < all && j < i + FLOOD_WAVE; j++) {
 			int fd = flood_connect(res);
 
 			if (fd < 0)
 				continue; /* counted as not connected */
 			conns[n].fd = fd;
-			conns[n].to_send = j < idle ? 0 : PROTO_FRAME_HDR_LEN + PROTO_FRAME_MAX - 1;
+			/* Forged first, idle last: the idle ones are left
+			 * for the coordinator's hello deadline. */
+			conns[n].forged = j < forged;
+			conns[n].to_send = j >= forged && j < forged + half
+						   ? PROTO_FRAME_HDR_LEN + PROTO_FRAME_MAX - 1
+						   : 0;
 			n++;
 		}
 		connected += flood_wait_connected(conns + first, pfds, n - first);
+		for (int j = first; j < n; j++)
+			if (conns[j].fd >= 0 && conns[j].forged &&
+			    send(conns[j].fd, hello, hello_len, MSG_NOSIGNAL) < 0)
+				fprintf(stderr, "coord-flood: forged hello: %s\n", strerror(errno));
 	}
+	free(hello);
 	freeaddrinfo(res);
 	for (int i = 0; i < n; i++)
 		flood_push(&conns[i]);
-	printf("connected: %d of %d (%d refused or timed out)\n", connected, idle + half,
-	       idle + half - connected);
+	printf("connected: %d of %d (%d refused or timed out)\n", connected, all, all - connected);
 	fflush(stdout);
 	start = flood_now();
 	for (open = n; open > 0 && flood_now() - start < wait_s;) {
