@@ -182,10 +182,47 @@ static int addr_tcp_connect(const struct agent_addr *a, int timeout_ms, char *wh
 	return fd;
 }
 
+/* Checks the coordinator's proof in @reply: made by @owner for this job,
+ * our @nonce and our end of @fd. Returns 0, or -EACCES with @why said. */
+static int addr_check_proof(int fd, const struct agent_addr *a, const struct json_object *reply,
+			    const char *purpose, const char *nonce, uid_t owner, char *why,
+			    size_t size)
+{
+	char peer[PROTO_AUTH_PEER_MAX + 1] = "?";
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	const char *proof = NULL;
+	char detail[160];
+	struct passwd *pw;
+	uid_t uid;
+	int ret;
+
+	if (getsockname(fd, (struct sockaddr *)&ss, &len) == 0)
+		proto_auth_sockaddr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+	proto_msg_get_str_opt(reply, "proof", PROTO_MSG_STR_MAX, NULL, &proof);
+	ret = proto_auth_check_proof(proof, purpose, nonce, peer, owner, &uid);
+	if (!ret)
+		return 0;
+	if (ret == -EACCES)
+		snprintf(detail, sizeof(detail), "%s (uid %u)", proto_auth_proof_strerror(ret),
+			 (unsigned)uid);
+	else
+		snprintf(detail, sizeof(detail), "%s", proto_auth_proof_strerror(ret));
+	pw = getpwuid(owner);
+	snprintf(why, size,
+		 "the coordinator at %s:%d for job %u could not prove it runs as %s (uid %u): "
+		 "%s; is its address record stale (coordinator killed, port taken by another "
+		 "process)?",
+		 a->host, a->port, a->job, pw ? pw->pw_name : "the job's owner", (unsigned)owner,
+		 detail);
+	return -EACCES;
+}
+
 /* Sends the hello and reads the answer. Returns 0 or -errno. */
 static int addr_hello(int fd, const struct agent_addr *a, const char *role, const char *node,
-		      int timeout_ms, char *why, size_t size)
+		      uid_t owner, int timeout_ms, char *why, size_t size)
 {
+	char nonce[PROTO_AUTH_NONCE_LEN + 1];
 	char purpose[PROTO_AUTH_PURPOSE_MAX + 1];
 	struct json_object *m = proto_msg_new(PROTO_MSG_REGISTER);
 	struct json_object *reply = NULL;
@@ -195,7 +232,7 @@ static int addr_hello(int fd, const struct agent_addr *a, const char *role, cons
 	int ret;
 
 	snprintf(purpose, sizeof(purpose), "coord:%u", a->job);
-	ret = m ? proto_auth_make_hello(purpose, &cred) : -ENOMEM;
+	ret = m ? proto_auth_make_hello_nonce(purpose, &cred, nonce) : -ENOMEM;
 	if (ret) {
 		snprintf(why, size, "cannot make a munge credential: %s", strerror(-ret));
 		goto out;
@@ -220,7 +257,9 @@ static int addr_hello(int fd, const struct agent_addr *a, const char *role, cons
 		snprintf(why, size, "the coordinator refused us: %s (%s)", text,
 			 proto_err_name(code));
 		ret = -EACCES;
+		goto out;
 	}
+	ret = addr_check_proof(fd, a, reply, purpose, nonce, owner, why, size);
 out:
 	free(cred);
 	json_object_put(m);
@@ -228,7 +267,7 @@ out:
 	return ret;
 }
 
-int agent_addr_connect(const struct agent_addr *a, const char *role, const char *node,
+int agent_addr_connect(const struct agent_addr *a, const char *role, const char *node, uid_t owner,
 		       int timeout_ms, char *why, size_t why_size)
 {
 	int fd = addr_tcp_connect(a, timeout_ms, why, why_size);
@@ -236,7 +275,7 @@ int agent_addr_connect(const struct agent_addr *a, const char *role, const char 
 
 	if (fd < 0)
 		return fd;
-	ret = addr_hello(fd, a, role, node, timeout_ms, why, why_size);
+	ret = addr_hello(fd, a, role, node, owner, timeout_ms, why, why_size);
 	if (ret) {
 		close(fd);
 		return ret;

@@ -8,7 +8,9 @@
  *  - ~owner/.slurm-ckpt/jobs/J.json, where `ckpt status JOBID` looks: the
  *    CLI knows a job id, not the directory the job chose.
  * Both are removed when it exits. A stale record is harmless: the hello is
- * bound to the job id, a coordinator of another job refuses it.
+ * bound to the job id, a coordinator of another job refuses it, and
+ * whatever now listens on the port must prove it runs as the job's owner
+ * (agent_addr_connect()).
  */
 #ifndef CKPT_AGENT_ADDR_H
 #define CKPT_AGENT_ADDR_H
@@ -42,11 +44,13 @@ int agent_addr_write(const char *path, const struct agent_addr *a);
 int agent_addr_read(const char *path, struct agent_addr *a);
 
 /* Connects to @a and says hello as @role ("agent" with @node, or
- * "client"), with a munge credential for "coord:<job>". Waits at most
- * @timeout_ms for each step. Returns the connected fd, or -errno with
- * @why filled: -ECONNREFUSED / -ETIMEDOUT / -EHOSTUNREACH (no coordinator
- * there), -EACCES (refused: @why has the coordinator's reason). */
-int agent_addr_connect(const struct agent_addr *a, const char *role, const char *node,
+ * "client"), with a munge credential for "coord:<job>", and accepts the
+ * coordinator only if its answer proves it runs as @owner, the job's user
+ * (proto/auth.h). Waits at most @timeout_ms for each step. Returns the
+ * connected fd, or -errno with @why filled: -ECONNREFUSED / -ETIMEDOUT /
+ * -EHOSTUNREACH (no coordinator there), -EACCES (refused, with the
+ * coordinator's reason, or the coordinator could not prove itself). */
+int agent_addr_connect(const struct agent_addr *a, const char *role, const char *node, uid_t owner,
 		       int timeout_ms, char *why, size_t why_size);
 
 #endif

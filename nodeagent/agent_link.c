@@ -15,16 +15,41 @@
 #include <event2/listener.h>
 #include <json-c/json.h>
 #include <netinet/in.h>
+#include <netdb.h>
 #include <netinet/tcp.h>
+#include <slurm/slurm.h>
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Longest munge credential accepted in a hello: munge's are ~200 bytes. */
 #define LINK_CRED_MAX 4096
+/* Largest frame a peer may send before its hello is accepted: the hello
+ * with the longest credential fits; the normal 1 MiB limit would let each
+ * anonymous peer make us hold a megabyte. */
+#define LINK_HELLO_FRAME_MAX (2 * LINK_CRED_MAX)
+/* Connections waiting for their hello, at most: the node agents of a
+ * 64-node job reconnecting at once fit; beyond, the oldest is dropped, so
+ * an anonymous flood holds at most this many fds and ~12 KiB each. */
+#define LINK_HELLO_CONNS_MAX 64
+/* Seconds a peer has to complete its hello: a legitimate one is one round
+ * trip and one munge call, well under a second even on a loaded node. */
+#define LINK_HELLO_TIMEOUT_S 10
+/* Seconds accepting pauses after accept() failed for lack of fds or
+ * memory: libevent would otherwise retry (and fail) in a busy loop. */
+#define LINK_ACCEPT_PAUSE_S 1
+/* Seconds between two log lines about refused or failed connections: an
+ * anonymous peer must not be able to fill the job's agent.log. */
+#define LINK_LOG_PERIOD_S 10
+
+/* A constant's value as a string literal, for messages. */
+#define LINK_STR_(x) #x
+#define LINK_STR(x)  LINK_STR_(x)
 
 enum link_role {
 	LINK_HELLO = 0, /* waiting for "register" */
@@ -52,28 +77,88 @@ struct link_req {
 };
 
 struct link_conn {
-	struct agent_link_server *s;   /* owner */
-	struct agent_wire *wire;       /* the socket, framed */
-	enum link_role role;	       /* after the hello */
-	char node[AGENT_NODE_MAX + 1]; /* a node agent's node */
-	char name[128];		       /* for logs: "agent of cn2", "client 10.0.0.5" */
-	struct link_part *parts;       /* processes it forwards */
-	struct link_req *reqs;	       /* its requests in flight */
-	struct link_conn *prev;	       /* server's list */
-	struct link_conn *next;	       /* server's list */
+	struct agent_link_server *s;	    /* owner */
+	struct agent_wire *wire;	    /* the socket, framed */
+	struct event *hello_timer;	    /* closes it if no hello came in time */
+	enum link_role role;		    /* after the hello */
+	char node[AGENT_NODE_MAX + 1];	    /* a node agent's node */
+	char name[128];			    /* for logs: "agent of cn2", "client 10.0.0.5:4242" */
+	char peer[PROTO_AUTH_PEER_MAX + 1]; /* "10.0.0.5:4242", bound into our proof */
+	struct link_part *parts;	    /* processes it forwards */
+	struct link_req *reqs;		    /* its requests in flight */
+	struct link_conn *prev;		    /* server's list */
+	struct link_conn *next;		    /* server's list */
+};
+
+/* Log lines about one kind of trouble, at most one per LINK_LOG_PERIOD_S:
+ * the first at once, those that follow counted and summed up later. */
+struct link_ratelog {
+	const char *what;    /* "refused unauthenticated connections", ... */
+	time_t last;	     /* when the last line was written */
+	unsigned int count;  /* occurrences not logged yet */
+	char latest[256];    /* the last of them */
+	struct event *flush; /* writes the sum once the period is over */
 };
 
 struct agent_link_server {
 	struct event_base *base;		  /* the loop */
 	struct evconnlistener *lev;		  /* accepts */
+	struct event *resume;			  /* re-enables accepting after a pause */
 	const struct agent_backend *be;		  /* the coordinator */
 	char purpose[PROTO_AUTH_PURPOSE_MAX + 1]; /* "coord:<jobid>" */
-	struct link_conn *conns;		  /* open connections */
+	struct link_conn *conns;		  /* open connections, newest first */
+	unsigned int nhello;			  /* of them waiting for their hello */
+	struct link_ratelog drops;		  /* unauthenticated peers dropped */
+	struct link_ratelog accept_errs;	  /* accept() failures */
+	char host[INET_ADDRSTRLEN];		  /* address bound, "" for every one */
 };
 
 void agent_link_purpose(uint32_t job_id, char *out, size_t size)
 {
 	snprintf(out, size, "coord:%u", job_id);
+}
+
+static void link_ratelog_write(struct link_ratelog *rl)
+{
+	if (rl->count == 1)
+		log_warn("%s", rl->latest);
+	else
+		log_warn("%u %s in the last %d s; the latest: %s", rl->count, rl->what,
+			 LINK_LOG_PERIOD_S, rl->latest);
+	rl->count = 0;
+	rl->last = time(NULL);
+	evtimer_del(rl->flush);
+}
+
+static void link_ratelog_on_flush(evutil_socket_t fd, short what, void *arg)
+{
+	struct link_ratelog *rl = arg;
+
+	(void)fd;
+	(void)what;
+	if (rl->count)
+		link_ratelog_write(rl);
+}
+
+/* Notes one occurrence, described by @fmt: logged now if the period since
+ * the last line is over, else counted and summed up when it is. */
+__attribute__((format(printf, 2, 3))) static void link_ratelog_note(struct link_ratelog *rl,
+								    const char *fmt, ...)
+{
+	time_t now = time(NULL);
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(rl->latest, sizeof(rl->latest), fmt, ap);
+	va_end(ap);
+	rl->count++;
+	if (now - rl->last >= LINK_LOG_PERIOD_S) {
+		link_ratelog_write(rl);
+	} else if (!evtimer_pending(rl->flush, NULL)) {
+		struct timeval tv = { .tv_sec = LINK_LOG_PERIOD_S - (now - rl->last) };
+
+		evtimer_add(rl->flush, &tv);
+	}
 }
 
 static void link_part_free(struct link_conn *c, struct link_part *lp)
@@ -111,7 +196,9 @@ static void link_close(struct link_conn *c, const char *why)
 {
 	struct agent_link_server *s = c->s;
 
-	if (why)
+	if (c->role == LINK_HELLO && why)
+		link_ratelog_note(&s->drops, "dropped %s before its hello: %s", c->name, why);
+	else if (why)
 		log_warn("dropping %s: %s", c->name, why);
 	else if (c->role == LINK_AGENT)
 		log_info("%s disconnected", c->name);
@@ -130,6 +217,10 @@ static void link_close(struct link_conn *c, const char *why)
 		s->conns = c->next;
 	if (c->next)
 		c->next->prev = c->prev;
+	if (c->role == LINK_HELLO)
+		s->nhello--;
+	if (c->hello_timer)
+		event_free(c->hello_timer);
 	agent_wire_free(c->wire);
 	free(c);
 }
@@ -139,7 +230,7 @@ static int link_refuse(struct link_conn *c, int code, const char *text, const ch
 {
 	agent_wire_send_error(c->wire, code, text, re);
 	agent_wire_finish(c->wire);
-	log_warn("refused %s: %s", c->name, text);
+	link_ratelog_note(&c->s->drops, "refused %s: %s", c->name, text);
 	return 0;
 }
 
@@ -217,6 +308,8 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	const char *role;
 	const char *cred;
 	const char *node = "";
+	char nonce[PROTO_AUTH_NONCE_LEN + 1];
+	char *proof = NULL;
 	uid_t uid = (uid_t)-1;
 	int ret;
 
@@ -233,7 +326,7 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	if (!strcmp(role, "agent") && !*node)
 		return link_refuse(c, PROTO_E_PROTOCOL, "a node agent must say its \"node\"",
 				   "register");
-	ret = proto_auth_check_hello(cred, c->s->purpose, getuid(), &uid, NULL);
+	ret = proto_auth_check_hello_nonce(cred, c->s->purpose, getuid(), &uid, NULL, nonce);
 	if (ret) {
 		char text[256];
 
@@ -244,12 +337,25 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 				 (unsigned)uid);
 		return link_refuse(c, hello_error_code(ret), text, "register");
 	}
+	/* Our side of the mutual authentication: the client accepts us only
+	 * with this (proto/auth.h). */
+	ret = proto_auth_make_proof(c->s->purpose, nonce, c->peer, &proof);
+	if (ret)
+		return link_refuse(c, PROTO_E_INTERNAL,
+				   "the coordinator cannot make a munge credential to prove itself",
+				   "register");
 	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);
-	if (!ok || agent_wire_send(c->wire, ok)) {
+	ret = !ok || proto_msg_set_str(ok, "proof", proof) ? -ENOMEM : agent_wire_send(c->wire, ok);
+	free(proof);
+	if (ret) {
 		json_object_put(ok);
 		return -ENOMEM;
 	}
 	json_object_put(ok);
+	/* Authenticated: the deadline and the small frame limit are over. */
+	c->s->nhello--;
+	evtimer_del(c->hello_timer);
+	agent_wire_set_limit(c->wire, 0);
 	if (!strcmp(role, "agent")) {
 		c->role = LINK_AGENT;
 		snprintf(c->node, sizeof(c->node), "%s", node);
@@ -447,10 +553,36 @@ static const struct agent_wire_ops link_wire_ops = {
 	.closed = link_on_closed,
 };
 
+static void link_on_hello_timeout(evutil_socket_t fd, short what, void *arg)
+{
+	(void)fd;
+	(void)what;
+	link_close(arg, "no hello within " LINK_STR(LINK_HELLO_TIMEOUT_S) " s");
+}
+
+/* Makes room for one more peer waiting for its hello by dropping the
+ * oldest such peer: a flood then costs a legitimate peer its place only
+ * if the flood outpaces one hello round trip. */
+static void link_make_room(struct agent_link_server *s)
+{
+	struct link_conn *oldest = NULL;
+
+	if (s->nhello < LINK_HELLO_CONNS_MAX)
+		return;
+	for (struct link_conn *c = s->conns; c; c = c->next)
+		if (c->role == LINK_HELLO)
+			oldest = c;
+	if (!oldest)
+		return;
+	link_close(oldest, "too many connections waiting for their hello (at most " LINK_STR(
+				   LINK_HELLO_CONNS_MAX) ")");
+}
+
 static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struct sockaddr *sa,
 			   int salen, void *arg)
 {
 	struct agent_link_server *s = arg;
+	struct timeval tv = { .tv_sec = LINK_HELLO_TIMEOUT_S };
 	struct link_conn *c;
 	char addr[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -461,6 +593,7 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 		inet_ntop(AF_INET, &((struct sockaddr_in *)sa)->sin_addr, addr, sizeof(addr));
 	/* Small request/answer frames: no Nagle delay on the checkpoint path. */
 	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	link_make_room(s);
 	c = calloc(1, sizeof(*c));
 	if (!c) {
 		log_err("out of memory accepting a connection from %s", addr);
@@ -468,26 +601,107 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 		return;
 	}
 	c->s = s;
-	snprintf(c->name, sizeof(c->name), "client %s", addr);
+	if (proto_auth_sockaddr_str(sa, c->peer, sizeof(c->peer)))
+		snprintf(c->peer, sizeof(c->peer), "%s", addr);
+	snprintf(c->name, sizeof(c->name), "client %s", c->peer);
+	c->hello_timer = evtimer_new(s->base, link_on_hello_timeout, c);
 	c->wire = agent_wire_new(s->base, fd, &link_wire_ops, c);
-	if (!c->wire) {
+	if (!c->wire || !c->hello_timer || evtimer_add(c->hello_timer, &tv)) {
 		log_err("out of memory accepting a connection from %s", addr);
+		agent_wire_free(c->wire);
+		if (c->hello_timer)
+			event_free(c->hello_timer);
 		free(c);
 		return;
 	}
+	agent_wire_set_limit(c->wire, LINK_HELLO_FRAME_MAX);
+	s->nhello++;
 	c->next = s->conns;
 	if (s->conns)
 		s->conns->prev = c;
 	s->conns = c;
 }
 
-/* Binds the first free port of [@lo, @hi] (both 0: any). */
-static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int hi)
+static void link_on_resume(evutil_socket_t fd, short what, void *arg)
 {
-	struct sockaddr_in sin = { .sin_family = AF_INET };
+	struct agent_link_server *s = arg;
+
+	(void)fd;
+	(void)what;
+	evconnlistener_enable(s->lev);
+}
+
+/* accept() failed with something else than a peer giving up (libevent
+ * retries those itself): out of fds (EMFILE/ENFILE) or kernel memory.
+ * The pending connection stays queued, so retrying at once would spin:
+ * pause accepting, and say so once per period. */
+static void link_on_accept_error(struct evconnlistener *lev, void *arg)
+{
+	struct agent_link_server *s = arg;
+	struct timeval tv = { .tv_sec = LINK_ACCEPT_PAUSE_S };
+	int err = EVUTIL_SOCKET_ERROR();
+
+	evconnlistener_disable(lev);
+	evtimer_add(s->resume, &tv);
+	link_ratelog_note(&s->accept_errs,
+			  "cannot accept a connection on the coordinator's port: %s; not "
+			  "accepting for " LINK_STR(LINK_ACCEPT_PAUSE_S) " s",
+			  evutil_socket_error_to_string(err));
+}
+
+/* Finds the IPv4 address Slurm knows job @job_id's batch host by (its
+ * NodeAddr, else its name), the address the job's other nodes reach it at.
+ * Returns 0, or -errno with @why said. */
+static int link_slurm_addr(uint32_t job_id, struct in_addr *out, char *why, size_t size)
+{
+	struct addrinfo hints = { .ai_family = AF_INET, .ai_socktype = SOCK_STREAM };
+	job_info_msg_t *jobs = NULL;
+	node_info_msg_t *nodes = NULL;
+	struct addrinfo *res = NULL;
+	const char *host = NULL;
+	char node[128] = "";
+	int ret = -ENOENT;
+	int gai;
+
+	if (slurm_load_job(&jobs, job_id, SHOW_ALL) != SLURM_SUCCESS) {
+		snprintf(why, size, "job %u: %s", job_id, slurm_strerror(slurm_get_errno()));
+		return -ESRCH;
+	}
+	for (uint32_t i = 0; i < jobs->record_count; i++)
+		if (jobs->job_array[i].job_id == job_id && jobs->job_array[i].batch_host)
+			snprintf(node, sizeof(node), "%s", jobs->job_array[i].batch_host);
+	slurm_free_job_info_msg(jobs);
+	if (!*node) {
+		snprintf(why, size, "slurmctld names no batch host for job %u", job_id);
+		return -ENOENT;
+	}
+	if (slurm_load_node_single(&nodes, node, SHOW_ALL) != SLURM_SUCCESS || !nodes ||
+	    nodes->record_count < 1) {
+		snprintf(why, size, "node %s: %s", node, slurm_strerror(slurm_get_errno()));
+		ret = -ESRCH;
+		goto out_free;
+	}
+	host = nodes->node_array[0].node_addr ? nodes->node_array[0].node_addr : node;
+	gai = getaddrinfo(host, NULL, &hints, &res);
+	if (gai || !res) {
+		snprintf(why, size, "address %s of node %s: %s", host, node, gai_strerror(gai));
+		goto out_free;
+	}
+	*out = ((struct sockaddr_in *)res->ai_addr)->sin_addr;
+	freeaddrinfo(res);
+	ret = 0;
+out_free:
+	slurm_free_node_info_msg(nodes);
+	return ret;
+}
+
+/* Binds the first free port of [@lo, @hi] (both 0: any) of @addr. */
+static struct evconnlistener *link_bind(struct agent_link_server *s, struct in_addr addr, int lo,
+					int hi)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_addr = addr };
 	struct evconnlistener *lev = NULL;
 
-	sin.sin_addr.s_addr = htonl(INADDR_ANY);
 	for (int port = lo; !lev && port <= hi; port++) {
 		sin.sin_port = htons((uint16_t)port);
 		lev = evconnlistener_new_bind(s->base, link_on_accept, s,
@@ -495,12 +709,33 @@ static struct evconnlistener *link_bind(struct agent_link_server *s, int lo, int
 						      LEV_OPT_REUSEABLE,
 					      64, (struct sockaddr *)&sin, sizeof(sin));
 	}
+	if (lev)
+		evconnlistener_set_error_cb(lev, link_on_accept_error);
 	if (!lev && lo)
-		log_err("no free TCP port in %d-%d (site setting ports=): %s", lo, hi,
-			strerror(errno));
+		log_err("no free TCP port in %d-%d (site setting ports=) on %s: %s", lo, hi,
+			s->host[0] ? s->host : "any address", strerror(errno));
 	else if (!lev)
 		log_perror("cannot listen on a TCP port");
 	return lev;
+}
+
+/* Listens only where the job's nodes reach this one, as Slurm knows it:
+ * not on every interface of the batch host. */
+static struct evconnlistener *link_listen(struct agent_link_server *s, uint32_t job_id, int lo,
+					  int hi)
+{
+	struct in_addr addr = { .s_addr = htonl(INADDR_ANY) };
+	char why[256] = "";
+
+	if (link_slurm_addr(job_id, &addr, why, sizeof(why))) {
+		log_warn("cannot find this node's address in Slurm (%s): listening on every "
+			 "address",
+			 why);
+		addr.s_addr = htonl(INADDR_ANY);
+	} else {
+		inet_ntop(AF_INET, &addr, s->host, sizeof(s->host));
+	}
+	return link_bind(s, addr, lo, hi);
 }
 
 struct agent_link_server *agent_link_server_new(struct event_base *base,
@@ -517,10 +752,20 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	}
 	s->base = base;
 	s->be = be;
+	s->drops.what = "unauthenticated connections dropped or refused";
+	s->accept_errs.what = "failures to accept a connection";
+	s->drops.flush = evtimer_new(base, link_ratelog_on_flush, &s->drops);
+	s->accept_errs.flush = evtimer_new(base, link_ratelog_on_flush, &s->accept_errs);
+	s->resume = evtimer_new(base, link_on_resume, s);
 	agent_link_purpose(job_id, s->purpose, sizeof(s->purpose));
-	s->lev = link_bind(s, lo, hi);
+	if (!s->drops.flush || !s->accept_errs.flush || !s->resume) {
+		log_err("out of memory");
+		agent_link_server_free(s);
+		return NULL;
+	}
+	s->lev = link_listen(s, job_id, lo, hi);
 	if (!s->lev) {
-		free(s);
+		agent_link_server_free(s);
 		return NULL;
 	}
 	if (getsockname(evconnlistener_get_fd(s->lev), (struct sockaddr *)&sin, &len) < 0) {
@@ -532,14 +777,26 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	return s;
 }
 
+const char *agent_link_server_host(const struct agent_link_server *s)
+{
+	return s->host[0] ? s->host : NULL;
+}
+
 void agent_link_server_free(struct agent_link_server *s)
 {
 	if (!s)
 		return;
-	evconnlistener_free(s->lev);
+	if (s->lev)
+		evconnlistener_free(s->lev);
 	for (struct link_conn *c = s->conns, *next; c; c = next) {
 		next = c->next;
 		link_close(c, NULL);
 	}
+	if (s->drops.flush)
+		event_free(s->drops.flush);
+	if (s->accept_errs.flush)
+		event_free(s->accept_errs.flush);
+	if (s->resume)
+		event_free(s->resume);
 	free(s);
 }

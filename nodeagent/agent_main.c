@@ -488,7 +488,9 @@ static int agent_publish(struct agent *a, const struct agent_opts *o)
 	a->link = agent_link_server_new(a->base, &a->be, o->job_id, o->port, o->port_hi, &rec.port);
 	if (!a->link)
 		return -EADDRNOTAVAIL;
-	if (gethostname(rec.host, sizeof(rec.host) - 1))
+	if (agent_link_server_host(a->link))
+		snprintf(rec.host, sizeof(rec.host), "%s", agent_link_server_host(a->link));
+	else if (gethostname(rec.host, sizeof(rec.host) - 1))
 		snprintf(rec.host, sizeof(rec.host), "localhost");
 	snprintf(rec.dir, sizeof(rec.dir), "%s", a->ad.dir);
 	snprintf(a->coord_rec, sizeof(a->coord_rec), "%s/%s", a->ad.dir, AGENT_ADDR_FILE);

@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Seconds between connection attempts: the first retry is quick (the
  * coordinator may still be starting), later ones back off to this. */
@@ -255,8 +256,9 @@ static void uplink_connect(struct agent_uplink *u)
 	if (fd)
 		snprintf(why, sizeof(why), "no usable %s yet (%s)", path, strerror(-fd));
 	else
-		fd = agent_addr_connect(&a, "agent", u->node, UPLINK_CONNECT_TIMEOUT_MS, why,
-					sizeof(why));
+		/* We run as the job's user: so must the coordinator. */
+		fd = agent_addr_connect(&a, "agent", u->node, getuid(), UPLINK_CONNECT_TIMEOUT_MS,
+					why, sizeof(why));
 	if (fd < 0) {
 		/* Said once per distinct reason: retries come every 10 s. */
 		if (strcmp(why, u->last_why) != 0)

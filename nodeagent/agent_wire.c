@@ -20,10 +20,12 @@
 
 struct agent_wire {
 	struct bufferevent *bev;	  /* the socket, buffered */
+	int fd;				  /* the socket, closed by agent_wire_free() */
 	struct proto_decoder *dec;	  /* frames being reassembled */
 	struct event *done;		  /* reports a finish with nothing left to write */
 	const struct agent_wire_ops *ops; /* owner's callbacks */
 	void *arg;			  /* passed to them */
+	size_t limit;			  /* bytes a frame may buffer; 0: PROTO_FRAME_MAX */
 	bool finishing;			  /* no more reading; close once flushed */
 	char why[256];			  /* reason given to closed() then, "" if none */
 };
@@ -76,6 +78,13 @@ static void wire_on_read(struct bufferevent *bev, void *arg)
 		}
 		if (!wire_drain_frames(w))
 			return;
+		if (!w->finishing && w->limit && proto_decoder_pending(w->dec) > w->limit) {
+			snprintf(w->why, sizeof(w->why),
+				 "frame larger than the %zu bytes allowed at this stage", w->limit);
+			agent_wire_send_error(w, PROTO_E_PROTOCOL, w->why, NULL);
+			agent_wire_finish(w);
+			return;
+		}
 	}
 }
 
@@ -128,9 +137,12 @@ struct agent_wire *agent_wire_new(struct event_base *base, int fd, const struct 
 	w->arg = arg;
 	w->dec = proto_decoder_new();
 	w->done = event_new(base, -1, 0, wire_on_done, w);
-	w->bev = bufferevent_socket_new(base, fd, BEV_OPT_CLOSE_ON_FREE);
-	if (!w->bev)
-		close(fd);
+	/* Closed by us, not by libevent: it would close only once back in its
+	 * loop, and a coordinator dropping peers while accepting a flood would
+	 * run out of fds first. (Its epoll backend copes with an fd closed
+	 * before its events are deleted.) */
+	w->fd = fd;
+	w->bev = bufferevent_socket_new(base, fd, 0);
 	if (!w->dec || !w->done || !w->bev) {
 		agent_wire_free(w);
 		return NULL;
@@ -144,8 +156,12 @@ void agent_wire_free(struct agent_wire *w)
 {
 	if (!w)
 		return;
-	if (w->bev)
+	if (w->bev) {
+		/* Its events leave the loop now, before the fd is closed. */
+		bufferevent_disable(w->bev, EV_READ | EV_WRITE);
 		bufferevent_free(w->bev);
+	}
+	close(w->fd);
 	if (w->done)
 		event_free(w->done);
 	proto_decoder_free(w->dec);
@@ -178,6 +194,11 @@ void agent_wire_send_error(struct agent_wire *w, int code, const char *text, con
 		proto_msg_set_str(m, "reason", text);
 	agent_wire_send(w, m);
 	json_object_put(m);
+}
+
+void agent_wire_set_limit(struct agent_wire *w, size_t limit)
+{
+	w->limit = limit;
 }
 
 void agent_wire_finish(struct agent_wire *w)

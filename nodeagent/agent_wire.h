@@ -10,6 +10,8 @@
 #ifndef CKPT_AGENT_WIRE_H
 #define CKPT_AGENT_WIRE_H
 
+#include <stddef.h>
+
 struct event_base;
 struct json_object;
 struct agent_wire;
@@ -38,6 +40,11 @@ int agent_wire_send(struct agent_wire *w, const struct json_object *msg);
 /* Sends "error" (@code, @text, re @re) with "reason" = @text as well (the
  * local protocol's readers look for it). Best effort. */
 void agent_wire_send_error(struct agent_wire *w, int code, const char *text, const char *re);
+/* Bounds what one frame may buffer to @limit bytes (0: PROTO_FRAME_MAX
+ * only), e.g. before a peer has authenticated. A peer past it gets an
+ * "error" and the connection ends; at most @limit plus one read (4 KiB) is
+ * ever held. */
+void agent_wire_set_limit(struct agent_wire *w, size_t limit);
 /* Stops reading; closed(NULL) once everything queued is written. */
 void agent_wire_finish(struct agent_wire *w);
 

@@ -104,7 +104,7 @@ static int job_connect(struct cli_target *t)
 	char why[512];
 	char who[64];
 	struct agent_addr a;
-	uid_t owner;
+	uid_t owner = (uid_t)-1;
 	int ret;
 
 	ret = job_owner(t->job, &owner);
@@ -128,7 +128,7 @@ static int job_connect(struct cli_target *t)
 		return ret;
 	}
 	snprintf(t->log, sizeof(t->log), "%s/agent.log", a.dir);
-	ret = agent_addr_connect(&a, "client", NULL, CLI_COORD_TIMEOUT_MS, why, sizeof(why));
+	ret = agent_addr_connect(&a, "client", NULL, owner, CLI_COORD_TIMEOUT_MS, why, sizeof(why));
 	if (ret < 0)
 		cli_err("cannot reach the coordinator of job %u: %s", t->job, why);
 	return ret;

@@ -5,8 +5,10 @@
 
 #include "log.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <munge.h>
+#include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,10 +18,16 @@
 /* Payload tag: names the protocol so a credential made by another munge
  * client (Slurm's own) can never be taken for a hello. */
 #define AUTH_TAG "slurm-ckpt-hello/1"
+/* Tag of the coordinator's answer: distinct from AUTH_TAG, so a client's
+ * own hello (made by the job's owner, with the client's nonce) reflected
+ * back by an impostor is no proof. */
+#define AUTH_PROOF_TAG "slurm-ckpt-proof/1"
 /* Random bytes in the nonce: 128 bits never collide in practice. */
 #define AUTH_NONCE_BYTES 16
-/* Largest payload: tag, purpose, nonce in hex and separators. */
-#define AUTH_PAYLOAD_MAX (sizeof(AUTH_TAG) + PROTO_AUTH_PURPOSE_MAX + 2 * AUTH_NONCE_BYTES + 16)
+/* Largest payload: tag, purpose, nonce in hex, peer and separators. */
+#define AUTH_PAYLOAD_MAX                                                          \
+	(sizeof(AUTH_PROOF_TAG) + PROTO_AUTH_PURPOSE_MAX + PROTO_AUTH_NONCE_LEN + \
+	 PROTO_AUTH_PEER_MAX + 16)
 
 bool proto_auth_uid_allowed(uid_t uid, uid_t allowed)
 {
@@ -41,7 +49,9 @@ static bool auth_purpose_ok(const char *purpose)
 	return true;
 }
 
-/* Fills @hex (2 * AUTH_NONCE_BYTES + 1 bytes) with a random nonce. */
+_Static_assert(PROTO_AUTH_NONCE_LEN == 2 * AUTH_NONCE_BYTES, "nonce: two hex digits a byte");
+
+/* Fills @hex (PROTO_AUTH_NONCE_LEN + 1 bytes) with a random nonce. */
 static int auth_nonce(char *hex)
 {
 	unsigned char raw[AUTH_NONCE_BYTES];
@@ -85,23 +95,32 @@ static int auth_munge_err(munge_err_t e, const char *what)
 	}
 }
 
-int proto_auth_make_hello(const char *purpose, char **cred)
+/* Maps a munge decoding failure to -errno without logging: a refused proof
+ * is reported once by the caller, which knows where it came from. */
+static int auth_munge_errno(munge_err_t e)
 {
-	char payload[AUTH_PAYLOAD_MAX];
-	char nonce[2 * AUTH_NONCE_BYTES + 1];
+	switch (e) {
+	case EMUNGE_SOCKET:
+		return -ECONNREFUSED;
+	case EMUNGE_NO_MEMORY:
+		return -ENOMEM;
+	case EMUNGE_CRED_REPLAYED:
+		return -EALREADY;
+	case EMUNGE_CRED_EXPIRED:
+	case EMUNGE_CRED_REWOUND:
+		return -EKEYEXPIRED;
+	default:
+		return -EKEYREJECTED;
+	}
+}
+
+/* Encodes @payload in a munge credential valid PROTO_AUTH_TTL seconds. */
+static int auth_encode(const char *payload, char **cred, const char *what)
+{
 	munge_ctx_t ctx;
 	munge_err_t e;
-	int ret;
+	int ret = 0;
 
-	*cred = NULL;
-	if (!auth_purpose_ok(purpose)) {
-		log_err("invalid hello purpose \"%s\"", purpose ? purpose : "(null)");
-		return -EINVAL;
-	}
-	ret = auth_nonce(nonce);
-	if (ret)
-		return ret;
-	snprintf(payload, sizeof(payload), AUTH_TAG " %s %s", purpose, nonce);
 	ctx = munge_ctx_create();
 	if (!ctx) {
 		log_err("cannot create a munge context: out of memory");
@@ -112,10 +131,36 @@ int proto_auth_make_hello(const char *purpose, char **cred)
 		e = munge_encode(cred, ctx, payload, (int)strlen(payload));
 	if (e != EMUNGE_SUCCESS) {
 		*cred = NULL;
-		ret = auth_munge_err(e, "cannot create a hello credential");
+		ret = auth_munge_err(e, what);
 	}
 	munge_ctx_destroy(ctx);
 	return ret;
+}
+
+int proto_auth_make_hello_nonce(const char *purpose, char **cred, char *nonce)
+{
+	char payload[AUTH_PAYLOAD_MAX];
+	char hex[PROTO_AUTH_NONCE_LEN + 1];
+	int ret;
+
+	*cred = NULL;
+	if (!auth_purpose_ok(purpose)) {
+		log_err("invalid hello purpose \"%s\"", purpose ? purpose : "(null)");
+		return -EINVAL;
+	}
+	ret = auth_nonce(hex);
+	if (ret)
+		return ret;
+	snprintf(payload, sizeof(payload), AUTH_TAG " %s %s", purpose, hex);
+	ret = auth_encode(payload, cred, "cannot create a hello credential");
+	if (!ret && nonce)
+		memcpy(nonce, hex, sizeof(hex));
+	return ret;
+}
+
+int proto_auth_make_hello(const char *purpose, char **cred)
+{
+	return proto_auth_make_hello_nonce(purpose, cred, NULL);
 }
 
 /* Checks a decoded payload: tag, exact @purpose, and a well-formed nonce. */
@@ -140,8 +185,8 @@ static bool auth_payload_ok(const char *buf, int len, const char *purpose)
 	return true;
 }
 
-int proto_auth_check_hello(const char *cred, const char *purpose, uid_t allowed_uid, uid_t *uid,
-			   gid_t *gid)
+int proto_auth_check_hello_nonce(const char *cred, const char *purpose, uid_t allowed_uid,
+				 uid_t *uid, gid_t *gid, char *nonce)
 {
 	void *buf = NULL;
 	int len = 0;
@@ -153,29 +198,171 @@ int proto_auth_check_hello(const char *cred, const char *purpose, uid_t allowed_
 	if (!cred || !auth_purpose_ok(purpose))
 		return -EINVAL;
 	e = munge_decode(cred, NULL, &buf, &len, &u, &g);
+	if (e == EMUNGE_SOCKET || e == EMUNGE_NO_MEMORY) {
+		/* Our own trouble, not the peer's: say it here. */
+		ret = auth_munge_err(e, "cannot check a hello");
+		goto out_free;
+	}
 	if (e != EMUNGE_SUCCESS) {
-		ret = auth_munge_err(e, "hello refused");
+		ret = auth_munge_errno(e);
 		goto out_free;
 	}
 	if (!buf || !auth_payload_ok(buf, len, purpose)) {
-		log_err("hello refused: credential of uid %u was not made for \"%s\"",
-			(unsigned int)u, purpose);
 		ret = -EKEYREJECTED;
-		goto out_free;
-	}
-	if (!proto_auth_uid_allowed(u, allowed_uid)) {
-		log_err("hello refused: uid %u is neither the job owner (uid %u) nor root",
-			(unsigned int)u, (unsigned int)allowed_uid);
-		ret = -EACCES;
 		goto out_free;
 	}
 	if (uid)
 		*uid = u;
+	if (!proto_auth_uid_allowed(u, allowed_uid)) {
+		ret = -EACCES;
+		goto out_free;
+	}
 	if (gid)
 		*gid = g;
+	/* The nonce ends the payload (checked by auth_payload_ok). */
+	if (nonce) {
+		memcpy(nonce, (const char *)buf + len - PROTO_AUTH_NONCE_LEN, PROTO_AUTH_NONCE_LEN);
+		nonce[PROTO_AUTH_NONCE_LEN] = '\0';
+	}
 out_free:
 	free(buf);
 	return ret;
+}
+
+int proto_auth_check_hello(const char *cred, const char *purpose, uid_t allowed_uid, uid_t *uid,
+			   gid_t *gid)
+{
+	return proto_auth_check_hello_nonce(cred, purpose, allowed_uid, uid, gid, NULL);
+}
+
+/* A nonce is exactly PROTO_AUTH_NONCE_LEN lowercase hex digits. */
+static bool auth_nonce_ok(const char *nonce)
+{
+	size_t i;
+
+	if (!nonce || strlen(nonce) != PROTO_AUTH_NONCE_LEN)
+		return false;
+	for (i = 0; i < PROTO_AUTH_NONCE_LEN; i++)
+		if (!((nonce[i] >= '0' && nonce[i] <= '9') || (nonce[i] >= 'a' && nonce[i] <= 'f')))
+			return false;
+	return true;
+}
+
+int proto_auth_proof_payload(const char *purpose, const char *nonce, const char *peer, char *out,
+			     size_t size)
+{
+	int n;
+
+	if (!auth_purpose_ok(purpose) || !auth_nonce_ok(nonce) || !peer ||
+	    strlen(peer) > PROTO_AUTH_PEER_MAX || !auth_purpose_ok(peer))
+		return -EINVAL;
+	n = snprintf(out, size, AUTH_PROOF_TAG " %s %s %s", purpose, nonce, peer);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
+bool proto_auth_proof_payload_ok(const void *buf, size_t len, const char *purpose,
+				 const char *nonce, const char *peer)
+{
+	char want[AUTH_PAYLOAD_MAX];
+
+	if (!buf || proto_auth_proof_payload(purpose, nonce, peer, want, sizeof(want)))
+		return false;
+	return len == strlen(want) && memcmp(buf, want, len) == 0;
+}
+
+int proto_auth_make_proof(const char *purpose, const char *nonce, const char *peer, char **cred)
+{
+	char payload[AUTH_PAYLOAD_MAX];
+	int ret;
+
+	*cred = NULL;
+	ret = proto_auth_proof_payload(purpose, nonce, peer, payload, sizeof(payload));
+	if (ret) {
+		log_err("cannot make a proof for \"%s\": invalid nonce or peer",
+			purpose ? purpose : "(null)");
+		return ret;
+	}
+	return auth_encode(payload, cred, "cannot create a proof credential");
+}
+
+int proto_auth_check_proof(const char *cred, const char *purpose, const char *nonce,
+			   const char *peer, uid_t owner, uid_t *uid)
+{
+	void *buf = NULL;
+	int len = 0;
+	uid_t u = (uid_t)-1;
+	munge_err_t e;
+	int ret = 0;
+
+	if (uid)
+		*uid = (uid_t)-1;
+	if (!cred)
+		return -ENOKEY;
+	e = munge_decode(cred, NULL, &buf, &len, &u, NULL);
+	if (e != EMUNGE_SUCCESS) {
+		ret = auth_munge_errno(e);
+		goto out_free;
+	}
+	if (uid)
+		*uid = u;
+	if (len < 0 || !proto_auth_proof_payload_ok(buf, (size_t)len, purpose, nonce, peer)) {
+		ret = -EKEYREJECTED;
+		goto out_free;
+	}
+	/* Exactly the owner, not root: the coordinator runs as the job's user. */
+	if (u != owner)
+		ret = -EACCES;
+out_free:
+	free(buf);
+	return ret;
+}
+
+const char *proto_auth_proof_strerror(int err)
+{
+	switch (err) {
+	case 0:
+		return "proof accepted";
+	case -ENOKEY:
+		return "it sent no proof (a coordinator older than this client, or an impostor)";
+	case -EACCES:
+		return "its munge credential was made by another user";
+	case -EKEYREJECTED:
+		return "its credential is invalid, or not made for this job, this connection and "
+		       "this client's nonce";
+	case -EALREADY:
+		return "its credential was replayed";
+	case -EKEYEXPIRED:
+		return "its credential expired or comes from the future (check the node clocks)";
+	case -ECONNREFUSED:
+		return "munged cannot be reached on this node to check it";
+	case -ENOMEM:
+		return "out of memory checking it";
+	default:
+		return "its proof could not be checked";
+	}
+}
+
+int proto_auth_sockaddr_str(const struct sockaddr *sa, char *out, size_t size)
+{
+	char ip[INET6_ADDRSTRLEN];
+	int n;
+
+	if (sa->sa_family == AF_INET) {
+		const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+
+		if (!inet_ntop(AF_INET, &in->sin_addr, ip, sizeof(ip)))
+			return -EINVAL;
+		n = snprintf(out, size, "%s:%u", ip, (unsigned int)ntohs(in->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+
+		if (!inet_ntop(AF_INET6, &in6->sin6_addr, ip, sizeof(ip)))
+			return -EINVAL;
+		n = snprintf(out, size, "[%s]:%u", ip, (unsigned int)ntohs(in6->sin6_port));
+	} else {
+		return -EAFNOSUPPORT;
+	}
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
 int proto_peercred_get(int fd, pid_t *pid, uid_t *uid, gid_t *gid)

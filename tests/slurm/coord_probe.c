@@ -14,6 +14,17 @@
  *            root (run it as such a user)            -> error, code 4 (E_PERM)
  * After an error the coordinator must close the connection.
  *
+ *   coord-probe HOST PORT JOBID fake SECONDS
+ *
+ * Plays an impostor on PORT (HOST ignored) for SECONDS, as whoever runs
+ * it: the port of a killed coordinator that a stale coord.json still names.
+ * Each client's hello is answered with register_ok and the strongest proof
+ * this user can make (its own munge credential, bound to the client's
+ * nonce and address), then a "prepare" for process 0. One line per
+ * connection: "conn N (role R): closed after register_ok" when the client
+ * hung up, "conn N (role R): OBEYED ..." when it sent anything more.
+ * Exit 0 when there was at least one connection and every client hung up.
+ *
  * Exit status: 0 when the coordinator answered as expected, 1 otherwise
  * (with one line on stderr saying what was expected and what came), 2 for
  * a wrong command line.
@@ -24,13 +35,16 @@
 
 #include <errno.h>
 #include <json-c/json.h>
+#include <munge.h>
 #include <netdb.h>
+#include <netinet/in.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <time.h>
 #include <unistd.h>
 
 /* Milliseconds to wait for each answer: munge decoding and a slurmctld
@@ -259,13 +273,143 @@ static bool probe_run(const struct probe *p, const char *mode)
 	return ok;
 }
 
+/* Seconds an impostor waits for a client's next frame after its
+ * register_ok: a client that trusts it sends at once (its processes'
+ * registrations, its request); one that refuses it hangs up at once. */
+#define FAKE_WAIT_MS 5000
+
+/* Listens on @port (SO_REUSEADDR: the killed coordinator's connections may
+ * linger in TIME_WAIT), retrying 10 s while the port is still taken. */
+static int fake_listen(const char *port)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET, .sin_port = htons((uint16_t)atoi(port)) };
+	int one = 1;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	for (int i = 0; i < 100; i++) {
+		if (bind(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 && listen(fd, 16) == 0)
+			return fd;
+		usleep(100000);
+	}
+	fprintf(stderr, "coord-probe: cannot listen on port %s: %s\n", port, strerror(errno));
+	close(fd);
+	return -1;
+}
+
+/* Answers one client as an impostor. Returns true when the client hung up
+ * after register_ok, without sending anything more. */
+static bool fake_serve(const struct probe *p, int fd, int n)
+{
+	char purpose[PROTO_AUTH_PURPOSE_MAX];
+	char nonce[PROTO_AUTH_NONCE_LEN + 1] = "";
+	char peer[PROTO_AUTH_PEER_MAX + 1] = "?";
+	struct sockaddr_storage ss;
+	socklen_t sslen = sizeof(ss);
+	struct json_object *hello = NULL;
+	struct json_object *ok = NULL;
+	struct json_object *prep = NULL;
+	struct json_object *next = NULL;
+	const char *role = "?";
+	const char *cred = NULL;
+	char *proof = NULL;
+	void *payload = NULL;
+	int len = 0;
+	bool good = false;
+	int ret;
+
+	snprintf(purpose, sizeof(purpose), "coord:%s", p->job);
+	if (proto_frame_recv(fd, &hello, PROBE_TIMEOUT_MS) ||
+	    proto_msg_get_str(hello, "cred", 4096, &cred)) {
+		printf("conn %d: no hello\n", n);
+		goto out;
+	}
+	proto_msg_get_str_opt(hello, "role", 16, "?", &role);
+	/* Anyone may decode a munge credential: the nonce is no secret. */
+	if (munge_decode(cred, NULL, &payload, &len, NULL, NULL) == EMUNGE_SUCCESS &&
+	    len >= PROTO_AUTH_NONCE_LEN) {
+		memcpy(nonce, (char *)payload + len - PROTO_AUTH_NONCE_LEN, PROTO_AUTH_NONCE_LEN);
+		nonce[PROTO_AUTH_NONCE_LEN] = '\0';
+	}
+	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
+		proto_auth_sockaddr_str((struct sockaddr *)&ss, peer, sizeof(peer));
+	ok = proto_msg_new("register_ok");
+	if (!ok || proto_auth_make_proof(purpose, nonce, peer, &proof) ||
+	    proto_msg_set_str(ok, "proof", proof) || proto_frame_send(fd, ok)) {
+		printf("conn %d (role %s): cannot answer\n", n, role);
+		goto out;
+	}
+	prep = proto_msg_new("prepare");
+	if (prep && !proto_msg_set_int(prep, "gen", 1) && !proto_msg_set_int(prep, "part", 0))
+		proto_frame_send(fd, prep);
+	ret = proto_frame_recv(fd, &next, FAKE_WAIT_MS);
+	if (ret == -ECONNRESET) {
+		printf("conn %d (role %s): closed after register_ok\n", n, role);
+		good = true;
+	} else if (ret == 0) {
+		printf("conn %d (role %s): OBEYED: sent %.200s after register_ok\n", n, role,
+		       json_object_to_json_string(next));
+	} else {
+		printf("conn %d (role %s): OBEYED: kept the connection open: %s\n", n, role,
+		       strerror(-ret));
+	}
+out:
+	fflush(stdout);
+	free(payload);
+	free(proof);
+	json_object_put(hello);
+	json_object_put(ok);
+	json_object_put(prep);
+	json_object_put(next);
+	return good;
+}
+
+/* The impostor: serves every client for @seconds. */
+static int fake_run(const struct probe *p, int seconds)
+{
+	time_t end = time(NULL) + seconds;
+	int lfd = fake_listen(p->port);
+	int n = 0;
+	bool all = true;
+
+	if (lfd < 0)
+		return 1;
+	printf("listening on port %s as uid %u\n", p->port, (unsigned)getuid());
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct timeval tv = { .tv_sec = 1 };
+		int fd;
+
+		setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (!fake_serve(p, fd, ++n))
+			all = false;
+		close(fd);
+	}
+	close(lfd);
+	printf("fake: %d connection(s), %s\n", n,
+	       n && all ? "every client hung up" : "not every client hung up");
+	return n && all ? 0 : 1;
+}
+
 int main(int argc, char **argv)
 {
 	struct probe p;
 
+	if (argc == 6 && strcmp(argv[4], "fake") == 0) {
+		p.host = argv[1];
+		p.port = argv[2];
+		p.job = argv[3];
+		return fake_run(&p, atoi(argv[5]));
+	}
 	if (argc != 5 || !probe_mode_known(argv[4])) {
 		fprintf(stderr,
-			"usage: coord-probe HOST PORT JOBID forged|purpose|replay|own|other\n");
+			"usage: coord-probe HOST PORT JOBID forged|purpose|replay|own|other\n"
+			"       coord-probe HOST PORT JOBID fake SECONDS\n");
 		return 2;
 	}
 	p.host = argv[1];

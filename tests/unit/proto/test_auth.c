@@ -7,6 +7,9 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -111,4 +114,95 @@ Test(auth, peercred_other_user_refused)
 	kill(child, SIGKILL);
 	waitpid(child, &st, 0);
 	unlink(sa.sun_path);
+}
+
+/* ---- the coordinator's proof (pure payload encode/verify) --------------- */
+
+#define NONCE "0123456789abcdef0123456789abcdef"
+
+Test(auth, proof_payload_format)
+{
+	char out[512];
+
+	cr_assert_eq(proto_auth_proof_payload("coord:42", NONCE, "10.0.0.5:4242", out, sizeof(out)),
+		     0);
+	cr_assert_str_eq(out, "slurm-ckpt-proof/1 coord:42 " NONCE " 10.0.0.5:4242");
+	cr_assert_eq(proto_auth_proof_payload("coord:42", NONCE, "10.0.0.5:4242", out, 20),
+		     -ENAMETOOLONG);
+}
+
+Test(auth, proof_payload_refuses_bad_inputs)
+{
+	char out[512];
+
+	cr_assert_eq(proto_auth_proof_payload("coord 42", NONCE, "h:1", out, sizeof(out)), -EINVAL);
+	cr_assert_eq(proto_auth_proof_payload("coord:42", "0123", "h:1", out, sizeof(out)), -EINVAL,
+		     "short nonce");
+	cr_assert_eq(proto_auth_proof_payload("coord:42", "0123456789ABCDEF0123456789abcdef", "h:1",
+					      out, sizeof(out)),
+		     -EINVAL, "upper-case hex is not what hellos carry");
+	cr_assert_eq(proto_auth_proof_payload("coord:42", NONCE, "a b:1", out, sizeof(out)),
+		     -EINVAL, "a space would make the payload ambiguous");
+	cr_assert_eq(proto_auth_proof_payload("coord:42", NONCE, NULL, out, sizeof(out)), -EINVAL);
+	cr_assert_eq(proto_auth_proof_payload("coord:42", NULL, "h:1", out, sizeof(out)), -EINVAL);
+}
+
+Test(auth, proof_payload_binds_job_nonce_and_peer)
+{
+	const char *good = "slurm-ckpt-proof/1 coord:42 " NONCE " 10.0.0.5:4242";
+	size_t len = strlen(good);
+
+	cr_assert(proto_auth_proof_payload_ok(good, len, "coord:42", NONCE, "10.0.0.5:4242"));
+	cr_assert_not(proto_auth_proof_payload_ok(good, len, "coord:43", NONCE, "10.0.0.5:4242"),
+		      "another job");
+	cr_assert_not(proto_auth_proof_payload_ok(good, len, "coord:42",
+						  "1123456789abcdef0123456789abcdef",
+						  "10.0.0.5:4242"),
+		      "another client's nonce: a replayed proof");
+	cr_assert_not(proto_auth_proof_payload_ok(good, len, "coord:42", NONCE, "10.0.0.6:4242"),
+		      "another connection: a relay");
+	cr_assert_not(proto_auth_proof_payload_ok(good, len - 1, "coord:42", NONCE,
+						  "10.0.0.5:4242"),
+		      "truncated");
+	cr_assert_not(proto_auth_proof_payload_ok(NULL, 0, "coord:42", NONCE, "10.0.0.5:4242"));
+}
+
+Test(auth, hello_payload_is_no_proof)
+{
+	/* What a client's own hello decodes to: made by the owner, carrying
+	 * the client's nonce. Reflected back, it must not pass as a proof. */
+	const char *hello = "slurm-ckpt-hello/1 coord:42 " NONCE;
+	const char *hello_peer = "slurm-ckpt-hello/1 coord:42 " NONCE " 10.0.0.5:4242";
+
+	cr_assert_not(proto_auth_proof_payload_ok(hello, strlen(hello), "coord:42", NONCE,
+						  "10.0.0.5:4242"));
+	cr_assert_not(proto_auth_proof_payload_ok(hello_peer, strlen(hello_peer), "coord:42", NONCE,
+						  "10.0.0.5:4242"));
+}
+
+Test(auth, proof_missing_is_refused)
+{
+	uid_t uid = 7;
+
+	cr_assert_eq(proto_auth_check_proof(NULL, "coord:42", NONCE, "h:1", 1000, &uid), -ENOKEY);
+	cr_assert_eq(uid, (uid_t)-1);
+	cr_assert_str_neq(proto_auth_proof_strerror(-ENOKEY), "");
+}
+
+Test(auth, sockaddr_str)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(4242) };
+	struct sockaddr_in6 in6 = { .sin6_family = AF_INET6, .sin6_port = htons(7) };
+	struct sockaddr_un un = { .sun_family = AF_UNIX };
+	char out[PROTO_AUTH_PEER_MAX + 1];
+
+	in.sin_addr.s_addr = htonl(0x0a000005);
+	cr_assert_eq(proto_auth_sockaddr_str((struct sockaddr *)&in, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "10.0.0.5:4242");
+	in6.sin6_addr = in6addr_loopback;
+	cr_assert_eq(proto_auth_sockaddr_str((struct sockaddr *)&in6, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "[::1]:7");
+	cr_assert_eq(proto_auth_sockaddr_str((struct sockaddr *)&un, out, sizeof(out)),
+		     -EAFNOSUPPORT);
+	cr_assert_eq(proto_auth_sockaddr_str((struct sockaddr *)&in, out, 5), -ENAMETOOLONG);
 }

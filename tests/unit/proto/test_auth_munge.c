@@ -123,3 +123,82 @@ Test(auth_munge, garbage_refused)
 		     -EKEYREJECTED);
 	cr_assert_eq(proto_auth_check_hello("", "coord:1", getuid(), NULL, NULL), -EKEYREJECTED);
 }
+
+/* ---- the coordinator's proof ------------------------------------------- */
+
+Test(auth_munge, proof_roundtrip)
+{
+	char nonce[PROTO_AUTH_NONCE_LEN + 1] = "";
+	char seen[PROTO_AUTH_NONCE_LEN + 1] = "";
+	char *hello = NULL;
+	char *proof = NULL;
+	uid_t uid = (uid_t)-1;
+
+	cr_assert_eq(proto_auth_make_hello_nonce("coord:77", &hello, nonce), 0,
+		     "is munged running?");
+	cr_assert_eq(strlen(nonce), PROTO_AUTH_NONCE_LEN);
+	/* The coordinator learns the nonce from the hello... */
+	cr_assert_eq(proto_auth_check_hello_nonce(hello, "coord:77", getuid(), NULL, NULL, seen),
+		     0);
+	cr_assert_str_eq(seen, nonce);
+	/* ... and proves itself with it. */
+	cr_assert_eq(proto_auth_make_proof("coord:77", seen, "127.0.0.1:5000", &proof), 0);
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:77", nonce, "127.0.0.1:5000", getuid(),
+					    &uid),
+		     0);
+	cr_assert_eq(uid, getuid());
+	/* Decoded once: the same proof again is a replay. */
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:77", nonce, "127.0.0.1:5000", getuid(),
+					    NULL),
+		     -EALREADY);
+	free(hello);
+	free(proof);
+}
+
+Test(auth_munge, proof_bound_to_nonce_peer_and_owner)
+{
+	char nonce[PROTO_AUTH_NONCE_LEN + 1] = "00000000000000000000000000000000";
+	const char *other_nonce = "ffffffffffffffffffffffffffffffff";
+	char *proof = NULL;
+
+	cr_assert_eq(proto_auth_make_proof("coord:78", nonce, "127.0.0.1:5000", &proof), 0);
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:78", other_nonce, "127.0.0.1:5000",
+					    getuid(), NULL),
+		     -EKEYREJECTED);
+	free(proof);
+	cr_assert_eq(proto_auth_make_proof("coord:78", nonce, "127.0.0.1:5000", &proof), 0);
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:78", nonce, "127.0.0.1:5001", getuid(),
+					    NULL),
+		     -EKEYREJECTED, "a proof for another connection (a relay)");
+	free(proof);
+	cr_assert_eq(proto_auth_make_proof("coord:78", nonce, "127.0.0.1:5000", &proof), 0);
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:78", nonce, "127.0.0.1:5000",
+					    getuid() + 1, NULL),
+		     -EACCES, "made by someone else than the owner");
+	free(proof);
+}
+
+Test(auth_munge, reflected_hello_is_no_proof)
+{
+	char nonce[PROTO_AUTH_NONCE_LEN + 1] = "";
+	char *hello = NULL;
+
+	cr_assert_eq(proto_auth_make_hello_nonce("coord:79", &hello, nonce), 0);
+	cr_assert_eq(proto_auth_check_proof(hello, "coord:79", nonce, "127.0.0.1:5000", getuid(),
+					    NULL),
+		     -EKEYREJECTED);
+	free(hello);
+}
+
+Test(auth_munge, root_proof_refused_for_another_owner)
+{
+	char nonce[PROTO_AUTH_NONCE_LEN + 1] = "11111111111111111111111111111111";
+	char *proof = NULL;
+
+	/* Not even root may stand in for the job's coordinator. */
+	cr_assert_eq(proto_auth_make_proof("coord:80", nonce, "127.0.0.1:5000", &proof), 0);
+	cr_assert_eq(proto_auth_check_proof(proof, "coord:80", nonce, "127.0.0.1:5000",
+					    getuid() == 0 ? 1000 : getuid() + 1, NULL),
+		     -EACCES);
+	free(proof);
+}

@@ -1,0 +1,85 @@
+#!/usr/bin/env bash
+# A stale coordinator record must not hand a job to another user (issue 12,
+# item 2). The job's coordinator is killed (SIGKILL: coord.json and
+# ~/.slurm-ckpt/jobs/JOBID.json stay behind) and another user listens on the
+# port they name (coord-probe fake), answering every hello with register_ok,
+# its own munge credential bound to the client's nonce, and a "prepare".
+#  - `ckpt status JOBID` as the owner refuses it: exit 1, "could not prove
+#    it runs as <owner>";
+#  - the node agents refuse it too (agent.log of each node says so), and
+#    never send it anything after its register_ok (no registration of their
+#    processes, no answer to the "prepare").
+# Arguments: see cluster_lib.sh.
+set -euo pipefail
+. "$(dirname "$0")/lib.sh"
+. "$(dirname "$0")/cluster_lib.sh"
+cluster_args "$@"
+require_cluster
+other=ckptother
+id "$other" >/dev/null 2>&1 || useradd -m -s /bin/bash "$other"
+make_workdir cluster-impostor
+fake_pid=
+cleanup() {
+	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+	cluster_cleanup
+}
+trap cleanup EXIT
+
+steps=1200 # 120 s at 100 ms a step
+job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
+	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
+jobdir=$workdir/ckpt/$job
+echo "job $job submitted"
+wait_running "$job" 4 180
+
+reg=$(registry_file "$job")
+host=$(jq -r .host "$reg")
+port=$(jq -r .port "$reg")
+cpid=$(jq -r .pid "$reg")
+proc_alive "$cpid" || fail "coordinator pid $cpid of $reg is not running"
+kill -KILL "$cpid"
+deadline=$((SECONDS + 20))
+while proc_alive "$cpid"; do
+	((SECONDS < deadline)) || fail "coordinator pid $cpid still alive 20 s after SIGKILL"
+	sleep 0.2
+done
+[ -f "$reg" ] && [ -f "$jobdir/coord.json" ] || fail "the records did not survive SIGKILL"
+echo "coordinator pid $cpid killed; $reg and coord.json still name $host:$port"
+
+# The impostor, as another user, on the freed port.
+runuser -u "$other" -- "$probe" "$host" "$port" "$job" fake 45 >fake.txt 2>&1 &
+fake_pid=$!
+deadline=$((SECONDS + 30))
+until grep -q '^listening' fake.txt; do
+	((SECONDS < deadline)) || fail "the impostor could not listen on $port: $(cat fake.txt)"
+	kill -0 "$fake_pid" 2>/dev/null || fail "the impostor ended: $(cat fake.txt)"
+	sleep 0.2
+done
+echo "impostor: $(head -n 1 fake.txt)"
+
+# The CLI, as the job's owner.
+rc=0
+as_user "$ckpt" status "$job" >status.out 2>status.err || rc=$?
+[ "$rc" -ne 0 ] || fail "ckpt status $job accepted the impostor: $(cat status.out)"
+grep -q "could not prove it runs as $TESTCLUSTER_USER" status.err ||
+	fail "ckpt status $job (exit $rc) did not say why: $(cat status.err)"
+echo "ckpt status refused: $(head -n 1 status.err)"
+
+# The node agents, reconnecting on their own (1, 2, 4 ... 10 s apart).
+for node in $(find "$jobdir/nodes" -mindepth 1 -maxdepth 1 -printf '%f\n'); do
+	wait_file_grep "$jobdir/nodes/$node/agent.log" "could not prove it runs as $TESTCLUSTER_USER" 40 ||
+		fail "the node agent of $node did not refuse the impostor: $(tail -n 5 "$jobdir/nodes/$node/agent.log")"
+	echo "node agent of $node refused: $(grep -m1 'could not prove' "$jobdir/nodes/$node/agent.log" | cut -c1-200)"
+done
+
+rc=0
+wait "$fake_pid" || rc=$?
+fake_pid=
+cat fake.txt
+! grep -q OBEYED fake.txt || fail "a client obeyed the impostor: $(grep OBEYED fake.txt)"
+grep -q '(role agent): closed after register_ok' fake.txt || fail "no node agent reached the impostor"
+grep -q '(role client): closed after register_ok' fake.txt || fail "the CLI did not reach the impostor"
+[ "$rc" -eq 0 ] || fail "impostor: $(tail -n 1 fake.txt)"
+scancel "$job"
+wait_job_ended "$job" 60
+echo "ok: job $job: the CLI and the node agents refused an impostor of uid $(id -u "$other") on $host:$port"
