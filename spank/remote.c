@@ -75,18 +75,29 @@ static int sibling_path(const char *name, char *out, size_t len)
 	return -1;
 }
 
+/* "the batch script" or "step N", for messages. */
+static const char *step_name(uint32_t step, char *buf, size_t len)
+{
+	if (step == SLURM_BATCH_SCRIPT)
+		return "the batch script";
+	snprintf(buf, len, "step %u", step);
+	return buf;
+}
+
 /* Logs why @dir failed proto_layout_dir_check (@rc, @why) for step @step. */
 static void dir_untrusted(const char *dir, int rc, const char *why, uint32_t step)
 {
+	char name[32];
+
 	if (rc == -EPERM)
 		log_err("checkpoint directory %s is not safe: %s. Another user could have put a "
-			"checkpoint there for this job to restore; step %u does not start. Use a "
+			"checkpoint there for this job to restore; %s does not start. Use a "
 			"directory only you can write (mkdir -m 700 DIR, --checkpoint-dir=DIR), "
 			"or remove what is not yours.",
-			dir, why, step);
+			dir, why, step_name(step, name, sizeof(name)));
 	else
-		log_err("checkpoint directory %s cannot be checked: %s; step %u does not start",
-			dir, why, step);
+		log_err("checkpoint directory %s cannot be checked: %s; %s does not start", dir,
+			why, step_name(step, name, sizeof(name)));
 }
 
 /*
@@ -521,9 +532,12 @@ int plugin_task_init(spank_t sp)
 	if (t.stepid >= SLURM_INTERACTIVE_STEP && t.stepid != SLURM_BATCH_SCRIPT)
 		return 0;
 	if (!plugin_record.loaded) {
+		char name[32];
+
 		log_err("%s: cannot tell a restart from a first start nor check the site's "
-			"allow lists; step %u does not start",
-			plugin_record.error[0] ? plugin_record.error : "no job record", t.stepid);
+			"allow lists; %s does not start",
+			plugin_record.error[0] ? plugin_record.error : "no job record",
+			step_name(t.stepid, name, sizeof(name)));
 		return -1;
 	}
 	if (!site_allows())
