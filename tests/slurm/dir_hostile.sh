@@ -53,6 +53,8 @@ trap 'kill $runner 2>/dev/null || true; scancel "$job" 2>/dev/null || true' EXIT
 [ "$job" = "$next" ] || fail "job id $job, expected $next: another job was submitted meanwhile"
 deadline=$((SECONDS + 120))
 until ended "$job"; do
+	! grep -q 'resumes from gen-' out.txt 2>/dev/null ||
+		fail "job $job restored the checkpoint nobody planted: $(head -n 3 out.txt)"
 	((SECONDS < deadline)) || fail "job $job still $(job_state "$job") after 120 s"
 	sleep 0.5
 done

@@ -32,7 +32,9 @@ plant() {
 import json, sys
 path, instance = sys.argv[1], sys.argv[2]
 m = json.load(open(path))
-m["job_instance"] = instance
+m.pop("job_instance", None)
+if instance:
+    m["job_instance"] = instance
 json.dump(m, open(path, "w"))
 PY
 }
@@ -65,7 +67,7 @@ plant "$jobdir/gen-$newest" "$jobdir/gen-$stale" 0000000000000000000000000000000
 echo "$(date +%T) gen-$stale planted in $jobdir with another job instance"
 # Kept for the second part: the restart below prunes old generations.
 as_user cp -r "$jobdir/gen-$newest" "$workdir/saved-gen"
-instance=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["job_instance"])' "$workdir/saved-gen/MANIFEST.json")
+instance=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("job_instance", ""))' "$workdir/saved-gen/MANIFEST.json")
 
 start_lines=$(wc -l <out.txt)
 scontrol release "$job"
