@@ -226,13 +226,15 @@ static int layout_component(const char *path, const struct stat *st, uid_t uid, 
 	if (leaf && S_ISLNK(st->st_mode))
 		return layout_why(why, why_size, -EPERM, "%s is a symbolic link", path);
 	if (leaf && st->st_uid != uid)
-		return layout_why(why, why_size, -EPERM,
-				  "%s is owned by uid %u, not by the job's user (uid %u)", path,
-				  (unsigned)st->st_uid, (unsigned)uid);
+		return layout_why(
+			why, why_size, -EPERM,
+			"%s is owned by uid %u, not by uid %u (whose checkpoints they are)", path,
+			(unsigned)st->st_uid, (unsigned)uid);
 	if (!layout_owner_ok(st, uid))
-		return layout_why(why, why_size, -EPERM,
-				  "%s is owned by uid %u, neither the job's user (uid %u) nor root",
-				  path, (unsigned)st->st_uid, (unsigned)uid);
+		return layout_why(
+			why, why_size, -EPERM,
+			"%s is owned by uid %u, neither by uid %u (whose checkpoints they are) nor by root",
+			path, (unsigned)st->st_uid, (unsigned)uid);
 	if (S_ISLNK(st->st_mode)) {
 		if (links >= LAYOUT_LINKS_MAX)
 			return layout_why(why, why_size, -ELOOP,
