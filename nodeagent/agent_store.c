@@ -111,6 +111,25 @@ static int image_check(const char *tmp, const struct agent_part *p, char *why, s
 	return image_verify(path, why, why_size);
 }
 
+/* The job instance the SPANK plugin gave the coordinator of a Slurm job
+ * (PROTO_MANIFEST_INSTANCE_ENV; unset in standalone runs, whose manifests
+ * then carry none). A value that is not a plain name is not written: the
+ * plugin would refuse the generation, and the agent log says why. */
+static void manifest_instance(struct proto_manifest *m)
+{
+	const char *v = getenv(PROTO_MANIFEST_INSTANCE_ENV);
+
+	if (!v || !*v)
+		return;
+	if (strlen(v) >= sizeof(m->instance) || !proto_manifest_name_ok(v)) {
+		log_err("%s=\"%.80s\" is not a job instance; the generation is written "
+			"without one and will not be restored by the plugin",
+			PROTO_MANIFEST_INSTANCE_ENV, v);
+		return;
+	}
+	memcpy(m->instance, v, strlen(v) + 1);
+}
+
 static int manifest_fill(struct proto_manifest *m, const char *dir,
 			 const struct agent_gen_meta *meta, struct agent_part *const *parts,
 			 size_t n)
@@ -123,6 +142,7 @@ static int manifest_fill(struct proto_manifest *m, const char *dir,
 	snprintf(m->job, sizeof(m->job), "%s", base);
 	if (!proto_manifest_name_ok(m->job))
 		snprintf(m->job, sizeof(m->job), "standalone");
+	manifest_instance(m);
 	if (gethostname(host, sizeof(host)) < 0 || !host[0])
 		snprintf(host, sizeof(host), "localhost");
 	host[sizeof(host) - 1] = '\0';

@@ -2,11 +2,13 @@
 #include "cli.h"
 
 #include "agent_store.h"
+#include "layout.h"
 #include "msg.h"
 
 #include <errno.h>
 #include <getopt.h>
 #include <json-c/json.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -414,6 +416,7 @@ static void list_json(const struct agent_gen_info *g, size_t n)
 
 int cli_cmd_list(int argc, char **argv)
 {
+	char why[PATH_MAX + 128];
 	struct query_opts o = { 0 };
 	struct agent_gen_info *gens = NULL;
 	struct agent_dir ad;
@@ -428,6 +431,9 @@ int cli_cmd_list(int argc, char **argv)
 		return cli_usage_err("list", "give DIR or --dir, not both");
 	if (cli_dir(o.dir ? o.dir : o.arg, false, &ad))
 		return CLI_EXIT_FAIL;
+	/* Listing reads only manifests: a warning, 'ckpt restart' refuses. */
+	if (proto_layout_dir_check(ad.dir, getuid(), true, why, sizeof(why)))
+		cli_err("warning: %s: %s; 'ckpt restart' will refuse it", ad.dir, why);
 	ret = agent_store_list(ad.dir, &gens, &n);
 	if (ret) {
 		cli_err("cannot list %s: %s", ad.dir, strerror(-ret));

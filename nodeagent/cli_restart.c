@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -42,6 +43,23 @@ static int parse_gen(const char *s, uint64_t *gen)
 	if (snprintf(name, sizeof(name), "%s%s", PROTO_LAYOUT_GEN_PREFIX, s) >= (int)sizeof(name))
 		return -EINVAL;
 	return proto_layout_parse_gen(name, gen, &(bool){ false }) ? -EINVAL : 0;
+}
+
+/* What is restored runs as us: refuses a directory another user could have
+ * put a checkpoint in (proto_layout_dir_check on its real path). */
+static int check_dir_trusted(const struct agent_dir *ad)
+{
+	char why[PATH_MAX + 128];
+	int ret = proto_layout_dir_check(ad->dir, getuid(), true, why, sizeof(why));
+
+	if (ret == -EPERM)
+		cli_err("%s is not safe to restart from: %s. Another user could have put a "
+			"checkpoint there; restart only from a directory that is yours and "
+			"writable by nobody else (chmod go-w, or copy it to one)",
+			ad->dir, why);
+	else if (ret)
+		cli_err("cannot check %s: %s", ad->dir, why);
+	return ret;
 }
 
 /* Chooses the generation: @want, or the newest committed. */
@@ -172,7 +190,7 @@ int cli_cmd_restart(int argc, char **argv)
 	if (optind < argc)
 		return cli_usage_err("restart", "unexpected argument '%s'", argv[optind]);
 
-	if (cli_dir(dir, false, &ad) || pick_gen(&ad, want, &gen))
+	if (cli_dir(dir, false, &ad) || check_dir_trusted(&ad) || pick_gen(&ad, want, &gen))
 		return CLI_EXIT_FAIL;
 	proto_layout_gen_dir(gen_dir, sizeof(gen_dir), ad.dir, gen, false);
 	ret = proto_manifest_read(gen_dir, &m);

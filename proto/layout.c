@@ -6,8 +6,12 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 /* Checks snprintf's result @n for a path written into @buf of @size bytes:
  * a cut path is -ENAMETOOLONG, logged once and never left behind. */
@@ -147,4 +151,133 @@ int proto_layout_parse_image_name(const char *name, uint32_t *step, uint32_t *ra
 	if (rank)
 		*rank = (uint32_t)r;
 	return 0;
+}
+
+/* ---- trust of a checkpoint directory ------------------------------------- */
+
+/* Symbolic links followed while checking one directory: a canonical path
+ * (realpath) has none, so more than one level means a race or a loop. */
+#define LAYOUT_LINKS_MAX 1
+
+static int layout_why(char *why, size_t size, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 4, 5)));
+
+static int layout_why(char *why, size_t size, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (why && size) {
+		va_start(ap, fmt);
+		(void)vsnprintf(why, size, fmt, ap);
+		va_end(ap);
+	}
+	return ret;
+}
+
+/* Copies absolute @dir into @buf without repeated or trailing slashes;
+ * refuses "." and ".." components, which would make walking up by cutting
+ * the last component go somewhere else than the kernel does. */
+static int layout_dir_normalize(const char *dir, char *buf, size_t size, char *why, size_t why_size)
+{
+	size_t n = 0;
+
+	if (!dir || dir[0] != '/')
+		return layout_why(why, why_size, -EINVAL, "\"%s\" is not an absolute path",
+				  dir ? dir : "(null)");
+	for (const char *p = dir; *p;) {
+		size_t len;
+
+		while (*p == '/')
+			p++;
+		len = strcspn(p, "/");
+		if (!len)
+			break;
+		if ((len == 1 && p[0] == '.') || (len == 2 && p[0] == '.' && p[1] == '.'))
+			return layout_why(why, why_size, -EINVAL,
+					  "\"%s\" has a \".\" or \"..\" component", dir);
+		if (n + 1 + len >= size)
+			return layout_why(why, why_size, -ENAMETOOLONG, "\"%.64s...\" is too long",
+					  dir);
+		buf[n++] = '/';
+		memcpy(buf + n, p, len);
+		n += len;
+		p += len;
+	}
+	if (!n)
+		buf[n++] = '/';
+	buf[n] = '\0';
+	return 0;
+}
+
+static bool layout_owner_ok(const struct stat *st, uid_t uid)
+{
+	return st->st_uid == uid || st->st_uid == 0;
+}
+
+static int layout_walk(const char *dir, uid_t uid, bool leaf, int links, char *why,
+		       size_t why_size);
+
+/* Checks one component @path (already lstat'ed into @st). */
+static int layout_component(const char *path, const struct stat *st, uid_t uid, bool leaf,
+			    int links, char *why, size_t why_size)
+{
+	char target[PATH_MAX];
+
+	if (leaf && S_ISLNK(st->st_mode))
+		return layout_why(why, why_size, -EPERM, "%s is a symbolic link", path);
+	if (leaf && st->st_uid != uid)
+		return layout_why(
+			why, why_size, -EPERM,
+			"%s is owned by uid %u, not by uid %u (whose checkpoints they are)", path,
+			(unsigned)st->st_uid, (unsigned)uid);
+	if (!layout_owner_ok(st, uid))
+		return layout_why(
+			why, why_size, -EPERM,
+			"%s is owned by uid %u, neither by uid %u (whose checkpoints they are) nor by root",
+			path, (unsigned)st->st_uid, (unsigned)uid);
+	if (S_ISLNK(st->st_mode)) {
+		if (links >= LAYOUT_LINKS_MAX)
+			return layout_why(why, why_size, -ELOOP,
+					  "%s: symbolic links changed while being checked", path);
+		if (!realpath(path, target))
+			return layout_why(why, why_size, -errno, "%s: %s", path, strerror(errno));
+		return layout_walk(target, uid, false, links + 1, why, why_size);
+	}
+	if (!S_ISDIR(st->st_mode))
+		return layout_why(why, why_size, -ENOTDIR, "%s is not a directory", path);
+	if ((st->st_mode & (S_IWGRP | S_IWOTH)) && (leaf || !(st->st_mode & S_ISVTX)))
+		return layout_why(why, why_size, -EPERM, "%s is writable by %s (mode %04o)%s", path,
+				  (st->st_mode & S_IWOTH) ? "other users" : "its group",
+				  (unsigned)(st->st_mode & 07777),
+				  leaf ? "" : " without the sticky bit");
+	return 0;
+}
+
+/* Checks @dir and every parent up to "/". */
+static int layout_walk(const char *dir, uid_t uid, bool leaf, int links, char *why, size_t why_size)
+{
+	char path[PATH_MAX];
+	int ret = layout_dir_normalize(dir, path, sizeof(path), why, why_size);
+
+	while (!ret) {
+		struct stat st;
+		char *slash;
+
+		if (lstat(path, &st) < 0)
+			return layout_why(why, why_size, -errno, "%s: %s", path, strerror(errno));
+		ret = layout_component(path, &st, uid, leaf, links, why, why_size);
+		if (ret || !strcmp(path, "/"))
+			break;
+		leaf = false;
+		slash = strrchr(path, '/');
+		slash[slash == path ? 1 : 0] = '\0';
+	}
+	return ret;
+}
+
+int proto_layout_dir_check(const char *dir, uid_t uid, bool leaf, char *why, size_t why_size)
+{
+	if (why && why_size)
+		why[0] = '\0';
+	return layout_walk(dir, uid, leaf, 0, why, why_size);
 }

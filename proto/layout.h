@@ -54,6 +54,27 @@ int proto_layout_image_name(char *buf, size_t size, uint32_t step, uint32_t rank
 int proto_layout_image_path(char *buf, size_t size, const char *gen_dir, uint32_t step,
 			    uint32_t rank);
 
+/*
+ * Whether @dir may hold checkpoints of user @uid: checkpoints are restored
+ * as code of @uid, so nobody else may be able to create, rename or replace
+ * anything on the way to them. Every component of @dir up to "/" is
+ * examined with lstat():
+ *  - it is owned by @uid or root;
+ *  - it is not writable by group or others, unless it has the sticky bit
+ *    (/tmp, a site's /scratch/ckpt: others cannot rename what is @uid's);
+ *  - a symbolic link is followed (its target is checked the same way) but
+ *    @dir itself may not be one when @leaf.
+ * With @leaf, @dir is the directory the checkpoints go in (a job's
+ * directory): it must be a real directory owned by @uid, writable by
+ * nobody else, sticky or not. Without @leaf it may be a parent of such
+ * directories (a --checkpoint-dir), where the sticky rule applies.
+ * @dir must be absolute, without "." or ".." components.
+ * Returns 0; -EPERM when a component is not safe, -EINVAL for a relative
+ * path or a "."/".." component, or -errno when a component cannot be
+ * examined (-ENOENT: it does not exist); in every case but 0 @why says
+ * which component and what is wrong. Nothing is logged. */
+int proto_layout_dir_check(const char *dir, uid_t uid, bool leaf, char *why, size_t why_size);
+
 /* Parses a generation directory name: "gen-<N>" or "gen-<N>.tmp", N decimal
  * in [PROTO_GEN_MIN, PROTO_GEN_MAX] without sign or leading zeros (one name
  * per generation). Returns 0 with *@gen and *@tmp (either may be NULL), or

@@ -255,6 +255,8 @@ static int mf_header_from_json(struct mf_ctx *c, const struct json_object *obj,
 	ret = mf_int(c, obj, "format", PROTO_MANIFEST_FORMAT, PROTO_MANIFEST_FORMAT, &format);
 	if (!ret)
 		ret = mf_str(c, obj, "job", m->job, sizeof(m->job), true);
+	if (!ret && json_object_object_get_ex(obj, "job_instance", NULL))
+		ret = mf_str(c, obj, "job_instance", m->instance, sizeof(m->instance), true);
 	if (!ret)
 		ret = mf_int(c, obj, "gen", 1, INT64_MAX, &gen);
 	if (!ret)
@@ -355,6 +357,7 @@ static struct json_object *mf_to_json(const struct proto_manifest *m)
 
 	if (!o || !arr || !mf_add(o, "format", json_object_new_int(PROTO_MANIFEST_FORMAT)) ||
 	    !mf_add(o, "job", json_object_new_string(m->job)) ||
+	    (m->instance[0] && !mf_add(o, "job_instance", json_object_new_string(m->instance))) ||
 	    !mf_add(o, "gen", json_object_new_int64((int64_t)m->gen)) ||
 	    !mf_add(o, "trigger", json_object_new_string(m->trigger)) ||
 	    !mf_add(o, "start_ms", json_object_new_int64(m->start_ms)) ||

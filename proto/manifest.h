@@ -7,7 +7,7 @@
  * everything and refuses with a message naming the file and the field.
  *
  * JSON form (docs/protocol.md):
- *   {"format": 1, "job": "1234", "gen": 3, "trigger": "time",
+ *   {"format": 1, "job": "1234", "job_instance": "5f0c...", "gen": 3, "trigger": "time",
  *    "start_ms": 1700000000000, "end_ms": 1700000004200, "duration_ms": 4200,
  *    "images": [{"file": "0.0.img", "step": 0, "rank": 0, "node": "cn1",
  *                "size": 123456, "xxh64": "0123456789abcdef"}]}
@@ -34,6 +34,11 @@ struct json_object;
 #define PROTO_MANIFEST_JOB_SIZE 96
 /* Slurm node names (NodeName) are short; 128 leaves ample room. */
 #define PROTO_MANIFEST_NODE_SIZE 128
+/* The job instance: the SPANK plugin's 32 hex digits, with room to spare. */
+#define PROTO_MANIFEST_INSTANCE_SIZE 65
+/* How the SPANK plugin hands the job instance to the coordinator it starts
+ * (nodeagent/agent_store.c copies it into every manifest it writes). */
+#define PROTO_MANIFEST_INSTANCE_ENV "CKPT_JOB_INSTANCE"
 /* Trigger names: "time", "signal", "preempt", "interval", "manual", "app"... */
 #define PROTO_MANIFEST_TRIGGER_SIZE 32
 
@@ -50,7 +55,12 @@ struct proto_manifest_image {
 /* A generation's manifest. Owned by whoever allocated it;
  * proto_manifest_free() releases one returned by proto_manifest_read(). */
 struct proto_manifest {
-	char job[PROTO_MANIFEST_JOB_SIZE];	   /* Slurm job id or standalone run name */
+	char job[PROTO_MANIFEST_JOB_SIZE]; /* Slurm job id or standalone run name */
+	/* Which submission of job @job wrote it (optional "job_instance"; ""
+	 * when absent, as in standalone runs and manifests written before it
+	 * existed): a job id reused after a slurmctld state reset has another,
+	 * so the plugin restores only generations of the submission it runs. */
+	char instance[PROTO_MANIFEST_INSTANCE_SIZE];
 	uint64_t gen;				   /* generation number (>= 1) */
 	char trigger[PROTO_MANIFEST_TRIGGER_SIZE]; /* what started this checkpoint */
 	int64_t start_ms;			   /* Unix time (ms) PREPARE was sent */

@@ -7,10 +7,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include "agent_dir.h"
+#include "layout.h"
 #include "plugin.h"
 
 #define LOG_PREFIX "--checkpoint: "
@@ -49,6 +51,52 @@ static int check_requeueable(void)
 }
 
 /*
+ * Checkpoints are restored as the user's own code: refuses a directory that
+ * another user could put one in, or swap (proto_layout_dir_check).
+ */
+static int check_dir_trusted(const char *dir)
+{
+	char why[PATH_MAX + 128];
+	int rc = proto_layout_dir_check(dir, getuid(), false, why, sizeof(why));
+
+	if (rc == -EPERM)
+		log_err("checkpoint directory %s is not safe: %s. Another user could put a "
+			"checkpoint there that your job would restore. Use a directory only you "
+			"can write (mkdir -m 700 DIR), with --checkpoint-dir=DIR.",
+			dir, why);
+	else if (rc)
+		log_err("checkpoint directory %s cannot be checked: %s. Choose another with "
+			"--checkpoint-dir=DIR.",
+			dir, why);
+	return rc ? -1 : 0;
+}
+
+/*
+ * Draws the job instance (PLUGIN_INSTANCE_VAR): 128 random bits, kept by
+ * slurmctld in the job's control environment, so that a checkpoint is
+ * restored only into the submission that wrote it.
+ */
+static int set_instance(spank_t sp)
+{
+	unsigned char bits[16];
+	char hex[2 * sizeof(bits) + 1];
+	spank_err_t rc;
+
+	if (getrandom(bits, sizeof(bits), 0) != (ssize_t)sizeof(bits)) {
+		log_perror("cannot draw the job instance");
+		return -1;
+	}
+	for (size_t i = 0; i < sizeof(bits); i++)
+		snprintf(hex + 2 * i, 3, "%02x", bits[i]);
+	rc = spank_job_control_setenv(sp, PLUGIN_INSTANCE_VAR, hex, 1);
+	if (rc != ESPANK_SUCCESS) {
+		log_err("cannot record the job instance: %s", spank_strerror(rc));
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * The job's checkpoint directory must be creatable and writable by the user.
  * The job id is not known yet: check the part of the path before "%j".
  */
@@ -71,7 +119,7 @@ static int check_dir_writable(void)
 			dir, strerror(rc ? -rc : errno));
 		return -1;
 	}
-	return 0;
+	return check_dir_trusted(dir);
 }
 
 /*
@@ -113,7 +161,6 @@ static int check_user_allowed(void)
 
 int plugin_local_validate(spank_t sp)
 {
-	(void)sp;
 	if (plugin_job.mode != CKPT_MODE_AUTO) {
 		if (plugin_job.interval_s || plugin_job.dir[0] || plugin_job.keep) {
 			log_err("--checkpoint-interval, --checkpoint-dir and --checkpoint-keep need "
@@ -125,6 +172,8 @@ int plugin_local_validate(spank_t sp)
 	if (spank_context() == S_CTX_ALLOCATOR && (check_requeueable() || check_no_container()))
 		return -1;
 	if (check_user_allowed() || check_dir_writable())
+		return -1;
+	if (spank_context() == S_CTX_ALLOCATOR && set_instance(sp))
 		return -1;
 	return 0;
 }

@@ -6,9 +6,11 @@
 #include <errno.h>
 #include <stdbool.h>
 #include <limits.h>
+#include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <slurm/slurm.h>
@@ -73,18 +75,78 @@ static int sibling_path(const char *name, char *out, size_t len)
 	return -1;
 }
 
-/* The job's checkpoint directory: DIR/<jobid>, the same DIR sbatch checked. */
-static int job_dir_get(uint32_t jobid, char *out, size_t len)
+/* "the batch script" or "step N", for messages. */
+static const char *step_name(uint32_t step, char *buf, size_t len)
+{
+	if (step == SLURM_BATCH_SCRIPT)
+		return "the batch script";
+	snprintf(buf, len, "step %u", step);
+	return buf;
+}
+
+/* Logs why @dir failed proto_layout_dir_check (@rc, @why) for step @step. */
+static void dir_untrusted(const char *dir, int rc, const char *why, uint32_t step)
+{
+	char name[32];
+
+	if (rc == -EPERM)
+		log_err("checkpoint directory %s is not safe: %s. Another user could have put a "
+			"checkpoint there for this job to restore; %s does not start. Use a "
+			"directory only you can write (mkdir -m 700 DIR, --checkpoint-dir=DIR), "
+			"or remove what is not yours.",
+			dir, why, step_name(step, name, sizeof(name)));
+	else
+		log_err("checkpoint directory %s cannot be checked: %s; %s does not start", dir,
+			why, step_name(step, name, sizeof(name)));
+}
+
+/*
+ * The job's checkpoint directory DIR/<jobid>, the same DIR sbatch checked,
+ * created if needed; refused (and logged) unless DIR is safe and the job
+ * directory is the user's own (proto_layout_dir_check), since everything
+ * restored from it runs as the user.
+ */
+static int job_dir_prepare(const struct task_ids *t, char *out, size_t len)
 {
 	char base[SETTINGS_DIR_MAX];
+	char why[PATH_MAX + 128];
+	int rc;
 
-	if (plugin_dir_expand(jobid, base, sizeof(base)))
+	if (plugin_dir_expand(t->jobid, base, sizeof(base)))
 		return -1;
-	if (proto_layout_job_dir(out, len, base, jobid)) {
-		log_err("checkpoint directory %s/%u is too long", base, jobid);
+	if (proto_layout_job_dir(out, len, base, t->jobid)) {
+		log_err("checkpoint directory %s/%u is too long", base, t->jobid);
+		return -1;
+	}
+	rc = agent_mkdir_parents(base);
+	if (rc) {
+		log_err("cannot create checkpoint directory %s: %s", base, strerror(-rc));
+		return -1;
+	}
+	rc = proto_layout_dir_check(base, getuid(), false, why, sizeof(why));
+	if (rc) {
+		dir_untrusted(base, rc, why, t->stepid);
+		return -1;
+	}
+	if (mkdir(out, 0700) < 0 && errno != EEXIST) {
+		log_perror("cannot create checkpoint directory %s", out);
+		return -1;
+	}
+	rc = proto_layout_dir_check(out, getuid(), true, why, sizeof(why));
+	if (rc) {
+		dir_untrusted(out, rc, why, t->stepid);
 		return -1;
 	}
 	return 0;
+}
+
+/* The job instance sbatch drew (PLUGIN_INSTANCE_VAR), "" when the job was
+ * submitted without the plugin in sbatch. */
+static void job_instance_get(spank_t sp, char *out, size_t len)
+{
+	if (spank_getenv(sp, "SLURM_SPANK_" PLUGIN_INSTANCE_VAR, out, (int)len) != ESPANK_SUCCESS ||
+	    !proto_manifest_name_ok(out) || strlen(out) >= PROTO_MANIFEST_INSTANCE_SIZE)
+		out[0] = '\0';
 }
 
 /* Whether the step may run MPI ranks the shadow library serves: launched
@@ -136,8 +198,8 @@ static bool gen_step_is_mpi(const char *gendir, const struct proto_manifest *m, 
  * own stops the task. Returns 1 with @image filled, 0 if there is none, -1
  * when the task must not start.
  */
-static int image_find(const char *jobdir, const struct task_ids *t, char *image, size_t len,
-		      uint64_t *gen_found)
+static int image_find(const char *jobdir, const struct task_ids *t, const char *instance,
+		      char *image, size_t len, uint64_t *gen_found)
 {
 	uint64_t *gens = NULL;
 	unsigned int tried = 0;
@@ -155,6 +217,22 @@ static int image_find(const char *jobdir, const struct task_ids *t, char *image,
 		if (proto_layout_gen_dir(gendir, sizeof(gendir), jobdir, gens[i], false) ||
 		    proto_manifest_read(gendir, &m) < 0)
 			continue; /* proto_manifest_read said why */
+		if (!instance[0] || strcmp(m->instance, instance) != 0) {
+			/* Not this submission's: neither it nor anything older. */
+			log_err("gen-%llu in %s is not this job's (%s): not restored; step %u task "
+				"%u starts from the beginning",
+				(unsigned long long)gens[i], jobdir,
+				!instance[0]
+					? "the job was submitted without slurm-ckpt in sbatch, "
+					  "so it has no job instance to match"
+				: !m->instance[0]
+					? "its manifest names no job instance: written "
+					  "outside a Slurm job or by an older slurm-ckpt"
+					: "it was written by an earlier job with the same id",
+				t->stepid, t->rank);
+			proto_manifest_free(m);
+			break;
+		}
 		img = proto_manifest_find(m, t->stepid, t->rank);
 		if (!img) {
 			/* The newest generation is what the job had running: a
@@ -417,15 +495,14 @@ static int node_agent_ensure(spank_t sp, const char *jobdir, uint32_t jobid, cha
  * The site's allow lists, checked again on the node: sbatch's check is only
  * a courtesy, a job can be submitted without the plugin loaded.
  */
-static bool site_allows(spank_t sp)
+static bool site_allows(void)
 {
-	char user[SETTINGS_NAME_MAX] = "";
-	char part[SETTINGS_NAME_MAX] = "";
+	const struct passwd *pw = getpwuid(getuid());
+	const char *user = pw ? pw->pw_name : "";
+	/* slurmctld's, not SLURM_JOB_PARTITION: the job's environment is the
+	 * user's to set. */
+	const char *part = plugin_record.partition;
 
-	if (spank_getenv(sp, "SLURM_JOB_USER", user, sizeof(user)) != ESPANK_SUCCESS)
-		user[0] = '\0';
-	if (spank_getenv(sp, "SLURM_JOB_PARTITION", part, sizeof(part)) != ESPANK_SUCCESS)
-		part[0] = '\0';
 	if (!settings_site_allows_user(&plugin_site, user)) {
 		log_err("user '%s' may not use checkpointing here (site setting allow_users); "
 			"the job runs WITHOUT checkpoints",
@@ -481,15 +558,30 @@ static bool step_in_container(spank_t sp)
 	return spank_getenv(sp, "SLURM_CONTAINER", name, sizeof(name)) == ESPANK_SUCCESS && name[0];
 }
 
+/* A first start (restart count 0 at slurmctld) restores nothing: what its
+ * directory holds was not written by this job. Says so when it holds some. */
+static void first_start_note(const char *jobdir, const struct task_ids *t)
+{
+	uint64_t *gens = NULL;
+	size_t n = 0;
+
+	if (proto_gen_list(jobdir, &gens, &n) == 0 && n)
+		log_err("job %u starts for the first time (restart count 0 at slurmctld): gen-%llu "
+			"in %s is not its own and is not restored; step %u task %u starts from "
+			"the beginning",
+			t->jobid, (unsigned long long)gens[n - 1], jobdir, t->stepid, t->rank);
+	free(gens);
+}
+
 int plugin_task_init(spank_t sp)
 {
+	char instance[PROTO_MANIFEST_INSTANCE_SIZE];
 	struct task_ids t;
 	char jobdir[PATH_MAX];
 	char sock[PATH_MAX];
 	char image[PATH_MAX];
 	uint64_t gen = 0;
 	int found;
-	int rc;
 
 	if (plugin_job.mode != CKPT_MODE_AUTO)
 		return 0;
@@ -499,7 +591,16 @@ int plugin_task_init(spank_t sp)
 	 * of the user's, interactive steps are not requeued. */
 	if (t.stepid >= SLURM_INTERACTIVE_STEP && t.stepid != SLURM_BATCH_SCRIPT)
 		return 0;
-	if (!site_allows(sp))
+	if (!plugin_record.loaded) {
+		char name[32];
+
+		log_err("%s: cannot tell a restart from a first start nor check the site's "
+			"allow lists; %s does not start",
+			plugin_record.error[0] ? plugin_record.error : "no job record",
+			step_name(t.stepid, name, sizeof(name)));
+		return -1;
+	}
+	if (!site_allows())
 		return 0;
 	if (step_in_container(sp)) {
 		log_err("step %u runs in a container (--container): it runs WITHOUT checkpoints",
@@ -512,23 +613,34 @@ int plugin_task_init(spank_t sp)
 			t.jobid, t.stepid);
 		return 0;
 	}
-	if (job_dir_get(t.jobid, jobdir, sizeof(jobdir)))
+	if (job_dir_prepare(&t, jobdir, sizeof(jobdir)))
 		return -1;
-	rc = agent_mkdir_parents(jobdir);
-	if (rc) {
-		log_err("cannot create checkpoint directory %s: %s", jobdir, strerror(-rc));
-		return -1;
-	}
+	job_instance_get(sp, instance, sizeof(instance));
 	/* The batch shell reruns from the top after a requeue and is not
 	 * checkpointed; its start is where the job's coordinator starts. */
 	if (t.stepid == SLURM_BATCH_SCRIPT) {
+		if (!instance[0])
+			log_err("job %u was submitted without slurm-ckpt in sbatch: it has no job "
+				"instance, so its checkpoints will not be restored",
+				t.jobid);
+		/* The coordinator writes it into every manifest (agent_store.c);
+		 * this process's environment is not the task's (S_JOB_ENV is). */
+		if (instance[0] && setenv(PROTO_MANIFEST_INSTANCE_ENV, instance, 1)) {
+			log_perror("cannot pass the job instance to the coordinator");
+			return -1;
+		}
 		if (coordinator_ensure(jobdir, t.jobid, sock, sizeof(sock)))
 			return -1;
 		return batch_shell_signals(sp, sock);
 	}
 	if (node_agent_ensure(sp, jobdir, t.jobid, sock, sizeof(sock)))
 		return -1;
-	found = image_find(jobdir, &t, image, sizeof(image), &gen);
+	if (!plugin_record.restart_cnt) {
+		first_start_note(jobdir, &t);
+		found = 0;
+	} else {
+		found = image_find(jobdir, &t, instance, image, sizeof(image), &gen);
+	}
 	if (found < 0)
 		return -1;
 	if (found > 0)

@@ -8,6 +8,7 @@
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -347,4 +348,43 @@ Test(manifest, write_fault_leaves_nothing)
 	cr_assert_eq(proto_manifest_read(dir, &r), -ENOENT);
 	snprintf(p, sizeof(p), "%s/MANIFEST.json.tmp", dir);
 	cr_assert_neq(stat(p, &st), 0, "temporary file removed");
+}
+
+Test(manifest, job_instance_optional_and_kept)
+{
+	struct proto_manifest m = sample();
+	struct proto_manifest *r;
+	char p[PATH_MAX];
+	char text[4096];
+	FILE *f;
+	size_t n;
+
+	/* Absent: not written, read back empty (standalone runs, old manifests). */
+	cr_assert_eq(proto_manifest_write(dir, &m), 0);
+	snprintf(p, sizeof(p), "%s/MANIFEST.json", dir);
+	f = fopen(p, "r");
+	cr_assert_not_null(f);
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	cr_assert_null(strstr(text, "job_instance"), "%s", text);
+	cr_assert_eq(proto_manifest_read(dir, &r), 0);
+	cr_assert_str_eq(r->instance, "");
+	proto_manifest_free(r);
+
+	snprintf(m.instance, sizeof(m.instance), "0123456789abcdef0123456789abcdef");
+	cr_assert_eq(proto_manifest_write(dir, &m), 0);
+	cr_assert_eq(proto_manifest_read(dir, &r), 0);
+	cr_assert_str_eq(r->instance, "0123456789abcdef0123456789abcdef");
+	proto_manifest_free(r);
+
+	/* Present but not a plain string: refused like any other field. */
+	write_text(
+		"{\"format\":1,\"job\":\"4242\",\"job_instance\":7,\"gen\":1,"
+		"\"trigger\":\"t\",\"start_ms\":1,\"end_ms\":2,\"duration_ms\":1,\"images\":[]}");
+	cr_assert_eq(proto_manifest_read(dir, &r), -EBADMSG);
+	write_text(
+		"{\"format\":1,\"job\":\"4242\",\"job_instance\":\"\",\"gen\":1,"
+		"\"trigger\":\"t\",\"start_ms\":1,\"end_ms\":2,\"duration_ms\":1,\"images\":[]}");
+	cr_assert_eq(proto_manifest_read(dir, &r), -EBADMSG);
 }
