@@ -597,6 +597,10 @@ static int rst_run(struct rst *s)
 	args->info.records_len = rec_len;
 	if (s->agent_sock)
 		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
+	/* The restored process writes its next images only under this
+	 * directory (agent_client.c): the one of its new start. */
+	if (!getenv("CKPT_DIR") || !realpath(getenv("CKPT_DIR"), args->info.job_dir))
+		args->info.job_dir[0] = '\0';
 	args->log_fd = 2;
 	args->keep_fd = s->pmi_fd;
 	for (int i = 0; i < PIE_ERR_COUNT; i++)
