@@ -121,6 +121,11 @@ static int job_connect(struct cli_target *t)
 		ret = agent_addr_read(path, &a);
 	if (!ret && a.job != t->job)
 		ret = -EPROTO;
+	if (ret == -ESTALE) {
+		cli_err("job %u: %s: its coordinator is not running (killed?); nothing to ask",
+			t->job, agent_addr_why());
+		return ret;
+	}
 	if (ret) {
 		cli_err("job %u has no checkpoint coordinator (%s: %s); was it submitted with "
 			"--checkpoint=auto?",
