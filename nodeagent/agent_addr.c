@@ -81,6 +81,9 @@ int agent_addr_pid_start(int pid, uint64_t *start)
 	/* The name (field 2) may hold spaces and ')': fields 3.. follow the
 	 * last ')'. Field 22 is the 20th after it. */
 	p = strrchr(buf, ')');
+	/* A zombie (nobody reaped the killed coordinator) runs nothing. */
+	if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;
 	for (int field = 2; p && field < 22; field++)
 		p = strchr(p + 1, ' ');
 	if (!p || sscanf(p + 1, "%llu", &v) != 1)

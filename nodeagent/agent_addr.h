@@ -61,7 +61,7 @@ const char *agent_addr_why(void);
  * record is another coordinator's (not removed, logged at info level). */
 int agent_addr_remove(const char *path);
 /* Start time of @pid (clock ticks after boot, /proc/PID/stat field 22).
- * Returns 0 or -errno (-ESRCH when no such process). */
+ * Returns 0 or -errno (-ESRCH when no such process, or a zombie). */
 int agent_addr_pid_start(int pid, uint64_t *start);
 
 /* Connects to @a and says hello as @role ("agent" with @node, or

@@ -85,6 +85,25 @@ Test(agent_addr, dead_coordinator_is_stale, .init = setup, .fini = teardown)
 			   agent_addr_why());
 }
 
+Test(agent_addr, zombie_coordinator_is_stale, .init = setup, .fini = teardown)
+{
+	pid_t pid = fork();
+	struct agent_addr w;
+	struct agent_addr r;
+	uint64_t start = 0;
+
+	cr_assert_geq(pid, 0);
+	if (pid == 0)
+		_exit(0);
+	/* Killed, never reaped: /proc/PID/stat is still there. */
+	for (int i = 0; i < 1000 && agent_addr_pid_start(pid, &start) == 0; i++)
+		usleep(10000);
+	w = record_of(pid);
+	cr_assert_eq(agent_addr_write(path, &w), 0);
+	cr_assert_eq(agent_addr_read(path, &r), -ESTALE, "%s", agent_addr_why());
+	waitpid(pid, NULL, 0);
+}
+
 Test(agent_addr, reused_pid_is_stale, .init = setup, .fini = teardown)
 {
 	char text[PATH_MAX + 256];
