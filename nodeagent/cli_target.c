@@ -122,8 +122,7 @@ static int job_connect(struct cli_target *t)
 	if (!ret && a.job != t->job)
 		ret = -EPROTO;
 	if (ret == -ESTALE) {
-		cli_err("job %u: %s: its coordinator is not running (killed?); nothing to ask",
-			t->job, cli_safe(agent_addr_why()));
+		cli_err("job %u: %s", t->job, cli_safe(agent_addr_why()));
 		return ret;
 	}
 	if (ret) {
