@@ -44,10 +44,10 @@ static int agent_dir_join(char *out, size_t size, const char *dir, const char *n
 
 /*
  * Whether @path is a directory only we can use: a real directory (lstat: not
- * a symlink) owned by our uid, with mode exactly @mode (0700 for the /tmp
- * fallback), or at least not writable by group and others when @exact is
- * false. Another user's directory there could swap our socket for theirs.
- * Returns 0, -ENOENT, or -EPERM with the reason logged.
+ * a symlink) owned by our uid, with mode exactly 0700 when @exact (the /tmp
+ * fallback, logged when refused: another user's directory there could swap
+ * our socket for theirs), or at least not writable by group and others
+ * ($XDG_RUNTIME_DIR, silently skipped). Returns 0, -ENOENT, or -EPERM.
  */
 static int agent_dir_check_private(const char *path, bool exact)
 {
@@ -55,8 +55,10 @@ static int agent_dir_check_private(const char *path, bool exact)
 
 	if (lstat(path, &st) < 0)
 		return -errno;
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() ||
-	    (exact ? (st.st_mode & 07777) != 0700 : (st.st_mode & 022) != 0)) {
+	if (S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+	    (exact ? (st.st_mode & 07777) == 0700 : (st.st_mode & 022) == 0))
+		return 0;
+	if (exact)
 		log_err("%s is %s owned by uid %u with mode %04o, not a private directory of uid "
 			"%u (mode 0700): another user may have made it to take over our agent "
 			"socket; have it removed, or use a shorter checkpoint directory or an "
@@ -66,9 +68,11 @@ static int agent_dir_check_private(const char *path, bool exact)
 			: S_ISDIR(st.st_mode) ? "a directory"
 					      : "a file",
 			(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)getuid());
-		return -EPERM;
-	}
-	return 0;
+	else
+		log_debug("XDG_RUNTIME_DIR=%s is not a directory of uid %u that only it can "
+			  "write: not used for the agent socket",
+			  path, (unsigned)getuid());
+	return -EPERM;
 }
 
 /* Picks the socket path: DIR/agent.sock if it fits, else a hashed name in
