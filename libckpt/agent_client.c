@@ -23,6 +23,7 @@
 #include "triggers.h"
 
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -30,6 +31,7 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
@@ -60,6 +62,12 @@ static int64_t eng_last_gen = -1;
 /* The application's executable, read once at start (after a restore
  * /proc/self/exe names the restorer). */
 static char eng_exe[4096];
+/* Real path of this process's checkpoint directory ($CKPT_DIR), read once
+ * at start and again after a restore: the only place a "write" may create
+ * an image in. The path in the message is the coordinator's word, and the
+ * coordinator is another process, maybe on another node; "" refuses every
+ * write. */
+static char eng_job_dir[PATH_MAX];
 
 /* ---- the tiny codec --------------------------------------------------- */
 
@@ -148,6 +156,25 @@ static int eng_recv(struct eng_conn *c, char *type, size_t cap, int timeout_ms)
 	return 0;
 }
 
+/* Records the real path of $CKPT_DIR as this process's job directory.
+ * @dir: the restorer's (a restored process's environment is its old one),
+ * or NULL for our own environment. */
+static void eng_job_dir_set(const char *dir)
+{
+	const char *env = getenv("CKPT_DIR");
+
+	if (dir) {
+		snprintf(eng_job_dir, sizeof(eng_job_dir), "%s", dir);
+		return;
+	}
+	if (!env || !*env || !realpath(env, eng_job_dir)) {
+		eng_job_dir[0] = '\0';
+		log_warn("CKPT_DIR=%s is not a directory: this process will refuse to write "
+			 "checkpoints",
+			 env ? env : "(unset)");
+	}
+}
+
 /* ---- connection --------------------------------------------------------- */
 
 static void eng_json_escape(const char *in, char *out, size_t cap);
@@ -159,6 +186,30 @@ static void eng_disconnect(struct eng_conn *c)
 		close(c->fd);
 	}
 	c->fd = -1;
+}
+
+/*
+ * The agent gets our memory written wherever it says: whoever listens on
+ * the socket path (a /tmp fallback another user may have bound first, a
+ * stale path) must be our own user's agent, or root's. Returns 0 or -EPERM
+ * (logged with the intruder's uid).
+ */
+static int eng_peer_check(int fd, const char *path)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0) {
+		log_warn("cannot check who listens on %s: %s", path, strerror(errno));
+		return -EPERM;
+	}
+	if (cred.uid != getuid() && cred.uid != 0) {
+		log_warn("refusing the agent at %s: it runs as uid %u (pid %d), not as uid %u; "
+			 "remove that socket or ask its owner why it is there",
+			 path, (unsigned)cred.uid, (int)cred.pid, (unsigned)getuid());
+		return -EPERM;
+	}
+	return 0;
 }
 
 /* Connects to @path and registers. Returns 0 or -errno. */
@@ -189,6 +240,9 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 		ret = -errno;
 		goto out_close;
 	}
+	ret = eng_peer_check(c->fd, path);
+	if (ret < 0)
+		goto out_close;
 	if (restored)
 		snprintf(gen, sizeof(gen), ",\"gen\":%lld", (long long)eng_last_gen);
 	eng_json_escape(eng_exe, exe, sizeof(exe));
@@ -312,6 +366,7 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
 	c->fd = -1; /* the old connection's descriptor did not survive */
+	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
 		log_warn("a subsystem restore failed (%s); continuing", strerror(-ret));
@@ -416,12 +471,111 @@ static int eng_stop_all(bool split, char *why, size_t len)
 	return 0;
 }
 
+/* Formats a refusal into @why; cut to fit, as every reason on the wire. */
+__attribute__((format(printf, 3, 4))) static void eng_why(char *why, size_t len, const char *fmt,
+							  ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(why, len, fmt, ap);
+	va_end(ap);
+}
+
+/* Whether @name is an image name the coordinator gives ("STEP.RANK.img",
+ * proto_layout_image_name()): no '/', no "..", nothing else. */
+static bool eng_image_name_ok(const char *name)
+{
+	const char *p = name;
+	int dots = 0;
+
+	for (; *p; p++) {
+		if (*p == '.') {
+			if (p == name || p[-1] == '.')
+				return false;
+			dots++;
+		} else if (*p < '0' || *p > '9') {
+			break;
+		}
+	}
+	return dots == 2 && p[-1] == '.' && !strcmp(p, "img");
+}
+
+/*
+ * Checks that @path, from a "write" of generation @gen, names an image in
+ * this process's own <job dir>/gen-<gen>.tmp/ and builds in @out the path
+ * to create, from our own record of the job directory rather than from the
+ * message. The gen directory must be a real directory (not a symlink) of
+ * our uid that no other user can write. Returns 0, or -EPERM/-EINVAL/-errno
+ * with @why set. Runs while the application is stopped: no malloc.
+ */
+static int eng_image_path_check(const char *path, int64_t gen, char *out, size_t size, char *why,
+				size_t why_len)
+{
+	char dir[PATH_MAX];
+	char want[64];
+	struct stat mine;
+	struct stat st;
+	char *name;
+	char *gdir;
+	int n;
+
+	if (!eng_job_dir[0]) {
+		eng_why(why, why_len,
+			"refusing to write %s: this process does not know its checkpoint "
+			"directory ($CKPT_DIR unset at its start)",
+			path);
+		return -EPERM;
+	}
+	if (snprintf(dir, sizeof(dir), "%s", path) >= (int)sizeof(dir) || dir[0] != '/')
+		goto out_outside;
+	name = strrchr(dir, '/');
+	*name++ = '\0';
+	gdir = strrchr(dir, '/');
+	if (!gdir || !eng_image_name_ok(name))
+		goto out_outside;
+	*gdir++ = '\0';
+	snprintf(want, sizeof(want), "gen-%lld.tmp", (long long)gen);
+	if (strcmp(gdir, want) != 0)
+		goto out_outside;
+	/* Same directory by identity, not by spelling: the coordinator may
+	 * reach the shared directory through another path. */
+	if (stat(dir[0] ? dir : "/", &st) < 0 || stat(eng_job_dir, &mine) < 0 ||
+	    st.st_dev != mine.st_dev || st.st_ino != mine.st_ino)
+		goto out_outside;
+	n = snprintf(out, size, "%s/%s", eng_job_dir, want);
+	if (n < 0 || (size_t)n >= size)
+		goto out_outside;
+	if (lstat(out, &st) < 0) {
+		eng_why(why, why_len, "refusing to write %s: %s: %s", path, out, strerror(errno));
+		return -errno;
+	}
+	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) {
+		eng_why(why, why_len,
+			"refusing to write %s: %s is not a directory of uid %u that only its "
+			"owner can write (a symlink, or another user's)",
+			path, out, (unsigned)geteuid());
+		return -EPERM;
+	}
+	n = snprintf(out, size, "%s/%s/%s", eng_job_dir, want, name);
+	if (n < 0 || (size_t)n >= size)
+		goto out_outside;
+	return 0;
+
+out_outside:
+	eng_why(why, why_len,
+		"refusing to write %s: an image goes only to %s/gen-%lld.tmp/STEP.RANK.img", path,
+		eng_job_dir, (long long)gen);
+	return -EPERM;
+}
+
 static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 {
 	struct eng_write_req req;
 	struct eng_write_res res;
 	char why[512] = "";
 	char path[4096];
+	char image[PATH_MAX + 64];
 	char jpath[8200];
 	char type[32];
 	double t0 = eng_clock_ms();
@@ -476,10 +630,17 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 				ret = eng_send_error(c, gen, "write without an absolute path");
 				continue;
 			}
+			ret = eng_image_path_check(path, gen, image, sizeof(image), why,
+						   sizeof(why));
+			if (ret < 0) {
+				log_warn("%s", why);
+				ret = eng_send_error(c, gen, why);
+				continue;
+			}
 			eng_get_int(c->rx, "level", &level);
 			eng_get_int(c->rx, "nthreads", &nthr);
 			eng_get_bool(c->rx, "final", &final);
-			req.path = path;
+			req.path = image;
 			req.level = level < 0 || level > 19 ? 3 : (int)level;
 			req.nthreads = nthr < 0 || nthr > 256 ? 0 : (unsigned int)nthr;
 			req.final = final;
@@ -532,6 +693,7 @@ void *eng_agent_thread(void *arg)
 	(void)arg;
 	n = readlink("/proc/self/exe", eng_exe, sizeof(eng_exe) - 1);
 	eng_exe[n > 0 ? n : 0] = '\0';
+	eng_job_dir_set(NULL);
 	for (;;) {
 		int ret;
 

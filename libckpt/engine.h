@@ -42,6 +42,8 @@ static inline __attribute__((always_inline)) void *eng_ptr(uint64_t addr)
 
 /* Longest agent socket path handed to the restored process (sun_path). */
 #define ENG_SOCK_PATH_MAX 108u
+/* Longest checkpoint directory the restorer hands over: PATH_MAX. */
+#define ENG_DIR_PATH_MAX 4096u
 
 /* Saved callee-saved state of a thread at the point where it waits: what a
  * longjmp needs, and nothing more, because everything else (the full
@@ -121,6 +123,7 @@ struct eng_restore_info {
 				 * eng_rec_hdr + data padded to 8 bytes */
 	uint64_t records_len;		    /* bytes of that sequence */
 	char agent_sock[ENG_SOCK_PATH_MAX]; /* new agent socket, "" if none */
+	char job_dir[ENG_DIR_PATH_MAX];	    /* new $CKPT_DIR (real path), "" if none */
 };
 
 /* Header of one subsystem record handed to the restored process. */

@@ -446,6 +446,38 @@ static uint64_t rst_env_put(unsigned char *dst, uint64_t off, uint32_t type)
 	return at + ((h.len + 7) & ~7ull);
 }
 
+/*
+ * The restored process writes its next images only under this directory
+ * (agent_client.c): $CKPT_DIR of its new start (ckpt restart sets it), else
+ * the directory the image's generation lies in, DIR/gen-N/IMAGE (the Slurm
+ * plugin execs us with the job's environment). Fills @out (PATH_MAX) with
+ * its real path, "" when neither resolves: the process then refuses to
+ * write checkpoints, and says so.
+ */
+static void rst_job_dir(const struct rst *s, char *out)
+{
+	const char *env = getenv("CKPT_DIR");
+	char dir[PATH_MAX];
+	char *slash;
+
+	out[0] = '\0';
+	if (env && *env) {
+		if (!realpath(env, out))
+			out[0] = '\0';
+		return;
+	}
+	if (snprintf(dir, sizeof(dir), "%s", s->path) >= (int)sizeof(dir))
+		return;
+	for (int i = 0; i < 2; i++) {
+		slash = strrchr(dir, '/');
+		if (!slash)
+			return;
+		*slash = '\0';
+	}
+	if (!realpath(dir[0] ? dir : "/", out))
+		out[0] = '\0';
+}
+
 /* Copies the subsystem records (every record that is not the engine's)
  * into @dst, and for an MPI rank the environment; returns the bytes used,
  * or the bytes needed when @dst is NULL. */
@@ -617,6 +649,7 @@ static int rst_run(struct rst *s)
 	args->info.records_len = rec_len;
 	if (s->agent_sock)
 		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
+	rst_job_dir(s, args->info.job_dir);
 	args->log_fd = 2;
 	args->keep_fd = s->pmi_fd;
 	for (int i = 0; i < PIE_ERR_COUNT; i++)

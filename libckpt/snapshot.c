@@ -738,8 +738,10 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	}
 	memset(&eng_restore_info, 0, sizeof(eng_restore_info));
 
-	fd = (int)syscall(SYS_openat, AT_FDCWD, req->path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-			  0600);
+	/* A fresh file only: an existing one, or a symlink planted in its
+	 * place, is not ours to fill with the process's memory. */
+	fd = (int)syscall(SYS_openat, AT_FDCWD, req->path,
+			  O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
 	if (fd < 0) {
 		ret = -errno;
 		snprintf(res->reason, sizeof(res->reason), "cannot create %s: %s", req->path,

@@ -17,6 +17,7 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <pwd.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -51,8 +52,87 @@ static int addr_mkdirs(const char *path)
 	return agent_mkdir_parents(dir);
 }
 
+/* Reason of the last refusal of agent_addr_read() in this thread. */
+static _Thread_local char addr_why[PATH_MAX + 200];
+
+const char *agent_addr_why(void)
+{
+	return addr_why;
+}
+
+int agent_addr_pid_start(int pid, uint64_t *start)
+{
+	char path[64];
+	char buf[1024];
+	unsigned long long v;
+	const char *p;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return errno == ENOENT ? -ESRCH : -errno;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ESRCH;
+	buf[n] = '\0';
+	/* The name (field 2) may hold spaces and ')': fields 3.. follow the
+	 * last ')'. Field 22 is the 20th after it. */
+	p = strrchr(buf, ')');
+	/* A zombie (nobody reaped the killed coordinator) runs nothing. */
+	if (p && (p[1] != ' ' || p[2] == 'Z' || p[2] == 'X'))
+		return -ESRCH;
+	for (int field = 2; p && field < 22; field++)
+		p = strchr(p + 1, ' ');
+	if (!p || sscanf(p + 1, "%llu", &v) != 1)
+		return -EPROTO;
+	*start = v;
+	return 0;
+}
+
+/* Whether @host names this machine. */
+static bool addr_host_is_here(const char *host)
+{
+	char here[256] = "";
+
+	if (gethostname(here, sizeof(here) - 1))
+		return false;
+	return !strcmp(host, here);
+}
+
+/* Checks the coordinator a record of this host names still runs: its pid
+ * exists with the recorded start time. Returns 0 (alive, or not checkable
+ * from here) or -ESTALE with addr_why set. */
+static int addr_check_alive(const char *path, const struct agent_addr *a)
+{
+	uint64_t start = 0;
+	int ret;
+
+	if (!addr_host_is_here(a->host))
+		return 0;
+	ret = agent_addr_pid_start(a->pid, &start);
+	if (ret == -ESRCH) {
+		snprintf(addr_why, sizeof(addr_why),
+			 "%s is stale: its coordinator (pid %d on %s) is gone; ignoring it", path,
+			 a->pid, a->host);
+		return -ESTALE;
+	}
+	if (!ret && a->start && start != a->start) {
+		snprintf(addr_why, sizeof(addr_why),
+			 "%s is stale: pid %d on %s is another process now (started at tick %llu, "
+			 "not %llu); ignoring it",
+			 path, a->pid, a->host, (unsigned long long)start,
+			 (unsigned long long)a->start);
+		return -ESTALE;
+	}
+	return 0;
+}
+
 int agent_addr_write(const char *path, const struct agent_addr *a)
 {
+	uint64_t start = 0;
 	char tmp[PATH_MAX + 8];
 	struct json_object *o = json_object_new_object();
 	const char *text;
@@ -66,6 +146,9 @@ int agent_addr_write(const char *path, const struct agent_addr *a)
 	json_object_object_add(o, "port", json_object_new_int(a->port));
 	json_object_object_add(o, "dir", json_object_new_string(a->dir));
 	json_object_object_add(o, "pid", json_object_new_int(a->pid));
+	/* Unknown (0) only if /proc is unreadable: readers then check the pid. */
+	if (agent_addr_pid_start(a->pid, &start) == 0)
+		json_object_object_add(o, "start", json_object_new_int64((int64_t)start));
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
 	ret = addr_mkdirs(path);
 	if (ret)
@@ -97,16 +180,23 @@ int agent_addr_read(const char *path, struct agent_addr *a)
 	int64_t job;
 	int64_t port;
 	int64_t pid;
+	int64_t start = 0;
 	int ret = 0;
 
-	if (!o)
+	addr_why[0] = '\0';
+	if (!o) {
+		snprintf(addr_why, sizeof(addr_why), "%s is not a JSON record", path);
 		return access(path, R_OK) ? -errno : -EPROTO;
+	}
 	if (proto_msg_get_int_range(o, "job", 1, UINT32_MAX, &job) ||
 	    proto_msg_get_str(o, "host", sizeof(a->host) - 1, &host) ||
 	    proto_msg_get_int_range(o, "port", 1, 65535, &port) ||
 	    proto_msg_get_str(o, "dir", sizeof(a->dir) - 1, &dir) ||
-	    proto_msg_get_int_range(o, "pid", 1, INT32_MAX, &pid)) {
-		log_debug("%s: %s", path, proto_msg_why());
+	    proto_msg_get_int_range(o, "pid", 1, INT32_MAX, &pid) ||
+	    (json_object_object_get_ex(o, "start", NULL) &&
+	     proto_msg_get_int_range(o, "start", 0, INT64_MAX, &start))) {
+		snprintf(addr_why, sizeof(addr_why), "%s: %s", path, proto_msg_why());
+		log_debug("%s", addr_why);
 		ret = -EPROTO;
 	} else {
 		a->job = (uint32_t)job;
@@ -114,9 +204,31 @@ int agent_addr_read(const char *path, struct agent_addr *a)
 		a->port = (int)port;
 		snprintf(a->dir, sizeof(a->dir), "%s", dir);
 		a->pid = (int)pid;
+		a->start = (uint64_t)start;
+		ret = addr_check_alive(path, a);
 	}
 	json_object_put(o);
 	return ret;
+}
+
+int agent_addr_remove(const char *path)
+{
+	struct agent_addr a = { 0 };
+	uint64_t mine = 0;
+	int ret = agent_addr_read(path, &a);
+
+	if (ret == -ENOENT)
+		return ret;
+	/* Ours is alive (we are), so a stale or unreadable record is someone
+	 * else's, and so is one that names another process. */
+	agent_addr_pid_start(getpid(), &mine);
+	if (ret || a.pid != getpid() || !addr_host_is_here(a.host) ||
+	    (a.start && a.start != mine)) {
+		log_info("leaving %s: it is not this coordinator's record (%s)", path,
+			 ret ? strerror(-ret) : "another pid or start time");
+		return -EPERM;
+	}
+	return unlink(path) < 0 ? -errno : 0;
 }
 
 /* connect() with a deadline. Returns 0 or -errno. */

@@ -1,5 +1,8 @@
 /* agent_dir.c - naming the agent of a computation directory (agent_dir.h). */
+#define LOG_PREFIX "agent dir: "
 #include "agent_dir.h"
+
+#include "log.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -39,25 +42,71 @@ static int agent_dir_join(char *out, size_t size, const char *dir, const char *n
 	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
 }
 
+/*
+ * Whether @path is a directory only we can use: a real directory (lstat: not
+ * a symlink) owned by our uid, with mode exactly 0700 when @exact (the /tmp
+ * fallback, logged when refused: another user's directory there could swap
+ * our socket for theirs), or at least not writable by group and others
+ * ($XDG_RUNTIME_DIR, silently skipped). Returns 0, -ENOENT, or -EPERM.
+ */
+static int agent_dir_check_private(const char *path, bool exact)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0)
+		return -errno;
+	if (S_ISDIR(st.st_mode) && st.st_uid == getuid() &&
+	    (exact ? (st.st_mode & 07777) == 0700 : (st.st_mode & 022) == 0))
+		return 0;
+	if (exact)
+		log_err("%s is %s owned by uid %u with mode %04o, not a private directory of uid "
+			"%u (mode 0700): another user may have made it to take over our agent "
+			"socket; have it removed, or use a shorter checkpoint directory or an "
+			"XDG_RUNTIME_DIR of yours",
+			path,
+			S_ISLNK(st.st_mode)   ? "a symlink"
+			: S_ISDIR(st.st_mode) ? "a directory"
+					      : "a file",
+			(unsigned)st.st_uid, (unsigned)(st.st_mode & 07777), (unsigned)getuid());
+	else
+		log_debug("XDG_RUNTIME_DIR=%s is not a directory of uid %u that only it can "
+			  "write: not used for the agent socket",
+			  path, (unsigned)getuid());
+	return -EPERM;
+}
+
 /* Picks the socket path: DIR/agent.sock if it fits, else a hashed name in
- * the user's runtime directory or /tmp (the uid in the name keeps users
- * apart in /tmp; SO_PEERCRED on both sides keeps them honest). */
-static int agent_dir_pick_sock(struct agent_dir *ad)
+ * the user's runtime directory or, last, in /tmp/ckpt-<uid>/, a directory
+ * made 0700 (with @create) and checked private: in /tmp anyone could have
+ * bound the name first. SO_PEERCRED on both ends of the socket checks the
+ * rest. Returns 0, -ENAMETOOLONG, -EPERM (logged) or -errno. */
+static int agent_dir_pick_sock(struct agent_dir *ad, bool create)
 {
 	const char *run = getenv("XDG_RUNTIME_DIR");
 	uint64_t h = agent_dir_hash(ad->dir);
+	char priv[64];
+	int ret;
 	int n;
 
 	n = snprintf(ad->sock, sizeof(ad->sock), "%s/agent.sock", ad->dir);
 	if (n > 0 && (size_t)n < sizeof(ad->sock))
 		return 0;
-	if (run && *run) {
+	if (run && *run && agent_dir_check_private(run, false) == 0) {
 		n = snprintf(ad->sock, sizeof(ad->sock), "%s/ckpt-%016" PRIx64 ".sock", run, h);
 		if (n > 0 && (size_t)n < sizeof(ad->sock))
 			return 0;
 	}
-	n = snprintf(ad->sock, sizeof(ad->sock), "/tmp/ckpt-%u-%016" PRIx64 ".sock",
-		     (unsigned)getuid(), h);
+	snprintf(priv, sizeof(priv), "/tmp/ckpt-%u", (unsigned)getuid());
+	if (create && mkdir(priv, 0700) < 0 && errno != EEXIST) {
+		ret = -errno;
+		log_err("cannot create %s: %s", priv, strerror(errno));
+		return ret;
+	}
+	ret = agent_dir_check_private(priv, true);
+	/* Without @create a missing directory just means no agent runs. */
+	if (ret && !(ret == -ENOENT && !create))
+		return ret;
+	n = snprintf(ad->sock, sizeof(ad->sock), "%s/%016" PRIx64 ".sock", priv, h);
 	return n > 0 && (size_t)n < sizeof(ad->sock) ? 0 : -ENAMETOOLONG;
 }
 
@@ -85,7 +134,7 @@ int agent_dir_resolve(const char *dir, bool create, struct agent_dir *ad)
 	if (!ret)
 		ret = agent_dir_join(ad->interval, sizeof(ad->interval), ad->dir, "interval");
 	if (!ret)
-		ret = agent_dir_pick_sock(ad);
+		ret = agent_dir_pick_sock(ad, create);
 	return ret;
 }
 

@@ -3,9 +3,11 @@
  *
  * A computation is named by its checkpoint directory DIR. Its agent listens
  * on DIR/agent.sock when that path fits sockaddr_un.sun_path, otherwise on a
- * short path under $XDG_RUNTIME_DIR (or /tmp) named by a hash of the real
- * path of DIR; the chosen path is recorded in DIR/agent.addr while the agent
- * runs. The computed path depends on the caller's environment
+ * short path named by a hash of the real path of DIR, under $XDG_RUNTIME_DIR
+ * when that is a directory of ours that others cannot write, else under
+ * /tmp/ckpt-<uid>/ (made 0700; refused when it is not exactly a 0700
+ * directory of ours); the chosen path is recorded in DIR/agent.addr while
+ * the agent runs. The computed path depends on the caller's environment
  * ($XDG_RUNTIME_DIR), so clients read the record first (agent_dir_locate()).
  *
  * Included by the agent, the ckpt CLI and the SPANK plugin (which links
@@ -36,8 +38,10 @@ struct agent_dir {
 const char *agent_dir_default(void);
 
 /* Fills @ad for @dir. With @create, makes @dir (mode 0700 for a new one,
- * parents must exist); without, a missing @dir is -ENOENT. Returns 0,
- * -ENAMETOOLONG or another -errno; logs nothing (callers word the error). */
+ * parents must exist) and, when the socket falls back to /tmp, the private
+ * /tmp/ckpt-<uid>/; without, a missing @dir is -ENOENT. Returns 0,
+ * -ENAMETOOLONG, -EPERM (a /tmp/ckpt-<uid> that is not ours, logged with
+ * its owner and mode) or another -errno; callers word other errors. */
 int agent_dir_resolve(const char *dir, bool create, struct agent_dir *ad);
 
 /* Replaces @ad->sock with the path recorded in DIR/agent.addr by a running

@@ -519,9 +519,9 @@ static void agent_unpublish(struct agent *a)
 	agent_link_server_free(a->link);
 	a->link = NULL;
 	if (a->coord_rec[0])
-		unlink(a->coord_rec);
+		agent_addr_remove(a->coord_rec);
 	if (a->registry[0])
-		unlink(a->registry);
+		agent_addr_remove(a->registry);
 }
 
 static int agent_events(struct agent *a)

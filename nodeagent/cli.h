@@ -27,6 +27,12 @@ void cli_verbose(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Set by -v. */
 extern bool cli_is_verbose;
 
+/* @s made safe for a terminal: control characters (C0, DEL, C1), invalid
+ * UTF-8 and '\\' as \xNN escapes. For every string that came from a record
+ * or an agent. Returns one of 8 static buffers used in turn (so up to 8 in
+ * one printf), cut at 4 KiB of input. */
+const char *cli_safe(const char *s);
+
 /* Prints "ckpt: ...\nTry 'ckpt CMD --help'." and returns CLI_EXIT_USAGE. */
 int cli_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

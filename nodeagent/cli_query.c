@@ -4,6 +4,7 @@
 #include "agent_store.h"
 #include "layout.h"
 #include "msg.h"
+#include "timestr.h"
 
 #include <errno.h>
 #include <getopt.h>
@@ -16,11 +17,102 @@
 #include <unistd.h>
 
 /* Reply wait for a status request: the agent answers from memory. */
-#define CLI_STATUS_TIMEOUT_MS 30000
+#define CLI_STATUS_TIMEOUT_S 30
+/* A checkpoint's answer comes after PREPARE and WRITE, each bounded by the
+ * agent's phase timeout (CKPT_PHASE_TIMEOUT, 600 s by default), and the
+ * commit: twice that plus this margin for the commit of a large job. */
+#define CLI_CKPT_PHASE_DEFAULT_S 600
+#define CLI_CKPT_MARGIN_S	 120
+/* Longest --timeout: a week, far beyond any phase timeout. */
+#define CLI_TIMEOUT_MAX_S (7 * 24 * 3600)
+
+/* Bytes of input cli_safe() escapes; longer strings are cut ("..."). */
+#define CLI_SAFE_IN_MAX 4096
+
+/* Length of the valid UTF-8 sequence at @p that is not a C1 control
+ * (U+0080..U+009F), or 0. */
+static size_t utf8_printable_len(const unsigned char *p)
+{
+	size_t n;
+
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 0;
+	for (size_t i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	/* C1 controls, overlong forms, surrogates, beyond U+10FFFF. */
+	if ((p[0] == 0xc2 && p[1] < 0xa0) || (p[0] == 0xe0 && p[1] < 0xa0) ||
+	    (p[0] == 0xed && p[1] > 0x9f) || (p[0] == 0xf0 && p[1] < 0x90) ||
+	    (p[0] == 0xf4 && p[1] > 0x8f))
+		return 0;
+	return n;
+}
+
+const char *cli_safe(const char *s)
+{
+	/* 4 output bytes per input byte at most, plus "..." and the NUL. */
+	static char bufs[8][CLI_SAFE_IN_MAX * 4 + 4];
+	static unsigned int next;
+	const unsigned char *p = (const unsigned char *)(s ? s : "");
+	char *out = bufs[next++ % 8];
+	size_t o = 0;
+	size_t in = 0;
+
+	while (p[in] && in < CLI_SAFE_IN_MAX) {
+		size_t n = p[in] >= 0x80 ? utf8_printable_len(p + in) : 0;
+
+		if (n && in + n <= CLI_SAFE_IN_MAX) {
+			memcpy(out + o, p + in, n);
+			o += n;
+			in += n;
+		} else if (p[in] < 0x20 || p[in] >= 0x7f || p[in] == '\\') {
+			o += (size_t)snprintf(out + o, 5, "\\x%02x", p[in]);
+			in++;
+		} else {
+			out[o++] = (char)p[in++];
+		}
+	}
+	if (p[in]) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+	return out;
+}
+
+/* --timeout: "SECONDS", "1h30m" or "HH:MM:SS", 1 s to a week. */
+static bool parse_timeout(const char *s, int *secs)
+{
+	int64_t v;
+
+	if (proto_interval_parse(s, &v) || v < 1 || v > CLI_TIMEOUT_MAX_S)
+		return false;
+	*secs = (int)v;
+	return true;
+}
+
+/* How long `ckpt checkpoint` waits without --timeout. */
+static int checkpoint_default_timeout(void)
+{
+	const char *env = getenv("CKPT_PHASE_TIMEOUT");
+	int phase = CLI_CKPT_PHASE_DEFAULT_S;
+	int v;
+
+	if (env && parse_timeout(env, &v))
+		phase = v;
+	return 2 * phase + CLI_CKPT_MARGIN_S;
+}
 
 static void checkpoint_usage(FILE *out)
 {
 	fprintf(out, "Usage: ckpt checkpoint [--dir DIR | JOBID] [--kill | --requeue] [--json]\n"
+		     "                       [--timeout T]\n"
 		     "\n"
 		     "Checkpoints every process of the computation in DIR, or of the running\n"
 		     "Slurm job JOBID (from any node; its owner or root only), and returns once\n"
@@ -32,12 +124,15 @@ static void checkpoint_usage(FILE *out)
 		     "  --requeue     JOBID only: final checkpoint, then the job is requeued and\n"
 		     "                resumes from it when it starts again\n"
 		     "  --json        print the agent's answer as JSON\n"
+		     "  --timeout T   give up after T (seconds, 1h30m or HH:MM:SS) without an\n"
+		     "                answer; default twice $CKPT_PHASE_TIMEOUT (600 s) plus\n"
+		     "                120 s. The checkpoint may still commit afterwards.\n"
 		     "  -h, --help    this help\n");
 }
 
 static void status_usage(FILE *out)
 {
-	fprintf(out, "Usage: ckpt status [--dir DIR | JOBID] [--json]\n"
+	fprintf(out, "Usage: ckpt status [--dir DIR | JOBID] [--json] [--timeout T]\n"
 		     "\n"
 		     "Shows the agent of DIR, or the coordinator of the running Slurm job JOBID\n"
 		     "(from any node; its owner or root only): processes and their nodes, a\n"
@@ -45,6 +140,7 @@ static void status_usage(FILE *out)
 		     "\n"
 		     "  --dir DIR     checkpoint directory (default $CKPT_DIR, else ./ckpt)\n"
 		     "  --json        print the agent's status_reply as JSON\n"
+		     "  --timeout T   give up after T without an answer (default 30 s)\n"
 		     "  -h, --help    this help\n");
 }
 
@@ -68,12 +164,14 @@ struct query_opts {
 	bool kill;	 /* --kill */
 	bool requeue;	 /* --requeue */
 	bool json;	 /* --json */
+	int timeout_s;	 /* --timeout, 0: the command's default */
 };
 
 /* Which options a command takes. */
 enum {
-	QO_KILL = 1, /* --kill, --requeue */
-	QO_ARG = 2,  /* one positional argument */
+	QO_KILL = 1,	/* --kill, --requeue */
+	QO_ARG = 2,	/* one positional argument */
+	QO_TIMEOUT = 4, /* --timeout */
 };
 
 /* Parses the options shared by checkpoint/status/list. Returns -1 to go
@@ -82,13 +180,10 @@ static int parse_common(int argc, char **argv, const char *cmd, unsigned int all
 			void (*usage)(FILE *), struct query_opts *o)
 {
 	static const struct option opts[] = {
-		{ "dir", required_argument, NULL, 'd' },
-		{ "kill", no_argument, NULL, 'k' },
-		{ "requeue", no_argument, NULL, 'q' },
-		{ "json", no_argument, NULL, 'j' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ NULL, 0, NULL, 0 },
+		{ "dir", required_argument, NULL, 'd' },     { "kill", no_argument, NULL, 'k' },
+		{ "requeue", no_argument, NULL, 'q' },	     { "json", no_argument, NULL, 'j' },
+		{ "timeout", required_argument, NULL, 't' }, { "verbose", no_argument, NULL, 'v' },
+		{ "help", no_argument, NULL, 'h' },	     { NULL, 0, NULL, 0 },
 	};
 	int c;
 
@@ -106,6 +201,16 @@ static int parse_common(int argc, char **argv, const char *cmd, unsigned int all
 			break;
 		case 'j':
 			o->json = true;
+			break;
+		case 't':
+			if (!(allowed & QO_TIMEOUT))
+				return cli_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+			if (!parse_timeout(optarg, &o->timeout_s))
+				return cli_usage_err(
+					cmd,
+					"--timeout %s: give seconds, 1h30m or HH:MM:SS, "
+					"at most a week",
+					cli_safe(optarg));
 			break;
 		case 'v':
 			cli_is_verbose = true;
@@ -128,11 +233,31 @@ static int parse_common(int argc, char **argv, const char *cmd, unsigned int all
 	return -1;
 }
 
+/* JSON for machines, and still safe on a terminal: json-c escapes C0
+ * controls but passes DEL, C1 controls and invalid UTF-8 through; those
+ * become \\u00XX (DEL, C1) or U+FFFD (bytes that are not UTF-8). */
 static void print_json(const struct json_object *o)
 {
-	printf("%s\n", json_object_to_json_string_ext((struct json_object *)o,
-						      JSON_C_TO_STRING_PRETTY |
-							      JSON_C_TO_STRING_NOSLASHESCAPE));
+	const unsigned char *p = (const unsigned char *)json_object_to_json_string_ext(
+		(struct json_object *)o, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE);
+
+	while (p && *p) {
+		size_t n = *p >= 0x80 ? utf8_printable_len(p) : 0;
+
+		if (n) {
+			fwrite(p, 1, n, stdout);
+			p += n;
+		} else if (*p == 0x7f || (*p == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f)) {
+			printf("\\u00%02x", *p == 0x7f ? 0x7f : p[1]);
+			p += *p == 0x7f ? 1 : 2;
+		} else if (*p >= 0x80) {
+			fputs("\\ufffd", stdout);
+			p++;
+		} else {
+			putchar(*p++);
+		}
+	}
+	putchar('\n');
 }
 
 /* Prints the answer to a checkpoint request; returns the exit status. */
@@ -145,14 +270,14 @@ static int checkpoint_report(const struct cli_target *t, const struct json_objec
 	if (proto_msg_is(reply, PROTO_MSG_COMMITTED) &&
 	    !proto_msg_get_str(reply, "path", 0, &path)) {
 		if (!json)
-			printf("%s\n", path);
+			printf("%s\n", cli_safe(path));
 		return CLI_EXIT_OK;
 	}
 	if (proto_msg_is(reply, PROTO_MSG_ERROR))
-		cli_err("checkpoint of %s failed: %s", t->name, cli_reply_reason(reply));
+		cli_err("checkpoint of %s failed: %s", t->name, cli_safe(cli_reply_reason(reply)));
 	else
 		cli_err("unexpected answer from the agent of %s: %s", t->name,
-			json_object_to_json_string((struct json_object *)reply));
+			cli_safe(json_object_to_json_string((struct json_object *)reply)));
 	return CLI_EXIT_FAIL;
 }
 
@@ -165,7 +290,8 @@ int cli_cmd_checkpoint(int argc, char **argv)
 	int ret;
 	int fd;
 
-	ret = parse_common(argc, argv, "checkpoint", QO_KILL | QO_ARG, checkpoint_usage, &o);
+	ret = parse_common(argc, argv, "checkpoint", QO_KILL | QO_ARG | QO_TIMEOUT,
+			   checkpoint_usage, &o);
 	if (ret >= 0)
 		return ret;
 	ret = cli_target_init("checkpoint", o.dir, o.arg, &t);
@@ -183,10 +309,16 @@ int cli_cmd_checkpoint(int argc, char **argv)
 		ret = CLI_EXIT_FAIL;
 		goto out;
 	}
-	/* No timeout of our own: the agent bounds every phase and answers. */
-	ret = cli_agent_call(fd, t.name, t.log, req, &reply, -1)
-		      ? CLI_EXIT_FAIL
-		      : checkpoint_report(&t, reply, o.json);
+	/* The agent bounds every phase and answers, but a coordinator that
+	 * hangs, or is not one, must not hold us forever. */
+	if (!o.timeout_s)
+		o.timeout_s = checkpoint_default_timeout();
+	ret = cli_agent_call(fd, t.name, t.log, req, &reply, o.timeout_s * 1000);
+	if (ret == -ETIMEDOUT)
+		cli_err("gave up waiting for the checkpoint of %s to commit after %d s "
+			"(--timeout); it may still commit: see 'ckpt status' and 'ckpt list'",
+			t.name, o.timeout_s);
+	ret = ret ? CLI_EXIT_FAIL : checkpoint_report(&t, reply, o.json);
 out:
 	json_object_put(reply);
 	json_object_put(req);
@@ -224,11 +356,10 @@ static int64_t jint(struct json_object *o, const char *key)
 	return json_object_get_int64(json_object_object_get(o, key));
 }
 
+/* A string field of an agent's answer, escaped for the terminal. */
 static const char *jstr(struct json_object *o, const char *key)
 {
-	const char *s = json_object_get_string(json_object_object_get(o, key));
-
-	return s ? s : "";
+	return cli_safe(json_object_get_string(json_object_object_get(o, key)));
 }
 
 static void fmt_duration(int64_t ms, char *buf, size_t size)
@@ -344,7 +475,7 @@ static void status_print(struct json_object *r)
 					     jstr(g, "error"));
 		}
 	}
-	printf("last error:  %s\n", err ? json_object_get_string(err) : "none");
+	printf("last error:  %s\n", err ? cli_safe(json_object_get_string(err)) : "none");
 }
 
 int cli_cmd_status(int argc, char **argv)
@@ -356,7 +487,7 @@ int cli_cmd_status(int argc, char **argv)
 	int ret;
 	int fd;
 
-	ret = parse_common(argc, argv, "status", QO_ARG, status_usage, &o);
+	ret = parse_common(argc, argv, "status", QO_ARG | QO_TIMEOUT, status_usage, &o);
 	if (ret >= 0)
 		return ret;
 	ret = cli_target_init("status", o.dir, o.arg, &t);
@@ -367,11 +498,12 @@ int cli_cmd_status(int argc, char **argv)
 		return CLI_EXIT_FAIL;
 	ret = CLI_EXIT_FAIL;
 	req = proto_msg_new(PROTO_MSG_STATUS);
-	if (!req || cli_agent_call(fd, t.name, t.log, req, &reply, CLI_STATUS_TIMEOUT_MS))
+	if (!req || cli_agent_call(fd, t.name, t.log, req, &reply,
+				   (o.timeout_s ? o.timeout_s : CLI_STATUS_TIMEOUT_S) * 1000))
 		goto out;
 	if (!proto_msg_is(reply, PROTO_MSG_STATUS_REPLY)) {
 		cli_err("the agent of %s refused the status request: %s", t.name,
-			cli_reply_reason(reply));
+			cli_safe(cli_reply_reason(reply)));
 		goto out;
 	}
 	if (o.json)
@@ -409,8 +541,7 @@ static void list_json(const struct agent_gen_info *g, size_t n)
 		}
 		json_object_array_add(arr, o);
 	}
-	printf("%s\n", json_object_to_json_string_ext(arr, JSON_C_TO_STRING_PRETTY |
-								   JSON_C_TO_STRING_NOSLASHESCAPE));
+	print_json(arr);
 	json_object_put(arr);
 }
 
@@ -447,8 +578,8 @@ int cli_cmd_list(int argc, char **argv)
 		print_generation_header();
 		for (i = 0; i < n; i++)
 			print_generation_row(gens[i].gen, gens[i].time, gens[i].size,
-					     gens[i].duration_ms, gens[i].trigger, gens[i].nimages,
-					     gens[i].error);
+					     gens[i].duration_ms, cli_safe(gens[i].trigger),
+					     gens[i].nimages, cli_safe(gens[i].error));
 	}
 	free(gens);
 	return CLI_EXIT_OK;

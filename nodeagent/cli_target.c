@@ -121,16 +121,21 @@ static int job_connect(struct cli_target *t)
 		ret = agent_addr_read(path, &a);
 	if (!ret && a.job != t->job)
 		ret = -EPROTO;
+	if (ret == -ESTALE) {
+		cli_err("job %u: %s", t->job, cli_safe(agent_addr_why()));
+		return ret;
+	}
 	if (ret) {
 		cli_err("job %u has no checkpoint coordinator (%s: %s); was it submitted with "
 			"--checkpoint=auto?",
-			t->job, path, strerror(-ret));
+			t->job, cli_safe(path), strerror(-ret));
 		return ret;
 	}
-	snprintf(t->log, sizeof(t->log), "%s/agent.log", a.dir);
+	/* The record is the job owner's file: what it says is printed escaped. */
+	snprintf(t->log, sizeof(t->log), "%s/agent.log", cli_safe(a.dir));
 	ret = agent_addr_connect(&a, "client", NULL, owner, CLI_COORD_TIMEOUT_MS, why, sizeof(why));
 	if (ret < 0)
-		cli_err("cannot reach the coordinator of job %u: %s", t->job, why);
+		cli_err("cannot reach the coordinator of job %u: %s", t->job, cli_safe(why));
 	return ret;
 }
 

@@ -2,14 +2,20 @@
  * side of the local protocol (docs/engine.md), one process, no coordinator.
  *
  *   test-agent --sock PATH --image FILE [--preload LIB] [--delay MS]
- *              [--nonfinal N] [--interval MS] [--nthreads N] [--level L] [--drop] -- CMD [ARG...]
+ *              [--nonfinal N] [--interval MS] [--nthreads N] [--level L] [--drop]
+ *              [--bad-path PATH] -- CMD [ARG...]
  *
  * Starts CMD with CKPT_AGENT_SOCKET=PATH (and LD_PRELOAD=LIB when given),
  * waits for its registration, and after --delay ms of its run checkpoints
  * it: --nonfinal N first takes N non-final checkpoints (prepare, write,
  * resume) --interval ms apart, then, unless --delay is negative, a final one
- * (prepare, write final, exit). Images are written to FILE.tmp and renamed to
- * FILE once "written" arrived, as the real agent commits a generation.
+ * (prepare, write final, exit). The program gets CKPT_DIR=the directory of
+ * FILE; images are written to CKPT_DIR/gen-G.tmp/0.0.img and renamed to FILE
+ * once "written" arrived, as the real agent commits a generation.
+ * --bad-path makes the final checkpoint's "write" name PATH instead (the
+ * agent creates nothing): the program must refuse with an "error", which is
+ * printed as "test-agent: refused: REASON", then gets "abort" and must finish
+ * by itself; the exit status is then the program's.
  * --drop instead hangs up right after "ready" (an agent dying while the
  * application is stopped) and waits for the program to finish by itself.
  *
@@ -29,6 +35,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -44,6 +51,8 @@ struct ta {
 	long nthreads;	     /* compression threads asked for */
 	long level;	     /* zstd level asked for */
 	bool drop;	     /* at --delay: prepare, then hang up */
+	const char *bad;     /* --bad-path: write path that must be refused */
+	char dir[4096];	     /* CKPT_DIR: real path of FILE's directory */
 	char **cmd;	     /* program to run */
 	pid_t pid;	     /* its pid */
 	int status;	     /* its wait status once it ended */
@@ -124,7 +133,8 @@ static struct json_object *ta_expect(int fd, const char *type)
 /* One checkpoint of generation @gen. Returns 0 or -1. */
 static int ta_checkpoint(struct ta *t, int fd, int gen, bool final)
 {
-	char tmp[4096];
+	char gdir[4200];
+	char tmp[4300];
 	struct json_object *m = proto_msg_new("prepare");
 	const char *path = NULL;
 	int64_t size = 0;
@@ -138,7 +148,18 @@ static int ta_checkpoint(struct ta *t, int fd, int gen, bool final)
 	if (!m)
 		return -1;
 	json_object_put(m);
-	snprintf(tmp, sizeof(tmp), "%s.tmp", t->image);
+	snprintf(gdir, sizeof(gdir), "%s/gen-%d.tmp", t->dir, gen);
+	snprintf(tmp, sizeof(tmp), "%s/0.0.img", gdir);
+	if (t->bad) {
+		snprintf(tmp, sizeof(tmp), "%s", t->bad);
+	} else {
+		unlink(tmp);
+		rmdir(gdir);
+		if (mkdir(gdir, 0700) < 0) {
+			fprintf(stderr, "test-agent: mkdir %s: %s\n", gdir, strerror(errno));
+			return -1;
+		}
+	}
 	m = proto_msg_new("write");
 	proto_msg_set_int(m, "gen", gen);
 	proto_msg_set_str(m, "path", tmp);
@@ -147,6 +168,17 @@ static int ta_checkpoint(struct ta *t, int fd, int gen, bool final)
 	proto_msg_set_int(m, "nthreads", t->nthreads);
 	if (ta_send(fd, "write", m) < 0)
 		return -1;
+	if (t->bad) {
+		const char *why = NULL;
+
+		m = ta_expect(fd, "error");
+		if (!m)
+			return -1;
+		proto_msg_get_str(m, "reason", 0, &why);
+		fprintf(stderr, "test-agent: refused: %s\n", why ? why : "(no reason)");
+		json_object_put(m);
+		return ta_send(fd, "abort", proto_msg_new("abort"));
+	}
 	m = ta_expect(fd, "written");
 	if (!m)
 		return -1;
@@ -156,7 +188,7 @@ static int ta_checkpoint(struct ta *t, int fd, int gen, bool final)
 	wr = json_object_get_double(json_object_object_get(m, "write_ms"));
 	fprintf(stderr, "ckpt: gen %d size %lld pause_ms %.2f write_ms %.1f\n", gen,
 		(long long)size, pause, wr);
-	if (!path || strcmp(path, tmp) != 0 || rename(tmp, t->image) < 0) {
+	if (!path || strcmp(path, tmp) != 0 || rename(tmp, t->image) < 0 || rmdir(gdir) < 0) {
 		fprintf(stderr, "test-agent: cannot commit %s\n", tmp);
 		json_object_put(m);
 		return -1;
@@ -200,6 +232,27 @@ static int ta_listen(const char *path)
 	return fd;
 }
 
+/* The real path of the directory of --image: the program's CKPT_DIR. */
+static int ta_dir(struct ta *t)
+{
+	char d[4096];
+	char *slash;
+
+	snprintf(d, sizeof(d), "%s", t->image);
+	slash = strrchr(d, '/');
+	if (!slash)
+		snprintf(d, sizeof(d), ".");
+	else if (slash == d)
+		d[1] = '\0';
+	else
+		*slash = '\0';
+	if (!realpath(d, t->dir)) {
+		fprintf(stderr, "test-agent: %s: %s\n", d, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static int ta_parse(struct ta *t, int argc, char **argv)
 {
 	t->delay_ms = -1;
@@ -227,6 +280,8 @@ static int ta_parse(struct ta *t, int argc, char **argv)
 			t->nonfinal = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--drop"))
 			t->drop = true;
+		else if (!strcmp(a, "--bad-path"))
+			t->bad = argv[++i];
 		else if (!strcmp(a, "--level"))
 			t->level = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--nthreads"))
@@ -260,6 +315,9 @@ int main(int argc, char **argv)
 	if (lfd < 0)
 		return 1;
 	setenv("CKPT_AGENT_SOCKET", t.sock, 1);
+	if (ta_dir(&t) < 0)
+		return 1;
+	setenv("CKPT_DIR", t.dir, 1);
 	if (t.preload)
 		setenv("LD_PRELOAD", t.preload, 1);
 	else
@@ -331,6 +389,11 @@ int main(int argc, char **argv)
 		}
 		if (ta_checkpoint(&t, fd, gen, true) < 0)
 			return ta_after_failure(&t);
+		if (t.bad) {
+			/* Refused and aborted: the program runs on. */
+			ta_reap(&t, true);
+			return ta_exit_code(&t);
+		}
 		ta_reap(&t, true);
 		if (!WIFEXITED(t.status) || WEXITSTATUS(t.status) != 0) {
 			fprintf(stderr, "test-agent: program did not exit as told\n");
