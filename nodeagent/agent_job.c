@@ -486,6 +486,16 @@ static void job_on_poll(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(job->poll_timer, &tv);
 }
 
+void agent_job_poll_now(struct agent_job *job)
+{
+	struct timeval tv = { .tv_sec = job->conf.poll_s };
+
+	if (!evtimer_pending(job->poll_timer, NULL))
+		return; /* ended already, or not started */
+	if (job_check(job))
+		evtimer_add(job->poll_timer, &tv);
+}
+
 struct agent_job *agent_job_new(struct event_base *base, struct agent_coord *co, const char *dir,
 				const struct agent_job_conf *conf, void (*end)(void *arg),
 				void *arg)

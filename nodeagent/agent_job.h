@@ -11,6 +11,9 @@
  *    plus 5 s (never more than 90% of the time limit, so every start makes
  *    progress);
  *  - checkpoints at once (trigger "preempt") when preempt_time is set.
+ * A node agent (no coordinator) only follows the job: once it stops running
+ * it asks to end, and agent_main.c keeps it until its processes have left
+ * and its requests are answered.
  * After a committed final checkpoint the job is requeued, before its
  * processes exit, except when Slurm requeues it already (an admin's
  * `scontrol requeue`, trigger "requeue"): a preempted job whose processes
@@ -61,6 +64,10 @@ void agent_job_free(struct agent_job *job);
 /* First look at the job, then polls from the loop. Returns 0, or -ESRCH
  * when the job is unknown or not running, with the reason in @why. */
 int agent_job_start(struct agent_job *job, char *why, size_t why_size);
+
+/* Looks at the job record now instead of at the next poll (a test's fault
+ * point); may end the agent as a poll would. */
+void agent_job_poll_now(struct agent_job *job);
 
 /* A final checkpoint asked for by a requester: "sigterm" (the processes
  * got SIGTERM: checkpoint only when slurmctld says the job is preempted or
