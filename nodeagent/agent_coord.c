@@ -73,11 +73,13 @@ struct agent_coord {
 	void (*count_cb)(void *arg, unsigned int n); /* participant count changed */
 	void *count_arg;			     /* passed to @count_cb */
 
-	agent_coord_steps_fn steps_fn; /* job mode: the job's running steps */
-	void *steps_arg;	       /* passed to @steps_fn */
-	struct coord_task *ended;      /* tasks whose process left by itself */
-	size_t nended;		       /* their number */
-	size_t ended_cap;	       /* room in @ended */
+	agent_coord_steps_fn steps_fn;	/* job mode: the job's running steps */
+	void *steps_arg;		/* passed to @steps_fn */
+	struct coord_task *ended;	/* tasks whose process left by itself */
+	size_t nended;			/* their number */
+	size_t ended_cap;		/* room in @ended */
+	struct agent_step_tasks *known; /* every step seen running in this start */
+	size_t nknown;			/* their number */
 };
 
 static void agent_coord_start(struct agent_coord *co);
@@ -255,6 +257,7 @@ void agent_coord_free(struct agent_coord *co)
 	if (co->kick)
 		event_free(co->kick);
 	free(co->ended);
+	free(co->known);
 	free(co);
 }
 
@@ -322,6 +325,32 @@ static bool task_registered(const struct agent_coord *co, int64_t step, int64_t 
 	return false;
 }
 
+/* Adds the steps just listed to those seen before: a step no longer shown
+ * running (the job requeued after a node failed) still needs all its tasks.
+ * Returns 0 or -ENOMEM. */
+static int steps_merge(struct agent_coord *co, const struct agent_step_tasks *steps, size_t n)
+{
+	size_t i;
+	size_t j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < co->nknown && co->known[j].step != steps[i].step; j++)
+			;
+		if (j < co->nknown) {
+			if (steps[i].ntasks > co->known[j].ntasks)
+				co->known[j].ntasks = steps[i].ntasks;
+			continue;
+		}
+		struct agent_step_tasks *v = realloc(co->known, (co->nknown + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		co->known = v;
+		co->known[co->nknown++] = steps[i];
+	}
+	return 0;
+}
+
 /* Job mode: fills @why and returns false when a task of a running step is
  * neither registered nor ended, naming the missing ones. */
 static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
@@ -342,6 +371,15 @@ static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
 			 err);
 		return false;
 	}
+	if (steps_merge(co, steps, nsteps)) {
+		free(steps);
+		snprintf(why, size,
+			 "out of memory listing the job's steps: generation not started");
+		return false;
+	}
+	free(steps);
+	steps = co->known;
+	nsteps = co->nknown;
 	for (i = 0; i < nsteps; i++) {
 		for (int64_t r = 0; r < steps[i].ntasks; r++) {
 			if (task_registered(co, steps[i].step, r) ||
@@ -359,7 +397,6 @@ static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
 							(long long)steps[i].ntasks);
 		}
 	}
-	free(steps);
 	if (!missing)
 		return true;
 	if (len < size)

@@ -139,7 +139,9 @@ typedef int (*agent_coord_steps_fn)(void *arg, struct agent_step_tasks **steps, 
 
 /* Job mode: before each generation the coordinator asks @fn for the job's
  * running steps and does not start one while a (step, rank) of them is
- * neither registered nor ended (its process left by itself): a generation
+ * neither registered nor ended (its process left by itself); steps seen
+ * running once stay required for this start (a job requeued after a node
+ * failed lists none, yet its lost tasks are missing): a generation
  * without it would restore an inconsistent job, and pruning would drop the
  * complete ones before it. */
 void agent_coord_set_steps_fn(struct agent_coord *co, agent_coord_steps_fn fn, void *arg);
