@@ -51,6 +51,7 @@ struct agent_job_view {
 	uint32_t limit;	       /* time limit in minutes, INFINITE when none */
 	char comment[1025];    /* Slurm keeps at most 1024 characters */
 	char output[PATH_MAX]; /* the job's stderr file, "" when unknown */
+	char batch_host[65];   /* node running the batch script, "" when unknown */
 };
 
 struct agent_job {
@@ -161,6 +162,7 @@ static int job_load(const struct agent_job *job, struct agent_job_view *v)
 	v->limit = r->time_limit;
 	snprintf(v->comment, sizeof(v->comment), "%s", r->comment ? r->comment : "");
 	job_output_path(r, v->output, sizeof(v->output));
+	snprintf(v->batch_host, sizeof(v->batch_host), "%s", r->batch_host ? r->batch_host : "");
 	slurm_free_job_info_msg(resp);
 	return 0;
 }
@@ -702,4 +704,14 @@ void agent_job_status(const struct agent_job *job, struct json_object *m)
 	json_object_object_add(m, "final_checkpoint", d ? json_object_new_int64(d) : NULL);
 	json_object_object_add(m, "final_state",
 			       json_object_new_string(agent_job_final_names[job->final]));
+}
+
+const char *agent_job_batch_host(const struct agent_job *job)
+{
+	return job->v.batch_host[0] ? job->v.batch_host : NULL;
+}
+
+uint32_t agent_job_job_id(const struct agent_job *job)
+{
+	return job->conf.job_id;
 }

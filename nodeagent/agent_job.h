@@ -82,6 +82,13 @@ int agent_job_request(struct agent_job *job, const struct agent_request *req,
  * processes are gone. */
 bool agent_job_finished(const struct agent_job *job);
 
+/* The job followed. */
+uint32_t agent_job_job_id(const struct agent_job *job);
+
+/* The node running the job's batch script (its coordinator), from the
+ * last look at the job; NULL when unknown. */
+const char *agent_job_batch_host(const struct agent_job *job);
+
 /* Unix time of the planned final checkpoint, 0 when none is planned. */
 int64_t agent_job_deadline(const struct agent_job *job);
 

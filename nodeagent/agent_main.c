@@ -29,6 +29,7 @@
 #include "agent_dir.h"
 #include "agent_job.h"
 #include "agent_link.h"
+#include "agent_respawn.h"
 #include "agent_store.h"
 #include "agent_uplink.h"
 #include "msg.h"
@@ -89,6 +90,7 @@ struct agent {
 	char coord_rec[PATH_MAX + 16];	/* coordinator: DIR/coord.json, "" if none */
 	char registry[PATH_MAX];	/* coordinator: ~/.slurm-ckpt/jobs/J.json */
 	char node[AGENT_NODE_MAX + 1];	/* --node */
+	const char *relay_dir;		/* node mode: the coordinator's directory */
 	bool relay_ending;		/* node mode: the job stopped running */
 	struct event *linger_timer;	/* node mode: bounds the wait for the processes */
 };
@@ -370,6 +372,18 @@ static void agent_on_linger(evutil_socket_t fd, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
+/* The link to the coordinator is down and a new attempt failed: on the
+ * batch host, start the coordinator again if its process is gone. */
+static void agent_on_coord_unreachable(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->relay_ending || !a->job)
+		return;
+	agent_respawn_coord(a->relay_dir, agent_job_job_id(a->job), a->node,
+			    agent_job_batch_host(a->job));
+}
+
 /* Test only (CKPT_FAULT=agent_relay_poll_at_exit): the node agent looks at the
  * job right before it passes on an exit. */
 static void agent_on_relay_exit(void *arg)
@@ -552,6 +566,65 @@ static const struct agent_backend_ops coord_backend_ops = {
 	.part_busy = coord_be_part_busy,
 };
 
+/* Coordinator: records its options, for the batch host's node agent to
+ * start it again with them should it die (agent_respawn.h). */
+static int agent_publish_args(const struct agent *a, const struct agent_opts *o)
+{
+	char job[16];
+	char margin[24];
+	char keep[16];
+	char level[16];
+	char interval[24];
+	char ports[16];
+	const char *args[AGENT_RESPAWN_ARGS_MAX + 1];
+	size_t n = 0;
+
+	snprintf(job, sizeof(job), "%u", o->job_id);
+	snprintf(margin, sizeof(margin), "%lld", (long long)o->margin_s);
+	args[n++] = "--job";
+	args[n++] = job;
+	args[n++] = "--margin";
+	args[n++] = margin;
+	if (o->keep) {
+		snprintf(keep, sizeof(keep), "%d", o->keep);
+		args[n++] = "--keep";
+		args[n++] = keep;
+	}
+	if (o->level) {
+		snprintf(level, sizeof(level), "%d", o->level);
+		args[n++] = "--level";
+		args[n++] = level;
+	}
+	if (o->interval_s >= 0) {
+		snprintf(interval, sizeof(interval), "%lld", (long long)o->interval_s);
+		args[n++] = "--interval";
+		args[n++] = interval;
+	}
+	if (o->port) {
+		snprintf(ports, sizeof(ports), "%d-%d", o->port, o->port_hi);
+		args[n++] = "--port";
+		args[n++] = ports;
+	}
+	args[n] = NULL;
+	return agent_respawn_args_write(a->ad.dir, args);
+}
+
+/* Removes the record at @path only when it is still ours: a coordinator
+ * started again after this one was thought dead (stopped, not killed) has
+ * written its own, and removing it would cut off its node agents. */
+static void agent_unpublish_one(const char *path)
+{
+	struct agent_addr rec;
+
+	if (!path[0])
+		return;
+	if (agent_addr_read(path, &rec) == 0 && rec.pid != getpid()) {
+		log_info("%s names another coordinator (pid %d) now: left in place", path, rec.pid);
+		return;
+	}
+	unlink(path);
+}
+
 /* Coordinator: listens on TCP and says where, for node agents and CLIs. */
 static int agent_publish(struct agent *a, const struct agent_opts *o)
 {
@@ -571,6 +644,11 @@ static int agent_publish(struct agent *a, const struct agent_opts *o)
 		a->coord_rec[0] = '\0';
 		return ret;
 	}
+	ret = agent_publish_args(a, o);
+	if (ret)
+		log_warn("cannot record the coordinator's options in %s/%s: %s; a coordinator "
+			 "that dies will not be started again",
+			 a->ad.dir, AGENT_RESPAWN_ARGS_FILE, strerror(-ret));
 	/* The registry only serves `ckpt status JOBID`: not fatal. */
 	ret = agent_addr_registry_path(getuid(), o->job_id, a->registry, sizeof(a->registry));
 	if (!ret)
@@ -589,10 +667,8 @@ static void agent_unpublish(struct agent *a)
 {
 	agent_link_server_free(a->link);
 	a->link = NULL;
-	if (a->coord_rec[0])
-		unlink(a->coord_rec);
-	if (a->registry[0])
-		unlink(a->registry);
+	agent_unpublish_one(a->coord_rec);
+	agent_unpublish_one(a->registry);
 }
 
 static int agent_events(struct agent *a)
@@ -862,6 +938,8 @@ static int agent_backend_setup(struct agent *a, const struct agent_opts *o,
 		a->be = *agent_uplink_backend(a->up);
 		agent_uplink_set_count_cb(a->up, agent_on_count, a);
 		agent_uplink_set_exit_hook(a->up, agent_on_relay_exit, a);
+		agent_uplink_set_lost_cb(a->up, agent_on_coord_unreachable, a);
+		a->relay_dir = o->relay;
 		return 0;
 	}
 	a->co = agent_coord_new(a->base, a->ad.dir, conf);

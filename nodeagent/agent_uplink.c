@@ -56,6 +56,8 @@ struct agent_uplink {
 	unsigned int nreqs;			/* their number */
 	void (*count_cb)(void *, unsigned int); /* processes or requests changed */
 	void *count_arg;			/* passed to @count_cb */
+	void (*lost_cb)(void *);		/* a connection attempt failed */
+	void *lost_arg;				/* passed to @lost_cb */
 	void (*exit_hook)(void *);		/* before an "exit" is passed on */
 	void *exit_arg;				/* passed to @exit_hook */
 };
@@ -284,6 +286,8 @@ static void uplink_connect(struct agent_uplink *u)
 				 why);
 		snprintf(u->last_why, sizeof(u->last_why), "%s", why);
 		uplink_schedule(u);
+		if (u->lost_cb)
+			u->lost_cb(u->lost_arg);
 		return;
 	}
 	u->wire = agent_wire_new(u->base, fd, &uplink_wire_ops, u);
@@ -537,4 +541,10 @@ bool agent_uplink_busy(const struct agent_uplink *u, unsigned int *nparts, unsig
 	*nparts = u->nparts;
 	*nreqs = u->nreqs;
 	return u->nparts || u->nreqs;
+}
+
+void agent_uplink_set_lost_cb(struct agent_uplink *u, void (*fn)(void *arg), void *arg)
+{
+	u->lost_cb = fn;
+	u->lost_arg = arg;
 }

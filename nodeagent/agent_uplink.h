@@ -36,6 +36,11 @@ const struct agent_backend *agent_uplink_backend(struct agent_uplink *u);
 void agent_uplink_set_count_cb(struct agent_uplink *u, void (*fn)(void *arg, unsigned int n),
 			       void *arg);
 
+/* Sets a callback run after each failed attempt to reach the coordinator
+ * (the next one is scheduled already): the batch host's node agent starts
+ * a coordinator that died again (agent_respawn.h). */
+void agent_uplink_set_lost_cb(struct agent_uplink *u, void (*fn)(void *arg), void *arg);
+
 /* Sets a callback run before an "exit" of the coordinator is passed on to
  * a local process, only under CKPT_FAULT=agent_relay_poll_at_exit: a test makes
  * the node agent look at the job in the moment between the coordinator's
