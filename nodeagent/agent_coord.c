@@ -29,6 +29,12 @@ static const char *const agent_part_state_names[] = {
 	"running", "preparing", "ready", "writing", "written",
 };
 
+/* One task of a job. */
+struct coord_task {
+	int64_t step; /* Slurm step id */
+	int64_t rank; /* its global task id */
+};
+
 /* Longest trigger name kept ("interval", "manual", "application", ...). */
 #define AGENT_TRIGGER_MAX 32
 
@@ -66,6 +72,14 @@ struct agent_coord {
 	void *final_arg;					      /* passed to it */
 	void (*count_cb)(void *arg, unsigned int n); /* participant count changed */
 	void *count_arg;			     /* passed to @count_cb */
+
+	agent_coord_steps_fn steps_fn;	/* job mode: the job's running steps */
+	void *steps_arg;		/* passed to @steps_fn */
+	struct coord_task *ended;	/* tasks whose process left by itself */
+	size_t nended;			/* their number */
+	size_t ended_cap;		/* room in @ended */
+	struct agent_step_tasks *known; /* every step seen running in this start */
+	size_t nknown;			/* their number */
 };
 
 static void agent_coord_start(struct agent_coord *co);
@@ -242,6 +256,8 @@ void agent_coord_free(struct agent_coord *co)
 		event_free(co->phase_timer);
 	if (co->kick)
 		event_free(co->kick);
+	free(co->ended);
+	free(co->known);
 	free(co);
 }
 
@@ -257,6 +273,138 @@ void agent_coord_set_count_cb(struct agent_coord *co, void (*fn)(void *arg, unsi
 {
 	co->count_cb = fn;
 	co->count_arg = arg;
+}
+
+void agent_coord_set_steps_fn(struct agent_coord *co, agent_coord_steps_fn fn, void *arg)
+{
+	co->steps_fn = fn;
+	co->steps_arg = arg;
+}
+
+static bool task_ended(const struct agent_coord *co, int64_t step, int64_t rank)
+{
+	size_t i;
+
+	for (i = 0; i < co->nended; i++)
+		if (co->ended[i].step == step && co->ended[i].rank == rank)
+			return true;
+	return false;
+}
+
+/* Remembers that the process of (step, rank) ended by itself: a task that
+ * finished before the others is no reason to stop checkpointing. */
+static void task_mark_ended(struct agent_coord *co, int64_t step, int64_t rank)
+{
+	if (task_ended(co, step, rank))
+		return;
+	if (co->nended == co->ended_cap) {
+		size_t cap = co->ended_cap ? 2 * co->ended_cap : 16;
+		struct coord_task *v = realloc(co->ended, cap * sizeof(*v));
+
+		if (!v) {
+			/* Forgetting it only makes the check stricter. */
+			log_warn("out of memory: step %lld rank %lld is taken for a lost one",
+				 (long long)step, (long long)rank);
+			return;
+		}
+		co->ended = v;
+		co->ended_cap = cap;
+	}
+	co->ended[co->nended].step = step;
+	co->ended[co->nended].rank = rank;
+	co->nended++;
+}
+
+static bool task_registered(const struct agent_coord *co, int64_t step, int64_t rank)
+{
+	const struct agent_part *p;
+
+	for (p = co->parts; p; p = p->next)
+		if (p->step == step && p->rank == rank)
+			return true;
+	return false;
+}
+
+/* Adds the steps just listed to those seen before: a step no longer shown
+ * running (the job requeued after a node failed) still needs all its tasks.
+ * Returns 0 or -ENOMEM. */
+static int steps_merge(struct agent_coord *co, const struct agent_step_tasks *steps, size_t n)
+{
+	size_t i;
+	size_t j;
+
+	for (i = 0; i < n; i++) {
+		for (j = 0; j < co->nknown && co->known[j].step != steps[i].step; j++)
+			;
+		if (j < co->nknown) {
+			if (steps[i].ntasks > co->known[j].ntasks)
+				co->known[j].ntasks = steps[i].ntasks;
+			continue;
+		}
+		struct agent_step_tasks *v = realloc(co->known, (co->nknown + 1) * sizeof(*v));
+
+		if (!v)
+			return -ENOMEM;
+		co->known = v;
+		co->known[co->nknown++] = steps[i];
+	}
+	return 0;
+}
+
+/* Job mode: fills @why and returns false when a task of a running step is
+ * neither registered nor ended, naming the missing ones. */
+static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
+{
+	struct agent_step_tasks *steps = NULL;
+	size_t nsteps = 0;
+	size_t missing = 0;
+	size_t len = 0;
+	size_t i;
+	char err[256] = "";
+
+	if (!co->steps_fn)
+		return true;
+	if (co->steps_fn(co->steps_arg, &steps, &nsteps, err, sizeof(err))) {
+		snprintf(why, size,
+			 "cannot tell whether every task of the job is registered (%s): "
+			 "generation not started",
+			 err);
+		return false;
+	}
+	if (steps_merge(co, steps, nsteps)) {
+		free(steps);
+		snprintf(why, size,
+			 "out of memory listing the job's steps: generation not started");
+		return false;
+	}
+	free(steps);
+	steps = co->known;
+	nsteps = co->nknown;
+	for (i = 0; i < nsteps; i++) {
+		for (int64_t r = 0; r < steps[i].ntasks; r++) {
+			if (task_registered(co, steps[i].step, r) ||
+			    task_ended(co, steps[i].step, r))
+				continue;
+			if (!missing++)
+				len = (size_t)snprintf(why, size,
+						       "not every task of the job is registered: "
+						       "missing");
+			/* Ten named are enough to act on; the count says the rest. */
+			if (missing <= 10 && len < size)
+				len += (size_t)snprintf(why + len, size - len,
+							" step %lld rank %lld (of %lld),",
+							(long long)steps[i].step, (long long)r,
+							(long long)steps[i].ntasks);
+		}
+	}
+	if (!missing)
+		return true;
+	if (len < size)
+		snprintf(why + len, size - len,
+			 " %zu in all; generation not started (a task still starting or "
+			 "restoring, or a node agent reconnecting; the next one will try again)",
+			 missing);
+	return false;
 }
 
 void agent_coord_part_add(struct agent_coord *co, struct agent_part *part)
@@ -298,6 +446,8 @@ void agent_coord_part_remove(struct agent_coord *co, struct agent_part *part)
 	part->next = NULL;
 	co->nparts--;
 	log_info("%s left", part_name(part));
+	if (!part->lost)
+		task_mark_ended(co, part->step, part->rank);
 	if (in_gen && co->phase != AGENT_PHASE_IDLE) {
 		char reason[PROTO_MSG_TEXT_MAX];
 
@@ -549,6 +699,13 @@ static void agent_coord_start(struct agent_coord *co)
 	if (!co->nparts) {
 		waiters_notify(&co->waiting, PROTO_E_STATE, -1, NULL,
 			       "no process is registered with the agent");
+		return;
+	}
+	if (!agent_coord_complete(co, co->last_error, sizeof(co->last_error))) {
+		log_err("%s", co->last_error);
+		co->last_error_time = time(NULL);
+		co->last_error_gen = -1;
+		waiters_notify(&co->waiting, PROTO_E_STATE, -1, NULL, co->last_error);
 		return;
 	}
 	ret = agent_store_next_gen(co->dir, co->last_gen, &co->gen);

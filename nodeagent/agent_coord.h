@@ -67,6 +67,8 @@ struct agent_part {
 	int64_t step;			  /* Slurm step ordinal (0 standalone) */
 	int64_t rank;			  /* global task id (0 standalone) */
 	bool restored;			  /* it was restored from an image */
+	bool lost;			  /* removed because its node agent's link broke,
+					   * not because it ended: still one of the job's */
 	int64_t restored_gen;		  /* generation it was restored from, or -1 */
 	uint64_t seq;			  /* registration order, for stable sorting */
 	enum agent_part_state state;	  /* progress in the current generation */
@@ -123,6 +125,26 @@ void agent_coord_stop(struct agent_coord *co, const char *reason);
 /* Aborts a running generation and frees; accepts NULL. Participants are not
  * freed (the transport owns them). */
 void agent_coord_free(struct agent_coord *co);
+
+/* A running step of the job: its tasks are ranks 0 .. @ntasks - 1. */
+struct agent_step_tasks {
+	int64_t step;	/* Slurm step id */
+	int64_t ntasks; /* its task count */
+};
+
+/* Lists the job's running steps into @steps (malloc'd, caller frees) and
+ * their number into @n. Returns 0, or -errno with the reason in @why. */
+typedef int (*agent_coord_steps_fn)(void *arg, struct agent_step_tasks **steps, size_t *n,
+				    char *why, size_t why_size);
+
+/* Job mode: before each generation the coordinator asks @fn for the job's
+ * running steps and does not start one while a (step, rank) of them is
+ * neither registered nor ended (its process left by itself); steps seen
+ * running once stay required for this start (a job requeued after a node
+ * failed lists none, yet its lost tasks are missing): a generation
+ * without it would restore an inconsistent job, and pruning would drop the
+ * complete ones before it. */
+void agent_coord_set_steps_fn(struct agent_coord *co, agent_coord_steps_fn fn, void *arg);
 
 /* Links a registered participant. If a generation is running it is aborted:
  * a process that appears mid-checkpoint would be missing from the image set. */

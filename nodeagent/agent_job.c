@@ -51,6 +51,7 @@ struct agent_job_view {
 	uint32_t limit;	       /* time limit in minutes, INFINITE when none */
 	char comment[1025];    /* Slurm keeps at most 1024 characters */
 	char output[PATH_MAX]; /* the job's stderr file, "" when unknown */
+	char batch_host[65];   /* node running the batch script, "" when unknown */
 };
 
 struct agent_job {
@@ -161,6 +162,7 @@ static int job_load(const struct agent_job *job, struct agent_job_view *v)
 	v->limit = r->time_limit;
 	snprintf(v->comment, sizeof(v->comment), "%s", r->comment ? r->comment : "");
 	job_output_path(r, v->output, sizeof(v->output));
+	snprintf(v->batch_host, sizeof(v->batch_host), "%s", r->batch_host ? r->batch_host : "");
 	slurm_free_job_info_msg(resp);
 	return 0;
 }
@@ -486,6 +488,55 @@ static void job_on_poll(evutil_socket_t fd, short what, void *arg)
 		evtimer_add(job->poll_timer, &tv);
 }
 
+void agent_job_poll_now(struct agent_job *job)
+{
+	struct timeval tv = { .tv_sec = job->conf.poll_s };
+
+	if (!evtimer_pending(job->poll_timer, NULL))
+		return; /* ended already, or not started */
+	if (job_check(job))
+		evtimer_add(job->poll_timer, &tv);
+}
+
+/* agent_coord_steps_fn: the job's running steps from slurmctld. The batch
+ * and extern steps are left out: no task of theirs registers. */
+static int job_steps(void *arg, struct agent_step_tasks **steps, size_t *n, char *why,
+		     size_t why_size)
+{
+	struct agent_job *job = arg;
+	job_step_info_response_msg_t *resp = NULL;
+	struct agent_step_tasks *v;
+	uint32_t i;
+
+	*steps = NULL;
+	*n = 0;
+	if (slurm_get_job_steps(0, job->conf.job_id, NO_VAL, &resp, SHOW_ALL) != SLURM_SUCCESS) {
+		snprintf(why, why_size, "slurmctld does not list the steps of job %u: %s",
+			 job->conf.job_id, slurm_why());
+		return -EAGAIN;
+	}
+	v = calloc(resp->job_step_count ? resp->job_step_count : 1, sizeof(*v));
+	if (!v) {
+		slurm_free_job_step_info_response_msg(resp);
+		snprintf(why, why_size, "out of memory");
+		return -ENOMEM;
+	}
+	for (i = 0; i < resp->job_step_count; i++) {
+		const job_step_info_t *s = &resp->job_steps[i];
+
+		if (s->step_id.job_id != job->conf.job_id ||
+		    s->step_id.step_id >= SLURM_MAX_NORMAL_STEP_ID ||
+		    (s->state & JOB_STATE_BASE) != JOB_RUNNING)
+			continue;
+		v[*n].step = s->step_id.step_id;
+		v[*n].ntasks = s->num_tasks;
+		(*n)++;
+	}
+	slurm_free_job_step_info_response_msg(resp);
+	*steps = v;
+	return 0;
+}
+
 struct agent_job *agent_job_new(struct event_base *base, struct agent_coord *co, const char *dir,
 				const struct agent_job_conf *conf, void (*end)(void *arg),
 				void *arg)
@@ -502,8 +553,10 @@ struct agent_job *agent_job_new(struct event_base *base, struct agent_coord *co,
 	job->end_arg = arg;
 	job->margin = -1;
 	job->deadline = -1;
-	if (co)
+	if (co) {
 		agent_coord_set_final_hook(co, job_on_final_commit, job);
+		agent_coord_set_steps_fn(co, job_steps, job);
+	}
 	job->poll_timer = evtimer_new(base, job_on_poll, job);
 	job->deadline_timer = evtimer_new(base, job_on_deadline, job);
 	if (!job->poll_timer || !job->deadline_timer) {
@@ -651,4 +704,14 @@ void agent_job_status(const struct agent_job *job, struct json_object *m)
 	json_object_object_add(m, "final_checkpoint", d ? json_object_new_int64(d) : NULL);
 	json_object_object_add(m, "final_state",
 			       json_object_new_string(agent_job_final_names[job->final]));
+}
+
+const char *agent_job_batch_host(const struct agent_job *job)
+{
+	return job->v.batch_host[0] ? job->v.batch_host : NULL;
+}
+
+uint32_t agent_job_job_id(const struct agent_job *job)
+{
+	return job->conf.job_id;
 }

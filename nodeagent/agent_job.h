@@ -11,6 +11,9 @@
  *    plus 5 s (never more than 90% of the time limit, so every start makes
  *    progress);
  *  - checkpoints at once (trigger "preempt") when preempt_time is set.
+ * A node agent (no coordinator) only follows the job: once it stops running
+ * it asks to end, and agent_main.c keeps it until its processes have left
+ * and its requests are answered.
  * After a committed final checkpoint the job is requeued, before its
  * processes exit, except when Slurm requeues it already (an admin's
  * `scontrol requeue`, trigger "requeue"): a preempted job whose processes
@@ -62,6 +65,10 @@ void agent_job_free(struct agent_job *job);
  * when the job is unknown or not running, with the reason in @why. */
 int agent_job_start(struct agent_job *job, char *why, size_t why_size);
 
+/* Looks at the job record now instead of at the next poll (a test's fault
+ * point); may end the agent as a poll would. */
+void agent_job_poll_now(struct agent_job *job);
+
 /* A final checkpoint asked for by a requester: "sigterm" (the processes
  * got SIGTERM: checkpoint only when slurmctld says the job is preempted or
  * requeued), "signal" (--signal=USR1 before the time limit: as at the
@@ -74,6 +81,13 @@ int agent_job_request(struct agent_job *job, const struct agent_request *req,
 /* True once the final checkpoint committed: the agent may exit when its
  * processes are gone. */
 bool agent_job_finished(const struct agent_job *job);
+
+/* The job followed. */
+uint32_t agent_job_job_id(const struct agent_job *job);
+
+/* The node running the job's batch script (its coordinator), from the
+ * last look at the job; NULL when unknown. */
+const char *agent_job_batch_host(const struct agent_job *job);
 
 /* Unix time of the planned final checkpoint, 0 when none is planned. */
 int64_t agent_job_deadline(const struct agent_job *job);

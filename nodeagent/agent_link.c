@@ -202,11 +202,14 @@ static void link_close(struct link_conn *c, const char *why)
 		log_warn("dropping %s: %s", c->name, why);
 	else if (c->role == LINK_AGENT)
 		log_info("%s disconnected", c->name);
-	/* An abort this causes names the lost agent, not only its processes. */
-	for (struct link_part *lp = c->parts; lp; lp = lp->next)
+	/* An abort this causes names the lost agent, not only its processes;
+	 * they did not end: the coordinator still counts them as the job's. */
+	for (struct link_part *lp = c->parts; lp; lp = lp->next) {
+		lp->part.lost = true;
 		snprintf(lp->name, sizeof(lp->name),
 			 "pid %d (%.64s) on %s, whose node agent was lost", (int)lp->part.pid,
 			 strrchr(lp->part.exe, '/') + 1, c->node);
+	}
 	while (c->parts)
 		link_part_free(c, c->parts);
 	while (c->reqs)

@@ -16,7 +16,10 @@
  * Node mode (--job JOBID --relay COORD_DIR --node NAME, started by the
  * plugin on every node with tasks): serves the processes of that node on
  * its own socket (its --dir is COORD_DIR/nodes/NAME) and forwards them to
- * the coordinator (agent_uplink.c); ends with the job.
+ * the coordinator (agent_uplink.c); ends with the job, once its processes
+ * have left and their requests are answered (at most
+ * AGENT_RELAY_LINGER_MAX s later): the coordinator's last "exit" may still
+ * be on its way when slurmctld already shows the job requeued.
  */
 #define LOG_PREFIX ""
 #include "agent_addr.h"
@@ -26,6 +29,7 @@
 #include "agent_dir.h"
 #include "agent_job.h"
 #include "agent_link.h"
+#include "agent_respawn.h"
 #include "agent_store.h"
 #include "agent_uplink.h"
 #include "msg.h"
@@ -56,6 +60,10 @@
 /* Seconds each of PREPARE and WRITE may take: a large image on a slow file
  * system takes minutes, a hung process must not stall the agent forever. */
 #define AGENT_PHASE_TIMEOUT_DEFAULT 600
+/* Longest a node agent stays after its job stopped running, for its
+ * processes to leave: Slurm kills them within KillWait (30 s by default),
+ * plus UnkillableStepTimeout (60 s) for one stuck in the kernel. */
+#define AGENT_RELAY_LINGER_MAX 120
 /* Exit status of processes stopped by "ckpt checkpoint --kill": distinct
  * from success and from common failures so scripts can loop on restart. */
 #define AGENT_EXIT_CHECKPOINTED 85
@@ -82,6 +90,9 @@ struct agent {
 	char coord_rec[PATH_MAX + 16];	/* coordinator: DIR/coord.json, "" if none */
 	char registry[PATH_MAX];	/* coordinator: ~/.slurm-ckpt/jobs/J.json */
 	char node[AGENT_NODE_MAX + 1];	/* --node */
+	const char *relay_dir;		/* node mode: the coordinator's directory */
+	bool relay_ending;		/* node mode: the job stopped running */
+	struct event *linger_timer;	/* node mode: bounds the wait for the processes */
 };
 
 /* The command line. */
@@ -321,15 +332,88 @@ static void agent_on_signal(evutil_socket_t sig, short what, void *arg)
 	event_base_loopbreak(a->base);
 }
 
+/* A node agent whose job stopped running exits once nothing passes
+ * through it any more. The coordinator requeues the job before it tells the
+ * processes to exit and answers their SIGTERM requests: a node agent that
+ * left at the first poll showing the job PENDING cut those off (CI, issue 12
+ * item 10). Its processes leave by themselves after the exit, or are killed
+ * by Slurm, which starts the job again only once they are gone. */
+static void agent_relay_maybe_exit(struct agent *a)
+{
+	unsigned int nparts;
+	unsigned int nreqs;
+
+	if (!a->relay_ending)
+		return;
+	if (agent_uplink_busy(a->up, &nparts, &nreqs)) {
+		log_debug("job over; still %u process(es) registered and %u request(s) "
+			  "unanswered",
+			  nparts, nreqs);
+		return;
+	}
+	log_info("job over and no process or request left: exiting");
+	evtimer_del(a->linger_timer);
+	event_base_loopbreak(a->base);
+}
+
+static void agent_on_linger(evutil_socket_t fd, short what, void *arg)
+{
+	struct agent *a = arg;
+	unsigned int nparts;
+	unsigned int nreqs;
+
+	(void)fd;
+	(void)what;
+	agent_uplink_busy(a->up, &nparts, &nreqs);
+	log_warn("job over %d s ago and still %u process(es) registered, %u request(s) "
+		 "unanswered: exiting anyway (see the coordinator's log and the job's "
+		 "processes on node %s)",
+		 AGENT_RELAY_LINGER_MAX, nparts, nreqs, a->node);
+	event_base_loopbreak(a->base);
+}
+
+/* The link to the coordinator is down and a new attempt failed: on the
+ * batch host, start the coordinator again if its process is gone. */
+static void agent_on_coord_unreachable(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->relay_ending || !a->job)
+		return;
+	agent_respawn_coord(a->relay_dir, agent_job_job_id(a->job), a->node,
+			    agent_job_batch_host(a->job));
+}
+
+/* Test only (CKPT_FAULT=agent_relay_poll_at_exit): the node agent looks at the
+ * job right before it passes on an exit. */
+static void agent_on_relay_exit(void *arg)
+{
+	struct agent *a = arg;
+
+	if (a->job)
+		agent_job_poll_now(a->job);
+}
+
 /* Job mode wants the agent gone. Requesters still waiting get their
- * answer first: the loop runs on for a moment to send it. */
+ * answer first: the loop runs on for a moment to send it; a node agent
+ * waits for its processes and requests (agent_relay_maybe_exit()). */
 static void agent_on_job_end(void *arg)
 {
 	struct agent *a = arg;
 	struct timeval flush = { .tv_sec = 1 };
+	struct timeval linger = { .tv_sec = AGENT_RELAY_LINGER_MAX };
+	unsigned int nparts;
+	unsigned int nreqs;
 
 	if (!a->co) {
-		event_base_loopbreak(a->base);
+		a->relay_ending = true;
+		if (agent_uplink_busy(a->up, &nparts, &nreqs)) {
+			log_info("staying until %u process(es) have left and %u request(s) are "
+				 "answered (at most %d s)",
+				 nparts, nreqs, AGENT_RELAY_LINGER_MAX);
+			evtimer_add(a->linger_timer, &linger);
+		}
+		agent_relay_maybe_exit(a);
 		return;
 	}
 	agent_coord_stop(a->co, "the job is no longer running");
@@ -344,8 +428,11 @@ static void agent_on_count(void *arg, unsigned int n)
 	struct agent *a = arg;
 	struct timeval tv = { .tv_sec = a->idle_exit_s };
 
-	if (!a->co)
-		return; /* a node agent: the coordinator plans, the job ends us */
+	if (!a->co) {
+		/* A node agent: the coordinator plans, the job ends us. */
+		agent_relay_maybe_exit(a);
+		return;
+	}
 	if (n) {
 		evtimer_del(a->idle_timer);
 		if (!a->interval_fixed)
@@ -479,6 +566,49 @@ static const struct agent_backend_ops coord_backend_ops = {
 	.part_busy = coord_be_part_busy,
 };
 
+/* Coordinator: records its options, for the batch host's node agent to
+ * start it again with them should it die (agent_respawn.h). */
+static int agent_publish_args(const struct agent *a, const struct agent_opts *o)
+{
+	char job[16];
+	char margin[24];
+	char keep[16];
+	char level[16];
+	char interval[24];
+	char ports[16];
+	const char *args[AGENT_RESPAWN_ARGS_MAX + 1];
+	size_t n = 0;
+
+	snprintf(job, sizeof(job), "%u", o->job_id);
+	snprintf(margin, sizeof(margin), "%lld", (long long)o->margin_s);
+	args[n++] = "--job";
+	args[n++] = job;
+	args[n++] = "--margin";
+	args[n++] = margin;
+	if (o->keep) {
+		snprintf(keep, sizeof(keep), "%d", o->keep);
+		args[n++] = "--keep";
+		args[n++] = keep;
+	}
+	if (o->level) {
+		snprintf(level, sizeof(level), "%d", o->level);
+		args[n++] = "--level";
+		args[n++] = level;
+	}
+	if (o->interval_s >= 0) {
+		snprintf(interval, sizeof(interval), "%lld", (long long)o->interval_s);
+		args[n++] = "--interval";
+		args[n++] = interval;
+	}
+	if (o->port) {
+		snprintf(ports, sizeof(ports), "%d-%d", o->port, o->port_hi);
+		args[n++] = "--port";
+		args[n++] = ports;
+	}
+	args[n] = NULL;
+	return agent_respawn_args_write(a->ad.dir, args);
+}
+
 /* Coordinator: listens on TCP and says where, for node agents and CLIs. */
 static int agent_publish(struct agent *a, const struct agent_opts *o)
 {
@@ -500,6 +630,11 @@ static int agent_publish(struct agent *a, const struct agent_opts *o)
 		a->coord_rec[0] = '\0';
 		return ret;
 	}
+	ret = agent_publish_args(a, o);
+	if (ret)
+		log_warn("cannot record the coordinator's options in %s/%s: %s; a coordinator "
+			 "that dies will not be started again",
+			 a->ad.dir, AGENT_RESPAWN_ARGS_FILE, strerror(-ret));
 	/* The registry only serves `ckpt status JOBID`: not fatal. */
 	ret = agent_addr_registry_path(getuid(), o->job_id, a->registry, sizeof(a->registry));
 	if (!ret)
@@ -532,7 +667,8 @@ static int agent_events(struct agent *a)
 	a->interval_timer = evtimer_new(a->base, agent_on_interval, a);
 	a->sig_term = evsignal_new(a->base, SIGTERM, agent_on_signal, a);
 	a->sig_int = evsignal_new(a->base, SIGINT, agent_on_signal, a);
-	if (!a->idle_timer || !a->interval_timer || !a->sig_term || !a->sig_int)
+	a->linger_timer = evtimer_new(a->base, agent_on_linger, a);
+	if (!a->idle_timer || !a->interval_timer || !a->sig_term || !a->sig_int || !a->linger_timer)
 		return -ENOMEM;
 	evsignal_add(a->sig_term, NULL);
 	evsignal_add(a->sig_int, NULL);
@@ -553,6 +689,8 @@ static void agent_free_events(struct agent *a)
 		event_free(a->sig_term);
 	if (a->sig_int)
 		event_free(a->sig_int);
+	if (a->linger_timer)
+		event_free(a->linger_timer);
 }
 
 static void ready_report(int fd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -787,6 +925,9 @@ static int agent_backend_setup(struct agent *a, const struct agent_opts *o,
 			return -ENOMEM;
 		a->be = *agent_uplink_backend(a->up);
 		agent_uplink_set_count_cb(a->up, agent_on_count, a);
+		agent_uplink_set_exit_hook(a->up, agent_on_relay_exit, a);
+		agent_uplink_set_lost_cb(a->up, agent_on_coord_unreachable, a);
+		a->relay_dir = o->relay;
 		return 0;
 	}
 	a->co = agent_coord_new(a->base, a->ad.dir, conf);

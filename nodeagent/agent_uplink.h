@@ -14,6 +14,7 @@
 #ifndef CKPT_AGENT_UPLINK_H
 #define CKPT_AGENT_UPLINK_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 struct event_base;
@@ -30,8 +31,26 @@ void agent_uplink_free(struct agent_uplink *u);
 /* The backend the node's local socket hands its processes to. */
 const struct agent_backend *agent_uplink_backend(struct agent_uplink *u);
 
-/* Sets a callback run whenever the number of local processes changes. */
+/* Sets a callback run whenever the number of local processes (passed as
+ * @n) or of requests in flight changes. */
 void agent_uplink_set_count_cb(struct agent_uplink *u, void (*fn)(void *arg, unsigned int n),
 			       void *arg);
+
+/* Sets a callback run after each failed attempt to reach the coordinator
+ * (the next one is scheduled already): the batch host's node agent starts
+ * a coordinator that died again (agent_respawn.h). */
+void agent_uplink_set_lost_cb(struct agent_uplink *u, void (*fn)(void *arg), void *arg);
+
+/* Sets a callback run before an "exit" of the coordinator is passed on to
+ * a local process, only under CKPT_FAULT=agent_relay_poll_at_exit: a test makes
+ * the node agent look at the job in the moment between the coordinator's
+ * requeue and that exit. */
+void agent_uplink_set_exit_hook(struct agent_uplink *u, void (*fn)(void *arg), void *arg);
+
+/* True while local processes are registered or requests wait for the
+ * coordinator's answer; their numbers in @nparts and @nreqs. A node agent
+ * whose job ended exits only once this is false: an exit or an answer
+ * still on its way must reach them. */
+bool agent_uplink_busy(const struct agent_uplink *u, unsigned int *nparts, unsigned int *nreqs);
 
 #endif
