@@ -113,7 +113,9 @@ kill $RUN
 
 # --interval: the agent checkpoints on its own.
 D5=$T/interval
-"$CKPT" run --dir "$D5" --interval 1 -- "$FAKE_PROC" >/dev/null 2>&1 &
+# Every generation is kept: with the default 2, gen-2 is pruned once gen-4
+# commits, which a loaded machine can let happen before the check reads it.
+CKPT_KEEP=1000 "$CKPT" run --dir "$D5" --interval 1 -- "$FAKE_PROC" >/dev/null 2>&1 &
 RUN=$!
 BG+=($RUN)
 wait_for 15 "periodic checkpoints commit generations 1 and 2" test -d "$D5/gen-2"
