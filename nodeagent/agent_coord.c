@@ -3,6 +3,7 @@
 #include "agent_coord.h"
 
 #include "agent_store.h"
+#include "agent_timeout.h"
 #include "layout.h"
 #include "log.h"
 #include "msg.h"
@@ -52,11 +53,16 @@ struct agent_coord {
 	char tmp[PATH_MAX];		 /* its gen-G.tmp directory */
 	char trigger[AGENT_TRIGGER_MAX]; /* cause of the running generation */
 	bool kill;			 /* running generation is final */
+	bool learned;			 /* @last_bytes and @write_bps are set */
 	struct timespec t0;		 /* monotonic start of the generation */
 	int64_t started;		 /* wall clock start, Unix seconds */
 	unsigned int pending;		 /* participants yet to answer this phase */
+	int timeout_s;			 /* bound of the running phase, seconds */
 	struct event *phase_timer;	 /* aborts a phase that takes too long */
 	struct event *kick;		 /* starts a queued generation from the loop */
+	struct timespec t_write;	 /* monotonic start of the WRITE phase */
+	uint64_t last_bytes;		 /* total image size of the newest generation */
+	uint64_t write_bps;		 /* write bandwidth measured last, 0 unknown */
 
 	struct agent_waiter *waiting;	      /* requesters of the running generation */
 	struct agent_waiter *queued;	      /* requesters of the next one */
@@ -183,11 +189,46 @@ static void agent_coord_abort(struct agent_coord *co, int code, const char *reas
 	waiters_notify(&co->waiting, code, gen, NULL, co->last_error);
 }
 
-static void agent_coord_arm_timer(struct agent_coord *co)
+static void agent_coord_arm_timer(struct agent_coord *co, int seconds)
 {
-	struct timeval tv = { .tv_sec = co->conf.phase_timeout_s };
+	struct timeval tv = { .tv_sec = seconds };
 
+	co->timeout_s = seconds;
 	evtimer_add(co->phase_timer, &tv);
+}
+
+/* The bound of the WRITE phase: the site's phase timeout when it set one,
+ * otherwise derived from the newest generation's size and the bandwidth of
+ * the last write (agent_timeout.h). A fresh agent (a restarted job) learns
+ * both from the newest committed generation on disk: its size over its
+ * whole duration, which underestimates the bandwidth, so errs long. */
+static int agent_coord_write_timeout(struct agent_coord *co)
+{
+	struct agent_gen_info *gens = NULL;
+	size_t n = 0;
+
+	if (co->conf.phase_fixed)
+		return co->conf.phase_timeout_s;
+	if (!co->learned && !agent_store_list(co->dir, &gens, &n)) {
+		while (n-- > 0) {
+			if (!gens[n].error[0]) {
+				co->last_bytes = gens[n].size;
+				co->write_bps =
+					agent_timeout_bandwidth(gens[n].size, gens[n].duration_ms);
+				break;
+			}
+		}
+		free(gens);
+	}
+	co->learned = true;
+	int s = agent_timeout_write_s(co->last_bytes, co->write_bps, co->conf.phase_timeout_s,
+				      AGENT_WRITE_TIMEOUT_CAP);
+
+	log_info("generation %lld: write phase bound: %d s (newest images %llu bytes, last "
+		 "write %llu bytes/s; plugstack phase_timeout= fixes it)",
+		 (long long)co->gen, s, (unsigned long long)co->last_bytes,
+		 (unsigned long long)co->write_bps);
+	return s;
 }
 
 static void agent_coord_on_timeout(evutil_socket_t fd, short what, void *arg)
@@ -199,9 +240,21 @@ static void agent_coord_on_timeout(evutil_socket_t fd, short what, void *arg)
 
 	(void)fd;
 	(void)what;
-	len = (size_t)snprintf(reason, sizeof(reason),
-			       "timeout: no answer within %d s in phase %s from",
-			       co->conf.phase_timeout_s, agent_phase_names[co->phase]);
+	/* Say which bound expired and how to change it. */
+	if (co->conf.phase_fixed || co->phase != AGENT_PHASE_WRITE)
+		len = (size_t)snprintf(reason, sizeof(reason),
+				       "timeout: no answer within %d s in phase %s (the phase "
+				       "timeout: plugstack phase_timeout=, ckpt-agent "
+				       "--phase-timeout or CKPT_PHASE_TIMEOUT) from",
+				       co->timeout_s, agent_phase_names[co->phase]);
+	else
+		len = (size_t)snprintf(reason, sizeof(reason),
+				       "timeout: no answer within %d s in phase %s (derived from "
+				       "%llu bytes at %llu bytes/s measured last time; set "
+				       "plugstack phase_timeout= to fix it) from",
+				       co->timeout_s, agent_phase_names[co->phase],
+				       (unsigned long long)co->last_bytes,
+				       (unsigned long long)co->write_bps);
 	for (p = co->parts; p && len < sizeof(reason); p = p->next) {
 		if (p->state == AGENT_PART_PREPARING || p->state == AGENT_PART_WRITING)
 			len += (size_t)snprintf(reason + len, sizeof(reason) - len, " %s",
@@ -604,7 +657,8 @@ static void agent_coord_write(struct agent_coord *co)
 		p->state = AGENT_PART_WRITING;
 		co->pending++;
 	}
-	agent_coord_arm_timer(co);
+	clock_gettime(CLOCK_MONOTONIC, &co->t_write);
+	agent_coord_arm_timer(co, agent_coord_write_timeout(co));
 }
 
 /* COMMIT, then RESUME or EXIT. */
@@ -654,6 +708,10 @@ static void agent_coord_commit(struct agent_coord *co)
 		log_info("pruned %d old generation(s), keeping %d", ret, co->conf.keep);
 	for (p = co->parts; p; p = p->next)
 		size += p->size;
+	/* What the next WRITE phase's bound is derived from. */
+	co->learned = true;
+	co->last_bytes = size;
+	co->write_bps = agent_timeout_bandwidth(size, elapsed_ms(&co->t_write));
 	/* Before the processes exit: a job is requeued while its processes
 	 * still hold their SIGTERM, so its batch script cannot run on. */
 	bool hold = co->kill && co->final_hook && co->final_hook(co->final_arg, co->gen, path);
@@ -743,7 +801,7 @@ static void agent_coord_start(struct agent_coord *co)
 			return;
 		}
 	}
-	agent_coord_arm_timer(co);
+	agent_coord_arm_timer(co, co->conf.phase_timeout_s);
 }
 
 int agent_coord_request(struct agent_coord *co, const char *trigger, bool kill,

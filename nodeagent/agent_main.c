@@ -31,6 +31,7 @@
 #include "agent_link.h"
 #include "agent_respawn.h"
 #include "agent_store.h"
+#include "agent_timeout.h"
 #include "agent_uplink.h"
 #include "msg.h"
 #include "ckpt_config.h"
@@ -108,6 +109,7 @@ struct agent_opts {
 	const char *node;   /* --node */
 	int port;	    /* --port: the coordinator's first TCP port, 0: any */
 	int port_hi;	    /* ... and its last */
+	int timeout_s;	    /* --phase-timeout, 0: $CKPT_PHASE_TIMEOUT or derived */
 };
 
 static void usage(FILE *out)
@@ -115,7 +117,7 @@ static void usage(FILE *out)
 	fprintf(out,
 		"Usage: ckpt-agent --dir DIR [--ready-fd FD] [--keep N] [--level L]\n"
 		"                  [--interval T] [--job JOBID [--margin SECONDS] [--port P[-Q]]\n"
-		"                  [--relay COORD_DIR --node NAME]]\n"
+		"                  [--relay COORD_DIR --node NAME]] [--phase-timeout S]\n"
 		"\n"
 		"The checkpoint agent of the computation in DIR. Normally started by\n"
 		"'ckpt run' or 'ckpt restart', or by the SPANK plugin with --job; logs\n"
@@ -135,14 +137,18 @@ static void usage(FILE *out)
 		"  --relay CDIR    node mode: forward this node's processes to the\n"
 		"                  coordinator of job JOBID, whose directory is CDIR\n"
 		"  --node NAME     the Slurm node name of this node\n"
+		"  --phase-timeout S  bound in seconds on each of PREPARE and WRITE\n"
+		"                  (default $CKPT_PHASE_TIMEOUT; else PREPARE %d, WRITE\n"
+		"                  from the last checkpoint's size and bandwidth, %d-%d)\n"
 		"  -h, --help      this help\n"
 		"\n"
 		"Environment: CKPT_AGENT_IDLE_EXIT (seconds, default %d; not in job mode),\n"
-		"CKPT_PHASE_TIMEOUT (seconds, default %d), CKPT_KEEP (default %d),\n"
+		"CKPT_PHASE_TIMEOUT (seconds, see --phase-timeout), CKPT_KEEP (default %d),\n"
 		"CKPT_JOB_POLL (job mode: seconds between looks at the job, default %d),\n"
 		"SLURM_CONF.\n",
-		PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_MARGIN_DEFAULT, AGENT_IDLE_EXIT_DEFAULT,
-		AGENT_PHASE_TIMEOUT_DEFAULT, PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_POLL_DEFAULT);
+		PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_MARGIN_DEFAULT, AGENT_PHASE_TIMEOUT_DEFAULT,
+		AGENT_PHASE_TIMEOUT_DEFAULT, AGENT_WRITE_TIMEOUT_CAP, AGENT_IDLE_EXIT_DEFAULT,
+		PROTO_GEN_KEEP_DEFAULT, AGENT_JOB_POLL_DEFAULT);
 }
 
 /* Timestamps every log line: the log file outlives many runs. */
@@ -788,6 +794,11 @@ static int agent_parse_one(int c, struct agent_opts *o)
 	case 'P':
 		ret = opt_port_range(optarg, &o->port, &o->port_hi);
 		break;
+	case 'T':
+		/* One day at most: a bound, not a way to switch it off. */
+		ret = opt_long("phase-timeout", optarg, 1, 86400, &v);
+		o->timeout_s = (int)v;
+		break;
 	case 'i':
 		if (proto_interval_parse(optarg, &o->interval_s) || o->interval_s < 0) {
 			log_err("--interval: \"%s\" is not a duration (seconds, 1h30m, "
@@ -816,6 +827,7 @@ static int agent_parse(int argc, char **argv, struct agent_opts *o)
 		{ "relay", required_argument, NULL, 'R' },
 		{ "node", required_argument, NULL, 'N' },
 		{ "port", required_argument, NULL, 'P' },
+		{ "phase-timeout", required_argument, NULL, 'T' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
 	};
@@ -858,8 +870,15 @@ static int agent_config(struct agent *a, const struct agent_opts *o, struct agen
 
 	v = env_long("CKPT_AGENT_IDLE_EXIT", AGENT_IDLE_EXIT_DEFAULT, 1);
 	a->idle_exit_s = (int)v;
+	/* Set by the site (option or environment): the bound of both phases.
+	 * Else the default bounds PREPARE and is the floor of WRITE's. */
+	const char *env_timeout = getenv("CKPT_PHASE_TIMEOUT");
+
+	conf->phase_fixed = o->timeout_s > 0 || (env_timeout && *env_timeout);
 	if (v >= 0)
-		v = env_long("CKPT_PHASE_TIMEOUT", AGENT_PHASE_TIMEOUT_DEFAULT, 1);
+		v = o->timeout_s > 0
+			    ? o->timeout_s
+			    : env_long("CKPT_PHASE_TIMEOUT", AGENT_PHASE_TIMEOUT_DEFAULT, 1);
 	conf->phase_timeout_s = (int)v;
 	if (v >= 0)
 		v = o->keep ? o->keep : env_long("CKPT_KEEP", PROTO_GEN_KEEP_DEFAULT, 1);

@@ -431,7 +431,8 @@ static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, si
 	char level[16];
 	char interval[24];
 	char ports[16];
-	const char *args[14];
+	char phase[24];
+	const char *args[16];
 	size_t n = 0;
 
 	snprintf(job, sizeof(job), "%u", jobid);
@@ -456,6 +457,12 @@ static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, si
 		snprintf(ports, sizeof(ports), "%u-%u", plugin_site.port_lo, plugin_site.port_hi);
 		args[n++] = "--port";
 		args[n++] = ports;
+	}
+	if (plugin_site.phase_timeout_s) {
+		snprintf(phase, sizeof(phase), "%llu",
+			 (unsigned long long)plugin_site.phase_timeout_s);
+		args[n++] = "--phase-timeout";
+		args[n++] = phase;
 	}
 	args[n] = NULL;
 	return agent_start(jobdir, args, sock, len);

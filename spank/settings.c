@@ -162,6 +162,18 @@ int settings_site_parse_arg(struct site_settings *site, const char *arg, char *e
 		site->margin_s = (uint64_t)secs;
 		return 0;
 	}
+	if (!strcmp(key, "phase_timeout")) {
+		int64_t secs;
+
+		/* The agent takes at most a day: a bound, not a way to switch it off. */
+		if (proto_time_parse(value, &secs) || secs <= 0 || secs > 86400)
+			return fail(err, errlen,
+				    "phase_timeout=%s: give a Slurm time from 1 s to 1-00:00:00, "
+				    "such as 30:00",
+				    value);
+		site->phase_timeout_s = (uint64_t)secs;
+		return 0;
+	}
 	if (!strcmp(key, "ports")) {
 		uint64_t lo;
 		uint64_t hi;
@@ -194,7 +206,8 @@ int settings_site_parse_arg(struct site_settings *site, const char *arg, char *e
 				       key, err, errlen);
 	return fail(err, errlen,
 		    "plugstack.conf argument '%s': unknown key '%s' (known: dir, keep, compress, "
-		    "margin, ports, max_image_size, allow_users, allow_partitions)",
+		    "margin, phase_timeout, ports, max_image_size, allow_users, "
+		    "allow_partitions)",
 		    arg, key);
 }
 

@@ -46,6 +46,10 @@ struct site_settings {
 	/* TCP ports a job's coordinator may listen on; 0-0 = any free one. */
 	unsigned port_lo;
 	unsigned port_hi;
+	/* Bound on each checkpoint phase (PREPARE, WRITE) in seconds; 0 = the
+	 * agent's default: 600 s for PREPARE, WRITE's derived from the job's
+	 * last image size and write bandwidth (docs/admins.md). */
+	uint64_t phase_timeout_s;
 	/* Refuse checkpoints whose images would exceed this many bytes; 0 = no limit. */
 	uint64_t max_image_bytes;
 	/* When non-empty, only these users may use --checkpoint=auto. */

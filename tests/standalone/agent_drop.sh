@@ -9,8 +9,10 @@ lib=$1 agent=$2 prog=$3
 work=$(mktemp -d /tmp/ckpt-drop.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 "$prog" >"$work/ref" || { echo "reference run failed"; exit 1; }
-"$agent" --sock "$work/s" --image "$work/img" --preload "$lib" --delay 200 --drop -- "$prog" \
-	>"$work/out" 2>"$work/log"
+# The drop comes once the program printed its first line: it is running,
+# whatever the load.
+"$agent" --sock "$work/s" --image "$work/img" --preload "$lib" \
+	--progress "$work/out" --at-line 1 --delay 0 --drop -- "$prog" >"$work/out" 2>"$work/log"
 rc=$?
 [ $rc -eq 0 ] || { echo "program ended with status $rc"; cat "$work/log"; exit 1; }
 cmp -s "$work/ref" "$work/out" || { echo "output differs"; cat "$work/log"; exit 1; }

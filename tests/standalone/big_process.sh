@@ -18,10 +18,10 @@ fail() {
 }
 
 wait_for() {
-	local deadline=$((SECONDS + $1)) what=$2
+	local limit=$1 deadline=$((SECONDS + $1)) what=$2
 	shift 2
 	until "$@" 2>/dev/null; do
-		((SECONDS < deadline)) || fail "timed out after ${deadline}s waiting for $what"
+		((SECONDS < deadline)) || fail "timed out after $limit s waiting for $what"
 		sleep 0.1
 	done
 }

@@ -10,8 +10,10 @@ work=$(mktemp -d /tmp/ckpt-corrupt.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 fail() { echo "FAIL: $*"; exit 1; }
 
-"$agent" --sock "$work/s" --image "$work/img" --preload "$lib" --delay 300 -- "$prog" \
-	>/dev/null 2>"$work/log"
+# Checkpointed once it printed its first line: it has a heap by then,
+# whatever the load.
+"$agent" --sock "$work/s" --image "$work/img" --preload "$lib" \
+	--progress "$work/out" --at-line 1 --delay 0 -- "$prog" >"$work/out" 2>"$work/log"
 [ $? -eq 10 ] || { cat "$work/log"; fail "no checkpoint taken"; }
 size=$(stat -c %s "$work/img")
 

@@ -3,7 +3,8 @@
  *
  *   test-agent --sock PATH --image FILE [--preload LIB] [--delay MS]
  *              [--nonfinal N] [--interval MS] [--nthreads N] [--level L] [--drop]
- *              [--bad-path PATH] -- CMD [ARG...]
+ *              [--bad-path PATH] [--progress OUT --at-line K [--progress-timeout MS]]
+ *              -- CMD [ARG...]
  *
  * Starts CMD with CKPT_AGENT_SOCKET=PATH (and LD_PRELOAD=LIB when given),
  * waits for its registration, and after --delay ms of its run checkpoints
@@ -19,9 +20,17 @@
  * --drop instead hangs up right after "ready" (an agent dying while the
  * application is stopped) and waits for the program to finish by itself.
  *
+ * With --progress, the times above count not from the start but from the
+ * moment the file OUT (where the program's stdout goes) holds K lines: a
+ * checkpoint then comes only after the program has provably got that far,
+ * however slow the machine is. If OUT does not reach K lines within
+ * --progress-timeout ms (default 120000), the program is killed and the
+ * exit status is 3.
+ *
  * Exit status: the program's own status when it ended by itself; 10 when it
- * was checkpointed and told to exit; 1 on any protocol failure. One line per
- * checkpoint on stderr: "ckpt: gen G size S pause_ms P write_ms W".
+ * was checkpointed and told to exit; 3 when it made no progress in time; 1 on
+ * any protocol failure. One line per checkpoint on stderr:
+ * "ckpt: gen G size S pause_ms P write_ms W".
  */
 #include "frame.h"
 #include "msg.h"
@@ -42,21 +51,24 @@
 #include <unistd.h>
 
 struct ta {
-	const char *sock;    /* listening socket path */
-	const char *image;   /* final image path */
-	const char *preload; /* libckpt.so or NULL */
-	long delay_ms;	     /* until the final checkpoint; < 0: none */
-	long nonfinal;	     /* non-final checkpoints before it */
-	long interval_ms;    /* between checkpoints */
-	long nthreads;	     /* compression threads asked for */
-	long level;	     /* zstd level asked for */
-	bool drop;	     /* at --delay: prepare, then hang up */
-	const char *bad;     /* --bad-path: write path that must be refused */
-	char dir[4096];	     /* CKPT_DIR: real path of FILE's directory */
-	char **cmd;	     /* program to run */
-	pid_t pid;	     /* its pid */
-	int status;	     /* its wait status once it ended */
-	bool ended;	     /* it has ended */
+	const char *sock;     /* listening socket path */
+	const char *image;    /* final image path */
+	const char *preload;  /* libckpt.so or NULL */
+	long delay_ms;	      /* until the final checkpoint; < 0: none */
+	long nonfinal;	      /* non-final checkpoints before it */
+	long interval_ms;     /* between checkpoints */
+	long nthreads;	      /* compression threads asked for */
+	long level;	      /* zstd level asked for */
+	bool drop;	      /* at --delay: prepare, then hang up */
+	const char *progress; /* the program's stdout file, or NULL */
+	long at_line;	      /* lines it must hold before the schedule starts */
+	long progress_ms;     /* how long to wait for them */
+	const char *bad;      /* --bad-path: write path that must be refused */
+	char dir[4096];	      /* CKPT_DIR: real path of FILE's directory */
+	char **cmd;	      /* program to run */
+	pid_t pid;	      /* its pid */
+	int status;	      /* its wait status once it ended */
+	bool ended;	      /* it has ended */
 };
 
 static long ta_now_ms(void)
@@ -99,6 +111,49 @@ static int ta_wait(struct ta *t, int fd, long deadline)
 		if (ta_reap(t, false))
 			return -1;
 	}
+}
+
+/* Counts the lines of @path (0 when it cannot be read yet). */
+static long ta_lines(const char *path)
+{
+	char buf[8192];
+	long n = 0;
+	size_t got;
+	FILE *f = fopen(path, "re");
+
+	if (!f)
+		return 0;
+	while ((got = fread(buf, 1, sizeof(buf), f)) > 0)
+		for (size_t i = 0; i < got; i++)
+			n += buf[i] == '\n';
+	fclose(f);
+	return n;
+}
+
+/* Waits until the program's output holds --at-line lines. Returns 0 when it
+ * does, -1 when the program ended first, -2 when it made no progress in
+ * --progress-timeout ms (then it has been killed). */
+static int ta_wait_progress(struct ta *t)
+{
+	long until = ta_now_ms() + t->progress_ms;
+	long n;
+
+	while ((n = ta_lines(t->progress)) < t->at_line) {
+		if (ta_reap(t, false))
+			return -1;
+		if (ta_now_ms() >= until) {
+			fprintf(stderr,
+				"test-agent: no progress: %s holds %ld lines, line %ld not "
+				"reached within %ld ms of the start; killing the program\n",
+				t->progress, n, t->at_line, t->progress_ms);
+			kill(t->pid, SIGKILL);
+			ta_reap(t, true);
+			return -2;
+		}
+		poll(NULL, 0, 20);
+	}
+	fprintf(stderr, "progress: line %ld reached (%ld lines)\n", t->at_line, n);
+	return 0;
 }
 
 static int ta_send(int fd, const char *type, struct json_object *m)
@@ -259,6 +314,7 @@ static int ta_parse(struct ta *t, int argc, char **argv)
 	t->interval_ms = 200;
 	t->nthreads = 0;
 	t->level = 1;
+	t->progress_ms = 120000;
 	for (int i = 1; i < argc; i++) {
 		const char *a = argv[i];
 
@@ -288,6 +344,12 @@ static int ta_parse(struct ta *t, int argc, char **argv)
 			t->nthreads = strtol(argv[++i], NULL, 10);
 		else if (!strcmp(a, "--interval"))
 			t->interval_ms = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--progress"))
+			t->progress = argv[++i];
+		else if (!strcmp(a, "--at-line"))
+			t->at_line = strtol(argv[++i], NULL, 10);
+		else if (!strcmp(a, "--progress-timeout"))
+			t->progress_ms = strtol(argv[++i], NULL, 10);
 		else
 			return -1;
 	}
@@ -306,8 +368,11 @@ int main(int argc, char **argv)
 	setvbuf(stderr, NULL, _IOLBF, 0);
 
 	if (ta_parse(&t, argc, argv) < 0) {
-		fprintf(stderr, "usage: test-agent --sock PATH --image FILE [--preload LIB] "
-				"[--delay MS] [--nonfinal N] [--interval MS] -- CMD...\n");
+		fprintf(stderr,
+			"usage: test-agent --sock PATH --image FILE [--preload LIB] "
+			"[--delay MS] [--nonfinal N] [--interval MS] "
+			"[--bad-path PATH] [--progress OUT --at-line K [--progress-timeout MS]] "
+			"-- CMD...\n");
 		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
@@ -351,6 +416,14 @@ int main(int argc, char **argv)
 
 	int gen = 1;
 
+	if (t.progress) {
+		w = ta_wait_progress(&t);
+		if (w == -1)
+			return ta_exit_code(&t);
+		if (w == -2)
+			return 3;
+		start = ta_now_ms();
+	}
 	for (long i = 0; i < t.nonfinal; i++) {
 		w = ta_wait(&t, fd, ta_now_ms() + t.interval_ms);
 		if (w < 0)

@@ -9,6 +9,8 @@
  *   --fail-write N     answer "write" of generation N with an "error"
  *   --die-write N      exit (status 3) on "write" of generation N, no answer
  *   --hang-prepare N   never answer "prepare" of generation N
+ *   --slow-write N S   take S seconds over "write" of generation N (a slow
+ *                      file system), then answer it
  *   --bad-size N       report a wrong size for generation N's image
  *   --garbage          send a malformed frame right after registering
  *   --fork             fork once after registering; the child registers too
@@ -39,6 +41,8 @@ struct fake_opts {
 	int64_t fail_write;   /* generation whose write fails, 0: none */
 	int64_t die_write;    /* generation during whose write we die */
 	int64_t hang_prepare; /* generation whose prepare we ignore */
+	int64_t slow_write;   /* generation whose write takes @slow_s */
+	int slow_s;	      /* seconds it takes */
 	int64_t bad_size;     /* generation whose size we misreport */
 	bool garbage;	      /* send a malformed frame after registering */
 	bool fork;	      /* fork a second participant */
@@ -144,6 +148,11 @@ static void on_write(int fd, const struct json_object *msg, int64_t gen, const s
 		printf("dying in write %lld\n", (long long)gen);
 		fflush(stdout);
 		_exit(3);
+	}
+	if (gen == o->slow_write) {
+		printf("slow write %lld\n", (long long)gen);
+		fflush(stdout);
+		sleep((unsigned int)o->slow_s);
 	}
 	ret = gen == o->fail_write ? -ENOSPC : write_image(path, gen, &size, &sum);
 	if (ret) {
@@ -264,6 +273,8 @@ int main(int argc, char **argv)
 			o.die_write = atoll(v), i++;
 		else if (!strcmp(a, "--hang-prepare"))
 			o.hang_prepare = atoll(v), i++;
+		else if (!strcmp(a, "--slow-write") && i + 2 < argc)
+			o.slow_write = atoll(v), o.slow_s = atoi(argv[i + 2]), i += 2;
 		else if (!strcmp(a, "--bad-size"))
 			o.bad_size = atoll(v), i++;
 		else if (!strcmp(a, "--lifetime"))

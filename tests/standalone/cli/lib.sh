@@ -3,6 +3,11 @@
 # Each test gets a private directory, a short agent idle time and the inert
 # libckpt.so; every wait polls a condition with a timeout (no fixed sleeps);
 # everything started is killed and removed at exit.
+#
+# The limits tests give wait_for and wait_exit are what an idle machine
+# needs; they are multiplied by CKPT_TEST_TIME_FACTOR (default 5), since CI
+# and developers share 2 cores with other work. A wait ends as soon as its
+# condition holds, so a generous limit costs nothing when all is well.
 
 set -u
 T=$(mktemp -d /tmp/ckpt-test.XXXXXX)
@@ -11,6 +16,7 @@ export CKPT_LIBDIR=$STUB_LIBDIR
 export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-3}
 unset LD_PRELOAD CKPT_KEEP CKPT_PHASE_TIMEOUT CKPT_AGENT_SOCKET
 AGENT=$(dirname "$CKPT")/ckpt-agent
+TIME_FACTOR=${CKPT_TEST_TIME_FACTOR:-5}
 PASS=0
 FAIL=0
 BG=()
@@ -50,9 +56,10 @@ expect() {
 	fi
 }
 
-# wait_for SECONDS DESC CMD...: polls CMD until it succeeds.
+# wait_for SECONDS DESC CMD...: polls CMD until it succeeds, for at most
+# SECONDS times TIME_FACTOR.
 wait_for() {
-	local limit=$1 d=$2 end; shift 2
+	local limit=$(($1 * TIME_FACTOR)) d=$2 end; shift 2
 	end=$(($(date +%s%N) / 1000000 + limit * 1000))
 	while ! "$@" >/dev/null 2>&1; do
 		if [ $(($(date +%s%N) / 1000000)) -ge "$end" ]; then
@@ -64,9 +71,10 @@ wait_for() {
 	ok "$d"
 }
 
-# wait_exit SECONDS PID: waits for a background job; its status in $WAIT_RC.
+# wait_exit SECONDS PID: waits for a background job (at most SECONDS times
+# TIME_FACTOR); its status in $WAIT_RC, "timeout" when it did not end.
 wait_exit() {
-	local limit=$1 pid=$2 end
+	local limit=$(($1 * TIME_FACTOR)) pid=$2 end
 	end=$(($(date +%s%N) / 1000000 + limit * 1000))
 	while kill -0 "$pid" 2>/dev/null; do
 		if [ $(($(date +%s%N) / 1000000)) -ge "$end" ]; then

@@ -113,6 +113,28 @@ Test(site_settings, defaults)
 	cr_assert(settings_site_allows_partition(&site, "any"));
 }
 
+/* The phase timeout a site sets is passed to the job's coordinator; unset,
+ * the agent derives the WRITE phase's bound. */
+Test(site_settings, phase_timeout)
+{
+	struct site_settings site;
+
+	settings_site_defaults(&site);
+	cr_assert_eq(site.phase_timeout_s, 0, "unset by default: the agent derives it");
+	cr_assert_eq(site_arg(&site, "phase_timeout=30:00"), 0, "%s", err);
+	cr_assert_eq(site.phase_timeout_s, 1800);
+	cr_assert_eq(site_arg(&site, "phase_timeout=0:02"), 0, "%s", err);
+	cr_assert_eq(site.phase_timeout_s, 2);
+	cr_assert_eq(site_arg(&site, "phase_timeout=1-00:00:00"), 0, "%s", err);
+	cr_assert_eq(site.phase_timeout_s, 86400);
+	cr_assert_eq(site_arg(&site, "phase_timeout=0"), -EINVAL);
+	cr_assert(strstr(err, "phase_timeout=0"), "message: %s", err);
+	cr_assert_eq(site_arg(&site, "phase_timeout=1-00:00:01"), -EINVAL, "over a day");
+	cr_assert_eq(site_arg(&site, "phase_timeout=soon"), -EINVAL);
+	cr_assert_eq(site_arg(&site, "phase_timeout=-5"), -EINVAL);
+	cr_assert_eq(site.phase_timeout_s, 86400, "refused values change nothing");
+}
+
 Test(site_settings, every_key)
 {
 	struct site_settings site;

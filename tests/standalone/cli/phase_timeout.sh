@@ -1,0 +1,53 @@
+#!/bin/bash
+# phase_timeout.sh - the phase timeout a site sets (plugstack phase_timeout=,
+# passed to the agent as --phase-timeout) bounds the WRITE phase: a write
+# slower than it aborts the generation with a message naming the timeout and
+# how to change it, leaves no directory and the previous generation intact.
+# Without it (and without CKPT_PHASE_TIMEOUT), the agent derives the WRITE
+# bound: at least 600 s, so the same slow write commits.
+. "$TEST_LIB"
+export CKPT_AGENT_IDLE_EXIT=30
+gens() { (cd "$1" && ls -d gen-* 2>/dev/null | sort -V | tr '\n' ' '); }
+
+# start_agent DIR ARGS...: an agent for DIR as the plugin starts it.
+start_agent() {
+	local d=$1
+	shift
+	mkdir -p "$d"
+	"$AGENT" --dir "$d" "$@" 2>>"$d/agent.log" &
+	BG+=($!)
+	wait_for 10 "an agent with '$*' listens on $d" "$CKPT" status --dir "$d"
+}
+
+D=$T/set
+# 5 s: a good phase ends within it, on a loaded machine too.
+start_agent "$D" --phase-timeout 5
+check "status reports the phase timeout" sh -c \
+	"'$CKPT' status --dir '$D' --json | grep -q '\"phase_timeout\": *5'"
+# Generation 2's write takes 15 s (3 times the bound: a loaded machine
+# cannot make it look fast).
+"$CKPT" run --dir "$D" -- "$FAKE_PROC" --slow-write 2 15 \
+	>"$T/p.out" 2>&1 &
+BG+=($!)
+wait_for 30 "the process registers" has_nprocs "$D" 1
+expect 0 "$D/gen-1" "a quick write commits" "$CKPT" checkpoint --dir "$D"
+expect 1 "timeout: no answer within 5 s in phase write (the phase timeout: plugstack phase_timeout=" \
+	"a write slower than --phase-timeout aborts, naming the timeout" "$CKPT" checkpoint --dir "$D"
+check "the process was slow in generation 2" grep -q "slow write 2" "$T/p.out"
+check "no gen-2 nor gen-2.tmp" test ! -e "$D/gen-2" -a ! -e "$D/gen-2.tmp"
+check "gen-1 is intact" test "$(gens "$D")" = "gen-1 " -a -f "$D/gen-1/MANIFEST.json"
+check "the agent logged it" grep -q "timeout: no answer within 5 s in phase write" "$D/agent.log"
+wait_for 30 "the process saw the abort" grep_q "aborted 2" "$T/p.out"
+expect 0 "$D/gen-3" "the next checkpoint commits" "$CKPT" checkpoint --dir "$D"
+
+# Not set: the same slow write is within the derived bound (>= 600 s).
+D2=$T/derived
+start_agent "$D2"
+"$CKPT" run --dir "$D2" -- "$FAKE_PROC" --slow-write 2 4 \
+	>"$T/p2.out" 2>&1 &
+BG+=($!)
+wait_for 30 "the process registers with the derived-bound agent" has_nprocs "$D2" 1
+expect 0 "$D2/gen-1" "the first checkpoint commits" "$CKPT" checkpoint --dir "$D2"
+expect 0 "$D2/gen-2" "a 4 s write commits under the derived bound" "$CKPT" checkpoint --dir "$D2"
+check "the agent logs the derived bound" grep -q "write phase bound: 600 s" "$D2/agent.log"
+finish
