@@ -21,7 +21,10 @@ fail() {
 }
 unset LD_PRELOAD LD_LIBRARY_PATH PMI_FD PMI_RANK PMI_SIZE
 export CKPT_AGENT_IDLE_EXIT=10
-iters=160
+# Margins, not speed: after "iter 40" the --kill checkpoint must come
+# before the last iteration (360 iterations of 40 ms later), and after the
+# restart checkpoint 3 (at "iter 80") too.
+iters=400
 
 # result_lines FILE: the program's final lines.
 result_lines() {

@@ -1,6 +1,12 @@
 # lib.sh - helpers for tests that run against the test cluster. Sourced.
 # Every wait polls a condition with a deadline and fails with a message that
 # says what was expected and what was seen.
+#
+# The limits tests give the waits below are multiplied by
+# CKPT_TEST_TIME_FACTOR (default 3): CI and developers share 2 cores with
+# other work, and slurmctld, slurmd and the agents all compete for them. A
+# wait ends as soon as its condition holds, so a generous limit costs
+# nothing when all is well.
 
 tests_dir=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 repo_dir=$(cd "$tests_dir/.." && pwd)
@@ -10,6 +16,11 @@ repo_dir=$(cd "$tests_dir/.." && pwd)
 fail() {
 	echo "FAIL: $*" >&2
 	exit 1
+}
+
+# scaled SECONDS: SECONDS times the time factor.
+scaled() {
+	echo $(($1 * ${CKPT_TEST_TIME_FACTOR:-3}))
 }
 
 # Requires the cluster to be up: a test that cannot reach it fails, it is not
@@ -44,7 +55,9 @@ job_field() {
 
 # wait_job_state JOB STATE TIMEOUT: waits until the job is in STATE.
 wait_job_state() {
-	local job=$1 want=$2 timeout=$3 deadline=$((SECONDS + $3)) st=
+	local job=$1 want=$2 timeout st= deadline
+	timeout=$(scaled "$3")
+	deadline=$((SECONDS + timeout))
 	while ((SECONDS < deadline)); do
 		st=$(job_state "$job")
 		[ "$st" = "$want" ] && return 0
@@ -55,7 +68,9 @@ wait_job_state() {
 
 # wait_file_grep FILE PATTERN TIMEOUT: waits until FILE has a line matching PATTERN.
 wait_file_grep() {
-	local file=$1 pattern=$2 timeout=$3 deadline=$((SECONDS + $3))
+	local file=$1 pattern=$2 timeout deadline
+	timeout=$(scaled "$3")
+	deadline=$((SECONDS + timeout))
 	while ((SECONDS < deadline)); do
 		grep -q -- "$pattern" "$file" 2>/dev/null && return 0
 		sleep 0.5
@@ -73,7 +88,9 @@ job_state_failed() {
 
 # wait_job_done JOB TIMEOUT: waits until the job completed successfully.
 wait_job_done() {
-	local job=$1 timeout=$2 deadline=$((SECONDS + $2)) st=
+	local job=$1 timeout st= deadline
+	timeout=$(scaled "$2")
+	deadline=$((SECONDS + timeout))
 	while ((SECONDS < deadline)); do
 		st=$(job_state "$job")
 		[ "$st" = COMPLETED ] && return 0
@@ -87,7 +104,9 @@ wait_job_done() {
 # count and comment until it is COMPLETED; fails if it ends any other way or
 # times out. Leaves the distinct comments seen, in order, in job_comments.
 follow_job() {
-	local job=$1 timeout=$2 deadline=$((SECONDS + $2)) st c line last=
+	local job=$1 timeout st c line last= deadline
+	timeout=$(scaled "$2")
+	deadline=$((SECONDS + timeout))
 	job_comments=()
 	while :; do
 		st=$(job_state "$job")

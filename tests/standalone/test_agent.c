@@ -144,7 +144,7 @@ static int ta_wait_progress(struct ta *t)
 		if (ta_now_ms() >= until) {
 			fprintf(stderr,
 				"test-agent: no progress: %s holds %ld lines, line %ld not "
-				"reached within %ld ms of the start; killing the program\n",
+				"reached within %ld ms of its registration; killing the program\n",
 				t->progress, n, t->at_line, t->progress_ms);
 			kill(t->pid, SIGKILL);
 			ta_reap(t, true);

@@ -49,5 +49,9 @@ BG+=($!)
 wait_for 30 "the process registers with the derived-bound agent" has_nprocs "$D2" 1
 expect 0 "$D2/gen-1" "the first checkpoint commits" "$CKPT" checkpoint --dir "$D2"
 expect 0 "$D2/gen-2" "a 4 s write commits under the derived bound" "$CKPT" checkpoint --dir "$D2"
-check "the agent logs the derived bound" grep -q "write phase bound: 600 s" "$D2/agent.log"
+check "generation 1's bound is the floor (nothing measured yet)" \
+	grep -q "generation 1: write phase bound: 600 s (newest images 0 bytes" "$D2/agent.log"
+check "generation 2's is derived from generation 1's 4096 bytes" \
+	grep -q "generation 2: write phase bound: 600 s (newest images 4096 bytes, last write [1-9]" \
+	"$D2/agent.log"
 finish
