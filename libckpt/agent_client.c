@@ -165,6 +165,9 @@ static void eng_job_dir_set(const char *dir)
 
 	if (dir) {
 		snprintf(eng_job_dir, sizeof(eng_job_dir), "%s", dir);
+		if (!*dir)
+			log_warn("the restorer named no checkpoint directory: this process will "
+				 "refuse to write checkpoints");
 		return;
 	}
 	if (!env || !*env || !realpath(env, eng_job_dir)) {
@@ -547,8 +550,10 @@ static int eng_image_path_check(const char *path, int64_t gen, char *out, size_t
 	if (n < 0 || (size_t)n >= size)
 		goto out_outside;
 	if (lstat(out, &st) < 0) {
-		eng_why(why, why_len, "refusing to write %s: %s: %s", path, out, strerror(errno));
-		return -errno;
+		int err = errno;
+
+		eng_why(why, why_len, "refusing to write %s: %s: %s", path, out, strerror(err));
+		return -err;
 	}
 	if (!S_ISDIR(st.st_mode) || st.st_uid != geteuid() || (st.st_mode & S_IWOTH)) {
 		eng_why(why, why_len,
