@@ -336,6 +336,8 @@ static int addr_hello(int fd, const struct agent_addr *a, const char *role, cons
 {
 	char nonce[PROTO_AUTH_NONCE_LEN + 1];
 	char purpose[PROTO_AUTH_PURPOSE_MAX + 1];
+	struct sockaddr_storage server;
+	socklen_t server_len = sizeof(server);
 	struct json_object *m = proto_msg_new(PROTO_MSG_REGISTER);
 	struct json_object *reply = NULL;
 	const char *text = "";
@@ -343,7 +345,16 @@ static int addr_hello(int fd, const struct agent_addr *a, const char *role, cons
 	int code = 0;
 	int ret;
 
-	snprintf(purpose, sizeof(purpose), "coord:%u", a->job);
+	/* Bound to the address we reached: relayed, it is refused. */
+	ret = getpeername(fd, (struct sockaddr *)&server, &server_len) ? -errno : 0;
+	if (!ret)
+		ret = proto_auth_coord_purpose(a->job, (struct sockaddr *)&server, purpose,
+					       sizeof(purpose));
+	if (ret) {
+		snprintf(why, size, "cannot name the address of %s:%d: %s", a->host, a->port,
+			 strerror(-ret));
+		goto out;
+	}
 	ret = m ? proto_auth_make_hello_nonce(purpose, &cred, nonce) : -ENOMEM;
 	if (ret) {
 		snprintf(why, size, "cannot make a munge credential: %s", strerror(-ret));

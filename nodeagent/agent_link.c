@@ -84,10 +84,11 @@ struct link_conn {
 	char node[AGENT_NODE_MAX + 1];	    /* a node agent's node */
 	char name[128];			    /* for logs: "agent of cn2", "client 10.0.0.5:4242" */
 	char peer[PROTO_AUTH_PEER_MAX + 1]; /* "10.0.0.5:4242", bound into our proof */
-	struct link_part *parts;	    /* processes it forwards */
-	struct link_req *reqs;		    /* its requests in flight */
-	struct link_conn *prev;		    /* server's list */
-	struct link_conn *next;		    /* server's list */
+	char purpose[PROTO_AUTH_PURPOSE_MAX + 1]; /* "coord:<jobid>@<our address>" */
+	struct link_part *parts;		  /* processes it forwards */
+	struct link_req *reqs;			  /* its requests in flight */
+	struct link_conn *prev;			  /* server's list */
+	struct link_conn *next;			  /* server's list */
 };
 
 /* Log lines about one kind of trouble, at most one per LINK_LOG_PERIOD_S:
@@ -101,22 +102,17 @@ struct link_ratelog {
 };
 
 struct agent_link_server {
-	struct event_base *base;		  /* the loop */
-	struct evconnlistener *lev;		  /* accepts */
-	struct event *resume;			  /* re-enables accepting after a pause */
-	const struct agent_backend *be;		  /* the coordinator */
-	char purpose[PROTO_AUTH_PURPOSE_MAX + 1]; /* "coord:<jobid>" */
-	struct link_conn *conns;		  /* open connections, newest first */
-	unsigned int nhello;			  /* of them waiting for their hello */
-	struct link_ratelog drops;		  /* unauthenticated peers dropped */
-	struct link_ratelog accept_errs;	  /* accept() failures */
-	char host[INET_ADDRSTRLEN];		  /* address bound, "" for every one */
+	struct event_base *base;	 /* the loop */
+	struct evconnlistener *lev;	 /* accepts */
+	struct event *resume;		 /* re-enables accepting after a pause */
+	const struct agent_backend *be;	 /* the coordinator */
+	uint32_t job;			 /* the job */
+	struct link_conn *conns;	 /* open connections, newest first */
+	unsigned int nhello;		 /* of them waiting for their hello */
+	struct link_ratelog drops;	 /* unauthenticated peers dropped */
+	struct link_ratelog accept_errs; /* accept() failures */
+	char host[INET_ADDRSTRLEN];	 /* address bound, "" for every one */
 };
-
-void agent_link_purpose(uint32_t job_id, char *out, size_t size)
-{
-	snprintf(out, size, "coord:%u", job_id);
-}
 
 static void link_ratelog_write(struct link_ratelog *rl)
 {
@@ -329,7 +325,7 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	if (!strcmp(role, "agent") && !*node)
 		return link_refuse(c, PROTO_E_PROTOCOL, "a node agent must say its \"node\"",
 				   "register");
-	ret = proto_auth_check_hello_nonce(cred, c->s->purpose, getuid(), &uid, NULL, nonce);
+	ret = proto_auth_check_hello_nonce(cred, c->purpose, getuid(), &uid, NULL, nonce);
 	if (ret) {
 		char text[256];
 
@@ -342,7 +338,7 @@ static int link_on_hello(struct link_conn *c, const struct json_object *msg)
 	}
 	/* Our side of the mutual authentication: the client accepts us only
 	 * with this (proto/auth.h). */
-	ret = proto_auth_make_proof(c->s->purpose, nonce, c->peer, &proof);
+	ret = proto_auth_make_proof(c->purpose, nonce, c->peer, &proof);
 	if (ret)
 		return link_refuse(c, PROTO_E_INTERNAL,
 				   "the coordinator cannot make a munge credential to prove itself",
@@ -586,6 +582,8 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 {
 	struct agent_link_server *s = arg;
 	struct timeval tv = { .tv_sec = LINK_HELLO_TIMEOUT_S };
+	struct sockaddr_storage local;
+	socklen_t local_len = sizeof(local);
 	struct link_conn *c;
 	char addr[INET6_ADDRSTRLEN] = "?";
 	int one = 1;
@@ -606,6 +604,11 @@ static void link_on_accept(struct evconnlistener *lev, evutil_socket_t fd, struc
 	c->s = s;
 	if (proto_auth_sockaddr_str(sa, c->peer, sizeof(c->peer)))
 		snprintf(c->peer, sizeof(c->peer), "%s", addr);
+	/* The address this client reached us at: its hello must name it. */
+	if (getsockname(fd, (struct sockaddr *)&local, &local_len) ||
+	    proto_auth_coord_purpose(s->job, (struct sockaddr *)&local, c->purpose,
+				     sizeof(c->purpose)))
+		snprintf(c->purpose, sizeof(c->purpose), "coord:%u@?", s->job);
 	snprintf(c->name, sizeof(c->name), "client %s", c->peer);
 	c->hello_timer = evtimer_new(s->base, link_on_hello_timeout, c);
 	c->wire = agent_wire_new(s->base, fd, &link_wire_ops, c);
@@ -760,7 +763,7 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 	s->drops.flush = evtimer_new(base, link_ratelog_on_flush, &s->drops);
 	s->accept_errs.flush = evtimer_new(base, link_ratelog_on_flush, &s->accept_errs);
 	s->resume = evtimer_new(base, link_on_resume, s);
-	agent_link_purpose(job_id, s->purpose, sizeof(s->purpose));
+	s->job = job_id;
 	if (!s->drops.flush || !s->accept_errs.flush || !s->resume) {
 		log_err("out of memory");
 		agent_link_server_free(s);

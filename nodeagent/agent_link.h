@@ -3,7 +3,7 @@
  * by the agent only.
  *
  * Every connection opens with "register" carrying a munge credential made
- * for "coord:<jobid>" (proto/auth.h); only the job's owner (the agent's own
+ * for "coord:<jobid>@<our address>" (proto_auth_coord_purpose()); only the job's owner (the agent's own
  * uid) and root are accepted, a replayed or foreign credential is refused
  * with E_REPLAY / E_AUTH / E_PERM and the connection closed. The
  * "register_ok" carries our "proof" (proto/auth.h): a munge credential of
@@ -44,8 +44,5 @@ struct agent_link_server *agent_link_server_new(struct event_base *base,
 const char *agent_link_server_host(const struct agent_link_server *s);
 /* Closes every connection (their processes leave the backend); accepts NULL. */
 void agent_link_server_free(struct agent_link_server *s);
-
-/* The munge purpose string of job @job_id's coordinator: "coord:<jobid>". */
-void agent_link_purpose(uint32_t job_id, char *out, size_t size);
 
 #endif

@@ -342,6 +342,18 @@ const char *proto_auth_proof_strerror(int err)
 	}
 }
 
+int proto_auth_coord_purpose(uint32_t job, const struct sockaddr *server, char *out, size_t size)
+{
+	char addr[PROTO_AUTH_PEER_MAX + 1];
+	int ret = proto_auth_sockaddr_str(server, addr, sizeof(addr));
+	int n;
+
+	if (ret)
+		return ret;
+	n = snprintf(out, size, "coord:%u@%s", job, addr);
+	return n < 0 || (size_t)n >= size ? -ENAMETOOLONG : 0;
+}
+
 int proto_auth_sockaddr_str(const struct sockaddr *sa, char *out, size_t size)
 {
 	char ip[INET6_ADDRSTRLEN];

@@ -22,11 +22,13 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 struct sockaddr;
 
-/* Longest purpose string, e.g. "coord:1234" (job id) or "agent:1234:cn1". */
+/* Longest purpose string, e.g. "coord:1234@10.0.0.5:40001" (job id and the
+ * coordinator's address, proto_auth_coord_purpose()). */
 #define PROTO_AUTH_PURPOSE_MAX 128
 /* Seconds a hello credential stays valid: long enough for a slow TCP connect
  * across a busy cluster, short enough to keep munged's replay cache small. */
@@ -100,6 +102,12 @@ int proto_auth_check_proof(const char *cred, const char *purpose, const char *no
 /* Why proto_auth_check_proof() returned @err, as a phrase. */
 const char *proto_auth_proof_strerror(int err);
 
+/* The purpose of a hello to, and proof from, job @job's coordinator
+ * reached at @server (the client's getpeername(), the coordinator's
+ * getsockname() of the connection): "coord:<job>@<addr>:<port>". Binding
+ * the coordinator's own address keeps an impostor from relaying a client's
+ * hello to the real coordinator. Returns 0 or as proto_auth_sockaddr_str(). */
+int proto_auth_coord_purpose(uint32_t job, const struct sockaddr *server, char *out, size_t size);
 /* Writes "a.b.c.d:port" or "[v6]:port" of @sa. Returns 0, -EAFNOSUPPORT,
  * -EINVAL, -ENAMETOOLONG. */
 int proto_auth_sockaddr_str(const struct sockaddr *sa, char *out, size_t size);

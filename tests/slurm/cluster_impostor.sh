@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # A stale coordinator record must not hand a job to another user (issue 12,
-# item 2). The job's coordinator is killed (SIGKILL: coord.json and
+# item 2). First, while the coordinator runs, another user relays to it the
+# hello of a CLI pointed at that user's port (coord-probe relay; root edits
+# the record to simulate it): the coordinator must refuse the relayed hello,
+# which names the relay's address (E_AUTH). Then the job's coordinator is killed (SIGKILL: coord.json and
 # ~/.slurm-ckpt/jobs/JOBID.json stay behind) and another user listens on the
 # port they name (coord-probe fake), answering every hello with register_ok,
 # its own munge credential bound to the client's nonce, and a "prepare".
@@ -19,8 +22,12 @@ other=ckptother
 id "$other" >/dev/null 2>&1 || useradd -m -s /bin/bash "$other"
 make_workdir cluster-impostor
 fake_pid=
+relay_pid=
+reg=
 cleanup() {
 	[ -n "$fake_pid" ] && kill "$fake_pid" 2>/dev/null
+	[ -n "$relay_pid" ] && kill "$relay_pid" 2>/dev/null
+	[ -f "$workdir/reg.bak" ] && cat "$workdir/reg.bak" >"$reg"
 	cluster_cleanup
 }
 trap cleanup EXIT
@@ -37,6 +44,33 @@ host=$(jq -r .host "$reg")
 port=$(jq -r .port "$reg")
 cpid=$(jq -r .pid "$reg")
 proc_alive "$cpid" || fail "coordinator pid $cpid of $reg is not running"
+
+# The relay, as another user; the owner's CLI pointed at it.
+runuser -u "$other" -- "$probe" "$host" "$port" "$job" relay 15 >relay.txt 2>&1 &
+relay_pid=$!
+deadline=$((SECONDS + 30))
+until grep -q '^relaying on port' relay.txt; do
+	((SECONDS < deadline)) || fail "the relay did not start: $(cat relay.txt)"
+	kill -0 "$relay_pid" 2>/dev/null || fail "the relay ended: $(cat relay.txt)"
+	sleep 0.2
+done
+rport=$(sed -n 's/^relaying on port //p' relay.txt)
+cp "$reg" "$workdir/reg.bak"
+jq --argjson q "$rport" '.port = $q' "$workdir/reg.bak" >"$workdir/reg.relay"
+cat "$workdir/reg.relay" >"$reg"
+rc=0
+as_user "$ckpt" status "$job" >relay-status.out 2>relay-status.err || rc=$?
+cat "$workdir/reg.bak" >"$reg"
+rm -f "$workdir/reg.bak"
+[ "$rc" -ne 0 ] || fail "ckpt status $job through the relay succeeded: $(cat relay-status.out)"
+rc=0
+wait "$relay_pid" || rc=$?
+relay_pid=
+cat relay.txt
+! grep -q ACCEPTED relay.txt || fail "the coordinator accepted a relayed hello: $(grep ACCEPTED relay.txt)"
+grep -q 'refused, code 3 ' relay.txt || fail "the relayed hello was not refused with E_AUTH: $(cat relay.txt)"
+[ "$rc" -eq 0 ] || fail "relay: $(tail -n 1 relay.txt)"
+
 kill -KILL "$cpid"
 deadline=$((SECONDS + 20))
 while proc_alive "$cpid"; do

@@ -25,6 +25,15 @@
  * hung up, "conn N (role R): OBEYED ..." when it sent anything more.
  * Exit 0 when there was at least one connection and every client hung up.
  *
+ *   coord-probe HOST PORT JOBID relay SECONDS
+ *
+ * Plays a relaying impostor for SECONDS on a free port it prints
+ * ("relaying on port Q"): each client's hello is forwarded to the real
+ * coordinator at HOST:PORT, and its answer reported: "relay N: refused,
+ * code C" (what must happen: the hello names port Q, not PORT) or
+ * "relay N: ACCEPTED" (the impostor would now act as the job's owner).
+ * Exit 0 when at least one hello was relayed and every one was refused.
+ *
  * Exit status: 0 when the coordinator answered as expected, 1 otherwise
  * (with one line on stderr saying what was expected and what came), 2 for
  * a wrong command line.
@@ -232,6 +241,28 @@ static char *probe_cred(const char *purpose)
 	return cred;
 }
 
+/* The purpose a hello to this coordinator binds: "coord:<job>@<address
+ * the connection reaches>" (proto_auth_coord_purpose()), learnt from one
+ * connection closed without a word. Returns 0 or -1 (logged). */
+static int probe_purpose(const struct probe *p, char *out, size_t size)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = sizeof(ss);
+	int fd = probe_connect(p);
+	int ret = -1;
+
+	if (fd < 0)
+		return -1;
+	if (getpeername(fd, (struct sockaddr *)&ss, &len) == 0 &&
+	    proto_auth_coord_purpose((uint32_t)strtoul(p->job, NULL, 10), (struct sockaddr *)&ss,
+				     out, size) == 0)
+		ret = 0;
+	else
+		fprintf(stderr, "coord-probe: cannot name the coordinator's address\n");
+	close(fd);
+	return ret;
+}
+
 /* True when @mode is one of those this probe knows. */
 static bool probe_mode_known(const char *mode)
 {
@@ -252,9 +283,10 @@ static bool probe_run(const struct probe *p, const char *mode)
 	bool ok = false;
 	int fd = -1;
 
-	snprintf(purpose, sizeof(purpose), "coord:%s", p->job);
 	if (strcmp(mode, "forged") == 0)
 		return probe_once(p, "MUNGE:this-is-not-a-credential:", PROTO_E_AUTH, NULL);
+	if (probe_purpose(p, purpose, sizeof(purpose)))
+		return false;
 	cred = probe_cred(strcmp(mode, "purpose") == 0 ? "coord:999999" : purpose);
 	if (!cred)
 		return false;
@@ -320,7 +352,8 @@ static bool fake_serve(const struct probe *p, int fd, int n)
 	bool good = false;
 	int ret;
 
-	snprintf(purpose, sizeof(purpose), "coord:%s", p->job);
+	(void)p;
+	snprintf(purpose, sizeof(purpose), "?");
 	if (proto_frame_recv(fd, &hello, PROBE_TIMEOUT_MS) ||
 	    proto_msg_get_str(hello, "cred", 4096, &cred)) {
 		printf("conn %d: no hello\n", n);
@@ -330,8 +363,15 @@ static bool fake_serve(const struct probe *p, int fd, int n)
 	/* Anyone may decode a munge credential: the nonce is no secret. */
 	if (munge_decode(cred, NULL, &payload, &len, NULL, NULL) == EMUNGE_SUCCESS &&
 	    len >= PROTO_AUTH_NONCE_LEN) {
+		const char *sp = memchr(payload, ' ', (size_t)len);
+
 		memcpy(nonce, (char *)payload + len - PROTO_AUTH_NONCE_LEN, PROTO_AUTH_NONCE_LEN);
 		nonce[PROTO_AUTH_NONCE_LEN] = '\0';
+		/* "slurm-ckpt-hello/1 <purpose> <nonce>": prove for that purpose. */
+		if (sp && len > (int)(sp + 1 - (char *)payload) + PROTO_AUTH_NONCE_LEN + 1)
+			snprintf(purpose, sizeof(purpose), "%.*s",
+				 (int)(len - (sp + 1 - (char *)payload) - PROTO_AUTH_NONCE_LEN - 1),
+				 sp + 1);
 	}
 	if (getpeername(fd, (struct sockaddr *)&ss, &sslen) == 0)
 		proto_auth_sockaddr_str((struct sockaddr *)&ss, peer, sizeof(peer));
@@ -364,6 +404,75 @@ out:
 	json_object_put(prep);
 	json_object_put(next);
 	return good;
+}
+
+/* Forwards the hello a client sent on @fd to the real coordinator, as an
+ * impostor would. Returns true when the coordinator refused it. */
+static bool relay_one(const struct probe *p, int fd, int n)
+{
+	struct json_object *hello = NULL;
+	struct json_object *ans = NULL;
+	const char *text = "";
+	bool refused = false;
+	int code = 0;
+	int up;
+
+	if (proto_frame_recv(fd, &hello, PROBE_TIMEOUT_MS)) {
+		printf("relay %d: no hello\n", n);
+		return false;
+	}
+	up = probe_connect(p);
+	if (up < 0 || proto_frame_send(up, hello) || proto_frame_recv(up, &ans, PROBE_TIMEOUT_MS)) {
+		printf("relay %d: no answer from the coordinator\n", n);
+	} else if (proto_msg_is(ans, "register_ok")) {
+		printf("relay %d: ACCEPTED: the coordinator took the relayed hello\n", n);
+	} else {
+		proto_msg_get_error(ans, &code, &text);
+		printf("relay %d: refused, code %d (%s): %s\n", n, code, proto_err_name(code),
+		       text);
+		refused = code > 0;
+	}
+	fflush(stdout);
+	if (up >= 0)
+		close(up);
+	json_object_put(hello);
+	json_object_put(ans);
+	return refused;
+}
+
+/* The relaying impostor: forwards every client's hello for @seconds. */
+static int relay_run(const struct probe *p, int seconds)
+{
+	struct sockaddr_in sin = { 0 };
+	socklen_t len = sizeof(sin);
+	time_t end = time(NULL) + seconds;
+	int lfd = fake_listen("0");
+	int n = 0;
+	bool all = true;
+
+	if (lfd < 0)
+		return 1;
+	if (getsockname(lfd, (struct sockaddr *)&sin, &len)) {
+		close(lfd);
+		return 1;
+	}
+	printf("relaying on port %u\n", (unsigned)ntohs(sin.sin_port));
+	fflush(stdout);
+	while (time(NULL) < end) {
+		struct timeval tv = { .tv_sec = 1 };
+		int fd;
+
+		setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (!relay_one(p, fd, ++n))
+			all = false;
+		close(fd);
+	}
+	close(lfd);
+	printf("relay: %d hello(s) relayed, %s\n", n, n && all ? "all refused" : "not all refused");
+	return n && all ? 0 : 1;
 }
 
 /* The impostor: serves every client for @seconds. */
@@ -400,16 +509,17 @@ int main(int argc, char **argv)
 {
 	struct probe p;
 
-	if (argc == 6 && strcmp(argv[4], "fake") == 0) {
+	if (argc == 6 && (strcmp(argv[4], "fake") == 0 || strcmp(argv[4], "relay") == 0)) {
 		p.host = argv[1];
 		p.port = argv[2];
 		p.job = argv[3];
-		return fake_run(&p, atoi(argv[5]));
+		return strcmp(argv[4], "fake") == 0 ? fake_run(&p, atoi(argv[5]))
+						    : relay_run(&p, atoi(argv[5]));
 	}
 	if (argc != 5 || !probe_mode_known(argv[4])) {
 		fprintf(stderr,
 			"usage: coord-probe HOST PORT JOBID forged|purpose|replay|own|other\n"
-			"       coord-probe HOST PORT JOBID fake SECONDS\n");
+			"       coord-probe HOST PORT JOBID fake|relay SECONDS\n");
 		return 2;
 	}
 	p.host = argv[1];

@@ -206,3 +206,18 @@ Test(auth, sockaddr_str)
 		     -EAFNOSUPPORT);
 	cr_assert_eq(proto_auth_sockaddr_str((struct sockaddr *)&in, out, 5), -ENAMETOOLONG);
 }
+
+Test(auth, coord_purpose_names_job_and_server)
+{
+	struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = htons(40001) };
+	char out[PROTO_AUTH_PURPOSE_MAX + 1];
+
+	in.sin_addr.s_addr = htonl(0x0a000005);
+	cr_assert_eq(proto_auth_coord_purpose(42, (struct sockaddr *)&in, out, sizeof(out)), 0);
+	cr_assert_str_eq(out, "coord:42@10.0.0.5:40001");
+	/* A hello relayed by an impostor names the impostor's port. */
+	in.sin_port = htons(40002);
+	cr_assert_eq(proto_auth_coord_purpose(42, (struct sockaddr *)&in, out, sizeof(out)), 0);
+	cr_assert_str_neq(out, "coord:42@10.0.0.5:40001");
+	cr_assert_eq(proto_auth_coord_purpose(42, (struct sockaddr *)&in, out, 10), -ENAMETOOLONG);
+}
