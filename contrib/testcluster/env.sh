@@ -6,6 +6,7 @@
 #   TESTCLUSTER_SLURMD_PORT first slurmd port, cn2 +1   (16818)
 #   TESTCLUSTER_USER       unprivileged job user        (ckptuser)
 #   CKPT_SPANK_PLUGIN      plugin loaded by plugstack.conf (<repo>/build/spank/spank_ckpt.so)
+#   TESTCLUSTER_FIRST_JOB_ID first job id (1); other clusters on this host need others
 export TESTCLUSTER_DIR="${TESTCLUSTER_DIR:-/var/tmp/slurm-ckpt-testcluster}"
 export TESTCLUSTER_CTLD_PORT="${TESTCLUSTER_CTLD_PORT:-16817}"
 export TESTCLUSTER_SLURMD_PORT="${TESTCLUSTER_SLURMD_PORT:-16818}"

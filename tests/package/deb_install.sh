@@ -12,6 +12,7 @@ set -euo pipefail
 counter=$(realpath "$1")
 # A cluster of its own: the suite's cluster keeps the build tree's plugin.
 export TESTCLUSTER_DIR=/var/tmp/slurm-ckpt-pkgtest TESTCLUSTER_CTLD_PORT=16917 TESTCLUSTER_SLURMD_PORT=16918
+export TESTCLUSTER_FIRST_JOB_ID=500000
 multiarch=$(dpkg-architecture -qDEB_HOST_MULTIARCH)
 export CKPT_SPANK_PLUGIN=/usr/lib/$multiarch/slurm-wlm/spank_ckpt.so
 . "$(dirname "$0")/../slurm/lib.sh"
