@@ -195,8 +195,10 @@ static bool gen_step_is_mpi(const char *gendir, const struct proto_manifest *m, 
  * starts fresh). Not so for a rank of an MPI step (the step's other images
  * there carry libckpt's mpi record): its ranks must all restart from one
  * generation, and the others take the newest, so an unusable image of its
- * own stops the task. Returns 1 with @image filled, 0 if there is none, -1
- * when the task must not start.
+ * own stops the task. A generation whose manifest does not name @instance
+ * (the running submission's job instance) was not written by this job: it
+ * ends the search too, said in the job output. Returns 1 with @image
+ * filled, 0 if there is none, -1 when the task must not start.
  */
 static int image_find(const char *jobdir, const struct task_ids *t, const char *instance,
 		      char *image, size_t len, uint64_t *gen_found)

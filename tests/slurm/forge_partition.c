@@ -2,6 +2,7 @@
  * SLURM_JOB_PARTITION to $FORGE_PARTITION: a user needs nothing more to
  * make the job environment lie about the partition (slurm-dir-partition). */
 #include <dlfcn.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,10 +27,7 @@ int putenv(char *s)
 	const char *forged = getenv("FORGE_PARTITION");
 
 	if (forged && !strncmp(s, prefix, sizeof(prefix) - 1) &&
-	    strlen(forged) < sizeof(buf) - sizeof(prefix)) {
-		strcpy(buf, prefix);
-		strcat(buf, forged);
+	    snprintf(buf, sizeof(buf), "%s%s", prefix, forged) < (int)sizeof(buf))
 		s = buf;
-	}
 	return real(s);
 }

@@ -125,6 +125,21 @@ Test(layout, build_then_parse_roundtrip)
 #define TRUST_UID 4242
 #define EVIL_UID  4343
 
+/* The directory trust_base() made, removed after each test. */
+static char trust_dir[64];
+
+static void trust_cleanup(void)
+{
+	char cmd[128];
+
+	if (!trust_dir[0])
+		return;
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", trust_dir);
+	cr_assert_eq(system(cmd), 0);
+}
+
+TestSuite(layout_trust, .fini = trust_cleanup);
+
 /* A fresh root-owned 0755 directory under /tmp (root-owned, sticky). */
 static void trust_base(char *base, size_t size)
 {
@@ -132,6 +147,7 @@ static void trust_base(char *base, size_t size)
 	snprintf(base, size, "/tmp/test-layout-trust.XXXXXX");
 	cr_assert_not_null(mkdtemp(base));
 	cr_assert_eq(chmod(base, 0755), 0);
+	snprintf(trust_dir, sizeof(trust_dir), "%s", base);
 }
 
 /* mkdir @base/@name with @mode, owned by @uid; the path goes to @out. */
@@ -160,7 +176,7 @@ Test(layout_trust, own_directories_are_accepted)
 	cr_assert_eq(trust_check(user, false, why), 0, "%s", why);
 	cr_assert_eq(trust_check(user, true, why), 0, "a 0755 leaf of the user is fine: %s", why);
 	/* Extra slashes name the same directory. */
-	strcat(job, "//");
+	snprintf(job + strlen(job), sizeof(job) - strlen(job), "//");
 	cr_assert_eq(trust_check(job, true, why), 0, "%s", why);
 }
 
