@@ -283,7 +283,7 @@ struct agent_coord *agent_coord_new(struct event_base *base, const char *dir,
 	co->base = base;
 	snprintf(co->dir, sizeof(co->dir), "%s", dir);
 	co->conf = *conf;
-	co->last_gen = 0;
+	co->last_gen = conf->gen_floor > 0 ? conf->gen_floor : 0;
 	co->phase_timer = evtimer_new(base, agent_coord_on_timeout, co);
 	co->kick = event_new(base, -1, 0, agent_coord_on_kick, co);
 	if (!co->phase_timer || !co->kick) {

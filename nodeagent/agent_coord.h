@@ -112,6 +112,9 @@ struct agent_coord_conf {
 	int keep;	     /* committed generations kept (>= 1) */
 	int exit_status;     /* status sent with "exit" after a --kill */
 	int level;	     /* zstd level sent with "write", 0: $CKPT_LEVEL or 3 */
+	int64_t gen_floor;   /* highest generation number on disk at start, a
+			      * dead agent's gen-N.tmp included: never reused,
+			      * its processes may still answer for it */
 };
 
 struct agent_coord;

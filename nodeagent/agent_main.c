@@ -11,7 +11,9 @@
  * again, or its final checkpoint is done and its processes are gone. It
  * also listens on TCP (agent_link.c) for the node agents and for ckpt CLIs
  * of any node, and records that address in DIR/coord.json and
- * ~/.slurm-ckpt/jobs/JOBID.json (agent_addr.h).
+ * ~/.slurm-ckpt/jobs/JOBID.json (agent_addr.h), and its options in
+ * DIR/coord.args: should it die, the node agent of the batch host starts
+ * it again with them (agent_respawn.h).
  *
  * Node mode (--job JOBID --relay COORD_DIR --node NAME, started by the
  * plugin on every node with tasks): serves the processes of that node on
@@ -1018,8 +1020,15 @@ int main(int argc, char **argv)
 			     strerror(-ret));
 		goto out_unlock;
 	}
-	if (!o.relay)
+	if (!o.relay) {
+		int64_t next = 1;
+
+		/* Numbers of the removed gen-N.tmp stay used: a coordinator
+		 * that died left processes still answering for them. */
+		if (agent_store_next_gen(a.ad.dir, 0, &next) == 0)
+			conf.gen_floor = next - 1;
 		agent_store_discard_stale(a.ad.dir);
+	}
 	a.base = event_base_new();
 	ret = a.base ? agent_backend_setup(&a, &o, &conf) : -ENOMEM;
 	if (!ret && o.job_id) {

@@ -360,6 +360,7 @@ static int be_part_message(void *ctx, struct agent_part *part, const struct json
 	struct uplink_part *up = uplink_find_part(u, part);
 	struct json_object *copy = NULL;
 	enum proto_msg_type type = proto_msg_type(msg);
+	int64_t gen = -1;
 	int ret;
 
 	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR) {
@@ -369,6 +370,16 @@ static int be_part_message(void *ctx, struct agent_part *part, const struct json
 	}
 	if (!up)
 		return 0;
+	/* An answer for a generation this process is no longer in (the link
+	 * broke under it and it was told "abort"): a coordinator started
+	 * again after dying never ran that generation and would take the
+	 * answer for a protocol error. */
+	if (!proto_msg_get_int_opt(msg, "gen", 0, INT64_MAX, -1, &gen) && gen >= 0 &&
+	    gen != up->gen) {
+		log_debug("%s: answer for generation %lld, which it is no longer in, dropped",
+			  part->ops->name(part), (long long)gen);
+		return 0;
+	}
 	if (json_object_deep_copy((struct json_object *)msg, &copy, NULL) || !copy)
 		return -ENOMEM;
 	ret = uplink_send(u, copy, "part", up->id);
