@@ -8,6 +8,7 @@
 
 #include "img.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/mman.h>
@@ -55,7 +56,8 @@ static void fuzz_image_areas(struct img_reader *r)
 		img_reader_area_load(r, i, dest);
 		munmap(dest, a->len);
 	}
-	if (img_reader_area(r, img_reader_area_count(r)))
+	if (img_reader_area(r, img_reader_area_count(r)) ||
+	    img_reader_area_runs(r, img_reader_area_count(r), fuzz_run_check, NULL) != -ENOENT)
 		abort();
 }
 
@@ -74,6 +76,15 @@ static void fuzz_image_records(const struct img_reader *r)
 		/* Touch the first and last byte: a wrong length shows under ASan. */
 		if (len)
 			sink ^= ((const uint8_t *)data)[0] ^ ((const uint8_t *)data)[len - 1];
+	}
+	/* Finding each type from the start gives the first record of it. */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t type;
+		uint32_t k = 0;
+
+		if (img_reader_record(r, i, &type, NULL, NULL) ||
+		    img_reader_record_find(r, type, &k, NULL, NULL) || k > i)
+			abort();
 	}
 	(void)sink;
 }

@@ -39,8 +39,13 @@ static uint8_t *pages_make(size_t n, bool random)
 	return p;
 }
 
-/* Writes an image named @name: @nrec records, then the areas of @spec. */
-static int image_write(const char *name, int level, int nrec, int nareas, bool random)
+/* Pages of the big area of "zstd-two-chunks": one more than a chunk holds,
+ * so that the area spans two chunks. */
+#define BIG_PAGES (IMG_CHUNK_SIZE / PG + 1)
+
+/* Writes an image named @name: @nrec records, then @nareas areas; with
+ * @big, one more area of BIG_PAGES pages. */
+static int image_write(const char *name, int level, int nrec, int nareas, bool random, bool big)
 {
 	static const char *const argv[] = { "/bin/prog", "-x", "" };
 	struct img_header h = { .pid = 4242, .exe = "/bin/prog", .argc = 3, .argv = argv };
@@ -90,8 +95,26 @@ static int image_write(const char *name, int level, int nrec, int nareas, bool r
 		if (!err)
 			err = img_writer_area_end(w);
 	}
-	if (!err)
+	if (!err && big) {
+		struct img_area a = { .start = 0x10000000,
+				      .len = BIG_PAGES * PG,
+				      .prot = PROT_READ,
+				      .flags = IMG_AREA_SHARED,
+				      .name = "[big]" };
+		uint8_t *pages = pages_make(BIG_PAGES, false);
+
+		err = img_writer_area_begin(w, &a);
+		if (!err)
+			err = img_writer_area_run(w, 0, pages, BIG_PAGES * PG);
+		if (!err)
+			err = img_writer_area_end(w);
+		/* The writer reads the pages until finish. */
+		if (!err)
+			err = img_writer_finish(w, NULL);
+		free(pages);
+	} else if (!err) {
 		err = img_writer_finish(w, NULL);
+	}
 	img_writer_free(w);
 	munmap(arena, asz);
 	close(o.fd);
@@ -184,13 +207,15 @@ int main(int argc, char **argv)
 		int nrec;
 		int nareas;
 		bool random;
+		bool big;
 	} seeds[] = {
-		{ "empty", 0, 0, 0, false },
-		{ "records-only", 0, 3, 0, false },
-		{ "raw-one-area", 0, 1, 1, true },
-		{ "zstd-one-area", 1, 1, 1, false },
-		{ "zstd-three-areas", 1, 2, 3, false },
-		{ "raw-three-areas", 0, 0, 3, true },
+		{ "empty", 0, 0, 0, false, false },
+		{ "records-only", 0, 3, 0, false, false },
+		{ "raw-one-area", 0, 1, 1, true, false },
+		{ "zstd-one-area", 1, 1, 1, false, false },
+		{ "zstd-three-areas", 1, 2, 3, false, false },
+		{ "raw-three-areas", 0, 0, 3, true, false },
+		{ "zstd-two-chunks", 3, 1, 1, false, true },
 	};
 
 	if (argc != 2) {
@@ -200,7 +225,7 @@ int main(int argc, char **argv)
 	outdir = argv[1];
 	for (size_t i = 0; i < sizeof(seeds) / sizeof(seeds[0]); i++) {
 		int err = image_write(seeds[i].name, seeds[i].level, seeds[i].nrec, seeds[i].nareas,
-				      seeds[i].random);
+				      seeds[i].random, seeds[i].big);
 
 		if (err) {
 			fprintf(stderr, "%s: %s\n", seeds[i].name, strerror(-err));
