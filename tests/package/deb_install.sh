@@ -68,12 +68,7 @@ grep -q " /usr/lib/$multiarch/slurm-ckpt/libckpt.so\$" "/proc/$task/maps" ||
 wait_lines out.txt '^[0-9]* ' 30 60
 checkpoint_ok "$job" 1 --requeue
 
-deadline=$((SECONDS + 300))
-while [ "$(job_field "$job" Restarts)" != 1 ] || [ "$(job_state "$job")" != RUNNING ]; do
-	((SECONDS < deadline)) || fail "job $job not running again after the requeue (state $(job_state "$job"))"
-	job_ended "$job" && fail "job $job ended $(job_state "$job") instead of being requeued"
-	sleep 0.5
-done
+wait_restarted "$job" 1 300
 wait_job_done "$job" 300
 grep -q '^slurm-ckpt: step 0 task 0 resumes from gen-1' out.txt ||
 	fail "the task did not resume from gen-1: $(grep slurm-ckpt out.txt | head -n 5)"

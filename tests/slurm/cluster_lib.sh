@@ -197,6 +197,18 @@ wait_lines() {
 	fail "$file has $n lines matching '$pattern' after $4s, expected $count"
 }
 
+# wait_restarted JOB N TIMEOUT: the job runs again after its N-th requeue;
+# fails if it ends instead, or is not running again in time.
+wait_restarted() {
+	local job=$1 n=$2 deadline=$((SECONDS + $3))
+	while [ "$(job_field "$job" Restarts)" != "$n" ] || [ "$(job_state "$job")" != RUNNING ]; do
+		((SECONDS < deadline)) || fail "job $job not running again after requeue $n" \
+			"(state $(job_state "$job"), restarts $(job_field "$job" Restarts))"
+		job_ended "$job" && fail "job $job ended $(job_state "$job") instead of being requeued"
+		sleep 0.5
+	done
+}
+
 # wait_job_ended JOB TIMEOUT: the job reaches a final state (any) in time.
 wait_job_ended() {
 	local job=$1 deadline=$((SECONDS + $2))

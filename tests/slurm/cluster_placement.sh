@@ -55,13 +55,7 @@ checkpoint_ok "$job" 1 --requeue
 verify_gen "$jobdir/gen-1" 4
 
 # The requeued job starts again; its tasks are restored from gen-1.
-deadline=$((SECONDS + 300))
-while [ "$(job_field "$job" Restarts)" != 1 ] || [ "$(job_state "$job")" != RUNNING ]; do
-	((SECONDS < deadline)) || fail "job $job not running again after the requeue" \
-		"(state $(job_state "$job"), restarts $(job_field "$job" Restarts))"
-	job_ended "$job" && fail "job $job ended $(job_state "$job") instead of being requeued"
-	sleep 0.5
-done
+wait_restarted "$job" 1 300
 wait_status "$job" '(.processes | length) == 4 and all(.processes[]; .restored == true)' 120 \
 	"4 restored processes on the second start"
 status_has 'all(.processes[]; (.restored_gen // 1) == 1)' "processes restored from gen-1"

@@ -47,13 +47,7 @@ grep -q "^step 1 sum [0-9a-f]* restarts - prolog start0 tmpdir $workdir/tmp-0 no
 checkpoint_ok "$job" 1 --requeue
 lines_before=$(grep -c '^step ' out.txt)
 
-deadline=$((SECONDS + 300))
-while [ "$(job_field "$job" Restarts)" != 1 ] || [ "$(job_state "$job")" != RUNNING ]; do
-	((SECONDS < deadline)) || fail "job $job not running again after the requeue" \
-		"(state $(job_state "$job"), restarts $(job_field "$job" Restarts))"
-	job_ended "$job" && fail "job $job ended $(job_state "$job") instead of being requeued"
-	sleep 0.5
-done
+wait_restarted "$job" 1 300
 wait_job_done "$job" 300
 
 resume=$(grep -n '^slurm-ckpt: step 0 task 0 resumes from gen-1' out.txt | cut -d: -f1)
