@@ -110,20 +110,20 @@ static int addr_check_alive(const char *path, const struct agent_addr *a)
 	uint64_t start = 0;
 	int ret;
 
-	if (!addr_host_is_here(a->host))
+	if (!addr_host_is_here(a->node))
 		return 0;
 	ret = agent_addr_pid_start(a->pid, &start);
 	if (ret == -ESRCH) {
 		snprintf(addr_why, sizeof(addr_why),
 			 "%s is stale: its coordinator (pid %d on %s) is gone; ignoring it", path,
-			 a->pid, a->host);
+			 a->pid, a->node);
 		return -ESTALE;
 	}
 	if (!ret && a->start && start != a->start) {
 		snprintf(addr_why, sizeof(addr_why),
 			 "%s is stale: pid %d on %s is another process now (started at tick %llu, "
 			 "not %llu); ignoring it",
-			 path, a->pid, a->host, (unsigned long long)start,
+			 path, a->pid, a->node, (unsigned long long)start,
 			 (unsigned long long)a->start);
 		return -ESTALE;
 	}
@@ -133,6 +133,7 @@ static int addr_check_alive(const char *path, const struct agent_addr *a)
 int agent_addr_write(const char *path, const struct agent_addr *a)
 {
 	uint64_t start = 0;
+	char node[256] = "";
 	char tmp[PATH_MAX + 8];
 	struct json_object *o = json_object_new_object();
 	const char *text;
@@ -146,6 +147,10 @@ int agent_addr_write(const char *path, const struct agent_addr *a)
 	json_object_object_add(o, "port", json_object_new_int(a->port));
 	json_object_object_add(o, "dir", json_object_new_string(a->dir));
 	json_object_object_add(o, "pid", json_object_new_int(a->pid));
+	/* The listening address may be a NodeAddr: the pid checks need the
+	 * machine's own name. */
+	if (gethostname(node, sizeof(node) - 1) == 0)
+		json_object_object_add(o, "node", json_object_new_string(node));
 	/* Unknown (0) only if /proc is unreadable: readers then check the pid. */
 	if (agent_addr_pid_start(a->pid, &start) == 0)
 		json_object_object_add(o, "start", json_object_new_int64((int64_t)start));
@@ -176,6 +181,7 @@ int agent_addr_read(const char *path, struct agent_addr *a)
 {
 	struct json_object *o = json_object_from_file(path);
 	const char *host;
+	const char *node = NULL;
 	const char *dir;
 	int64_t job;
 	int64_t port;
@@ -194,13 +200,17 @@ int agent_addr_read(const char *path, struct agent_addr *a)
 	    proto_msg_get_str(o, "dir", sizeof(a->dir) - 1, &dir) ||
 	    proto_msg_get_int_range(o, "pid", 1, INT32_MAX, &pid) ||
 	    (json_object_object_get_ex(o, "start", NULL) &&
-	     proto_msg_get_int_range(o, "start", 0, INT64_MAX, &start))) {
+	     proto_msg_get_int_range(o, "start", 0, INT64_MAX, &start)) ||
+	    (json_object_object_get_ex(o, "node", NULL) &&
+	     proto_msg_get_str(o, "node", sizeof(a->node) - 1, &node))) {
 		snprintf(addr_why, sizeof(addr_why), "%s: %s", path, proto_msg_why());
 		log_debug("%s", addr_why);
 		ret = -EPROTO;
 	} else {
 		a->job = (uint32_t)job;
 		snprintf(a->host, sizeof(a->host), "%s", host);
+		/* Records of before "node" named the machine in "host". */
+		snprintf(a->node, sizeof(a->node), "%s", node ? node : host);
 		a->port = (int)port;
 		snprintf(a->dir, sizeof(a->dir), "%s", dir);
 		a->pid = (int)pid;
@@ -222,7 +232,7 @@ int agent_addr_remove(const char *path)
 	/* Ours is alive (we are), so a stale or unreadable record is someone
 	 * else's, and so is one that names another process. */
 	agent_addr_pid_start(getpid(), &mine);
-	if (ret || a.pid != getpid() || !addr_host_is_here(a.host) ||
+	if (ret || a.pid != getpid() || !addr_host_is_here(a.node) ||
 	    (a.start && a.start != mine)) {
 		log_info("leaving %s: it is not this coordinator's record (%s)", path,
 			 ret ? strerror(-ret) : "another pid or start time");

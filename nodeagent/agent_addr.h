@@ -2,7 +2,8 @@
  * Included by the agent and the ckpt CLI.
  *
  * The coordinator records its TCP address twice while it runs, as JSON
- * {"job":J,"host":H,"port":P,"dir":D,"pid":N,"start":S}, mode 0600:
+ * {"job":J,"host":H,"port":P,"dir":D,"pid":N,"start":S,"node":M}, mode 0600
+ * (H is the address it listens on, M the host name of its machine):
  *  - DIR/coord.json, in the job's checkpoint directory, where the node
  *    agents of the job look (the directory is shared by the job's nodes);
  *  - ~owner/.slurm-ckpt/jobs/J.json, where `ckpt status JOBID` looks: the
@@ -12,8 +13,8 @@
  * replaced it).
  *
  * A coordinator killed by SIGKILL or the OOM killer leaves its record, and
- * another user may then bind the port it named. A reader on the host the
- * record names checks that the pid still runs and still has the start time
+ * another user may then bind the port it named. A reader on the machine M
+ * checks that the pid still runs and still has the start time
  * S (field 22 of /proc/PID/stat, clock ticks after boot) and ignores the
  * record otherwise (-ESTALE, reason in agent_addr_why()). A reader on
  * another host cannot see the pid: there the munge-authenticated hello in
@@ -35,7 +36,8 @@ struct json_object;
 
 struct agent_addr {
 	uint32_t job;	    /* the job */
-	char host[256];	    /* host name of the coordinator's node */
+	char host[256];	    /* address the coordinator listens on (its node's NodeAddr) */
+	char node[256];	    /* host name of its machine (gethostname), for the pid checks */
 	int port;	    /* its TCP port */
 	char dir[PATH_MAX]; /* the job's checkpoint directory */
 	int pid;	    /* the coordinator's pid */

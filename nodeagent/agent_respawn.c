@@ -161,14 +161,18 @@ static bool respawn_coord_gone(const char *dir, uint32_t job)
 {
 	char path[PATH_MAX + sizeof(AGENT_ADDR_FILE) + 1];
 	char host[256] = "";
-	struct agent_addr a;
+	struct agent_addr a = { 0 };
+	int ret;
 
 	snprintf(path, sizeof(path), "%s/%s", dir, AGENT_ADDR_FILE);
-	if (agent_addr_read(path, &a) || a.job != job || a.pid <= 0)
+	ret = agent_addr_read(path, &a);
+	/* -ESTALE: a record of this machine whose pid ended, or is another
+	 * process now (start time): its coordinator is gone for sure. */
+	if ((ret && ret != -ESTALE) || a.job != job || a.pid <= 0)
 		return false; /* none yet, or not ours: the plugin starts it */
-	if (gethostname(host, sizeof(host) - 1) || strcmp(host, a.host) != 0)
+	if (gethostname(host, sizeof(host) - 1) || strcmp(host, a.node) != 0)
 		return false;
-	return respawn_pid_ended(a.pid);
+	return ret == -ESTALE || respawn_pid_ended(a.pid);
 }
 
 int agent_respawn_coord(const char *coord_dir, uint32_t job, const char *node,

@@ -85,6 +85,24 @@ Test(agent_addr, dead_coordinator_is_stale, .init = setup, .fini = teardown)
 			   agent_addr_why());
 }
 
+/* A coordinator that listens on its NodeAddr records an address as its
+ * host: the pid checks go by the machine's name, recorded beside it. */
+Test(agent_addr, stale_when_listening_on_an_address, .init = setup, .fini = teardown)
+{
+	struct agent_addr w = record_of(dead_pid());
+	struct agent_addr r;
+
+	snprintf(w.host, sizeof(w.host), "127.0.0.1");
+	cr_assert_eq(agent_addr_write(path, &w), 0);
+	cr_assert_eq(agent_addr_read(path, &r), -ESTALE, "a dead coordinator's record is stale");
+	cr_assert_str_eq(r.host, "127.0.0.1");
+	w = record_of(getpid());
+	snprintf(w.host, sizeof(w.host), "127.0.0.1");
+	cr_assert_eq(agent_addr_write(path, &w), 0);
+	cr_assert_eq(agent_addr_remove(path), 0, "its own record is removed");
+	cr_assert_eq(access(path, F_OK), -1);
+}
+
 Test(agent_addr, zombie_coordinator_is_stale, .init = setup, .fini = teardown)
 {
 	pid_t pid = fork();
