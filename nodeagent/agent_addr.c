@@ -177,9 +177,42 @@ out:
 	return ret;
 }
 
+/* Largest record read: a few hundred bytes in practice. */
+#define ADDR_RECORD_MAX 16384
+
+/* Parses the record at @path: a regular file, not a link, of at most
+ * ADDR_RECORD_MAX bytes. The job's owner writes it and root's CLI reads
+ * it: a FIFO, a device or a huge file there must not hang or exhaust the
+ * reader. Returns the JSON object or NULL (errno set). */
+static struct json_object *addr_record_parse(const char *path)
+{
+	char buf[ADDR_RECORD_MAX + 1];
+	struct json_object *o = NULL;
+	struct stat st;
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+
+	if (fd < 0)
+		return NULL;
+	if (fstat(fd, &st) || !S_ISREG(st.st_mode) || st.st_size > ADDR_RECORD_MAX) {
+		errno = EPROTO;
+		goto out;
+	}
+	n = read(fd, buf, ADDR_RECORD_MAX);
+	if (n < 0)
+		goto out;
+	buf[n] = '\0';
+	o = json_tokener_parse(buf);
+	if (!o)
+		errno = EPROTO;
+out:
+	close(fd);
+	return o;
+}
+
 int agent_addr_read(const char *path, struct agent_addr *a)
 {
-	struct json_object *o = json_object_from_file(path);
+	struct json_object *o = addr_record_parse(path);
 	const char *host;
 	const char *node = NULL;
 	const char *dir;
@@ -191,8 +224,12 @@ int agent_addr_read(const char *path, struct agent_addr *a)
 
 	addr_why[0] = '\0';
 	if (!o) {
-		snprintf(addr_why, sizeof(addr_why), "%s is not a JSON record", path);
-		return access(path, R_OK) ? -errno : -EPROTO;
+		int err = errno == ENOENT || errno == EACCES ? errno : EPROTO;
+
+		snprintf(addr_why, sizeof(addr_why),
+			 "%s is not a JSON record (a regular file of at most %d bytes)", path,
+			 ADDR_RECORD_MAX);
+		return -err;
 	}
 	if (proto_msg_get_int_range(o, "job", 1, UINT32_MAX, &job) ||
 	    proto_msg_get_str(o, "host", sizeof(a->host) - 1, &host) ||

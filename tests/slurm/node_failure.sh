@@ -2,8 +2,8 @@
 # A node dies under a job with --checkpoint-interval (issue 12, item 11).
 # A 4-task job on cn1+cn2 is checkpointed every 15 s. Once a periodic
 # generation is committed, the node that is not the batch host loses its
-# slurmd and every process of the job (kill -9: slurmd, the job's
-# slurmstepds, its tasks, the job's node agent there). Slurm finds the node
+# slurmd and every process of the job (all stopped, then kill -9: the job's
+# node agent there, slurmd, the job's slurmstepds, its tasks). Slurm finds the node
 # unresponsive after SlurmdTimeout, marks it DOWN and requeues the job
 # (JobRequeue=1, --requeue); the node's slurmd is started again (as `up`
 # does) and returns to service (ReturnToService=2). The job must resume from
@@ -70,8 +70,13 @@ done
 slurmd_pid=$(cat "$TESTCLUSTER_DIR/run/slurmd-$node.pid")
 echo "killing $node: slurmd $slurmd_pid, slurmstepd$stepds, tasks $(echo $tasks), node agent$relay"
 restart_node=$node
+# A crashed node says nothing more: frozen first, so that its node agent
+# cannot pass on its tasks' deaths (it would report them as having ended by
+# themselves, docs/limitations.md), then killed, the node agent first.
 # shellcheck disable=SC2086 # lists of pids
-kill -9 "$slurmd_pid" $stepds $tasks $relay
+kill -STOP $relay "$slurmd_pid" $stepds $tasks
+# shellcheck disable=SC2086
+kill -9 $relay "$slurmd_pid" $stepds $tasks
 t_kill=$SECONDS
 periodic=$(as_user "$ckpt" list "$jobdir" --json |
 	jq -r '[.[] | select(.error == null and .trigger == "interval" and .images == 4) | .gen] | map(tostring) | join(" ")')

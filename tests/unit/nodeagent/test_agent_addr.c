@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -175,4 +176,35 @@ Test(agent_addr, remove_leaves_another_coordinators_record, .init = setup, .fini
 	cr_assert_eq(agent_addr_remove(path), 0);
 	cr_assert_neq(access(path, F_OK), 0, "our own record goes");
 	cr_assert_eq(agent_addr_remove(path), -ENOENT);
+}
+
+/* The owner writes the record, root's CLI may read it: a FIFO (which would
+ * block the reader), a link (to /dev/zero, say) or a huge file is refused
+ * at once. */
+Test(agent_addr, only_small_regular_files_are_read, .init = setup, .fini = teardown, .timeout = 10)
+{
+	struct agent_addr w = record_of(getpid());
+	struct agent_addr r;
+	char real[sizeof(path) + 8];
+	FILE *f;
+
+	cr_assert_eq(mkfifo(path, 0600), 0);
+	cr_assert_eq(agent_addr_read(path, &r), -EPROTO, "a FIFO is not read");
+	unlink(path);
+
+	snprintf(real, sizeof(real), "%s.real", path);
+	cr_assert_eq(agent_addr_write(real, &w), 0);
+	cr_assert_eq(symlink(real, path), 0);
+	cr_assert_eq(agent_addr_read(path, &r), -EPROTO, "a link is not followed");
+	unlink(path);
+	unlink(real);
+
+	f = fopen(path, "w");
+	cr_assert_not_null(f);
+	fprintf(f, "{\"job\":42,\"host\":\"h\",\"port\":1,\"dir\":\"/d\",\"pid\":1,\"pad\":\"");
+	for (int i = 0; i < 20000; i++)
+		fputc('x', f);
+	fprintf(f, "\"}\n");
+	fclose(f);
+	cr_assert_eq(agent_addr_read(path, &r), -EPROTO, "a record of over 16 KiB is not read");
 }
