@@ -202,6 +202,18 @@ static void eng_trig_fail(struct eng_trig_slot *s, const char *what, int err)
 	}
 }
 
+/* Whether the peer of the connected @fd runs as our uid or root; raw
+ * syscalls only, from a signal handler. */
+static bool eng_trig_peer_ok(int fd)
+{
+	struct ucred cred;
+	socklen_t len = sizeof(cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &len) < 0)
+		return false;
+	return cred.uid == getuid() || cred.uid == 0;
+}
+
 /* ---- the answer: a flat JSON object, read without allocating ---------- */
 
 static const char *eng_js_ws(const char *p)
@@ -518,6 +530,14 @@ static enum eng_trig_result eng_trig_request(struct eng_trig_slot *s, const sigs
 	__atomic_store_n(&s->fd, fd, __ATOMIC_RELEASE);
 	if (connect(fd, (const struct sockaddr *)&eng_trig_addr, sizeof(eng_trig_addr)) < 0) {
 		eng_trig_fail(s, "cannot reach the node agent", errno);
+		goto out_close;
+	}
+	/* Whoever listens there decides whether the signal is held or
+	 * delivered: it must be our own user's agent, or root's (the same rule
+	 * as the checkpoint connection's, agent_client.c). */
+	if (!eng_trig_peer_ok(fd)) {
+		eng_trig_fail(s, "the socket of the node agent belongs to another user: refused",
+			      0);
 		goto out_close;
 	}
 	/* A hundred bytes into an empty socket buffer: all or nothing. */
