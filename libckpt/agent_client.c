@@ -391,6 +391,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 				 strerror(-ret));
 	}
 	eng_trig_restored();
+	/* ld.so's locks held at the checkpoint name old tids (quiesce.c). */
+	eng_rtld_locks_fix();
 	eng_release();
 }
 

@@ -169,6 +169,7 @@ __attribute__((constructor)) static void eng_init(void)
 	if (sig < 0)
 		return;
 	eng_tid_candidates_collect();
+	eng_rtld_locks_find();
 	eng_env_start_save();
 	ckpt_attrs_start_save();
 	eng_signal = sig;

@@ -68,6 +68,11 @@ unsigned int eng_threads_saved(struct eng_thread *out, unsigned int max);
  * by the restorer are all back in the quiesce handler. Returns 0 or
  * -ETIMEDOUT. */
 int eng_wait_restored_threads(unsigned int n, int timeout_ms);
+/* Finds ld.so's recursive locks; at start-up, while none is held. */
+void eng_rtld_locks_find(void);
+/* In a restored process, before eng_release(): gives each ld.so lock that a
+ * restored thread held at the checkpoint that thread's new tid as owner. */
+void eng_rtld_locks_fix(void);
 /* Saves the calling thread's own record (fs base, robust list, altstack). */
 void eng_thread_self_fill(struct eng_thread *t);
 

@@ -22,10 +22,13 @@
 #include "log.h"
 
 #include <dirent.h>
+#include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <link.h>
 #include <linux/futex.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -379,6 +382,110 @@ out_release:
 	eng_is_quiesced = true;
 	eng_release();
 	return ret;
+}
+
+/*
+ * ld.so's own locks (dl_load_lock, dl_load_write_lock and, since glibc 2.35,
+ * dl_load_tls_lock) are recursive pthread mutexes, and a recursive mutex
+ * records its owner's kernel tid. A restored thread has a new tid, so a lock
+ * it held at the checkpoint is no longer its own: its unlock fails with EPERM
+ * and leaves the lock taken for good, and the next thread to take it waits
+ * forever. pthread_create() holds dl_load_tls_lock while it sets up the new
+ * thread's TLS, dl_iterate_phdr() (C++ exceptions, backtraces) holds
+ * dl_load_write_lock, dlopen() dl_load_lock: a checkpoint that stops a thread
+ * there gives a restored process that hangs at its next thread creation
+ * (cycles-t_churn did, rarely). So the owner fields of these locks are
+ * rewritten from the old tids to the new ones before the threads go on.
+ * The locks are found at start-up, inside _rtld_global (exported by ld.so,
+ * its layout private): dl_load_write_lock is the recursive mutex there that
+ * names us as owner while dl_iterate_phdr() runs our callback, and glibc
+ * declares dl_load_lock and dl_load_tls_lock right before and after it; those
+ * two are taken only when they look like an unused recursive mutex.
+ * Application mutexes that record tids are out of reach
+ * (docs/limitations.md).
+ */
+#define ENG_RTLD_LOCKS_MAX 3u
+static pthread_mutex_t *eng_rtld_locks[ENG_RTLD_LOCKS_MAX];
+static unsigned int eng_nrtld_locks;
+
+/* Whether @m looks like an unlocked recursive mutex nobody ever used. */
+static bool eng_rtld_lock_at_rest(const pthread_mutex_t *m)
+{
+	const struct __pthread_mutex_s *d = &m->__data;
+
+	return d->__kind == PTHREAD_MUTEX_RECURSIVE_NP && !d->__lock && !d->__count &&
+	       !d->__owner && !d->__nusers && !d->__spins && !d->__elision && !d->__list.__prev &&
+	       !d->__list.__next;
+}
+
+struct eng_rtld_scan {
+	char *start;		/* _rtld_global */
+	size_t size;		/* its size */
+	pthread_mutex_t *write; /* dl_load_write_lock once found */
+};
+
+/* dl_iterate_phdr() callback: dl_load_write_lock is held by us now. */
+static int eng_rtld_scan_cb(struct dl_phdr_info *info, size_t size, void *data)
+{
+	struct eng_rtld_scan *sc = data;
+	int self = eng_gettid();
+
+	(void)info;
+	(void)size;
+	for (size_t off = 0; off + sizeof(pthread_mutex_t) <= sc->size;
+	     off += _Alignof(pthread_mutex_t)) {
+		pthread_mutex_t *m = (pthread_mutex_t *)(sc->start + off);
+
+		if (m->__data.__kind == PTHREAD_MUTEX_RECURSIVE_NP && m->__data.__owner == self &&
+		    m->__data.__lock && m->__data.__count == 1) {
+			sc->write = m;
+			break;
+		}
+	}
+	return 1;
+}
+
+void eng_rtld_locks_find(void)
+{
+	const ElfW(Sym) *sym = NULL;
+	struct eng_rtld_scan sc = { 0 };
+	Dl_info info;
+
+	eng_nrtld_locks = 0;
+	sc.start = dlsym(RTLD_DEFAULT, "_rtld_global");
+	if (!sc.start || !dladdr1(sc.start, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym)
+		return;
+	sc.size = sym->st_size;
+	dl_iterate_phdr(eng_rtld_scan_cb, &sc);
+	if (!sc.write)
+		return;
+	eng_rtld_locks[eng_nrtld_locks++] = sc.write;
+	if ((char *)(sc.write - 1) >= sc.start && eng_rtld_lock_at_rest(sc.write - 1))
+		eng_rtld_locks[eng_nrtld_locks++] = sc.write - 1;
+	if ((char *)(sc.write + 2) <= sc.start + sc.size && eng_rtld_lock_at_rest(sc.write + 1))
+		eng_rtld_locks[eng_nrtld_locks++] = sc.write + 1;
+}
+
+/* In a restored process, before the release: each ld.so lock held by a
+ * restored thread gets that thread's new tid (which CLONE_PARENT_SETTID put
+ * into its struct pthread) as its owner. */
+void eng_rtld_locks_fix(void)
+{
+	for (unsigned int l = 0; l < eng_nrtld_locks; l++) {
+		struct __pthread_mutex_s *d = &eng_rtld_locks[l]->__data;
+
+		if (!__atomic_load_n(&d->__lock, __ATOMIC_ACQUIRE) || !d->__owner)
+			continue;
+		for (unsigned int i = 0; i < eng_nslots; i++) {
+			const struct eng_slot *s = &eng_slots[i];
+
+			if (s->state != ENG_SLOT_ARRIVED || s->th.tid != d->__owner)
+				continue;
+			d->__owner =
+				*(const int32_t *)eng_ptr(s->th.fs_base + (uint64_t)eng_tid_offset);
+			break;
+		}
+	}
 }
 
 void eng_release_hook_set(void (*hook)(void))
