@@ -4,7 +4,8 @@
 # hello of a CLI pointed at that user's port (coord-probe relay; root edits
 # the record to simulate it): the coordinator must refuse the relayed hello,
 # which names the relay's address (E_AUTH). Then the job's coordinator is killed (SIGKILL: coord.json and
-# ~/.slurm-ckpt/jobs/JOBID.json stay behind) and another user listens on the
+# ~/.slurm-ckpt/jobs/JOBID.json stay behind; they are made to name another
+# machine, as readers elsewhere see them) and another user listens on the
 # port they name (coord-probe fake), answering every hello with register_ok,
 # its own munge credential bound to the client's nonce, and a "prepare".
 #  - `ckpt status JOBID` as the owner refuses it: exit 1, "could not prove
@@ -71,6 +72,14 @@ cat relay.txt
 grep -q 'refused, code 3 ' relay.txt || fail "the relayed hello was not refused with E_AUTH: $(cat relay.txt)"
 [ "$rc" -eq 0 ] || fail "relay: $(tail -n 1 relay.txt)"
 
+# Every process of this test cluster runs on one machine, where a reader
+# sees the dead pid and ignores the records as stale (slurm-cluster-stale-
+# record tests that). Readers on other machines cannot: the records are
+# made to name another machine, so that the proof is what must refuse.
+for rec in "$reg" "$jobdir/coord.json"; do
+	jq '.node = "elsewhere.invalid"' "$rec" >"$workdir/rec.tmp" || fail "cannot rewrite $rec"
+	cat "$workdir/rec.tmp" >"$rec"
+done
 kill -KILL "$cpid"
 deadline=$((SECONDS + 20))
 while proc_alive "$cpid"; do
