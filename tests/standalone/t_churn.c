@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "end_gate.h"
+
 #define LONG_LIVED 16
 #define STEPS	   60
 #define BATCH	   6
@@ -113,6 +115,7 @@ int main(void)
 		if (!ll_jobs[i].out)
 			return 5;
 	}
+	end_gate();
 	printf("done\n");
 	return 0;
 }

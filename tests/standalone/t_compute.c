@@ -7,6 +7,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "end_gate.h"
+
 #define STEPS 60
 
 /* A little work per step so a run lasts about a second or two. */
@@ -57,6 +59,7 @@ int main(void)
 	}
 	if ((char *)sbrk(0) <= brk0)
 		return 4;
+	end_gate();
 	printf("done acc %016llx check %016llx\n", (unsigned long long)acc,
 	       (unsigned long long)check);
 	for (int s = 0; s < STEPS; s++)

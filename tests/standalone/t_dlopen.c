@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "end_gate.h"
+
 #define STEPS 40
 
 typedef uint64_t (*step_fn)(uint64_t);
@@ -57,6 +59,7 @@ int main(int argc, char **argv)
 		return 7;
 	if (dlclose(h1) || dlclose(h2))
 		return 8;
+	end_gate();
 	printf("done acc %016llx\n", (unsigned long long)acc);
 	return 0;
 }

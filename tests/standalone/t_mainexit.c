@@ -7,6 +7,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "end_gate.h"
+
 #define STEPS 40
 
 static pthread_barrier_t barrier;
@@ -43,6 +45,7 @@ static void *leader(void *arg)
 		pthread_barrier_wait(&barrier);
 	}
 	pthread_join(h, NULL);
+	end_gate();
 	printf("done\n");
 	exit(0);
 }

@@ -9,6 +9,8 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "end_gate.h"
+
 #define PG	4096ul
 #define RESERVE (4ul << 30)
 #define STEPS	40
@@ -114,6 +116,7 @@ int main(void)
 		printf("step %d acc %016llx\n", s, (unsigned long long)acc);
 		fflush(stdout);
 	}
+	end_gate();
 	printf("done acc %016llx\n", (unsigned long long)acc);
 	return 0;
 }

@@ -17,6 +17,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "end_gate.h"
+
 #define STEPS 300
 
 static int pipe_a[2];
@@ -85,6 +87,7 @@ int main(void)
 		fflush(stdout);
 	}
 	pthread_join(tid, NULL);
+	end_gate();
 	printf("done\n");
 	return 0;
 }

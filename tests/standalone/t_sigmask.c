@@ -12,6 +12,8 @@
 #include <string.h>
 #include <time.h>
 
+#include "end_gate.h"
+
 #define STEPS 40
 
 static volatile int sleeper_fail;
@@ -77,6 +79,7 @@ int main(void)
 	pthread_join(th, NULL);
 	if (sleeper_fail)
 		return 6;
+	end_gate();
 	printf("done\n");
 	return 0;
 }

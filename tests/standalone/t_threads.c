@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "end_gate.h"
+
 #define NWORKERS 8
 #define ROUNDS	 40
 
@@ -115,6 +117,7 @@ int main(void)
 	pthread_join(rd, NULL);
 	if (reader_sum != fed)
 		return 5;
+	end_gate();
 	printf("done total %016llx check %016llx fed %llu\n", (unsigned long long)total,
 	       (unsigned long long)check, (unsigned long long)fed);
 	return 0;
