@@ -12,6 +12,7 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	clang-format clang-tidy clang libclang-rt-14-dev
 	slurm-wlm slurmctld slurmd slurm-client libslurm-dev
+	slurmdbd mariadb-server mariadb-client
 	munge libmunge-dev
 	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev xxhash
 	mpich libmpich-dev gfortran
