@@ -14,6 +14,7 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "agent_replace.h"
 #include "mpi_split.h"
 #include "eng_json.h"
 
@@ -246,6 +247,8 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 	ret = eng_peer_check(c->fd, path);
 	if (ret < 0)
 		goto out_close;
+	/* How to start this agent again, should it die under us. */
+	eng_agent_record(c->fd);
 	if (restored)
 		snprintf(gen, sizeof(gen), ",\"gen\":%lld", (long long)eng_last_gen);
 	eng_json_escape(eng_exe, exe, sizeof(exe));
@@ -368,7 +371,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
-	c->fd = -1; /* the old connection's descriptor did not survive */
+	c->fd = -1;	    /* the old connection's descriptor did not survive */
+	eng_agent_forget(); /* the agent recorded was the old start's */
 	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
@@ -708,6 +712,9 @@ void *eng_agent_thread(void *arg)
 			if (eng_restore_info.agent_sock[0])
 				path = eng_restore_info.agent_sock;
 			ret = eng_connect(c, path, eng_restore_info.restored);
+			/* Our node agent died (kill -9, OOM): start another. */
+			if (ret < 0 && eng_agent_replace(ret) == 0)
+				ret = eng_connect(c, path, eng_restore_info.restored);
 			if (ret < 0) {
 				if (!warned)
 					log_warn(
