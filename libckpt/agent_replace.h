@@ -27,4 +27,10 @@ void eng_agent_forget(void);
  * time yet, -ENOENT without a record, or -errno (logged). */
 int eng_agent_replace(int err);
 
+/* agent_client.c: tells the agent this process exits (from atexit, _exit,
+ * _Exit and the agent's own "exit"), so that its task counts as ended; a
+ * process whose connection drops without it is missing for the job's
+ * later generations (killed, crashed). Any thread; at most once. */
+void eng_agent_exit_announce(void);
+
 #endif
