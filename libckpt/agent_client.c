@@ -14,6 +14,7 @@
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
+#include "agent_replace.h"
 #include "mpi_split.h"
 #include "eng_json.h"
 
@@ -25,6 +26,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -57,6 +61,28 @@ struct eng_conn {
 };
 
 static struct eng_conn eng_conn = { .fd = -1 };
+/*
+ * The exit announcement (eng_agent_exit_announce()) runs on whichever
+ * thread ends the process while the checkpoint thread may be sending or
+ * closing: this lock guards c->fd, c->tx and eng_registered. Held only
+ * around a send or a close, by a thread that cannot be stopped meanwhile
+ * (the checkpoint thread, or an exiting thread with every signal blocked).
+ */
+static atomic_flag eng_tx_lock = ATOMIC_FLAG_INIT;
+/* The connection is registered, by this process (a fork inherits it). */
+static bool eng_registered;
+static pid_t eng_registered_pid;
+
+static void eng_tx_take(void)
+{
+	while (atomic_flag_test_and_set_explicit(&eng_tx_lock, memory_order_acquire))
+		sched_yield();
+}
+
+static void eng_tx_drop(void)
+{
+	atomic_flag_clear_explicit(&eng_tx_lock, memory_order_release);
+}
 /* Generation of the last image written: the one a restored process came from. */
 static int64_t eng_last_gen = -1;
 /* The application's executable, read once at start (after a restore
@@ -76,13 +102,17 @@ static int eng_send(struct eng_conn *c, const char *fmt, ...)
 {
 	va_list ap;
 	size_t off = 0;
+	int ret = 0;
 	int n;
 
+	eng_tx_take();
 	va_start(ap, fmt);
 	n = vsnprintf(c->tx + PROTO_FRAME_HDR_LEN, sizeof(c->tx) - PROTO_FRAME_HDR_LEN, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(c->tx) - PROTO_FRAME_HDR_LEN)
-		return -EMSGSIZE;
+	if (n < 0 || (size_t)n >= sizeof(c->tx) - PROTO_FRAME_HDR_LEN) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
 	c->tx[0] = (char)((uint32_t)n >> 24);
 	c->tx[1] = (char)((uint32_t)n >> 16);
 	c->tx[2] = (char)((uint32_t)n >> 8);
@@ -93,11 +123,15 @@ static int eng_send(struct eng_conn *c, const char *fmt, ...)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EPIPE;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -EPIPE;
+			goto out;
+		}
 		off += (size_t)w;
 	}
-	return 0;
+out:
+	eng_tx_drop();
+	return ret;
 }
 
 static int eng_read_full(int fd, char *buf, size_t len, double deadline)
@@ -184,11 +218,64 @@ static void eng_json_escape(const char *in, char *out, size_t cap);
 
 static void eng_disconnect(struct eng_conn *c)
 {
+	eng_tx_take();
 	if (c->fd >= 0) {
 		ckpt_files_include_fd(c->fd);
 		close(c->fd);
 	}
 	c->fd = -1;
+	eng_registered = false;
+	eng_tx_drop();
+}
+
+void eng_agent_exit_announce(void)
+{
+	struct eng_conn *c = &eng_conn;
+	char frame[PROTO_FRAME_HDR_LEN + 64];
+	sigset_t all;
+	sigset_t old;
+	int n;
+
+	sigfillset(&all);
+	eng_real_pthread_sigmask(SIG_SETMASK, &all, &old);
+	eng_tx_take();
+	if (c->fd >= 0 && eng_registered && eng_registered_pid == getpid()) {
+		n = snprintf(frame + PROTO_FRAME_HDR_LEN, sizeof(frame) - PROTO_FRAME_HDR_LEN,
+			     "{\"v\":%d,\"type\":\"leave\"}", PROTO_VERSION);
+		frame[0] = 0;
+		frame[1] = 0;
+		frame[2] = (char)(n >> 8);
+		frame[3] = (char)n;
+		/* Best effort: an agent that misses it counts the task as
+		 * missing, which refuses checkpoints rather than lose it. */
+		if (send(c->fd, frame, (size_t)n + PROTO_FRAME_HDR_LEN, MSG_NOSIGNAL) < 0)
+			log_debug("cannot tell the agent this process exits: %s", strerror(errno));
+		eng_registered = false;
+	}
+	eng_tx_drop();
+	eng_real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void eng_atexit(void)
+{
+	eng_agent_exit_announce();
+}
+
+/* The application's _exit()/_Exit() end the process without atexit
+ * handlers: announce the exit here too. exit() inside libc reaches its
+ * own _exit directly, not this one. */
+void _exit(int status)
+{
+	eng_agent_exit_announce();
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+void _Exit(int status)
+{
+	eng_agent_exit_announce();
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
 }
 
 /*
@@ -246,6 +333,8 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 	ret = eng_peer_check(c->fd, path);
 	if (ret < 0)
 		goto out_close;
+	/* How to start this agent again, should it die under us. */
+	eng_agent_record(c->fd);
 	if (restored)
 		snprintf(gen, sizeof(gen), ",\"gen\":%lld", (long long)eng_last_gen);
 	eng_json_escape(eng_exe, exe, sizeof(exe));
@@ -264,6 +353,10 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 		ret = -ECONNREFUSED;
 		goto out_close;
 	}
+	eng_tx_take();
+	eng_registered = true;
+	eng_registered_pid = getpid();
+	eng_tx_drop();
 	return 0;
 
 out_close:
@@ -331,6 +424,8 @@ static void eng_exit(struct eng_conn *c)
 			(void)written;
 		}
 	}
+	/* Told to exit after its final checkpoint: the task ends here. */
+	eng_agent_exit_announce();
 	if (hold)
 		eng_exit_hold();
 	syscall(SYS_exit_group, (int)(status & 0xff));
@@ -368,7 +463,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
-	c->fd = -1; /* the old connection's descriptor did not survive */
+	c->fd = -1;	    /* the old connection's descriptor did not survive */
+	eng_agent_forget(); /* the agent recorded was the old start's */
 	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
@@ -697,7 +793,12 @@ void *eng_agent_thread(void *arg)
 	char type[32];
 	ssize_t n;
 
+	static bool atexit_done;
+
 	(void)arg;
+	/* A fork's checkpoint thread finds it done (the list is inherited). */
+	if (!atexit_done && atexit(eng_atexit) == 0)
+		atexit_done = true;
 	n = readlink("/proc/self/exe", eng_exe, sizeof(eng_exe) - 1);
 	eng_exe[n > 0 ? n : 0] = '\0';
 	eng_job_dir_set(NULL);
@@ -708,6 +809,9 @@ void *eng_agent_thread(void *arg)
 			if (eng_restore_info.agent_sock[0])
 				path = eng_restore_info.agent_sock;
 			ret = eng_connect(c, path, eng_restore_info.restored);
+			/* Our node agent died (kill -9, OOM): start another. */
+			if (ret < 0 && eng_agent_replace(ret) == 0)
+				ret = eng_connect(c, path, eng_restore_info.restored);
 			if (ret < 0) {
 				if (!warned)
 					log_warn(

@@ -455,7 +455,8 @@ static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
 	if (len < size)
 		snprintf(why + len, size - len,
 			 " %zu in all; generation not started (a task still starting or "
-			 "restoring, or a node agent reconnecting; the next one will try again)",
+			 "restoring, or a node agent reconnecting: the next one will try again; "
+			 "a task killed, see the node agent's log: until the job is requeued)",
 			 missing);
 	return false;
 }

@@ -68,7 +68,9 @@ struct agent_part {
 	int64_t rank;			  /* global task id (0 standalone) */
 	bool restored;			  /* it was restored from an image */
 	bool lost;			  /* removed because its node agent's link broke,
-					   * not because it ended: still one of the job's */
+					   * or it died without saying it exits (SIGKILL, the
+					   * OOM killer): still one of the job's */
+	bool exiting;			  /* it said it exits (a local "leave") */
 	int64_t restored_gen;		  /* generation it was restored from, or -1 */
 	uint64_t seq;			  /* registration order, for stable sorting */
 	enum agent_part_state state;	  /* progress in the current generation */
