@@ -203,7 +203,8 @@ static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
 }
 
 /* Reads the tree record of @p->image into @p. Returns 0, -ENOENT (no
- * record: an image from before trees), or -errno (said). */
+ * record: an image from before trees, or no image the reader accepts), or
+ * -errno (said). */
 static int tree_read_image(struct tree_proc *p)
 {
 	struct img_reader *r = NULL;
@@ -212,9 +213,11 @@ static int tree_read_image(struct tree_proc *p)
 	uint32_t idx = 0;
 	int ret;
 
+	/* An image the reader refuses is no tree of ours: the restorer that
+	 * restores it as before says what is wrong with it. */
 	ret = img_reader_open(p->image, 0, &r);
 	if (ret) {
-		cli_err("%s", r ? img_reader_error(r) : strerror(-ret));
+		ret = -ENOENT;
 		goto out;
 	}
 	ret = img_reader_record_find(r, CKPT_REC_TREE, &idx, &data, &len);
