@@ -784,6 +784,13 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 	return ret;
 }
 
+void eng_agent_atfork_child(void)
+{
+	eng_disconnect(&eng_conn);
+	eng_last_gen = -1;
+	eng_restore_info.restored = 0;
+}
+
 void *eng_agent_thread(void *arg)
 {
 	const char *path = getenv("CKPT_AGENT_SOCKET");
