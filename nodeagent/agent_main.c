@@ -1052,17 +1052,22 @@ int main(int argc, char **argv)
 		ready_report(ready_fd, "error: cannot set up the agent: %s\n", strerror(-ret));
 		goto out_free;
 	}
-	if (o.relay)
+	if (o.relay) {
 		log_info("node agent of %s for job %u: serving %s, coordinator in %s", a.node,
 			 o.job_id, a.ad.sock, o.relay);
-	else if (o.job_id)
-		log_info("serving %s on %s for job %u (phase timeout %d s, keep %d, interval "
-			 "%ld s)",
-			 a.ad.dir, a.ad.sock, o.job_id, conf.phase_timeout_s, conf.keep,
-			 a.interval_s);
-	else
-		log_info("serving %s on %s (idle exit %d s, phase timeout %d s, keep %d)", a.ad.dir,
-			 a.ad.sock, a.idle_exit_s, conf.phase_timeout_s, conf.keep);
+	} else {
+		/* The bounds really applied, the derived WRITE one included. */
+		char bounds[256];
+
+		agent_coord_describe_bounds(a.co, bounds, sizeof(bounds));
+		if (o.job_id)
+			log_info("serving %s on %s for job %u (phase timeouts: %s; keep %d, "
+				 "interval %ld s)",
+				 a.ad.dir, a.ad.sock, o.job_id, bounds, conf.keep, a.interval_s);
+		else
+			log_info("serving %s on %s (idle exit %d s, phase timeouts: %s; keep %d)",
+				 a.ad.dir, a.ad.sock, a.idle_exit_s, bounds, conf.keep);
+	}
 	ready_report(ready_fd, "ready %d\n", (int)getpid());
 	event_base_dispatch(a.base);
 	ret = 0;
