@@ -578,43 +578,19 @@ static const struct agent_backend_ops coord_backend_ops = {
  * start it again with them should it die (agent_respawn.h). */
 static int agent_publish_args(const struct agent *a, const struct agent_opts *o)
 {
-	char job[16];
-	char margin[24];
-	char keep[16];
-	char level[16];
-	char interval[24];
-	char ports[16];
-	const char *args[AGENT_RESPAWN_ARGS_MAX + 1];
-	size_t n = 0;
+	const struct agent_coord_opts co = {
+		.job_id = o->job_id,
+		.margin_s = o->margin_s,
+		.keep = o->keep,
+		.level = o->level,
+		.interval_s = o->interval_s,
+		.port_lo = o->port,
+		.port_hi = o->port_hi,
+		.phase_timeout_s = o->timeout_s,
+	};
+	struct agent_coord_argv argv;
 
-	snprintf(job, sizeof(job), "%u", o->job_id);
-	snprintf(margin, sizeof(margin), "%lld", (long long)o->margin_s);
-	args[n++] = "--job";
-	args[n++] = job;
-	args[n++] = "--margin";
-	args[n++] = margin;
-	if (o->keep) {
-		snprintf(keep, sizeof(keep), "%d", o->keep);
-		args[n++] = "--keep";
-		args[n++] = keep;
-	}
-	if (o->level) {
-		snprintf(level, sizeof(level), "%d", o->level);
-		args[n++] = "--level";
-		args[n++] = level;
-	}
-	if (o->interval_s >= 0) {
-		snprintf(interval, sizeof(interval), "%lld", (long long)o->interval_s);
-		args[n++] = "--interval";
-		args[n++] = interval;
-	}
-	if (o->port) {
-		snprintf(ports, sizeof(ports), "%d-%d", o->port, o->port_hi);
-		args[n++] = "--port";
-		args[n++] = ports;
-	}
-	args[n] = NULL;
-	return agent_respawn_args_write(a->ad.dir, args);
+	return agent_respawn_args_write(a->ad.dir, agent_coord_args(&co, &argv));
 }
 
 /* Coordinator: listens on TCP and says where, for node agents and CLIs. */
