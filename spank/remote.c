@@ -427,47 +427,20 @@ static int agent_start(const char *dir, const char *const *args, char *sock, siz
  * and interval. */
 static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t len)
 {
-	char job[16];
-	char margin[24];
-	char keep[16];
-	char level[16];
-	char interval[24];
-	char ports[16];
-	char phase[24];
-	const char *args[16];
-	size_t n = 0;
+	/* The same list the coordinator records for its restart. */
+	const struct agent_coord_opts o = {
+		.job_id = jobid,
+		.margin_s = (int64_t)plugin_site.margin_s,
+		.keep = (int)(plugin_job.keep ? plugin_job.keep : plugin_site.keep),
+		.level = plugin_site.compress_level,
+		.interval_s = plugin_job.interval_s ? (int64_t)plugin_job.interval_s : -1,
+		.port_lo = (int)plugin_site.port_lo,
+		.port_hi = (int)plugin_site.port_hi,
+		.phase_timeout_s = (int64_t)plugin_site.phase_timeout_s,
+	};
+	struct agent_coord_argv argv;
 
-	snprintf(job, sizeof(job), "%u", jobid);
-	snprintf(margin, sizeof(margin), "%llu", (unsigned long long)plugin_site.margin_s);
-	snprintf(keep, sizeof(keep), "%u", plugin_job.keep ? plugin_job.keep : plugin_site.keep);
-	snprintf(level, sizeof(level), "%d", plugin_site.compress_level);
-	args[n++] = "--job";
-	args[n++] = job;
-	args[n++] = "--margin";
-	args[n++] = margin;
-	args[n++] = "--keep";
-	args[n++] = keep;
-	args[n++] = "--level";
-	args[n++] = level;
-	if (plugin_job.interval_s) {
-		snprintf(interval, sizeof(interval), "%llu",
-			 (unsigned long long)plugin_job.interval_s);
-		args[n++] = "--interval";
-		args[n++] = interval;
-	}
-	if (plugin_site.port_lo) {
-		snprintf(ports, sizeof(ports), "%u-%u", plugin_site.port_lo, plugin_site.port_hi);
-		args[n++] = "--port";
-		args[n++] = ports;
-	}
-	if (plugin_site.phase_timeout_s) {
-		snprintf(phase, sizeof(phase), "%llu",
-			 (unsigned long long)plugin_site.phase_timeout_s);
-		args[n++] = "--phase-timeout";
-		args[n++] = phase;
-	}
-	args[n] = NULL;
-	return agent_start(jobdir, args, sock, len);
+	return agent_start(jobdir, agent_coord_args(&o, &argv), sock, len);
 }
 
 /* The job's agent on this node, which forwards the node's processes to the

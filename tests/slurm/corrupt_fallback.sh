@@ -31,11 +31,11 @@ gens() {
 }
 
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + 90))
+deadline=$((SECONDS + $(scaled 90)))
 while [ "$(gens | wc -l)" -lt 2 ]; do
 	st=$(job_state "$job")
 	[ "$st" = RUNNING ] || fail "job $job is $st before it had 2 generations: $(gens | tr '\n' ' ')"
-	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after 90 s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
+	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after $(scaled 90) s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
 	sleep 0.5
 done
 echo "$(date +%T) generations $(gens | tr '\n' ' ')"
@@ -46,9 +46,9 @@ wait_job_state "$job" PENDING 60
 # The stopped start's processes (task, agents) are gone once nothing of the
 # user's names the job or its directory; only then is the newest generation
 # final (a checkpoint taken on the way out would be newer).
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + $(scaled 60)))
 while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run 60 s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
+	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
 	sleep 0.5
 done
 mapfile -t before < <(gens)

@@ -6,12 +6,16 @@
  * corrupted memory makes it fail loudly instead of printing a plausible end.
  *
  * Usage: counter [N [MS]]   N steps (default 300), MS milliseconds each (10)
+ * With CKPT_TEST_END_GATE=PATH it waits before its check and last line until
+ * PATH exists (end_gate.h), so a test decides when it may end.
  */
 #include <inttypes.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
+
+#include "../end_gate.h"
 
 /* FNV-1a constants: any cheap, order-sensitive mixing would do. */
 #define CHAIN_SEED  0xcbf29ce484222325ull
@@ -37,6 +41,7 @@ int main(int argc, char **argv)
 		fflush(stdout);
 		nanosleep(&nap, NULL);
 	}
+	end_gate();
 	h = CHAIN_SEED;
 	for (i = 0; i < n; i++) {
 		h = (h ^ (uint64_t)(i + 1)) * CHAIN_PRIME;
