@@ -496,7 +496,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
  * An MPI program that is not under the shadow libmpich.so.12 (docs/mpi.md)
  * cannot be checkpointed: an image of MPICH's state (network endpoints,
  * shared memory with other ranks) would restore into a rank that crashes.
- * Looks for libmpich in our maps; fills @lib. Called before the threads are
+ * Looks for an MPI library in our maps (only MPICH's ABI is served: an Open
+ * MPI rank, libmpi.so.40, is refused the same way); fills @lib. Called before the threads are
  * stopped, so stdio may allocate.
  */
 static bool eng_uses_mpi(char *lib, size_t size)
@@ -511,7 +512,8 @@ static bool eng_uses_mpi(char *lib, size_t size)
 	while (!found && getline(&line, &cap, f) > 0) {
 		char *path = strchr(line, '/');
 
-		if (path && strstr(path, "/libmpich.so")) {
+		/* MPICH's libmpich.so.12, Open MPI's (and Intel MPI's) libmpi.so.* */
+		if (path && (strstr(path, "/libmpich.so") || strstr(path, "/libmpi.so"))) {
 			path[strcspn(path, "\n")] = '\0';
 			snprintf(lib, size, "%s", path);
 			found = true;
@@ -533,10 +535,12 @@ static int eng_mpi_check(struct eng_conn *c, int64_t gen, bool *split)
 	*split = eng_mpi_bind();
 	if (*split || !eng_uses_mpi(lib, sizeof(lib)))
 		return 1;
+	/* Only MPICH programs can be put under the shadow library today. */
 	snprintf(why, sizeof(why),
-		 "this process uses MPI (%s) without the shadow MPI library: run MPI steps "
-		 "with srun --mpi=pmi2 in a --checkpoint=auto job (docs/mpi.md)",
-		 lib);
+		 "this process uses MPI (%s) without the shadow MPI library: %s (docs/mpi.md)", lib,
+		 strstr(lib, "/libmpich.so")
+			 ? "run MPI steps with srun --mpi=pmi2 in a --checkpoint=auto job"
+			 : "only programs built with MPICH can be checkpointed yet");
 	if (!mpi_said)
 		fprintf(stderr, "slurm-ckpt: %s; it runs on without checkpoints\n", why);
 	mpi_said = true;
