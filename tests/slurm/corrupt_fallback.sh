@@ -7,19 +7,30 @@
 # run (apart from the steps between the older generation and the requeue,
 # which the first start had printed already and the restored one prints
 # again, identically).
-# Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI.
+#
+# With WHERE=last-chunk the counter carries MIB MiB of incompressible
+# ballast and the flipped byte is the last stored byte of the image's last
+# chunk (just before the trailer): ckpt-restore checks each chunk as it
+# loads it, so it finds the damage only at the end of its one pass over the
+# newest image, and must still drop it and restore the older generation.
+# The task then has read (/proc/PID/io rchar) each of the two images once,
+# not the twice-read of a verify-then-restore.
+# Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI,
+# [MIB (default 0) [WHERE: middle (default) or last-chunk]].
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cluster
 counter=$(realpath "$1")
 ckpt=$(realpath "$2")
-make_workdir corrupt
+mib=${3:-0}
+where=${4:-middle}
+make_workdir "corrupt-$where"
 steps=400 # 200 ms each: 80 s of work, the first two generations at 10 s and 20 s
 
-"$counter" "$steps" 0 >ref.txt
+"$counter" "$steps" 0 "$mib" >ref.txt
 job=$(as_user sbatch --parsable --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
 	--checkpoint-interval=10s --time=10 --requeue --open-mode=append -o out.txt \
-	--wrap "srun -n1 $counter $steps 200")
+	--wrap "srun -n1 $counter $steps 200 $mib")
 trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$workdir/ckpt/$job
 echo "job $job submitted"
@@ -60,9 +71,16 @@ image=$(find "$jobdir/gen-$newest" -maxdepth 1 -name '*.img' | head -n 1)
 "$ckpt" inspect --verify "$image" >verify-before.txt 2>&1 ||
 	fail "the image $image was already bad before the test corrupted it: $(tail -n 3 verify-before.txt)"
 
-# Flip every bit of the byte in the middle of the image.
+# Flip every bit of the byte in the middle of the image, or of the last
+# byte before the trailer (the footer's first 8 bytes are its offset).
 size=$(stat -c %s "$image")
 off=$((size / 2))
+if [ "$where" = last-chunk ]; then
+	trailer=$(od -An -tu8 -j $((size - 32)) -N 8 "$image" | tr -d ' ')
+	off=$((trailer - 1))
+fi
+previous_image=$(find "$jobdir/gen-$previous" -maxdepth 1 -name '*.img' | head -n 1)
+previous_size=$(stat -c %s "$previous_image")
 byte=$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')
 printf "\\$(printf %03o $((byte ^ 0xff)))" | dd of="$image" bs=1 seek="$off" conv=notrunc status=none
 [ "$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')" = $((byte ^ 0xff)) ] ||
@@ -74,6 +92,27 @@ echo "$(date +%T) corrupted gen-$newest ($image, byte $off of $size): $(tail -n 
 
 start_lines=$(wc -l <out.txt)
 scontrol release "$job"
+if [ "$where" = last-chunk ]; then
+	# Bytes the restored task read, from the plugin's look at the
+	# generations to the restore: each image once (the corrupt one whole,
+	# since its damage is in the last chunk, then the older one).
+	wait_file_grep out.txt "resumes from gen-" 300
+	pid=
+	deadline=$((SECONDS + 60))
+	while [ -z "$pid" ]; do
+		# The restored task's command line is the saved one (srun's
+		# starts with srun).
+		pid=$(pgrep -u "$TESTCLUSTER_USER" -f "^$counter $steps 200 $mib\$" | head -n 1 || true)
+		[ -n "$pid" ] || ((SECONDS < deadline)) || fail "no counter process after the resume line"
+		[ -n "$pid" ] || sleep 0.2
+	done
+	rchar=$(awk '/^rchar:/ { print $2 }' "/proc/$pid/io")
+	both=$((size + previous_size))
+	echo "restored task read $rchar bytes; images: gen-$newest $size + gen-$previous $previous_size = $both"
+	((rchar >= both)) || fail "the task read $rchar bytes, less than the two images ($both): not every byte was checked"
+	((rchar < both + both / 4)) ||
+		fail "the task read $rchar bytes for images of $both bytes: an image was read more than once"
+fi
 follow_job "$job" 300
 
 # The second start's part of the output.
