@@ -410,6 +410,10 @@ static int task_restore(spank_t sp, const struct restore_plan *p, const char *so
 		return -1;
 	snprintf(task, sizeof(task), "step %u task %u", t->stepid, t->rank);
 	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)p->gen);
+	/* The job's environment is the user's: only what is set here counts. */
+	spank_unsetenv(sp, "CKPT_RESTORE_OLDER");
+	spank_unsetenv(sp, "CKPT_RESTORE_ARGV0");
+	spank_unsetenv(sp, "CKPT_RESTORE_PRELOAD");
 	if (spank_setenv(sp, "CKPT_RESTORE_GEN", gen, 1) != ESPANK_SUCCESS ||
 	    spank_setenv(sp, "CKPT_RESTORE_TASK", task, 1) != ESPANK_SUCCESS ||
 	    (p->nolder && spank_setenv(sp, "CKPT_RESTORE_OLDER", p->older, 1) != ESPANK_SUCCESS)) {
