@@ -15,8 +15,11 @@
 # newest image, and must still drop it and restore the older generation.
 # The task then has read (/proc/PID/io rchar) each of the two images once,
 # not the twice-read of a verify-then-restore.
+# With WHERE=all-last-chunk every generation's image is damaged so: the
+# restorer tries them all, then starts the task's program from the
+# beginning, as the plugin does when it finds no usable image.
 # Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI,
-# [MIB (default 0) [WHERE: middle (default) or last-chunk]].
+# [MIB (default 0) [WHERE: middle (default), last-chunk or all-last-chunk]].
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cluster
@@ -75,9 +78,23 @@ image=$(find "$jobdir/gen-$newest" -maxdepth 1 -name '*.img' | head -n 1)
 # byte before the trailer (the footer's first 8 bytes are its offset).
 size=$(stat -c %s "$image")
 off=$((size / 2))
-if [ "$where" = last-chunk ]; then
-	trailer=$(od -An -tu8 -j $((size - 32)) -N 8 "$image" | tr -d ' ')
-	off=$((trailer - 1))
+# last_byte IMAGE: offset of the last stored byte of IMAGE's last chunk.
+last_byte() {
+	local n
+	n=$(stat -c %s "$1")
+	echo $(($(od -An -tu8 -j $((n - 32)) -N 8 "$1" | tr -d ' ') - 1))
+}
+[ "$where" = middle ] || off=$(last_byte "$image")
+if [ "$where" = all-last-chunk ]; then
+	for g in "${before[@]}"; do
+		[ "$g" != "$newest" ] || continue
+		f=$(find "$jobdir/gen-$g" -maxdepth 1 -name '*.img' | head -n 1)
+		o=$(last_byte "$f")
+		b=$(od -An -tu1 -j "$o" -N 1 "$f" | tr -d ' ')
+		printf "\\$(printf %03o $((b ^ 0xff)))" | dd of="$f" bs=1 seek="$o" conv=notrunc status=none
+		! "$ckpt" inspect --verify "$f" >/dev/null 2>&1 || fail "could not corrupt $f"
+		echo "corrupted gen-$g ($f, byte $o)"
+	done
 fi
 previous_image=$(find "$jobdir/gen-$previous" -maxdepth 1 -name '*.img' | head -n 1)
 previous_size=$(stat -c %s "$previous_image")
@@ -117,6 +134,18 @@ follow_job "$job" 300
 
 # The second start's part of the output.
 tail -n +"$((start_lines + 1))" out.txt >second.txt
+if [ "$where" = all-last-chunk ]; then
+	grep -q "gen-$newest of step 0 task 0 is unusable (.*chunk.*); trying an older one" second.txt ||
+		fail "the restart did not report gen-$newest as unusable: $(grep -v '^[0-9]' second.txt | head -n 10)"
+	grep -q "no usable image of step 0 task 0 in ${#before[@]} generation(s): it starts from the beginning" second.txt ||
+		fail "the restart did not say the task starts from the beginning: $(grep -v '^[0-9]' second.txt | head -n 10)"
+	! grep -q 'resumes from gen-' second.txt || fail "a corrupt generation was restored: $(grep 'resumes from' second.txt)"
+	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' second.txt >second-app.txt || true
+	diff -q ref.txt second-app.txt >/dev/null ||
+		fail "the fresh start's output differs from an uninterrupted run: $(diff ref.txt second-app.txt | head -n 10)"
+	echo "ok: job $job: every generation corrupted in its last chunk, the task started from the beginning, output identical"
+	exit 0
+fi
 bad_line=$(grep -n "gen-$newest of step 0 task 0 is unusable (.*); trying an older one" second.txt | head -n 1 | cut -d: -f1)
 [ -n "$bad_line" ] ||
 	fail "the restart did not report gen-$newest as unusable; second start's output: $(grep -v '^[0-9]' second.txt | head -n 10)"
