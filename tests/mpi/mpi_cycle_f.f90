@@ -23,7 +23,7 @@ module cycle_f
   use, intrinsic :: iso_fortran_env, only: output_unit, error_unit
   implicit none
   private
-  public :: cycle_init, cycle_iter, cycle_report, cycle_end
+  public :: cycle_init, cycle_iter, cycle_report, cycle_end, end_gate
 
   integer, parameter :: cells = 4096 ! state words per rank
   integer, parameter :: big_words = 512 * 1024 ! 4 MiB rendezvous message
@@ -89,6 +89,22 @@ contains
       rc = c_usleep(int(max(1d0, (until - MPI_Wtime()) * 1d6), c_int))
     end do
   end subroutine sleep_ms
+
+  ! With CKPT_TEST_END_GATE=PATH set, waits until PATH exists: a test holds
+  ! every rank here until its last checkpoint is taken (end_gate.h in C).
+  subroutine end_gate()
+    character(4096) :: path
+    integer :: length, st
+    logical :: open_gate
+
+    call get_environment_variable('CKPT_TEST_END_GATE', path, length, st)
+    if (st /= 0) return
+    inquire (file=path(1:length), exist=open_gate)
+    do while (.not. open_gate)
+      call sleep_ms(5)
+      inquire (file=path(1:length), exist=open_gate)
+    end do
+  end subroutine end_gate
 
   subroutine cycle_init()
     integer :: ierr, i
@@ -298,6 +314,8 @@ program mpi_cycle_f
   do it = 0, iters - 1
     call cycle_iter(it, sleep_time)
   end do
+  ! A test may hold every rank here until it lets the run end.
+  call end_gate()
   call cycle_report()
   call cycle_end()
   call MPI_Finalize(ierr)

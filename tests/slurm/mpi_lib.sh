@@ -34,12 +34,16 @@ mpi_reference() {
 		fail "the reference run printed slurm-ckpt lines: $(grep -h '^slurm-ckpt' ref-*.txt)"
 }
 
-# mpi_job_script ITERS SLEEP_MS: job.sh runs ./prog ITERS SLEEP_MS on 4
-# ranks, with block placement on even starts and cyclic on odd ones (ranks
-# 1 and 2 change node at every restart).
+# mpi_job_script ITERS SLEEP_MS [GATE]: job.sh runs ./prog ITERS SLEEP_MS on
+# 4 ranks, with block placement on even starts and cyclic on odd ones (ranks
+# 1 and 2 change node at every restart). With GATE, the ranks wait after
+# their last iteration until the file GATE exists (CKPT_TEST_END_GATE).
 mpi_job_script() {
+	local gate=
+	[ $# -lt 3 ] || gate="export CKPT_TEST_END_GATE=$3"
 	cat >job.sh <<JOB
 #!/bin/bash
+$gate
 if [ \$((\${SLURM_RESTART_COUNT:-0} % 2)) = 1 ]; then dist=cyclic; else dist=block; fi
 echo "start \${SLURM_RESTART_COUNT:-0} distribution \$dist"
 srun --mpi=pmi2 -N2 -n4 -m \$dist --open-mode=append -o out-%t.txt ./prog $1 $2
