@@ -13,6 +13,7 @@
  * field extractor is enough; anything it cannot read is refused.
  */
 #define LOG_PREFIX "libckpt: "
+#include "incr.h"
 #include "libckpt.h"
 #include "mpi_split.h"
 #include "eng_json.h"
@@ -369,6 +370,7 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
 	c->fd = -1; /* the old connection's descriptor did not survive */
+	eng_incr_after_restore();
 	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
@@ -651,6 +653,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			req.level = level < 0 || level > 19 ? 3 : (int)level;
 			req.nthreads = nthr < 0 || nthr > 256 ? 0 : (unsigned int)nthr;
 			req.final = final;
+			req.gen = gen;
 			eng_last_gen = gen;
 			ret = eng_snapshot_write(&req, &res);
 			if (ret == 1) {
@@ -674,6 +677,12 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 				PROTO_VERSION, (long long)gen, jpath, (unsigned long long)res.size,
 				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms);
 		} else if (!strcmp(type, "resume") || !strcmp(type, "abort")) {
+			/* resume follows a committed generation: it becomes the
+			 * base the next one refers to. */
+			if (!strcmp(type, "resume"))
+				eng_incr_commit();
+			else
+				eng_incr_abort();
 			eng_release();
 			eng_snapshot_discard();
 			return 0;
@@ -683,6 +692,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			log_debug("ignoring message %s during a checkpoint", type);
 		}
 	}
+	eng_incr_abort();
 	eng_release();
 	eng_snapshot_discard();
 	return ret;
