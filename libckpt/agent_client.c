@@ -668,14 +668,23 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			 * pause so far is everything since prepare. */
 			double pause_end = final ? eng_clock_ms() : res.released_ms;
 
+			char incr[256];
+			char jincr[300];
+
+			/* How much memory this image stores and how much it
+			 * refers to: the agent logs it. */
+			snprintf(incr, sizeof(incr), "%s, %.1f MiB stored, %.1f MiB referred to",
+				 eng_incr_last_kind(), (double)res.data_bytes / 1048576.0,
+				 (double)res.ref_bytes / 1048576.0);
+			eng_json_escape(incr, jincr, sizeof(jincr));
 			eng_json_escape(path, jpath, sizeof(jpath));
 			ret = eng_send(
 				c,
 				"{\"v\":%d,\"type\":\"written\",\"gen\":%lld,\"path\":\"%s\","
 				"\"size\":%llu,\"xxh64\":\"%016llx\",\"pause_ms\":%.2f,"
-				"\"write_ms\":%.1f}",
+				"\"write_ms\":%.1f,\"image\":\"%s\"}",
 				PROTO_VERSION, (long long)gen, jpath, (unsigned long long)res.size,
-				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms);
+				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms, jincr);
 		} else if (!strcmp(type, "resume") || !strcmp(type, "abort")) {
 			/* resume follows a committed generation: it becomes the
 			 * base the next one refers to. */
