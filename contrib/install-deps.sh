@@ -12,9 +12,11 @@ packages=(
 	build-essential meson ninja-build pkg-config
 	clang-format clang-tidy clang libclang-rt-14-dev
 	slurm-wlm slurmctld slurmd slurm-client libslurm-dev
+	slurmdbd mariadb-server mariadb-client
 	munge libmunge-dev
 	libevent-dev libzstd-dev libjson-c-dev libxxhash-dev xxhash
 	mpich libmpich-dev gfortran
+	libopenmpi-dev openmpi-bin
 	libcriterion-dev
 	python3 procps psmisc util-linux e2fsprogs jq
 	pandoc man-db debhelper dpkg-dev
@@ -23,3 +25,8 @@ packages=(
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -q
 apt-get install -y -q --no-install-recommends "${packages[@]}"
+# Open MPI's packages take over the mpi/mpirun alternatives (higher priority):
+# mpicc, mpif90, mpiexec and <mpi.h> stay MPICH's, which the tests build with.
+update-alternatives --set mpi /usr/bin/mpicc.mpich
+update-alternatives --set mpirun /usr/bin/mpirun.mpich
+update-alternatives --set mpi-x86_64-linux-gnu /usr/include/x86_64-linux-gnu/mpich

@@ -17,5 +17,8 @@ prepare_all() {
 	ninja -C "$repo/build"
 	# The job user runs binaries from this tree: it must be able to reach them.
 	chmod o+rx "$repo" "$repo/build"
-	CKPT_SPANK_PLUGIN="$repo/build/spank/spank_ckpt.so" "$repo/contrib/testcluster/up"
+	# The default configuration unless the caller chose one (contrib/demo
+	# chooses production): never whatever an earlier run left running.
+	TESTCLUSTER_CONFIG=${TESTCLUSTER_CONFIG:-default} \
+		CKPT_SPANK_PLUGIN="$repo/build/spank/spank_ckpt.so" "$repo/contrib/testcluster/up"
 }

@@ -15,6 +15,7 @@
 #define LOG_PREFIX "libckpt: "
 #include "incr.h"
 #include "libckpt.h"
+#include "agent_replace.h"
 #include "mpi_split.h"
 #include "eng_json.h"
 
@@ -26,6 +27,9 @@
 #include <errno.h>
 #include <limits.h>
 #include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -58,6 +62,28 @@ struct eng_conn {
 };
 
 static struct eng_conn eng_conn = { .fd = -1 };
+/*
+ * The exit announcement (eng_agent_exit_announce()) runs on whichever
+ * thread ends the process while the checkpoint thread may be sending or
+ * closing: this lock guards c->fd, c->tx and eng_registered. Held only
+ * around a send or a close, by a thread that cannot be stopped meanwhile
+ * (the checkpoint thread, or an exiting thread with every signal blocked).
+ */
+static atomic_flag eng_tx_lock = ATOMIC_FLAG_INIT;
+/* The connection is registered, by this process (a fork inherits it). */
+static bool eng_registered;
+static pid_t eng_registered_pid;
+
+static void eng_tx_take(void)
+{
+	while (atomic_flag_test_and_set_explicit(&eng_tx_lock, memory_order_acquire))
+		sched_yield();
+}
+
+static void eng_tx_drop(void)
+{
+	atomic_flag_clear_explicit(&eng_tx_lock, memory_order_release);
+}
 /* Generation of the last image written: the one a restored process came from. */
 static int64_t eng_last_gen = -1;
 /* The application's executable, read once at start (after a restore
@@ -77,13 +103,17 @@ static int eng_send(struct eng_conn *c, const char *fmt, ...)
 {
 	va_list ap;
 	size_t off = 0;
+	int ret = 0;
 	int n;
 
+	eng_tx_take();
 	va_start(ap, fmt);
 	n = vsnprintf(c->tx + PROTO_FRAME_HDR_LEN, sizeof(c->tx) - PROTO_FRAME_HDR_LEN, fmt, ap);
 	va_end(ap);
-	if (n < 0 || (size_t)n >= sizeof(c->tx) - PROTO_FRAME_HDR_LEN)
-		return -EMSGSIZE;
+	if (n < 0 || (size_t)n >= sizeof(c->tx) - PROTO_FRAME_HDR_LEN) {
+		ret = -EMSGSIZE;
+		goto out;
+	}
 	c->tx[0] = (char)((uint32_t)n >> 24);
 	c->tx[1] = (char)((uint32_t)n >> 16);
 	c->tx[2] = (char)((uint32_t)n >> 8);
@@ -94,11 +124,15 @@ static int eng_send(struct eng_conn *c, const char *fmt, ...)
 
 		if (w < 0 && errno == EINTR)
 			continue;
-		if (w <= 0)
-			return w < 0 ? -errno : -EPIPE;
+		if (w <= 0) {
+			ret = w < 0 ? -errno : -EPIPE;
+			goto out;
+		}
 		off += (size_t)w;
 	}
-	return 0;
+out:
+	eng_tx_drop();
+	return ret;
 }
 
 static int eng_read_full(int fd, char *buf, size_t len, double deadline)
@@ -185,11 +219,64 @@ static void eng_json_escape(const char *in, char *out, size_t cap);
 
 static void eng_disconnect(struct eng_conn *c)
 {
+	eng_tx_take();
 	if (c->fd >= 0) {
 		ckpt_files_include_fd(c->fd);
 		close(c->fd);
 	}
 	c->fd = -1;
+	eng_registered = false;
+	eng_tx_drop();
+}
+
+void eng_agent_exit_announce(void)
+{
+	struct eng_conn *c = &eng_conn;
+	char frame[PROTO_FRAME_HDR_LEN + 64];
+	sigset_t all;
+	sigset_t old;
+	int n;
+
+	sigfillset(&all);
+	eng_real_pthread_sigmask(SIG_SETMASK, &all, &old);
+	eng_tx_take();
+	if (c->fd >= 0 && eng_registered && eng_registered_pid == getpid()) {
+		n = snprintf(frame + PROTO_FRAME_HDR_LEN, sizeof(frame) - PROTO_FRAME_HDR_LEN,
+			     "{\"v\":%d,\"type\":\"leave\"}", PROTO_VERSION);
+		frame[0] = 0;
+		frame[1] = 0;
+		frame[2] = (char)(n >> 8);
+		frame[3] = (char)n;
+		/* Best effort: an agent that misses it counts the task as
+		 * missing, which refuses checkpoints rather than lose it. */
+		if (send(c->fd, frame, (size_t)n + PROTO_FRAME_HDR_LEN, MSG_NOSIGNAL) < 0)
+			log_debug("cannot tell the agent this process exits: %s", strerror(errno));
+		eng_registered = false;
+	}
+	eng_tx_drop();
+	eng_real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void eng_atexit(void)
+{
+	eng_agent_exit_announce();
+}
+
+/* The application's _exit()/_Exit() end the process without atexit
+ * handlers: announce the exit here too. exit() inside libc reaches its
+ * own _exit directly, not this one. */
+void _exit(int status)
+{
+	eng_agent_exit_announce();
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+void _Exit(int status)
+{
+	eng_agent_exit_announce();
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
 }
 
 /*
@@ -247,6 +334,8 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 	ret = eng_peer_check(c->fd, path);
 	if (ret < 0)
 		goto out_close;
+	/* How to start this agent again, should it die under us. */
+	eng_agent_record(c->fd);
 	if (restored)
 		snprintf(gen, sizeof(gen), ",\"gen\":%lld", (long long)eng_last_gen);
 	eng_json_escape(eng_exe, exe, sizeof(exe));
@@ -265,6 +354,10 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 		ret = -ECONNREFUSED;
 		goto out_close;
 	}
+	eng_tx_take();
+	eng_registered = true;
+	eng_registered_pid = getpid();
+	eng_tx_drop();
 	return 0;
 
 out_close:
@@ -332,6 +425,8 @@ static void eng_exit(struct eng_conn *c)
 			(void)written;
 		}
 	}
+	/* Told to exit after its final checkpoint: the task ends here. */
+	eng_agent_exit_announce();
 	if (hold)
 		eng_exit_hold();
 	syscall(SYS_exit_group, (int)(status & 0xff));
@@ -369,7 +464,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
-	c->fd = -1; /* the old connection's descriptor did not survive */
+	c->fd = -1;	    /* the old connection's descriptor did not survive */
+	eng_agent_forget(); /* the agent recorded was the old start's */
 	eng_incr_after_restore();
 	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
@@ -402,7 +498,8 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
  * An MPI program that is not under the shadow libmpich.so.12 (docs/mpi.md)
  * cannot be checkpointed: an image of MPICH's state (network endpoints,
  * shared memory with other ranks) would restore into a rank that crashes.
- * Looks for libmpich in our maps; fills @lib. Called before the threads are
+ * Looks for an MPI library in our maps (only MPICH's ABI is served: an Open
+ * MPI rank, libmpi.so.40, is refused the same way); fills @lib. Called before the threads are
  * stopped, so stdio may allocate.
  */
 static bool eng_uses_mpi(char *lib, size_t size)
@@ -417,7 +514,8 @@ static bool eng_uses_mpi(char *lib, size_t size)
 	while (!found && getline(&line, &cap, f) > 0) {
 		char *path = strchr(line, '/');
 
-		if (path && strstr(path, "/libmpich.so")) {
+		/* MPICH's libmpich.so.12, Open MPI's (and Intel MPI's) libmpi.so.* */
+		if (path && (strstr(path, "/libmpich.so") || strstr(path, "/libmpi.so"))) {
 			path[strcspn(path, "\n")] = '\0';
 			snprintf(lib, size, "%s", path);
 			found = true;
@@ -439,10 +537,12 @@ static int eng_mpi_check(struct eng_conn *c, int64_t gen, bool *split)
 	*split = eng_mpi_bind();
 	if (*split || !eng_uses_mpi(lib, sizeof(lib)))
 		return 1;
+	/* Only MPICH programs can be put under the shadow library today. */
 	snprintf(why, sizeof(why),
-		 "this process uses MPI (%s) without the shadow MPI library: run MPI steps "
-		 "with srun --mpi=pmi2 in a --checkpoint=auto job (docs/mpi.md)",
-		 lib);
+		 "this process uses MPI (%s) without the shadow MPI library: %s (docs/mpi.md)", lib,
+		 strstr(lib, "/libmpich.so")
+			 ? "run MPI steps with srun --mpi=pmi2 in a --checkpoint=auto job"
+			 : "only programs built with MPICH can be checkpointed yet");
 	if (!mpi_said)
 		fprintf(stderr, "slurm-ckpt: %s; it runs on without checkpoints\n", why);
 	mpi_said = true;
@@ -707,6 +807,13 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 	return ret;
 }
 
+void eng_agent_atfork_child(void)
+{
+	eng_disconnect(&eng_conn);
+	eng_last_gen = -1;
+	eng_restore_info.restored = 0;
+}
+
 void *eng_agent_thread(void *arg)
 {
 	const char *path = getenv("CKPT_AGENT_SOCKET");
@@ -716,7 +823,12 @@ void *eng_agent_thread(void *arg)
 	char type[32];
 	ssize_t n;
 
+	static bool atexit_done;
+
 	(void)arg;
+	/* A fork's checkpoint thread finds it done (the list is inherited). */
+	if (!atexit_done && atexit(eng_atexit) == 0)
+		atexit_done = true;
 	n = readlink("/proc/self/exe", eng_exe, sizeof(eng_exe) - 1);
 	eng_exe[n > 0 ? n : 0] = '\0';
 	eng_job_dir_set(NULL);
@@ -727,6 +839,9 @@ void *eng_agent_thread(void *arg)
 			if (eng_restore_info.agent_sock[0])
 				path = eng_restore_info.agent_sock;
 			ret = eng_connect(c, path, eng_restore_info.restored);
+			/* Our node agent died (kill -9, OOM): start another. */
+			if (ret < 0 && eng_agent_replace(ret) == 0)
+				ret = eng_connect(c, path, eng_restore_info.restored);
 			if (ret < 0) {
 				if (!warned)
 					log_warn(

@@ -16,6 +16,7 @@
 #include "env_fresh.h"
 #include "files.h"
 #include "log.h"
+#include "tree.h"
 #include "triggers.h"
 
 #include <errno.h>
@@ -143,13 +144,36 @@ static void *eng_thread_main(void *arg)
 	return eng_agent_thread(arg);
 }
 
-__attribute__((constructor)) static void eng_init(void)
+/* Starts the checkpoint thread; at start-up, and in a child made by fork()
+ * (tree.c). Returns 0 or -errno (logged). */
+int eng_ckpt_thread_start(void)
 {
-	const char *sock = getenv("CKPT_AGENT_SOCKET");
 	pthread_attr_t attr;
 	sigset_t all;
 	sigset_t old;
 	pthread_t th;
+	int ret;
+
+	/* The checkpoint thread blocks every signal: the application's
+	 * signals must go to the application's threads. */
+	sigfillset(&all);
+	eng_real_pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	ret = pthread_create(&th, &attr, eng_thread_main, NULL);
+	pthread_attr_destroy(&attr);
+	eng_real_pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (ret) {
+		log_err("cannot start the checkpoint thread: %s", strerror(ret));
+		return -ret;
+	}
+	return 0;
+}
+
+__attribute__((constructor)) static void eng_init(void)
+{
+	const char *sock = getenv("CKPT_AGENT_SOCKET");
 	int sig;
 
 	if (eng_env_flag("CKPT_SIGNALS_ONLY")) {
@@ -178,21 +202,9 @@ __attribute__((constructor)) static void eng_init(void)
 	if (eng_quiesce_install() < 0)
 		goto out_dormant;
 
-	/* The checkpoint thread blocks every signal: the application's
-	 * signals must go to the application's threads. */
-	sigfillset(&all);
-	eng_real_pthread_sigmask(SIG_SETMASK, &all, &old);
-	pthread_attr_init(&attr);
-	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
-	pthread_attr_setstacksize(&attr, 256 * 1024);
-	int ret = pthread_create(&th, &attr, eng_thread_main, NULL);
-
-	pthread_attr_destroy(&attr);
-	eng_real_pthread_sigmask(SIG_SETMASK, &old, NULL);
-	if (ret) {
-		log_err("cannot start the checkpoint thread: %s", strerror(ret));
+	if (eng_ckpt_thread_start() < 0)
 		goto out_dormant;
-	}
+	eng_tree_init();
 	if (eng_env_flag("CKPT_SIGNALS"))
 		eng_trig_init(ENG_TRIG_PROCESS, sock);
 	return;

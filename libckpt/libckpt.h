@@ -23,6 +23,9 @@ extern long eng_tid_offset;
 /* Where the restorer tells a restored process about its new world. */
 extern struct eng_restore_info eng_restore_info;
 
+/* Starts the checkpoint thread (at start-up, and in a forked child).
+ * Returns 0 or -errno (logged). */
+int eng_ckpt_thread_start(void);
 /* Raw gettid(): glibc 2.36 has gettid() but we want no dependency on it. */
 pid_t eng_gettid(void);
 /* CLOCK_MONOTONIC in milliseconds, with sub-millisecond resolution. */
@@ -123,5 +126,9 @@ void eng_snapshot_restore_env(void);
 
 /* Body of the checkpoint thread: talks to the agent until the process ends. */
 void *eng_agent_thread(void *arg);
+/* In a child made by fork(): forgets the parent's agent connection (the
+ * child's copy of the descriptor only) and that the parent was a restored
+ * process, so that the child's checkpoint thread registers anew. */
+void eng_agent_atfork_child(void);
 
 #endif

@@ -17,6 +17,15 @@
  * stack into the same hole and jumps there. The trampoline moves the areas to
  * their saved addresses with mremap(), which costs no copy. See
  * docs/engine.md for why this replaced a restorer placed at a fixed address.
+ *
+ * The image is read once: each chunk's checksums are checked as it is loaded
+ * into place, and the jump happens only after every chunk checked out. An
+ * image found corrupt on the way (even in its last chunk) is dropped with
+ * everything mapped for it, and the next candidate the plugin passed
+ * (CKPT_RESTORE_OLDER: older generations of the same task) is restored in
+ * the same process; when none is left, the task's own program is started
+ * fresh (CKPT_RESTORE_ARGV0), as the plugin did before it left the
+ * verification to us. See "One pass" in docs/engine.md.
  */
 #define LOG_PREFIX ""
 #include "engine.h"
@@ -49,6 +58,26 @@
 #define RST_PAGE      4096ull
 /* Length glibc passes to rseq(2): sizeof(struct rseq) of the kernel ABI. */
 #define RST_RSEQ_LEN 32u
+/* Older generations the plugin may pass: more than any keep setting in use
+ * (default 2); what is beyond is ignored. */
+#define RST_OLDER_MAX 16
+
+/* One image that may be restored, with its generation for messages. */
+struct rst_cand {
+	const char *path; /* image file */
+	uint64_t gen;	  /* generation number, 0 when not known */
+};
+
+/* What the Slurm plugin passes beside the image, for the fallback
+ * (all optional; unset in the standalone form). */
+struct rst_fallback {
+	const char *task;			 /* "step S task R", for messages, or NULL */
+	struct rst_cand cand[1 + RST_OLDER_MAX]; /* newest first */
+	uint32_t ncand;				 /* entries of cand, >= 1 */
+	uint32_t cur;				 /* the one being restored */
+	const char *argv0;			 /* the task's program for a fresh start, or NULL */
+	const char *preload;			 /* libckpt.so for a fresh start's LD_PRELOAD */
+};
 
 struct rst {
 	const char *path;		       /* image file, for messages */
@@ -66,6 +95,11 @@ struct rst {
 	struct ckpt_rlim limits[RLIM_NLIMITS]; /* ours at start, i.e. slurmstepd's */
 	bool limits_ok;			       /* limits[] was read whole */
 	int pmi_fd;			       /* the step's PMI socket, kept open, or -1 */
+	bool pmi_moved;			       /* pmi_fd is set (once for all candidates) */
+	bool image_bad;			       /* the failure is the image's (reader) */
+	char why[1024];			       /* the reader's message when image_bad */
+	void (*committed)(void *arg);	       /* called once the image is loaded whole */
+	void *committed_arg;		       /* its argument */
 };
 
 static const char *const rst_msgs[PIE_ERR_COUNT] = {
@@ -374,7 +408,9 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 	if (a->present_pages) {
 		ret = img_reader_area_load(s->r, i, p);
 		if (ret < 0) {
-			log_err("refused: %s", img_reader_error(s->r));
+			/* Logged by the caller: it may fall back to an older image. */
+			s->image_bad = true;
+			snprintf(s->why, sizeof(s->why), "%s", img_reader_error(s->r));
 			return ret;
 		}
 	}
@@ -557,7 +593,10 @@ static int rst_run(struct rst *s)
 	ret = rst_validate_records(s);
 	if (ret < 0)
 		return ret;
-	s->pmi_fd = s->mpi ? rst_move_pmi_fd() : -1;
+	if (s->mpi && !s->pmi_moved) {
+		s->pmi_fd = rst_move_pmi_fd();
+		s->pmi_moved = true;
+	}
 	memset(&hdr_probe, 0, sizeof(hdr_probe));
 	ret = rst_vdso_plan(s, &hdr_probe);
 	if (ret < 0)
@@ -583,7 +622,8 @@ static int rst_run(struct rst *s)
 	if (mmap(eng_ptr(base), pie_len, PROT_READ | PROT_WRITE,
 		 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0) != eng_ptr(base)) {
 		log_perror("%s: cannot map the trampoline region", s->path);
-		return -ENOMEM;
+		ret = -ENOMEM;
+		goto out_unmap;
 	}
 	memcpy(eng_ptr(base), __start_ckpt_pie, code_len);
 
@@ -612,7 +652,7 @@ static int rst_run(struct rst *s)
 			continue;
 		ret = rst_area_premap(s, i, tmp);
 		if (ret < 0)
-			return ret;
+			goto out_unmap;
 		areas[k].tmp = tmp;
 		areas[k].final = a->start;
 		areas[k].len = a->len;
@@ -657,8 +697,14 @@ static int rst_run(struct rst *s)
 
 	if (mprotect(eng_ptr(base), code_sz, PROT_READ | PROT_EXEC) < 0) {
 		log_perror("%s: cannot make the trampoline executable", s->path);
-		return -errno;
+		ret = -errno;
+		if (args->exe_fd >= 0)
+			close(args->exe_fd);
+		goto out_unmap;
 	}
+	/* Every chunk checked out: from here on this image is the process. */
+	if (s->committed)
+		s->committed(s->committed_arg);
 	img_reader_free(s->r);
 	s->r = NULL;
 	fflush(NULL);
@@ -676,6 +722,12 @@ static int rst_run(struct rst *s)
 			 : "r"(stack_top), "r"(entry), "D"(args)
 			 : "memory");
 	__builtin_unreachable();
+
+out_unmap:
+	/* Everything this image got is in the hole: a next candidate starts
+	 * from the address space we had before it. */
+	munmap(eng_ptr(base), total);
+	return ret;
 }
 
 static void rst_usage(void)
@@ -719,13 +771,135 @@ static bool rst_args_from_env(struct rst *s)
 	return true;
 }
 
+/* Static copies of what the environment held: the variables themselves
+ * are removed before anything is restored. */
+static char rst_env_older[(RST_OLDER_MAX + 1) * (PATH_MAX + 24)];
+static char rst_env_task[64];
+static char rst_env_argv0[PATH_MAX];
+static char rst_env_preload[PATH_MAX];
+
+/* Copies environment variable @name into @buf (of @size) and removes it;
+ * returns @buf, or NULL when unset or too long. */
+static const char *rst_env_take(const char *name, char *buf, size_t size)
+{
+	const char *v = getenv(name);
+	const char *ret = NULL;
+
+	if (v && *v && snprintf(buf, size, "%s", v) < (int)size)
+		ret = buf;
+	unsetenv(name);
+	return ret;
+}
+
+/*
+ * The plugin's fallback variables: CKPT_RESTORE_GEN (the image's
+ * generation), CKPT_RESTORE_TASK ("step S task R"), CKPT_RESTORE_OLDER
+ * (lines "N<TAB>PATH", newest first: older generations whose image opened
+ * with valid metadata), CKPT_RESTORE_ARGV0 and CKPT_RESTORE_PRELOAD (the
+ * task's program and libckpt.so, for a fresh start when no image is
+ * usable). They never reach the restored process.
+ */
+static void rst_fallback_from_env(struct rst_fallback *fb)
+{
+	static char gen[24];
+	char *line;
+	char *save = NULL;
+
+	fb->ncand = 1; /* cand[0] is the image named by the caller */
+	if (rst_env_take("CKPT_RESTORE_GEN", gen, sizeof(gen)))
+		fb->cand[0].gen = strtoull(gen, NULL, 10);
+	fb->task = rst_env_take("CKPT_RESTORE_TASK", rst_env_task, sizeof(rst_env_task));
+	fb->argv0 = rst_env_take("CKPT_RESTORE_ARGV0", rst_env_argv0, sizeof(rst_env_argv0));
+	fb->preload =
+		rst_env_take("CKPT_RESTORE_PRELOAD", rst_env_preload, sizeof(rst_env_preload));
+	if (!rst_env_take("CKPT_RESTORE_OLDER", rst_env_older, sizeof(rst_env_older)))
+		return;
+	for (line = strtok_r(rst_env_older, "\n", &save); line && fb->ncand < 1 + RST_OLDER_MAX;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t');
+
+		if (!tab || tab[1] != '/')
+			continue; /* not ours: the plugin writes absolute paths */
+		*tab = '\0';
+		fb->cand[fb->ncand].gen = strtoull(line, NULL, 10);
+		fb->cand[fb->ncand].path = tab + 1;
+		fb->ncand++;
+	}
+}
+
+/* "gen-N" of @c for messages, or its path when the generation is unknown. */
+static const char *rst_cand_name(const struct rst_cand *c, char *buf, size_t size)
+{
+	if (c->gen)
+		snprintf(buf, size, "gen-%llu", (unsigned long long)c->gen);
+	else
+		snprintf(buf, size, "%s", c->path);
+	return buf;
+}
+
+/* The one line of the job's output saying which generation a task resumes
+ * from, printed once that image is loaded whole (restore committed); in
+ * the standalone form, a line only when an older generation is restored. */
+static void rst_resume_note(void *arg)
+{
+	const struct rst_fallback *fb = arg;
+	const struct rst_cand *c = &fb->cand[fb->cur];
+
+	if (fb->task && c->gen)
+		fprintf(stderr, "slurm-ckpt: %s resumes from gen-%llu\n", fb->task,
+			(unsigned long long)c->gen);
+	else if (fb->cur > 0)
+		log_warn("restoring %s instead", c->path);
+}
+
+/* Tries one image; returns only on failure (then s->image_bad says
+ * whether the image is at fault, s->why what is wrong with it). */
+static int rst_attempt(struct rst *s)
+{
+	int ret = img_reader_open(s->path, 0, &s->r);
+
+	if (ret < 0) {
+		if (!s->r) {
+			snprintf(s->why, sizeof(s->why), "%s: %s", s->path, strerror(-ret));
+			s->image_bad = ret != -ENOMEM;
+		} else {
+			snprintf(s->why, sizeof(s->why), "%s", img_reader_error(s->r));
+			s->image_bad = true;
+		}
+		return ret;
+	}
+	return rst_run(s);
+}
+
+/* No image was usable: the task's own program starts from the beginning,
+ * under libckpt, with the environment the plugin prepared for that. Returns
+ * only on failure. */
+static void rst_fresh_start(char **argv, const struct rst_fallback *fb)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char val[PATH_MAX + 4096];
+
+	snprintf(val, sizeof(val), "%s%s%s", fb->preload, old && *old ? ":" : "", old ? old : "");
+	if (setenv("LD_PRELOAD", val, 1) < 0) {
+		log_perror("cannot set LD_PRELOAD for a fresh start of %s", fb->argv0);
+		return;
+	}
+	argv[0] = (char *)fb->argv0;
+	fflush(NULL);
+	execvp(fb->argv0, argv);
+	log_perror("cannot execute %s for a fresh start of %s", fb->argv0, fb->task);
+}
+
 int main(int argc, char **argv)
 {
+	static struct rst_fallback fb;
+	char name[PATH_MAX + 24];
 	struct rst s;
-	int ret;
 
 	memset(&s, 0, sizeof(s));
+	s.pmi_fd = -1;
 	log_set_ident("ckpt-restore");
+	rst_fallback_from_env(&fb);
 	if (!rst_args_from_env(&s)) {
 		for (int i = 1; i < argc; i++) {
 			if (!strcmp(argv[i], "--agent") && i + 1 < argc)
@@ -748,16 +922,52 @@ int main(int argc, char **argv)
 		log_err("agent socket path too long: %s", s.agent_sock);
 		return 2;
 	}
-	ret = img_reader_open(s.path, 0, &s.r);
-	if (ret < 0) {
-		if (s.r)
-			log_err("refused: %s", img_reader_error(s.r));
-		else
-			log_err("refused: %s: %s", s.path, strerror(-ret));
+	fb.cand[0].path = s.path;
+	for (uint32_t i = 0; i < fb.ncand; i++) {
+		struct rst_cand *c = &fb.cand[i];
+
+		/* What one attempt found out starts afresh for the next. */
+		s.r = NULL;
+		s.proc = NULL;
+		s.threads = NULL;
+		s.nthreads = s.leader = s.nareas = 0;
+		s.map_total = s.vdso_total = 0;
+		s.mpi = false;
+		s.image_bad = false;
+		s.why[0] = '\0';
+		s.path = c->path;
+		fb.cur = i;
+		s.committed = rst_resume_note;
+		s.committed_arg = &fb;
+		rst_attempt(&s);
 		img_reader_free(s.r);
-		return 1;
+		s.r = NULL;
+		if (!s.image_bad)
+			return 1; /* not the image's fault: rst_run said why */
+		if (i + 1 < fb.ncand) {
+			log_err("%s of %s is unusable (%s); trying an older one",
+				rst_cand_name(c, name, sizeof(name)), fb.task ? fb.task : s.path,
+				s.why);
+			continue;
+		}
+		if (!fb.task) {
+			log_err("refused: %s", s.why);
+			return 1;
+		}
+		if (s.mpi || !fb.argv0 || !fb.preload) {
+			log_err("%s of %s is unusable (%s)%s; it does not start: move the "
+				"generation's directory aside to restart the job from the "
+				"generation before",
+				rst_cand_name(c, name, sizeof(name)), fb.task, s.why,
+				s.mpi ? " and the ranks of an MPI step must restart from one "
+					"generation"
+				      : "");
+			return 1;
+		}
+		log_err("%s of %s is unusable (%s); no usable image of %s in %u generation(s): "
+			"it starts from the beginning",
+			rst_cand_name(c, name, sizeof(name)), fb.task, s.why, fb.task, fb.ncand);
 	}
-	ret = rst_run(&s);
-	img_reader_free(s.r);
-	return ret < 0 ? 1 : 0;
+	rst_fresh_start(argv, &fb);
+	return 1;
 }

@@ -1,11 +1,11 @@
 #!/usr/bin/env python3
 """gen_wrappers.py - generates the shadow libmpich's wrappers and stubs.
 
-    gen_wrappers.py DEF REAL_LIB NM OUTDIR
+    gen_wrappers.py [--abi mpich|ompi] DEF REAL_LIB NM OUTDIR
 
 Reads the supported functions from DEF (mpi_functions.def, format described
 there) and the function symbols REAL_LIB exports (NM -D --defined-only), and
-writes into OUTDIR:
+writes into OUTDIR (for --abi ompi each name gets the prefix "ompi_"):
 
   shadow_real.h       pointers to the real functions, for hand-written code
   shadow_wrappers.c   PMPI_x forwarding to the lower half + weak alias MPI_x,
@@ -13,6 +13,13 @@ writes into OUTDIR:
   shadow_stubs.c      every other exported function: a stub that stops the
                       program naming the function
   shadow_supported.txt  the supported names, one per line (docs, tests)
+  shadow_predef.c     (ompi only) the predefined objects Open MPI exports
+                      (ompi_mpi_comm_world, ompi_mpi_int, ...): same names
+                      and sizes, in fixed-size slots (shadow_abi_ompi.h)
+
+The wrappers are the same for both ABIs: handles go through shadow_lh_t
+(an int for MPICH, a uintptr_t for Open MPI) with casts, and each ABI's
+mpi.h checks every prototype.
 
 Fails when a supported function is not exported by REAL_LIB, when a handle
 passed by pointer or array has no annotation, or when an annotation names no
@@ -71,7 +78,13 @@ class Func:
             self.params = [Param(a) for a in args.split(",") if a.strip() != "..."]
         self.custom = False
         self.coll = None
+        self.abis = None
         for word in ann.split():
+            if word.startswith("abi="):
+                self.abis = word[len("abi="):].split(",")
+                if not set(self.abis) <= {"mpich", "ompi"}:
+                    raise ValueError("line %d: unknown ABI in '%s'" % (lineno, word))
+                continue
             if word == "custom":
                 self.custom = True
                 continue
@@ -128,15 +141,17 @@ def wrapper_body(f):
     for p in f.params:
         kind = HANDLE_KINDS.get(p.base)
         lh = "lh_" + p.name
+        # Handles are ints (MPICH) or pointers (Open MPI): the same code for
+        # both, through shadow_lh_t (shadow_abi_*.h) and casts.
         if kind is None:
             call.append(p.name)
         elif not p.pointers and not p.array:
-            call.append("shadow_handle_lh(%s, %s)" % (kind, p.name))
+            call.append("(%s)shadow_handle_lh(%s, (shadow_lh_t)%s)" % (p.base, kind, p.name))
         elif p.array:
-            pre.append("\tint %s_buf[SHADOW_STACK_HANDLES];" % lh)
-            pre.append("\tint *%s = shadow_handle_array_lh(%s, %s, %s, %s_buf);"
+            pre.append("\tshadow_lh_t %s_buf[SHADOW_STACK_HANDLES];" % lh)
+            pre.append("\tshadow_lh_t *%s = shadow_handle_array_lh(%s, %s, %s, %s_buf);"
                        % (lh, kind, p.name, p.length, lh))
-            call.append(lh)
+            call.append("(%s *)%s" % (p.base, lh))
             if p.ann == "inout":
                 post.append("\tshadow_handle_array_update(%s, %s, %s, %s);"
                             % (kind, p.name, lh, p.length))
@@ -148,14 +163,20 @@ def wrapper_body(f):
             call.append("%s ? &%s : NULL" % (p.name, lh))
             post.append("\tif (rc == MPI_SUCCESS && %s)" % p.name)
             if f.coll == "icoll" and p.name == "request":
-                post.append("\t\t*%s = shadow_req_new_coll(%s, comm);" % (p.name, lh))
+                post.append("\t\t*%s = shadow_req_new_coll((shadow_lh_t)%s, comm);" % (p.name, lh))
             else:
-                post.append("\t\t*%s = shadow_handle_new(%s, %s);" % (p.name, kind, lh))
+                post.append("\t\t*%s = (%s)shadow_handle_new(%s, (shadow_lh_t)%s);"
+                            % (p.name, p.base, kind, lh))
         elif p.ann == "inout":
-            pre.append("\t%s %s = %s ? shadow_handle_lh(%s, *%s) : 0;" % (p.base, lh, p.name, kind, p.name))
+            pre.append("\t%s %s = %s ? (%s)shadow_handle_lh(%s, (shadow_lh_t)*%s) : 0;"
+                       % (p.base, lh, p.name, p.base, kind, p.name))
             call.append("%s ? &%s : NULL" % (p.name, lh))
-            post.append("\tif (%s)" % p.name)
-            post.append("\t\tshadow_handle_update(%s, %s, %s);" % (kind, p.name, lh))
+            post.append("\tif (%s) {" % p.name)
+            post.append("\t\tshadow_lh_t vh = (shadow_lh_t)*%s;" % p.name)
+            post.append("")
+            post.append("\t\tshadow_handle_update(%s, &vh, (shadow_lh_t)%s);" % (kind, lh))
+            post.append("\t\t*%s = (%s)vh;" % (p.name, p.base))
+            post.append("\t}")
         else:
             raise ValueError("%s: %s: annotation %s not valid here" % (f.name, p.name, p.ann))
     lines = ["\tshadow_consist_enter();"]
@@ -175,14 +196,17 @@ def wrapper_body(f):
     return "\n".join(lines)
 
 
-def read_def(path):
+def read_def(path, abi):
+    """The functions of DEF that ABI has (lines marked abi=OTHER are left out)."""
     funcs = []
     with open(path) as fh:
         for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line or line.startswith("#"):
                 continue
-            funcs.append(Func(line, n))
+            f = Func(line, n)
+            if f.abis is None or abi in f.abis:
+                funcs.append(f)
     names = [f.name for f in funcs]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
@@ -199,8 +223,56 @@ def real_functions(nm, lib):
         if len(fields) == 3 and fields[1] in "TW" and "MPI" in fields[2]:
             names.add(fields[2].split("@")[0])
     if len(names) < 100:
-        raise ValueError("%s exports only %d MPI functions: not MPICH?" % (lib, len(names)))
+        raise ValueError("%s exports only %d MPI functions: not an MPI library?" % (lib, len(names)))
     return names
+
+
+# Open MPI's predefined handles are exported objects of these names; the
+# objects below 64 bytes are plain variables, not handles.
+OMPI_PREDEF = re.compile(r"^(ompi_mpi_\w+|ompi_request_null|ompi_message_null|ompi_message_no_proc)$")
+OMPI_PREDEF_MIN = 0x40
+OMPI_PREDEF_SLOT = 1 << 11  # SHADOW_OMPI_PREDEF_SHIFT
+
+
+def ompi_predefined(nm, lib):
+    out = subprocess.run([nm, "-D", "-S", "--defined-only", lib], check=True,
+                         capture_output=True, text=True).stdout
+    objs = []
+    for line in out.splitlines():
+        fields = line.split()
+        if len(fields) != 4 or fields[2] not in "BDRV":
+            continue
+        name = fields[3].split("@")[0]
+        size = int(fields[1], 16)
+        if OMPI_PREDEF.match(name) and size >= OMPI_PREDEF_MIN:
+            if size > OMPI_PREDEF_SLOT:
+                raise ValueError("%s: %s is %d bytes, more than a slot (%d)" %
+                                 (lib, name, size, OMPI_PREDEF_SLOT))
+            objs.append((name, size))
+    if len(objs) < 50:
+        raise ValueError("%s exports only %d predefined objects: not Open MPI?" % (lib, len(objs)))
+    return sorted(objs)
+
+
+def predef_source(objs):
+    """shadow_predef.c: the objects in slots, exported under their names
+    with their sizes (so copy relocations and size checks see Open MPI's)."""
+    c = [HEADER, '#include "shadow.h"', '#include "shadow_handle.h"', "",
+         "#include <stddef.h>", "#include <stdint.h>", "",
+         "__attribute__((aligned(%d))) char shadow_ompi_predef[%d * %d];" %
+         (OMPI_PREDEF_SLOT, len(objs), OMPI_PREDEF_SLOT),
+         "const size_t shadow_ompi_npredef = %d;" % len(objs),
+         "uintptr_t shadow_ompi_predef_lh[%d];" % len(objs), "",
+         "const char *const shadow_ompi_predef_names[] = {"]
+    for name, _ in objs:
+        c.append('\t"%s",' % name)
+    c += ["};", ""]
+    for i, (name, size) in enumerate(objs):
+        c.append('__asm__(".globl %s\\n\\t.type %s, @object\\n\\t.size %s, %d\\n\\t'
+                 '.set %s, shadow_ompi_predef + %d");' %
+                 (name, name, name, size, name, i * OMPI_PREDEF_SLOT))
+    c.append("")
+    return "\n".join(c)
 
 
 def write(path, text):
@@ -209,20 +281,27 @@ def write(path, text):
 
 
 def main(argv):
-    if len(argv) != 5:
-        sys.stderr.write("usage: gen_wrappers.py DEF REAL_LIB NM OUTDIR\n")
+    abi = "mpich"
+    if len(argv) > 2 and argv[1] == "--abi":
+        abi = argv[2]
+        argv = argv[:1] + argv[3:]
+    if len(argv) != 5 or abi not in ("mpich", "ompi"):
+        sys.stderr.write("usage: gen_wrappers.py [--abi mpich|ompi] DEF REAL_LIB NM OUTDIR\n")
         return 2
     defpath, lib, nm, outdir = argv[1:]
+    prefix = "" if abi == "mpich" else abi + "_"
     try:
-        funcs = read_def(defpath)
+        funcs = read_def(defpath, abi)
         real = real_functions(nm, lib)
         missing = [f.name for f in funcs if f.name not in real or "P" + f.name not in real]
         if missing:
             raise ValueError("%s does not export: %s" % (lib, ", ".join(missing)))
         bodies = {f.name: wrapper_body(f) for f in funcs if not f.custom}
+        predef = ompi_predefined(nm, lib) if abi == "ompi" else None
     except ValueError as e:
         sys.stderr.write("gen_wrappers.py: %s: %s\n" % (defpath, e))
         return 1
+    outdir += "/" + prefix
 
     h = [HEADER, "/* Who may include: mpi/ sources only. */",
          "#ifndef CKPT_MPI_SHADOW_REAL_H", "#define CKPT_MPI_SHADOW_REAL_H", "",
@@ -231,10 +310,10 @@ def main(argv):
     for f in funcs:
         h.append("extern __typeof__(P%s) *shadow_real_%s;" % (f.name, f.name))
     h += ["", "#endif", ""]
-    write(outdir + "/shadow_real.h", "\n".join(h))
+    write(outdir + "shadow_real.h", "\n".join(h))
 
     c = [HEADER, "#define SHADOW_CONSIST_INTERNAL", '#include "shadow.h"', '#include "shadow_consist.h"',
-         '#include "shadow_handle.h"', '#include "shadow_real.h"', "",
+         '#include "shadow_handle.h"', '#include "%sshadow_real.h"' % prefix, "",
          "#include <stddef.h>", ""]
     for f in funcs:
         c.append("__typeof__(P%s) *shadow_real_%s;" % (f.name, f.name))
@@ -252,7 +331,7 @@ def main(argv):
         c.append("")
         c.append('SHADOW_EXPORT %s __attribute__((weak, alias("PMPI_%s")));' % (f.proto("MPI_"), f.short))
         c.append("")
-    write(outdir + "/shadow_wrappers.c", "\n".join(c))
+    write(outdir + "shadow_wrappers.c", "\n".join(c))
 
     supported = set()
     for f in funcs:
@@ -266,8 +345,10 @@ def main(argv):
         s.append('\tshadow_unsupported("%s");' % name)
         s.append("}")
         s.append("")
-    write(outdir + "/shadow_stubs.c", "\n".join(s))
-    write(outdir + "/shadow_supported.txt", "".join(f.name + "\n" for f in funcs))
+    write(outdir + "shadow_stubs.c", "\n".join(s))
+    write(outdir + "shadow_supported.txt", "".join(f.name + "\n" for f in funcs))
+    if predef is not None:
+        write(outdir + "shadow_predef.c", predef_source(predef))
     return 0
 
 

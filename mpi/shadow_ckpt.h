@@ -114,7 +114,4 @@ int shadow_consist_restart_requests(char *why, size_t len);
  * Returns 0 or -errno with a sentence in @why. */
 int shadow_lh_restore(char *const *env, char *why, size_t len);
 
-/* shadow_handle.c: points live virtual handle @h of @kind at @lh (replay). */
-void shadow_handle_set(int kind, int h, int lh);
-
 #endif

@@ -14,6 +14,8 @@
 #ifndef CKPT_MPI_SHADOW_CONSIST_H
 #define CKPT_MPI_SHADOW_CONSIST_H
 
+#include "shadow_handle.h"
+
 #include <mpi.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -132,10 +134,10 @@ struct shadow_req {
 struct shadow_req *shadow_req_of(MPI_Request req);
 
 /* A new virtual request for lower-half request @lh, recorded as @r. */
-MPI_Request shadow_req_new(int lh, const struct shadow_req *r);
+MPI_Request shadow_req_new(shadow_lh_t lh, const struct shadow_req *r);
 
 /* The generated non-blocking collectives record their request with this. */
-MPI_Request shadow_req_new_coll(int lh, MPI_Comm comm);
+MPI_Request shadow_req_new_coll(shadow_lh_t lh, MPI_Comm comm);
 
 /* Calls @fn on every live request entry (drain, resume, restart; no
  * application thread runs then). */

@@ -5,6 +5,7 @@
 
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 
 struct shadow_table shadow_tables[SHADOW_KIND_MAX];
 
@@ -20,17 +21,6 @@ static struct shadow_alloc shadow_allocs[SHADOW_KIND_MAX];
 /* Creating and freeing handles may come from several threads (MPI_THREAD_MULTIPLE). */
 static pthread_mutex_t shadow_handle_lock = PTHREAD_MUTEX_INITIALIZER;
 
-/* MPICH's predefined pair datatypes (MPI_FLOAT_INT ... MPI_LONG_DOUBLE_INT)
- * are the first five direct datatype handles. */
-static bool shadow_handle_predefined(enum shadow_kind kind, uint32_t lh)
-{
-	uint32_t type = lh & SHADOW_TYPE_MASK;
-
-	if (type == 0 || type == 0x40000000u)
-		return true;
-	return kind == SHADOW_KIND_DATATYPE && type == 0x80000000u && (lh & SHADOW_INDEX_MASK) <= 4;
-}
-
 static uint32_t shadow_handle_index_get(enum shadow_kind kind)
 {
 	struct shadow_alloc *a = &shadow_allocs[kind];
@@ -42,7 +32,7 @@ static uint32_t shadow_handle_index_get(enum shadow_kind kind)
 		shadow_die("more than %u live MPI handles of kind %d", SHADOW_INDEX_MASK, kind);
 	idx = a->next++;
 	if (!shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS]) {
-		uint32_t *chunk = calloc(SHADOW_CHUNK_SIZE, sizeof(*chunk));
+		shadow_lh_t *chunk = calloc(SHADOW_CHUNK_SIZE, sizeof(*chunk));
 
 		if (!chunk)
 			shadow_die("out of memory for MPI handles");
@@ -52,28 +42,26 @@ static uint32_t shadow_handle_index_get(enum shadow_kind kind)
 	return idx;
 }
 
-int shadow_handle_new(enum shadow_kind kind, int lh)
+shadow_lh_t shadow_handle_new(enum shadow_kind kind, shadow_lh_t lh)
 {
 	uint32_t idx;
 
-	if (shadow_handle_predefined(kind, (uint32_t)lh))
-		return lh;
+	if (shadow_abi_lh_predefined(kind, lh))
+		return shadow_abi_predefined_app(kind, lh);
 	pthread_mutex_lock(&shadow_handle_lock);
 	idx = shadow_handle_index_get(kind);
-	shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS][idx & (SHADOW_CHUNK_SIZE - 1)] =
-		(uint32_t)lh;
+	shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS][idx & (SHADOW_CHUNK_SIZE - 1)] = lh;
 	pthread_mutex_unlock(&shadow_handle_lock);
-	return (int)(SHADOW_TYPE_VIRTUAL | ((uint32_t)kind << SHADOW_KIND_SHIFT) | idx);
+	return shadow_abi_virtual_make(kind, idx);
 }
 
-void shadow_handle_release(enum shadow_kind kind, int h)
+void shadow_handle_release(enum shadow_kind kind, shadow_lh_t h)
 {
-	uint32_t u = (uint32_t)h;
-	uint32_t idx = u & SHADOW_INDEX_MASK;
+	uint32_t idx = shadow_abi_virtual_index(h);
 	struct shadow_alloc *a = &shadow_allocs[kind];
-	uint32_t *chunk;
+	shadow_lh_t *chunk;
 
-	if ((u & SHADOW_TYPE_MASK) != SHADOW_TYPE_VIRTUAL || !shadow_handle_lookup(kind, u))
+	if (!shadow_abi_is_virtual(h) || !shadow_handle_lookup(kind, h))
 		return;
 	pthread_mutex_lock(&shadow_handle_lock);
 	chunk = shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS];
@@ -91,7 +79,7 @@ void shadow_handle_release(enum shadow_kind kind, int h)
 	pthread_mutex_unlock(&shadow_handle_lock);
 }
 
-void shadow_handle_update(enum shadow_kind kind, int *h, int lh)
+void shadow_handle_update(enum shadow_kind kind, shadow_lh_t *h, shadow_lh_t lh)
 {
 	if (shadow_handle_lh(kind, *h) == lh)
 		return;
@@ -99,20 +87,19 @@ void shadow_handle_update(enum shadow_kind kind, int *h, int lh)
 	*h = shadow_handle_new(kind, lh);
 }
 
-int shadow_handle_from_lh(enum shadow_kind kind, int lh)
+shadow_lh_t shadow_handle_from_lh(enum shadow_kind kind, shadow_lh_t lh)
 {
 	struct shadow_alloc *a = &shadow_allocs[kind];
-	int found = lh;
+	shadow_lh_t found = lh;
 
-	if (shadow_handle_predefined(kind, (uint32_t)lh))
-		return lh;
+	if (shadow_abi_lh_predefined(kind, lh))
+		return shadow_abi_predefined_app(kind, lh);
 	pthread_mutex_lock(&shadow_handle_lock);
 	for (uint32_t idx = 0; idx < a->next; idx++) {
-		const uint32_t *chunk = shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS];
+		const shadow_lh_t *chunk = shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS];
 
-		if (chunk[idx & (SHADOW_CHUNK_SIZE - 1)] == (uint32_t)lh) {
-			found = (int)(SHADOW_TYPE_VIRTUAL | ((uint32_t)kind << SHADOW_KIND_SHIFT) |
-				      idx);
+		if (chunk[idx & (SHADOW_CHUNK_SIZE - 1)] == lh) {
+			found = shadow_abi_virtual_make(kind, idx);
 			break;
 		}
 	}
@@ -120,9 +107,9 @@ int shadow_handle_from_lh(enum shadow_kind kind, int lh)
 	return found;
 }
 
-int *shadow_handle_array_lh(enum shadow_kind kind, const int *h, int n, int *buf)
+shadow_lh_t *shadow_handle_array_lh(enum shadow_kind kind, const void *h, int n, shadow_lh_t *buf)
 {
-	int *lh = buf;
+	shadow_lh_t *lh = buf;
 
 	if (!h)
 		return NULL;
@@ -131,35 +118,45 @@ int *shadow_handle_array_lh(enum shadow_kind kind, const int *h, int n, int *buf
 		if (!lh)
 			shadow_die("out of memory translating %d MPI handles", n);
 	}
-	for (int i = 0; i < n; i++)
-		lh[i] = shadow_handle_lh(kind, h[i]);
+	for (int i = 0; i < n; i++) {
+		shadow_lh_t v;
+
+		memcpy(&v, (const char *)h + (size_t)i * sizeof(v), sizeof(v));
+		lh[i] = shadow_handle_lh(kind, v);
+	}
 	return lh;
 }
 
-void shadow_handle_array_update(enum shadow_kind kind, int *h, const int *lh, int n)
+void shadow_handle_array_update(enum shadow_kind kind, void *h, const shadow_lh_t *lh, int n)
 {
 	if (!h || !lh)
 		return;
-	for (int i = 0; i < n; i++)
-		shadow_handle_update(kind, &h[i], lh[i]);
+	for (int i = 0; i < n; i++) {
+		shadow_lh_t v;
+		char *p = (char *)h + (size_t)i * sizeof(v);
+
+		memcpy(&v, p, sizeof(v));
+		shadow_handle_update(kind, &v, lh[i]);
+		memcpy(p, &v, sizeof(v));
+	}
 }
 
-void shadow_handle_array_free(int *lh, const int *buf)
+void shadow_handle_array_free(shadow_lh_t *lh, const shadow_lh_t *buf)
 {
 	if (lh != buf)
 		free(lh);
 }
 
-void shadow_handle_set(int kind, int h, int lh)
+void shadow_handle_set(int kind, shadow_lh_t h, shadow_lh_t lh)
 {
-	uint32_t u = (uint32_t)h;
-	uint32_t idx = u & SHADOW_INDEX_MASK;
-	uint32_t *chunk;
+	uint32_t idx = shadow_abi_virtual_index(h);
+	shadow_lh_t *chunk;
 
-	if ((u & SHADOW_TYPE_MASK) != SHADOW_TYPE_VIRTUAL || kind <= 0 || kind >= SHADOW_KIND_MAX)
+	if (!shadow_abi_is_virtual(h) || kind <= 0 || kind >= SHADOW_KIND_MAX)
 		return;
 	chunk = shadow_tables[kind].chunks[idx >> SHADOW_CHUNK_BITS];
 	if (!chunk)
-		shadow_die("virtual handle %#x of kind %d set before it was made", u, kind);
-	__atomic_store_n(&chunk[idx & (SHADOW_CHUNK_SIZE - 1)], (uint32_t)lh, __ATOMIC_RELEASE);
+		shadow_die("virtual handle %#llx of kind %d set before it was made",
+			   (unsigned long long)shadow_abi_handle_bits(h), kind);
+	__atomic_store_n(&chunk[idx & (SHADOW_CHUNK_SIZE - 1)], lh, __ATOMIC_RELEASE);
 }

@@ -85,7 +85,7 @@ static struct shadow_req *req_slot(uint32_t idx)
 	return &chunk[idx & (SHADOW_CHUNK_SIZE - 1)];
 }
 
-MPI_Request shadow_req_new(int lh, const struct shadow_req *r)
+MPI_Request shadow_req_new(shadow_lh_t lh, const struct shadow_req *r)
 {
 	MPI_Request vh = shadow_handle_new(SHADOW_KIND_REQUEST, lh);
 
@@ -94,7 +94,7 @@ MPI_Request shadow_req_new(int lh, const struct shadow_req *r)
 	return vh;
 }
 
-MPI_Request shadow_req_new_coll(int lh, MPI_Comm comm)
+MPI_Request shadow_req_new_coll(shadow_lh_t lh, MPI_Comm comm)
 {
 	struct shadow_req r = { .state = SHADOW_REQ_ACTIVE, .kind = SHADOW_REQ_COLL, .comm = comm };
 

@@ -59,8 +59,18 @@ static void agent_conn_close(struct agent_conn *c, const char *why)
 		log_warn("dropping %s: disconnected during a checkpoint", c->name);
 	else
 		log_debug("%s closed", c->name);
-	if (c->kind == AGENT_CONN_PROCESS)
+	if (c->kind == AGENT_CONN_PROCESS) {
+		/* Gone without saying it exits (libckpt says so from exit(),
+		 * _exit() and a return from main): killed, or a crash. Its
+		 * task did not end: the job's generations still need it. */
+		if (!c->part.exiting) {
+			c->part.lost = true;
+			log_warn("%s (step %lld rank %lld) ended without exiting (killed?): "
+				 "checkpoints of the job are refused until its task is back",
+				 c->name, (long long)c->part.step, (long long)c->part.rank);
+		}
 		be->ops->part_remove(be->ctx, &c->part);
+	}
 	be->ops->waiter_cancel(be->ctx, &c->waiter);
 	if (c->prev)
 		c->prev->next = c->next;
@@ -219,6 +229,11 @@ static int agent_conn_on_frame(void *arg, const struct json_object *msg)
 	const struct agent_backend *be = c->l->be;
 	enum proto_msg_type type = proto_msg_type(msg);
 
+	if (c->kind == AGENT_CONN_PROCESS && type == PROTO_MSG_T_LEAVE) {
+		/* The process is about to exit: its task ends with it. */
+		c->part.exiting = true;
+		return 0;
+	}
 	if (c->kind == AGENT_CONN_PROCESS)
 		return be->ops->part_message(be->ctx, &c->part, msg);
 	switch (type) {

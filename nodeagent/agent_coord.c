@@ -197,18 +197,16 @@ static void agent_coord_arm_timer(struct agent_coord *co, int seconds)
 	evtimer_add(co->phase_timer, &tv);
 }
 
-/* The bound of the WRITE phase: the site's phase timeout when it set one,
- * otherwise derived from the newest generation's size and the bandwidth of
- * the last write (agent_timeout.h). A fresh agent (a restarted job) learns
- * both from the newest committed generation on disk: its size over its
- * whole duration, which underestimates the bandwidth, so errs long. */
-static int agent_coord_write_timeout(struct agent_coord *co)
+int agent_coord_write_bound(struct agent_coord *co)
 {
 	struct agent_gen_info *gens = NULL;
 	size_t n = 0;
 
 	if (co->conf.phase_fixed)
 		return co->conf.phase_timeout_s;
+	/* A fresh agent (a restarted job) learns size and bandwidth from the
+	 * newest committed generation on disk: its size over its whole
+	 * duration, which underestimates the bandwidth, so errs long. */
 	if (!co->learned && !agent_store_list(co->dir, &gens, &n)) {
 		while (n-- > 0) {
 			if (!gens[n].error[0]) {
@@ -221,9 +219,33 @@ static int agent_coord_write_timeout(struct agent_coord *co)
 		free(gens);
 	}
 	co->learned = true;
-	int s = agent_timeout_write_s(co->last_bytes, co->write_bps, co->conf.phase_timeout_s,
-				      AGENT_WRITE_TIMEOUT_CAP);
+	return agent_timeout_write_s(co->last_bytes, co->write_bps, co->conf.phase_timeout_s,
+				     AGENT_WRITE_TIMEOUT_CAP);
+}
 
+void agent_coord_describe_bounds(struct agent_coord *co, char *buf, size_t size)
+{
+	int write_s = agent_coord_write_bound(co);
+
+	if (co->conf.phase_fixed)
+		snprintf(buf, size, "prepare %d s, write %d s (set by the site)",
+			 co->conf.phase_timeout_s, write_s);
+	else
+		snprintf(buf, size,
+			 "prepare %d s, write %d s (derived from newest images of %llu bytes "
+			 "at %llu bytes/s; plugstack phase_timeout= fixes both)",
+			 co->conf.phase_timeout_s, write_s, (unsigned long long)co->last_bytes,
+			 (unsigned long long)co->write_bps);
+}
+
+/* The bound of this generation's WRITE phase (agent_coord_write_bound),
+ * logged with what it was derived from. */
+static int agent_coord_write_timeout(struct agent_coord *co)
+{
+	int s = agent_coord_write_bound(co);
+
+	if (co->conf.phase_fixed)
+		return s;
 	log_info("generation %lld: write phase bound: %d s (newest images %llu bytes, last "
 		 "write %llu bytes/s; plugstack phase_timeout= fixes it)",
 		 (long long)co->gen, s, (unsigned long long)co->last_bytes,
@@ -455,7 +477,8 @@ static bool agent_coord_complete(struct agent_coord *co, char *why, size_t size)
 	if (len < size)
 		snprintf(why + len, size - len,
 			 " %zu in all; generation not started (a task still starting or "
-			 "restoring, or a node agent reconnecting; the next one will try again)",
+			 "restoring, or a node agent reconnecting: the next one will try again; "
+			 "a task killed, see the node agent's log: until the job is requeued)",
 			 missing);
 	return false;
 }
@@ -1051,7 +1074,7 @@ static struct json_object *nodes_status(const struct agent_coord *co)
 	return arr;
 }
 
-struct json_object *agent_coord_status(const struct agent_coord *co)
+struct json_object *agent_coord_status(struct agent_coord *co)
 {
 	struct json_object *m = proto_msg_new(PROTO_MSG_STATUS_REPLY);
 	struct json_object *procs;
@@ -1088,5 +1111,14 @@ struct json_object *agent_coord_status(const struct agent_coord *co)
 	}
 	json_object_object_add(m, "keep", json_object_new_int(co->conf.keep));
 	json_object_object_add(m, "phase_timeout", json_object_new_int(co->conf.phase_timeout_s));
+	/* The WRITE bound really applied: this generation's while it writes,
+	 * else the one the next checkpoint gets (derived unless the site set
+	 * it), not the floor phase_timeout holds then. */
+	json_object_object_add(m, "write_timeout",
+			       json_object_new_int(co->phase == AGENT_PHASE_WRITE
+							   ? co->timeout_s
+							   : agent_coord_write_bound(co)));
+	json_object_object_add(m, "write_timeout_derived",
+			       json_object_new_boolean(!co->conf.phase_fixed));
 	return m;
 }

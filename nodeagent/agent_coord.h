@@ -68,7 +68,9 @@ struct agent_part {
 	int64_t rank;			  /* global task id (0 standalone) */
 	bool restored;			  /* it was restored from an image */
 	bool lost;			  /* removed because its node agent's link broke,
-					   * not because it ended: still one of the job's */
+					   * or it died without saying it exits (SIGKILL, the
+					   * OOM killer): still one of the job's */
+	bool exiting;			  /* it said it exits (a local "leave") */
 	int64_t restored_gen;		  /* generation it was restored from, or -1 */
 	uint64_t seq;			  /* registration order, for stable sorting */
 	enum agent_part_state state;	  /* progress in the current generation */
@@ -123,6 +125,13 @@ struct agent_coord;
  * out of memory. @conf is copied. */
 struct agent_coord *agent_coord_new(struct event_base *base, const char *dir,
 				    const struct agent_coord_conf *conf);
+/* The bound the WRITE phase of the next generation gets: the site's phase
+ * timeout when it set one, otherwise derived from the newest generation's
+ * size and the bandwidth of the last write (agent_timeout.h). */
+int agent_coord_write_bound(struct agent_coord *co);
+/* Writes the bounds of both phases, and where the WRITE one comes from, into
+ * @buf ("prepare N s, write M s (...)") for the agent's log. */
+void agent_coord_describe_bounds(struct agent_coord *co, char *buf, size_t size);
 /* Aborts a running generation and answers every requester, running or
  * queued, with @reason. */
 void agent_coord_stop(struct agent_coord *co, const char *reason);
@@ -179,8 +188,9 @@ void agent_coord_waiter_cancel(struct agent_coord *co, struct agent_waiter *w);
 /* True while a generation is running. */
 bool agent_coord_busy(const struct agent_coord *co);
 
-/* Builds the "status_reply" message (caller puts it), NULL on ENOMEM. */
-struct json_object *agent_coord_status(const struct agent_coord *co);
+/* Builds the "status_reply" message (caller puts it), NULL on ENOMEM. May
+ * read the newest generation on disk once, to derive the WRITE bound. */
+struct json_object *agent_coord_status(struct agent_coord *co);
 
 /* Sets a callback run when a final (--kill) generation is committed,
  * before its processes are told to exit. When it returns true (the job is

@@ -16,6 +16,8 @@
 #ifndef CKPT_AGENT_DIR_H
 #define CKPT_AGENT_DIR_H
 
+#include <stdint.h>
+
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -75,5 +77,32 @@ int agent_mkdir_parents(char *dir);
  * -ENAMETOOLONG (@sock_len too small) or another -errno. */
 int agent_dir_ensure(const char *agent_path, const char *dir, const char *const *extra_args,
 		     char *sock, size_t sock_len);
+
+/* The options of a job's coordinator: the plugin starts it with them on
+ * the batch host, and the coordinator records them (coord.args) so that a
+ * node agent starts it again with the same (agent_respawn.h). */
+struct agent_coord_opts {
+	uint32_t job_id;
+	int64_t margin_s;   /* --margin */
+	int keep;	    /* --keep, 0: not given */
+	int level;	    /* --level, 0: not given */
+	int64_t interval_s; /* --interval, < 0: not given */
+	int port_lo;	    /* --port LO-HI, 0: not given */
+	int port_hi;
+	int64_t phase_timeout_s; /* --phase-timeout (the site's), 0: not given */
+};
+
+/* Most arguments agent_coord_args() makes (seven options and values). */
+#define AGENT_COORD_ARGS_MAX 14
+
+/* The argument list agent_coord_args() fills, with room for its values. */
+struct agent_coord_argv {
+	char val[AGENT_COORD_ARGS_MAX / 2][24];
+	const char *argv[AGENT_COORD_ARGS_MAX + 1]; /* NULL-terminated */
+};
+
+/* Fills @a with the ckpt-agent options for @o, in one order for every
+ * caller. Returns a->argv. */
+const char *const *agent_coord_args(const struct agent_coord_opts *o, struct agent_coord_argv *a);
 
 #endif

@@ -430,6 +430,16 @@ static int link_on_part_msg(struct link_conn *c, const struct json_object *msg)
 		return 0;
 	}
 	if (type == PROTO_MSG_T_LEAVE) {
+		struct json_object *lost = NULL;
+
+		/* Killed, not exited: its task is still one of the job's. */
+		if (json_object_object_get_ex(msg, "lost", &lost) &&
+		    json_object_is_type(lost, json_type_boolean) && json_object_get_boolean(lost)) {
+			lp->part.lost = true;
+			snprintf(lp->name, sizeof(lp->name),
+				 "pid %d (%.64s) on %s, which ended without exiting",
+				 (int)lp->part.pid, strrchr(lp->part.exe, '/') + 1, c->node);
+		}
 		link_part_free(c, lp);
 		return 0;
 	}

@@ -578,43 +578,19 @@ static const struct agent_backend_ops coord_backend_ops = {
  * start it again with them should it die (agent_respawn.h). */
 static int agent_publish_args(const struct agent *a, const struct agent_opts *o)
 {
-	char job[16];
-	char margin[24];
-	char keep[16];
-	char level[16];
-	char interval[24];
-	char ports[16];
-	const char *args[AGENT_RESPAWN_ARGS_MAX + 1];
-	size_t n = 0;
+	const struct agent_coord_opts co = {
+		.job_id = o->job_id,
+		.margin_s = o->margin_s,
+		.keep = o->keep,
+		.level = o->level,
+		.interval_s = o->interval_s,
+		.port_lo = o->port,
+		.port_hi = o->port_hi,
+		.phase_timeout_s = o->timeout_s,
+	};
+	struct agent_coord_argv argv;
 
-	snprintf(job, sizeof(job), "%u", o->job_id);
-	snprintf(margin, sizeof(margin), "%lld", (long long)o->margin_s);
-	args[n++] = "--job";
-	args[n++] = job;
-	args[n++] = "--margin";
-	args[n++] = margin;
-	if (o->keep) {
-		snprintf(keep, sizeof(keep), "%d", o->keep);
-		args[n++] = "--keep";
-		args[n++] = keep;
-	}
-	if (o->level) {
-		snprintf(level, sizeof(level), "%d", o->level);
-		args[n++] = "--level";
-		args[n++] = level;
-	}
-	if (o->interval_s >= 0) {
-		snprintf(interval, sizeof(interval), "%lld", (long long)o->interval_s);
-		args[n++] = "--interval";
-		args[n++] = interval;
-	}
-	if (o->port) {
-		snprintf(ports, sizeof(ports), "%d-%d", o->port, o->port_hi);
-		args[n++] = "--port";
-		args[n++] = ports;
-	}
-	args[n] = NULL;
-	return agent_respawn_args_write(a->ad.dir, args);
+	return agent_respawn_args_write(a->ad.dir, agent_coord_args(&co, &argv));
 }
 
 /* Coordinator: listens on TCP and says where, for node agents and CLIs. */
@@ -1052,17 +1028,22 @@ int main(int argc, char **argv)
 		ready_report(ready_fd, "error: cannot set up the agent: %s\n", strerror(-ret));
 		goto out_free;
 	}
-	if (o.relay)
+	if (o.relay) {
 		log_info("node agent of %s for job %u: serving %s, coordinator in %s", a.node,
 			 o.job_id, a.ad.sock, o.relay);
-	else if (o.job_id)
-		log_info("serving %s on %s for job %u (phase timeout %d s, keep %d, interval "
-			 "%ld s)",
-			 a.ad.dir, a.ad.sock, o.job_id, conf.phase_timeout_s, conf.keep,
-			 a.interval_s);
-	else
-		log_info("serving %s on %s (idle exit %d s, phase timeout %d s, keep %d)", a.ad.dir,
-			 a.ad.sock, a.idle_exit_s, conf.phase_timeout_s, conf.keep);
+	} else {
+		/* The bounds really applied, the derived WRITE one included. */
+		char bounds[256];
+
+		agent_coord_describe_bounds(a.co, bounds, sizeof(bounds));
+		if (o.job_id)
+			log_info("serving %s on %s for job %u (phase timeouts: %s; keep %d, "
+				 "interval %ld s)",
+				 a.ad.dir, a.ad.sock, o.job_id, bounds, conf.keep, a.interval_s);
+		else
+			log_info("serving %s on %s (idle exit %d s, phase timeouts: %s; keep %d)",
+				 a.ad.dir, a.ad.sock, a.idle_exit_s, bounds, conf.keep);
+	}
 	ready_report(ready_fd, "ready %d\n", (int)getpid());
 	event_base_dispatch(a.base);
 	ret = 0;

@@ -45,11 +45,12 @@ int agent_respawn_args_write(const char *dir, const char *const *args)
 	return ret;
 }
 
-/* True for an option the coordinator may be started again with. */
+/* True for an option the coordinator may be started again with: those of
+ * agent_coord_args() (agent_dir.h). */
 static bool respawn_opt_allowed(const char *opt)
 {
 	static const char *const allowed[] = {
-		"--job", "--margin", "--keep", "--level", "--interval", "--port",
+		"--job", "--margin", "--keep", "--level", "--interval", "--port", "--phase-timeout",
 	};
 	size_t i;
 

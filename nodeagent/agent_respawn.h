@@ -15,10 +15,12 @@
 
 #include <stdint.h>
 
+#include "agent_dir.h"
+
 /* Name of the record inside the job's checkpoint directory. */
 #define AGENT_RESPAWN_ARGS_FILE "coord.args"
-/* Most arguments a record may hold (six options and their values). */
-#define AGENT_RESPAWN_ARGS_MAX 12
+/* Most arguments a record may hold (agent_coord_args(), agent_dir.h). */
+#define AGENT_RESPAWN_ARGS_MAX AGENT_COORD_ARGS_MAX
 
 /* Writes @args (NULL-terminated, at most AGENT_RESPAWN_ARGS_MAX) to
  * @dir/coord.args atomically. Returns 0 or -errno. */

@@ -15,6 +15,7 @@
 #include "log.h"
 
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
@@ -273,4 +274,38 @@ int agent_dir_ensure(const char *agent_path, const char *dir, const char *const 
 	}
 	memcpy(sock, ad.sock, strlen(ad.sock) + 1);
 	return 0;
+}
+
+/* Appends option @name with the printf-formatted value to @a. */
+__attribute__((format(printf, 4, 5))) static void coord_arg(struct agent_coord_argv *a, size_t *n,
+							    const char *name, const char *fmt, ...)
+{
+	char *val = a->val[*n / 2];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(val, sizeof(a->val[0]), fmt, ap);
+	va_end(ap);
+	a->argv[(*n)++] = name;
+	a->argv[(*n)++] = val;
+}
+
+const char *const *agent_coord_args(const struct agent_coord_opts *o, struct agent_coord_argv *a)
+{
+	size_t n = 0;
+
+	coord_arg(a, &n, "--job", "%u", o->job_id);
+	coord_arg(a, &n, "--margin", "%lld", (long long)o->margin_s);
+	if (o->keep)
+		coord_arg(a, &n, "--keep", "%d", o->keep);
+	if (o->level)
+		coord_arg(a, &n, "--level", "%d", o->level);
+	if (o->interval_s >= 0)
+		coord_arg(a, &n, "--interval", "%lld", (long long)o->interval_s);
+	if (o->port_lo)
+		coord_arg(a, &n, "--port", "%d-%d", o->port_lo, o->port_hi);
+	if (o->phase_timeout_s)
+		coord_arg(a, &n, "--phase-timeout", "%lld", (long long)o->phase_timeout_s);
+	a->argv[n] = NULL;
+	return a->argv;
 }

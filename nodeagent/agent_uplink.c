@@ -345,6 +345,12 @@ static void be_part_remove(void *ctx, struct agent_part *part)
 	struct uplink_part *up = *pp;
 	struct json_object *m = proto_msg_new(PROTO_MSG_LEAVE);
 
+	/* A process that died without exiting is missing, not ended. */
+	if (m && part->lost &&
+	    json_object_object_add(m, "lost", json_object_new_boolean(true)) < 0) {
+		json_object_put(m);
+		m = NULL;
+	}
 	if (m)
 		uplink_send(u, m, "part", up->id);
 	json_object_put(m);

@@ -12,6 +12,7 @@
 #include <limits.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 struct json_object;
 
@@ -86,6 +87,28 @@ int cli_target_init(const char *cmd, const char *dir, const char *job, struct cl
 int cli_target_connect(struct cli_target *t);
 
 /* The commands; each returns the process exit status. */
+/* Waits for @pid (the program, or the init of its namespace), forwarding
+ * ckpt's termination signals to it; returns its status as a shell reports
+ * it (cli_run.c). */
+int cli_run_wait(pid_t pid, const char *prog);
+
+/* ---- cli_tree.c: the namespace of a process tree ------------------------- */
+
+struct proto_manifest;
+/* Moves this (single-threaded) process into a new user namespace mapping the
+ * user to itself and makes its next fork pid 1 of a new PID namespace.
+ * Returns 0 or -errno (said on stderr). */
+int cli_tree_ns_enter(void);
+/* After cli_tree_ns_enter(): forks our init (pid 1), which runs @argv as
+ * pid 2. Returns the init's pid, -1 on failure (said). */
+pid_t cli_tree_run(char **argv);
+/* Restores the generation in @gen_dir (manifest @m) as the tree it was, in
+ * new namespaces, each process by @restorer with the agent @sock; the
+ * init's pid in *@init_out. Returns 0, -ENOENT when the images are not a
+ * tree of 'ckpt run' (restore them as before), or -errno (said). */
+int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const char *restorer,
+		     const char *sock, pid_t *init_out);
+
 int cli_cmd_run(int argc, char **argv);
 int cli_cmd_checkpoint(int argc, char **argv);
 int cli_cmd_restart(int argc, char **argv);

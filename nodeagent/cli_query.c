@@ -438,6 +438,13 @@ static void status_print(struct json_object *r)
 		printf("interval:    every %lld s\n", (long long)jint(r, "interval"));
 	else
 		printf("interval:    none\n");
+	/* An agent older than write_timeout gives only the PREPARE bound. */
+	if (json_object_object_get(r, "write_timeout"))
+		printf("timeouts:    prepare %lld s, write %lld s (%s)\n",
+		       (long long)jint(r, "phase_timeout"), (long long)jint(r, "write_timeout"),
+		       json_object_get_boolean(json_object_object_get(r, "write_timeout_derived"))
+			       ? "derived from the last checkpoint"
+			       : "set by the site");
 	status_print_job(r);
 	printf("processes:   %zu\n", n);
 	for (i = 0; i < n; i++) {

@@ -226,6 +226,15 @@ int cli_cmd_restart(int argc, char **argv)
 	cli_verbose("restoring generation %llu of %s: %zu image(s), agent %s",
 		    (unsigned long long)gen, ad.dir, m->n_images, ad.sock);
 	fflush(NULL);
+	/* A tree 'ckpt run' started in its own namespace comes back with its
+	 * pids (docs/process-trees.md); other generations as before. */
+	c = cli_tree_restart(gen_dir, m, restorer, ad.sock, &kids[0]);
+	if (!c) {
+		ret = cli_run_wait(kids[0], "the restored program");
+		goto out_free;
+	}
+	if (c != -ENOENT)
+		goto out_free;
 	for (i = 1; i < m->n_images; i++) {
 		snprintf(image, sizeof(image), "%s/%s", gen_dir, m->images[i].file);
 		kids[i] = fork();

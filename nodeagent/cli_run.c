@@ -91,7 +91,7 @@ static void run_forward(int sig)
 		kill(run_child, sig);
 }
 
-static int run_wait(pid_t pid, const char *prog)
+int cli_run_wait(pid_t pid, const char *prog)
 {
 	static const int forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT };
 	struct sigaction sa = { .sa_handler = run_forward };
@@ -184,6 +184,20 @@ int cli_cmd_run(int argc, char **argv)
 	cli_verbose("running %s with agent %s, images in %s%s", argv[optind], ad.sock, ad.dir,
 		    interval ? " (periodic checkpoints)" : "");
 	fflush(NULL);
+	/* A namespace of its own, so that a restart gives every process of the
+	 * tree its pid again (docs/process-trees.md); without one the program
+	 * runs as before. */
+	if (!cli_tree_ns_enter()) {
+		if (setenv("CKPT_PIDNS", "1", 1)) {
+			cli_err("cannot set the environment: %s", strerror(errno));
+			return CLI_EXIT_FAIL;
+		}
+		pid = cli_tree_run(argv + optind);
+		if (pid < 0)
+			return CLI_EXIT_FAIL;
+		return cli_run_wait(pid, argv[optind]);
+	}
+	unsetenv("CKPT_PIDNS");
 	pid = fork();
 	if (pid < 0) {
 		cli_err("fork: %s", strerror(errno));
@@ -194,5 +208,5 @@ int cli_cmd_run(int argc, char **argv)
 		cli_err("cannot run %s: %s", argv[optind], strerror(errno));
 		_exit(errno == ENOENT ? 127 : 126);
 	}
-	return run_wait(pid, argv[optind]);
+	return cli_run_wait(pid, argv[optind]);
 }

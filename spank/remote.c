@@ -187,22 +187,61 @@ static bool gen_step_is_mpi(const char *gendir, const struct proto_manifest *m, 
 	return false;
 }
 
+/* Older generations handed to ckpt-restore beside the newest (a few more
+ * than any keep setting in use; the rest are never needed). */
+#define RESTORE_OLDER_MAX 8
+
+/* What a task restores: the newest image whose metadata opened, and the
+ * older generations ckpt-restore falls back to when it finds that image's
+ * data corrupt while loading it. */
+struct restore_plan {
+	char image[PATH_MAX]; /* newest candidate */
+	uint64_t gen;	      /* its generation */
+	bool mpi;	      /* an MPI step's: no fallback, no fresh start */
+	char older[RESTORE_OLDER_MAX * (PATH_MAX + 24)]; /* "N\tPATH\n" lines */
+	unsigned int nolder;				 /* lines in older */
+};
+
+/* Appends generation @gen's @image to @p's older candidates, unless the
+ * list is full or the path cannot be written on one line. */
+static void plan_older_add(struct restore_plan *p, uint64_t gen, const char *image)
+{
+	size_t used = strlen(p->older);
+	int n;
+
+	if (p->nolder >= RESTORE_OLDER_MAX || strpbrk(image, "\t\n"))
+		return;
+	n = snprintf(p->older + used, sizeof(p->older) - used, "%llu\t%s\n",
+		     (unsigned long long)gen, image);
+	if (n < 0 || (size_t)n >= sizeof(p->older) - used) {
+		p->older[used] = '\0';
+		return;
+	}
+	p->nolder++;
+}
+
 /*
  * Looks for the image of (step, rank) in the newest committed generation of
- * @jobdir. An image that fails verification (or an unreadable manifest) is
- * reported and the generation before is tried, so a corrupt newest one falls
- * back; a generation without this task's image ends the search (the task
- * starts fresh). Not so for a rank of an MPI step (the step's other images
- * there carry libckpt's mpi record): its ranks must all restart from one
- * generation, and the others take the newest, so an unusable image of its
- * own stops the task. A generation whose manifest does not name @instance
- * (the running submission's job instance) was not written by this job: it
- * ends the search too, said in the job output. Returns 1 with @image
- * filled, 0 if there is none, -1 when the task must not start.
+ * @jobdir. Only the image's metadata is checked here (footer, index,
+ * header, records, area descriptors: a few KiB); its page data is checked
+ * by ckpt-restore as it loads it, so a restart reads each byte once. An
+ * image whose metadata is unusable (or an unreadable manifest) is reported
+ * and the generation before is tried; the older generations behind the one
+ * chosen go to @p->older, for ckpt-restore to fall back to when it finds
+ * the chosen image's data corrupt. A generation without this task's image
+ * ends the search (the task starts fresh). Not so for a rank of an MPI step
+ * (the step's other images carry libckpt's mpi record): its ranks must all
+ * restart from one generation, and the others take the newest, so an
+ * unusable image of its own stops the task, and no older one is listed. A
+ * generation whose manifest does not name @instance (the running
+ * submission's job instance) was not written by this job: it ends the
+ * search too, said in the job output. Returns 1 with @p filled, 0 if there
+ * is none, -1 when the task must not start.
  */
 static int image_find(const char *jobdir, const struct task_ids *t, const char *instance,
-		      char *image, size_t len, uint64_t *gen_found)
+		      struct restore_plan *p)
 {
+	char image[PATH_MAX];
 	uint64_t *gens = NULL;
 	unsigned int tried = 0;
 	size_t n = 0;
@@ -210,7 +249,7 @@ static int image_find(const char *jobdir, const struct task_ids *t, const char *
 
 	if (proto_gen_list(jobdir, &gens, &n) < 0)
 		return 0; /* no directory yet: a first start */
-	for (size_t i = n; i-- > 0 && !found;) {
+	for (size_t i = n; i-- > 0 && found >= 0 && !(found && p->mpi);) {
 		char gendir[PATH_MAX];
 		struct proto_manifest *m = NULL;
 		const struct proto_manifest_image *img;
@@ -220,6 +259,11 @@ static int image_find(const char *jobdir, const struct task_ids *t, const char *
 		    proto_manifest_read(gendir, &m) < 0)
 			continue; /* proto_manifest_read said why */
 		if (!instance[0] || strcmp(m->instance, instance) != 0) {
+			if (found) {
+				/* An older submission's: no fallback there. */
+				proto_manifest_free(m);
+				break;
+			}
 			/* Not this submission's: neither it nor anything older. */
 			log_err("gen-%llu in %s is not this job's (%s): not restored; step %u task "
 				"%u starts from the beginning",
@@ -243,11 +287,26 @@ static int image_find(const char *jobdir, const struct task_ids *t, const char *
 			proto_manifest_free(m);
 			break;
 		}
-		if (snprintf(image, len, "%s/%s", gendir, img->file) < (int)len) {
+		if (snprintf(image, sizeof(image), "%s/%s", gendir, img->file) <
+		    (int)sizeof(image)) {
 			tried++;
-			if (img_reader_open(image, IMG_VERIFY_ALL, &r) == 0) {
-				found = 1;
-				*gen_found = gens[i];
+			if (img_reader_open(image, 0, &r) == 0) {
+				const void *data;
+				uint64_t len = 0;
+				uint32_t idx = 0;
+
+				if (found) {
+					plan_older_add(p, gens[i], image);
+				} else {
+					found = 1;
+					p->gen = gens[i];
+					snprintf(p->image, sizeof(p->image), "%s", image);
+					p->mpi = img_reader_record_find(r, CKPT_REC_MPI, &idx,
+									&data, &len) == 0 &&
+						 len > 0;
+				}
+			} else if (found) {
+				/* Not needed unless the chosen one fails: skipped. */
 			} else if (gen_step_is_mpi(gendir, m, t->stepid)) {
 				log_err("gen-%llu of step %u task %u is unusable (%s): the ranks of "
 					"an MPI step must restart from one generation, so this one "
@@ -266,15 +325,13 @@ static int image_find(const char *jobdir, const struct task_ids *t, const char *
 		}
 		proto_manifest_free(m);
 	}
-	if (found < 0) {
-		free(gens);
+	free(gens);
+	if (found < 0)
 		return -1;
-	}
 	if (!found && tried)
 		log_err("no usable image of step %u task %u in %u generation(s) of %s: it starts "
 			"from the beginning",
 			t->stepid, t->rank, tried, jobdir);
-	free(gens);
 	return found;
 }
 
@@ -296,18 +353,20 @@ static bool step_is_multi_prog(int argc, char **argv)
  * TMPDIR, sets the user's propagated limits and then executes the task's
  * argv[0] with the environment the plugin may still change: putting the
  * restorer there (the image and socket go in the environment) gives the
- * restored task the same set-up a fresh one gets. Returns 0, or -1 when the
- * step's argv cannot be changed (the caller restores at once).
+ * restored task the same set-up a fresh one gets. With @fresh, the task's
+ * own program is named too (CKPT_RESTORE_ARGV0), for ckpt-restore to start
+ * it when no image turns out usable. Returns 0, or -1 when the step's argv
+ * cannot be changed (the caller restores at once).
  */
 static int task_restore_deferred(spank_t sp, const char *restorer, const char *image,
-				 const char *sock)
+				 const char *sock, bool fresh)
 {
 	char **argv = NULL;
 	char *exe;
 	int argc = 0;
 
 	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || !argv || argc < 1 ||
-	    step_is_multi_prog(argc, argv))
+	    !argv[0] || step_is_multi_prog(argc, argv))
 		return -1;
 	if (spank_setenv(sp, "CKPT_RESTORE_IMAGE", image, 1) != ESPANK_SUCCESS ||
 	    spank_setenv(sp, "CKPT_RESTORE_AGENT", sock, 1) != ESPANK_SUCCESS)
@@ -315,34 +374,62 @@ static int task_restore_deferred(spank_t sp, const char *restorer, const char *i
 	exe = strdup(restorer);
 	if (!exe)
 		return -1;
+	if (fresh && spank_setenv(sp, "CKPT_RESTORE_ARGV0", argv[0], 1) != ESPANK_SUCCESS) {
+		free(exe);
+		return -1;
+	}
 	/* This is the task's own copy of slurmstepd: it executes argv[0]
 	 * next (or exits), so the old string is neither freed nor needed. */
 	argv[0] = exe;
 	return 0;
 }
 
-/* Replaces this task by ckpt-restore of @image: through slurmstepd's own
- * execve where possible, else at once (--multi-prog). Returns 0 when the
- * restore is set up, -1 on failure. */
-static int task_restore(spank_t sp, const char *image, const char *sock, uint64_t gen,
-			const struct task_ids *t)
+static int task_env_set(spank_t sp, const char *sock, const char *jobdir, const struct task_ids *t,
+			bool restorer);
+
+/*
+ * Replaces this task by ckpt-restore of @p's image: through slurmstepd's
+ * own execve where possible, else at once (--multi-prog). ckpt-restore
+ * checks the image's data as it loads it; it falls back to @p's older
+ * generations when that fails, and, unless the task is an MPI rank, starts
+ * the task's program fresh when none is usable: the environment of a fresh
+ * task is set up for that (libckpt.so named in CKPT_RESTORE_PRELOAD, not
+ * preloaded into the restorer). It prints the "resumes from" line once a
+ * generation is loaded whole. Returns 0 when the restore is set up, -1 on
+ * failure.
+ */
+static int task_restore(spank_t sp, const struct restore_plan *p, const char *sock,
+			const char *jobdir, const struct task_ids *t)
 {
 	char restorer[PATH_MAX];
+	char task[64];
+	char gen[24];
 	char **env = NULL;
 
 	if (sibling_path("ckpt-restore", restorer, sizeof(restorer)))
 		return -1;
-	/* One line in the job's output: stderr is the task's already. */
-	fprintf(stderr, "slurm-ckpt: step %u task %u resumes from gen-%llu\n", t->stepid, t->rank,
-		(unsigned long long)gen);
-	if (task_restore_deferred(sp, restorer, image, sock) == 0)
+	snprintf(task, sizeof(task), "step %u task %u", t->stepid, t->rank);
+	snprintf(gen, sizeof(gen), "%llu", (unsigned long long)p->gen);
+	/* The job's environment is the user's: only what is set here counts. */
+	spank_unsetenv(sp, "CKPT_RESTORE_OLDER");
+	spank_unsetenv(sp, "CKPT_RESTORE_ARGV0");
+	spank_unsetenv(sp, "CKPT_RESTORE_PRELOAD");
+	if (spank_setenv(sp, "CKPT_RESTORE_GEN", gen, 1) != ESPANK_SUCCESS ||
+	    spank_setenv(sp, "CKPT_RESTORE_TASK", task, 1) != ESPANK_SUCCESS ||
+	    (p->nolder && spank_setenv(sp, "CKPT_RESTORE_OLDER", p->older, 1) != ESPANK_SUCCESS)) {
+		log_err("cannot set the environment of ckpt-restore for %s", task);
+		return -1;
+	}
+	if (!p->mpi && task_env_set(sp, sock, jobdir, t, true))
+		return -1;
+	if (task_restore_deferred(sp, restorer, p->image, sock, !p->mpi) == 0)
 		return 0;
 	log_info("step %u task %u is restored at once, without this start's TaskProlog, TMPDIR "
 		 "and limits (an srun --multi-prog step)",
 		 t->stepid, t->rank);
 	if (spank_get_item(sp, S_JOB_ENV, &env) != ESPANK_SUCCESS)
 		env = NULL;
-	char *const argv[] = { restorer, (char *)image, "--agent", (char *)sock, NULL };
+	char *const argv[] = { restorer, (char *)p->image, "--agent", (char *)sock, NULL };
 	execve(restorer, argv, env);
 	log_perror("cannot execute %s", restorer);
 	return -1;
@@ -389,8 +476,12 @@ static int mpi_shadow_add(spank_t sp)
 	return spank_setenv(sp, "LD_LIBRARY_PATH", val, 1) == ESPANK_SUCCESS ? 0 : -1;
 }
 
-/* Starts this task fresh under libckpt.so, registered with the job's agent. */
-static int task_inject(spank_t sp, const char *sock, const char *jobdir, const struct task_ids *t)
+/* The environment of a task started fresh under libckpt.so, registered
+ * with the job's agent. For @restorer (ckpt-restore, which starts the task
+ * fresh only when no image is usable), libckpt.so is named in
+ * CKPT_RESTORE_PRELOAD instead of being preloaded into the restorer. */
+static int task_env_set(spank_t sp, const char *sock, const char *jobdir, const struct task_ids *t,
+			bool restorer)
 {
 	char lib[PATH_MAX];
 
@@ -399,7 +490,9 @@ static int task_inject(spank_t sp, const char *sock, const char *jobdir, const s
 	/* Inherited from the batch shell's environment: not for tasks. */
 	spank_unsetenv(sp, "CKPT_SIGNALS_ONLY");
 	/* SIGTERM and --signal's USR1 become checkpoint requests. */
-	if (preload_add(sp, lib) || spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
+	if ((restorer ? spank_setenv(sp, "CKPT_RESTORE_PRELOAD", lib, 1) != ESPANK_SUCCESS
+		      : preload_add(sp, lib) != 0) ||
+	    spank_setenv(sp, "CKPT_AGENT_SOCKET", sock, 1) ||
 	    spank_setenv(sp, "CKPT_DIR", jobdir, 1) || setenv_u32(sp, "CKPT_STEP", t->stepid) ||
 	    setenv_u32(sp, "CKPT_RANK", t->rank) || spank_setenv(sp, "CKPT_SIGNALS", "1", 1) ||
 	    mpi_shadow_add(sp)) {
@@ -427,47 +520,20 @@ static int agent_start(const char *dir, const char *const *args, char *sock, siz
  * and interval. */
 static int coordinator_ensure(const char *jobdir, uint32_t jobid, char *sock, size_t len)
 {
-	char job[16];
-	char margin[24];
-	char keep[16];
-	char level[16];
-	char interval[24];
-	char ports[16];
-	char phase[24];
-	const char *args[16];
-	size_t n = 0;
+	/* The same list the coordinator records for its restart. */
+	const struct agent_coord_opts o = {
+		.job_id = jobid,
+		.margin_s = (int64_t)plugin_site.margin_s,
+		.keep = (int)(plugin_job.keep ? plugin_job.keep : plugin_site.keep),
+		.level = plugin_site.compress_level,
+		.interval_s = plugin_job.interval_s ? (int64_t)plugin_job.interval_s : -1,
+		.port_lo = (int)plugin_site.port_lo,
+		.port_hi = (int)plugin_site.port_hi,
+		.phase_timeout_s = (int64_t)plugin_site.phase_timeout_s,
+	};
+	struct agent_coord_argv argv;
 
-	snprintf(job, sizeof(job), "%u", jobid);
-	snprintf(margin, sizeof(margin), "%llu", (unsigned long long)plugin_site.margin_s);
-	snprintf(keep, sizeof(keep), "%u", plugin_job.keep ? plugin_job.keep : plugin_site.keep);
-	snprintf(level, sizeof(level), "%d", plugin_site.compress_level);
-	args[n++] = "--job";
-	args[n++] = job;
-	args[n++] = "--margin";
-	args[n++] = margin;
-	args[n++] = "--keep";
-	args[n++] = keep;
-	args[n++] = "--level";
-	args[n++] = level;
-	if (plugin_job.interval_s) {
-		snprintf(interval, sizeof(interval), "%llu",
-			 (unsigned long long)plugin_job.interval_s);
-		args[n++] = "--interval";
-		args[n++] = interval;
-	}
-	if (plugin_site.port_lo) {
-		snprintf(ports, sizeof(ports), "%u-%u", plugin_site.port_lo, plugin_site.port_hi);
-		args[n++] = "--port";
-		args[n++] = ports;
-	}
-	if (plugin_site.phase_timeout_s) {
-		snprintf(phase, sizeof(phase), "%llu",
-			 (unsigned long long)plugin_site.phase_timeout_s);
-		args[n++] = "--phase-timeout";
-		args[n++] = phase;
-	}
-	args[n] = NULL;
-	return agent_start(jobdir, args, sock, len);
+	return agent_start(jobdir, agent_coord_args(&o, &argv), sock, len);
 }
 
 /* The job's agent on this node, which forwards the node's processes to the
@@ -588,8 +654,7 @@ int plugin_task_init(spank_t sp)
 	struct task_ids t;
 	char jobdir[PATH_MAX];
 	char sock[PATH_MAX];
-	char image[PATH_MAX];
-	uint64_t gen = 0;
+	static struct restore_plan plan;
 	int found;
 
 	if (plugin_job.mode != CKPT_MODE_AUTO)
@@ -648,11 +713,12 @@ int plugin_task_init(spank_t sp)
 		first_start_note(jobdir, &t);
 		found = 0;
 	} else {
-		found = image_find(jobdir, &t, instance, image, sizeof(image), &gen);
+		memset(&plan, 0, sizeof(plan));
+		found = image_find(jobdir, &t, instance, &plan);
 	}
 	if (found < 0)
 		return -1;
 	if (found > 0)
-		return task_restore(sp, image, sock, gen, &t);
-	return task_inject(sp, sock, jobdir, &t);
+		return task_restore(sp, &plan, sock, jobdir, &t);
+	return task_env_set(sp, sock, jobdir, &t, false);
 }

@@ -44,3 +44,15 @@ tc_node_state() {
 tc_nodes_idle() {
 	[ "$(tc_node_state cn1)" = idle ] && [ "$(tc_node_state cn2)" = idle ]
 }
+
+# tc_running_config: loads the configuration `up` last started
+# ($TESTCLUSTER_DIR/etc/testcluster.env): TESTCLUSTER_RUNNING_CONFIG
+# (default | production), TESTCLUSTER_PROCTRACK, TESTCLUSTER_TASK and
+# TESTCLUSTER_CGROUP_NOTE (why the cgroup plugins run or not). Returns 1
+# when `up` has not written it.
+tc_running_config() {
+	local f=$TESTCLUSTER_DIR/etc/testcluster.env
+	[ -s "$f" ] || return 1
+	# shellcheck disable=SC1090
+	. "$f"
+}

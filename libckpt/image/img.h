@@ -287,7 +287,9 @@ struct img_reader;
 
 enum img_reader_flag {
 	/* At open, also check the whole-file checksum and decompress and
-	 * check every chunk (ckpt inspect --verify, before a restore). */
+	 * check every chunk (ckpt inspect --verify, CKPT_VERIFY=1). Not
+	 * before a restore: loading checks every chunk as it is read, so a
+	 * restorer opens without it and reads each byte once. */
 	IMG_VERIFY_ALL = 1u << 0,
 	/* Open as the base of another image: its own bases are not opened
 	 * (references always point at chunks holding data). */

@@ -6,7 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <fcntl.h>
 #include <unistd.h>
 
 static void fuzz_log_drop(enum log_level level, const char *msg)
@@ -20,26 +20,43 @@ void fuzz_log_quiet(void)
 	log_set_backend(fuzz_log_drop);
 }
 
-/* A memfd, not a file under /tmp: no disk traffic at thousands of inputs a
- * second, and it is a regular file to readers that refuse anything else. */
+/* A file on tmpfs (/dev/shm): no disk traffic at thousands of inputs a
+ * second, and a regular file reached by a plain path. Not a memfd's
+ * /proc/self/fd/N: that is a symbolic link, which readers opening with
+ * O_NOFOLLOW (agent_addr.c) refuse, so every input would be rejected before
+ * the parser ran. */
+static char fuzz_file_dir[64];
+static char fuzz_file_path[80];
+
+static void fuzz_file_remove(void)
+{
+	unlink(fuzz_file_path);
+	rmdir(fuzz_file_dir);
+}
+
 const char *fuzz_file_put(const uint8_t *data, size_t size)
 {
-	static char path[64];
 	static int fd = -1;
 
 	if (fd < 0) {
-		fd = memfd_create("fuzz-input", MFD_CLOEXEC);
-		if (fd < 0) {
-			perror("fuzz: memfd_create");
+		snprintf(fuzz_file_dir, sizeof(fuzz_file_dir), "/dev/shm/fuzz-input.XXXXXX");
+		if (!mkdtemp(fuzz_file_dir)) {
+			perror("fuzz: mkdtemp /dev/shm/fuzz-input.XXXXXX");
 			abort();
 		}
-		snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+		snprintf(fuzz_file_path, sizeof(fuzz_file_path), "%s/input", fuzz_file_dir);
+		fd = open(fuzz_file_path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+		if (fd < 0) {
+			perror("fuzz: cannot create the scratch file");
+			abort();
+		}
+		atexit(fuzz_file_remove);
 	}
 	if (ftruncate(fd, 0) || (size && pwrite(fd, data, size, 0) != (ssize_t)size)) {
 		perror("fuzz: cannot write the scratch file");
 		abort();
 	}
-	return path;
+	return fuzz_file_path;
 }
 
 char *fuzz_strndup(const uint8_t *data, size_t size)

@@ -17,10 +17,12 @@ fail() {
 }
 unset LD_PRELOAD LD_LIBRARY_PATH PMI_FD PMI_RANK PMI_SIZE
 export CKPT_AGENT_IDLE_EXIT=5
+# Waits are multiplied by CKPT_TEST_TIME_FACTOR, as in tests/slurm/lib.sh.
+factor=${CKPT_TEST_TIME_FACTOR:-3}
 
 "$ckpt" run --dir "$T/ckpt" -- "$spin" 60 >"$T/out" 2>"$T/err" &
 run=$!
-deadline=$((SECONDS + 30))
+deadline=$((SECONDS + 30 * factor))
 until grep -q '^ready rank 0' "$T/out"; do
 	((SECONDS < deadline)) || fail "the MPI program did not start: $(cat "$T/err")"
 	kill -0 "$run" 2>/dev/null || fail "ckpt run ended early: $(cat "$T/err")"

@@ -21,6 +21,8 @@ fail() {
 }
 unset LD_PRELOAD LD_LIBRARY_PATH PMI_FD PMI_RANK PMI_SIZE
 export CKPT_AGENT_IDLE_EXIT=10
+# Waits are multiplied by CKPT_TEST_TIME_FACTOR, as in tests/slurm/lib.sh.
+factor=${CKPT_TEST_TIME_FACTOR:-3}
 # Margins, not speed: after "iter 40" the --kill checkpoint must come
 # before the last iteration (360 iterations of 40 ms later), and after the
 # restart checkpoint 3 (at "iter 80") too.
@@ -33,9 +35,9 @@ result_lines() {
 
 # wait_iter N: the program printed "iter N".
 wait_iter() {
-	local deadline=$((SECONDS + 60))
+	local deadline=$((SECONDS + 60 * factor))
 	until grep -q "^iter $1\$" "$T/out" 2>/dev/null; do
-		((SECONDS < deadline)) || fail "no 'iter $1' after 60 s: $(tail -n 3 "$T/out")"
+		((SECONDS < deadline)) || fail "no 'iter $1' after $((60 * factor)) s: $(tail -n 3 "$T/out")"
 		sleep 0.1
 	done
 }

@@ -24,7 +24,7 @@ if [ "\${SLURM_RESTART_COUNT:-0}" -gt 0 ]; then
 	exit 0
 fi
 ${2:-}
-deadline=\$((SECONDS + 60))
+deadline=\$((SECONDS + $(scaled 60)))
 while [ ! -S "$dir/agent.sock" ] && [ \$SECONDS -lt \$deadline ]; do sleep 0.2; done
 CKPT_AGENT_SOCKET=$dir/agent.sock CKPT_DIR=$dir LD_PRELOAD=$lib "$counter" 100000 10 >counter.out
 echo "counter exit \$?"
@@ -46,10 +46,12 @@ agent_job_start() {
 # agent_job_wait_exit TIMEOUT: the agent ends by itself, cleanly, without
 # leaving its socket or lock.
 agent_job_wait_exit() {
-	local deadline=$((SECONDS + $1)) rc=0
+	local timeout deadline rc=0
+	timeout=$(scaled "$1")
+	deadline=$((SECONDS + timeout))
 	while kill -0 "$agent_pid" 2>/dev/null && ((SECONDS < deadline)); do sleep 0.5; done
 	kill -0 "$agent_pid" 2>/dev/null &&
-		fail "agent still running after $1 s: $(tail -n 5 agent.stderr)"
+		fail "agent still running after $timeout s: $(tail -n 5 agent.stderr)"
 	wait "$agent_pid" || rc=$?
 	((rc == 0)) || fail "agent exited with status $rc: $(tail -n 5 agent.stderr)"
 	[ ! -e "$dir/agent.sock" ] && [ ! -e "$dir/agent.lock" ] ||

@@ -15,12 +15,7 @@ trap cluster_cleanup EXIT
 
 steps=500 # 50 s at 100 ms a step: time for two checkpoints mid-run
 "$counter" "$steps" 0 >ref.txt
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-
-wait_running "$job" 4 180
+submit_job4 "$counter $steps 100"
 status_has '(.job | tostring) == "'"$job"'"' "job $job"
 status_has '[.processes[] | [.step, .rank]] | sort == [[0,0],[0,1],[0,2],[0,3]]' \
 	"step 0, ranks 0..3"

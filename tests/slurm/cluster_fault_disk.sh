@@ -18,9 +18,13 @@ cleanup() {
 	cluster_cleanup
 	if mountpoint -q "$small"; then
 		# The job's agents may hold the directory a moment after the job.
-		local deadline=$((SECONDS + 60))
+		local deadline=$((SECONDS + $(scaled 60)))
 		[ -z "${job:-}" ] || while ! job_ended "$job" && ((SECONDS < deadline)); do sleep 1; done
-		umount "$small" 2>/dev/null || { sleep 5; umount "$small"; } || umount -l "$small"
+		deadline=$((SECONDS + $(scaled 10)))
+		until umount "$small" 2>/dev/null; do
+			((SECONDS < deadline)) || { umount -l "$small"; break; }
+			sleep 0.5
+		done
 	fi
 }
 trap cleanup EXIT
@@ -32,18 +36,14 @@ job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --chec
 jobdir=$small/$job
 echo "job $job submitted"
 wait_running "$job" 4 180
-for r in 0 1 2 3; do
-	wait_lines "out-$r.txt" '^step ' 1 60
-done
+wait_each_task '^step ' 1 60
 
 checkpoint_ok "$job" 1
 verify_gen "$jobdir/gen-1" 4
 echo "gen-1: $(du -sh "$jobdir/gen-1" | cut -f1); tmpfs: $(df -h --output=used,avail "$small" | tail -n 1)"
 
 touch "$grow"
-for r in 0 1 2 3; do
-	wait_lines "out-$r.txt" '^grown to 44 MiB' 1 60
-done
+wait_each_task '^grown to 44 MiB' 1 60
 
 rc=0
 as_user "$ckpt" checkpoint "$job" >ckpt2-out.txt 2>ckpt2-err.txt || rc=$?
@@ -66,15 +66,10 @@ wait_status "$job" '.checkpoint == null and (.processes | length) == 4 and
 	all(.processes[]; .state == "running")' 30 "4 processes running after the abort"
 status_has '.last_error | test("no space left on device"; "i")' "last_error saying the disk is full"
 status_has '.last_error_gen == 2' "last_error_gen 2"
-# Still progressing: every task prints new steps.
-declare -A before
+# Still progressing: every task prints new steps (wait_lines fails, naming
+# the task's file, if one does not).
 for r in 0 1 2 3; do
-	before[$r]=$(grep -c '^step ' "out-$r.txt")
-done
-sleep 3
-for r in 0 1 2 3; do
-	now=$(grep -c '^step ' "out-$r.txt")
-	((now > before[$r])) || fail "task $r stopped progressing after the abort ($now steps)"
+	wait_lines "out-$r.txt" '^step ' $(($(grep -c '^step ' "out-$r.txt") + 2)) 60
 done
 job_state_failed "$(job_state "$job")" && fail "job $job ended $(job_state "$job")"
 echo "ok: job $job: full disk aborted the checkpoint (ENOSPC), gen-1 intact, processes running on"

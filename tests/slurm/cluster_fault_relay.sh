@@ -21,18 +21,9 @@ trap cleanup EXIT
 
 steps=900 # 90 s at 100 ms a step
 "$counter" "$steps" 0 >ref.txt
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
+submit_job4 "$counter $steps 100"
 checkpoint_ok "$job" 1
 verify_gen "$jobdir/gen-1" 4
-
-wait_status "$job" 'all(.processes[]; .state == "running")' 30 "processes running after gen-1"
-rank=$(jq -r '[.processes[] | select(.node == "cn2") | .rank] | min' <<<"$status_json")
-stopped=$(status_pid "$rank")
-[ -n "$stopped" ] && kill -0 "$stopped" || fail "no live task on cn2: $status_json"
 
 # The relay of cn2 for this job: "--relay" and the node on its command line.
 relays=()
@@ -46,26 +37,22 @@ done
 relay=${relays[0]}
 echo "relay of cn2: pid $relay: $(tr '\0' ' ' <"/proc/$relay/cmdline")"
 
-kill -STOP "$stopped"
-as_user "$ckpt" checkpoint "$job" >ckpt2-out.txt 2>ckpt2-err.txt &
-ckpt_pid=$!
-wait_status "$job" '.checkpoint.phase == "prepare"' 60 "a checkpoint in PREPARE"
+stop_task_on cn2
+ckpt_background ckpt2
+wait_phase prepare 60
+# The stopped task holds PREPARE open: 2 s later it must still be there
+# (a deliberate pause, to show the relay is killed in a PREPARE that lasts).
 sleep 2
 wait_status "$job" '.checkpoint.phase == "prepare"' 5 \
-	"the checkpoint still in PREPARE 2 s later (rank $rank, pid $stopped, is stopped)"
+	"the checkpoint still in PREPARE 2 s later (rank $stopped_rank, pid $stopped, is stopped)"
 kill -9 "$relay"
-sleep 0.5
+wait_dead "$relay" 20 "the relay of cn2 killed by SIGKILL"
 kill -CONT "$stopped"
 stopped=
 echo "killed the relay of cn2 (pid $relay) during PREPARE of gen $(jq -r .checkpoint.gen <<<"$status_json")"
 
-deadline=$((SECONDS + 120))
-while kill -0 "$ckpt_pid" 2>/dev/null; do
-	((SECONDS < deadline)) || fail "ckpt checkpoint still waiting 120 s after the relay died"
-	sleep 0.5
-done
-rc=0
-wait "$ckpt_pid" || rc=$?
+ckpt_background_rc 120 "the relay died"
+rc=$ckpt_rc
 [ "$rc" -eq 1 ] || fail "ckpt checkpoint exited $rc, expected 1: $(cat ckpt2-out.txt ckpt2-err.txt)"
 grep -q "^ckpt: checkpoint of job $job failed: .*cn2" ckpt2-err.txt ||
 	fail "expected 'ckpt: checkpoint of job $job failed: REASON' naming cn2: $(cat ckpt2-err.txt)"
@@ -90,11 +77,5 @@ if [ "$st" = COMPLETED ]; then
 	done
 fi
 # Its coordinator and relays leave with it.
-reg=$(registry_file "$job")
-deadline=$((SECONDS + 40))
-while [ -e "$reg" ] || pgrep -f -- "ckpt-agent.*$jobdir" >/dev/null; do
-	((SECONDS < deadline)) || fail "40 s after job $job ended: registry ${reg} $([ -e "$reg" ] && echo present || echo gone)," \
-		"agents: $(pgrep -af -- "ckpt-agent.*$jobdir" || echo none)"
-	sleep 1
-done
+expect_agents_gone "$job"
 echo "ok: job $job: relay of cn2 killed during PREPARE aborted the checkpoint, gen-1 intact, job $st"

@@ -16,14 +16,8 @@ trap cluster_cleanup EXIT
 
 # 300 MiB each, 1000 steps of 200 ms: the job would run 200 s by itself,
 # far longer than it may take to end once a task is killed.
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -K -N2 -n4 -o out-%t.txt $memhog 300 1000 200")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
-for r in 0 1 2 3; do
-	wait_lines "out-$r.txt" '^step ' 1 120
-done
+submit_job4 "$memhog 300 1000 200" -K
+wait_each_task '^step ' 1 120
 
 start=$SECONDS
 checkpoint_ok "$job" 1
@@ -35,27 +29,13 @@ wait_status "$job" 'all(.processes[]; .state == "running")' 30 "processes runnin
 victim=$(status_pid "$victim_rank")
 [ -n "$victim" ] && kill -0 "$victim" || fail "no live pid for rank $victim_rank: $status_json"
 
-as_user "$ckpt" checkpoint "$job" >ckpt2-out.txt 2>ckpt2-err.txt &
-ckpt_pid=$!
-deadline=$((SECONDS + 120))
-while :; do
-	st=$(job_status "$job")
-	[ "$(jq -r '.checkpoint.phase // empty' <<<"$st" 2>/dev/null)" = write ] && break
-	kill -0 "$ckpt_pid" 2>/dev/null ||
-		fail "the checkpoint ended before its WRITE phase was seen: $(cat ckpt2-out.txt ckpt2-err.txt)"
-	((SECONDS < deadline)) || fail "no WRITE phase within 120 s; status: $st"
-	sleep 0.1
-done
+ckpt_background ckpt2
+wait_phase write 120
 kill -9 "$victim"
-echo "killed rank $victim_rank (pid $victim) during WRITE of gen $(jq -r .checkpoint.gen <<<"$st")"
+echo "killed rank $victim_rank (pid $victim) during WRITE of gen $(jq -r .checkpoint.gen <<<"$status_json")"
 
-deadline=$((SECONDS + 120))
-while kill -0 "$ckpt_pid" 2>/dev/null; do
-	((SECONDS < deadline)) || fail "ckpt checkpoint still waiting 120 s after the task was killed"
-	sleep 0.5
-done
-rc=0
-wait "$ckpt_pid" || rc=$?
+ckpt_background_rc 120 "the task was killed"
+rc=$ckpt_rc
 [ "$rc" -eq 1 ] || fail "ckpt checkpoint exited $rc, expected 1: $(cat ckpt2-out.txt ckpt2-err.txt)"
 grep -q "^ckpt: checkpoint of job $job failed: ." ckpt2-err.txt ||
 	fail "no 'ckpt: checkpoint of job $job failed: REASON' on stderr: $(cat ckpt2-err.txt)"

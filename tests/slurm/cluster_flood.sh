@@ -32,17 +32,8 @@ cleanup() {
 trap cleanup EXIT
 
 steps=1200 # 120 s at 100 ms a step
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
-
-reg=$(registry_file "$job")
-host=$(jq -r .host "$reg")
-port=$(jq -r .port "$reg")
-cpid=$(jq -r .pid "$reg")
-proc_alive "$cpid" || fail "coordinator pid $cpid of $reg is not running"
+submit_job4 "$counter $steps 100"
+coord_record "$job"
 batch=$(scontrol show job "$job" | sed -n 's/.*BatchHost=\([^ ]*\).*/\1/p')
 nodeaddr=$(scontrol show node "$batch" | sed -n 's/.*NodeAddr=\([^ ]*\).*/\1/p')
 [ "$host" = "$nodeaddr" ] || fail "$reg names host '$host', expected the NodeAddr '$nodeaddr' of $batch"
@@ -60,12 +51,7 @@ echo "coordinator pid $cpid at $host:$port: RSS $rss0 kB, fd limit 256, agent.lo
 
 runuser -u "$other" -- "$flood" "$host" "$port" 300 50 600 30 >flood.txt 2>&1 &
 flood_pid=$!
-deadline=$((SECONDS + 60))
-until grep -q '^connected:' flood.txt; do
-	((SECONDS < deadline)) || fail "coord-flood did not connect within 60 s: $(cat flood.txt)"
-	kill -0 "$flood_pid" 2>/dev/null || fail "coord-flood ended early: $(cat flood.txt)"
-	sleep 0.2
-done
+wait_helper_line flood.txt '^connected:' "$flood_pid" 60 "coord-flood"
 echo "flood: $(head -n 1 flood.txt)"
 
 # (c) the owner's checkpoint goes through while the flood holds its connections.

@@ -34,27 +34,13 @@ cleanup() {
 trap cleanup EXIT
 
 steps=1200 # 120 s at 100 ms a step
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
-
-reg=$(registry_file "$job")
-host=$(jq -r .host "$reg")
-port=$(jq -r .port "$reg")
-cpid=$(jq -r .pid "$reg")
-proc_alive "$cpid" || fail "coordinator pid $cpid of $reg is not running"
+submit_job4 "$counter $steps 100"
+coord_record "$job"
 
 # The relay, as another user; the owner's CLI pointed at it.
 runuser -u "$other" -- "$probe" "$host" "$port" "$job" relay 15 >relay.txt 2>&1 &
 relay_pid=$!
-deadline=$((SECONDS + 30))
-until grep -q '^relaying on port' relay.txt; do
-	((SECONDS < deadline)) || fail "the relay did not start: $(cat relay.txt)"
-	kill -0 "$relay_pid" 2>/dev/null || fail "the relay ended: $(cat relay.txt)"
-	sleep 0.2
-done
+wait_helper_line relay.txt '^relaying on port' "$relay_pid" 30 "the relay"
 rport=$(sed -n 's/^relaying on port //p' relay.txt)
 cp "$reg" "$workdir/reg.bak"
 jq --argjson q "$rport" '.port = $q' "$workdir/reg.bak" >"$workdir/reg.relay"
@@ -81,23 +67,14 @@ for rec in "$reg" "$jobdir/coord.json"; do
 	cat "$workdir/rec.tmp" >"$rec"
 done
 kill -KILL "$cpid"
-deadline=$((SECONDS + 20))
-while proc_alive "$cpid"; do
-	((SECONDS < deadline)) || fail "coordinator pid $cpid still alive 20 s after SIGKILL"
-	sleep 0.2
-done
+wait_dead "$cpid" 20 "the coordinator killed by SIGKILL"
 [ -f "$reg" ] && [ -f "$jobdir/coord.json" ] || fail "the records did not survive SIGKILL"
 echo "coordinator pid $cpid killed; $reg and coord.json still name $host:$port"
 
 # The impostor, as another user, on the freed port.
 runuser -u "$other" -- "$probe" "$host" "$port" "$job" fake 45 >fake.txt 2>&1 &
 fake_pid=$!
-deadline=$((SECONDS + 30))
-until grep -q '^listening' fake.txt; do
-	((SECONDS < deadline)) || fail "the impostor could not listen on $port: $(cat fake.txt)"
-	kill -0 "$fake_pid" 2>/dev/null || fail "the impostor ended: $(cat fake.txt)"
-	sleep 0.2
-done
+wait_helper_line fake.txt '^listening' "$fake_pid" 30 "the impostor on port $port"
 echo "impostor: $(head -n 1 fake.txt)"
 
 # The CLI, as the job's owner.

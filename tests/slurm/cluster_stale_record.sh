@@ -51,9 +51,9 @@ start=$(jq -r .start "$reg")
 echo "coordinator pid $cpid (start $start) on port $port"
 
 kill -9 "$cpid"
-deadline=$((SECONDS + 30))
+deadline=$((SECONDS + $(scaled 30)))
 while proc_alive "$cpid"; do
-	((SECONDS < deadline)) || fail "coordinator $cpid still alive 30 s after SIGKILL"
+	((SECONDS < deadline)) || fail "coordinator $cpid still alive $(scaled 30) s after SIGKILL"
 	sleep 0.2
 done
 [ -f "$reg" ] && [ -f "$jobdir/coord.json" ] ||

@@ -440,14 +440,38 @@ static bool relay_one(const struct probe *p, int fd, int n)
 	return refused;
 }
 
+/* Accepts the connections to @lfd for @seconds, hands each to @serve with
+ * its number, then closes @lfd. Returns how many were served; *@all turns
+ * false when @serve says one went wrong. */
+static int serve_for(int lfd, int seconds, const struct probe *p,
+		     bool (*serve)(const struct probe *p, int fd, int n), bool *all)
+{
+	time_t end = time(NULL) + seconds;
+	int n = 0;
+
+	while (time(NULL) < end) {
+		struct timeval tv = { .tv_sec = 1 };
+		int fd;
+
+		setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+		fd = accept(lfd, NULL, NULL);
+		if (fd < 0)
+			continue;
+		if (!serve(p, fd, ++n))
+			*all = false;
+		close(fd);
+	}
+	close(lfd);
+	return n;
+}
+
 /* The relaying impostor: forwards every client's hello for @seconds. */
 static int relay_run(const struct probe *p, int seconds)
 {
 	struct sockaddr_in sin = { 0 };
 	socklen_t len = sizeof(sin);
-	time_t end = time(NULL) + seconds;
 	int lfd = fake_listen("0");
-	int n = 0;
+	int n;
 	bool all = true;
 
 	if (lfd < 0)
@@ -458,19 +482,7 @@ static int relay_run(const struct probe *p, int seconds)
 	}
 	printf("relaying on port %u\n", (unsigned)ntohs(sin.sin_port));
 	fflush(stdout);
-	while (time(NULL) < end) {
-		struct timeval tv = { .tv_sec = 1 };
-		int fd;
-
-		setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		fd = accept(lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		if (!relay_one(p, fd, ++n))
-			all = false;
-		close(fd);
-	}
-	close(lfd);
+	n = serve_for(lfd, seconds, p, relay_one, &all);
 	printf("relay: %d hello(s) relayed, %s\n", n, n && all ? "all refused" : "not all refused");
 	return n && all ? 0 : 1;
 }
@@ -478,28 +490,15 @@ static int relay_run(const struct probe *p, int seconds)
 /* The impostor: serves every client for @seconds. */
 static int fake_run(const struct probe *p, int seconds)
 {
-	time_t end = time(NULL) + seconds;
 	int lfd = fake_listen(p->port);
-	int n = 0;
+	int n;
 	bool all = true;
 
 	if (lfd < 0)
 		return 1;
 	printf("listening on port %s as uid %u\n", p->port, (unsigned)getuid());
 	fflush(stdout);
-	while (time(NULL) < end) {
-		struct timeval tv = { .tv_sec = 1 };
-		int fd;
-
-		setsockopt(lfd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
-		fd = accept(lfd, NULL, NULL);
-		if (fd < 0)
-			continue;
-		if (!fake_serve(p, fd, ++n))
-			all = false;
-		close(fd);
-	}
-	close(lfd);
+	n = serve_for(lfd, seconds, p, fake_serve, &all);
 	printf("fake: %d connection(s), %s\n", n,
 	       n && all ? "every client hung up" : "not every client hung up");
 	return n && all ? 0 : 1;

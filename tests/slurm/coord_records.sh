@@ -35,20 +35,15 @@ as_user mkdir -p "$workdir/other"
 as_user "$agent" --dir "$workdir/other" --job "$job" 2>agent-b.log &
 b_pid=$!
 wait_file_grep agent-b.log "coordinator of job $job listening on" 60
-deadline=$((SECONDS + 30))
-until [ "$(jq -r .pid "$reg" 2>/dev/null)" = "$(jq -r .pid "$workdir/other/coord.json" 2>/dev/null)" ]; do
-	((SECONDS < deadline)) || fail "the second coordinator did not take over $reg: $(cat "$reg")"
-	sleep 0.5
-done
+same_pid() {
+	[ "$(jq -r .pid "$reg" 2>/dev/null)" = "$(jq -r .pid "$workdir/other/coord.json" 2>/dev/null)" ]
+}
+wait_until 30 "the second coordinator taking over $reg (it holds $(cat "$reg"))" same_pid
 b_rec=$(jq -r .pid "$reg")
 echo "coordinator A pid $a_pid in $jobdir, B pid $b_rec in $workdir/other; the registry names B"
 
 kill -TERM "$a_pid"
-deadline=$((SECONDS + 30))
-while proc_alive "$a_pid"; do
-	((SECONDS < deadline)) || fail "coordinator A (pid $a_pid) still running 30 s after SIGTERM"
-	sleep 0.5
-done
+wait_dead "$a_pid" 30 "coordinator A, sent SIGTERM,"
 [ ! -e "$jobdir/coord.json" ] || fail "coordinator A left its own $jobdir/coord.json"
 [ -e "$reg" ] || fail "coordinator A removed $reg, which named coordinator B"
 [ "$(jq -r .pid "$reg")" = "$b_rec" ] || fail "$reg changed: $(cat "$reg")"

@@ -24,11 +24,7 @@ trap cleanup EXIT
 
 steps=1200 # 120 s at 100 ms a step
 "$counter" "$steps" 0 >ref.txt
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $counter $steps 100")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
+submit_job4 "$counter $steps 100"
 checkpoint_ok "$job" 1
 verify_gen "$jobdir/gen-1" 4
 [ -s "$jobdir/coord.args" ] || fail "the coordinator did not record its options in $jobdir/coord.args"
@@ -58,23 +54,18 @@ checkpoint_ok "$job" 2
 verify_gen "$jobdir/gen-2" 4
 
 # During PREPARE: a task of cn2 stopped holds PREPARE open.
-wait_status "$job" 'all(.processes[]; .state == "running")' 30 "processes running after gen-2"
-rank=$(jq -r '[.processes[] | select(.node == "cn2") | .rank] | min' <<<"$status_json")
-stopped=$(status_pid "$rank")
-[ -n "$stopped" ] && kill -0 "$stopped" || fail "no live task on cn2: $status_json"
-kill -STOP "$stopped"
-as_user "$ckpt" checkpoint "$job" >ckpt3-out.txt 2>ckpt3-err.txt &
-ckpt_pid=$!
-wait_status "$job" '.checkpoint.phase == "prepare"' 60 "a checkpoint in PREPARE"
+stop_task_on cn2
+ckpt_background ckpt3
+wait_phase prepare 60
 gen=$(jq -r .checkpoint.gen <<<"$status_json")
 kill_coord_prepare_old=$(coord_pid)
 kill -9 "$kill_coord_prepare_old"
 echo "killed the coordinator (pid $kill_coord_prepare_old) during PREPARE of gen $gen"
-sleep 0.5
+wait_dead "$kill_coord_prepare_old" 20 "the coordinator killed by SIGKILL"
 kill -CONT "$stopped"
 stopped=
-rc=0
-wait "$ckpt_pid" || rc=$?
+ckpt_background_rc 120 "its coordinator was killed"
+rc=$ckpt_rc
 [ "$rc" -ne 0 ] || fail "ckpt checkpoint succeeded although its coordinator was killed: $(cat ckpt3-out.txt)"
 echo "the checkpoint in flight failed as expected: $(tail -n 1 ckpt3-err.txt)"
 wait_status "$job" ".agent_pid != $kill_coord_prepare_old and (.processes | length) == 4 and all(.processes[]; .state == \"running\")" \
@@ -91,12 +82,5 @@ wait_job_ended "$job" 240
 for r in 0 1 2 3; do
 	expect_counter_output "out-$r.txt" ref.txt
 done
-reg=$(registry_file "$job")
-deadline=$((SECONDS + 40))
-while [ -e "$reg" ] || [ -e "$jobdir/coord.json" ] || pgrep -f -- "ckpt-agent.*$jobdir" >/dev/null; do
-	((SECONDS < deadline)) || fail "40 s after job $job ended: registry $([ -e "$reg" ] && echo present || echo gone)," \
-		"coord.json $([ -e "$jobdir/coord.json" ] && echo present || echo gone)," \
-		"agents: $(pgrep -af -- "ckpt-agent.*$jobdir" || echo none)"
-	sleep 1
-done
+expect_agents_gone "$job"
 echo "ok: job $job: coordinator killed at rest and in PREPARE, started again each time, checkpoints complete, job correct"

@@ -15,36 +15,21 @@ require_cluster
 make_workdir coord-restart-write
 trap cluster_cleanup EXIT
 
-job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
-	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $memhog 300 1000 200")
-jobdir=$workdir/ckpt/$job
-echo "job $job submitted"
-wait_running "$job" 4 180
-for r in 0 1 2 3; do
-	wait_lines "out-$r.txt" '^step ' 1 120
-done
+submit_job4 "$memhog 300 1000 200"
+wait_each_task '^step ' 1 120
 start=$SECONDS
 checkpoint_ok "$job" 1
 echo "gen-1 took $((SECONDS - start)) s"
 verify_gen "$jobdir/gen-1" 4
 wait_status "$job" 'all(.processes[]; .state == "running")' 30 "processes running after gen-1"
 
-as_user "$ckpt" checkpoint "$job" >ckpt2-out.txt 2>ckpt2-err.txt &
-ckpt_pid=$!
-deadline=$((SECONDS + 120))
-while :; do
-	st=$(job_status "$job")
-	[ "$(jq -r '.checkpoint.phase // empty' <<<"$st" 2>/dev/null)" = write ] && break
-	kill -0 "$ckpt_pid" 2>/dev/null ||
-		fail "the checkpoint ended before its WRITE phase was seen: $(cat ckpt2-out.txt ckpt2-err.txt)"
-	((SECONDS < deadline)) || fail "no WRITE phase within 120 s; status: $st"
-	sleep 0.1
-done
-old=$(jq -r .agent_pid <<<"$st")
+ckpt_background ckpt2
+wait_phase write 120
+old=$(jq -r .agent_pid <<<"$status_json")
 kill -9 "$old"
-echo "killed the coordinator (pid $old) during WRITE of gen $(jq -r .checkpoint.gen <<<"$st")"
-rc=0
-wait "$ckpt_pid" || rc=$?
+echo "killed the coordinator (pid $old) during WRITE of gen $(jq -r .checkpoint.gen <<<"$status_json")"
+ckpt_background_rc 120 "the coordinator was killed"
+rc=$ckpt_rc
 [ "$rc" -ne 0 ] || fail "ckpt checkpoint succeeded although its coordinator was killed: $(cat ckpt2-out.txt)"
 echo "the checkpoint in flight failed as expected: $(tail -n 1 ckpt2-err.txt)"
 

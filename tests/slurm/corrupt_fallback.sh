@@ -7,19 +7,33 @@
 # run (apart from the steps between the older generation and the requeue,
 # which the first start had printed already and the restored one prints
 # again, identically).
-# Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI.
+#
+# With WHERE=last-chunk the counter carries MIB MiB of incompressible
+# ballast and the flipped byte is the last stored byte of the image's last
+# chunk (just before the trailer): ckpt-restore checks each chunk as it
+# loads it, so it finds the damage only at the end of its one pass over the
+# newest image, and must still drop it and restore the older generation.
+# The task then has read (/proc/PID/io rchar) each of the two images once,
+# not the twice-read of a verify-then-restore.
+# With WHERE=all-last-chunk every generation's image is damaged so: the
+# restorer tries them all, then starts the task's program from the
+# beginning, as the plugin does when it finds no usable image.
+# Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI,
+# [MIB (default 0) [WHERE: middle (default), last-chunk or all-last-chunk]].
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cluster
 counter=$(realpath "$1")
 ckpt=$(realpath "$2")
-make_workdir corrupt
+mib=${3:-0}
+where=${4:-middle}
+make_workdir "corrupt-$where"
 steps=400 # 200 ms each: 80 s of work, the first two generations at 10 s and 20 s
 
-"$counter" "$steps" 0 >ref.txt
+"$counter" "$steps" 0 "$mib" >ref.txt
 job=$(as_user sbatch --parsable --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
 	--checkpoint-interval=10s --time=10 --requeue --open-mode=append -o out.txt \
-	--wrap "srun -n1 $counter $steps 200")
+	--wrap "srun -n1 $counter $steps 200 $mib")
 trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$workdir/ckpt/$job
 echo "job $job submitted"
@@ -31,11 +45,11 @@ gens() {
 }
 
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + 90))
+deadline=$((SECONDS + $(scaled 90)))
 while [ "$(gens | wc -l)" -lt 2 ]; do
 	st=$(job_state "$job")
 	[ "$st" = RUNNING ] || fail "job $job is $st before it had 2 generations: $(gens | tr '\n' ' ')"
-	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after 90 s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
+	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after $(scaled 90) s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
 	sleep 0.5
 done
 echo "$(date +%T) generations $(gens | tr '\n' ' ')"
@@ -46,9 +60,9 @@ wait_job_state "$job" PENDING 60
 # The stopped start's processes (task, agents) are gone once nothing of the
 # user's names the job or its directory; only then is the newest generation
 # final (a checkpoint taken on the way out would be newer).
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + $(scaled 60)))
 while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run 60 s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
+	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
 	sleep 0.5
 done
 mapfile -t before < <(gens)
@@ -60,9 +74,30 @@ image=$(find "$jobdir/gen-$newest" -maxdepth 1 -name '*.img' | head -n 1)
 "$ckpt" inspect --verify "$image" >verify-before.txt 2>&1 ||
 	fail "the image $image was already bad before the test corrupted it: $(tail -n 3 verify-before.txt)"
 
-# Flip every bit of the byte in the middle of the image.
+# Flip every bit of the byte in the middle of the image, or of the last
+# byte before the trailer (the footer's first 8 bytes are its offset).
 size=$(stat -c %s "$image")
 off=$((size / 2))
+# last_byte IMAGE: offset of the last stored byte of IMAGE's last chunk.
+last_byte() {
+	local n
+	n=$(stat -c %s "$1")
+	echo $(($(od -An -tu8 -j $((n - 32)) -N 8 "$1" | tr -d ' ') - 1))
+}
+[ "$where" = middle ] || off=$(last_byte "$image")
+if [ "$where" = all-last-chunk ]; then
+	for g in "${before[@]}"; do
+		[ "$g" != "$newest" ] || continue
+		f=$(find "$jobdir/gen-$g" -maxdepth 1 -name '*.img' | head -n 1)
+		o=$(last_byte "$f")
+		b=$(od -An -tu1 -j "$o" -N 1 "$f" | tr -d ' ')
+		printf "\\$(printf %03o $((b ^ 0xff)))" | dd of="$f" bs=1 seek="$o" conv=notrunc status=none
+		! "$ckpt" inspect --verify "$f" >/dev/null 2>&1 || fail "could not corrupt $f"
+		echo "corrupted gen-$g ($f, byte $o)"
+	done
+fi
+previous_image=$(find "$jobdir/gen-$previous" -maxdepth 1 -name '*.img' | head -n 1)
+previous_size=$(stat -c %s "$previous_image")
 byte=$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')
 printf "\\$(printf %03o $((byte ^ 0xff)))" | dd of="$image" bs=1 seek="$off" conv=notrunc status=none
 [ "$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')" = $((byte ^ 0xff)) ] ||
@@ -74,10 +109,43 @@ echo "$(date +%T) corrupted gen-$newest ($image, byte $off of $size): $(tail -n 
 
 start_lines=$(wc -l <out.txt)
 scontrol release "$job"
+if [ "$where" = last-chunk ]; then
+	# Bytes the restored task read, from the plugin's look at the
+	# generations to the restore: each image once (the corrupt one whole,
+	# since its damage is in the last chunk, then the older one).
+	wait_file_grep out.txt "resumes from gen-" 300
+	pid=
+	deadline=$((SECONDS + 60))
+	while [ -z "$pid" ]; do
+		# The restored task's command line is the saved one (srun's
+		# starts with srun).
+		pid=$(pgrep -u "$TESTCLUSTER_USER" -f "^$counter $steps 200 $mib\$" | head -n 1 || true)
+		[ -n "$pid" ] || ((SECONDS < deadline)) || fail "no counter process after the resume line"
+		[ -n "$pid" ] || sleep 0.2
+	done
+	rchar=$(awk '/^rchar:/ { print $2 }' "/proc/$pid/io")
+	both=$((size + previous_size))
+	echo "restored task read $rchar bytes; images: gen-$newest $size + gen-$previous $previous_size = $both"
+	((rchar >= both)) || fail "the task read $rchar bytes, less than the two images ($both): not every byte was checked"
+	((rchar < both + both / 4)) ||
+		fail "the task read $rchar bytes for images of $both bytes: an image was read more than once"
+fi
 follow_job "$job" 300
 
 # The second start's part of the output.
 tail -n +"$((start_lines + 1))" out.txt >second.txt
+if [ "$where" = all-last-chunk ]; then
+	grep -q "gen-$newest of step 0 task 0 is unusable (.*chunk.*); trying an older one" second.txt ||
+		fail "the restart did not report gen-$newest as unusable: $(grep -v '^[0-9]' second.txt | head -n 10)"
+	grep -q "no usable image of step 0 task 0 in ${#before[@]} generation(s): it starts from the beginning" second.txt ||
+		fail "the restart did not say the task starts from the beginning: $(grep -v '^[0-9]' second.txt | head -n 10)"
+	! grep -q 'resumes from gen-' second.txt || fail "a corrupt generation was restored: $(grep 'resumes from' second.txt)"
+	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' second.txt >second-app.txt || true
+	diff -q ref.txt second-app.txt >/dev/null ||
+		fail "the fresh start's output differs from an uninterrupted run: $(diff ref.txt second-app.txt | head -n 10)"
+	echo "ok: job $job: every generation corrupted in its last chunk, the task started from the beginning, output identical"
+	exit 0
+fi
 bad_line=$(grep -n "gen-$newest of step 0 task 0 is unusable (.*); trying an older one" second.txt | head -n 1 | cut -d: -f1)
 [ -n "$bad_line" ] ||
 	fail "the restart did not report gen-$newest as unusable; second start's output: $(grep -v '^[0-9]' second.txt | head -n 10)"

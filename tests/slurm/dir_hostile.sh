@@ -30,7 +30,7 @@ runner=$!
 trap 'kill $runner 2>/dev/null || true' EXIT
 wait_file_grep "$evil/out.txt" '^3 ' 60
 as_evil "$ckpt" checkpoint --dir "$evil/run" --kill >/dev/null
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + $(scaled 60)))
 until [ -e "$evil/run/gen-1/MANIFEST.json" ]; do
 	((SECONDS < deadline)) || fail "the attacker's checkpoint was not committed: $(tail -n 3 "$evil/run/agent.log")"
 	sleep 0.5
@@ -51,11 +51,11 @@ job=$(as_user sbatch --parsable --checkpoint=auto --checkpoint-dir="$pub" --time
 	--wrap "srun -n1 $counter 20 100")
 trap 'kill $runner 2>/dev/null || true; scancel "$job" 2>/dev/null || true' EXIT
 [ "$job" = "$next" ] || fail "job id $job, expected $next: another job was submitted meanwhile"
-deadline=$((SECONDS + 120))
+deadline=$((SECONDS + $(scaled 120)))
 until ended "$job"; do
 	! grep -q 'resumes from gen-' out.txt 2>/dev/null ||
 		fail "job $job restored the checkpoint nobody planted: $(head -n 3 out.txt)"
-	((SECONDS < deadline)) || fail "job $job still $(job_state "$job") after 120 s"
+	((SECONDS < deadline)) || fail "job $job still $(job_state "$job") after $(scaled 120) s"
 	sleep 0.5
 done
 echo "job $job ended $(job_state "$job"); its output:"

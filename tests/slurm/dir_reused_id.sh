@@ -47,17 +47,17 @@ trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$ckdir/$job
 echo "job $job submitted"
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + 90))
+deadline=$((SECONDS + $(scaled 90)))
 while [ -z "$(gens "$jobdir")" ]; do
 	[ "$(job_state "$job")" = RUNNING ] || fail "job $job is $(job_state "$job") before its first generation"
-	((SECONDS < deadline)) || fail "job $job: no committed generation after 90 s; agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
+	((SECONDS < deadline)) || fail "job $job: no committed generation after $(scaled 90) s; agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
 	sleep 0.5
 done
 scontrol requeuehold "$job"
 wait_job_state "$job" PENDING 60
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + $(scaled 60)))
 while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run 60 s after its requeue"
+	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue"
 	sleep 0.5
 done
 newest=$(gens "$jobdir" | tail -n 1)

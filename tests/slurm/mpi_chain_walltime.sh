@@ -44,7 +44,7 @@ echo "job $job submitted"
 # Follows the job to its end; at each new restart count (the job was just
 # requeued, nothing checkpoints it before it runs again) notes the newest
 # generation and what took it.
-deadline=$((SECONDS + 600))
+deadline=$((SECONDS + $(scaled 600)))
 seen=0 last=
 want_gens=()
 while :; do

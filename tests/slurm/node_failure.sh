@@ -40,10 +40,10 @@ cn2) node=cn1 ;;
 esac
 
 # A committed periodic generation with all four images.
-deadline=$((SECONDS + 120))
+deadline=$((SECONDS + $(scaled 120)))
 until as_user "$ckpt" list "$jobdir" --json 2>/dev/null |
 	jq -e 'any(.[]; .trigger == "interval" and .images == 4 and .error == null)' >/dev/null; do
-	((SECONDS < deadline)) || fail "no committed periodic generation after 120 s: $(as_user "$ckpt" list "$jobdir" 2>&1 | tail -n 5)"
+	((SECONDS < deadline)) || fail "no committed periodic generation after $(scaled 120) s: $(as_user "$ckpt" list "$jobdir" 2>&1 | tail -n 5)"
 	sleep 1
 done
 echo "periodic generations: $(as_user "$ckpt" list "$jobdir" --json | jq -c '[.[] | select(.error == null) | {gen, trigger}]')"
@@ -83,11 +83,11 @@ periodic=$(as_user "$ckpt" list "$jobdir" --json |
 echo "complete periodic generations when $node died: $periodic"
 
 # Slurm notices after SlurmdTimeout (60 s) and requeues.
-deadline=$((SECONDS + 300))
+deadline=$((SECONDS + $(scaled 300)))
 while :; do
 	st=$(job_state "$job")
 	[ "$st" != RUNNING ] && [ "$st" != COMPLETING ] && break
-	((SECONDS < deadline)) || fail "job $job still $st 300 s after $node died; $node is $(sinfo -h -n "$node" -o %t)"
+	((SECONDS < deadline)) || fail "job $job still $st $(scaled 300) s after $node died; $node is $(sinfo -h -n "$node" -o %t)"
 	sleep 1
 done
 job_state_failed "$st" && fail "job $job ended $st when $node died instead of being requeued" \

@@ -6,6 +6,10 @@
 # GraceTime. Slurm requeues the job; the high job runs; the low job resumes
 # from that generation and every task ends with the output of an
 # uninterrupted run.
+# Independent of the machine's speed: the counter waits at its end until the
+# test opens its end gate (CKPT_TEST_END_GATE), which it does only once every
+# task has said it was checkpointed for the preemption; so the low job cannot
+# end before Slurm gets round to preempting it, however slow that is.
 # Arguments: the counter program, the ckpt CLI.
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
@@ -16,9 +20,10 @@ ckpt=$2
 steps=120
 
 "$counter" "$steps" 0 >ref.txt
+gate=$workdir/end-gate
 low=$(as_user sbatch --parsable -p low -N2 -n4 --exclusive --checkpoint=auto \
 	--checkpoint-dir="$workdir/ckpt" --requeue --open-mode=append -o low.out \
-	--wrap "srun -N2 -n4 --open-mode=append -o task-%t.txt $counter $steps 500")
+	--wrap "CKPT_TEST_END_GATE=$gate srun -N2 -n4 --open-mode=append -o task-%t.txt $counter $steps 500")
 trap 'scancel "$low" ${high:-} 2>/dev/null || true' EXIT
 echo "low job $low submitted"
 wait_job_state "$low" RUNNING 180
@@ -32,6 +37,8 @@ echo "high job $high submitted"
 for t in 0 1 2 3; do
 	wait_file_grep "task-$t.txt" '^slurm-ckpt: checkpoint gen-[0-9]*, .*(preempt); stopping until restart' 120
 done
+# The restored tasks may end now.
+as_user touch "$gate"
 wait_job_done "$high" 120
 grep -q "high ran on cn\[1-2\]" high.out || fail "high job output unexpected: $(cat high.out)"
 

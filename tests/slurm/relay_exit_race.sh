@@ -73,9 +73,9 @@ for node in cn1 cn2; do
 		fail "the node agent of $node did not wait for its processes: $(tail -n 8 "relay-$node.log")"
 done
 for i in 0 1; do
-	deadline=$((SECONDS + 60))
+	deadline=$((SECONDS + $(scaled 60)))
 	while kill -0 "${relays[$i]}" 2>/dev/null; do
-		((SECONDS < deadline)) || fail "node agent pid ${relays[$i]} still running 60 s after the job's requeue"
+		((SECONDS < deadline)) || fail "node agent pid ${relays[$i]} still running $(scaled 60) s after the job's requeue"
 		sleep 0.5
 	done
 	rc=0

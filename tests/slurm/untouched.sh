@@ -70,7 +70,7 @@ agent_of() {
 # failure can be read afterwards. inspect NAME JOB: records the task's state.
 declare -A pid
 inspect() {
-	local name=$1 job=$2 deadline=$((SECONDS + 120))
+	local name=$1 job=$2 deadline=$((SECONDS + $(scaled 120)))
 
 	wait_job_state "$job" RUNNING 120
 	# The first line is printed after the task's execve and its libraries
@@ -123,9 +123,9 @@ done
 # The control's agent ends itself with its job (linuxproc does not track it).
 for job in "${jobs[@]}"; do scancel "$job"; done
 for job in "${jobs[@]}"; do wait_job_state "$job" CANCELLED 60; done
-deadline=$((SECONDS + 60))
+deadline=$((SECONDS + $(scaled 60)))
 while [ -n "$(agent_of "$auto")" ]; do
-	((SECONDS < deadline)) || fail "control job $auto cancelled, but its agent still runs after 60 s: $(agent_of "$auto")"
+	((SECONDS < deadline)) || fail "control job $auto cancelled, but its agent still runs after $(scaled 60) s: $(agent_of "$auto")"
 	sleep 0.5
 done
 # Nothing was created for the untouched jobs while they ended either.

@@ -1,5 +1,7 @@
 /* img_test_util.c - fixtures shared by the image unit tests. */
+#define XXH_STATIC_LINKING_ONLY
 #include "img_test_util.h"
+#include "img_format.h"
 
 #include <criterion/criterion.h>
 #include <dirent.h>
@@ -15,6 +17,7 @@
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <xxhash.h>
 
 #define PS 4096u
 
@@ -456,4 +459,36 @@ void tfile_write(const char *path, const void *buf, size_t len)
 	cr_assert_not_null(f);
 	cr_assert_eq(fwrite(buf, 1, len, f), len);
 	cr_assert_eq(fclose(f), 0);
+}
+
+void tdamage_setup(struct tdamage *f, int level, enum tarea_data kind)
+{
+	f->dir = tdir_make();
+	f->good = tpath(f->dir, "good.img");
+	f->bad = tpath(f->dir, "bad.img");
+	timage_build(&f->t, kind, true);
+	cr_assert_eq(timage_write(&f->t, f->good, level, 1), 0);
+	f->img = tfile_read(f->good, &f->len);
+}
+
+void tdamage_teardown(struct tdamage *f)
+{
+	free(f->img);
+	free(f->good);
+	free(f->bad);
+	timage_free(&f->t);
+	tdir_remove(f->dir);
+}
+
+void tdamage_rehash(uint8_t *b, size_t n, uint64_t off)
+{
+	uint32_t dl = img_get32(b + off + 4);
+	XXH64_state_t st;
+
+	if (off + IMG_BLK_HDR_SIZE > n || dl > n - off - IMG_BLK_HDR_SIZE)
+		return;
+	XXH64_reset(&st, 0);
+	XXH64_update(&st, b + off, 16);
+	XXH64_update(&st, b + off + IMG_BLK_HDR_SIZE, dl);
+	img_put64(b + off + 16, XXH64_digest(&st));
 }

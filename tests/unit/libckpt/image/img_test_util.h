@@ -71,4 +71,24 @@ bool timage_check(const struct timage *t, const char *path, unsigned int flags);
 uint8_t *tfile_read(const char *path, size_t *len);
 void tfile_write(const char *path, const void *buf, size_t len);
 
+/* The start of a damage test: an intact image written to @good and read
+ * into @img, and the path @bad its damaged copy is written to. */
+struct tdamage {
+	char *dir;	 /* scratch directory (tdir_make) */
+	char *good;	 /* path of the intact image */
+	char *bad;	 /* path of the damaged copy */
+	uint8_t *img;	 /* bytes of the intact image */
+	size_t len;	 /* its size */
+	struct timage t; /* what it holds */
+};
+
+/* Builds a small image of @kind at zstd @level into @f (asserts). */
+void tdamage_setup(struct tdamage *f, int level, enum tarea_data kind);
+void tdamage_teardown(struct tdamage *f);
+/* Recomputes the descriptor checksum of the block at @off of the image
+ * bytes @b (@n bytes), so that a length edited there is what the reader
+ * must refuse; a descriptor claimed to run past the end is left alone,
+ * the reader must refuse it on its length alone. */
+void tdamage_rehash(uint8_t *b, size_t n, uint64_t off);
+
 #endif

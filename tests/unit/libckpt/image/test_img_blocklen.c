@@ -12,45 +12,19 @@
 #include <string.h>
 #include <xxhash.h>
 
-static char *dir;
-static char *good;	/* path of the intact image */
-static char *bad;	/* path of the hostile copy */
-static uint8_t *img;	/* bytes of the intact image */
-static size_t len;	/* its size */
-static struct timage t; /* what it holds */
+static struct tdamage fx; /* the intact image, and where its hostile copy goes */
 
 static void setup(void)
 {
-	dir = tdir_make();
-	good = tpath(dir, "good.img");
-	bad = tpath(dir, "bad.img");
-	timage_build(&t, TDATA_TEXT, true);
-	cr_assert_eq(timage_write(&t, good, 3, 1), 0);
-	img = tfile_read(good, &len);
+	tdamage_setup(&fx, 3, TDATA_TEXT);
 }
 
 static void teardown(void)
 {
-	free(img);
-	free(good);
-	free(bad);
-	timage_free(&t);
-	tdir_remove(dir);
+	tdamage_teardown(&fx);
 }
 
 TestSuite(img_blocklen, .init = setup, .fini = teardown);
-
-/* Recomputes the descriptor checksum of the block at @off of @b. */
-static void rehash_block(uint8_t *b, uint64_t off)
-{
-	uint32_t dl = img_get32(b + off + 4);
-	XXH64_state_t st;
-
-	XXH64_reset(&st, 0);
-	XXH64_update(&st, b + off, 16);
-	XXH64_update(&st, b + off + IMG_BLK_HDR_SIZE, dl);
-	img_put64(b + off + 16, XXH64_digest(&st));
-}
 
 /* Rewrites the footer of @b (@n bytes) for a trailer at @toff of @tlen
  * bytes, with its checksum. */
@@ -81,17 +55,17 @@ static int open_msg(const char *path, unsigned int flags, char *msg, size_t size
  * past the end of the descriptor buffer (a heap over-read under ASan). */
 static void expect_short_trailer_refused(uint32_t desc_len)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	uint64_t tlen = img_get64(img + len - IMG_FOOTER_SIZE + 8);
+	uint8_t *copy = malloc(fx.len);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	uint64_t tlen = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE + 8);
 	char msg[512];
 
-	memcpy(copy, img, len);
+	memcpy(copy, fx.img, fx.len);
 	img_put32(copy + toff + 4, desc_len);
 	img_put64(copy + toff + 8, tlen - IMG_BLK_HDR_SIZE - desc_len);
-	rehash_block(copy, toff);
-	tfile_write(bad, copy, len);
-	cr_assert_neq(open_msg(bad, 0, msg, sizeof(msg)), 0, "trailer of %u bytes accepted",
+	tdamage_rehash(copy, fx.len, toff);
+	tfile_write(fx.bad, copy, fx.len);
+	cr_assert_neq(open_msg(fx.bad, 0, msg, sizeof(msg)), 0, "trailer of %u bytes accepted",
 		      desc_len);
 	cr_expect_not_null(strstr(msg, "trailer: descriptor of"), "%s", msg);
 	free(copy);
@@ -111,19 +85,19 @@ Test(img_blocklen, trailer_descriptor_short)
  * footer is moved and rehashed so that the block fits exactly. */
 Test(img_blocklen, trailer_with_data)
 {
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	uint64_t tlen = img_get64(img + len - IMG_FOOTER_SIZE + 8);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	uint64_t tlen = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE + 8);
 	const size_t extra = 8;
-	uint8_t *copy = calloc(1, len + extra);
+	uint8_t *copy = calloc(1, fx.len + extra);
 	char msg[512];
 
-	memcpy(copy, img, toff + tlen);
-	memcpy(copy + toff + tlen + extra, img + toff + tlen, IMG_FOOTER_SIZE);
+	memcpy(copy, fx.img, toff + tlen);
+	memcpy(copy + toff + tlen + extra, fx.img + toff + tlen, IMG_FOOTER_SIZE);
 	img_put64(copy + toff + 8, extra);
-	rehash_block(copy, toff);
-	footer_set(copy, len + extra, toff, tlen + extra);
-	tfile_write(bad, copy, len + extra);
-	cr_assert_neq(open_msg(bad, 0, msg, sizeof(msg)), 0, "trailer with data accepted");
+	tdamage_rehash(copy, fx.len + extra, toff);
+	footer_set(copy, fx.len + extra, toff, tlen + extra);
+	tfile_write(fx.bad, copy, fx.len + extra);
+	cr_assert_neq(open_msg(fx.bad, 0, msg, sizeof(msg)), 0, "trailer with data accepted");
 	cr_expect_not_null(strstr(msg, "8 data bytes"), "%s", msg);
 	free(copy);
 }
@@ -133,12 +107,12 @@ Test(img_blocklen, trailer_with_data)
  * fixed up, so that only the data_len check can refuse it. */
 Test(img_blocklen, header_with_data)
 {
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	uint64_t tlen = img_get64(img + len - IMG_FOOTER_SIZE + 8);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	uint64_t tlen = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE + 8);
 	uint64_t hend =
-		IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + img_get32(img + IMG_PROLOGUE_SIZE + 4);
+		IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + img_get32(fx.img + IMG_PROLOGUE_SIZE + 4);
 	const size_t extra = 8;
-	uint8_t *copy = calloc(1, len + extra);
+	uint8_t *copy = calloc(1, fx.len + extra);
 	uint64_t ntoff = toff + extra;
 	uint8_t *d = copy + ntoff + IMG_BLK_HDR_SIZE;
 	uint32_t nrec;
@@ -147,11 +121,11 @@ Test(img_blocklen, header_with_data)
 	uint8_t *e;
 	char msg[512];
 
-	memcpy(copy, img, hend);
+	memcpy(copy, fx.img, hend);
 	memset(copy + hend, 0xa5, extra);
-	memcpy(copy + hend + extra, img + hend, len - hend);
+	memcpy(copy + hend + extra, fx.img + hend, fx.len - hend);
 	img_put64(copy + IMG_PROLOGUE_SIZE + 8, extra);
-	rehash_block(copy, IMG_PROLOGUE_SIZE);
+	tdamage_rehash(copy, fx.len + extra, IMG_PROLOGUE_SIZE);
 	nrec = img_get32(d + 16);
 	nareas = img_get32(d + 20);
 	nchunks = img_get32(d + 24);
@@ -163,10 +137,10 @@ Test(img_blocklen, header_with_data)
 	for (uint32_t i = 0; i < nchunks; i++, e += IMG_IDX_CHUNK_SIZE)
 		img_put64(e, img_get64(e) + extra);
 	img_put64(d, XXH64(copy, ntoff, 0));
-	rehash_block(copy, ntoff);
-	footer_set(copy, len + extra, ntoff, tlen);
-	tfile_write(bad, copy, len + extra);
-	cr_assert_neq(open_msg(bad, IMG_VERIFY_ALL, msg, sizeof(msg)), 0,
+	tdamage_rehash(copy, fx.len + extra, ntoff);
+	footer_set(copy, fx.len + extra, ntoff, tlen);
+	tfile_write(fx.bad, copy, fx.len + extra);
+	cr_assert_neq(open_msg(fx.bad, IMG_VERIFY_ALL, msg, sizeof(msg)), 0,
 		      "header with data accepted");
 	cr_expect_not_null(strstr(msg, "header block has 8 data bytes"), "%s", msg);
 	free(copy);
@@ -176,16 +150,16 @@ Test(img_blocklen, header_with_data)
  * give an image that opens, so the refusals are for the lengths alone. */
 Test(img_blocklen, fixups_keep_intact_image_valid)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	uint64_t tlen = img_get64(img + len - IMG_FOOTER_SIZE + 8);
+	uint8_t *copy = malloc(fx.len);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	uint64_t tlen = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE + 8);
 	char msg[512];
 
-	memcpy(copy, img, len);
-	rehash_block(copy, IMG_PROLOGUE_SIZE);
-	rehash_block(copy, toff);
-	footer_set(copy, len, toff, tlen);
-	tfile_write(bad, copy, len);
-	cr_assert_eq(open_msg(bad, IMG_VERIFY_ALL, msg, sizeof(msg)), 0, "%s", msg);
+	memcpy(copy, fx.img, fx.len);
+	tdamage_rehash(copy, fx.len, IMG_PROLOGUE_SIZE);
+	tdamage_rehash(copy, fx.len, toff);
+	footer_set(copy, fx.len, toff, tlen);
+	tfile_write(fx.bad, copy, fx.len);
+	cr_assert_eq(open_msg(fx.bad, IMG_VERIFY_ALL, msg, sizeof(msg)), 0, "%s", msg);
 	free(copy);
 }

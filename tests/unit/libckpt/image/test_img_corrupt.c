@@ -13,21 +13,11 @@
 #include <unistd.h>
 #include <xxhash.h>
 
-static char *dir;
-static char *good;	/* path of the intact image */
-static char *bad;	/* path of the damaged copy */
-static uint8_t *img;	/* bytes of the intact image */
-static size_t len;	/* its size */
-static struct timage t; /* what it holds */
+static struct tdamage fx; /* the intact image, and where its damaged copy goes */
 
 static void setup_level(int level, enum tarea_data kind)
 {
-	dir = tdir_make();
-	good = tpath(dir, "good.img");
-	bad = tpath(dir, "bad.img");
-	timage_build(&t, kind, true);
-	cr_assert_eq(timage_write(&t, good, level, 1), 0);
-	img = tfile_read(good, &len);
+	tdamage_setup(&fx, level, kind);
 }
 
 static void setup(void)
@@ -37,11 +27,7 @@ static void setup(void)
 
 static void teardown(void)
 {
-	free(img);
-	free(good);
-	free(bad);
-	timage_free(&t);
-	tdir_remove(dir);
+	tdamage_teardown(&fx);
 }
 
 TestSuite(img_corrupt, .init = setup, .fini = teardown);
@@ -76,8 +62,8 @@ static int open_and_load(const char *path, unsigned int flags)
 
 Test(img_corrupt, intact_image_loads)
 {
-	cr_assert_eq(open_and_load(good, 0), 0);
-	cr_assert_eq(open_and_load(good, IMG_VERIFY_ALL), 0);
+	cr_assert_eq(open_and_load(fx.good, 0), 0);
+	cr_assert_eq(open_and_load(fx.good, IMG_VERIFY_ALL), 0);
 }
 
 /* Every single byte of the file matters: flipping any one is caught by
@@ -88,16 +74,16 @@ static void flip_every_byte(unsigned int flags, uint8_t mask)
 
 	/* Patch one byte in place and put it back: rewriting the whole file
 	 * each time makes ext4 flush it (auto_da_alloc) and the test crawl. */
-	tfile_write(bad, img, len);
-	fd = open(bad, O_WRONLY);
+	tfile_write(fx.bad, fx.img, fx.len);
+	fd = open(fx.bad, O_WRONLY);
 	cr_assert_geq(fd, 0);
-	for (size_t pos = 0; pos < len; pos++) {
-		uint8_t b = img[pos] ^ mask;
+	for (size_t pos = 0; pos < fx.len; pos++) {
+		uint8_t b = fx.img[pos] ^ mask;
 
 		cr_assert_eq(pwrite(fd, &b, 1, (off_t)pos), 1);
-		cr_assert_neq(open_and_load(bad, flags), 0,
-			      "flip %#x at offset %zu of %zu accepted", mask, pos, len);
-		cr_assert_eq(pwrite(fd, &img[pos], 1, (off_t)pos), 1);
+		cr_assert_neq(open_and_load(fx.bad, flags), 0,
+			      "flip %#x at offset %zu of %zu accepted", mask, pos, fx.len);
+		cr_assert_eq(pwrite(fd, &fx.img[pos], 1, (off_t)pos), 1);
 	}
 	close(fd);
 }
@@ -120,17 +106,17 @@ Test(img_corrupt, verify_all_catches_at_open)
 {
 	int fd;
 
-	tfile_write(bad, img, len);
-	fd = open(bad, O_WRONLY);
-	for (size_t pos = 0; pos < len; pos += 3) {
+	tfile_write(fx.bad, fx.img, fx.len);
+	fd = open(fx.bad, O_WRONLY);
+	for (size_t pos = 0; pos < fx.len; pos += 3) {
 		struct img_reader *r;
-		uint8_t b = img[pos] ^ 0x10;
+		uint8_t b = fx.img[pos] ^ 0x10;
 
 		cr_assert_eq(pwrite(fd, &b, 1, (off_t)pos), 1);
-		cr_assert_neq(img_reader_open(bad, IMG_VERIFY_ALL, &r), 0, "offset %zu", pos);
+		cr_assert_neq(img_reader_open(fx.bad, IMG_VERIFY_ALL, &r), 0, "offset %zu", pos);
 		cr_expect_gt(strlen(img_reader_error(r)), 0);
 		img_reader_free(r);
-		cr_assert_eq(pwrite(fd, &img[pos], 1, (off_t)pos), 1);
+		cr_assert_eq(pwrite(fd, &fx.img[pos], 1, (off_t)pos), 1);
 	}
 	close(fd);
 }
@@ -139,13 +125,13 @@ Test(img_corrupt, truncate_every_length)
 {
 	int fd;
 
-	tfile_write(bad, img, len);
-	fd = open(bad, O_WRONLY);
-	for (size_t n = len; n-- > 0;) {
+	tfile_write(fx.bad, fx.img, fx.len);
+	fd = open(fx.bad, O_WRONLY);
+	for (size_t n = fx.len; n-- > 0;) {
 		struct img_reader *r;
 
 		cr_assert_eq(ftruncate(fd, (off_t)n), 0);
-		cr_assert_neq(img_reader_open(bad, 0, &r), 0, "truncated to %zu accepted", n);
+		cr_assert_neq(img_reader_open(fx.bad, 0, &r), 0, "truncated to %zu accepted", n);
 		cr_expect_gt(strlen(img_reader_error(r)), 0);
 		img_reader_free(r);
 	}
@@ -154,12 +140,12 @@ Test(img_corrupt, truncate_every_length)
 
 Test(img_corrupt, appended_garbage)
 {
-	uint8_t *copy = malloc(len + 100);
+	uint8_t *copy = malloc(fx.len + 100);
 
-	memcpy(copy, img, len);
-	memset(copy + len, 0, 100);
-	tfile_write(bad, copy, len + 100);
-	cr_expect_neq(open_and_load(bad, 0), 0);
+	memcpy(copy, fx.img, fx.len);
+	memset(copy + fx.len, 0, 100);
+	tfile_write(fx.bad, copy, fx.len + 100);
+	cr_expect_neq(open_and_load(fx.bad, 0), 0);
 	free(copy);
 }
 
@@ -172,19 +158,19 @@ Test(img_corrupt, not_an_image)
 	img_reader_free(r);
 	cr_expect_neq(img_reader_open("/proc/self/status", 0, &r), 0);
 	img_reader_free(r);
-	cr_expect_neq(img_reader_open(dir, 0, &r), 0);
+	cr_expect_neq(img_reader_open(fx.dir, 0, &r), 0);
 	img_reader_free(r);
 }
 
 Test(img_corrupt, newer_version_refused)
 {
-	uint8_t *copy = malloc(len);
+	uint8_t *copy = malloc(fx.len);
 	struct img_reader *r;
 
-	memcpy(copy, img, len);
+	memcpy(copy, fx.img, fx.len);
 	img_put32(copy + 8, IMG_FORMAT_VERSION + 1);
-	tfile_write(bad, copy, len);
-	cr_expect_eq(img_reader_open(bad, 0, &r), -ENOTSUP);
+	tfile_write(fx.bad, copy, fx.len);
+	cr_expect_eq(img_reader_open(fx.bad, 0, &r), -ENOTSUP);
 	cr_expect_not_null(strstr(img_reader_error(r), "version"));
 	img_reader_free(r);
 	free(copy);
@@ -204,37 +190,20 @@ static uint64_t area_off(const uint8_t *b, size_t n, uint32_t i)
 			 i * IMG_IDX_AREA_SIZE);
 }
 
-/* Recomputes the descriptor checksum of the block at @off of the image
- * copy @b (len bytes); a descriptor claimed to run past the end is left
- * alone - the reader must refuse it on its length alone. */
-static void rehash_block(uint8_t *b, uint64_t off)
-{
-	uint32_t dl = img_get32(b + off + 4);
-	XXH64_state_t st;
-
-	if (dl > len - off - IMG_BLK_HDR_SIZE)
-		return;
-
-	XXH64_reset(&st, 0);
-	XXH64_update(&st, b + off, 16);
-	XXH64_update(&st, b + off + IMG_BLK_HDR_SIZE, dl);
-	img_put64(b + off + 16, XXH64_digest(&st));
-}
-
 static void expect_area_refused(uint32_t i, size_t field, uint64_t value, bool is64,
 				const char *why)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t off = area_off(img, len, i);
+	uint8_t *copy = malloc(fx.len);
+	uint64_t off = area_off(fx.img, fx.len, i);
 
-	memcpy(copy, img, len);
+	memcpy(copy, fx.img, fx.len);
 	if (is64)
 		img_put64(copy + off + IMG_BLK_HDR_SIZE + field, value);
 	else
 		img_put32(copy + off + IMG_BLK_HDR_SIZE + field, (uint32_t)value);
-	rehash_block(copy, off);
-	tfile_write(bad, copy, len);
-	cr_expect_neq(open_and_load(bad, 0), 0, "%s accepted", why);
+	tdamage_rehash(copy, fx.len, off);
+	tfile_write(fx.bad, copy, fx.len);
+	cr_expect_neq(open_and_load(fx.bad, 0), 0, "%s accepted", why);
 	free(copy);
 }
 
@@ -253,18 +222,18 @@ Test(img_corrupt, hostile_areas)
 
 Test(img_corrupt, hostile_trailer_counts)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
+	uint8_t *copy = malloc(fx.len);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
 	static const size_t fields[] = { 16, 20, 24 };
 	static const uint32_t values[] = { 0xffffffffu, 1u << 20, 100 };
 
 	for (size_t f = 0; f < 3; f++) {
 		for (size_t v = 0; v < 3; v++) {
-			memcpy(copy, img, len);
+			memcpy(copy, fx.img, fx.len);
 			img_put32(copy + toff + IMG_BLK_HDR_SIZE + fields[f], values[v]);
-			rehash_block(copy, toff);
-			tfile_write(bad, copy, len);
-			cr_expect_neq(open_and_load(bad, 0), 0, "field %zu value %u", fields[f],
+			tdamage_rehash(copy, fx.len, toff);
+			tfile_write(fx.bad, copy, fx.len);
+			cr_expect_neq(open_and_load(fx.bad, 0), 0, "field %zu value %u", fields[f],
 				      values[v]);
 		}
 	}
@@ -274,9 +243,9 @@ Test(img_corrupt, hostile_trailer_counts)
 /* A chunk whose run points past its area, with every checksum fixed. */
 Test(img_corrupt, hostile_chunk_run)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	const uint8_t *d = img + toff + IMG_BLK_HDR_SIZE;
+	uint8_t *copy = malloc(fx.len);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	const uint8_t *d = fx.img + toff + IMG_BLK_HDR_SIZE;
 	uint32_t nrec = img_get32(d + 16);
 	uint32_t nareas = img_get32(d + 20);
 	uint64_t coff = img_get64(d + IMG_TRAILER_FIXED_SIZE + nrec * IMG_IDX_REC_SIZE +
@@ -284,12 +253,12 @@ Test(img_corrupt, hostile_chunk_run)
 	static const uint64_t pages[] = { 3, 1000000, UINT64_MAX };
 
 	for (size_t k = 0; k < 3; k++) {
-		memcpy(copy, img, len);
+		memcpy(copy, fx.img, fx.len);
 		/* First run: page index */
 		img_put64(copy + coff + IMG_BLK_HDR_SIZE + IMG_CHUNK_FIXED_SIZE, pages[k]);
-		rehash_block(copy, coff);
-		tfile_write(bad, copy, len);
-		cr_expect_neq(open_and_load(bad, 0), 0, "run at page %llu",
+		tdamage_rehash(copy, fx.len, coff);
+		tfile_write(fx.bad, copy, fx.len);
+		cr_expect_neq(open_and_load(fx.bad, 0), 0, "run at page %llu",
 			      (unsigned long long)pages[k]);
 	}
 	free(copy);
@@ -313,15 +282,15 @@ Test(img_corrupt, hostile_header)
 		{ 28, 1, "reserved field" },
 		{ 32, 0x7fffffffu, "huge hostname length" },
 	};
-	uint8_t *copy = malloc(len);
+	uint8_t *copy = malloc(fx.len);
 
 	for (size_t k = 0; k < sizeof(cases) / sizeof(cases[0]); k++) {
-		memcpy(copy, img, len);
+		memcpy(copy, fx.img, fx.len);
 		img_put32(copy + IMG_PROLOGUE_SIZE + IMG_BLK_HDR_SIZE + cases[k].field,
 			  cases[k].value);
-		rehash_block(copy, IMG_PROLOGUE_SIZE);
-		tfile_write(bad, copy, len);
-		cr_expect_neq(open_and_load(bad, 0), 0, "%s accepted", cases[k].why);
+		tdamage_rehash(copy, fx.len, IMG_PROLOGUE_SIZE);
+		tfile_write(fx.bad, copy, fx.len);
+		cr_expect_neq(open_and_load(fx.bad, 0), 0, "%s accepted", cases[k].why);
 	}
 	free(copy);
 }
@@ -329,17 +298,17 @@ Test(img_corrupt, hostile_header)
 /* A record claiming more bytes than the file has. */
 Test(img_corrupt, hostile_record_length)
 {
-	uint8_t *copy = malloc(len);
-	uint64_t toff = img_get64(img + len - IMG_FOOTER_SIZE);
-	uint64_t roff = img_get64(img + toff + IMG_BLK_HDR_SIZE + IMG_TRAILER_FIXED_SIZE);
+	uint8_t *copy = malloc(fx.len);
+	uint64_t toff = img_get64(fx.img + fx.len - IMG_FOOTER_SIZE);
+	uint64_t roff = img_get64(fx.img + toff + IMG_BLK_HDR_SIZE + IMG_TRAILER_FIXED_SIZE);
 	static const uint32_t lens[] = { 0, 7, 0x7fffffffu, 0xffffffffu };
 
 	for (size_t k = 0; k < 4; k++) {
-		memcpy(copy, img, len);
+		memcpy(copy, fx.img, fx.len);
 		img_put32(copy + roff + 4, lens[k]);
-		rehash_block(copy, roff);
-		tfile_write(bad, copy, len);
-		cr_expect_neq(open_and_load(bad, 0), 0, "record length %u", lens[k]);
+		tdamage_rehash(copy, fx.len, roff);
+		tfile_write(fx.bad, copy, fx.len);
+		cr_expect_neq(open_and_load(fx.bad, 0), 0, "record length %u", lens[k]);
 	}
 	free(copy);
 }
@@ -348,34 +317,34 @@ Test(img_corrupt, hostile_record_length)
  * scattered), 4000 times, deterministic seed. Every one refused. */
 Test(img_corrupt, random_multi_byte_damage)
 {
-	uint8_t *copy = malloc(len);
+	uint8_t *copy = malloc(fx.len);
 	uint64_t x = 0x2545f4914f6cdd1dull;
 
 	for (int iter = 0; iter < 4000; iter++) {
 		int nbytes;
 		bool burst;
 
-		memcpy(copy, img, len);
+		memcpy(copy, fx.img, fx.len);
 		x ^= x << 13;
 		x ^= x >> 7;
 		x ^= x << 17;
 		nbytes = 1 + (int)(x % 16);
 		burst = (x >> 8) & 1;
-		size_t pos = (size_t)((x >> 16) % len);
+		size_t pos = (size_t)((x >> 16) % fx.len);
 
 		for (int k = 0; k < nbytes; k++) {
 			x ^= x << 13;
 			x ^= x >> 7;
 			x ^= x << 17;
 			if (!burst)
-				pos = (size_t)(x % len);
+				pos = (size_t)(x % fx.len);
 			/* Never a no-op: XOR with a non-zero value. */
 			copy[pos] ^= (uint8_t)(1 + (x >> 32) % 255);
-			if (burst && ++pos == len)
+			if (burst && ++pos == fx.len)
 				pos = 0;
 		}
-		tfile_write(bad, copy, len);
-		cr_assert_neq(open_and_load(bad, 0), 0, "iteration %d accepted", iter);
+		tfile_write(fx.bad, copy, fx.len);
+		cr_assert_neq(open_and_load(fx.bad, 0), 0, "iteration %d accepted", iter);
 	}
 	free(copy);
 }

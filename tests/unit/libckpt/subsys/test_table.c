@@ -19,15 +19,17 @@ TestSuite(table, .init = table_setup);
 
 Test(table, order_and_record_types)
 {
-	cr_assert_eq(ckpt_subsys_count, 4);
+	cr_assert_eq(ckpt_subsys_count, 5);
 	cr_assert_str_eq(ckpt_subsys_table[0]->name, "files");
 	cr_assert_str_eq(ckpt_subsys_table[1]->name, "attrs");
 	cr_assert_str_eq(ckpt_subsys_table[2]->name, "signals");
 	cr_assert_str_eq(ckpt_subsys_table[3]->name, "mpi");
+	cr_assert_str_eq(ckpt_subsys_table[4]->name, "tree");
 	cr_assert_eq(ckpt_subsys_table[0]->record_type, 0x100);
 	cr_assert_eq(ckpt_subsys_table[1]->record_type, 0x200);
 	cr_assert_eq(ckpt_subsys_table[2]->record_type, 0x300);
 	cr_assert_eq(ckpt_subsys_table[3]->record_type, 0x400);
+	cr_assert_eq(ckpt_subsys_table[4]->record_type, 0x500);
 }
 
 /* The mpi record is empty for a process that is no MPI rank, marks an MPI
@@ -54,8 +56,8 @@ Test(table, mpi_record)
 
 Test(table, every_subsystem_round_trips)
 {
-	char *rec[4];
-	size_t len[4];
+	char *rec[8];
+	size_t len[8];
 	int fd = open("/dev/zero", O_RDONLY);
 
 	cr_assert_eq(dup2(fd, 30), 30);
@@ -92,7 +94,7 @@ static void *capture_thread(void *arg)
 
 Test(table, capture_from_another_thread)
 {
-	size_t len[4];
+	size_t len[8];
 	size_t off = 0;
 	pthread_t t;
 	char *buf;
@@ -160,7 +162,7 @@ Test(table, capture_and_restore_never_allocate)
 	int p[2];
 	int fd = mkstemp(path);
 	char *buf = malloc(TEST_REC_CAP);
-	size_t len[4];
+	size_t len[8];
 	size_t off = 0;
 
 	cr_assert_geq(fd, 0);

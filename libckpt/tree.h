@@ -1,0 +1,21 @@
+/* tree.h - the process tree in libckpt (tree.c, docs/process-trees.md). */
+#ifndef CKPT_LIBCKPT_TREE_H
+#define CKPT_LIBCKPT_TREE_H
+
+#include "subsys.h"
+
+#include <stdbool.h>
+
+/* Set from CKPT_PIDNS=1 ('ckpt run' made a namespace; every descendant
+ * keeps it through fork and exec): the pids are the namespace's and are
+ * to be kept. */
+extern bool eng_tree_in_pidns;
+
+/* At start-up of an active libckpt: reads CKPT_PIDNS and installs the fork
+ * handler that makes every forked child a participant of its own. */
+void eng_tree_init(void);
+
+/* The "tree" subsystem: pid, parent, group, session, children. */
+extern const struct ckpt_subsys ckpt_tree_subsys;
+
+#endif

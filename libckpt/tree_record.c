@@ -1,0 +1,251 @@
+/* tree_record.c - the "tree" subsystem (docs/process-trees.md): where the
+ * process stands in its process tree — its pid, parent, group, session, and
+ * its children, live or zombie with their exit status — so that 'ckpt
+ * restart' re-creates the tree with the same pids (struct tree_rec,
+ * tree_rec.h). Apart from tree.c so that it links into tests without the
+ * engine.
+ *
+ * The capture runs while the application is stopped: raw system calls and
+ * stack buffers only (subsys.h).
+ */
+#define LOG_PREFIX "libckpt: "
+#include "tree.h"
+#include "tree_rec.h"
+
+#include "log.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+bool eng_tree_in_pidns;
+
+/* ---- capture ------------------------------------------------------------- */
+
+/* Reads up to @cap - 1 bytes of @path into @buf, NUL-terminated. Returns
+ * the length or -errno. */
+static ssize_t tree_read(const char *path, char *buf, size_t cap)
+{
+	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	size_t off = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (off < cap - 1) {
+		long n = syscall(SYS_read, fd, buf + off, cap - 1 - off);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			break;
+		off += (size_t)n;
+	}
+	syscall(SYS_close, fd);
+	buf[off] = '\0';
+	return (ssize_t)off;
+}
+
+/* From /proc/<pid>/status of a child: its state letter and its pid in our
+ * namespace (the last NSpid field: /proc may be the outer namespace's).
+ * Returns 0 or -errno (the child is gone). */
+static int tree_child_status(long pid, char *state, int32_t *nspid)
+{
+	char path[64];
+	char buf[2048];
+	const char *p;
+
+	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
+	if (tree_read(path, buf, sizeof(buf)) < 0)
+		return -ESRCH;
+	p = strstr(buf, "\nState:");
+	if (!p)
+		return -EBADMSG;
+	p += strlen("\nState:");
+	while (*p == ' ' || *p == '\t')
+		p++;
+	*state = *p;
+	*nspid = (int32_t)pid;
+	p = strstr(buf, "\nNSpid:");
+	if (p) {
+		p += strlen("\nNSpid:");
+		while (*p && *p != '\n') {
+			char *end;
+			long v = strtol(p, &end, 10);
+
+			if (end == p)
+				break;
+			*nspid = (int32_t)v;
+			p = end;
+		}
+	}
+	return 0;
+}
+
+/* The wait status a zombie child will give its parent, without reaping it. */
+static int tree_zombie_status(int32_t pid, int32_t *status)
+{
+	siginfo_t si;
+
+	memset(&si, 0, sizeof(si));
+	if (syscall(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT, NULL) < 0)
+		return -errno;
+	if (si.si_pid != pid)
+		return -ECHILD; /* not a zombie (any more), or not ours */
+	switch (si.si_code) {
+	case CLD_EXITED:
+		*status = (si.si_status & 0xff) << 8;
+		return 0;
+	case CLD_KILLED:
+		*status = si.si_status & 0x7f;
+		return 0;
+	case CLD_DUMPED:
+		*status = (si.si_status & 0x7f) | 0x80;
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+/* Adds the children listed in @list (a /proc children file) to @r. */
+static int tree_add_children(struct tree_rec *r, size_t max, char *list,
+			     void (*warn)(const char *msg))
+{
+	char *p = list;
+
+	for (;;) {
+		struct tree_rec_child *c;
+		char state = '?';
+		int32_t nspid = 0;
+		char *end;
+		long pid = strtol(p, &end, 10);
+
+		if (end == p)
+			return 0;
+		p = end;
+		if (tree_child_status(pid, &state, &nspid) < 0 || state == 'X')
+			continue; /* reaped meanwhile */
+		if (r->nchildren >= max)
+			return -E2BIG;
+		c = &r->children[r->nchildren];
+		memset(c, 0, sizeof(*c));
+		c->pid = nspid;
+		c->state = state == 'Z' ? TREE_CHILD_ZOMBIE : TREE_CHILD_LIVE;
+		if (c->state == TREE_CHILD_ZOMBIE) {
+			int ret = tree_zombie_status(nspid, &c->status);
+
+			if (ret < 0) {
+				char msg[160];
+
+				snprintf(msg, sizeof(msg),
+					 "cannot read the exit status of zombie child %d: %s; it "
+					 "will be restored as exited with status 0",
+					 (int)nspid, strerror(-ret));
+				if (warn)
+					warn(msg);
+				c->status = 0;
+			}
+		}
+		r->nchildren++;
+	}
+}
+
+static ssize_t tree_capture(void *buf, size_t cap, void (*warn)(const char *msg))
+{
+	struct tree_rec *r = buf;
+	char dents[4096];
+	size_t max;
+	long dfd;
+	int ret = 0;
+
+	if (cap < sizeof(*r))
+		return -ENOSPC;
+	max = (cap - sizeof(*r)) / sizeof(r->children[0]);
+	if (max > TREE_REC_CHILDREN_MAX)
+		max = TREE_REC_CHILDREN_MAX;
+	memset(r, 0, sizeof(*r));
+	r->magic = TREE_REC_MAGIC;
+	r->version = TREE_REC_VERSION;
+	r->flags = eng_tree_in_pidns ? TREE_REC_IN_PIDNS : 0;
+	r->pid = (int32_t)syscall(SYS_getpid);
+	r->ppid = (int32_t)syscall(SYS_getppid);
+	r->pgid = (int32_t)syscall(SYS_getpgid, 0);
+	r->sid = (int32_t)syscall(SYS_getsid, 0);
+
+	/* Children are per thread: a child's parent is the thread that forked. */
+	dfd = syscall(SYS_openat, AT_FDCWD, "/proc/self/task", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (dfd < 0)
+		return -errno;
+	for (;;) {
+		long n = syscall(SYS_getdents64, dfd, dents, sizeof(dents));
+
+		if (n < 0)
+			ret = -errno;
+		if (n <= 0)
+			break;
+		for (long off = 0; off < n && !ret;) {
+			const struct dirent64 *d = (const struct dirent64 *)(dents + off);
+			char path[300];
+			char list[8192];
+
+			off += d->d_reclen;
+			if (d->d_name[0] < '0' || d->d_name[0] > '9')
+				continue;
+			snprintf(path, sizeof(path), "/proc/self/task/%s/children", d->d_name);
+			if (tree_read(path, list, sizeof(list)) < 0)
+				continue; /* the thread ended */
+			ret = tree_add_children(r, max, list, warn);
+		}
+		if (ret)
+			break;
+	}
+	syscall(SYS_close, dfd);
+	if (ret == -E2BIG)
+		log_err("process %d has more than %zu children, more than its tree record holds: "
+			"refusing the checkpoint",
+			(int)r->pid, max);
+	if (ret)
+		return ret;
+	return (ssize_t)(sizeof(*r) + r->nchildren * sizeof(r->children[0]));
+}
+
+/* ---- restore --------------------------------------------------------------- */
+
+/* 'ckpt restart' re-created the tree before this process was restored:
+ * here we only check that it did, and say so when it could not. */
+static int tree_restore(const void *rec, size_t len)
+{
+	struct tree_rec r;
+	long pid;
+
+	if (len < sizeof(r))
+		return -EBADMSG;
+	memcpy(&r, rec, sizeof(r));
+	if (r.magic != TREE_REC_MAGIC || r.version != TREE_REC_VERSION ||
+	    r.nchildren > TREE_REC_CHILDREN_MAX ||
+	    len != sizeof(r) + r.nchildren * sizeof(struct tree_rec_child)) {
+		log_err("the tree record of this image is malformed (magic %#x, version %u, %u "
+			"children, %zu bytes)",
+			r.magic, r.version, r.nchildren, len);
+		return -EBADMSG;
+	}
+	pid = syscall(SYS_getpid);
+	if ((r.flags & TREE_REC_IN_PIDNS) && pid != r.pid)
+		log_warn("this process had pid %d at the checkpoint and has pid %ld now: it was "
+			 "not restored by 'ckpt restart' in a namespace; its children and the "
+			 "processes that know its pid will not find it",
+			 (int)r.pid, pid);
+	return 0;
+}
+
+const struct ckpt_subsys ckpt_tree_subsys = {
+	.name = "tree",
+	.record_type = CKPT_REC_TREE,
+	.capture = tree_capture,
+	.restore = tree_restore,
+};

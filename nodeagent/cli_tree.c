@@ -1,0 +1,491 @@
+/* cli_tree.c - the namespace of a process tree (docs/process-trees.md).
+ *
+ * 'ckpt run' runs the program in a user namespace that maps the user to
+ * itself and a PID namespace of its own: our init is pid 1, the program
+ * pid 2. 'ckpt restart' makes the same namespaces and re-creates every
+ * process of the saved tree with its old pid (clone3 set_tid), its parent,
+ * group, session and its unreaped children, then each process executes the
+ * restorer for its image.
+ *
+ * set_tid needs CAP_SYS_ADMIN in the user namespace owning the PID
+ * namespace. The process that made the namespaces has it, and so do its
+ * forks, but not after an execve (the uid is not 0 in the namespace): the
+ * whole tree is therefore made by forks of this process, and each process
+ * executes the restorer only after it created its own children.
+ */
+#include "cli.h"
+
+#include "img.h"
+#include "layout.h"
+#include "manifest.h"
+#include "tree_rec.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <linux/sched.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* The program's pid in the namespace: the first fork of our init. */
+#define CLI_TREE_ROOT 2
+/* Signals ckpt run forwards, and so the init too (to pid 2 only). */
+static const int cli_tree_forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT };
+
+static int write_file(const char *path, const char *text)
+{
+	int fd = open(path, O_WRONLY | O_CLOEXEC);
+	size_t len = strlen(text);
+	ssize_t n;
+	int err;
+
+	if (fd < 0)
+		return -errno;
+	n = write(fd, text, len);
+	err = errno;
+	close(fd);
+	if (n != (ssize_t)len)
+		return n < 0 ? -err : -EIO;
+	return 0;
+}
+
+int cli_tree_ns_enter(void)
+{
+	char map[64];
+	uid_t uid = getuid();
+	gid_t gid = getgid();
+	int ret;
+
+	if (unshare(CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNS) < 0) {
+		ret = -errno;
+		cli_err("cannot make a user, PID and mount namespace for the program: %s (see "
+			"user.max_user_namespaces, and on Ubuntu "
+			"kernel.apparmor_restrict_unprivileged_userns); forked children "
+			"will not be checkpointed",
+			strerror(errno));
+		return ret;
+	}
+	/* The user mapped to itself: the program sees the uid and gid it has. */
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)uid, (unsigned)uid);
+	ret = write_file("/proc/self/uid_map", map);
+	if (!ret)
+		ret = write_file("/proc/self/setgroups", "deny");
+	snprintf(map, sizeof(map), "%u %u 1", (unsigned)gid, (unsigned)gid);
+	if (!ret)
+		ret = write_file("/proc/self/gid_map", map);
+	if (ret)
+		cli_err("cannot write the id maps of the new user namespace: %s", strerror(-ret));
+	return ret;
+}
+
+/* ---- the init (pid 1) ----------------------------------------------------- */
+
+/* In pid 1: a /proc of the new PID namespace. libckpt lists its threads in
+ * /proc/self/task and signals them with tgkill(getpid(), tid): both must be
+ * numbers of the same namespace, and /proc/<pid> of a tree member must be
+ * that member. Mounts stay slaves of the outer ones, so the file systems
+ * the program sees are the same. Returns 0 or -errno (said). */
+static int init_proc_mount(void)
+{
+	if (mount("none", "/", NULL, MS_REC | MS_SLAVE, NULL) < 0) {
+		cli_err("cannot make the mounts of the new namespace slaves: %s", strerror(errno));
+		return -errno;
+	}
+	if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL) < 0) {
+		cli_err("cannot mount a /proc for the new PID namespace: %s", strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static void init_forward(int sig)
+{
+	int err = errno;
+
+	kill(CLI_TREE_ROOT, sig);
+	errno = err;
+}
+
+/* pid 1 of the namespace: forwards ckpt run's signals to pid 2, reaps
+ * orphans, and exits with pid 2's status when it ends (the kernel then ends
+ * whatever is left in the namespace). */
+static __attribute__((noreturn)) void init_loop(void)
+{
+	struct sigaction sa = { .sa_handler = init_forward, .sa_flags = SA_RESTART };
+	size_t i;
+
+	sigemptyset(&sa.sa_mask);
+	for (i = 0; i < sizeof(cli_tree_forwarded) / sizeof(cli_tree_forwarded[0]); i++)
+		sigaction(cli_tree_forwarded[i], &sa, NULL);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	for (;;) {
+		int status;
+		pid_t pid = waitpid(-1, &status, 0);
+
+		if (pid == CLI_TREE_ROOT) {
+			if (WIFSIGNALED(status))
+				_exit(128 + WTERMSIG(status));
+			_exit(WEXITSTATUS(status));
+		}
+		if (pid < 0 && errno == ECHILD) {
+			cli_err("process %d of the namespace is gone, no status", CLI_TREE_ROOT);
+			_exit(CLI_EXIT_FAIL);
+		}
+	}
+}
+
+static void init_signals_default(void)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(cli_tree_forwarded) / sizeof(cli_tree_forwarded[0]); i++)
+		signal(cli_tree_forwarded[i], SIG_DFL);
+	signal(SIGINT, SIG_DFL);
+	signal(SIGQUIT, SIG_DFL);
+}
+
+pid_t cli_tree_run(char **argv)
+{
+	pid_t init = fork();
+
+	if (init != 0) {
+		if (init < 0)
+			cli_err("fork: %s", strerror(errno));
+		return init;
+	}
+	/* pid 1 of the namespace. */
+	if (init_proc_mount())
+		_exit(CLI_EXIT_FAIL);
+	pid_t pid = fork();
+
+	if (pid < 0) {
+		cli_err("fork: %s", strerror(errno));
+		_exit(CLI_EXIT_FAIL);
+	}
+	if (pid == 0) {
+		init_signals_default();
+		execvp(argv[0], argv);
+		cli_err("cannot run %s: %s", argv[0], strerror(errno));
+		_exit(errno == ENOENT ? 127 : 126);
+	}
+	if (pid != CLI_TREE_ROOT) {
+		cli_err("the program got pid %d in its new namespace, not %d", (int)pid,
+			CLI_TREE_ROOT);
+		kill(pid, SIGKILL);
+		_exit(CLI_EXIT_FAIL);
+	}
+	init_loop();
+}
+
+/* ---- restart ---------------------------------------------------------------- */
+
+struct tree_proc {
+	struct tree_rec rec;				 /* the header of its tree record */
+	struct tree_rec_child *children;		 /* its children, malloc'd */
+	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE]; /* its image file */
+};
+
+static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
+{
+	for (size_t i = 0; i < n; i++)
+		if (v[i].rec.pid == pid)
+			return &v[i];
+	return NULL;
+}
+
+/* Reads the tree record of @p->image into @p. Returns 0, -ENOENT (no
+ * record: an image from before trees, or no image the reader accepts), or
+ * -errno (said). */
+static int tree_read_image(struct tree_proc *p)
+{
+	struct img_reader *r = NULL;
+	const void *data;
+	uint64_t len;
+	uint32_t idx = 0;
+	int ret;
+
+	/* An image the reader refuses is no tree of ours: the restorer that
+	 * restores it as before says what is wrong with it. */
+	ret = img_reader_open(p->image, 0, &r);
+	if (ret) {
+		ret = -ENOENT;
+		goto out;
+	}
+	ret = img_reader_record_find(r, CKPT_REC_TREE, &idx, &data, &len);
+	if (ret)
+		goto out;
+	ret = -EBADMSG;
+	if (len < sizeof(p->rec)) {
+		cli_err("%s: the tree record is %llu bytes, too short", p->image,
+			(unsigned long long)len);
+		goto out;
+	}
+	memcpy(&p->rec, data, sizeof(p->rec));
+	if (p->rec.magic != TREE_REC_MAGIC || p->rec.version != TREE_REC_VERSION ||
+	    p->rec.nchildren > TREE_REC_CHILDREN_MAX ||
+	    len != sizeof(p->rec) + (uint64_t)p->rec.nchildren * sizeof(struct tree_rec_child)) {
+		cli_err("%s: malformed tree record (magic %#x, version %u, %u children, %llu "
+			"bytes)",
+			p->image, p->rec.magic, p->rec.version, p->rec.nchildren,
+			(unsigned long long)len);
+		goto out;
+	}
+	p->children = calloc(p->rec.nchildren ? p->rec.nchildren : 1, sizeof(*p->children));
+	if (!p->children) {
+		ret = -ENOMEM;
+		cli_err("out of memory");
+		goto out;
+	}
+	memcpy(p->children, (const char *)data + sizeof(p->rec),
+	       p->rec.nchildren * sizeof(*p->children));
+	ret = 0;
+out:
+	img_reader_free(r);
+	return ret;
+}
+
+static bool tree_pid_ok(int32_t pid, int32_t max)
+{
+	return pid > 1 && pid <= max;
+}
+
+/* Everything the re-creation relies on, checked before any process is
+ * made: a record from a file is the file's word. A group or session 0 is
+ * one whose leader is outside the namespace (that of ckpt itself). Returns
+ * 0 or -EBADMSG. */
+static int tree_check(struct tree_proc *v, size_t n)
+{
+	int32_t max = 4194304; /* PID_MAX_LIMIT on 64-bit */
+
+	for (size_t i = 0; i < n; i++) {
+		const struct tree_rec *r = &v[i].rec;
+		struct tree_proc *parent;
+
+		if (!(r->flags & TREE_REC_IN_PIDNS)) {
+			cli_err("%s was taken outside a namespace of 'ckpt run' while other "
+				"images of the generation were inside one: refusing the mix",
+				v[i].image);
+			return -EBADMSG;
+		}
+		if (!tree_pid_ok(r->pid, max) || (r->ppid != 1 && !tree_pid_ok(r->ppid, max)) ||
+		    r->pgid < 0 || r->pgid > max || r->sid < 0 || r->sid > max) {
+			cli_err("%s: impossible ids in the tree record (pid %d, parent %d, group "
+				"%d, session %d)",
+				v[i].image, r->pid, r->ppid, r->pgid, r->sid);
+			return -EBADMSG;
+		}
+		if (tree_find(v, i, r->pid)) {
+			cli_err("%s: pid %d appears in two images of the generation", v[i].image,
+				r->pid);
+			return -EBADMSG;
+		}
+		parent = r->ppid == 1 ? NULL : tree_find(v, n, r->ppid);
+		if (r->ppid != 1 && !parent) {
+			cli_err("%s: its parent, pid %d, has no image in the generation",
+				v[i].image, r->ppid);
+			return -EBADMSG;
+		}
+		for (uint32_t k = 0; k < r->nchildren; k++) {
+			const struct tree_rec_child *c = &v[i].children[k];
+			struct tree_proc *cp = tree_find(v, n, c->pid);
+
+			if (!tree_pid_ok(c->pid, max) ||
+			    (c->state != TREE_CHILD_LIVE && c->state != TREE_CHILD_ZOMBIE)) {
+				cli_err("%s: impossible child (pid %d, state %u)", v[i].image,
+					c->pid, c->state);
+				return -EBADMSG;
+			}
+			if (c->state == TREE_CHILD_LIVE && (!cp || cp->rec.ppid != r->pid)) {
+				cli_err("%s: its child pid %d was running at the checkpoint but "
+					"has no image in the generation (it was not registered "
+					"yet, or runs without libckpt): restart an older "
+					"generation (see 'ckpt list')",
+					v[i].image, c->pid);
+				return -EBADMSG;
+			}
+			if (c->state == TREE_CHILD_ZOMBIE && cp) {
+				cli_err("%s: pid %d is both a zombie child and a process with "
+					"an image",
+					v[i].image, c->pid);
+				return -EBADMSG;
+			}
+		}
+		if (r->ppid != 1) {
+			bool listed = false;
+
+			for (uint32_t k = 0; k < parent->rec.nchildren; k++)
+				if (parent->children[k].pid == r->pid &&
+				    parent->children[k].state == TREE_CHILD_LIVE)
+					listed = true;
+			if (!listed) {
+				cli_err("%s: pid %d says its parent is %d, which does not list it",
+					v[i].image, r->pid, r->ppid);
+				return -EBADMSG;
+			}
+		}
+	}
+	if (!tree_find(v, n, CLI_TREE_ROOT)) {
+		cli_err("no image of the generation is pid %d, the program 'ckpt run' started",
+			CLI_TREE_ROOT);
+		return -EBADMSG;
+	}
+	return 0;
+}
+
+static pid_t clone_pid(pid_t pid)
+{
+	struct clone_args args;
+	pid_t want[1] = { pid };
+
+	memset(&args, 0, sizeof(args));
+	args.exit_signal = SIGCHLD;
+	args.set_tid = (uint64_t)(uintptr_t)want;
+	args.set_tid_size = 1;
+	return (pid_t)syscall(SYS_clone3, &args, sizeof(args));
+}
+
+/* In the process created for a zombie: ends as the saved child did. */
+static __attribute__((noreturn)) void become_zombie(int status)
+{
+	struct rlimit none = { 0, 0 };
+
+	if (WIFSIGNALED(status)) {
+		int sig = WTERMSIG(status);
+		sigset_t set;
+
+		setrlimit(RLIMIT_CORE, &none);
+		signal(sig, SIG_DFL);
+		sigemptyset(&set);
+		sigaddset(&set, sig);
+		sigprocmask(SIG_UNBLOCK, &set, NULL);
+		kill(getpid(), sig);
+	}
+	_exit(WIFEXITED(status) ? WEXITSTATUS(status) : 0);
+}
+
+struct tree_ctx {
+	struct tree_proc *v;
+	size_t n;
+	const char *restorer;
+	const char *sock;
+};
+
+/* Runs in the process that has @p's pid: its group and session, its
+ * children, then the restorer for its image. Never returns. */
+static __attribute__((noreturn)) void become(const struct tree_ctx *t, struct tree_proc *p)
+{
+	const struct tree_rec *r = &p->rec;
+
+	if (r->sid == r->pid) {
+		if (setsid() < 0)
+			cli_err("pid %d: setsid: %s", r->pid, strerror(errno));
+	} else if (r->pgid != getpgid(0) && setpgid(0, r->pgid) < 0) {
+		cli_err("pid %d: cannot join process group %d: %s; it stays in group %d", r->pid,
+			r->pgid, strerror(errno), (int)getpgid(0));
+	}
+	if (r->sid != getsid(0))
+		cli_err("pid %d was in session %d and is in session %d now", r->pid, r->sid,
+			(int)getsid(0));
+	for (uint32_t k = 0; k < r->nchildren; k++) {
+		const struct tree_rec_child *c = &p->children[k];
+		pid_t pid = clone_pid(c->pid);
+
+		if (pid < 0) {
+			cli_err("cannot re-create pid %d (child of %d): %s", c->pid, r->pid,
+				strerror(errno));
+			_exit(CLI_EXIT_FAIL);
+		}
+		if (pid > 0)
+			continue;
+		if (c->state == TREE_CHILD_ZOMBIE)
+			become_zombie(c->status);
+		become(t, tree_find(t->v, t->n, c->pid));
+	}
+	execl(t->restorer, "ckpt-restore", p->image, "--agent", t->sock, (char *)NULL);
+	cli_err("cannot execute %s: %s", t->restorer, strerror(errno));
+	_exit(127);
+}
+
+int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const char *restorer,
+		     const char *sock, pid_t *init_out)
+{
+	struct tree_proc *v = calloc(m->n_images, sizeof(*v));
+	struct tree_ctx t = { .v = v, .n = m->n_images, .restorer = restorer, .sock = sock };
+	size_t with = 0;
+	pid_t init;
+	int ret = -ENOMEM;
+
+	if (!v) {
+		cli_err("out of memory");
+		return ret;
+	}
+	for (size_t i = 0; i < m->n_images; i++) {
+		snprintf(v[i].image, sizeof(v[i].image), "%s/%s", gen_dir, m->images[i].file);
+		ret = tree_read_image(&v[i]);
+		if (ret == -ENOENT)
+			continue;
+		if (ret)
+			goto out;
+		with++;
+	}
+	ret = -ENOENT;
+	if (!with || !(v[0].rec.flags & TREE_REC_IN_PIDNS))
+		goto out; /* not a tree of ours: restored as before */
+	ret = -EBADMSG;
+	if (with != m->n_images) {
+		cli_err("%s: some images have a tree record and some not: refusing the mix",
+			gen_dir);
+		goto out;
+	}
+	ret = tree_check(v, m->n_images);
+	if (ret)
+		goto out;
+	ret = cli_tree_ns_enter();
+	if (ret)
+		goto out;
+	fflush(NULL);
+	init = fork();
+	if (init < 0) {
+		ret = -errno;
+		cli_err("fork: %s", strerror(errno));
+		goto out;
+	}
+	if (init == 0) {
+		/* pid 1: re-creates the processes whose parent was pid 1. */
+		if (init_proc_mount())
+			_exit(CLI_EXIT_FAIL);
+		for (size_t i = 0; i < m->n_images; i++) {
+			pid_t pid;
+
+			if (v[i].rec.ppid != 1)
+				continue;
+			pid = clone_pid(v[i].rec.pid);
+			if (pid < 0) {
+				cli_err("cannot re-create pid %d: %s", v[i].rec.pid,
+					strerror(errno));
+				_exit(CLI_EXIT_FAIL);
+			}
+			if (pid == 0) {
+				init_signals_default();
+				become(&t, &v[i]);
+			}
+		}
+		init_loop();
+	}
+	*init_out = init;
+	ret = 0;
+out:
+	for (size_t i = 0; i < m->n_images; i++)
+		free(v[i].children);
+	free(v);
+	return ret;
+}

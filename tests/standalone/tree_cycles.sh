@@ -1,0 +1,101 @@
+#!/bin/bash
+# tree_cycles.sh - checkpoint -> kill -> restart a process tree through the
+# real CLI (ckpt run / ckpt checkpoint --kill / ckpt restart) and compare its
+# output with an uninterrupted run (docs/process-trees.md).
+#
+#   tree_cycles.sh CKPT PROG MIN_CYCLES
+#
+# CKPT_LIBDIR must name the directory of libckpt.so, ckpt-restore and
+# ckpt-agent. PROG prints one line per step from several processes; the
+# lines of different processes interleave, so outputs are compared sorted.
+# As in run_cycles.sh, the cycles are at random increasing line numbers of
+# the output, each above what the output holds when the run starts, so every
+# restored run provably progressed before its next checkpoint; PROG waits
+# before its end at CKPT_TEST_END_GATE until the last run. Exit 0 only if
+# the last run ended with status 0, its sorted output equals the reference
+# and at least MIN_CYCLES cycles happened; any line starting with FAIL fails.
+set -u
+ckpt=$1 prog=$2 min=$3
+work=$(mktemp -d /tmp/ckpt-tree.XXXXXX)
+export CKPT_DIR=$work/ckpt
+export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-30}
+unset LD_PRELOAD CKPT_AGENT_SOCKET
+log=$work/log
+cleanup() {
+	local p
+	[ -n "${runpid:-}" ] && kill -9 "$runpid" 2>/dev/null
+	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
+	[ -n "$p" ] && kill "$p" 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+fail() {
+	echo "FAIL: $*"
+	echo "--- log"; cat "$log"
+	echo "--- output"; cat "$work/out" 2>/dev/null
+	echo "--- agent.log"; tail -n 40 "$CKPT_DIR/agent.log" 2>/dev/null
+	exit 1
+}
+now_ms() { echo $(($(date +%s%N) / 1000000)); }
+rand() { echo $(((RANDOM * 32768 + RANDOM) % $1)); }
+timeout_s=${PROGRESS_TIMEOUT:-120}
+
+export CKPT_TEST_END_GATE=$work/end-gate
+: >"$CKPT_TEST_END_GATE"
+t0=$(now_ms)
+"$prog" >"$work/ref" 2>>"$log" || fail "reference run failed with status $?"
+t=$(($(now_ms) - t0))
+lines=$(wc -l <"$work/ref")
+usable=$((lines * 3 / 4))
+[ "$usable" -ge $((2 * min)) ] || fail "reference printed $lines lines: too few for $min cycles"
+step_ms=$((t / lines + 1))
+ncycles=$((min + $(rand $((min + 1)))))
+targets=($(shuf -i 1-"$usable" -n "$ncycles" | sort -n))
+echo "reference: $lines lines in $t ms; $ncycles cycles at lines ${targets[*]}" >>"$log"
+rm -f "$CKPT_TEST_END_GATE"
+
+# wait_lines K: until the output holds K lines or the run ended.
+wait_lines() {
+	local deadline=$(($(now_ms) + timeout_s * 1000))
+	while [ "$(wc -l <"$work/out")" -lt "$1" ]; do
+		kill -0 "$runpid" 2>/dev/null || return 1
+		[ "$(now_ms)" -lt "$deadline" ] || fail "$work/out did not reach line $1 in $timeout_s s"
+		sleep 0.01
+	done
+}
+
+: >"$work/out"
+for ((n = 0; n <= ncycles; n++)); do
+	[ "$n" -lt "$ncycles" ] || : >"$CKPT_TEST_END_GATE"
+	if [ "$n" -eq 0 ]; then
+		"$ckpt" run -- "$prog" >>"$work/out" 2>>"$log" &
+	else
+		"$ckpt" restart >>"$work/out" 2>>"$log" &
+	fi
+	runpid=$!
+	if [ "$n" -lt "$ncycles" ]; then
+		k=${targets[$n]}
+		have=$(wc -l <"$work/out")
+		[ "$k" -gt "$have" ] || k=$((have + 1))
+		wait_lines "$k" || fail "run $n ended before line $k"
+		# A random part of a step after the line, as run_cycles.sh does.
+		sleep "$(printf '0.%03d' $(($(rand "$step_ms") % 1000)))"
+		"$ckpt" checkpoint --kill --timeout 120 >>"$log" 2>&1 ||
+			fail "checkpoint of run $n failed"
+		wait "$runpid"
+		rc=$?
+		[ "$rc" -eq 85 ] || fail "run $n ended with status $rc, not 85 after checkpoint --kill"
+		echo "run $n: checkpointed after line $(wc -l <"$work/out")" >>"$log"
+	else
+		wait "$runpid"
+		rc=$?
+		[ "$rc" -eq 0 ] || fail "the last run ended with status $rc"
+	fi
+done
+runpid=
+grep -q '^FAIL' "$work/out" && fail "the program reported failures"
+sort "$work/ref" >"$work/ref.sorted"
+sort "$work/out" >"$work/out.sorted"
+diff "$work/ref.sorted" "$work/out.sorted" >"$work/diff" ||
+	fail "output differs from the reference: $(head -c 2000 "$work/diff")"
+echo "ok: $ncycles cycles, $lines lines"
