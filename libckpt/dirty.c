@@ -310,6 +310,28 @@ void eng_dirty_exclude(void)
 				     (sizeof(*dirty_mem) + 4095) & ~(size_t)4095);
 }
 
+void eng_dirty_atfork_child(void)
+{
+	/* /proc/self/pagemap was opened by the parent and names it: a scan
+	 * through it would re-protect the parent's pages and hide its writes
+	 * from the parent's next round. The child's copies are closed; the
+	 * parent's stay open. */
+	if (dirty_uffd >= 0) {
+		ckpt_files_include_fd(dirty_uffd);
+		close(dirty_uffd);
+	}
+	if (dirty_pagemap >= 0) {
+		ckpt_files_include_fd(dirty_pagemap);
+		close(dirty_pagemap);
+	}
+	dirty_uffd = -1;
+	dirty_pagemap = -1;
+	dirty_nclean = 0;
+	dirty_ndirty = 0;
+	dirty_overflow = false;
+	dirty_trusted = false;
+}
+
 void eng_dirty_reset(void)
 {
 	/* The numbers belong to the restored files now: forget, never close. */

@@ -339,6 +339,23 @@ void eng_incr_after_restore(void)
 	eng_dirty_reset();
 }
 
+void eng_incr_atfork_child(void)
+{
+	/* The tables are MAP_SHARED with the parent: the child's writer would
+	 * fill the parent's. Unmapping the child's view leaves the parent's. */
+	if (incr.sh)
+		munmap(incr.sh, incr.sh_len);
+	incr.sh = NULL;
+	incr.tab[0] = incr.tab[1] = NULL;
+	incr.xxh = NULL;
+	incr.prev_valid = false;
+	incr.trusted = false;
+	incr.planned = false;
+	incr.nbases = 0;
+	incr.init = false; /* probe again: a userfaultfd of the child's own */
+	eng_dirty_atfork_child();
+}
+
 /* ---- writer child ----------------------------------------------------- */
 
 bool eng_incr_active(void)

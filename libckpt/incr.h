@@ -63,6 +63,12 @@ void eng_incr_abort(void);
 /* In a restored process: the tables, the userfaultfd and the chain are
  * gone with the old process; the next generation is a full image. */
 void eng_incr_after_restore(void);
+/* In a child made by fork() that becomes a participant (process trees):
+ * drops what is the parent's (the shared tables, the userfaultfd and the
+ * pagemap file, which act on the parent's memory) so that the child's
+ * first generation is full and its tracking is its own. Async-signal-safe
+ * (close, munmap): called from the pthread_atfork child handler. */
+void eng_incr_atfork_child(void);
 /* Summary of the last write for the log: mode, full or incremental. */
 const char *eng_incr_last_kind(void);
 
@@ -104,5 +110,9 @@ enum eng_win_state eng_dirty_window(uint64_t lo, uint64_t hi);
 void eng_dirty_exclude(void);
 /* Forgets the userfaultfd and the tracked areas (restored process). */
 void eng_dirty_reset(void);
+/* Forked child: closes its copies of the parent's userfaultfd and
+ * pagemap file (both act on the parent's address space) and forgets the
+ * tracked areas; the next probe opens the child's own. */
+void eng_dirty_atfork_child(void);
 
 #endif
