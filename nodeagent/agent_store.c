@@ -269,7 +269,15 @@ static int agent_store_bases(const char *dir, uint64_t gen, uint64_t **need, siz
 			continue;
 		snprintf(path, sizeof(path), "%s/%s", gdir, de->d_name);
 		ret = img_reader_open(path, IMG_AS_BASE, &r);
-		if (ret) {
+		if (ret == -EBADMSG) {
+			/* Not a valid image: it can never be restored, whatever
+			 * is kept, so it holds no older generation back. A
+			 * system error (I/O, memory) says nothing of the image:
+			 * then nothing is deleted. */
+			log_warn("pruning: %s is not a valid image (%s): it keeps no base", path,
+				 img_reader_error(r));
+			ret = 0;
+		} else if (ret) {
 			log_warn("pruning: cannot read %s (%s): keeping every older generation",
 				 path, img_reader_error(r));
 		} else if (img_reader_record_find(r, IMG_REC_BASES, &i, &data, &len) == 0) {
