@@ -70,9 +70,10 @@ static struct eng_conn eng_conn = { .fd = -1 };
  * (the checkpoint thread, or an exiting thread with every signal blocked).
  */
 static atomic_flag eng_tx_lock = ATOMIC_FLAG_INIT;
-/* The connection is registered, by this process (a fork inherits it). */
+/* The connection is registered, by this process (a fork inherits it).
+ * Atomic: the exit announcement reads the pid before taking the lock. */
 static bool eng_registered;
-static pid_t eng_registered_pid;
+static _Atomic pid_t eng_registered_pid;
 
 static void eng_tx_take(void)
 {
@@ -237,6 +238,12 @@ void eng_agent_exit_announce(void)
 	sigset_t old;
 	int n;
 
+	/* A forked or vfork()ed child, or a process that never registered,
+	 * has nothing to announce: return before blocking signals or taking
+	 * the lock, which a child may have inherited held (a fork while the
+	 * checkpoint thread was sending) and would wait for forever. */
+	if (eng_registered_pid != getpid())
+		return;
 	sigfillset(&all);
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, &old);
 	eng_tx_take();
@@ -809,6 +816,9 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 
 void eng_agent_atfork_child(void)
 {
+	/* Only the forking thread lives on in the child: a lock the parent's
+	 * checkpoint thread held at the fork has no holder here. */
+	eng_tx_drop();
 	eng_disconnect(&eng_conn);
 	eng_last_gen = -1;
 	eng_restore_info.restored = 0;

@@ -23,9 +23,9 @@ unset LD_PRELOAD LD_LIBRARY_PATH PMI_FD PMI_RANK PMI_SIZE
 export CKPT_AGENT_IDLE_EXIT=10
 # Waits are multiplied by CKPT_TEST_TIME_FACTOR, as in tests/slurm/lib.sh.
 factor=${CKPT_TEST_TIME_FACTOR:-3}
-# Margins, not speed: after "iter 40" the --kill checkpoint must come
-# before the last iteration (360 iterations of 40 ms later), and after the
-# restart checkpoint 3 (at "iter 80") too.
+# Not speed: the program waits before its results until $T/end-gate
+# exists (end_gate.h), which the test creates after checkpoint 3, so a slow
+# checkpoint on a loaded machine cannot come after the end of the run.
 iters=400
 
 # result_lines FILE: the program's final lines.
@@ -42,7 +42,8 @@ wait_iter() {
 	done
 }
 
-"$prog" "$iters" 0 >"$T/ref.out" || fail "the native reference run failed"
+CKPT_TEST_END_GATE=/ "$prog" "$iters" 0 >"$T/ref.out" || fail "the native reference run failed"
+export CKPT_TEST_END_GATE=$T/end-gate
 result_lines "$T/ref.out" >"$T/ref.txt"
 [ "$(wc -l <"$T/ref.txt")" = 2 ] || fail "reference printed $(wc -l <"$T/ref.txt") result lines"
 
@@ -66,6 +67,7 @@ run=$!
 wait_iter 80
 "$ckpt" checkpoint --dir "$T/ckpt" >"$T/c3.out" 2>"$T/c3.err" ||
 	fail "checkpoint 3, after the restart, failed: $(cat "$T/c3.err")"
+: >"$CKPT_TEST_END_GATE"
 rc=0
 wait "$run" || rc=$?
 [ "$rc" = 0 ] || fail "the restarted run exited $rc"

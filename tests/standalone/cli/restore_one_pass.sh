@@ -8,7 +8,8 @@
 # restorer finds the damage only at the end of its pass over gen-2, must
 # drop it, restore gen-1 in the same process and run on from there to
 # exactly the output of an uninterrupted run; the process has then read
-# (/proc/PID/io rchar) about the two images' sizes, each byte once. A
+# (/proc/PID/io rchar, summed over its process tree) about the two images'
+# sizes, each byte once. A
 # corrupt last chunk without an older candidate is refused before anything
 # of the program runs. gen-2 is usually an incremental image referring to
 # gen-1's ballast (docs/engine.md, "Incremental checkpoints"): its attempt
@@ -72,12 +73,20 @@ BG+=($JOB)
 wait_for 60 "the restorer falls back to gen-1 after the corrupt last chunk" \
 	grep -q "restoring $img1 instead" "$T/second.err"
 wait_for 60 "the restored program prints" lines_at_least "$T/second.out" 1
-# The restoring process is the restored program (ckpt restart forks it,
-# in the namespace of a tree): its command line is the saved one.
-rpid=$(pgrep -f "^$COUNTER $STEPS $MS $MIB\$" | head -n 1)
-rchar=$(awk '/^rchar:/ { print $2 }' "/proc/${rpid:-0}/io" 2>/dev/null)
+# 'ckpt restart' of a program run by 'ckpt run' rebuilds its tree in a PID
+# namespace: the restorer is a descendant of $JOB, not $JOB itself. Count
+# what the whole tree read (the CLI itself reads only the tree records).
+tree_of() {
+	local child
+	echo "$1"
+	for child in $(pgrep -P "$1"); do tree_of "$child"; done
+}
+rchar=0
+for pid in $(tree_of "$JOB"); do
+	rchar=$((rchar + $(awk '/^rchar:/ { print $2 }' "/proc/$pid/io" 2>/dev/null || echo 0)))
+done
 both=$((size1 + size2))
-echo "# the restoring process (pid ${rpid:-?}) read ${rchar:-?} bytes; images: $size2 (gen-2, + $ref2 of gen-1 referred to) + $size1 (gen-1) = $both"
+echo "# the restored tree read ${rchar:-?} bytes; images: $size2 (gen-2, + $ref2 of gen-1 referred to) + $size1 (gen-1) = $both"
 check "it read every byte of both images" test "${rchar:-0}" -ge "$both"
 check "and each only once per attempt (< 1.25 x their size and what gen-2 refers to)" \
 	test "${rchar:-0}" -lt $(((both + ref2) * 5 / 4))
