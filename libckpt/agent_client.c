@@ -13,6 +13,7 @@
  * field extractor is enough; anything it cannot read is refused.
  */
 #define LOG_PREFIX "libckpt: "
+#include "incr.h"
 #include "libckpt.h"
 #include "agent_replace.h"
 #include "mpi_split.h"
@@ -472,6 +473,7 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
 	eng_real_pthread_sigmask(SIG_SETMASK, &all, NULL);
 	c->fd = -1;	    /* the old connection's descriptor did not survive */
 	eng_agent_forget(); /* the agent recorded was the old start's */
+	eng_incr_after_restore();
 	eng_job_dir_set(eng_restore_info.job_dir);
 	ret = eng_snapshot_restore_subsys();
 	if (ret < 0)
@@ -758,6 +760,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			req.level = level < 0 || level > 19 ? 3 : (int)level;
 			req.nthreads = nthr < 0 || nthr > 256 ? 0 : (unsigned int)nthr;
 			req.final = final;
+			req.gen = gen;
 			eng_last_gen = gen;
 			ret = eng_snapshot_write(&req, &res);
 			if (ret == 1) {
@@ -772,15 +775,30 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			 * pause so far is everything since prepare. */
 			double pause_end = final ? eng_clock_ms() : res.released_ms;
 
+			char incr[256];
+			char jincr[300];
+
+			/* How much memory this image stores and how much it
+			 * refers to: the agent logs it. */
+			snprintf(incr, sizeof(incr), "%s, %.1f MiB stored, %.1f MiB referred to",
+				 eng_incr_last_kind(), (double)res.data_bytes / 1048576.0,
+				 (double)res.ref_bytes / 1048576.0);
+			eng_json_escape(incr, jincr, sizeof(jincr));
 			eng_json_escape(path, jpath, sizeof(jpath));
 			ret = eng_send(
 				c,
 				"{\"v\":%d,\"type\":\"written\",\"gen\":%lld,\"path\":\"%s\","
 				"\"size\":%llu,\"xxh64\":\"%016llx\",\"pause_ms\":%.2f,"
-				"\"write_ms\":%.1f}",
+				"\"write_ms\":%.1f,\"image\":\"%s\"}",
 				PROTO_VERSION, (long long)gen, jpath, (unsigned long long)res.size,
-				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms);
+				(unsigned long long)res.xxh64, pause_end - t0, res.write_ms, jincr);
 		} else if (!strcmp(type, "resume") || !strcmp(type, "abort")) {
+			/* resume follows a committed generation: it becomes the
+			 * base the next one refers to. */
+			if (!strcmp(type, "resume"))
+				eng_incr_commit();
+			else
+				eng_incr_abort();
 			eng_release();
 			eng_snapshot_discard();
 			return 0;
@@ -790,6 +808,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			log_debug("ignoring message %s during a checkpoint", type);
 		}
 	}
+	eng_incr_abort();
 	eng_release();
 	eng_snapshot_discard();
 	return ret;

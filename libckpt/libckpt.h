@@ -86,14 +86,17 @@ struct eng_write_req {
 	int level;	       /* zstd level */
 	unsigned int nthreads; /* compression threads, 0: automatic */
 	bool final;	       /* keep the application stopped afterwards */
+	int64_t gen;	       /* generation number (incremental chain) */
 };
 
 struct eng_write_res {
-	uint64_t size;	    /* bytes in the image file */
-	uint64_t xxh64;	    /* checksum of the whole file */
-	double write_ms;    /* time from clone to the child's exit */
-	double released_ms; /* CLOCK_MONOTONIC ms when the threads went on */
-	char reason[256];   /* failure explanation, "" on success */
+	uint64_t size;	     /* bytes in the image file */
+	uint64_t xxh64;	     /* checksum of the whole file */
+	uint64_t data_bytes; /* page bytes stored in it */
+	uint64_t ref_bytes;  /* page bytes referred to in earlier images */
+	double write_ms;     /* time from clone to the child's exit */
+	double released_ms;  /* CLOCK_MONOTONIC ms when the threads went on */
+	char reason[256];    /* failure explanation, "" on success */
 };
 
 /* Prepares a checkpoint while the application is quiesced: maps the writer

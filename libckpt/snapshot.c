@@ -18,6 +18,7 @@
 #include "libckpt.h"
 #include "env_fresh.h"
 #include "files.h"
+#include "incr.h"
 #include "mpi_split.h"
 
 #include "img.h"
@@ -97,10 +98,13 @@ struct eng_arena {
 /* Result page shared with the child (MAP_SHARED: the child's writes must
  * reach the parent). */
 struct eng_child_result {
-	int status;	  /* 0 or -errno */
-	uint64_t size;	  /* image bytes */
-	uint64_t xxh64;	  /* image checksum */
-	char reason[256]; /* failure text */
+	int status;	     /* 0 or -errno */
+	uint64_t size;	     /* image bytes */
+	uint64_t xxh64;	     /* image checksum */
+	uint64_t body_xxh;   /* trailer body checksum (names the image as a base) */
+	uint64_t data_bytes; /* page bytes stored */
+	uint64_t ref_bytes;  /* page bytes referred to in earlier images */
+	char reason[256];    /* failure text */
 };
 
 uint32_t eng_saved_nthreads;
@@ -182,6 +186,7 @@ int eng_snapshot_prepare(char *why, size_t why_len)
 	eng_arena->writer_size = total - off;
 	eng_arena->nexcl = 0;
 	eng_snapshot_exclude((uintptr_t)base, total);
+	eng_incr_prepare();
 
 	/* Subsystem captures, now that every other thread is stopped. */
 	size_t used = 0;
@@ -532,7 +537,10 @@ static int eng_area_save(struct img_writer *w, const struct eng_map *m, int page
 			 * the restorer sets the saved protection. */
 			if (!(area.prot & PROT_READ))
 				mprotect(eng_ptr(m->start), area.len, area.prot | PROT_READ);
-			ret = img_pagemap_runs(pagemap, m->start, m->end, eng_run_cb, &rc);
+			if (eng_incr_active())
+				ret = eng_incr_area(w, m->start, m->end, pagemap);
+			else
+				ret = img_pagemap_runs(pagemap, m->start, m->end, eng_run_cb, &rc);
 		}
 	}
 	if (!ret)
@@ -623,6 +631,8 @@ static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
 					    a->subsys_len[i]);
 		off += a->subsys_len[i];
 	}
+	if (!ret)
+		ret = eng_incr_record(w);
 	if (ret) {
 		snprintf(res->reason, sizeof(res->reason), "cannot add records: %s",
 			 strerror(-ret));
@@ -647,6 +657,9 @@ static int eng_child_write(struct eng_arena *a, struct eng_child_result *res)
 	}
 	res->size = wr.size;
 	res->xxh64 = wr.xxh64;
+	res->body_xxh = wr.body_xxh;
+	res->data_bytes = wr.data_bytes;
+	res->ref_bytes = wr.ref_bytes;
 	log_debug("writer: %.0f ms, %llu MiB of pages into %llu MiB in %u chunks; "
 		  "waiting for compression %.0f ms, writing %.0f ms, fsync %.0f ms",
 		  eng_clock_ms() - t0, (unsigned long long)(wr.data_bytes >> 20),
@@ -696,6 +709,47 @@ static int eng_child_main(void *arg)
 	eng_result->status = eng_child_write(a, eng_result);
 	syscall(SYS_exit_group, eng_result->status ? 1 : 0);
 	return 0;
+}
+
+/* Walks the parsed maps for eng_incr_plan(): private writable memory
+ * outside the excluded ranges is what write-protection can track. */
+struct eng_plan_iter {
+	const struct eng_arena *a; /* maps and excluded ranges */
+	int n;			   /* lines */
+	int i;			   /* next line */
+};
+
+static bool eng_plan_next(void *arg, uint64_t *start, uint64_t *end, bool *trackable)
+{
+	struct eng_plan_iter *it = arg;
+	const struct eng_map *m;
+
+	if (it->i >= it->n)
+		return false;
+	m = &it->a->maps[it->i++];
+	*start = m->start;
+	*end = m->end;
+	*trackable = m->perms[1] == 'w' && m->perms[3] == 'p' && strcmp(m->path, "[vsyscall]") != 0;
+	for (unsigned int k = 0; *trackable && k < it->a->nexcl; k++)
+		if (it->a->excl[k].lo < m->end && it->a->excl[k].hi > m->start)
+			*trackable = false;
+	return true;
+}
+
+/* Decides full or incremental and scans written pages: the last thing
+ * before the clone, so that little is written between scan and snapshot
+ * (and that little is in areas dirty.c never trusts). */
+static void eng_plan(struct eng_arena *a, const struct eng_write_req *req)
+{
+	struct eng_plan_iter it = { .a = a, .n = 0, .i = 0 };
+	size_t len;
+
+	if (eng_incr_mode() == ENG_DIRTY_UFFD &&
+	    eng_read_file("/proc/self/maps", a->maps_buf, ENG_MAPS_MAX, &len) == 0)
+		it.n = eng_maps_parse(a->maps_buf, a->maps, ENG_AREAS_MAX);
+	if (it.n < 0)
+		it.n = 0;
+	eng_incr_plan((uint64_t)req->gen, req->path, &a->opts, eng_plan_next, &it);
 }
 
 int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res)
@@ -751,6 +805,7 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	a->opts.fd = fd;
 	a->opts.log_fd = 2;
 	memset(eng_result, 0, sizeof(*eng_result));
+	eng_plan(a, req);
 
 	/* The restored process continues here, with 1. */
 	if (eng_ctx_save(&self->ctx))
@@ -786,6 +841,9 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	}
 	res->size = eng_result->size;
 	res->xxh64 = eng_result->xxh64;
+	res->data_bytes = eng_result->data_bytes;
+	res->ref_bytes = eng_result->ref_bytes;
+	eng_incr_written(eng_result->size, eng_result->body_xxh);
 	return 0;
 }
 

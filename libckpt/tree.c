@@ -12,6 +12,7 @@
  *    in its tree.
  */
 #define LOG_PREFIX "libckpt: "
+#include "incr.h"
 #include "libckpt.h"
 #include "tree.h"
 
@@ -28,6 +29,7 @@ static void tree_atfork_child(void)
 	if (!eng_signal || !eng_tree_in_pidns)
 		return;
 	eng_agent_atfork_child();
+	eng_incr_atfork_child(); /* its incremental state was the parent's */
 	if (eng_ckpt_thread_start() < 0)
 		log_warn("this forked child runs without checkpoints: its checkpoint thread "
 			 "did not start");

@@ -928,6 +928,9 @@ static int on_written(struct agent_coord *co, struct agent_part *p, const struct
 	snprintf(p->xxh64, sizeof(p->xxh64), "%s", sum);
 	p->pause_ms = msg_ms(msg, "pause_ms");
 	p->write_ms = msg_ms(msg, "write_ms");
+	/* Full or incremental, how changed memory was found (libckpt). */
+	if (!proto_msg_get_str_opt(msg, "image", 256, NULL, &path) && path)
+		log_info("generation %lld: %s: image %s", (long long)co->gen, part_name(p), path);
 	p->state = AGENT_PART_WRITTEN;
 	if (--co->pending == 0)
 		agent_coord_commit(co);

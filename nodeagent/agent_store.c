@@ -236,17 +236,98 @@ void agent_store_discard_stale(const char *dir)
 	closedir(d);
 }
 
+/* Adds to @need the generations the images of committed generation @gen
+ * refer to (their IMG_REC_BASES lists: each lists its whole chain, so one
+ * level is enough). Returns 0, or -errno when an image cannot be read: then
+ * nothing is known to be unneeded. */
+static int agent_store_bases(const char *dir, uint64_t gen, uint64_t **need, size_t *n)
+{
+	struct img_base *list = calloc(IMG_BASES_MAX, sizeof(*list));
+	char gdir[4096];
+	struct dirent *de;
+	DIR *d;
+	int ret = 0;
+
+	if (!list)
+		return -ENOMEM;
+	proto_layout_gen_dir(gdir, sizeof(gdir), dir, gen, false);
+	d = opendir(gdir);
+	if (!d) {
+		ret = -errno;
+		goto out_free;
+	}
+	while (!ret && (de = readdir(d))) {
+		size_t l = strlen(de->d_name);
+		struct img_reader *r = NULL;
+		char path[4096 + 256];
+		const void *data;
+		uint64_t len;
+		uint32_t i = 0;
+		int nb;
+
+		if (l < 5 || strcmp(de->d_name + l - 4, ".img") != 0)
+			continue;
+		snprintf(path, sizeof(path), "%s/%s", gdir, de->d_name);
+		ret = img_reader_open(path, IMG_AS_BASE, &r);
+		if (ret == -EBADMSG) {
+			/* Not a valid image: it can never be restored, whatever
+			 * is kept, so it holds no older generation back. A
+			 * system error (I/O, memory) says nothing of the image:
+			 * then nothing is deleted. */
+			log_warn("pruning: %s is not a valid image (%s): it keeps no base", path,
+				 img_reader_error(r));
+			ret = 0;
+		} else if (ret) {
+			log_warn("pruning: cannot read %s (%s): keeping every older generation",
+				 path, img_reader_error(r));
+		} else if (img_reader_record_find(r, IMG_REC_BASES, &i, &data, &len) == 0) {
+			nb = img_bases_decode(data, len, list);
+			uint64_t *v = nb > 0 ? realloc(*need, (*n + (size_t)nb) * sizeof(**need))
+					     : *need;
+
+			if (nb < 0 || !v) {
+				ret = nb < 0 ? nb : -ENOMEM;
+			} else {
+				*need = v;
+				for (int k = 0; k < nb; k++)
+					(*need)[(*n)++] = list[k].gen;
+			}
+		}
+		img_reader_free(r);
+	}
+	closedir(d);
+out_free:
+	free(list);
+	return ret;
+}
+
 int agent_store_prune(const char *dir, int keep)
 {
 	size_t before = 0;
 	size_t after = 0;
 	uint64_t *gens = NULL;
+	uint64_t *need = NULL;
+	size_t nneed = 0;
 	int ret;
 
-	if (proto_gen_list(dir, &gens, &before) == 0)
+	if (keep < 1)
+		keep = 1;
+	if (proto_gen_list(dir, &gens, &before) == 0) {
+		/* Incremental images refer to chunks of older generations:
+		 * those of every kept generation stay. */
+		for (size_t i = before > (size_t)keep ? before - (size_t)keep : 0; i < before;
+		     i++) {
+			if (agent_store_bases(dir, gens[i], &need, &nneed) < 0) {
+				free(need);
+				free(gens);
+				return 0;
+			}
+		}
 		free(gens);
+	}
 	gens = NULL;
-	ret = proto_gen_prune(dir, keep < 1 ? 1 : (unsigned int)keep);
+	ret = proto_gen_prune_keep(dir, (unsigned int)keep, need, nneed);
+	free(need);
 	if (ret) {
 		log_err("pruning old generations of %s: %s", dir, strerror(-ret));
 		return ret;

@@ -58,7 +58,9 @@ void agent_store_discard(const char *dir, int64_t gen);
 void agent_store_discard_stale(const char *dir);
 
 /* Keeps the newest @keep committed generations, deleting older ones; never
- * the newest. Returns the number deleted or -errno. */
+ * the newest, nor a generation an image of a kept one refers to
+ * (incremental checkpoints); when an image of a kept generation cannot be
+ * read, deletes nothing. Returns the number deleted or -errno. */
 int agent_store_prune(const char *dir, int keep);
 
 /* Lists committed generations, oldest first, into a malloc'd array the

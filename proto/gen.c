@@ -363,9 +363,23 @@ static int gen_drop_committed(int dfd, const char *run_dir, uint64_t gen)
 	return gen_rm_tmp(dfd, run_dir, gen);
 }
 
+bool proto_gen_prune_drops(const uint64_t *committed, size_t n, size_t i, unsigned int keep,
+			   const uint64_t *needed, size_t nneeded)
+{
+	if (keep < 1)
+		keep = 1;
+	if (i + keep >= n)
+		return false;
+	for (size_t k = 0; k < nneeded; k++)
+		if (needed[k] == committed[i])
+			return false;
+	return true;
+}
+
 /* Applies the pruning policy to the scanned sets; keeps the first error. */
 static int gen_prune_sets(int dfd, const char *run_dir, const struct gen_set *c,
-			  const struct gen_set *t, unsigned int keep)
+			  const struct gen_set *t, unsigned int keep, const uint64_t *needed,
+			  size_t nneeded)
 {
 	uint64_t newest;
 	size_t i;
@@ -375,7 +389,9 @@ static int gen_prune_sets(int dfd, const char *run_dir, const struct gen_set *c,
 	if (c->n == 0)
 		return 0;
 	newest = c->v[c->n - 1];
-	for (i = 0; i + keep < c->n; i++) {
+	for (i = 0; i < c->n; i++) {
+		if (!proto_gen_prune_drops(c->v, c->n, i, keep, needed, nneeded))
+			continue;
 		r = gen_drop_committed(dfd, run_dir, c->v[i]);
 		if (!ret)
 			ret = r;
@@ -388,7 +404,8 @@ static int gen_prune_sets(int dfd, const char *run_dir, const struct gen_set *c,
 	return ret;
 }
 
-int proto_gen_prune(const char *run_dir, unsigned int keep)
+int proto_gen_prune_keep(const char *run_dir, unsigned int keep, const uint64_t *needed,
+			 size_t nneeded)
 {
 	struct gen_set c = { 0 };
 	struct gen_set t = { 0 };
@@ -404,9 +421,14 @@ int proto_gen_prune(const char *run_dir, unsigned int keep)
 	if (ret)
 		log_err("cannot list generations of %s: %s", run_dir, strerror(-ret));
 	else
-		ret = gen_prune_sets(dfd, run_dir, &c, &t, keep < 1 ? 1 : keep);
+		ret = gen_prune_sets(dfd, run_dir, &c, &t, keep < 1 ? 1 : keep, needed, nneeded);
 	free(c.v);
 	free(t.v);
 	close(dfd);
 	return ret;
+}
+
+int proto_gen_prune(const char *run_dir, unsigned int keep)
+{
+	return proto_gen_prune_keep(run_dir, keep, NULL, 0);
 }

@@ -107,6 +107,18 @@ int proto_gen_commit(const char *run_dir, uint64_t gen);
  * Returns 0, or the first -errno met (after trying every candidate). */
 int proto_gen_prune(const char *run_dir, unsigned int keep);
 
+/* The same, but never removes a committed generation listed in @needed
+ * (@nneeded entries): the bases the images of kept generations refer to
+ * (incremental checkpoints). */
+int proto_gen_prune_keep(const char *run_dir, unsigned int keep, const uint64_t *needed,
+			 size_t nneeded);
+
+/* The pruning rule, pure: whether committed generation @committed[@i] (of
+ * @n, ascending) goes, given @keep (< 1 counts as 1) and the generations
+ * @needed by kept ones. */
+bool proto_gen_prune_drops(const uint64_t *committed, size_t n, size_t i, unsigned int keep,
+			   const uint64_t *needed, size_t nneeded);
+
 /* Removes the directory gen-<gen>.tmp of @run_dir and its files (abort of a
  * generation). Returns 0 (also when absent) or -errno. */
 int proto_gen_discard(const char *run_dir, uint64_t gen);

@@ -128,15 +128,62 @@ int img_pagemap_runs(int pagemap_fd, uint64_t start, uint64_t end, img_run_fn fn
 struct img_writer;
 
 struct img_writer_opts {
-	int fd;		       /* image file, open for writing, empty */
-	int log_fd;	       /* where errors are written (raw write), -1: silent */
-	int level;	       /* zstd level 1..19; 0 stores data raw */
-	unsigned int nthreads; /* compression threads; 0: CPUs in affinity mask */
-	uint32_t max_areas;    /* most areas; 0: 65536 (vm.max_map_count) */
-	uint32_t max_records;  /* most metadata records; 0: 4096 */
-	uint32_t max_chunks;   /* most chunks; 0: 1 Mi (4 TiB of data) */
-	bool no_fsync;	       /* skip fsync and write-behind (tests, benchmarks) */
+	int fd;			/* image file, open for writing, empty */
+	int log_fd;		/* where errors are written (raw write), -1: silent */
+	int level;		/* zstd level 1..19; 0 stores data raw */
+	unsigned int nthreads;	/* compression threads; 0: CPUs in affinity mask */
+	uint32_t max_areas;	/* most areas; 0: 65536 (vm.max_map_count) */
+	uint32_t max_records;	/* most metadata records; 0: 4096 */
+	uint32_t max_chunks;	/* most chunks; 0: 1 Mi (4 TiB of data) */
+	bool no_fsync;		/* skip fsync and write-behind (tests, benchmarks) */
+	bool refs;		/* image may hold reference chunks (IMG_FLAG_REFS) */
+	uint64_t *chunk_xxh;	/* if set: raw_xxh of chunk i stored at [i] */
+	uint32_t chunk_xxh_max; /* entries of chunk_xxh */
 };
+
+/* ------------------------------------------------------------------ */
+/* Incremental images: references to chunks of earlier images          */
+
+/* Record type the image library reserves for the list of base images of
+ * an incremental image (engine record types stay below 0xffff0000). */
+#define IMG_REC_BASES 0xffff0001u
+/* Most base images one image may refer to: a chain is bounded far below. */
+#define IMG_BASES_MAX 64u
+
+/* One base image: where it is (relative to the directory of the image
+ * naming it, e.g. "../gen-3/0.0.img"), which generation it is, and the
+ * body checksum of its trailer, so a replaced file is refused at open. */
+struct img_base {
+	uint64_t gen;	   /* generation number, for messages and pruning */
+	uint64_t body_xxh; /* the base's trailer body_xxh */
+	char path[256];	   /* relative path, NUL-terminated */
+};
+
+/* A reference to chunk @chunk of base @base, whose pages are the same
+ * bytes (raw_len, raw_xxh) at the same addresses. */
+struct img_chunk_ref {
+	uint32_t base;	  /* index in the IMG_REC_BASES list */
+	uint64_t chunk;	  /* chunk index in that base image */
+	uint64_t raw_len; /* the base chunk's uncompressed length */
+	uint64_t raw_xxh; /* the base chunk's raw checksum */
+};
+
+/* A run of present pages, byte offsets relative to the area start. */
+struct img_span {
+	uint64_t off; /* page aligned */
+	uint64_t len; /* page multiple, > 0 */
+};
+
+/* Encodes @n bases into @buf (@cap bytes): le32 count, le32 reserved,
+ * then per base le64 gen, le64 body_xxh, str path. Returns the length or
+ * -ENOSPC / -EINVAL. Pure, no malloc. */
+long img_bases_encode(uint8_t *buf, size_t cap, const struct img_base *b, uint32_t n);
+
+/* Decodes an IMG_REC_BASES payload into @out (IMG_BASES_MAX entries);
+ * refuses counts above IMG_BASES_MAX, empty paths, absolute paths, paths
+ * with NUL or longer than 255 bytes, trailing bytes. Returns the count or
+ * -EBADMSG. */
+int img_bases_decode(const uint8_t *p, uint64_t len, struct img_base *out);
 
 /* Result of a finished image, for MANIFEST.json. */
 struct img_writer_result {
@@ -145,6 +192,9 @@ struct img_writer_result {
 	uint64_t data_bytes;   /* uncompressed page data stored */
 	uint64_t stored_bytes; /* page data bytes after compression */
 	uint32_t nchunks;      /* chunks written */
+	uint32_t nrefs;	       /* of which reference chunks */
+	uint64_t ref_bytes;    /* uncompressed page data referred to */
+	uint64_t body_xxh;     /* the trailer's body_xxh (identifies the image) */
 	/* Where the writing thread's time went (CLOCK_MONOTONIC ns), for the
 	 * engine's debug log and benchmarks. */
 	uint64_t wait_ns;  /* waiting for compression threads */
@@ -196,6 +246,22 @@ int img_writer_area_begin(struct img_writer *w, const struct img_area *a);
  * Returns 0, -EINVAL, -ENOSPC (max_chunks), or a compression/write error. */
 int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, uint64_t len);
 
+/* Ends the chunk being gathered, so that the next run starts a new one
+ * (incremental images cut chunks at fixed address windows, so that a
+ * window's chunk can be referred to by later images). Returns 0 or -errno. */
+int img_writer_area_cut(struct img_writer *w);
+
+/* Index the next chunk written will have. */
+uint32_t img_writer_chunk_next(const struct img_writer *w);
+
+/* Adds a reference chunk for the @nruns runs @runs of the current area
+ * (ascending, after every run so far): their pages are those of @ref's
+ * base chunk. Needs opts.refs. Cuts the chunk being gathered first.
+ * Returns 0, -EINVAL (bad runs, raw_len not their size, no opts.refs),
+ * -ENOSPC, or a write error. */
+int img_writer_area_ref(struct img_writer *w, const struct img_chunk_ref *ref,
+			const struct img_span *runs, uint32_t nruns);
+
 /* Ends the current area (flushes its last chunk). Returns 0 or -errno. */
 int img_writer_area_end(struct img_writer *w);
 
@@ -225,6 +291,9 @@ enum img_reader_flag {
 	 * before a restore: loading checks every chunk as it is read, so a
 	 * restorer opens without it and reads each byte once. */
 	IMG_VERIFY_ALL = 1u << 0,
+	/* Open as the base of another image: its own bases are not opened
+	 * (references always point at chunks holding data). */
+	IMG_AS_BASE = 1u << 1,
 };
 
 /* Opens @path and validates footer, trailer, index, header, records, areas

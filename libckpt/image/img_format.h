@@ -24,8 +24,12 @@
 
 /* Prologue at offset 0: magic, le32 version, le32 flags. */
 #define IMG_PROLOGUE_SIZE 16u
-/* No prologue flag is defined yet; readers refuse unknown ones. */
-#define IMG_PROLOGUE_FLAGS_KNOWN 0u
+/* Prologue flags; readers refuse unknown ones, so a reader that cannot
+ * follow references refuses an incremental image instead of misreading it.
+ * IMG_FLAG_REFS: the image may hold reference chunks (IMG_CODEC_REF) and
+ * has one IMG_REC_BASES record naming the images they point into. */
+#define IMG_FLAG_REFS		 (1u << 0)
+#define IMG_PROLOGUE_FLAGS_KNOWN IMG_FLAG_REFS
 
 /* Block types: four ASCII characters read as a le32, so a hex dump shows
  * them. */
@@ -77,7 +81,15 @@
 enum img_codec {
 	IMG_CODEC_RAW = 0,  /* stored bytes are the page data */
 	IMG_CODEC_ZSTD = 1, /* stored bytes are one zstd frame */
+	IMG_CODEC_REF = 2,  /* stored bytes are a reference (IMG_REF_SIZE) to a
+			     * chunk of a base image holding the same pages */
 };
+
+/* Stored bytes of a reference chunk: le32 base (index into the
+ * IMG_REC_BASES list), le32 reserved (0), le64 chunk index in that base.
+ * The chunk's raw_len and raw_xxh are those of the base chunk, its runs
+ * cover the same addresses; the reader checks all three. */
+#define IMG_REF_SIZE 16u
 
 /* Trailer descriptor fixed part: le64 body_xxh (xxh64 of every byte before
  * the trailer), le64 header offset, le32 nrecords, le32 nareas,

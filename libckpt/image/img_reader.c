@@ -270,6 +270,7 @@ static int prologue_check(struct img_reader *r)
 	}
 	if (flags & ~IMG_PROLOGUE_FLAGS_KNOWN)
 		return rerr(r, 12, "unknown flags %#x", flags);
+	r->pflags = flags;
 	return 0;
 }
 
@@ -706,7 +707,8 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 	c->stored = d + b.desc_len;
 	c->stored_len = b.data_len;
 	if (c->area != e->area || img_get32(d + 12) ||
-	    (c->codec != IMG_CODEC_RAW && c->codec != IMG_CODEC_ZSTD))
+	    (c->codec != IMG_CODEC_RAW && c->codec != IMG_CODEC_ZSTD &&
+	     !(c->codec == IMG_CODEC_REF && (r->pflags & IMG_FLAG_REFS))))
 		return rerr(r, e->off, "chunk %u: area %u (index says %u) or codec %u invalid", ci,
 			    c->area, e->area, c->codec);
 	if (!c->nruns || (uint64_t)c->nruns * IMG_RUN_SIZE != b.desc_len - IMG_CHUNK_FIXED_SIZE)
@@ -714,7 +716,8 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 			    c->nruns);
 	if (!c->raw_len || c->raw_len > IMG_CHUNK_SIZE ||
 	    (c->codec == IMG_CODEC_RAW && c->stored_len != c->raw_len) ||
-	    (c->codec == IMG_CODEC_ZSTD && c->stored_len >= c->raw_len))
+	    (c->codec == IMG_CODEC_ZSTD && c->stored_len >= c->raw_len) ||
+	    (c->codec == IMG_CODEC_REF && c->stored_len != IMG_REF_SIZE))
 		return rerr(r, e->off, "chunk %u: raw %llu stored %llu bytes invalid", ci,
 			    (unsigned long long)c->raw_len, (unsigned long long)c->stored_len);
 	for (uint32_t k = 0; k < c->nruns; k++) {
@@ -743,10 +746,71 @@ static int chunk_read(struct img_reader *r, uint32_t ci, struct img_chunk *c)
 /* Decompresses chunk @c into r->rbuf and checks the raw checksum; returns
  * the raw bytes in *@raw. */
 static int chunk_decode(struct img_reader *r, uint32_t ci, const struct img_chunk *c,
+			const uint8_t **raw);
+
+/* Reference chunk @ci of @r: reads the base chunk it names, checks that it
+ * holds the same pages (addresses, length, raw checksum) and decodes it
+ * with the base's own checksums; *@raw then points into the base's
+ * buffers. A base chunk that is itself a reference, missing or corrupt
+ * fails this image: never restore memory that is not proven the same. */
+static int ref_decode(struct img_reader *r, uint32_t ci, const struct img_chunk *c,
+		      const uint8_t **raw)
+{
+	uint64_t off = r->chunks[ci].end - c->stored_len;
+	uint32_t bi = img_get32(c->stored);
+	uint64_t bci = img_get64(c->stored + 8);
+	const struct img_area_ent *a = &r->areas[c->area];
+	const struct img_area_ent *ba;
+	struct img_reader *b;
+	struct img_chunk bc = { 0 };
+	uint64_t ps = r->hdr.page_size;
+	int err;
+
+	if (bi >= r->nbases || img_get32(c->stored + 4))
+		return rerr(r, off, "chunk %u: reference to base %u of %u", ci, bi, r->nbases);
+	b = r->bases[bi];
+	if (bci >= b->nchunks)
+		return rerr(r, off, "chunk %u: reference to chunk %llu of %s, which has %u", ci,
+			    (unsigned long long)bci, b->path, b->nchunks);
+	err = chunk_read(b, (uint32_t)bci, &bc);
+	if (!err && bc.codec == IMG_CODEC_REF)
+		err = rerr(b, b->chunks[bci].off, "chunk %llu: a reference, not data",
+			   (unsigned long long)bci);
+	if (!err)
+		err = chunk_decode(b, (uint32_t)bci, &bc, raw);
+	if (err)
+		return rerr(r, off,
+			    "chunk %u: its base (generation %llu) is unusable: %s; this generation "
+			    "cannot be restored, restore from a generation with a full image",
+			    ci, (unsigned long long)r->base_gen[bi], img_reader_error(b));
+	ba = &b->areas[bc.area];
+	if (bc.raw_len != c->raw_len || !img_sum_ok(bc.raw_xxh, c->raw_xxh) ||
+	    bc.nruns != c->nruns || b->hdr.page_size != ps)
+		goto out_differs;
+	for (uint32_t k = 0; k < c->nruns; k++) {
+		const uint8_t *x = c->runs + k * IMG_RUN_SIZE;
+		const uint8_t *y = bc.runs + k * IMG_RUN_SIZE;
+
+		if (a->a.start + img_get64(x) * ps != ba->a.start + img_get64(y) * ps ||
+		    img_get64(x + 8) != img_get64(y + 8))
+			goto out_differs;
+	}
+	return 0;
+
+out_differs:
+	return rerr(r, off,
+		    "chunk %u: chunk %llu of its base %s (generation %llu) holds other pages; "
+		    "restore from a generation with a full image",
+		    ci, (unsigned long long)bci, b->path, (unsigned long long)r->base_gen[bi]);
+}
+
+static int chunk_decode(struct img_reader *r, uint32_t ci, const struct img_chunk *c,
 			const uint8_t **raw)
 {
 	uint64_t off = r->chunks[ci].end - c->stored_len;
 
+	if (c->codec == IMG_CODEC_REF)
+		return ref_decode(r, ci, c, raw);
 	if (c->codec == IMG_CODEC_RAW) {
 		*raw = c->stored;
 	} else {
@@ -798,7 +862,9 @@ static int area_walk(struct img_reader *r, uint32_t i, void *dest, bool decode, 
 		if (img_get64(c.runs) < next)
 			return rerr(r, r->chunks[ci].off,
 				    "chunk %u: runs overlap the previous chunk", ci);
-		if (dest || decode) {
+		/* A base's own references are checked through the image that
+		 * owns them; as a base, only its data chunks are used. */
+		if (dest || (decode && !(c.codec == IMG_CODEC_REF && (r->flags & IMG_AS_BASE)))) {
 			err = chunk_decode(r, ci, &c, &raw);
 			if (err)
 				return err;
@@ -916,6 +982,8 @@ static int buffers_alloc(struct img_reader *r)
 	return 0;
 }
 
+static int bases_open(struct img_reader *r);
+
 static int reader_validate(struct img_reader *r)
 {
 	struct stat st;
@@ -944,15 +1012,97 @@ static int reader_validate(struct img_reader *r)
 		err = areas_read(r);
 	if (!err)
 		err = buffers_alloc(r);
+	if (!err)
+		err = bases_open(r);
 	if (!err && (r->flags & IMG_VERIFY_ALL))
 		err = verify_all(r);
+	return err;
+}
+
+/* Opens the base images an incremental image names (IMG_REC_BASES),
+ * relative to its directory, and checks each is the very image it was
+ * written against (trailer body checksum). Bases are opened here, with
+ * the image, so that loading allocates nothing. A missing or corrupt base
+ * fails the open with a message saying which generation to restore. */
+static int bases_open(struct img_reader *r)
+{
+	struct img_base *list = NULL;
+	const void *data;
+	uint64_t len;
+	uint32_t i = 0;
+	char *dir = NULL;
+	char *slash;
+	int n;
+	int err = 0;
+
+	if (img_reader_record_find(r, IMG_REC_BASES, &i, &data, &len) < 0) {
+		if (r->pflags & IMG_FLAG_REFS)
+			return rerr(r, 12, "incremental image without its list of bases");
+		return 0;
+	}
+	if (!(r->pflags & IMG_FLAG_REFS))
+		return rerr(r, r->recs[i].off, "list of bases in an image without references");
+	if (r->flags & IMG_AS_BASE)
+		return 0;
+	list = calloc(IMG_BASES_MAX, sizeof(*list));
+	dir = strdup(r->path);
+	if (!list || !dir) {
+		err = rerr_sys(r, 0, ENOMEM, "bases");
+		goto out_free;
+	}
+	n = img_bases_decode(data, len, list);
+	if (n < 0) {
+		err = rerr(r, r->recs[i].off, "list of bases malformed");
+		goto out_free;
+	}
+	r->bases = calloc((size_t)n + 1, sizeof(struct img_reader *));
+	r->base_gen = calloc((size_t)n + 1, sizeof(*r->base_gen));
+	if (!r->bases || !r->base_gen) {
+		err = rerr_sys(r, 0, ENOMEM, "bases");
+		goto out_free;
+	}
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[1] = '\0';
+	else
+		dir[0] = '\0';
+	for (int k = 0; k < n; k++) {
+		char p[4096 + 256];
+		struct img_reader *b = NULL;
+		int e;
+
+		snprintf(p, sizeof(p), "%s%s", dir, list[k].path);
+		r->base_gen[k] = list[k].gen;
+		e = img_reader_open(p, IMG_AS_BASE | (r->flags & IMG_VERIFY_ALL), &b);
+		r->bases[r->nbases++] = b;
+		if (e) {
+			err = rerr(
+				r, r->recs[i].off,
+				"base image of generation %llu unusable: %s; this generation "
+				"cannot be restored, restore from a generation with a full image",
+				(unsigned long long)list[k].gen, img_reader_error(b));
+			if (!b)
+				r->nbases--;
+			goto out_free;
+		}
+		if (!img_sum_ok(b->body_xxh, list[k].body_xxh)) {
+			err = rerr(
+				r, r->recs[i].off,
+				"base %s is not the image of generation %llu this one was written "
+				"against (replaced?); restore from a generation with a full image",
+				p, (unsigned long long)list[k].gen);
+			goto out_free;
+		}
+	}
+out_free:
+	free(list);
+	free(dir);
 	return err;
 }
 
 int img_reader_open(const char *path, unsigned int flags, struct img_reader **rp)
 {
 	struct img_reader *r = calloc(1, sizeof(*r));
-	int err;
 
 	*rp = r;
 	if (!r)
@@ -964,7 +1114,7 @@ int img_reader_open(const char *path, unsigned int flags, struct img_reader **rp
 		snprintf(r->err, sizeof(r->err), "out of memory");
 		return -ENOMEM;
 	}
-	if (flags & ~(unsigned int)IMG_VERIFY_ALL) {
+	if (flags & ~(unsigned int)(IMG_VERIFY_ALL | IMG_AS_BASE)) {
 		snprintf(r->err, sizeof(r->err), "%s: unknown open flags %#x", path, flags);
 		return -EINVAL;
 	}
@@ -973,16 +1123,17 @@ int img_reader_open(const char *path, unsigned int flags, struct img_reader **rp
 	r->fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK);
 	if (r->fd < 0)
 		return rerr_sys(r, 0, errno, "cannot open");
-	err = reader_validate(r);
-	if (err)
-		return err;
-	return 0;
+	return reader_validate(r);
 }
 
 void img_reader_free(struct img_reader *r)
 {
 	if (!r)
 		return;
+	for (uint32_t i = 0; r->bases && i < r->nbases; i++)
+		img_reader_free(r->bases[i]);
+	free(r->bases);
+	free(r->base_gen);
 	if (r->fd >= 0)
 		close(r->fd);
 	for (uint32_t i = 0; r->recs && i < r->nrecords; i++)

@@ -52,6 +52,10 @@ struct img_reader {
 	uint8_t *rbuf;		      /* decompression buffer */
 	uint64_t rbuf_size;	      /* its size */
 	uint64_t drop_off;	      /* chunk data before it left the page cache */
+	uint32_t pflags;	      /* prologue flags (IMG_FLAG_REFS) */
+	uint32_t nbases;	      /* entries of bases */
+	struct img_reader **bases;    /* base images of reference chunks */
+	uint64_t *base_gen;	      /* their generations, for messages */
 	char err[1024];		      /* last error message */
 };
 

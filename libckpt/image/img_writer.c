@@ -91,6 +91,7 @@ struct img_slot {
 	uint64_t raw_xxh;      /* xxh64 of the uncompressed bytes */
 	uint64_t stored_xxh;   /* xxh64 of the stored bytes */
 	const uint8_t *direct; /* single-run chunk not copied yet, or NULL */
+	bool ref;	       /* a reference chunk: out holds IMG_REF_SIZE bytes */
 	uint8_t *pre;	       /* area blocks to write before this chunk */
 	size_t pre_len;	       /* bytes used in pre */
 	uint32_t pre_area;     /* index of the first area block in pre */
@@ -143,6 +144,9 @@ struct img_writer {
 	uint64_t present;	     /* present pages of the current area */
 	uint32_t area_first_chunk;   /* first chunk of the current area */
 	uint64_t data_bytes;	     /* uncompressed page data written */
+	uint64_t ref_bytes;	     /* uncompressed page data referred to */
+	uint32_t nrefs;		     /* reference chunks written */
+	uint64_t body_xxh;	     /* xxh64 of everything before the trailer */
 	uint64_t stored_bytes;	     /* stored page data written */
 	uint64_t wait_ns;	     /* time spent waiting for compressed slots */
 	uint64_t write_ns;	     /* time spent in write system calls */
@@ -552,7 +556,7 @@ static int header_write(struct img_writer *w, const struct img_header *hdr)
 
 	img_put_magic(pro, IMG_MAGIC);
 	img_put32(pro + 8, IMG_FORMAT_VERSION);
-	img_put32(pro + 12, 0);
+	img_put32(pro + 12, w->opts.refs ? IMG_FLAG_REFS : 0);
 	err = out_append(w, pro, sizeof(pro));
 	if (err)
 		return err;
@@ -590,6 +594,13 @@ static void slot_compress(struct img_slot *s, int level, bool fault)
 	s->err = fault ? -ENOMEM : 0;
 	if (fault)
 		return;
+	if (s->ref) {
+		/* raw_xxh and the reference bytes were set when it was added */
+		s->codec = IMG_CODEC_REF;
+		s->stored_len = IMG_REF_SIZE;
+		s->stored_xxh = XXH64(s->out, IMG_REF_SIZE, 0);
+		return;
+	}
 	if (s->direct) {
 		memcpy(s->in, s->direct, s->raw_len);
 		s->direct = NULL;
@@ -746,10 +757,17 @@ static int chunk_write(struct img_writer *w, struct img_slot *s)
 	if (err)
 		return err;
 	/* The copy slot_compress() hashed, never the source again. */
-	data = s->codec == IMG_CODEC_ZSTD ? (const void *)s->out : (const void *)s->in;
+	data = s->codec == IMG_CODEC_RAW ? (const void *)s->in : (const void *)s->out;
 	err = out_append(w, data, s->stored_len);
 	if (err)
 		return err;
+	if (w->opts.chunk_xxh && idx < w->opts.chunk_xxh_max)
+		w->opts.chunk_xxh[idx] = s->raw_xxh;
+	if (s->ref) {
+		w->ref_bytes += s->raw_len;
+		w->nrefs++;
+		return 0;
+	}
 	w->data_bytes += s->raw_len;
 	w->stored_bytes += s->stored_len;
 	return 0;
@@ -771,6 +789,7 @@ static int write_oldest(struct img_writer *w)
 	s->raw_len = 0;
 	s->nruns = 0;
 	s->direct = NULL;
+	s->ref = false;
 	w->write_seq++;
 	return err;
 }
@@ -1071,6 +1090,90 @@ int img_writer_area_run(struct img_writer *w, uint64_t offset, const void *src, 
 	return 0;
 }
 
+int img_writer_area_cut(struct img_writer *w)
+{
+	int err;
+
+	if (w->err)
+		return w->err;
+	if (!w->in_area) {
+		wlog(&w->opts, "area_cut outside an area");
+		return -EINVAL;
+	}
+	if (!slot_cur(w)->raw_len)
+		return 0;
+	err = slot_submit(w);
+	return err ? fail(w, err) : 0;
+}
+
+uint32_t img_writer_chunk_next(const struct img_writer *w)
+{
+	return w->nchunks;
+}
+
+int img_writer_area_ref(struct img_writer *w, const struct img_chunk_ref *ref,
+			const struct img_span *runs, uint32_t nruns)
+{
+	uint64_t pm = w->page_size - 1;
+	uint64_t next = w->next_page;
+	uint64_t bytes = 0;
+	struct img_slot *s;
+	int err;
+
+	err = img_writer_area_cut(w);
+	if (err)
+		return err;
+	if (!w->opts.refs || !ref || !nruns || nruns > IMG_CHUNK_RUNS_MAX || !runs) {
+		wlog(&w->opts, "invalid reference chunk (%u runs) in area %u", nruns,
+		     w->nareas - 1);
+		return -EINVAL;
+	}
+	for (uint32_t i = 0; i < nruns; i++) {
+		uint64_t page = runs[i].off / w->page_size;
+		uint64_t n = runs[i].len / w->page_size;
+
+		if ((runs[i].off & pm) || (runs[i].len & pm) || !n || page < next ||
+		    page > w->area_pages || n > w->area_pages - page) {
+			wlog(&w->opts, "reference run %u (offset %#llx) invalid in area %u", i,
+			     (unsigned long long)runs[i].off, w->nareas - 1);
+			return -EINVAL;
+		}
+		next = page + n;
+		bytes += runs[i].len;
+	}
+	if (bytes != ref->raw_len || bytes > IMG_CHUNK_SIZE) {
+		wlog(&w->opts, "reference of %llu bytes covers %llu bytes of runs",
+		     (unsigned long long)ref->raw_len, (unsigned long long)bytes);
+		return -EINVAL;
+	}
+	s = slot_cur(w);
+	s->area = w->nareas - 1;
+	s->ref = true;
+	s->raw_len = bytes;
+	s->raw_xxh = ref->raw_xxh;
+	s->nruns = 0;
+	for (uint32_t i = 0; i < nruns; i++) {
+		struct img_run *last = s->nruns ? &s->runs[s->nruns - 1] : NULL;
+		uint64_t page = runs[i].off / w->page_size;
+		uint64_t n = runs[i].len / w->page_size;
+
+		if (last && last->page + last->npages == page) {
+			last->npages += n;
+			continue;
+		}
+		s->runs[s->nruns].page = page;
+		s->runs[s->nruns].npages = n;
+		s->nruns++;
+	}
+	img_put32(s->out, ref->base);
+	img_put32(s->out + 4, 0);
+	img_put64(s->out + 8, ref->chunk);
+	w->next_page = next;
+	w->present += bytes / w->page_size;
+	err = slot_submit(w);
+	return err ? fail(w, err) : 0;
+}
+
 int img_writer_area_end(struct img_writer *w)
 {
 	uint8_t *e;
@@ -1112,7 +1215,8 @@ static int trailer_write(struct img_writer *w, uint64_t *trailer_len)
 		wlog(&w->opts, "index too large");
 		return -E2BIG;
 	}
-	img_put64(fixed, XXH64_digest(&w->file_xxh));
+	w->body_xxh = XXH64_digest(&w->file_xxh);
+	img_put64(fixed, w->body_xxh);
 	img_put64(fixed + 8, w->header_off);
 	img_put32(fixed + 16, w->nrecords);
 	img_put32(fixed + 20, w->nareas);
@@ -1195,6 +1299,9 @@ int img_writer_finish(struct img_writer *w, struct img_writer_result *res)
 		res->data_bytes = w->data_bytes;
 		res->stored_bytes = w->stored_bytes;
 		res->nchunks = w->nchunks;
+		res->nrefs = w->nrefs;
+		res->ref_bytes = w->ref_bytes;
+		res->body_xxh = w->body_xxh;
 		res->wait_ns = w->wait_ns;
 		res->write_ns = w->write_ns;
 		res->fsync_ns = w->fsync_ns;

@@ -14,12 +14,21 @@
 # loads it, so it finds the damage only at the end of its one pass over the
 # newest image, and must still drop it and restore the older generation.
 # The task then has read (/proc/PID/io rchar) each of the two images once,
-# not the twice-read of a verify-then-restore.
+# not the twice-read of a verify-then-restore; an incremental image's
+# attempt also reads the chunks of its base it refers to (the agent log
+# says how many MiB), once per attempt.
 # With WHERE=all-last-chunk every generation's image is damaged so: the
 # restorer tries them all, then starts the task's program from the
 # beginning, as the plugin does when it finds no usable image.
+# With WHERE=base the newest generation must be an incremental image and the
+# byte flipped is in the middle of the full image of its chain (the oldest
+# generation, mostly ballast the later ones refer to): each image of the
+# chain is then found unusable during its single pass, the incremental ones
+# through the base chunk they refer to, and the task starts from the
+# beginning, as with all-last-chunk.
 # Arguments: the counter program (tests/standalone/cli/counter), the ckpt CLI,
-# [MIB (default 0) [WHERE: middle (default), last-chunk or all-last-chunk]].
+# [MIB (default 0) [WHERE: middle (default), last-chunk, all-last-chunk or
+# base]].
 set -euo pipefail
 . "$(dirname "$0")/lib.sh"
 require_cluster
@@ -96,6 +105,23 @@ if [ "$where" = all-last-chunk ]; then
 		echo "corrupted gen-$g ($f, byte $o)"
 	done
 fi
+if [ "$where" = base ]; then
+	# kind GEN: "incremental" or "full" as the coordinator logged GEN's image.
+	kind() {
+		sed -n "s/.*generation $1: .*: image \(incremental\|full\).*/\1/p" "$jobdir/agent.log" | tail -n 1
+	}
+	[ "$(kind "$newest")" = incremental ] ||
+		fail "the newest generation gen-$newest is not an incremental image: $(grep "generation $newest:" "$jobdir/agent.log" | tail -n 2)"
+	base=${before[0]}
+	[ "$(kind "$base")" = full ] ||
+		fail "the oldest generation gen-$base is not a full image: $(grep "generation $base:" "$jobdir/agent.log" | tail -n 2)"
+	for g in "${before[@]:1}"; do
+		[ "$(kind "$g")" = incremental ] || fail "gen-$g is not incremental: the chain does not start at gen-$base"
+	done
+	image=$(find "$jobdir/gen-$base" -maxdepth 1 -name '*.img' | head -n 1)
+	size=$(stat -c %s "$image")
+	off=$((size / 2))
+fi
 previous_image=$(find "$jobdir/gen-$previous" -maxdepth 1 -name '*.img' | head -n 1)
 previous_size=$(stat -c %s "$previous_image")
 byte=$(od -An -tu1 -j "$off" -N 1 "$image" | tr -d ' ')
@@ -104,7 +130,15 @@ printf "\\$(printf %03o $((byte ^ 0xff)))" | dd of="$image" bs=1 seek="$off" con
 	fail "could not corrupt $image at offset $off"
 ! "$ckpt" inspect --verify "$image" >verify-after.txt 2>&1 ||
 	fail "the corrupted image $image still verifies; the test cannot tell a fallback from a restore"
-echo "$(date +%T) corrupted gen-$newest ($image, byte $off of $size): $(tail -n 1 verify-after.txt)"
+if [ "$where" = base ]; then
+	newest_image=$(find "$jobdir/gen-$newest" -maxdepth 1 -name '*.img' | head -n 1)
+	"$ckpt" inspect "$newest_image" >inspect-newest.txt 2>&1 ||
+		fail "the newest image's metadata no longer opens: the plugin would drop it, not the restorer: $(tail -n 2 inspect-newest.txt)"
+	! "$ckpt" inspect --verify "$newest_image" >verify-newest.txt 2>&1 ||
+		fail "gen-$newest still verifies with its base corrupted: the damage is in no chunk it refers to"
+	echo "gen-$newest: $(tail -n 1 verify-newest.txt)"
+fi
+echo "$(date +%T) corrupted gen-${base:-$newest} ($image, byte $off of $size): $(tail -n 1 verify-after.txt)"
 [ "$(gens | tail -n 1)" = "$newest" ] || fail "a newer generation than gen-$newest appeared while the job was held: $(gens | tr '\n' ' ')"
 
 start_lines=$(wc -l <out.txt)
@@ -124,17 +158,34 @@ if [ "$where" = last-chunk ]; then
 		[ -n "$pid" ] || sleep 0.2
 	done
 	rchar=$(awk '/^rchar:/ { print $2 }' "/proc/$pid/io")
+	# referred GEN: bytes of base chunks GEN's image refers to (0 for a
+	# full image), from the coordinator's "N MiB referred to".
+	referred() {
+		sed -n "s/.*generation $1: .*, \([0-9.]*\) MiB referred to.*/\1/p" "$jobdir/agent.log" |
+			tail -n 1 | awk '{ printf "%d\n", $1 * 1048576 }'
+	}
+	ref_newest=$(referred "$newest")
+	ref_previous=$(referred "$previous")
+	ref_newest=${ref_newest:-0} ref_previous=${ref_previous:-0}
 	both=$((size + previous_size))
-	echo "restored task read $rchar bytes; images: gen-$newest $size + gen-$previous $previous_size = $both"
-	((rchar >= both)) || fail "the task read $rchar bytes, less than the two images ($both): not every byte was checked"
-	((rchar < both + both / 4)) ||
-		fail "the task read $rchar bytes for images of $both bytes: an image was read more than once"
+	# The older image is loaded whole, with what it refers to (less the
+	# log's rounding to 0.1 MiB); the newest at most whole.
+	least=$((both + ref_previous - (ref_previous > 0 ? 104858 : 0)))
+	most=$((both + $ref_newest + $ref_previous))
+	echo "restored task read $rchar bytes; images: gen-$newest $size (+ $ref_newest referred) + gen-$previous $previous_size (+ $ref_previous referred)"
+	((rchar >= least)) || fail "the task read $rchar bytes, less than the two images and what the older refers to ($least): not every byte was checked"
+	((rchar < most + most / 4)) ||
+		fail "the task read $rchar bytes for images and referred chunks of $most bytes: an image was read more than once"
 fi
 follow_job "$job" 300
 
 # The second start's part of the output.
 tail -n +"$((start_lines + 1))" out.txt >second.txt
-if [ "$where" = all-last-chunk ]; then
+if [ "$where" = base ]; then
+	grep -q "gen-$newest of step 0 task 0 is unusable (.*its base (generation $base) is unusable.*); trying an older one" second.txt ||
+		fail "the restart did not report gen-$newest unusable through its base gen-$base: $(grep -v '^[0-9]' second.txt | head -n 10)"
+fi
+if [ "$where" = all-last-chunk ] || [ "$where" = base ]; then
 	grep -q "gen-$newest of step 0 task 0 is unusable (.*chunk.*); trying an older one" second.txt ||
 		fail "the restart did not report gen-$newest as unusable: $(grep -v '^[0-9]' second.txt | head -n 10)"
 	grep -q "no usable image of step 0 task 0 in ${#before[@]} generation(s): it starts from the beginning" second.txt ||
@@ -143,7 +194,7 @@ if [ "$where" = all-last-chunk ]; then
 	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' second.txt >second-app.txt || true
 	diff -q ref.txt second-app.txt >/dev/null ||
 		fail "the fresh start's output differs from an uninterrupted run: $(diff ref.txt second-app.txt | head -n 10)"
-	echo "ok: job $job: every generation corrupted in its last chunk, the task started from the beginning, output identical"
+	echo "ok: job $job: every generation unusable ($where), the task started from the beginning, output identical"
 	exit 0
 fi
 bad_line=$(grep -n "gen-$newest of step 0 task 0 is unusable (.*); trying an older one" second.txt | head -n 1 | cut -d: -f1)

@@ -11,7 +11,8 @@
  * it: --nonfinal N first takes N non-final checkpoints (prepare, write,
  * resume) --interval ms apart, then, unless --delay is negative, a final one
  * (prepare, write final, exit). The program gets CKPT_DIR=the directory of
- * FILE; images are written to CKPT_DIR/gen-G.tmp/0.0.img and renamed to FILE
+ * FILE (and CKPT_INCREMENTAL=0 unless set: see below); images are written
+ * to CKPT_DIR/gen-G.tmp/0.0.img and renamed to FILE
  * once "written" arrived, as the real agent commits a generation.
  * --bad-path makes the final checkpoint's "write" name PATH instead (the
  * agent creates nothing): the program must refuse with an "error", which is
@@ -383,6 +384,10 @@ int main(int argc, char **argv)
 	if (ta_dir(&t) < 0)
 		return 1;
 	setenv("CKPT_DIR", t.dir, 1);
+	/* Every generation lands in the same FILE, not in gen-<N>/: an
+	 * incremental image would name a base that is not there. Full images
+	 * unless the caller asks otherwise. */
+	setenv("CKPT_INCREMENTAL", "0", 0);
 	if (t.preload)
 		setenv("LD_PRELOAD", t.preload, 1);
 	else

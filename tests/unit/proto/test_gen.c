@@ -274,3 +274,38 @@ Test(gen, commit_rename_fault_leaves_tmp)
 	cr_assert(exists_in("gen-3.tmp"));
 	cr_assert_not(exists_in("gen-3"));
 }
+
+/* Incremental checkpoints: the bases kept generations refer to stay. */
+Test(gen, prune_drops_rule_keeps_needed_bases)
+{
+	const uint64_t c[] = { 1, 2, 3, 4, 5, 6 };
+	const uint64_t need[] = { 2, 3 };
+	bool drop[6];
+
+	for (size_t i = 0; i < 6; i++)
+		drop[i] = proto_gen_prune_drops(c, 6, i, 2, need, 2);
+	cr_expect(drop[0], "gen 1: neither kept nor needed");
+	cr_expect_not(drop[1], "gen 2: a base of a kept generation");
+	cr_expect_not(drop[2], "gen 3: a base of a kept generation");
+	cr_expect(drop[3], "gen 4: not needed");
+	cr_expect_not(drop[4]);
+	cr_expect_not(drop[5]);
+	/* keep 0 counts as 1; without needs, the old rule */
+	cr_expect(proto_gen_prune_drops(c, 6, 4, 0, NULL, 0));
+	cr_expect_not(proto_gen_prune_drops(c, 6, 5, 0, NULL, 0));
+}
+
+Test(gen, prune_keep_leaves_needed_directories)
+{
+	uint64_t need = 2;
+
+	mkdir_in("gen-1");
+	mkdir_in("gen-2");
+	mkdir_in("gen-3");
+	mkdir_in("gen-4");
+	cr_assert_eq(proto_gen_prune_keep(run, 1, &need, 1), 0);
+	cr_expect_not(exists_in("gen-1"));
+	cr_expect(exists_in("gen-2"), "a needed base was deleted");
+	cr_expect_not(exists_in("gen-3"));
+	cr_expect(exists_in("gen-4"));
+}
