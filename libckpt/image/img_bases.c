@@ -8,12 +8,35 @@
 #include "img_format.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <stdio.h>
 #include <string.h>
 
 /* Fixed part: le32 count, le32 reserved. Per base: le64 gen, le64
  * body_xxh, le32 path length, path bytes. */
 #define IMG_BASES_FIXED 8u
 #define IMG_BASE_FIXED	20u
+
+/* A file name: not empty, no '/', not "." or "..". */
+static bool file_name_ok(const char *name)
+{
+	return name[0] && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+}
+
+/* Where a base may be: NAME beside the image, or "../gen-GEN/NAME" in the
+ * directory of its own generation GEN (decimal, as the writer prints it).
+ * Nothing else: a base path read from a file never reaches outside the
+ * checkpoint directory of the job, whatever the image says. */
+static bool base_path_ok(const char *path, uint64_t gen)
+{
+	char prefix[40];
+	int n;
+
+	if (file_name_ok(path))
+		return true;
+	n = snprintf(prefix, sizeof(prefix), "../gen-%llu/", (unsigned long long)gen);
+	return n > 0 && !strncmp(path, prefix, (size_t)n) && file_name_ok(path + n);
+}
 
 long img_bases_encode(uint8_t *buf, size_t cap, const struct img_base *b, uint32_t n)
 {
@@ -26,7 +49,7 @@ long img_bases_encode(uint8_t *buf, size_t cap, const struct img_base *b, uint32
 	for (uint32_t i = 0; i < n; i++) {
 		size_t l = strnlen(b[i].path, sizeof(b[i].path));
 
-		if (!l || l >= sizeof(b[i].path) || b[i].path[0] == '/')
+		if (!l || l >= sizeof(b[i].path) || !base_path_ok(b[i].path, b[i].gen))
 			return -EINVAL;
 		if (cap - pos < IMG_BASE_FIXED + l)
 			return -ENOSPC;
@@ -61,7 +84,7 @@ int img_bases_decode(const uint8_t *p, uint64_t len, struct img_base *out)
 		out[i].body_xxh = img_get64(p + pos + 8);
 		memcpy(out[i].path, p + pos + IMG_BASE_FIXED, l);
 		out[i].path[l] = '\0';
-		if (strlen(out[i].path) != l || out[i].path[0] == '/')
+		if (strlen(out[i].path) != l || !base_path_ok(out[i].path, out[i].gen))
 			return -EBADMSG;
 		pos += IMG_BASE_FIXED + l;
 	}

@@ -362,5 +362,22 @@ Test(img_refs, bases_record_roundtrip_and_bounds)
 	cr_expect_eq(img_bases_decode(buf, (uint64_t)n, out), -EBADMSG);
 	strcpy(in[0].path, "/etc/passwd");
 	cr_expect_eq(img_bases_encode(buf, sizeof(buf), in, 2), -EINVAL);
+	/* a base is NAME or ../gen-GEN/NAME of its own generation, nothing else */
+	static const char *const outside[] = { "../gen-4/0.0.img",  "../../x/gen-3/0.0.img",
+					       "../gen-3/../../x",  "../gen-3/",
+					       "../gen-03/0.0.img", "..",
+					       "./0.0.img" };
+	for (size_t k = 0; k < sizeof(outside) / sizeof(outside[0]); k++) {
+		strcpy(in[0].path, outside[k]);
+		cr_expect_eq(img_bases_encode(buf, sizeof(buf), in, 2), -EINVAL, "%s", outside[k]);
+	}
+	/* the decoder refuses the same, written past the encoder */
+	strcpy(in[0].path, "../gen-3/0.0.img");
+	n = img_bases_encode(buf, sizeof(buf), in, 2);
+	cr_assert_gt(n, 0);
+	memcpy(buf + 8 + 20, "../gen-4", 8);
+	cr_expect_eq(img_bases_decode(buf, (uint64_t)n, out), -EBADMSG);
+	memcpy(buf + 8 + 20, "../../x/", 8);
+	cr_expect_eq(img_bases_decode(buf, (uint64_t)n, out), -EBADMSG);
 	cr_expect_eq(img_bases_encode(buf, 20, in + 1, 1), -ENOSPC);
 }
