@@ -30,23 +30,11 @@ _Static_assert(sizeof(MPI_Comm) == sizeof(shadow_lh_t) &&
 		       sizeof(MPI_Datatype) == sizeof(shadow_lh_t),
 	       "MPICH handles are ints");
 
-/* MPICH's object kinds (bits 29-26 of a handle). */
-enum shadow_kind {
-	SHADOW_KIND_COMM = 0x1,
-	SHADOW_KIND_GROUP = 0x2,
-	SHADOW_KIND_DATATYPE = 0x3,
-	SHADOW_KIND_ERRHANDLER = 0x5,
-	SHADOW_KIND_OP = 0x6,
-	SHADOW_KIND_INFO = 0x7,
-	SHADOW_KIND_REQUEST = 0xb,
-	SHADOW_KIND_MAX = 0x10,
-};
-
+/* The kinds (shadow_handle.h) are MPICH's own numbers: bits 29-26 of a
+ * handle. */
 #define SHADOW_TYPE_MASK    0xc0000000u /* bits 31-30 of a handle */
 #define SHADOW_TYPE_VIRTUAL 0xc0000000u /* our handles: never predefined in MPICH */
 #define SHADOW_KIND_SHIFT   26
-#define SHADOW_INDEX_BITS   26 /* 64 Mi live handles of each kind */
-#define SHADOW_INDEX_MASK   ((1u << SHADOW_INDEX_BITS) - 1)
 
 /* The bits of handle @h, for messages. */
 static inline uint64_t shadow_abi_handle_bits(shadow_lh_t h)

@@ -30,20 +30,6 @@ _Static_assert(sizeof(MPI_Comm) == sizeof(shadow_lh_t) &&
 		       sizeof(MPI_Datatype) == sizeof(shadow_lh_t),
 	       "Open MPI handles are pointers");
 
-/* The kinds: the same numbers as for MPICH (the core's tables are per kind). */
-enum shadow_kind {
-	SHADOW_KIND_COMM = 0x1,
-	SHADOW_KIND_GROUP = 0x2,
-	SHADOW_KIND_DATATYPE = 0x3,
-	SHADOW_KIND_ERRHANDLER = 0x5,
-	SHADOW_KIND_OP = 0x6,
-	SHADOW_KIND_INFO = 0x7,
-	SHADOW_KIND_REQUEST = 0xb,
-	SHADOW_KIND_MAX = 0x10,
-};
-
-#define SHADOW_INDEX_BITS 26 /* 64 Mi live handles of each kind */
-#define SHADOW_INDEX_MASK ((1u << SHADOW_INDEX_BITS) - 1)
 /* Bytes of address space reserved for the virtual handles of all kinds. */
 #define SHADOW_OMPI_VIRTUAL_SPAN ((uintptr_t)SHADOW_KIND_MAX << SHADOW_INDEX_BITS)
 

@@ -16,6 +16,22 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The kinds of objects behind handles, the same numbers for every ABI (the
+ * core's tables are per kind): MPICH's kind bits (29-26 of its handles). */
+enum shadow_kind {
+	SHADOW_KIND_COMM = 0x1,
+	SHADOW_KIND_GROUP = 0x2,
+	SHADOW_KIND_DATATYPE = 0x3,
+	SHADOW_KIND_ERRHANDLER = 0x5,
+	SHADOW_KIND_OP = 0x6,
+	SHADOW_KIND_INFO = 0x7,
+	SHADOW_KIND_REQUEST = 0xb,
+	SHADOW_KIND_MAX = 0x10,
+};
+
+#define SHADOW_INDEX_BITS 26 /* 64 Mi live handles of each kind */
+#define SHADOW_INDEX_MASK ((1u << SHADOW_INDEX_BITS) - 1)
+
 #ifdef OMPI_MAJOR_VERSION
 #include "shadow_abi_ompi.h"
 #else
