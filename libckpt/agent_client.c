@@ -25,6 +25,7 @@
 #include "triggers.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
 #include <sched.h>
@@ -310,6 +311,17 @@ static int eng_peer_check(int fd, const char *path)
 	return 0;
 }
 
+int eng_fd_above(int fd, int floor)
+{
+	int moved;
+
+	if (fd < 0 || fd > floor)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, floor + 1);
+	close(fd);
+	return moved;
+}
+
 /* Connects to @path and registers. Returns 0 or -errno. */
 static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 {
@@ -326,7 +338,7 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
-	c->fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	c->fd = eng_fd_above(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), STDERR_FILENO);
 	if (c->fd < 0)
 		return -errno;
 	/* Our own connection is not the application's: never saved, and a

@@ -282,8 +282,21 @@ int eng_agent_replace(int err)
 			 strerror(-ret));
 		return ret;
 	}
-	null = open("/dev/null", O_RDWR | O_CLOEXEC);
-	logfd = open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	/* Above what the agent is given (0-2, REPL_READY_FD): a descriptor
+	 * opened in place of a standard one the application closed would be
+	 * overwritten by another's dup3 in repl_exec before its own turn. */
+	pipefd[0] = eng_fd_above(pipefd[0], REPL_READY_FD);
+	pipefd[1] = eng_fd_above(pipefd[1], REPL_READY_FD);
+	if (pipefd[0] < 0 || pipefd[1] < 0) {
+		ret = -errno;
+		log_warn("cannot start a new node agent for %s: fcntl: %s", repl.dir,
+			 strerror(-ret));
+		goto out;
+	}
+	null = eng_fd_above(open("/dev/null", O_RDWR | O_CLOEXEC), REPL_READY_FD);
+	logfd = eng_fd_above(open(logpath, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW,
+				  0600),
+			     REPL_READY_FD);
 	if (null < 0 || logfd < 0) {
 		ret = -errno;
 		log_warn("cannot start a new node agent for %s: %s: %s", repl.dir,

@@ -1691,6 +1691,35 @@ static int files_make_room(int maxfd)
 	return 0;
 }
 
+/* Whether the record of @count descriptors has one at number @fd. */
+static bool files_rec_has_fd(const struct files_rst *r, uint32_t count, int fd)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	for (uint32_t i = 0; i < count; i++) {
+		struct files_rec_fd e;
+
+		files_get(r->rec, pos, &e);
+		if (e.fd == fd)
+			return true;
+		pos += e.size;
+	}
+	return false;
+}
+
+/* A standard descriptor the program had closed is closed again: the one
+ * the launcher of this start gave would otherwise receive what the program
+ * still writes to it, and take a number the program's next open() expects. */
+static void files_close_closed_stdio(const struct files_rst *r, uint32_t count)
+{
+	for (int fd = 0; fd <= 2; fd++) {
+		if (files_rec_has_fd(r, count, fd) || ckpt_files_fd_excluded(fd))
+			continue;
+		log_debug("fd %d: closed by the program; closing the launcher's", fd);
+		close(fd);
+	}
+}
+
 static int files_restore(const void *rec, size_t len)
 {
 	struct files_rst r = { .rec = rec, .len = len };
@@ -1718,6 +1747,7 @@ static int files_restore(const void *rec, size_t len)
 			return ret;
 		pos += e.size;
 	}
+	files_close_closed_stdio(&r, hdr.count);
 	return 0;
 }
 

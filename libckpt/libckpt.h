@@ -30,6 +30,12 @@ int eng_ckpt_thread_start(void);
 pid_t eng_gettid(void);
 /* CLOCK_MONOTONIC in milliseconds, with sub-millisecond resolution. */
 double eng_clock_ms(void);
+/* Moves @fd (close-on-exec) to a number above @floor if it is not already
+ * there, closing the old number: the engine's descriptors never take the
+ * application's standard ones (0-2), which a program may have closed and
+ * still write to. Returns the descriptor, or -1 (errno) with @fd closed;
+ * @fd < 0 is returned as is. */
+int eng_fd_above(int fd, int floor);
 
 /* ---- interpose.c: the real libc functions behind our wrappers ------------ */
 
