@@ -20,7 +20,7 @@
 /* A file name: not empty, no '/', not "." or "..". */
 static bool file_name_ok(const char *name)
 {
-	return name[0] && !strchr(name, '/') && strcmp(name, ".") && strcmp(name, "..");
+	return name[0] && !strchr(name, '/') && strcmp(name, ".") != 0 && strcmp(name, "..") != 0;
 }
 
 /* Where a base may be: NAME beside the image, or "../gen-GEN/NAME" in the
