@@ -47,34 +47,12 @@ trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$workdir/ckpt/$job
 echo "job $job submitted"
 
-# gens: the committed generations of the job, one number per line, oldest first.
-gens() {
-	as_user "$ckpt" list "$jobdir" --json 2>/dev/null |
-		python3 -c 'import json,sys; [print(g["gen"]) for g in json.load(sys.stdin)]' 2>/dev/null || true
-}
-
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + $(scaled 90)))
-while [ "$(gens | wc -l)" -lt 2 ]; do
-	st=$(job_state "$job")
-	[ "$st" = RUNNING ] || fail "job $job is $st before it had 2 generations: $(gens | tr '\n' ' ')"
-	((SECONDS < deadline)) || fail "job $job: fewer than 2 committed generations after $(scaled 90) s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
-	sleep 0.5
-done
-echo "$(date +%T) generations $(gens | tr '\n' ' ')"
+wait_job_gens "$job" "$jobdir" 2 90
 
 # Requeue it held, so nothing runs while the image is corrupted.
-scontrol requeuehold "$job"
-wait_job_state "$job" PENDING 60
-# The stopped start's processes (task, agents) are gone once nothing of the
-# user's names the job or its directory; only then is the newest generation
-# final (a checkpoint taken on the way out would be newer).
-deadline=$((SECONDS + $(scaled 60)))
-while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
-	sleep 0.5
-done
-mapfile -t before < <(gens)
+requeue_held_quiet "$job" "$jobdir"
+mapfile -t before < <(job_gens "$jobdir")
 [ ${#before[@]} -ge 2 ] || fail "job $job: fewer than 2 committed generations after the requeue: ${before[*]}"
 newest=${before[-1]}
 previous=${before[-2]}
@@ -139,7 +117,7 @@ if [ "$where" = base ]; then
 	echo "gen-$newest: $(tail -n 1 verify-newest.txt)"
 fi
 echo "$(date +%T) corrupted gen-${base:-$newest} ($image, byte $off of $size): $(tail -n 1 verify-after.txt)"
-[ "$(gens | tail -n 1)" = "$newest" ] || fail "a newer generation than gen-$newest appeared while the job was held: $(gens | tr '\n' ' ')"
+[ "$(job_gens "$jobdir" | tail -n 1)" = "$newest" ] || fail "a newer generation than gen-$newest appeared while the job was held: $(job_gens "$jobdir" | tr '\n' ' ')"
 
 start_lines=$(wc -l <out.txt)
 scontrol release "$job"
@@ -209,24 +187,5 @@ resumed=${resume##*gen-}
 ((bad_line < resume_line)) || fail "the resume line comes before the unusable-generation line"
 ! grep -q '^CORRUPT' out.txt || fail "the counter found its memory corrupted: $(grep '^CORRUPT' out.txt)"
 
-# The first start printed steps 1..K and the older generation was taken at
-# some step J <= K; the restored process goes on from J+1. Together, steps
-# 1..J of the first start and everything after the resume must be exactly
-# an uninterrupted run.
-head -n "$start_lines" out.txt | grep -E '^[0-9]+ [0-9a-f]{16}$' >first-app.txt || true
-tail -n +"$((resume_line + 1))" second.txt | grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' >second-app.txt || true
-[ -s first-app.txt ] && [ -s second-app.txt ] || fail "no counter output before or after the restart"
-first_resumed=$(head -n 1 second-app.txt | cut -d' ' -f1)
-[ "$first_resumed" -ge 2 ] ||
-	fail "the restored counter started again at step $first_resumed: it was restarted, not restored"
-[ "$first_resumed" -le "$(wc -l <first-app.txt)" ] ||
-	fail "the restored counter goes on at step $first_resumed but the first start had only printed $(wc -l <first-app.txt) steps: steps were lost"
-{
-	head -n "$((first_resumed - 1))" first-app.txt
-	cat second-app.txt
-} >app.txt
-diff -q ref.txt app.txt >/dev/null ||
-	fail "output differs from an uninterrupted run: $(diff ref.txt app.txt | head -n 10)"
-diff -q <(head -n "$(wc -l <first-app.txt)" ref.txt) first-app.txt >/dev/null ||
-	fail "the first start's output is not a prefix of an uninterrupted run: $(diff <(head -n "$(wc -l <first-app.txt)" ref.txt) first-app.txt | head -n 5)"
-echo "ok: job $job: gen-$newest corrupted, reported unusable, resumed from gen-$previous at step $first_resumed (first start reached step $(wc -l <first-app.txt)), output identical"
+expect_resumed_run "$start_lines" "$resume_line"
+echo "ok: job $job: gen-$newest corrupted, reported unusable, resumed from gen-$previous at step $first_resumed (first start reached step $first_steps), output identical"

@@ -18,12 +18,6 @@ make_workdir dir-reused-id
 ckdir=$workdir/ckpt
 steps=150 # 200 ms each: 30 s of work
 
-# gens DIR: the committed generations of DIR, oldest first.
-gens() {
-	as_user "$ckpt" list "$1" --json 2>/dev/null |
-		python3 -c 'import json,sys; [print(g["gen"]) for g in json.load(sys.stdin)]' 2>/dev/null || true
-}
-
 # plant SRC DST INSTANCE: copies generation directory SRC to DST, as the
 # job user, with job_instance INSTANCE in its manifest.
 plant() {
@@ -47,23 +41,12 @@ trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$ckdir/$job
 echo "job $job submitted"
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + $(scaled 90)))
-while [ -z "$(gens "$jobdir")" ]; do
-	[ "$(job_state "$job")" = RUNNING ] || fail "job $job is $(job_state "$job") before its first generation"
-	((SECONDS < deadline)) || fail "job $job: no committed generation after $(scaled 90) s; agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
-	sleep 0.5
-done
-scontrol requeuehold "$job"
-wait_job_state "$job" PENDING 60
-deadline=$((SECONDS + $(scaled 60)))
-while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue"
-	sleep 0.5
-done
-newest=$(gens "$jobdir" | tail -n 1)
+wait_job_gens "$job" "$jobdir" 1 90
+requeue_held_quiet "$job" "$jobdir"
+newest=$(job_gens "$jobdir" | tail -n 1)
 stale=$((newest + 1))
 plant "$jobdir/gen-$newest" "$jobdir/gen-$stale" 00000000000000000000000000000001
-[ "$(gens "$jobdir" | tail -n 1)" = "$stale" ] || fail "the planted gen-$stale is not the newest: $(gens "$jobdir" | tr '\n' ' ')"
+[ "$(job_gens "$jobdir" | tail -n 1)" = "$stale" ] || fail "the planted gen-$stale is not the newest: $(job_gens "$jobdir" | tr '\n' ' ')"
 echo "$(date +%T) gen-$stale planted in $jobdir with another job instance"
 # Kept for the second part: the restart below prunes old generations.
 as_user cp -r "$jobdir/gen-$newest" "$workdir/saved-gen"

@@ -26,11 +26,6 @@ trap 'scancel "$job" 2>/dev/null || true' EXIT
 jobdir=$workdir/ckpt/$job
 echo "job $job submitted"
 
-# gens: the committed generations of the job, one number per line, oldest first.
-gens() {
-	as_user "$ckpt" list "$jobdir" --json 2>/dev/null |
-		python3 -c 'import json,sys; [print(g["gen"]) for g in json.load(sys.stdin)]' 2>/dev/null || true
-}
 # kind GEN: "incremental" or "full" as the coordinator logged GEN's image.
 kind() {
 	sed -n "s/.*generation $1: .*: image \(incremental\|full\).*/\1/p" "$jobdir/agent.log" 2>/dev/null |
@@ -38,26 +33,10 @@ kind() {
 }
 
 wait_job_state "$job" RUNNING 120
-deadline=$((SECONDS + $(scaled 120)))
-while [ "$(gens | wc -l)" -lt 3 ]; do
-	st=$(job_state "$job")
-	[ "$st" = RUNNING ] || fail "job $job is $st before it had 3 generations: $(gens | tr '\n' ' ')"
-	((SECONDS < deadline)) || fail "job $job: fewer than 3 committed generations after $(scaled 120) s: $(gens | tr '\n' ' '); agent.log: $(tail -n 5 "$jobdir/agent.log" 2>/dev/null)"
-	sleep 0.5
-done
-echo "$(date +%T) generations $(gens | tr '\n' ' ')"
+wait_job_gens "$job" "$jobdir" 3 120
 
-scontrol requeuehold "$job"
-wait_job_state "$job" PENDING 60
-# The stopped start's processes (task, agents) are gone once nothing of the
-# user's names the job or its directory; only then is the newest generation
-# final (a checkpoint taken on the way out would be newer).
-deadline=$((SECONDS + $(scaled 60)))
-while pgrep -u "$TESTCLUSTER_USER" -f -- "$jobdir|--job $job( |\$)" >/dev/null; do
-	((SECONDS < deadline)) || fail "processes of job $job still run $(scaled 60) s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$jobdir|--job $job( |\$)")"
-	sleep 0.5
-done
-mapfile -t before < <(gens)
+requeue_held_quiet "$job" "$jobdir"
+mapfile -t before < <(job_gens "$jobdir")
 [ ${#before[@]} -ge 2 ] || fail "job $job: fewer than 2 committed generations after the requeue: ${before[*]}"
 newest=${before[-1]}
 for g in "${before[@]}"; do
@@ -98,22 +77,5 @@ resumed=${resume##*gen-}
 	fail "the restart resumed from gen-$resumed; expected the newest, incremental gen-$newest"
 ! grep -q '^CORRUPT' out.txt || fail "the counter found its memory corrupted: $(grep '^CORRUPT' out.txt)"
 
-# The first start printed steps 1..K and gen-$newest was taken at some step
-# J <= K; the restored process goes on from J+1. Together, steps 1..J of
-# the first start and everything after the resume must be exactly an
-# uninterrupted run.
-head -n "$start_lines" out.txt | grep -E '^[0-9]+ [0-9a-f]{16}$' >first-app.txt || true
-tail -n +"$((resume_line + 1))" second.txt | grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' >second-app.txt || true
-[ -s first-app.txt ] && [ -s second-app.txt ] || fail "no counter output before or after the restart"
-first_resumed=$(head -n 1 second-app.txt | cut -d' ' -f1)
-[ "$first_resumed" -ge 2 ] ||
-	fail "the restored counter started again at step $first_resumed: it was restarted, not restored"
-[ "$first_resumed" -le "$(($(wc -l <first-app.txt) + 1))" ] ||
-	fail "the restored counter goes on at step $first_resumed but the first start had only printed $(wc -l <first-app.txt) steps: steps were lost"
-{
-	head -n "$((first_resumed - 1))" first-app.txt
-	cat second-app.txt
-} >app.txt
-diff -q ref.txt app.txt >/dev/null ||
-	fail "output differs from an uninterrupted run: $(diff ref.txt app.txt | head -n 10)"
+expect_resumed_run "$start_lines" "$resume_line"
 echo "ok: job $job resumed from the incremental gen-$newest (full image gen-$full_gen) at step $first_resumed, output identical"

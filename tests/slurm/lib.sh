@@ -127,6 +127,102 @@ follow_job() {
 	done
 }
 
+# job_gens DIR: the committed generations of a job's checkpoint directory
+# DIR as `ckpt list --json` gives them ($ckpt), one per line, oldest first.
+job_gens() {
+	as_user "$ckpt" list "$1" --json 2>/dev/null |
+		python3 -c 'import json,sys; [print(g["gen"]) for g in json.load(sys.stdin)]' 2>/dev/null || true
+}
+
+# wait_job_gens JOB DIR N TIMEOUT: waits, while JOB runs, until DIR holds N
+# committed generations; fails if the job stops running first.
+wait_job_gens() {
+	local job=$1 dir=$2 want=$3 timeout deadline st
+	timeout=$(scaled "$4")
+	deadline=$((SECONDS + timeout))
+	while [ "$(job_gens "$dir" | wc -l)" -lt "$want" ]; do
+		st=$(job_state "$job")
+		[ "$st" = RUNNING ] || fail "job $job is $st before it had $want generations: $(job_gens "$dir" | tr '\n' ' ')"
+		((SECONDS < deadline)) || fail "job $job: fewer than $want committed generations after $timeout s: $(job_gens "$dir" | tr '\n' ' '); agent.log: $(tail -n 5 "$dir/agent.log" 2>/dev/null)"
+		sleep 0.5
+	done
+	echo "$(date +%T) generations $(job_gens "$dir" | tr '\n' ' ')"
+}
+
+# requeue_held_quiet JOB DIR: requeues JOB held and waits until it is
+# pending and no process of the user names the job or DIR: only then is the
+# newest generation in DIR final (a checkpoint taken on the way out would be
+# newer).
+requeue_held_quiet() {
+	local job=$1 dir=$2 timeout deadline
+	scontrol requeuehold "$job"
+	wait_job_state "$job" PENDING 60
+	timeout=$(scaled 60)
+	deadline=$((SECONDS + timeout))
+	while pgrep -u "$TESTCLUSTER_USER" -f -- "$dir|--job $job( |\$)" >/dev/null; do
+		((SECONDS < deadline)) || fail "processes of job $job still run $timeout s after its requeue: $(pgrep -u "$TESTCLUSTER_USER" -af -- "$dir|--job $job( |\$)")"
+		sleep 0.5
+	done
+}
+
+# wait_tasks_preempted N: the output of each of a job's N tasks
+# (task-T.txt) reports the checkpoint taken at its preemption.
+wait_tasks_preempted() {
+	local t
+	for ((t = 0; t < $1; t++)); do
+		wait_file_grep "task-$t.txt" '^slurm-ckpt: checkpoint gen-[0-9]*, .*(preempt); stopping until restart' 120
+	done
+}
+
+# expect_preempt_resumed JOB N: JOB committed a generation at preemption
+# with N images ($ckpt list of $workdir/ckpt/JOB), and each of its N tasks
+# reports resuming and printed exactly what ref.txt holds (an
+# uninterrupted run's lines).
+expect_preempt_resumed() {
+	local job=$1 n=$2 t gens
+	gens=$("$ckpt" list "$workdir/ckpt/$job" --json)
+	python3 - "$gens" "$n" <<'PY' || fail "no committed generation with trigger preempt and $n images: $gens"
+import json, sys
+gens, n = json.loads(sys.argv[1]), int(sys.argv[2])
+sys.exit(0 if any(g.get("trigger") == "preempt" and g.get("images") == n for g in gens) else 1)
+PY
+	for ((t = 0; t < n; t++)); do
+		grep -q "^slurm-ckpt: step 0 task $t resumes from gen-" "task-$t.txt" ||
+			fail "task $t did not report resuming: $(tail -n 3 "task-$t.txt")"
+		grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' "task-$t.txt" >"app-$t.txt" || true
+		diff -q ref.txt "app-$t.txt" >/dev/null ||
+			fail "task $t output differs from an uninterrupted run: $(diff ref.txt "app-$t.txt" | head -n 5)"
+	done
+}
+
+# expect_resumed_run START_LINES RESUME_LINE: out.txt's first START_LINES
+# lines are the first start's and second.txt is the restart's, with the
+# resume line at RESUME_LINE. The first start printed counter steps 1..K
+# and the restored generation was taken at some step J <= K; the restored
+# process goes on from J+1. Steps 1..J of the first start and everything
+# after the resume must be exactly ref.txt (an uninterrupted run), and the
+# first start's steps a prefix of it. Sets first_resumed (J+1) and
+# first_steps (K).
+expect_resumed_run() {
+	head -n "$1" out.txt | grep -E '^[0-9]+ [0-9a-f]{16}$' >first-app.txt || true
+	tail -n +"$(($2 + 1))" second.txt | grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' >second-app.txt || true
+	[ -s first-app.txt ] && [ -s second-app.txt ] || fail "no counter output before or after the restart"
+	first_steps=$(wc -l <first-app.txt)
+	first_resumed=$(head -n 1 second-app.txt | cut -d' ' -f1)
+	[ "$first_resumed" -ge 2 ] ||
+		fail "the restored counter started again at step $first_resumed: it was restarted, not restored"
+	[ "$first_resumed" -le $((first_steps + 1)) ] ||
+		fail "the restored counter goes on at step $first_resumed but the first start had only printed $first_steps steps: steps were lost"
+	{
+		head -n "$((first_resumed - 1))" first-app.txt
+		cat second-app.txt
+	} >app.txt
+	diff -q ref.txt app.txt >/dev/null ||
+		fail "output differs from an uninterrupted run: $(diff ref.txt app.txt | head -n 10)"
+	diff -q <(head -n "$first_steps" ref.txt) first-app.txt >/dev/null ||
+		fail "the first start's output is not a prefix of an uninterrupted run: $(diff <(head -n "$first_steps" ref.txt) first-app.txt | head -n 5)"
+}
+
 # comments_decrease: the comments in job_comments (Slurm times) strictly decrease.
 comments_decrease() {
 	python3 - "${job_comments[@]}" <<'PY'

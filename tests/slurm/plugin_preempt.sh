@@ -34,9 +34,7 @@ high=$(as_user sbatch --parsable -p high -N2 --exclusive -o high.out \
 echo "high job $high submitted"
 # The SIGTERM comes at the next scheduling pass; the checkpoint must be
 # committed before GraceTime (30 s) ends in a SIGKILL.
-for t in 0 1 2 3; do
-	wait_file_grep "task-$t.txt" '^slurm-ckpt: checkpoint gen-[0-9]*, .*(preempt); stopping until restart' 120
-done
+wait_tasks_preempted 4
 # The restored tasks may end now.
 as_user touch "$gate"
 wait_job_done "$high" 120
@@ -44,17 +42,5 @@ grep -q "high ran on cn\[1-2\]" high.out || fail "high job output unexpected: $(
 
 follow_job "$low" 400
 [ "$(job_field "$low" Restarts)" -ge 1 ] || fail "low job was not restarted"
-gens=$("$ckpt" list "$workdir/ckpt/$low" --json)
-python3 - "$gens" <<'PY' || fail "no committed generation with trigger preempt and 4 images: $gens"
-import json, sys
-gens = json.loads(sys.argv[1])
-sys.exit(0 if any(g.get("trigger") == "preempt" and g.get("images") == 4 for g in gens) else 1)
-PY
-for t in 0 1 2 3; do
-	grep -q "^slurm-ckpt: step 0 task $t resumes from gen-" "task-$t.txt" ||
-		fail "task $t did not report resuming: $(tail -n 3 "task-$t.txt")"
-	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' "task-$t.txt" >"app-$t.txt" || true
-	diff -q ref.txt "app-$t.txt" >/dev/null ||
-		fail "task $t output differs from an uninterrupted run: $(diff ref.txt "app-$t.txt" | head -n 5)"
-done
+expect_preempt_resumed "$low" 4
 echo "ok: low job $low checkpointed at preemption by $high, requeued, resumed, 4 tasks correct"

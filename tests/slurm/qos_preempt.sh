@@ -31,27 +31,13 @@ for t in 0 1 2 3; do wait_file_grep "task-$t.txt" '^20 ' 60; done
 normal=$(as_user sbatch --parsable --qos=normal -N2 --exclusive -o normal.out \
 	--wrap 'echo normal ran on $SLURM_JOB_NODELIST')
 echo "normal job $normal submitted"
-for t in 0 1 2 3; do
-	wait_file_grep "task-$t.txt" '^slurm-ckpt: checkpoint gen-[0-9]*, .*(preempt); stopping until restart' 120
-done
+wait_tasks_preempted 4
 wait_job_done "$normal" 120
 grep -q "normal ran on cn\[1-2\]" normal.out || fail "normal job output unexpected: $(cat normal.out)"
 
 follow_job "$flex" 400
 [ "$(job_field "$flex" Restarts)" -ge 1 ] || fail "flex job was not restarted"
-gens=$("$ckpt" list "$workdir/ckpt/$flex" --json)
-python3 - "$gens" <<'PY' || fail "no committed generation with trigger preempt and 4 images: $gens"
-import json, sys
-gens = json.loads(sys.argv[1])
-sys.exit(0 if any(g.get("trigger") == "preempt" and g.get("images") == 4 for g in gens) else 1)
-PY
-for t in 0 1 2 3; do
-	grep -q "^slurm-ckpt: step 0 task $t resumes from gen-" "task-$t.txt" ||
-		fail "task $t did not report resuming: $(tail -n 3 "task-$t.txt")"
-	grep -E '^([0-9]+|done [0-9]+) [0-9a-f]{16}$' "task-$t.txt" >"app-$t.txt" || true
-	diff -q ref.txt "app-$t.txt" >/dev/null ||
-		fail "task $t output differs from an uninterrupted run: $(diff ref.txt "app-$t.txt" | head -n 5)"
-done
+expect_preempt_resumed "$flex" 4
 wait_sacct_runs "$flex" $(($(job_field "$flex" Restarts) + 1)) 60
 echo "sacct --duplicates -j $flex (start|end|state|qos):"
 sed 's/^/    /' <<<"$sacct_lines"
