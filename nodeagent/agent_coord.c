@@ -4,6 +4,7 @@
 
 #include "agent_store.h"
 #include "agent_timeout.h"
+#include "agent_tree_check.h"
 #include "layout.h"
 #include "log.h"
 #include "msg.h"
@@ -887,6 +888,35 @@ static bool is_hex16(const char *s)
 	return s[16] == '\0';
 }
 
+/* Whether @pid is a participant of this node (agent_tree_check.h). */
+static bool local_part_pid(void *arg, pid_t pid)
+{
+	const struct agent_coord *co = arg;
+
+	for (const struct agent_part *p = co->parts; p; p = p->next)
+		if (!p->node[0] && !p->lost && p->pid == pid)
+			return true;
+	return false;
+}
+
+/* Every live child of a tree member is a participant too: else the
+ * generation would commit and 'ckpt restart' refuse it. Returns false
+ * after aborting the generation. */
+static bool tree_children_registered(struct agent_coord *co)
+{
+	char why[PROTO_MSG_TEXT_MAX];
+
+	for (const struct agent_part *p = co->parts; p; p = p->next) {
+		if (p->node[0] || p->lost)
+			continue;
+		if (agent_tree_check_children(p->pid, local_part_pid, co, why, sizeof(why)) < 0) {
+			agent_coord_abort(co, PROTO_E_STATE, why);
+			return false;
+		}
+	}
+	return true;
+}
+
 static int on_ready(struct agent_coord *co, struct agent_part *p)
 {
 	if (co->phase != AGENT_PHASE_PREPARE || p->state != AGENT_PART_PREPARING) {
@@ -896,7 +926,8 @@ static int on_ready(struct agent_coord *co, struct agent_part *p)
 	p->state = AGENT_PART_READY;
 	if (--co->pending == 0) {
 		evtimer_del(co->phase_timer);
-		agent_coord_write(co);
+		if (tree_children_registered(co))
+			agent_coord_write(co);
 	}
 	return 0;
 }
