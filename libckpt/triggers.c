@@ -613,6 +613,30 @@ static void eng_trig_report(const struct eng_trig_slot *s)
 	(void)w;
 }
 
+/* The batch script's own @commands, ended now with the job: their work is
+ * lost (only srun steps are checkpointed); after a final checkpoint
+ * (@requeued) the script runs again from the top. */
+static void eng_trig_report_script(const char *commands, bool requeued)
+{
+	char line[ENG_TRIG_WHY_MAX + 320];
+	size_t n = 0;
+
+	eng_trig_cat(line, sizeof(line), &n, "slurm-ckpt: the batch script's own command(s) ");
+	eng_trig_cat(line, sizeof(line), &n, commands);
+	eng_trig_cat(line, sizeof(line), &n,
+		     " ran outside srun and were not checkpointed: their work is lost");
+	eng_trig_cat(line, sizeof(line), &n,
+		     requeued ? "; the script runs again from the top when the job restarts" : "");
+	eng_trig_cat(line, sizeof(line), &n,
+		     ". Run long commands with srun to have them checkpointed.");
+	if (n + 1 < sizeof(line))
+		line[n++] = '\n';
+	/* Nothing to do about a failed write to stderr. */
+	ssize_t w = write(STDERR_FILENO, line, n);
+
+	(void)w;
+}
+
 /*
  * Delivers SIGTERM as the application would have received it: its own
  * disposition goes back into the kernel (with @force_default: SIG_DFL,
@@ -657,6 +681,11 @@ static bool eng_trig_quiet(const struct eng_trig_slot *s, enum eng_trig_result r
  * process was restored meanwhile: the slot belongs to the new epoch. */
 static bool eng_trig_serve(struct eng_trig_slot *s, const sigset_t *mask, uint32_t epoch)
 {
+	/* Named before the request: they got the same SIGTERM and may be
+	 * gone by its answer. */
+	static char commands[ENG_TRIG_WHY_MAX];
+	bool shell_term = eng_trig_mode == ENG_TRIG_SHELL && s->signo == SIGTERM &&
+			  eng_script_commands(commands, sizeof(commands)) > 0;
 	enum eng_trig_result r = eng_trig_request(s, mask, epoch);
 
 	if (r == ENG_TRIG_RESTORED)
@@ -667,6 +696,8 @@ static bool eng_trig_serve(struct eng_trig_slot *s, const sigset_t *mask, uint32
 		 * requeued and the rest of the script must not run. */
 		if (r != ENG_TRIG_COMMITTED && !eng_trig_quiet(s, r))
 			eng_trig_report(s);
+		if (shell_term)
+			eng_trig_report_script(commands, r == ENG_TRIG_COMMITTED);
 		if (s->signo == SIGTERM || r == ENG_TRIG_COMMITTED)
 			eng_trig_deliver_term(r == ENG_TRIG_COMMITTED);
 		return true;

@@ -12,6 +12,7 @@
 
 #include <signal.h>
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum eng_trig_mode {
@@ -30,6 +31,12 @@ int eng_trig_init(enum eng_trig_mode mode, const char *sock);
  * CKPT_SIGNALS_ONLY from the environment, so that what the shell runs does
  * not inherit them. Constructor only. */
 void eng_trig_env_clean(void);
+
+/* Signals-only mode (the batch shell): the commands it runs itself, not
+ * through srun, which are therefore not checkpointed, as "`CMD` (pid N), ..."
+ * in @out (capacity @cap, NUL-terminated). Returns the length, 0 when there
+ * are none. Async-signal-safe (script_commands.c). */
+size_t eng_script_commands(char *out, size_t cap);
 
 /* The sigaction() wrapper's hook: when @sig is intercepted, keeps the
  * application's view (reported in @old, stored from @act), installs an
