@@ -31,11 +31,17 @@ for name in direct in-step; do
 	wait_file_grep "$name.txt" '^1 ' 120
 done
 scancel "$direct" "$in_step"
-wait_job_state "$direct" CANCELLED 120
-wait_job_state "$in_step" CANCELLED 120
-
 # The batch shell writes its line while it handles the SIGTERM, before it
-# ends: the job's end means the line is there or never will be.
+# ends: once a job has left squeue (no longer COMPLETING), every process
+# of it is gone and its output is final.
+left_queue() { [ -z "$(squeue -h -j "$1" 2>/dev/null)" ]; }
+for job in "$direct" "$in_step"; do
+	deadline=$((SECONDS + $(scaled 120)))
+	until left_queue "$job"; do
+		((SECONDS < deadline)) || fail "job $job still in squeue $(scaled 120) s after scancel: $(squeue -h -j "$job")"
+		sleep 0.5
+	done
+done
 line=$(grep '^slurm-ckpt: the batch script' direct.txt || true)
 [ -n "$line" ] || fail "job $direct: no line naming the batch script's own command: $(tail -n 5 direct.txt)"
 echo "job $direct said: $line"
