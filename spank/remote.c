@@ -633,6 +633,29 @@ static bool step_in_container(spank_t sp)
 	return spank_getenv(sp, "SLURM_CONTAINER", name, sizeof(name)) == ESPANK_SUCCESS && name[0];
 }
 
+/* The per-node launchers `mpiexec`/`mpirun` start through srun inside a
+ * job (MPICH's Hydra, Open MPI 4 and 5): their MPI ranks are their
+ * children, outside any step's task list. Checkpointing the launcher would
+ * save a process whose ranks cannot come back, and the ranks would claim
+ * the launcher's step and rank. Returns the launcher's name, or NULL. */
+static const char *step_mpi_launcher(spank_t sp)
+{
+	static const char *const launchers[] = { "hydra_pmi_proxy", "orted", "prted" };
+	char **argv = NULL;
+	const char *base;
+	int argc = 0;
+
+	if (spank_get_item(sp, S_JOB_ARGV, &argc, &argv) != ESPANK_SUCCESS || !argv || argc < 1 ||
+	    !argv[0])
+		return NULL;
+	base = strrchr(argv[0], '/');
+	base = base ? base + 1 : argv[0];
+	for (size_t i = 0; i < sizeof(launchers) / sizeof(launchers[0]); i++)
+		if (!strcmp(base, launchers[i]))
+			return launchers[i];
+	return NULL;
+}
+
 /* A first start (restart count 0 at slurmctld) restores nothing: what its
  * directory holds was not written by this job. Says so when it holds some. */
 static void first_start_note(const char *jobdir, const struct task_ids *t)
@@ -679,6 +702,18 @@ int plugin_task_init(spank_t sp)
 	if (step_in_container(sp)) {
 		log_err("step %u runs in a container (--container): it runs WITHOUT checkpoints",
 			t.stepid);
+		return 0;
+	}
+	if (step_mpi_launcher(sp)) {
+		const char *launcher = step_mpi_launcher(sp);
+
+		log_err("step %u runs %s, the launcher of mpiexec/mpirun inside the job: its MPI "
+			"ranks cannot be checkpointed that way and the step runs WITHOUT "
+			"checkpoints; %s",
+			t.stepid, launcher,
+			strcmp(launcher, "hydra_pmi_proxy") == 0
+				? "start the ranks with srun --mpi=pmi2 instead"
+				: "Open MPI programs are not checkpointed yet");
 		return 0;
 	}
 	if (!job_is_batch(sp)) {
