@@ -324,10 +324,11 @@ void eng_incr_abort(void)
 	incr.written = false;
 }
 
-void eng_incr_after_restore(void)
+/* Starts over with no tables and no history: the next checkpoint is full
+ * and the tracking is probed again (a new kernel after a restore, a
+ * userfaultfd of its own in a forked child). */
+static void incr_forget(void)
 {
-	/* The shared tables and the tracking's memory were left out of the
-	 * image: not mapped in this process. */
 	incr.sh = NULL;
 	incr.tab[0] = incr.tab[1] = NULL;
 	incr.xxh = NULL;
@@ -335,7 +336,14 @@ void eng_incr_after_restore(void)
 	incr.trusted = false;
 	incr.planned = false;
 	incr.nbases = 0;
-	incr.init = false; /* the kernel may differ: probe again */
+	incr.init = false;
+}
+
+void eng_incr_after_restore(void)
+{
+	/* The shared tables and the tracking's memory were left out of the
+	 * image: not mapped in this process. */
+	incr_forget();
 	eng_dirty_reset();
 }
 
@@ -345,14 +353,7 @@ void eng_incr_atfork_child(void)
 	 * fill the parent's. Unmapping the child's view leaves the parent's. */
 	if (incr.sh)
 		munmap(incr.sh, incr.sh_len);
-	incr.sh = NULL;
-	incr.tab[0] = incr.tab[1] = NULL;
-	incr.xxh = NULL;
-	incr.prev_valid = false;
-	incr.trusted = false;
-	incr.planned = false;
-	incr.nbases = 0;
-	incr.init = false; /* probe again: a userfaultfd of the child's own */
+	incr_forget();
 	eng_dirty_atfork_child();
 }
 
