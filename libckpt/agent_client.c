@@ -523,13 +523,19 @@ static void eng_after_restore(struct eng_conn *c, uint32_t nthreads)
  */
 static bool eng_uses_mpi(char *lib, size_t size)
 {
-	FILE *f = fopen("/proc/self/maps", "re");
+	/* The application runs meanwhile: never on 0-2, which it may have
+	 * closed and still write to. */
+	int fd = eng_fd_above(open("/proc/self/maps", O_RDONLY | O_CLOEXEC), STDERR_FILENO);
+	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	char *line = NULL;
 	size_t cap = 0;
 	bool found = false;
 
-	if (!f)
+	if (!f) {
+		if (fd >= 0)
+			close(fd);
 		return false;
+	}
 	while (!found && getline(&line, &cap, f) > 0) {
 		char *path = strchr(line, '/');
 

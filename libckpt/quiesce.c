@@ -253,8 +253,9 @@ static int eng_signal_new_threads(int self)
 	int fd;
 	long n;
 
-	fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
-			  O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	fd = eng_fd_above((int)syscall(SYS_openat, AT_FDCWD, "/proc/self/task",
+				       O_RDONLY | O_DIRECTORY | O_CLOEXEC),
+			  STDERR_FILENO);
 	if (fd < 0)
 		return -errno;
 	while ((n = syscall(SYS_getdents64, fd, buf, sizeof(buf))) > 0) {
@@ -298,7 +299,8 @@ static bool eng_leader_is_zombie(int pid)
 	int fd;
 
 	snprintf(path, sizeof(path), "/proc/self/task/%d/stat", pid);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	fd = eng_fd_above((int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC),
+			  STDERR_FILENO);
 	if (fd < 0)
 		return false;
 	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);

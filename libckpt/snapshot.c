@@ -119,7 +119,8 @@ static void eng_subsys_warn(const char *msg)
 
 static int eng_read_file(const char *path, char *buf, size_t cap, size_t *len)
 {
-	int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
+	int fd = eng_fd_above((int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC),
+			      STDERR_FILENO);
 	size_t n = 0;
 	long r;
 
