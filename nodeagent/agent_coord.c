@@ -523,7 +523,10 @@ void agent_coord_part_remove(struct agent_coord *co, struct agent_part *part)
 	part->next = NULL;
 	co->nparts--;
 	log_info("%s left", part_name(part));
-	if (!part->lost)
+	/* A task has ended when its last process leaves by itself: while
+	 * another of its processes is registered (the bash of a task, which
+	 * ran the one that left), a later kill of that one is a missing task. */
+	if (!part->lost && !task_registered(co, part->step, part->rank))
 		task_mark_ended(co, part->step, part->rank);
 	if (in_gen && co->phase != AGENT_PHASE_IDLE) {
 		char reason[PROTO_MSG_TEXT_MAX];
