@@ -13,6 +13,10 @@ cluster_args "$@"
 require_cluster
 make_workdir cluster-fault-task
 trap cluster_cleanup EXIT
+# Full images only: the test needs a WRITE phase of seconds after gen-1, and
+# an incremental gen-2 of memory unchanged since gen-1 is written at once
+# (sbatch passes the variable on to the tasks).
+export CKPT_INCREMENTAL=0
 
 # 300 MiB each, 1000 steps of 200 ms: the job would run 200 s by itself,
 # far longer than it may take to end once a task is killed.

@@ -14,6 +14,10 @@ cluster_args "$@"
 require_cluster
 make_workdir coord-restart-write
 trap cluster_cleanup EXIT
+# Full images only: the test needs a WRITE phase of seconds after gen-1, and
+# an incremental gen-2 of memory unchanged since gen-1 is written at once
+# (sbatch passes the variable on to the tasks).
+export CKPT_INCREMENTAL=0
 
 submit_job4 "$memhog 300 1000 200"
 wait_each_task '^step ' 1 120

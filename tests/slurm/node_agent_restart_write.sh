@@ -16,6 +16,10 @@ cluster_args "$@"
 require_cluster
 make_workdir node-agent-restart-write
 trap cluster_cleanup EXIT
+# Full images only: the test needs a WRITE phase of seconds after gen-1, and
+# an incremental gen-2 of memory unchanged since gen-1 is written at once
+# (sbatch passes the variable on to the tasks).
+export CKPT_INCREMENTAL=0
 
 job=$(as_user sbatch --parsable -N2 --ntasks-per-node=2 --checkpoint=auto --checkpoint-dir="$workdir/ckpt" \
 	-o job.txt --wrap "srun -N2 -n4 -o out-%t.txt $memhog 300 1000 200")
