@@ -98,6 +98,35 @@ static char eng_exe[4096];
  * write. */
 static char eng_job_dir[PATH_MAX];
 
+/* The environment the checkpoint thread needs, as the constructor found it
+ * (eng_agent_env_capture); "" for a variable that was unset. */
+static struct {
+	char sock[PATH_MAX]; /* CKPT_AGENT_SOCKET */
+	char dir[PATH_MAX];  /* CKPT_DIR */
+	char step[24];	     /* CKPT_STEP */
+	char rank[24];	     /* CKPT_RANK */
+} eng_env;
+
+void eng_agent_env_capture(void)
+{
+	static const struct {
+		const char *name;
+		char *copy;
+		size_t size;
+	} vars[] = {
+		{ "CKPT_AGENT_SOCKET", eng_env.sock, sizeof(eng_env.sock) },
+		{ "CKPT_DIR", eng_env.dir, sizeof(eng_env.dir) },
+		{ "CKPT_STEP", eng_env.step, sizeof(eng_env.step) },
+		{ "CKPT_RANK", eng_env.rank, sizeof(eng_env.rank) },
+	};
+
+	for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+		const char *v = getenv(vars[i].name);
+
+		snprintf(vars[i].copy, vars[i].size, "%s", v ? v : "");
+	}
+}
+
 /* ---- the tiny codec --------------------------------------------------- */
 
 /* Sends one frame whose JSON text is formatted from @fmt. */
@@ -198,7 +227,7 @@ static int eng_recv(struct eng_conn *c, char *type, size_t cap, int timeout_ms)
  * or NULL for our own environment. */
 static void eng_job_dir_set(const char *dir)
 {
-	const char *env = getenv("CKPT_DIR");
+	const char *env = eng_env.dir;
 
 	if (dir) {
 		snprintf(eng_job_dir, sizeof(eng_job_dir), "%s", dir);
@@ -207,11 +236,11 @@ static void eng_job_dir_set(const char *dir)
 				 "refuse to write checkpoints");
 		return;
 	}
-	if (!env || !*env || !realpath(env, eng_job_dir)) {
+	if (!*env || !realpath(env, eng_job_dir)) {
 		eng_job_dir[0] = '\0';
 		log_warn("CKPT_DIR=%s is not a directory: this process will refuse to write "
 			 "checkpoints",
-			 env ? env : "(unset)");
+			 *env ? env : "(unset)");
 	}
 }
 
@@ -327,8 +356,8 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 {
 	struct sockaddr_un sa;
 	char type[32];
-	const char *step = getenv("CKPT_STEP");
-	const char *rank = getenv("CKPT_RANK");
+	const char *step = eng_env.step[0] ? eng_env.step : NULL;
+	const char *rank = eng_env.rank[0] ? eng_env.rank : NULL;
 	char gen[48] = "";
 	char exe[sizeof(eng_exe) * 2];
 	int ret;
@@ -844,7 +873,7 @@ void eng_agent_atfork_child(void)
 
 void *eng_agent_thread(void *arg)
 {
-	const char *path = getenv("CKPT_AGENT_SOCKET");
+	const char *path = eng_env.sock[0] ? eng_env.sock : NULL;
 	struct eng_conn *c = &eng_conn;
 	int backoff = ENG_BACKOFF_MIN_MS;
 	bool warned = false;

@@ -130,6 +130,12 @@ void eng_snapshot_restore_env(void);
 
 /* ---- agent_client.c: the checkpoint thread ------------------------------ */
 
+/* Copies what the checkpoint thread reads of the environment (the agent's
+ * socket, CKPT_DIR, the step and rank): called by the constructor, before
+ * the application runs. The thread runs beside the application, which may
+ * rewrite environ meanwhile (bash does as it starts), and getenv() then
+ * races with it: bash as a tree's root once registered as "(unset)". */
+void eng_agent_env_capture(void);
 /* Body of the checkpoint thread: talks to the agent until the process ends. */
 void *eng_agent_thread(void *arg);
 /* In a child made by fork(): forgets the parent's agent connection (the
