@@ -218,6 +218,33 @@ PIE static void pie_move(const struct pie_args *args, uint64_t from, uint64_t to
 		pie_fail(args, err, from, to, r);
 }
 
+/* Closes [*@from, @lo) and moves *@from past @hi: a kept range. */
+PIE static void pie_close_below(uint64_t *from, int64_t lo, int64_t hi)
+{
+	if (lo < 3 || hi < lo)
+		return;
+	if ((uint64_t)lo > *from)
+		pie_sys(__NR_close_range, *from, (uint64_t)lo - 1, 0, 0, 0, 0);
+	if ((uint64_t)hi + 1 > *from)
+		*from = (uint64_t)hi + 1;
+}
+
+/* Closes the restorer's descriptors from 3 up except the kept ones: the
+ * PMI socket (keep_fd) and the range of handed pipe ends (keep_lo..hi). */
+PIE static void pie_close_except(const struct pie_args *args)
+{
+	uint64_t from = 3;
+	int64_t k = args->keep_fd;
+	int range_first = args->keep_lo >= 3 && (k < 3 || args->keep_lo < k);
+
+	if (range_first)
+		pie_close_below(&from, args->keep_lo, args->keep_hi);
+	pie_close_below(&from, k, k);
+	if (!range_first)
+		pie_close_below(&from, args->keep_lo, args->keep_hi);
+	pie_sys(__NR_close_range, from, ~0u, 0, 0, 0, 0);
+}
+
 PIE __attribute__((noreturn)) void pie_main(struct pie_args *args)
 {
 	const struct pie_area *areas = eng_ptr(args->areas);
@@ -275,12 +302,7 @@ PIE __attribute__((noreturn)) void pie_main(struct pie_args *args)
 	pie_copy(eng_ptr(args->restore_info), &args->info, sizeof(args->info));
 	/* The restorer's descriptors other than stdio and an MPI rank's PMI
 	 * socket; the files subsystem brings back the application's own. */
-	if (args->keep_fd >= 3) {
-		pie_sys(__NR_close_range, 3, (uint64_t)args->keep_fd - 1, 0, 0, 0, 0);
-		pie_sys(__NR_close_range, (uint64_t)args->keep_fd + 1, ~0u, 0, 0, 0, 0);
-	} else {
-		pie_sys(__NR_close_range, 3, ~0u, 0, 0, 0, 0);
-	}
+	pie_close_except(args);
 
 	for (uint32_t i = 0; i < args->nthreads; i++) {
 		if (i == args->leader)

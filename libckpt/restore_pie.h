@@ -72,6 +72,8 @@ struct pie_args {
 	int32_t log_fd;			       /* where failures are written */
 	int32_t exe_fd;			       /* the saved executable, -1 if not opened */
 	int32_t keep_fd;		       /* kept open for the process (PMI), -1: none */
+	int32_t keep_lo;		       /* first of a range kept open (pipe ends */
+	int32_t keep_hi;		       /* 'ckpt restart' handed over), -1: none */
 	char msgs[PIE_ERR_COUNT][PIE_MSG_MAX]; /* texts of enum pie_err */
 };
 
