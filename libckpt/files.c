@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <poll.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -151,6 +153,8 @@ struct files_tpipe {
 	bool other_w;	   /* ... a write end */
 	bool lower_reader; /* a process with a lower pid holds a read end */
 	bool others;	   /* another process holds it at all */
+	bool hup_known;	   /* hup was read (only read ends answer it) */
+	bool hup;	   /* no writer is left anywhere */
 };
 
 /* State of one restore() call. */
@@ -1100,6 +1104,35 @@ static int files_entry_resize(struct files_cap *c, size_t pos, struct files_rec_
 	return 0;
 }
 
+/* Whether pipe @p (our entry @e on it) can be made again by the tree: a
+ * reader in the tree, and a writer in the tree or none left anywhere (the
+ * writer ended or closed it: the readers still drain what it wrote, then
+ * see end of file; poll() tells by POLLHUP). A pipe whose ends are all in
+ * this process keeps its own rule, and one with a writer or only readers
+ * outside the tree is named. */
+static bool files_tree_pipe_whole(struct files_tpipe *p, const struct files_rec_fd *e)
+{
+	bool own_only = !p->others;
+
+	if (!(p->own_r || p->other_r))
+		return false;
+	if (p->own_w || p->other_w)
+		return !own_only;
+	if (!p->own_r)
+		return false;
+	if (!p->hup_known) {
+		struct pollfd pf = { .fd = e->fd, .events = POLLIN };
+		struct timespec zero = { 0, 0 };
+
+		/* Only a read end answers: @e may be a dup of stdio... */
+		if ((e->open_flags & O_ACCMODE) != O_RDONLY)
+			return false;
+		p->hup_known = true;
+		p->hup = syscall(SYS_ppoll, &pf, 1, &zero, NULL, 0) == 1 && (pf.revents & POLLHUP);
+	}
+	return p->hup;
+}
+
 /* Pipes held by other processes of the tree, with a reader and a writer in
  * the tree, become TREE_PIPE entries: 'ckpt restart' makes each one once
  * and hands it to every holder. Their buffered bytes are saved once, by the
@@ -1129,7 +1162,7 @@ static int files_tree_pipes(struct files_cap *c)
 
 		files_get(c->buf, pos, &e);
 		p = files_on_pipe(&e, path) ? files_tpipe_find(t, n, e.ino) : NULL;
-		if (!p || !p->others || !(p->own_r || p->other_r) || !(p->own_w || p->other_w)) {
+		if (!p || !files_tree_pipe_whole(p, &e)) {
 			pos += e.size;
 			continue;
 		}
