@@ -97,8 +97,6 @@ struct rst {
 	int pmi_fd;			       /* the step's PMI socket, kept open, or -1 */
 	struct ckpt_tree_pipe_fd pipes[CKPT_TREE_PIPES_MAX]; /* ends 'ckpt restart' handed */
 	uint32_t npipes;				     /* entries of pipes */
-	int pipes_lo;					     /* lowest of their fds, -1: none */
-	int pipes_hi;					     /* highest */
 	bool pmi_moved;		      /* pmi_fd is set (once for all candidates) */
 	bool image_bad;		      /* the failure is the image's (reader) */
 	char why[1024];		      /* the reader's message when image_bad */
@@ -552,14 +550,13 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 
 /* Reads the pipe ends 'ckpt restart' handed this process (CKPT_TREE_PIPES,
  * "FD:INO:r,FD:INO:w,..."), checks each is an open pipe end of that
- * direction and that they fill one range of numbers (the trampoline keeps
- * that range open). Returns 0 or -EINVAL (said). */
+ * direction, at most CKPT_TREE_PIPES_MAX (the trampoline keeps them open).
+ * Returns 0 or -EINVAL (said). */
 static int rst_tree_pipes(struct rst *s)
 {
 	const char *p = getenv(CKPT_TREE_PIPES_ENV);
 
 	s->npipes = 0;
-	s->pipes_lo = s->pipes_hi = -1;
 	while (p && *p) {
 		struct ckpt_tree_pipe_fd *e = &s->pipes[s->npipes];
 		unsigned long long ino;
@@ -580,10 +577,6 @@ static int rst_tree_pipes(struct rst *s)
 		e->fd = fd;
 		e->ino = ino;
 		e->acc = dir == 'r' ? O_RDONLY : O_WRONLY;
-		if (s->pipes_lo < 0 || fd < s->pipes_lo)
-			s->pipes_lo = fd;
-		if (fd > s->pipes_hi)
-			s->pipes_hi = fd;
 		s->npipes++;
 		p += used;
 		if (*p == ',')
@@ -591,14 +584,32 @@ static int rst_tree_pipes(struct rst *s)
 		else if (*p)
 			goto bad;
 	}
-	if (s->npipes && (uint32_t)(s->pipes_hi - s->pipes_lo + 1) != s->npipes)
-		goto bad;
 	return 0;
 bad:
-	log_err("%s=\"%s\" does not list %u open pipe ends of one range of numbers: was this "
-		"started by 'ckpt restart'?",
+	log_err("%s=\"%s\" does not list open pipe ends (%u read): was this started by "
+		"'ckpt restart'?",
 		CKPT_TREE_PIPES_ENV, getenv(CKPT_TREE_PIPES_ENV), s->npipes);
 	return -EINVAL;
+}
+
+_Static_assert(PIE_KEEP_MAX >= CKPT_TREE_PIPES_MAX + 1, "the trampoline keeps every handed end");
+
+/* The descriptors the trampoline keeps open, ascending: the PMI socket and
+ * the handed pipe ends. */
+static void rst_keep_fds(const struct rst *s, struct pie_args *args)
+{
+	args->nkeep = 0;
+	if (s->pmi_fd >= 3)
+		args->keep[args->nkeep++] = s->pmi_fd;
+	for (uint32_t i = 0; i < s->npipes; i++)
+		args->keep[args->nkeep++] = s->pipes[i].fd;
+	for (uint32_t i = 1; i < args->nkeep; i++)
+		for (uint32_t j = i; j > 0 && args->keep[j - 1] > args->keep[j]; j--) {
+			int32_t t = args->keep[j];
+
+			args->keep[j] = args->keep[j - 1];
+			args->keep[j - 1] = t;
+		}
 }
 
 /* Slurm's PMI socket of this step (PMI_FD) must outlive the restore of the
@@ -749,9 +760,7 @@ static int rst_run(struct rst *s)
 		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
 	rst_job_dir(s, args->info.job_dir);
 	args->log_fd = 2;
-	args->keep_fd = s->pmi_fd;
-	args->keep_lo = s->pipes_lo;
-	args->keep_hi = s->pipes_hi;
+	rst_keep_fds(s, args);
 	for (int i = 0; i < PIE_ERR_COUNT; i++)
 		snprintf(args->msgs[i], PIE_MSG_MAX, "ckpt-restore: %s:", rst_msgs[i]);
 

@@ -218,30 +218,20 @@ PIE static void pie_move(const struct pie_args *args, uint64_t from, uint64_t to
 		pie_fail(args, err, from, to, r);
 }
 
-/* Closes [*@from, @lo) and moves *@from past @hi: a kept range. */
-PIE static void pie_close_below(uint64_t *from, int64_t lo, int64_t hi)
-{
-	if (lo < 3 || hi < lo)
-		return;
-	if ((uint64_t)lo > *from)
-		pie_sys(__NR_close_range, *from, (uint64_t)lo - 1, 0, 0, 0, 0);
-	if ((uint64_t)hi + 1 > *from)
-		*from = (uint64_t)hi + 1;
-}
-
-/* Closes the restorer's descriptors from 3 up except the kept ones: the
- * PMI socket (keep_fd) and the range of handed pipe ends (keep_lo..hi). */
+/* Closes the restorer's descriptors from 3 up except the kept ones. */
 PIE static void pie_close_except(const struct pie_args *args)
 {
 	uint64_t from = 3;
-	int64_t k = args->keep_fd;
-	int range_first = args->keep_lo >= 3 && (k < 3 || args->keep_lo < k);
 
-	if (range_first)
-		pie_close_below(&from, args->keep_lo, args->keep_hi);
-	pie_close_below(&from, k, k);
-	if (!range_first)
-		pie_close_below(&from, args->keep_lo, args->keep_hi);
+	for (uint32_t i = 0; i < args->nkeep && i < PIE_KEEP_MAX; i++) {
+		int64_t k = args->keep[i];
+
+		if (k < 0 || (uint64_t)k < from)
+			continue;
+		if ((uint64_t)k > from)
+			pie_sys(__NR_close_range, from, (uint64_t)k - 1, 0, 0, 0, 0);
+		from = (uint64_t)k + 1;
+	}
 	pie_sys(__NR_close_range, from, ~0u, 0, 0, 0, 0);
 }
 

@@ -575,7 +575,7 @@ static void tree_pipes_close(const struct tree_ctx *t)
 }
 
 /* In the process that becomes @p, after it made its children: keeps the
- * ends @p holds, moved to one range from t->hand_base, closes every other
+ * ends @p holds, moved to t->hand_base and up, closes every other
  * (an end left open would keep a reader from ever seeing end of file), and
  * names them for ckpt-restore in CKPT_TREE_PIPES_ENV. Returns 0 or -errno
  * (said). */
