@@ -19,6 +19,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <poll.h>
+#include <time.h>
 #include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -68,9 +70,16 @@ enum files_kind {
 	FILES_KIND_DEV = 5,	    /* stateless character device (/dev/null...) */
 	FILES_KIND_PIPE = 6,	    /* pipe with both ends in the process */
 	FILES_KIND_UNSUPPORTED = 7, /* reported at checkpoint, left closed */
+	FILES_KIND_TREE_PIPE = 8,   /* pipe with a reader and a writer in the tree,
+				     * an end in another process: re-created by
+				     * 'ckpt restart' and handed over */
 };
 
-#define FILES_KIND_MAX FILES_KIND_UNSUPPORTED
+#define FILES_KIND_MAX FILES_KIND_TREE_PIPE
+
+/* Distinct pipes one capture follows across the tree; a process with more
+ * keeps today's rule for the others (named, left closed). */
+#define FILES_TREE_PIPES_MAX 64
 
 /* Record header. */
 struct files_rec_hdr {
@@ -135,12 +144,30 @@ struct files_msg {
 	size_t len; /* characters written */
 };
 
+/* A pipe of this process also held by other processes of the tree. */
+struct files_tpipe {
+	uint64_t ino;	   /* pipe id (st_ino) */
+	bool own_r;	   /* this process holds a read end */
+	bool own_w;	   /* this process holds a write end */
+	bool other_r;	   /* another process of the tree holds a read end */
+	bool other_w;	   /* ... a write end */
+	bool lower_reader; /* a process with a lower pid holds a read end */
+	bool others;	   /* another process holds it at all */
+	bool hup_known;	   /* hup was read (only read ends answer it) */
+	bool hup;	   /* no writer is left anywhere */
+};
+
 /* State of one restore() call. */
 struct files_rst {
 	const char *rec; /* the validated record */
 	size_t len;	 /* its length */
 	bool truncate;	 /* FILES_REC_TRUNCATE was set at capture */
 };
+
+/* Pipe ends 'ckpt restart' handed to this process (ckpt_files_use_tree_pipes). */
+static struct ckpt_tree_pipe_fd files_handed[CKPT_TREE_PIPES_MAX];
+/* Used entries of files_handed. */
+static size_t files_nhanded;
 
 /* Descriptors the engine hides from the walk (its agent socket...). */
 static int files_excluded[CKPT_FILES_EXCLUDE_MAX];
@@ -280,6 +307,17 @@ static void files_proc_path(char *p, int fd)
 }
 
 /* ---- capture ----------------------------------------------------------- */
+
+static bool files_name_fd(const char *name, int *fd);
+
+/* Whether this process runs in the namespace of a tree 'ckpt run' made
+ * (tree.c reads the same variable at start). getenv() takes no lock. */
+static bool files_in_tree(void)
+{
+	const char *v = getenv("CKPT_PIDNS");
+
+	return v && v[0] == '1' && v[1] == '\0';
+}
 
 /* Parses a byte count with an optional k/M/G suffix; false if malformed. */
 static bool files_parse_size(const char *s, uint64_t *out)
@@ -858,6 +896,293 @@ static void files_check_pipes(struct files_cap *c)
 	}
 }
 
+/* ---- capture: pipes shared with other processes of the tree ----------- */
+
+/* Whether entry @e (path @path) stands on a pipe: a pipe entry, or a
+ * standard descriptor on one (the two ends of a shell pipeline). */
+static bool files_on_pipe(const struct files_rec_fd *e, const char *path)
+{
+	return (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_STDIO) && S_ISFIFO(e->mode) &&
+	       strncmp(path, "pipe:[", 6) == 0;
+}
+
+/* Parses the id of a "pipe:[N]" link; false for anything else. */
+static bool files_pipe_id(const char *link, uint64_t *ino)
+{
+	uint64_t v = 0;
+	const char *p = link + 6;
+
+	if (strncmp(link, "pipe:[", 6) != 0 || *p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ino = v;
+	return p[0] == ']' && p[1] == '\0';
+}
+
+static struct files_tpipe *files_tpipe_find(struct files_tpipe *t, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].ino == ino)
+			return &t[i];
+	return NULL;
+}
+
+/* Lists the pipes this process holds, with the ends it holds; returns how
+ * many (at most FILES_TREE_PIPES_MAX: the others keep today's rule). */
+static size_t files_tree_own(const struct files_cap *c, struct files_tpipe *t)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	size_t n = 0;
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		const char *path = c->buf + pos + sizeof(e);
+		struct files_tpipe *p;
+
+		files_get(c->buf, pos, &e);
+		pos += e.size;
+		if (!files_on_pipe(&e, path))
+			continue;
+		p = files_tpipe_find(t, n, e.ino);
+		if (!p && n < FILES_TREE_PIPES_MAX) {
+			p = &t[n++];
+			memset(p, 0, sizeof(*p));
+			p->ino = e.ino;
+		}
+		if (!p)
+			continue;
+		if ((e.open_flags & O_ACCMODE) == O_RDONLY)
+			p->own_r = true;
+		else
+			p->own_w = true;
+	}
+	return n;
+}
+
+/* The access mode of descriptor @name of process @pid, from the "flags:"
+ * line of its fdinfo (octal); -1 if unreadable. */
+static int files_fdinfo_acc(long pid, const char *name)
+{
+	char path[64];
+	char buf[256];
+	struct files_msg m;
+	const char *p;
+	long fd;
+	long n;
+	uint32_t fl = 0;
+
+	msg_init(&m, path, sizeof(path));
+	msg_str(&m, "/proc/");
+	msg_u64(&m, (uint64_t)pid);
+	msg_str(&m, "/fdinfo/");
+	msg_str(&m, name);
+	fd = files_openat(AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	n = syscall(SYS_read, fd, buf, sizeof(buf) - 1);
+	files_close((int)fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "flags:");
+	if (!p)
+		return -1;
+	for (p += 6; *p == ' ' || *p == '\t'; p++)
+		;
+	for (; *p >= '0' && *p <= '7'; p++)
+		fl = fl * 8 + (uint32_t)(*p - '0');
+	return (int)(fl & O_ACCMODE);
+}
+
+/* Notes in @t which of our pipes process @pid holds, and which ends. A
+ * process whose descriptors we may not read (not dumpable) is skipped: its
+ * pipes then look like pipes to outside the tree, which stay named. */
+static void files_tree_scan_pid(const struct files_cap *c, long pid, struct files_tpipe *t,
+				size_t n)
+{
+	uint64_t dbuf[128];
+	char path[64];
+	struct files_msg m;
+	int dfd;
+
+	msg_init(&m, path, sizeof(path));
+	msg_str(&m, "/proc/");
+	msg_u64(&m, (uint64_t)pid);
+	msg_str(&m, "/fd");
+	dfd = files_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	if (dfd < 0)
+		return;
+	for (;;) {
+		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+
+		if (got <= 0)
+			break;
+		for (long off = 0; off < got;) {
+			const struct files_dirent *d =
+				(const struct files_dirent *)((char *)dbuf + off);
+			char link[64];
+			struct files_tpipe *p;
+			uint64_t ino;
+			long len;
+			int acc;
+
+			off += d->d_reclen;
+			len = syscall(SYS_readlinkat, dfd, d->d_name, link, sizeof(link) - 1);
+			if (len <= 0)
+				continue;
+			link[len] = '\0';
+			if (!files_pipe_id(link, &ino))
+				continue;
+			p = files_tpipe_find(t, n, ino);
+			acc = p ? files_fdinfo_acc(pid, d->d_name) : -1;
+			if (acc < 0)
+				continue;
+			p->others = true;
+			if (acc == O_RDONLY) {
+				p->other_r = true;
+				if (pid < c->pid)
+					p->lower_reader = true;
+			} else {
+				p->other_w = true;
+			}
+		}
+	}
+	files_close(dfd);
+}
+
+/* Reads the descriptors of every other process of the namespace (its /proc
+ * is ours: 'ckpt run' mounted it) except pid 1, our init, which 'ckpt
+ * restart' re-creates without them. Every process of the tree is stopped
+ * in the same checkpoint, so what they hold does not change meanwhile. */
+static void files_tree_scan(const struct files_cap *c, struct files_tpipe *t, size_t n)
+{
+	uint64_t dbuf[256];
+	int dfd = files_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+
+	if (dfd < 0)
+		return;
+	for (;;) {
+		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+
+		if (got <= 0)
+			break;
+		for (long off = 0; off < got;) {
+			const struct files_dirent *d =
+				(const struct files_dirent *)((char *)dbuf + off);
+			int pid;
+
+			off += d->d_reclen;
+			if (!files_name_fd(d->d_name, &pid) || pid <= 1 || pid == c->pid)
+				continue;
+			files_tree_scan_pid(c, pid, t, n);
+		}
+	}
+	files_close(dfd);
+}
+
+/* Rewrites the entry at @pos as @e with @data_len bytes of data (zeroed:
+ * filled at write time), moving the later entries. */
+static int files_entry_resize(struct files_cap *c, size_t pos, struct files_rec_fd *e,
+			      uint64_t data_len)
+{
+	struct files_rec_fd old;
+	size_t nsz = files_align8(sizeof(*e) + e->path_len + data_len);
+
+	files_get(c->buf, pos, &old);
+	if (nsz > old.size && nsz - old.size > c->cap - c->len)
+		return -ENOSPC;
+	memmove(c->buf + pos + nsz, c->buf + pos + old.size, c->len - pos - old.size);
+	c->len = c->len - old.size + nsz;
+	e->data_len = data_len;
+	e->size = (uint32_t)nsz;
+	memset(c->buf + pos + sizeof(*e) + e->path_len, 0, nsz - sizeof(*e) - e->path_len);
+	files_put(c->buf, pos, e);
+	return 0;
+}
+
+/* Whether pipe @p (our entry @e on it) can be made again by the tree: a
+ * reader in the tree, and a writer in the tree or none left anywhere (the
+ * writer ended or closed it: the readers still drain what it wrote, then
+ * see end of file; poll() tells by POLLHUP). A pipe whose ends are all in
+ * this process keeps its own rule, and one with a writer or only readers
+ * outside the tree is named. */
+static bool files_tree_pipe_whole(struct files_tpipe *p, const struct files_rec_fd *e)
+{
+	bool own_only = !p->others;
+
+	if (!(p->own_r || p->other_r))
+		return false;
+	if (p->own_w || p->other_w)
+		return !own_only;
+	if (!p->own_r)
+		return false;
+	if (!p->hup_known) {
+		struct pollfd pf = { .fd = e->fd, .events = POLLIN };
+		struct timespec zero = { 0, 0 };
+
+		/* Only a read end answers: @e may be a dup of stdio... */
+		if ((e->open_flags & O_ACCMODE) != O_RDONLY)
+			return false;
+		p->hup_known = true;
+		p->hup = syscall(SYS_ppoll, &pf, 1, &zero, NULL, 0) == 1 && (pf.revents & POLLHUP);
+	}
+	return p->hup;
+}
+
+/* Pipes held by other processes of the tree, with a reader and a writer in
+ * the tree, become TREE_PIPE entries: 'ckpt restart' makes each one once
+ * and hands it to every holder. Their buffered bytes are saved once, by the
+ * lowest pid holding a read end, on its first read-end description: room
+ * for a full pipe is reserved here and filled at write time, when every
+ * process of the tree is stopped (ckpt_files_tree_pipes_fill()). Pipes
+ * with an end outside the tree keep the rules below (named, left closed;
+ * standard descriptors stay the launcher's). */
+static int files_tree_pipes(struct files_cap *c)
+{
+	struct files_tpipe t[FILES_TREE_PIPES_MAX];
+	bool saved[FILES_TREE_PIPES_MAX];
+	size_t n = files_tree_own(c, t);
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	if (!n)
+		return 0;
+	memset(saved, 0, sizeof(saved));
+	files_tree_scan(c, t, n);
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		const char *path = c->buf + pos + sizeof(e);
+		struct files_tpipe *p;
+		uint64_t data = 0;
+		long sz;
+		int ret;
+
+		files_get(c->buf, pos, &e);
+		p = files_on_pipe(&e, path) ? files_tpipe_find(t, n, e.ino) : NULL;
+		if (!p || !files_tree_pipe_whole(p, &e)) {
+			pos += e.size;
+			continue;
+		}
+		sz = files_fcntl(e.fd, F_GETPIPE_SZ, 0);
+		e.pipe_size = sz < FILES_PIPE_SIZE_MIN ? FILES_PIPE_SIZE_MIN : (uint32_t)sz;
+		e.kind = FILES_KIND_TREE_PIPE;
+		e.same_as = -1;
+		if (!p->lower_reader && e.dup_of < 0 && (e.open_flags & O_ACCMODE) == O_RDONLY &&
+		    !saved[p - t]) {
+			saved[p - t] = true;
+			data = e.pipe_size;
+		}
+		ret = files_entry_resize(c, pos, &e, data);
+		if (ret < 0)
+			return ret;
+		pos += e.size;
+	}
+	return 0;
+}
+
 /* Whether @name is a descriptor number; stores it in *@fd. */
 static bool files_name_fd(const char *name, int *fd)
 {
@@ -934,6 +1259,12 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 				goto out_close;
 		}
 	}
+	/* Only in the namespace 'ckpt run' made: there /proc lists the tree. */
+	if (files_in_tree()) {
+		ret = files_tree_pipes(&c);
+		if (ret < 0)
+			goto out_close;
+	}
 	files_check_pipes(&c);
 	hdr.count = c.count;
 	memcpy(buf, &hdr, sizeof(hdr));
@@ -941,6 +1272,45 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 out_close:
 	files_close(c.dirfd);
 	return ret;
+}
+
+ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len)
+{
+	char *buf = rec;
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	if (len < pos)
+		return (ssize_t)len;
+	while (pos < len) {
+		struct files_rec_fd e;
+		size_t old;
+		uint64_t got = 0;
+		int ret;
+
+		files_get(buf, pos, &e);
+		old = e.size;
+		if (e.kind != FILES_KIND_TREE_PIPE || e.dup_of >= 0 || !e.data_len) {
+			pos += old;
+			continue;
+		}
+		ret = files_save_pipe(e.fd, e.pipe_size, buf + pos + sizeof(e) + e.path_len,
+				      e.data_len, &got);
+		if (ret < 0) {
+			errno = -ret;
+			log_perror("fd %d: cannot save the bytes buffered in %s", e.fd,
+				   buf + pos + sizeof(e));
+			return ret;
+		}
+		e.data_len = got;
+		e.size = (uint32_t)files_align8(sizeof(e) + e.path_len + got);
+		memset(buf + pos + sizeof(e) + e.path_len + got, 0,
+		       e.size - sizeof(e) - e.path_len - got);
+		files_put(buf, pos, &e);
+		memmove(buf + pos + e.size, buf + pos + old, len - pos - old);
+		len -= old - e.size;
+		pos += e.size;
+	}
+	return (ssize_t)len;
 }
 
 /* ---- restore: validation ----------------------------------------------- */
@@ -986,8 +1356,8 @@ static bool files_pipe_partner(const char *rec, size_t len, const struct files_r
 static const char *files_kind_name(uint32_t kind)
 {
 	static const char *const names[] = {
-		"?",	     "stdio",  "regular file", "unlinked file",
-		"directory", "device", "pipe",	       "unsupported",
+		"?",	  "stdio", "regular file", "unlinked file",	      "directory",
+		"device", "pipe",  "unsupported",  "pipe shared in the tree",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -1020,8 +1390,10 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 		log_err("entry %u: path is not one NUL-terminated string", i);
 		return -EINVAL;
 	}
+	/* A pipe shared in the tree may sit on a standard descriptor. */
 	if (e->fd < 0 || e->kind == 0 || e->kind > FILES_KIND_MAX ||
-	    (e->fd <= 2) != (e->kind == FILES_KIND_STDIO)) {
+	    (e->fd > 2 && e->kind == FILES_KIND_STDIO) ||
+	    (e->fd <= 2 && e->kind != FILES_KIND_STDIO && e->kind != FILES_KIND_TREE_PIPE)) {
 		log_err("entry %u: fd %d of kind %u is invalid", i, e->fd, e->kind);
 		return -EINVAL;
 	}
@@ -1038,7 +1410,7 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 			path);
 		return -EINVAL;
 	}
-	if (e->kind == FILES_KIND_PIPE) {
+	if (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_TREE_PIPE) {
 		if (e->pipe_size < FILES_PIPE_SIZE_MIN || e->pipe_size > FILES_PIPE_SIZE_MAX ||
 		    e->data_len > e->pipe_size || acc == O_RDWR) {
 			log_err("fd %d: pipe of %u bytes with %llu buffered is invalid", e->fd,
@@ -1059,7 +1431,7 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 				(unsigned long long)e->data_len, (unsigned long long)e->file_size);
 			return -EINVAL;
 		}
-	} else if (e->kind != FILES_KIND_PIPE && e->data_len) {
+	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE && e->data_len) {
 		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
 		return -EINVAL;
 	}
@@ -1076,6 +1448,12 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 		if (e->dup_of >= e->fd || e->same_as >= 0 || e->data_len ||
 		    !files_lookup(rec, pos, e->dup_of, &o, &opath)) {
 			log_err("fd %d: duplicate of fd %d, which is not an earlier entry", e->fd,
+				e->dup_of);
+			return -EINVAL;
+		}
+		if ((e->kind == FILES_KIND_TREE_PIPE || o.kind == FILES_KIND_TREE_PIPE) &&
+		    (e->kind != o.kind || e->ino != o.ino)) {
+			log_err("fd %d: duplicate of fd %d, which is not the same pipe", e->fd,
 				e->dup_of);
 			return -EINVAL;
 		}
@@ -1205,6 +1583,38 @@ int ckpt_files_fd_limit(const void *rec, size_t len)
 	int ret = files_validate(rec, len, false, &maxfd);
 
 	return ret < 0 ? ret : maxfd + 1;
+}
+
+int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
+			      size_t max)
+{
+	const char *buf = rec;
+	size_t pos = sizeof(struct files_rec_hdr);
+	size_t n = 0;
+	int maxfd = -1;
+	int ret = files_validate(rec, len, false, &maxfd);
+
+	if (ret < 0)
+		return ret;
+	while (pos < len) {
+		struct files_rec_fd e;
+
+		files_get(buf, pos, &e);
+		if (e.kind == FILES_KIND_TREE_PIPE && e.dup_of < 0) {
+			if (n >= max)
+				return -E2BIG;
+			out[n].ino = e.ino;
+			out[n].fd = e.fd;
+			out[n].acc = e.open_flags & O_ACCMODE;
+			out[n].status = e.open_flags & (O_NONBLOCK | O_DIRECT);
+			out[n].pipe_size = e.pipe_size;
+			out[n].data = buf + pos + sizeof(e) + e.path_len;
+			out[n].data_len = e.data_len;
+			n++;
+		}
+		pos += e.size;
+	}
+	return (int)n;
 }
 
 /* ---- restore: actions -------------------------------------------------- */
@@ -1613,6 +2023,75 @@ static int files_restore_pipe(const struct files_rst *r, const struct files_rec_
 	return files_place(fd, e);
 }
 
+/* The descriptor 'ckpt restart' handed over for end @acc of pipe @ino,
+ * or -1. */
+static int files_handed_fd(uint64_t ino, uint32_t acc)
+{
+	for (size_t i = 0; i < files_nhanded; i++)
+		if (files_handed[i].ino == ino && files_handed[i].acc == acc)
+			return files_handed[i].fd;
+	return -1;
+}
+
+/* Pipe shared in the tree: 'ckpt restart' made it once, with its bytes, and
+ * handed this process the ends it holds. An entry whose status flags are
+ * those of the handed description shares it (as after fork); one with
+ * other flags was a description of its own and gets one, opened through
+ * /proc (never blocks: the tree holds both ends). */
+static int files_restore_tree_pipe(const struct files_rec_fd *e, const char *path)
+{
+	uint32_t acc = e->open_flags & O_ACCMODE;
+	uint32_t want = e->open_flags & (O_NONBLOCK | O_DIRECT);
+	int h = files_handed_fd(e->ino, acc);
+	char proc[40];
+	long fl;
+	int fd;
+
+	if (h < 0) {
+		files_leave_closed(e, path, "was not handed over by 'ckpt restart'");
+		return 0;
+	}
+	fl = files_fcntl(h, F_GETFL, 0);
+	if (fl >= 0 && ((uint32_t)fl & (O_NONBLOCK | O_DIRECT)) == want) {
+		fd = (int)files_fcntl(h, F_DUPFD_CLOEXEC, 0);
+	} else {
+		files_proc_path(proc, h);
+		fd = files_openat(AT_FDCWD, proc, (int)acc | O_NONBLOCK | O_CLOEXEC, 0);
+		if (fd >= 0 && files_pipe_status(fd, e) < 0) {
+			files_close(fd);
+			return -EIO;
+		}
+	}
+	if (fd < 0) {
+		errno = -fd;
+		log_perror("fd %d: cannot take %s from descriptor %d", e->fd, path, h);
+		return fd;
+	}
+	return files_place(fd, e);
+}
+
+/* Closes the handed pipe ends once every entry took its own: an end left
+ * open here would keep a reader from ever seeing end of file. */
+static void files_handed_close(void)
+{
+	for (size_t i = 0; i < files_nhanded; i++) {
+		ckpt_files_include_fd(files_handed[i].fd);
+		files_close(files_handed[i].fd);
+	}
+	files_nhanded = 0;
+}
+
+void ckpt_files_use_tree_pipes(const struct ckpt_tree_pipe_fd *v, size_t n)
+{
+	files_nhanded = 0;
+	for (size_t i = 0; v && i < n && i < CKPT_TREE_PIPES_MAX; i++) {
+		/* Hidden from capture, and a record entry on one is refused. */
+		if (ckpt_files_exclude_fd(v[i].fd) < 0)
+			continue;
+		files_handed[files_nhanded++] = v[i];
+	}
+}
+
 /* A duplicate of an earlier descriptor; if that one stayed closed, so does
  * this one. */
 static int files_restore_dup(const struct files_rec_fd *e, const char *path)
@@ -1656,6 +2135,8 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 		return files_restore_unlinked(e, path);
 	case FILES_KIND_PIPE:
 		return files_restore_pipe(r, e, path);
+	case FILES_KIND_TREE_PIPE:
+		return files_restore_tree_pipe(e, path);
 	}
 	return -EINVAL;
 }
@@ -1730,13 +2211,13 @@ static int files_restore(const void *rec, size_t len)
 
 	ret = files_validate(r.rec, len, true, &maxfd);
 	if (ret < 0)
-		return ret;
+		goto out_handed;
 	memcpy(&hdr, r.rec, sizeof(hdr));
 	r.truncate = hdr.flags & FILES_REC_TRUNCATE;
 	if (maxfd >= 0) {
 		ret = files_make_room(maxfd);
 		if (ret < 0)
-			return ret;
+			goto out_handed;
 	}
 	for (uint32_t i = 0; i < hdr.count; i++) {
 		struct files_rec_fd e;
@@ -1744,11 +2225,13 @@ static int files_restore(const void *rec, size_t len)
 		files_get(r.rec, pos, &e);
 		ret = files_restore_one(&r, &e, r.rec + pos + sizeof(e));
 		if (ret < 0)
-			return ret;
+			goto out_handed;
 		pos += e.size;
 	}
 	files_close_closed_stdio(&r, hdr.count);
-	return 0;
+out_handed:
+	files_handed_close();
+	return ret;
 }
 
 const struct ckpt_subsys ckpt_files_subsys = {

@@ -47,6 +47,58 @@ int ckpt_files_exclude_fd(int fd);
  * (0 for a record without descriptors) or -EINVAL for an invalid record.
  */
 int ckpt_files_fd_limit(const void *rec, size_t len);
+/* Restorer record: the pipe ends 'ckpt restart' handed this process
+ * (struct ckpt_tree_pipe_fd[]), from ckpt-restore to the files restore.
+ * Pinned forever. */
+#define ENG_REC_TREE_PIPES 0x454e0006u
+/* Environment variable 'ckpt restart' passes ckpt-restore the handed ends
+ * in: "FD:INO:r,FD:INO:w,..." (decimal; r read end, w write end). */
+#define CKPT_TREE_PIPES_ENV "CKPT_TREE_PIPES"
+
+/* Most pipe ends 'ckpt restart' hands one process (docs/process-trees.md). */
+#define CKPT_TREE_PIPES_MAX 64
+
+/* One pipe end 'ckpt restart' made and handed to a restored process. */
+struct ckpt_tree_pipe_fd {
+	uint64_t ino; /* the pipe's id at the checkpoint (its entries' ino) */
+	int32_t fd;   /* where the end is open in this process */
+	uint32_t acc; /* O_RDONLY or O_WRONLY */
+};
+
+/*
+ * For the restorer, before the files restore: @v[0..@n) are the pipe ends
+ * 'ckpt restart' made for the pipes this process shares with others of its
+ * tree. The files restore places them on the recorded numbers, then closes
+ * @v's descriptors. NULL/0 for none.
+ */
+void ckpt_files_use_tree_pipes(const struct ckpt_tree_pipe_fd *v, size_t n);
+/*
+ * At write time, every process of the tree stopped: saves the bytes
+ * buffered in the pipes this process saves for the tree into files record
+ * @rec of @len bytes (room was reserved at capture) and shrinks the record
+ * to what they take. Returns the new length, or -errno.
+ */
+ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len);
+/* One description of a pipe shared in the tree, as a files record holds
+ * it: for 'ckpt restart', which makes each such pipe once. */
+struct ckpt_tree_pipe_ent {
+	uint64_t ino;	    /* the pipe's id at the checkpoint */
+	int32_t fd;	    /* descriptor number in the process */
+	uint32_t acc;	    /* O_RDONLY or O_WRONLY */
+	uint32_t status;    /* its O_NONBLOCK and O_DIRECT */
+	uint32_t pipe_size; /* F_GETPIPE_SZ at the checkpoint */
+	const void *data;   /* the bytes buffered in the pipe (inside the record) */
+	uint64_t data_len;  /* their length; 0 on every description but one */
+};
+
+/*
+ * Validates files record @rec of @len bytes (as the restore does) and
+ * lists its descriptions of pipes shared in the tree (duplicates, which
+ * follow their original, are left out) in @out[0..@max). Returns how many,
+ * -EINVAL for an invalid record (said), or -E2BIG when more than @max.
+ */
+int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
+			      size_t max);
 /* Undoes ckpt_files_exclude_fd(); unknown numbers are ignored. */
 void ckpt_files_include_fd(int fd);
 /* Whether @fd is currently excluded. */

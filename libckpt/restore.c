@@ -95,11 +95,13 @@ struct rst {
 	struct ckpt_rlim limits[RLIM_NLIMITS]; /* ours at start, i.e. slurmstepd's */
 	bool limits_ok;			       /* limits[] was read whole */
 	int pmi_fd;			       /* the step's PMI socket, kept open, or -1 */
-	bool pmi_moved;			       /* pmi_fd is set (once for all candidates) */
-	bool image_bad;			       /* the failure is the image's (reader) */
-	char why[1024];			       /* the reader's message when image_bad */
-	void (*committed)(void *arg);	       /* called once the image is loaded whole */
-	void *committed_arg;		       /* its argument */
+	struct ckpt_tree_pipe_fd pipes[CKPT_TREE_PIPES_MAX]; /* ends 'ckpt restart' handed */
+	uint32_t npipes;				     /* entries of pipes */
+	bool pmi_moved;		      /* pmi_fd is set (once for all candidates) */
+	bool image_bad;		      /* the failure is the image's (reader) */
+	char why[1024];		      /* the reader's message when image_bad */
+	void (*committed)(void *arg); /* called once the image is loaded whole */
+	void *committed_arg;	      /* its argument */
 };
 
 static const char *const rst_msgs[PIE_ERR_COUNT] = {
@@ -532,6 +534,9 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 			continue;
 		off = rst_record_put(dst, off, type, data, len);
 	}
+	if (s->npipes)
+		off = rst_record_put(dst, off, ENG_REC_TREE_PIPES, s->pipes,
+				     s->npipes * sizeof(s->pipes[0]));
 	if (s->mpi)
 		off = rst_env_put(dst, off, ENG_REC_ENV);
 	if (s->env_fresh) {
@@ -541,6 +546,70 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 					     sizeof(s->limits));
 	}
 	return off;
+}
+
+/* Reads the pipe ends 'ckpt restart' handed this process (CKPT_TREE_PIPES,
+ * "FD:INO:r,FD:INO:w,..."), checks each is an open pipe end of that
+ * direction, at most CKPT_TREE_PIPES_MAX (the trampoline keeps them open).
+ * Returns 0 or -EINVAL (said). */
+static int rst_tree_pipes(struct rst *s)
+{
+	const char *p = getenv(CKPT_TREE_PIPES_ENV);
+
+	s->npipes = 0;
+	while (p && *p) {
+		struct ckpt_tree_pipe_fd *e = &s->pipes[s->npipes];
+		unsigned long long ino;
+		struct stat st;
+		char dir = 0;
+		int fd = -1;
+		int used = 0;
+		int fl;
+
+		if (s->npipes >= CKPT_TREE_PIPES_MAX ||
+		    sscanf(p, "%d:%llu:%c%n", &fd, &ino, &dir, &used) != 3 || fd < 3 ||
+		    (dir != 'r' && dir != 'w'))
+			goto bad;
+		fl = fcntl(fd, F_GETFL);
+		if (fl < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
+		    (fl & O_ACCMODE) != (dir == 'r' ? O_RDONLY : O_WRONLY))
+			goto bad;
+		e->fd = fd;
+		e->ino = ino;
+		e->acc = dir == 'r' ? O_RDONLY : O_WRONLY;
+		s->npipes++;
+		p += used;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			goto bad;
+	}
+	return 0;
+bad:
+	log_err("%s=\"%s\" does not list open pipe ends (%u read): was this started by "
+		"'ckpt restart'?",
+		CKPT_TREE_PIPES_ENV, getenv(CKPT_TREE_PIPES_ENV), s->npipes);
+	return -EINVAL;
+}
+
+_Static_assert(PIE_KEEP_MAX >= CKPT_TREE_PIPES_MAX + 1, "the trampoline keeps every handed end");
+
+/* The descriptors the trampoline keeps open, ascending: the PMI socket and
+ * the handed pipe ends. */
+static void rst_keep_fds(const struct rst *s, struct pie_args *args)
+{
+	args->nkeep = 0;
+	if (s->pmi_fd >= 3)
+		args->keep[args->nkeep++] = s->pmi_fd;
+	for (uint32_t i = 0; i < s->npipes; i++)
+		args->keep[args->nkeep++] = s->pipes[i].fd;
+	for (uint32_t i = 1; i < args->nkeep; i++)
+		for (uint32_t j = i; j > 0 && args->keep[j - 1] > args->keep[j]; j--) {
+			int32_t t = args->keep[j];
+
+			args->keep[j] = args->keep[j - 1];
+			args->keep[j - 1] = t;
+		}
 }
 
 /* Slurm's PMI socket of this step (PMI_FD) must outlive the restore of the
@@ -691,7 +760,7 @@ static int rst_run(struct rst *s)
 		snprintf(args->info.agent_sock, sizeof(args->info.agent_sock), "%s", s->agent_sock);
 	rst_job_dir(s, args->info.job_dir);
 	args->log_fd = 2;
-	args->keep_fd = s->pmi_fd;
+	rst_keep_fds(s, args);
 	for (int i = 0; i < PIE_ERR_COUNT; i++)
 		snprintf(args->msgs[i], PIE_MSG_MAX, "ckpt-restore: %s:", rst_msgs[i]);
 
@@ -922,6 +991,8 @@ int main(int argc, char **argv)
 		log_err("agent socket path too long: %s", s.agent_sock);
 		return 2;
 	}
+	if (rst_tree_pipes(&s) < 0)
+		return 2;
 	fb.cand[0].path = s.path;
 	for (uint32_t i = 0; i < fb.ncand; i++) {
 		struct rst_cand *c = &fb.cand[i];

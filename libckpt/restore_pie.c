@@ -218,6 +218,23 @@ PIE static void pie_move(const struct pie_args *args, uint64_t from, uint64_t to
 		pie_fail(args, err, from, to, r);
 }
 
+/* Closes the restorer's descriptors from 3 up except the kept ones. */
+PIE static void pie_close_except(const struct pie_args *args)
+{
+	uint64_t from = 3;
+
+	for (uint32_t i = 0; i < args->nkeep && i < PIE_KEEP_MAX; i++) {
+		int64_t k = args->keep[i];
+
+		if (k < 0 || (uint64_t)k < from)
+			continue;
+		if ((uint64_t)k > from)
+			pie_sys(__NR_close_range, from, (uint64_t)k - 1, 0, 0, 0, 0);
+		from = (uint64_t)k + 1;
+	}
+	pie_sys(__NR_close_range, from, ~0u, 0, 0, 0, 0);
+}
+
 PIE __attribute__((noreturn)) void pie_main(struct pie_args *args)
 {
 	const struct pie_area *areas = eng_ptr(args->areas);
@@ -275,12 +292,7 @@ PIE __attribute__((noreturn)) void pie_main(struct pie_args *args)
 	pie_copy(eng_ptr(args->restore_info), &args->info, sizeof(args->info));
 	/* The restorer's descriptors other than stdio and an MPI rank's PMI
 	 * socket; the files subsystem brings back the application's own. */
-	if (args->keep_fd >= 3) {
-		pie_sys(__NR_close_range, 3, (uint64_t)args->keep_fd - 1, 0, 0, 0, 0);
-		pie_sys(__NR_close_range, (uint64_t)args->keep_fd + 1, ~0u, 0, 0, 0, 0);
-	} else {
-		pie_sys(__NR_close_range, 3, ~0u, 0, 0, 0, 0);
-	}
+	pie_close_except(args);
 
 	for (uint32_t i = 0; i < args->nthreads; i++) {
 		if (i == args->leader)

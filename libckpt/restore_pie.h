@@ -48,6 +48,9 @@ struct pie_vdso {
 /* Most vdso pieces: vvar, vvar_vclock, vdso and room for one more kind. */
 #define PIE_VDSO_MAX 4
 
+/* Descriptors the trampoline keeps: 64 handed pipe ends and the PMI socket. */
+#define PIE_KEEP_MAX 72
+
 struct pie_args {
 	uint64_t region_start; /* the trampoline region (kept mapped) */
 	uint64_t region_end;
@@ -71,7 +74,10 @@ struct pie_args {
 	struct eng_restore_info info;	       /* what to put there */
 	int32_t log_fd;			       /* where failures are written */
 	int32_t exe_fd;			       /* the saved executable, -1 if not opened */
-	int32_t keep_fd;		       /* kept open for the process (PMI), -1: none */
+	int32_t keep[PIE_KEEP_MAX];	       /* kept open for the process, ascending: the
+						* PMI socket, the pipe ends 'ckpt restart'
+						* handed over */
+	uint32_t nkeep;			       /* entries of keep */
 	char msgs[PIE_ERR_COUNT][PIE_MSG_MAX]; /* texts of enum pie_err */
 };
 

@@ -753,6 +753,35 @@ static void eng_plan(struct eng_arena *a, const struct eng_write_req *req)
 	eng_incr_plan((uint64_t)req->gen, req->path, &a->opts, eng_plan_next, &it);
 }
 
+/* The bytes of the pipes this process saves for its tree are read at write
+ * time, when every process of the tree is stopped (at prepare the writers
+ * may still be running): the files record shrinks to them and the records
+ * after it move down. */
+static int eng_tree_pipes_fill(struct eng_arena *a)
+{
+	size_t off = 0;
+	size_t total = 0;
+
+	for (size_t i = 0; i < ckpt_subsys_count; i++)
+		total += a->subsys_len[i];
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		ssize_t n;
+
+		if (ckpt_subsys_table[i] != &ckpt_files_subsys) {
+			off += a->subsys_len[i];
+			continue;
+		}
+		n = ckpt_files_tree_pipes_fill(a->subsys + off, a->subsys_len[i]);
+		if (n < 0)
+			return (int)n;
+		memmove(a->subsys + off + n, a->subsys + off + a->subsys_len[i],
+			total - off - a->subsys_len[i]);
+		a->subsys_len[i] = (size_t)n;
+		break;
+	}
+	return 0;
+}
+
 int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res)
 {
 	struct eng_arena *a = eng_arena;
@@ -767,6 +796,13 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	if (!a) {
 		snprintf(res->reason, sizeof(res->reason), "write without prepare");
 		return -EINVAL;
+	}
+	ret = eng_tree_pipes_fill(a);
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "cannot save the bytes of a pipe shared in the process tree: %s",
+			 strerror(-ret));
+		return ret;
 	}
 	ret = eng_process_fill(&a->proc);
 	if (ret < 0) {
@@ -881,6 +917,16 @@ static void eng_restore_fresh_limits(void)
 	ckpt_attrs_use_fresh_limits(rec, rec ? len / sizeof(struct ckpt_rlim) : 0);
 }
 
+/* The pipe ends 'ckpt restart' handed over, which ckpt-restore kept, for
+ * files. */
+static void eng_restore_tree_pipes(void)
+{
+	uint64_t len = 0;
+	const void *rec = eng_restore_record(ENG_REC_TREE_PIPES, &len);
+
+	ckpt_files_use_tree_pipes(rec, rec ? len / sizeof(struct ckpt_tree_pipe_fd) : 0);
+}
+
 int eng_snapshot_restore_subsys(void)
 {
 	int ret = 0;
@@ -889,6 +935,7 @@ int eng_snapshot_restore_subsys(void)
 	eng_arena = NULL;
 	eng_result = NULL;
 	eng_restore_fresh_limits();
+	eng_restore_tree_pipes();
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
 		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
 		uint64_t len = 0;

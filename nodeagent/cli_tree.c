@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 
+#include "files.h"
 #include "img.h"
 #include "layout.h"
 #include "manifest.h"
@@ -189,9 +190,26 @@ pid_t cli_tree_run(char **argv)
 /* ---- restart ---------------------------------------------------------------- */
 
 struct tree_proc {
-	struct tree_rec rec;				 /* the header of its tree record */
-	struct tree_rec_child *children;		 /* its children, malloc'd */
-	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE]; /* its image file */
+	struct tree_rec rec;				     /* the header of its tree record */
+	struct tree_rec_child *children;		     /* its children, malloc'd */
+	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE];     /* its image file */
+	struct ckpt_tree_pipe_ent ends[CKPT_TREE_PIPES_MAX]; /* its descriptions of
+							      * pipes shared in the tree */
+	size_t nends;					     /* entries of ends */
+	int fd_limit; /* its files restore uses numbers below this */
+};
+
+/* A pipe shared in the tree, made once by the init at restart. */
+struct tree_pipe {
+	uint64_t ino;	    /* its id at the checkpoint */
+	uint32_t size;	    /* F_GETPIPE_SZ */
+	const void *data;   /* its buffered bytes */
+	uint64_t data_len;  /* their length */
+	int32_t data_pid;   /* the process whose image holds them, 0: none */
+	int32_t ref_pid[2]; /* per end (read, write): the lowest holder */
+	int32_t ref_fd[2];  /* and its lowest number: its flags are the end's */
+	uint32_t status[2]; /* O_NONBLOCK/O_DIRECT of each end's description */
+	int fd[2];	    /* the end in the init and its forks, -1: no holder */
 };
 
 static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
@@ -200,6 +218,47 @@ static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
 		if (v[i].rec.pid == pid)
 			return &v[i];
 	return NULL;
+}
+
+/* Reads the descriptions of pipes shared in the tree from the files record
+ * of @p's image (reader @r), validated as the restore will, with a copy of
+ * the bytes one of them may carry. Returns 0 or -EBADMSG/-ENOMEM (said). */
+static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
+{
+	const void *data;
+	uint64_t len;
+	uint32_t idx = 0;
+	int n;
+
+	p->fd_limit = 0;
+	if (img_reader_record_find(r, CKPT_REC_FILES, &idx, &data, &len))
+		return 0; /* no descriptors saved */
+	p->fd_limit = ckpt_files_fd_limit(data, len);
+	n = p->fd_limit < 0 ? p->fd_limit
+			    : ckpt_files_tree_pipe_ends(data, len, p->ends, CKPT_TREE_PIPES_MAX);
+	if (n < 0) {
+		cli_err("%s: %s", p->image,
+			n == -E2BIG ? "more than 64 descriptions of pipes shared in the tree"
+				    : "invalid files record");
+		return -EBADMSG;
+	}
+	p->nends = (size_t)n;
+	/* The reader goes: the bytes are copied (freed with @p). */
+	for (size_t i = 0; i < p->nends; i++) {
+		void *copy = NULL;
+
+		if (p->ends[i].data_len) {
+			copy = malloc(p->ends[i].data_len);
+			if (!copy) {
+				p->nends = i;
+				cli_err("out of memory");
+				return -ENOMEM;
+			}
+			memcpy(copy, p->ends[i].data, p->ends[i].data_len);
+		}
+		p->ends[i].data = copy;
+	}
+	return 0;
 }
 
 /* Reads the tree record of @p->image into @p. Returns 0, -ENOENT (no
@@ -247,7 +306,7 @@ static int tree_read_image(struct tree_proc *p)
 	}
 	memcpy(p->children, (const char *)data + sizeof(p->rec),
 	       p->rec.nchildren * sizeof(*p->children));
-	ret = 0;
+	ret = tree_read_pipes(p, r);
 out:
 	img_reader_free(r);
 	return ret;
@@ -377,7 +436,185 @@ struct tree_ctx {
 	size_t n;
 	const char *restorer;
 	const char *sock;
+	struct tree_pipe *pipes; /* pipes shared in the tree */
+	size_t npipes;		 /* entries of pipes */
+	int pipe_base;		 /* their ends sit at this number and up */
+	int hand_base;		 /* a process's own ends move here before exec */
 };
+
+/* Most pipes shared in one tree: bounds what an image makes the init open. */
+#define TREE_PIPES_MAX 4096
+
+/* Gathers the pipes shared in the tree from every image and checks that the
+ * images agree on each: one size, its bytes saved at most once. For each
+ * end, the lowest holder's flags are the shared description's. Returns 0
+ * or -EBADMSG/-ENOMEM (said). */
+static int tree_pipes_collect(struct tree_ctx *t)
+{
+	size_t cap = 0;
+
+	for (size_t i = 0; i < t->n; i++) {
+		const struct tree_proc *p = &t->v[i];
+
+		for (size_t k = 0; k < p->nends; k++) {
+			const struct ckpt_tree_pipe_ent *e = &p->ends[k];
+			int d = e->acc == O_RDONLY ? 0 : 1;
+			struct tree_pipe *tp = NULL;
+
+			for (size_t j = 0; j < t->npipes && !tp; j++)
+				if (t->pipes[j].ino == e->ino)
+					tp = &t->pipes[j];
+			if (!tp) {
+				if (t->npipes == TREE_PIPES_MAX) {
+					cli_err("%s: more than %d pipes shared in the tree",
+						p->image, TREE_PIPES_MAX);
+					return -EBADMSG;
+				}
+				if (t->npipes == cap) {
+					size_t nc = cap ? 2 * cap : 16;
+					struct tree_pipe *g = realloc(t->pipes, nc * sizeof(*g));
+
+					if (!g) {
+						cli_err("out of memory");
+						return -ENOMEM;
+					}
+					t->pipes = g;
+					cap = nc;
+				}
+				tp = &t->pipes[t->npipes++];
+				memset(tp, 0, sizeof(*tp));
+				tp->ino = e->ino;
+				tp->size = e->pipe_size;
+				tp->fd[0] = tp->fd[1] = -1;
+			}
+			if (tp->size != e->pipe_size) {
+				cli_err("%s: pipe:[%llu] of %u bytes is %u bytes in another image",
+					p->image, (unsigned long long)e->ino, e->pipe_size,
+					tp->size);
+				return -EBADMSG;
+			}
+			if (e->data_len && tp->data_pid) {
+				cli_err("%s: the bytes of pipe:[%llu] are saved by pid %d too",
+					p->image, (unsigned long long)e->ino, tp->data_pid);
+				return -EBADMSG;
+			}
+			if (e->data_len) {
+				tp->data = e->data;
+				tp->data_len = e->data_len;
+				tp->data_pid = p->rec.pid;
+			}
+			if (!tp->ref_pid[d] || p->rec.pid < tp->ref_pid[d] ||
+			    (p->rec.pid == tp->ref_pid[d] && e->fd < tp->ref_fd[d])) {
+				tp->ref_pid[d] = p->rec.pid;
+				tp->ref_fd[d] = e->fd;
+				tp->status[d] = e->status;
+			}
+		}
+	}
+	return 0;
+}
+
+/* In the init: makes every pipe shared in the tree once, at its size, with
+ * its saved bytes, each end with the flags of its description, and moves
+ * the ends every fork inherits to t->pipe_base and up (above any number a
+ * files restore uses). An end no process holds is closed. Returns 0 or
+ * -errno (said). */
+static int tree_pipes_make(struct tree_ctx *t)
+{
+	for (size_t j = 0; j < t->npipes; j++) {
+		struct tree_pipe *tp = &t->pipes[j];
+		uint64_t done = 0;
+		int p[2];
+
+		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+			cli_err("cannot make pipe:[%llu] again: %s", (unsigned long long)tp->ino,
+				strerror(errno));
+			return -errno;
+		}
+		if (fcntl(p[0], F_SETPIPE_SZ, (int)tp->size) < 0)
+			cli_err("cannot give pipe:[%llu] its %u bytes: %s; it keeps %d",
+				(unsigned long long)tp->ino, tp->size, strerror(errno),
+				fcntl(p[0], F_GETPIPE_SZ));
+		while (done < tp->data_len) {
+			ssize_t w = write(p[1], (const char *)tp->data + done, tp->data_len - done);
+
+			if (w < 0 && errno == EINTR)
+				continue;
+			if (w <= 0) {
+				cli_err("cannot put the %llu saved bytes back into pipe:[%llu]: %s",
+					(unsigned long long)tp->data_len,
+					(unsigned long long)tp->ino,
+					w < 0 ? strerror(errno) : "short write");
+				close(p[0]);
+				close(p[1]);
+				return -EIO;
+			}
+			done += (uint64_t)w;
+		}
+		for (int d = 0; d < 2; d++) {
+			if (tp->ref_pid[d] && fcntl(p[d], F_SETFL, (int)tp->status[d]) == 0)
+				tp->fd[d] = fcntl(p[d], F_DUPFD, t->pipe_base);
+			if (tp->ref_pid[d] && tp->fd[d] < 0)
+				cli_err("cannot place pipe:[%llu] at %d or above: %s",
+					(unsigned long long)tp->ino, t->pipe_base, strerror(errno));
+			close(p[d]);
+			if (tp->ref_pid[d] && tp->fd[d] < 0)
+				return -EMFILE;
+		}
+	}
+	return 0;
+}
+
+/* Closes the pipe ends every fork of the init inherited. */
+static void tree_pipes_close(const struct tree_ctx *t)
+{
+	for (size_t j = 0; j < t->npipes; j++)
+		for (int d = 0; d < 2; d++)
+			if (t->pipes[j].fd[d] >= 0)
+				close(t->pipes[j].fd[d]);
+}
+
+/* In the process that becomes @p, after it made its children: keeps the
+ * ends @p holds, moved to t->hand_base and up, closes every other
+ * (an end left open would keep a reader from ever seeing end of file), and
+ * names them for ckpt-restore in CKPT_TREE_PIPES_ENV. Returns 0 or -errno
+ * (said). */
+static int tree_pipes_hand(const struct tree_ctx *t, const struct tree_proc *p)
+{
+	char env[CKPT_TREE_PIPES_MAX * 48];
+	size_t used = 0;
+	int ret = 0;
+
+	env[0] = '\0';
+	for (size_t j = 0; j < t->npipes && !ret; j++) {
+		const struct tree_pipe *tp = &t->pipes[j];
+
+		for (int d = 0; d < 2 && !ret; d++) {
+			bool held = false;
+			int fd;
+
+			for (size_t k = 0; k < p->nends && !held; k++)
+				held = p->ends[k].ino == tp->ino &&
+				       (p->ends[k].acc == O_RDONLY) == (d == 0);
+			if (!held || tp->fd[d] < 0)
+				continue;
+			fd = fcntl(tp->fd[d], F_DUPFD, t->hand_base);
+			if (fd < 0) {
+				ret = -errno;
+				cli_err("pid %d: cannot take its end of pipe:[%llu]: %s",
+					p->rec.pid, (unsigned long long)tp->ino, strerror(errno));
+				break;
+			}
+			used += (size_t)snprintf(env + used, sizeof(env) - used, "%s%d:%llu:%c",
+						 used ? "," : "", fd, (unsigned long long)tp->ino,
+						 d == 0 ? 'r' : 'w');
+		}
+	}
+	tree_pipes_close(t);
+	if (!ret && used && setenv(CKPT_TREE_PIPES_ENV, env, 1) < 0)
+		ret = -errno;
+	return ret;
+}
 
 /* Runs in the process that has @p's pid: its group and session, its
  * children, then the restorer for its image. Never returns. */
@@ -410,6 +647,8 @@ static __attribute__((noreturn)) void become(const struct tree_ctx *t, struct tr
 			become_zombie(c->status);
 		become(t, tree_find(t->v, t->n, c->pid));
 	}
+	if (tree_pipes_hand(t, p) < 0)
+		_exit(CLI_EXIT_FAIL);
 	execl(t->restorer, "ckpt-restore", p->image, "--agent", t->sock, (char *)NULL);
 	cli_err("cannot execute %s: %s", t->restorer, strerror(errno));
 	_exit(127);
@@ -449,6 +688,14 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	ret = tree_check(v, m->n_images);
 	if (ret)
 		goto out;
+	ret = tree_pipes_collect(&t);
+	if (ret)
+		goto out;
+	/* Above every number a files restore places, and their scratch ones. */
+	for (size_t i = 0; i < m->n_images; i++)
+		if (v[i].fd_limit + 16 > t.pipe_base)
+			t.pipe_base = v[i].fd_limit + 16;
+	t.hand_base = t.pipe_base + 2 * (int)t.npipes;
 	ret = cli_tree_ns_enter();
 	if (ret)
 		goto out;
@@ -461,7 +708,7 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	}
 	if (init == 0) {
 		/* pid 1: re-creates the processes whose parent was pid 1. */
-		if (init_proc_mount())
+		if (init_proc_mount() || tree_pipes_make(&t))
 			_exit(CLI_EXIT_FAIL);
 		for (size_t i = 0; i < m->n_images; i++) {
 			pid_t pid;
@@ -479,13 +726,19 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 				become(&t, &v[i]);
 			}
 		}
+		/* The init holds no pipe of the tree. */
+		tree_pipes_close(&t);
 		init_loop();
 	}
 	*init_out = init;
 	ret = 0;
 out:
-	for (size_t i = 0; i < m->n_images; i++)
+	for (size_t i = 0; i < m->n_images; i++) {
 		free(v[i].children);
+		for (size_t k = 0; k < v[i].nends; k++)
+			free((void *)v[i].ends[k].data);
+	}
+	free(t.pipes);
 	free(v);
 	return ret;
 }

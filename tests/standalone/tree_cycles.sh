@@ -3,8 +3,9 @@
 # real CLI (ckpt run / ckpt checkpoint --kill / ckpt restart) and compare its
 # output with an uninterrupted run (docs/process-trees.md).
 #
-#   tree_cycles.sh CKPT PROG MIN_CYCLES
+#   tree_cycles.sh CKPT PROG MIN_CYCLES [ARG...]
 #
+# PROG runs with the ARGs (e.g. PROG=/bin/bash -c 'a | b' for a pipeline).
 # CKPT_LIBDIR must name the directory of libckpt.so, ckpt-restore and
 # ckpt-agent. PROG prints one line per step from several processes; the
 # lines of different processes interleave, so outputs are compared sorted.
@@ -16,6 +17,8 @@
 # and at least MIN_CYCLES cycles happened; any line starting with FAIL fails.
 set -u
 ckpt=$1 prog=$2 min=$3
+shift 3
+args=("$@")
 work=$(mktemp -d /tmp/ckpt-tree.XXXXXX)
 export CKPT_DIR=$work/ckpt
 export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-30}
@@ -43,7 +46,7 @@ timeout_s=${PROGRESS_TIMEOUT:-120}
 export CKPT_TEST_END_GATE=$work/end-gate
 : >"$CKPT_TEST_END_GATE"
 t0=$(now_ms)
-"$prog" >"$work/ref" 2>>"$log" || fail "reference run failed with status $?"
+"$prog" "${args[@]}" >"$work/ref" 2>>"$log" || fail "reference run failed with status $?"
 t=$(($(now_ms) - t0))
 lines=$(wc -l <"$work/ref")
 usable=$((lines * 3 / 4))
@@ -68,7 +71,7 @@ wait_lines() {
 for ((n = 0; n <= ncycles; n++)); do
 	[ "$n" -lt "$ncycles" ] || : >"$CKPT_TEST_END_GATE"
 	if [ "$n" -eq 0 ]; then
-		"$ckpt" run -- "$prog" >>"$work/out" 2>>"$log" &
+		"$ckpt" run -- "$prog" "${args[@]}" >>"$work/out" 2>>"$log" &
 	else
 		"$ckpt" restart >>"$work/out" 2>>"$log" &
 	fi

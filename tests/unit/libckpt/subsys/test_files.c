@@ -12,6 +12,8 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
+#include <sys/wait.h>
+#include <signal.h>
 #include <linux/kcmp.h>
 
 #include "subsys_test.h"
@@ -773,7 +775,10 @@ Test(files, hostile_lengths_and_references_are_refused)
 				     -EINVAL);
 		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_PATH_LEN, 4097), -EINVAL);
 		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_KIND, 0), -EINVAL);
-		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_KIND, 8), -EINVAL);
+		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_KIND, 9), -EINVAL);
+		/* A pipe shared in the tree has no same_as nor a path's pipe_size 0. */
+		if (fd > 2 && entry_u32(rec, pos, E_SAME_AS) != 0xffffffffu)
+			cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_KIND, 8), -EINVAL);
 		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_FD, 0xffffffff), -EINVAL);
 		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_DUP_OF, fd), -EINVAL);
 		cr_assert_eq(test_restore_with_u32(fs, rec, len, pos + E_DUP_OF, 999), -EINVAL);
@@ -834,6 +839,355 @@ Test(files, random_corruption_never_crashes)
 			c[(size_t)rand() % len] ^= (char)(1 << (rand() % 8));
 		ret = fs->restore(c, len);
 		cr_assert_leq(ret, 0);
+		free(c);
+	}
+	free(rec);
+}
+
+/* ---- pipes shared with other processes of the tree ---------------------- */
+
+/* A child holding the write end of the pipe whose read end the test keeps
+ * at @rfd, with "hello" buffered; returns its pid (killed by the caller). */
+static pid_t tree_pipe_child(int rfd, int wfd_in_child)
+{
+	int p[2];
+	int go[2];
+	pid_t pid;
+	char c;
+
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(pipe(go), 0);
+	cr_assert_eq(fcntl(p[0], F_SETPIPE_SZ, 128 * 1024), 128 * 1024);
+	cr_assert_eq(write(p[1], "hello", 5), 5);
+	pid = fork();
+	cr_assert_geq(pid, 0);
+	if (pid == 0) {
+		dup2(p[1], wfd_in_child);
+		close(p[0]);
+		close(p[1]);
+		close(go[0]);
+		close(go[1]); /* tells the parent the child holds only its end */
+		pause();
+		_exit(0);
+	}
+	close(go[1]);
+	cr_assert_eq(read(go[0], &c, 1), 0);
+	close(go[0]);
+	move_to(p[0], rfd);
+	close(p[1]);
+	return pid;
+}
+
+/* The listed end on @fd: criterion's own standard descriptors may be pipes
+ * shared with its runner, listed too. */
+static const struct ckpt_tree_pipe_ent *tree_end(const struct ckpt_tree_pipe_ent *v, int n, int fd)
+{
+	for (int i = 0; i < n; i++)
+		if (v[i].fd == fd)
+			return &v[i];
+	cr_assert_fail("fd %d is not listed", fd);
+	return NULL;
+}
+
+Test(files, pipe_shared_in_the_tree_is_saved_once_at_write_time)
+{
+	struct ckpt_tree_pipe_ent all[8];
+	const struct ckpt_tree_pipe_ent *ends;
+	struct stat st;
+	size_t len;
+	ssize_t n;
+	int k;
+	char *rec;
+	pid_t child = tree_pipe_child(50, 60);
+
+	setenv("CKPT_PIDNS", "1", 1);
+	rec = test_capture(fs, &len);
+	unsetenv("CKPT_PIDNS");
+	cr_assert(!strstr(test_warnings, "fd 50"), "%s", test_warnings);
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 8);
+	/* Room for a full pipe is reserved at capture... */
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_DATA_LEN), 128 * 1024);
+	/* ... and the record shrinks to the bytes read at write time. */
+	n = ckpt_files_tree_pipes_fill(rec, len);
+	cr_assert_gt(n, 0, "%zd: %s", n, test_logs);
+	cr_assert_lt((size_t)n, len);
+	len = (size_t)n;
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_DATA_LEN), 5);
+	k = ckpt_files_tree_pipe_ends(rec, len, all, 8);
+	cr_assert_geq(k, 1);
+	ends = tree_end(all, k, 50);
+	cr_assert_eq(fstat(50, &st), 0);
+	cr_assert_eq(ends[0].ino, (uint64_t)st.st_ino);
+	cr_assert_eq(ends[0].fd, 50);
+	cr_assert_eq(ends[0].acc, (uint32_t)O_RDONLY);
+	cr_assert_eq(ends[0].pipe_size, 128 * 1024);
+	cr_assert_eq(ends[0].data_len, 5);
+	cr_assert_eq(memcmp(ends[0].data, "hello", 5), 0);
+	cr_assert_eq(ckpt_files_tree_pipe_ends(rec, len, all, 0), -E2BIG);
+	/* The application's pipe was not consumed. */
+	char got[8] = { 0 };
+
+	cr_assert_eq(read(50, got, sizeof(got)), 5);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	free(rec);
+}
+
+Test(files, pipe_outside_the_tree_stays_named)
+{
+	size_t len;
+	char *rec;
+	pid_t child = tree_pipe_child(50, 60);
+
+	/* Outside a namespace of ours the other process is not looked for. */
+	rec = test_capture(fs, &len);
+	cr_assert(strstr(test_warnings, "fd 50: pipe:["), "%s", test_warnings);
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 7);
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	free(rec);
+}
+
+/* Captures fd 50 (read end, shared with a child) and fd 51 (a dup of it)
+ * as tree pipe entries, with "hello" saved. */
+static char *tree_pipe_record(size_t *len)
+{
+	pid_t child = tree_pipe_child(50, 60);
+	ssize_t n;
+	char *rec;
+
+	cr_assert_eq(fcntl(50, F_SETFL, O_NONBLOCK), 0);
+	cr_assert_eq(dup2(50, 51), 51);
+	setenv("CKPT_PIDNS", "1", 1);
+	rec = test_capture(fs, len);
+	unsetenv("CKPT_PIDNS");
+	n = ckpt_files_tree_pipes_fill(rec, *len);
+	cr_assert_gt(n, 0);
+	*len = (size_t)n;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	close(50);
+	close(51);
+	return rec;
+}
+
+Test(files, handed_pipe_end_is_placed_and_the_handed_fd_closed)
+{
+	struct ckpt_tree_pipe_fd h;
+	struct ckpt_tree_pipe_ent ends[8];
+	size_t len;
+	char *rec = tree_pipe_record(&len);
+	int p[2];
+	char got[8] = { 0 };
+	int k = ckpt_files_tree_pipe_ends(rec, len, ends, 8);
+
+	cr_assert_geq(k, 1);
+	for (int i = 0; i < k; i++)
+		cr_assert_neq(ends[i].fd, 51, "the dup is left out");
+	/* What 'ckpt restart' does: one pipe, its bytes, the end's flags. */
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "hello", 5), 5);
+	cr_assert_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
+	move_to(p[0], 70);
+	h.ino = tree_end(ends, k, 50)->ino;
+	h.fd = 70;
+	h.acc = O_RDONLY;
+	clobber(50);
+	ckpt_files_use_tree_pipes(&h, 1);
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert(fd_closed(70), "the handed end must not stay open");
+	cr_assert(!ckpt_files_fd_excluded(70));
+	cr_assert(fcntl(50, F_GETFL) & O_NONBLOCK);
+	cr_assert_eq(syscall(SYS_kcmp, getpid(), getpid(), KCMP_FILE, 50, 51), 0);
+	cr_assert_eq(read(51, got, sizeof(got)), 5);
+	cr_assert_str_eq(got, "hello");
+	/* Once the last write end is closed (none is held here): end of file. */
+	close(p[1]);
+	cr_assert_eq(read(50, got, sizeof(got)), 0);
+	close(50);
+	close(51);
+	free(rec);
+}
+
+Test(files, entry_with_other_flags_gets_a_description_of_its_own)
+{
+	struct ckpt_tree_pipe_fd h;
+	size_t len;
+	char *rec = tree_pipe_record(&len);
+	struct stat st;
+	int p[2];
+
+	cr_assert_eq(pipe(p), 0);
+	move_to(p[0], 70); /* blocking, the entry was O_NONBLOCK */
+	cr_assert_eq(fstat(70, &st), 0);
+	h.ino = entry_u32(rec, find_entry(rec, len, 50), 48) |
+		(uint64_t)entry_u32(rec, find_entry(rec, len, 50), 52) << 32;
+	h.fd = 70;
+	h.acc = O_RDONLY;
+	ckpt_files_use_tree_pipes(&h, 1);
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	/* The handed description stayed blocking: 50 is one of its own. */
+	cr_assert(fcntl(50, F_GETFL) & O_NONBLOCK);
+	struct stat st50;
+
+	cr_assert_eq(fstat(50, &st50), 0);
+	cr_assert_eq(st50.st_ino, st.st_ino, "the same pipe");
+	close(50);
+	close(51);
+	close(p[1]);
+	free(rec);
+}
+
+Test(files, tree_pipe_not_handed_over_is_left_closed)
+{
+	size_t len;
+	char *rec = tree_pipe_record(&len);
+
+	clobber(50);
+	ckpt_files_use_tree_pipes(NULL, 0);
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert(fd_closed(50) && fd_closed(51));
+	cr_assert(strstr(test_logs, "not handed over"), "%s", test_logs);
+	free(rec);
+}
+
+Test(files, hostile_tree_pipe_entries_are_refused)
+{
+	struct ckpt_tree_pipe_ent ends[8];
+	size_t len;
+	char *rec = tree_pipe_record(&len);
+	size_t p50 = find_entry(rec, len, 50);
+	size_t p51 = find_entry(rec, len, 51);
+
+	cr_assert_eq(entry_u32(rec, p51, E_DUP_OF), 50);
+	/* Data on a write end. */
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p50 + E_FLAGS, O_WRONLY), -EINVAL);
+	/* No or an impossible size, fewer bytes room than saved. */
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p50 + E_PIPE_SIZE, 0), -EINVAL);
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p50 + E_PIPE_SIZE, 4), -EINVAL);
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p50 + E_PIPE_SIZE, 0x80000001u), -EINVAL);
+	/* A same_as, which tree pipes do not use. */
+	char *c = malloc(len);
+	int32_t v = -1;
+
+	memcpy(c, rec, len);
+	memcpy(c + p51 + E_DUP_OF, &v, 4);
+	v = 50;
+	memcpy(c + p51 + E_SAME_AS, &v, 4);
+	cr_assert_eq(fs->restore(c, len), -EINVAL);
+	/* A dup of it that is not the same pipe, or not a tree pipe. */
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p51 + 48, 12345), -EINVAL);
+	cr_assert_eq(test_restore_with_u32(fs, rec, len, p51 + E_KIND, 6), -EINVAL);
+	/* The lister validates as the restore does. */
+	memcpy(c, rec, len);
+	memset(c + p50 + E_PIPE_SIZE, 0, 4);
+	cr_assert_eq(ckpt_files_tree_pipe_ends(c, len, ends, 8), -EINVAL);
+	free(c);
+	free(rec);
+}
+
+Test(files, tree_pipe_may_sit_on_a_standard_descriptor)
+{
+	struct ckpt_tree_pipe_fd h;
+	struct stat st;
+	size_t len;
+	ssize_t n;
+	char *rec;
+	char got[8] = { 0 };
+	int save = fcntl(0, F_DUPFD, 90);
+	pid_t child = tree_pipe_child(50, 60);
+	int p[2];
+
+	if (save < 0) /* criterion's stdin may be closed */
+		save = open("/dev/null", O_RDONLY);
+	cr_assert_geq(save, 0);
+
+	/* The right of a pipeline: its stdin is the pipe. */
+	cr_assert_eq(dup2(50, 0), 0);
+	close(50);
+	setenv("CKPT_PIDNS", "1", 1);
+	rec = test_capture(fs, &len);
+	unsetenv("CKPT_PIDNS");
+	n = ckpt_files_tree_pipes_fill(rec, len);
+	cr_assert_gt(n, 0);
+	len = (size_t)n;
+	kill(child, SIGKILL);
+	waitpid(child, NULL, 0);
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 0), E_KIND), 8);
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 0), E_DATA_LEN), 5);
+	cr_assert_eq(fstat(0, &st), 0);
+	/* Restored over the launcher's stdin. */
+	cr_assert_eq(dup2(save, 0), 0);
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "hello", 5), 5);
+	close(p[1]);
+	move_to(p[0], 70);
+	h.ino = st.st_ino;
+	h.fd = 70;
+	h.acc = O_RDONLY;
+	ckpt_files_use_tree_pipes(&h, 1);
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert_eq(read(0, got, sizeof(got)), 5);
+	cr_assert_str_eq(got, "hello");
+	/* fd 90 was in the record too (and may be gone if it was a pipe of
+	 * criterion's runner, which is not handed over here). */
+	close(save);
+	free(rec);
+}
+
+Test(files, pipe_whose_writers_are_gone_keeps_its_bytes_in_the_tree)
+{
+	struct ckpt_tree_pipe_ent all[8];
+	size_t len;
+	ssize_t n;
+	char *rec;
+	int k;
+	int p[2];
+
+	/* The writer wrote and ended: only the read end is left, with bytes. */
+	cr_assert_eq(pipe(p), 0);
+	cr_assert_eq(write(p[1], "tail", 4), 4);
+	close(p[1]);
+	move_to(p[0], 50);
+	setenv("CKPT_PIDNS", "1", 1);
+	rec = test_capture(fs, &len);
+	unsetenv("CKPT_PIDNS");
+	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 8, "%s", test_warnings);
+	n = ckpt_files_tree_pipes_fill(rec, len);
+	cr_assert_gt(n, 0);
+	k = ckpt_files_tree_pipe_ends(rec, (size_t)n, all, 8);
+	cr_assert_eq(tree_end(all, k, 50)->data_len, 4);
+	close(50);
+	free(rec);
+}
+
+/* The lister 'ckpt restart' runs on every image is as robust as the
+ * restore: random damage to a record with tree pipes never crashes it, and
+ * whatever it lists lies inside the record. */
+Test(files, random_corruption_of_tree_pipes_never_crashes)
+{
+	struct ckpt_tree_pipe_ent ends[8];
+	size_t len;
+	char *rec = tree_pipe_record(&len);
+
+	srand(7);
+	for (int iter = 0; iter < 3000; iter++) {
+		char *c = malloc(len);
+		int n;
+
+		memcpy(c, rec, len);
+		for (int k = 0; k < 1 + iter % 4; k++)
+			c[(size_t)rand() % len] ^= (char)(1 << (rand() % 8));
+		n = ckpt_files_tree_pipe_ends(c, len, ends, 8);
+		cr_assert(n == -EINVAL || (n >= 0 && n <= 8));
+		for (int i = 0; i < n; i++) {
+			cr_assert_leq(ends[i].data_len, ends[i].pipe_size);
+			cr_assert(ends[i].acc == O_RDONLY || ends[i].acc == O_WRONLY);
+			cr_assert_geq((const char *)ends[i].data, c);
+			cr_assert_leq((const char *)ends[i].data + ends[i].data_len, c + len);
+		}
+		ckpt_files_use_tree_pipes(NULL, 0);
+		cr_assert_leq(fs->restore(c, len), 0);
 		free(c);
 	}
 	free(rec);
