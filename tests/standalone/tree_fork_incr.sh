@@ -9,20 +9,10 @@
 # program does not end with status 0.
 set -u
 ckpt=$1 prog=$2
-work=$(mktemp -d /tmp/ckpt-forkincr.XXXXXX)
-export CKPT_DIR=$work/ckpt
-export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-10}
-unset LD_PRELOAD CKPT_AGENT_SOCKET CKPT_INCREMENTAL
+. "$(dirname "$0")/tree_lib.sh"
+tree_setup forkincr 10
+unset CKPT_INCREMENTAL
 factor=${CKPT_TEST_TIME_FACTOR:-5}
-runpid=
-cleanup() {
-	local p
-	[ -n "$runpid" ] && kill -9 "$runpid" 2>/dev/null
-	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
-	[ -n "$p" ] && kill "$p" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
 fail() {
 	echo "FAIL: $*"
 	echo "--- output"; cat "$work/out" 2>/dev/null

@@ -11,20 +11,9 @@
 # ckpt-agent.
 set -u
 ckpt=$1
-work=$(mktemp -d /tmp/ckpt-tree-unreg.XXXXXX)
-export CKPT_DIR=$work/ckpt
-export CKPT_AGENT_IDLE_EXIT=${CKPT_AGENT_IDLE_EXIT:-30}
-unset LD_PRELOAD CKPT_AGENT_SOCKET
-runpid=
-cleanup() {
-	local p
-	[ -n "$runpid" ] && kill -9 "$runpid" 2>/dev/null
-	pkill -9 -f "sleep 6[0-9][0-9]\.$$" 2>/dev/null
-	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
-	[ -n "$p" ] && kill "$p" 2>/dev/null
-	rm -rf "$work"
-}
-trap cleanup EXIT
+. "$(dirname "$0")/tree_lib.sh"
+tree_setup tree-unreg
+tree_cleanup_extra() { pkill -9 -f "sleep 6[0-9][0-9]\.$$" 2>/dev/null; }
 fail() {
 	echo "FAIL: $*"
 	echo "--- output"; cat "$work/out" 2>/dev/null
