@@ -7,6 +7,7 @@
  * never silent (docs/users.md). Called from a signal handler: raw system
  * calls, no allocation, no stdio.
  */
+#include "libckpt.h"
 #include "triggers.h"
 
 #include <fcntl.h>
@@ -27,27 +28,6 @@ struct script_dirent {
 
 /* Longest command line quoted per command. */
 #define SCRIPT_CMD_MAX 120
-
-/* Reads up to @cap - 1 bytes of @path into @buf. Returns the length (0 on
- * any error). */
-static size_t script_read(const char *path, char *buf, size_t cap)
-{
-	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	size_t off = 0;
-
-	if (fd < 0)
-		return 0;
-	while (off < cap - 1) {
-		long n = syscall(SYS_read, fd, buf + off, cap - 1 - off);
-
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	syscall(SYS_close, fd);
-	buf[off] = '\0';
-	return off;
-}
 
 /* @prefix @id @name, concatenated into @path. */
 static void script_proc_path(char *path, size_t cap, const char *prefix, const char *id,
@@ -76,13 +56,16 @@ static bool script_child_command(const char *pid, char *cmd, size_t cap)
 {
 	char path[64];
 	const char *base;
+	ssize_t got;
 	size_t len;
 
 	script_proc_path(path, sizeof(path), "/proc/", pid, "/cmdline");
-	len = script_read(path, cmd, cap);
+	got = eng_read_small(path, cmd, cap);
+	len = got > 0 ? (size_t)got : 0;
 	if (len == 0) {
 		script_proc_path(path, sizeof(path), "/proc/", pid, "/comm");
-		len = script_read(path, cmd, cap);
+		got = eng_read_small(path, cmd, cap);
+		len = got > 0 ? (size_t)got : 0;
 		while (len && cmd[len - 1] == '\n')
 			cmd[--len] = '\0';
 		if (len == 0)
@@ -154,7 +137,7 @@ size_t eng_script_commands(char *out, size_t cap)
 				continue;
 			script_proc_path(path, sizeof(path), "/proc/self/task/", d->d_name,
 					 "/children");
-			if (script_read(path, list, sizeof(list)))
+			if (eng_read_small(path, list, sizeof(list)) > 0)
 				script_list_children(list, out, cap, &n);
 		}
 	}

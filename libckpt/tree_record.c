@@ -9,6 +9,7 @@
  * stack buffers only (subsys.h).
  */
 #define LOG_PREFIX "libckpt: "
+#include "libckpt.h"
 #include "tree.h"
 #include "tree_rec.h"
 
@@ -28,29 +29,6 @@ bool eng_tree_in_pidns;
 
 /* ---- capture ------------------------------------------------------------- */
 
-/* Reads up to @cap - 1 bytes of @path into @buf, NUL-terminated. Returns
- * the length or -errno. */
-static ssize_t tree_read(const char *path, char *buf, size_t cap)
-{
-	long fd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	size_t off = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (off < cap - 1) {
-		long n = syscall(SYS_read, fd, buf + off, cap - 1 - off);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			break;
-		off += (size_t)n;
-	}
-	syscall(SYS_close, fd);
-	buf[off] = '\0';
-	return (ssize_t)off;
-}
-
 /* From /proc/<pid>/status of a child: its state letter and its pid in our
  * namespace (the last NSpid field: /proc may be the outer namespace's).
  * Returns 0 or -errno (the child is gone). */
@@ -61,7 +39,7 @@ static int tree_child_status(long pid, char *state, int32_t *nspid)
 	const char *p;
 
 	snprintf(path, sizeof(path), "/proc/%ld/status", pid);
-	if (tree_read(path, buf, sizeof(buf)) < 0)
+	if (eng_read_small(path, buf, sizeof(buf)) < 0)
 		return -ESRCH;
 	p = strstr(buf, "\nState:");
 	if (!p)
@@ -197,7 +175,7 @@ static ssize_t tree_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 			if (d->d_name[0] < '0' || d->d_name[0] > '9')
 				continue;
 			snprintf(path, sizeof(path), "/proc/self/task/%s/children", d->d_name);
-			if (tree_read(path, list, sizeof(list)) < 0)
+			if (eng_read_small(path, list, sizeof(list)) < 0)
 				continue; /* the thread ended */
 			ret = tree_add_children(r, max, list, warn);
 		}
