@@ -183,6 +183,7 @@ __attribute__((constructor)) static void eng_init(void)
 		log_set_backend(eng_log_backend);
 		log_set_ident("libckpt");
 		eng_trig_init(ENG_TRIG_SHELL, sock);
+		eng_shell_waits_enable();
 		return;
 	}
 	if (!sock || !*sock)

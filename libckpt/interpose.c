@@ -54,9 +54,9 @@ static int (*real_pselect)(int, fd_set *, fd_set *, fd_set *, const struct times
 /* The application's idea of the action of the reserved signal. */
 static struct sigaction eng_app_action;
 
-/* Looks up the next definition of @name; libc always has it, so a failure
- * means a broken installation: abort rather than misbehave. */
-static void *eng_next(const char *name)
+/* libc always has @name, so a failure means a broken installation: abort
+ * rather than misbehave. */
+void *eng_libc_next(const char *name)
 {
 	void *fn = dlsym(RTLD_NEXT, name);
 
@@ -65,10 +65,10 @@ static void *eng_next(const char *name)
 	return fn;
 }
 
-#define ENG_RESOLVE(var, name)                  \
-	do {                                    \
-		if (!(var))                     \
-			(var) = eng_next(name); \
+#define ENG_RESOLVE(var, name)                       \
+	do {                                         \
+		if (!(var))                          \
+			(var) = eng_libc_next(name); \
 	} while (0)
 
 int eng_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old)

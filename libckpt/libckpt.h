@@ -43,6 +43,9 @@ int eng_fd_above(int fd, int floor);
 
 /* ---- interpose.c: the real libc functions behind our wrappers ------------ */
 
+/* The next definition of libc's @name (dlsym RTLD_NEXT); aborts when there
+ * is none, which only a broken installation can cause. */
+void *eng_libc_next(const char *name);
 int eng_real_sigaction(int sig, const struct sigaction *act, struct sigaction *old);
 int eng_real_pthread_sigmask(int how, const sigset_t *set, sigset_t *old);
 

@@ -14,6 +14,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 enum eng_trig_mode {
 	ENG_TRIG_OFF = 0, /* no interception (the default) */
@@ -37,6 +38,16 @@ void eng_trig_env_clean(void);
  * in @out (capacity @cap, NUL-terminated). Returns the length, 0 when there
  * are none. Async-signal-safe (script_commands.c). */
 size_t eng_script_commands(char *out, size_t cap);
+
+/* Signals-only mode: the shell's waits note each child a signal killed,
+ * while it is still a zombie (shell_wait.c). Called by the constructor. */
+void eng_shell_waits_enable(void);
+
+/* The shell is about to reap child @pid, which signal @signo killed:
+ * eng_script_commands() names it for a while after it is gone, as the
+ * job's end may have killed it before the shell's own SIGTERM arrived.
+ * Async-signal-safe (script_commands.c). */
+void eng_script_note_ended(pid_t pid, int signo);
 
 /* The sigaction() wrapper's hook: when @sig is intercepted, keeps the
  * application's view (reported in @old, stored from @act), installs an
