@@ -44,6 +44,12 @@ const struct replay_fn_info replay_fns[REPLAY_FN_COUNT] = {
 	[REPLAY_COMM_DUP] = { "MPI_Comm_dup", C, REPLAY_MAKES, { C, 0 } },
 	[REPLAY_COMM_CREATE] = { "MPI_Comm_create", C, REPLAY_MAKES, { C, G } },
 	[REPLAY_COMM_CREATE_GROUP] = { "MPI_Comm_create_group", C, REPLAY_MAKES, { C, G } },
+	/* dims, periods: ints[0..1] */
+	[REPLAY_CART_CREATE] = { "MPI_Cart_create", C, REPLAY_MAKES, { C, 0 } },
+	/* remain_dims: ints[0] */
+	[REPLAY_CART_SUB] = { "MPI_Cart_sub", C, REPLAY_MAKES, { C, 0 } },
+	/* index, edges: ints[0..1] */
+	[REPLAY_GRAPH_CREATE] = { "MPI_Graph_create", C, REPLAY_MAKES, { C, 0 } },
 	[REPLAY_COMM_FREE] = { "MPI_Comm_free", C, REPLAY_FREES, { 0, 0 } },
 	[REPLAY_COMM_GROUP] = { "MPI_Comm_group", G, REPLAY_MAKES, { C, 0 } },
 	[REPLAY_COMM_SET_ERRHANDLER] = { "MPI_Comm_set_errhandler", C, REPLAY_CHANGES, { E, 0 } },

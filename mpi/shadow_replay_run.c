@@ -135,6 +135,17 @@ static int replay_comm(const struct replay_ctx *c, const struct replay_rec *r)
 	case REPLAY_COMM_CREATE:
 		rc = shadow_real_MPI_Comm_create(parent, LH(SHADOW_KIND_GROUP, r->in[1]), &lh);
 		break;
+	case REPLAY_CART_CREATE:
+		rc = shadow_real_MPI_Cart_create(parent, r->num[0], r->ints[0], r->ints[1],
+						 r->num[1], &lh);
+		break;
+	case REPLAY_CART_SUB:
+		rc = shadow_real_MPI_Cart_sub(parent, r->ints[0], &lh);
+		break;
+	case REPLAY_GRAPH_CREATE:
+		rc = shadow_real_MPI_Graph_create(parent, r->num[0], r->ints[0], r->ints[1],
+						  r->num[1], &lh);
+		break;
 	default: /* REPLAY_COMM_CREATE_GROUP */
 		rc = shadow_real_MPI_Comm_create_group(parent, LH(SHADOW_KIND_GROUP, r->in[1]),
 						       r->num[0], &lh);
@@ -304,6 +315,9 @@ static int replay_rec_run(const struct replay_ctx *c, const struct replay_rec *r
 	case REPLAY_COMM_DUP:
 	case REPLAY_COMM_CREATE:
 	case REPLAY_COMM_CREATE_GROUP:
+	case REPLAY_CART_CREATE:
+	case REPLAY_CART_SUB:
+	case REPLAY_GRAPH_CREATE:
 		return replay_comm(c, r);
 	case REPLAY_COMM_GROUP:
 	case REPLAY_GROUP_INCL:

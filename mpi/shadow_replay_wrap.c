@@ -148,6 +148,85 @@ SHADOW_EXPORT int PMPI_Comm_create_group(MPI_Comm comm, MPI_Group group, int tag
 SHADOW_EXPORT int MPI_Comm_create_group(MPI_Comm comm, MPI_Group group, int tag, MPI_Comm *newcomm)
 	__attribute__((weak, alias("PMPI_Comm_create_group")));
 
+/* The topology constructors are collectives over @comm_old like
+ * MPI_Comm_split; their arrays are copied into the record (a replay passes
+ * them again) only once the call succeeded. */
+SHADOW_EXPORT int PMPI_Cart_create(MPI_Comm comm_old, int ndims, const int dims[],
+				   const int periods[], int reorder, MPI_Comm *comm_cart)
+{
+	struct replay_rec r = replay_rec_init(REPLAY_CART_CREATE, comm_old, 0);
+	MPI_Comm lh = MPI_COMM_NULL;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm_old);
+	rc = shadow_real_MPI_Cart_create(shadow_handle_lh(SHADOW_KIND_COMM, comm_old), ndims, dims,
+					 periods, reorder, comm_cart ? &lh : NULL);
+	if (rc != MPI_SUCCESS || !comm_cart)
+		return replay_coll_leave(rc);
+	r.num[0] = ndims;
+	r.num[1] = reorder;
+	r.ints[0] = replay_copy_ints(dims, ndims);
+	r.ints[1] = replay_copy_ints(periods, ndims);
+	replay_comm_made(&r, lh, comm_cart, "MPI_Cart_create");
+	return replay_coll_leave(rc);
+}
+
+SHADOW_EXPORT int MPI_Cart_create(MPI_Comm comm_old, int ndims, const int dims[],
+				  const int periods[], int reorder, MPI_Comm *comm_cart)
+	__attribute__((weak, alias("PMPI_Cart_create")));
+
+SHADOW_EXPORT int PMPI_Cart_sub(MPI_Comm comm, const int remain_dims[], MPI_Comm *newcomm)
+{
+	struct replay_rec r = replay_rec_init(REPLAY_CART_SUB, comm, 0);
+	MPI_Comm lh = MPI_COMM_NULL;
+	MPI_Comm parent = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	int ndims = 0;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	rc = shadow_real_MPI_Cart_sub(parent, remain_dims, newcomm ? &lh : NULL);
+	if (rc != MPI_SUCCESS || !newcomm)
+		return replay_coll_leave(rc);
+	/* remain_dims has one entry per dimension of @comm. */
+	shadow_real_MPI_Cartdim_get(parent, &ndims);
+	r.num[0] = ndims;
+	r.ints[0] = replay_copy_ints(remain_dims, ndims);
+	replay_comm_made(&r, lh, newcomm, "MPI_Cart_sub");
+	return replay_coll_leave(rc);
+}
+
+SHADOW_EXPORT int MPI_Cart_sub(MPI_Comm comm, const int remain_dims[], MPI_Comm *newcomm)
+	__attribute__((weak, alias("PMPI_Cart_sub")));
+
+SHADOW_EXPORT int PMPI_Graph_create(MPI_Comm comm_old, int nnodes, const int indx[],
+				    const int edges[], int reorder, MPI_Comm *comm_graph)
+{
+	struct replay_rec r = replay_rec_init(REPLAY_GRAPH_CREATE, comm_old, 0);
+	MPI_Comm lh = MPI_COMM_NULL;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm_old);
+	rc = shadow_real_MPI_Graph_create(shadow_handle_lh(SHADOW_KIND_COMM, comm_old), nnodes,
+					  indx, edges, reorder, comm_graph ? &lh : NULL);
+	if (rc != MPI_SUCCESS || !comm_graph)
+		return replay_coll_leave(rc);
+	/* indx[nnodes - 1] is the number of edges (MPI 4.0, 8.5.3). */
+	r.num[0] = nnodes;
+	r.num[1] = reorder;
+	r.num[2] = nnodes > 0 ? indx[nnodes - 1] : 0;
+	r.ints[0] = replay_copy_ints(indx, nnodes);
+	r.ints[1] = replay_copy_ints(edges, r.num[2]);
+	replay_comm_made(&r, lh, comm_graph, "MPI_Graph_create");
+	return replay_coll_leave(rc);
+}
+
+SHADOW_EXPORT int MPI_Graph_create(MPI_Comm comm_old, int nnodes, const int indx[],
+				   const int edges[], int reorder, MPI_Comm *comm_graph)
+	__attribute__((weak, alias("PMPI_Graph_create")));
+
 SHADOW_EXPORT int PMPI_Comm_free(MPI_Comm *comm)
 {
 	struct replay_rec r = replay_rec_init(REPLAY_COMM_FREE, 0, 0);

@@ -1,7 +1,8 @@
 /* mpi_cycle.c - an MPI program to checkpoint at random moments: every
  * iteration mixes blocking and non-blocking point-to-point (a ring with
- * Sendrecv, ANY_SOURCE receives after a Probe, an Mprobe or an Improbe on a
- * Comm_dup communicator,
+ * Sendrecv on a periodic Cart_create communicator, neighbours from
+ * Cart_shift; ANY_SOURCE receives after a Probe, an Mprobe or an Improbe on
+ * a Comm_dup communicator,
  * a vector datatype, and every 16th iteration a 4 MiB rendezvous message
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
  * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
@@ -41,6 +42,7 @@ struct cycle {
 	int rank;
 	int size;
 	MPI_Comm half;		  /* ranks of the same parity */
+	MPI_Comm ring;		  /* world as a periodic 1-D Cartesian topology */
 	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
 	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
 	MPI_Datatype every_other; /* every second word of the state */
@@ -75,19 +77,26 @@ static void sleep_ms(int ms)
 		;
 }
 
-/* Ring neighbours exchange a word with Sendrecv, and half the state as a
- * strided datatype with Isend/Irecv. */
+/* Ring neighbours (from the Cartesian ring) exchange a word with Sendrecv
+ * on it, and half the state as a strided datatype with Isend/Irecv. */
 static void ring_step(struct cycle *c, int it)
 {
-	int right = (c->rank + 1) % c->size;
-	int left = (c->rank + c->size - 1) % c->size;
+	int right = -1;
+	int left = -1;
 	uint64_t out = c->state[it % CELLS], in = 0;
 	static uint64_t vec_in[CELLS];
 	MPI_Request req[2];
 	MPI_Status st[2];
 
+	check(MPI_Cart_shift(c->ring, 0, 1, &left, &right), "Cart_shift");
+	if (left != (c->rank + c->size - 1) % c->size || right != (c->rank + 1) % c->size) {
+		fprintf(stderr,
+			"mpi_cycle: rank %d: the Cartesian ring gives neighbours %d and %d\n",
+			c->rank, left, right);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
 	check(MPI_Sendrecv(&out, 1, MPI_UINT64_T, right, TAG_RING, &in, 1, MPI_UINT64_T, left,
-			   TAG_RING, MPI_COMM_WORLD, MPI_STATUS_IGNORE),
+			   TAG_RING, c->ring, MPI_STATUS_IGNORE),
 	      "Sendrecv");
 	c->state[(it * 7) % CELLS] ^= mix(in + (uint64_t)it);
 	check(MPI_Irecv(vec_in, 1, c->every_other, left, TAG_VEC, MPI_COMM_WORLD, &req[0]),
@@ -276,6 +285,10 @@ static void cycle_init(struct cycle *c)
 		MPI_Abort(MPI_COMM_WORLD, 1);
 	}
 	check(MPI_Comm_split(MPI_COMM_WORLD, c->rank % 2, c->rank, &c->half), "Comm_split");
+	int dims[1] = { c->size };
+	int periods[1] = { 1 };
+
+	check(MPI_Cart_create(MPI_COMM_WORLD, 1, dims, periods, 0, &c->ring), "Cart_create");
 	check(MPI_Comm_dup(MPI_COMM_WORLD, &c->dup), "Comm_dup");
 	MPI_Group world, most;
 	int last = c->size - 1;
@@ -369,6 +382,7 @@ int main(int argc, char **argv)
 	check(MPI_Type_free(&c.every_other), "Type_free");
 	check(MPI_Type_free(&c.pair), "Type_free");
 	check(MPI_Comm_free(&c.half), "Comm_free");
+	check(MPI_Comm_free(&c.ring), "Comm_free");
 	check(MPI_Comm_free(&c.dup), "Comm_free");
 	if (c.most != MPI_COMM_NULL)
 		check(MPI_Comm_free(&c.most), "Comm_free");

@@ -1,23 +1,19 @@
-/* mpi_unsupported.c - calls MPI_Cart_create, which the shadow libmpich.so.12
- * does not support yet: under it the job must stop with a message naming
- * the function, never run on with a wrong result. Natively it prints
- * "cart ok". */
+/* mpi_unsupported.c - calls MPI_Win_create (one-sided communication), which
+ * the shadow libmpich.so.12 does not support yet: under it the job must stop
+ * with a message naming the function, never run on with a wrong result.
+ * Natively it prints "win ok". */
 #include <mpi.h>
 #include <stdio.h>
 
 int main(int argc, char **argv)
 {
-	MPI_Comm cart;
-	int size;
-	int dims[1];
-	int periods[1] = { 1 };
+	static int window[64];
+	MPI_Win win;
 
 	MPI_Init(&argc, &argv);
-	MPI_Comm_size(MPI_COMM_WORLD, &size);
-	dims[0] = size;
-	MPI_Cart_create(MPI_COMM_WORLD, 1, dims, periods, 0, &cart);
-	printf("cart ok\n");
-	MPI_Comm_free(&cart);
+	MPI_Win_create(window, sizeof(window), sizeof(int), MPI_INFO_NULL, MPI_COMM_WORLD, &win);
+	printf("win ok\n");
+	MPI_Win_free(&win);
 	MPI_Finalize();
 	return 0;
 }

@@ -3,12 +3,13 @@
  *
  * Every rank makes communicators (split with colours and with MPI_UNDEFINED,
  * dup, create from a group, create_group on a subset, split_type with an
- * info), frees some (also in a loop, so virtual handles are reused), makes
+ * info, a Cartesian topology, its Cart_sub and a graph), frees some (also in a loop, so virtual handles are reused), makes
  * groups, derived datatypes (vector, struct of a freed vector, subarray,
  * resized, indexed, hindexed, indexed_block, hvector, dup), user ops (one
  * freed, so its trampoline slot is reused), sets errhandlers and names and
  * an info key; it takes a fingerprint of every object through the
  * application's handles (sizes, ranks, comparisons, translated ranks, names,
+ * topologies (Topo_test, Cart_get/shift/rank/coords, Graph_get/neighbors),
  * errhandlers, type size/extent/true extent, a Pack of a known buffer, an
  * Allreduce on each communicator and with the user op, a Sendrecv ring with
  * each datatype), then calls shadow_replay_all(): every virtual handle must
@@ -30,7 +31,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCOMMS	 9
+#define NCOMMS	 12
 #define NGROUPS	 5
 #define NTYPES	 10
 #define BUF_INTS 1024
@@ -91,8 +92,8 @@ static void shadow_syms(void)
 /* ---- the objects ---- */
 
 static MPI_Comm comms[NCOMMS];
-static const char *comm_names[NCOMMS] = { "world",  "split", "undef", "dup",   "create",
-					  "cgroup", "stype", "after", "dupdup" };
+static const char *comm_names[NCOMMS] = { "world", "split", "undef",  "dup",  "create",	 "cgroup",
+					  "stype", "after", "dupdup", "cart", "cartsub", "graph" };
 static MPI_Group groups[NGROUPS];
 static MPI_Datatype types[NTYPES];
 static const char *type_names[NTYPES] = { "vec",  "struct", "sub",  "res", "idx",
@@ -114,6 +115,27 @@ static void plus100(void *in, void *inout, int *len, MPI_Datatype *type)
 	(void)type;
 	for (int i = 0; i < *len; i++)
 		((int *)inout)[i] += ((int *)in)[i] + 100;
+}
+
+/* A 2-D torus-in-one-direction from Dims_create, its rows, and a ring
+ * graph of every rank (comms[9..11]). */
+static void make_topologies(void)
+{
+	int dims[2] = { 0, 0 };
+	int periods[2] = { 1, 0 };
+	int remain[2] = { 0, 1 };
+	int index[16];
+	int edges[32];
+
+	MPI_Dims_create(size, 2, dims);
+	MPI_Cart_create(MPI_COMM_WORLD, 2, dims, periods, 0, &comms[9]);
+	MPI_Cart_sub(comms[9], remain, &comms[10]);
+	for (int i = 0; i < size && i < 16; i++) {
+		index[i] = 2 * (i + 1);
+		edges[2 * i] = (i + size - 1) % size;
+		edges[2 * i + 1] = (i + 1) % size;
+	}
+	MPI_Graph_create(MPI_COMM_WORLD, size, index, edges, 0, &comms[11]);
 }
 
 static void make_comms(void)
@@ -165,6 +187,7 @@ static void make_comms(void)
 	MPI_Comm_dup(MPI_COMM_WORLD, &comms[7]);
 	MPI_Comm_set_name(comms[7], "after-churn");
 	MPI_Comm_set_name(MPI_COMM_WORLD, "renamed-world");
+	make_topologies();
 }
 
 static void make_groups(void)
@@ -297,6 +320,50 @@ static void fp_group_members(struct fp *f, MPI_Group g)
 	MPI_Group_free(&world_group);
 }
 
+/* What the topology functions say of @c (MPI_UNDEFINED: none). */
+static void fp_topology(struct fp *f, MPI_Comm c)
+{
+	int topo = -1;
+	int nd = 0;
+	int dims[4] = { 0 };
+	int periods[4] = { 0 };
+	int coords[4] = { 0 };
+	int src = -1;
+	int dst = -1;
+	int back = -1;
+	int nnodes = 0;
+	int nedges = 0;
+	int nn = 0;
+	int nb[8] = { 0 };
+	int index[16] = { 0 };
+	int edges[32] = { 0 };
+
+	MPI_Topo_test(c, &topo);
+	fp_add(f, " topo %s", topo == MPI_CART ? "cart" : topo == MPI_GRAPH ? "graph" : "none");
+	if (topo == MPI_CART) {
+		MPI_Cartdim_get(c, &nd);
+		MPI_Cart_get(c, 4, dims, periods, coords);
+		MPI_Cart_shift(c, 0, 1, &src, &dst);
+		MPI_Cart_rank(c, coords, &back);
+		fp_add(f, " ndims %d dims %d %d periods %d %d coords %d %d shift %d %d rank %d", nd,
+		       dims[0], dims[1], periods[0], periods[1], coords[0], coords[1], src, dst,
+		       back);
+		MPI_Cart_coords(c, 0, 4, coords);
+		fp_add(f, " coords-of-0 %d %d", coords[0], coords[1]);
+	} else if (topo == MPI_GRAPH) {
+		int r = -1;
+
+		MPI_Comm_rank(c, &r);
+		MPI_Graphdims_get(c, &nnodes, &nedges);
+		MPI_Graph_neighbors_count(c, r, &nn);
+		MPI_Graph_neighbors(c, r, 8, nb);
+		MPI_Graph_get(c, 16, 32, index, edges);
+		fp_add(f, " nodes %d edges %d neighbours %d: %d %d index-last %d edge-last %d",
+		       nnodes, nedges, nn, nb[0], nb[1], index[nnodes > 0 ? nnodes - 1 : 0],
+		       edges[nedges > 0 ? nedges - 1 : 0]);
+	}
+}
+
 static void fp_comm(struct fp *f, int i)
 {
 	MPI_Comm c = comms[i];
@@ -335,6 +402,7 @@ static void fp_comm(struct fp *f, int i)
 	MPI_Comm_group(c, &g);
 	fp_group_members(f, g);
 	MPI_Group_free(&g);
+	fp_topology(f, c);
 	fp_add(f, "\n");
 }
 
