@@ -197,12 +197,21 @@ def wrapper_body(f):
 
 
 def read_def(path, abi):
-    """The functions of DEF that ABI has (lines marked abi=OTHER are left out)."""
+    """The functions of DEF that ABI has (lines marked abi=OTHER are left out),
+    and the names its "handwritten" lines give for ABI."""
     funcs = []
+    handwritten = set()
     with open(path) as fh:
         for n, line in enumerate(fh, 1):
             line = line.strip()
             if not line or line.startswith("#"):
+                continue
+            if line.startswith("handwritten "):
+                words = line.split()
+                abis = [w[len("abi="):].split(",") for w in words[2:] if w.startswith("abi=")]
+                if len(words) < 2 or (abis and abi not in abis[0]):
+                    continue
+                handwritten.add(words[1])
                 continue
             f = Func(line, n)
             if f.abis is None or abi in f.abis:
@@ -211,7 +220,7 @@ def read_def(path, abi):
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         raise ValueError("listed twice: %s" % ", ".join(sorted(dup)))
-    return funcs
+    return funcs, handwritten
 
 
 def real_functions(nm, lib):
@@ -291,8 +300,10 @@ def main(argv):
     defpath, lib, nm, outdir = argv[1:]
     prefix = "" if abi == "mpich" else abi + "_"
     try:
-        funcs = read_def(defpath, abi)
+        funcs, handwritten = read_def(defpath, abi)
         real = real_functions(nm, lib)
+        if handwritten - real:
+            raise ValueError("%s does not export: %s" % (lib, ", ".join(sorted(handwritten - real))))
         missing = [f.name for f in funcs if f.name not in real or "P" + f.name not in real]
         if missing:
             raise ValueError("%s does not export: %s" % (lib, ", ".join(missing)))
@@ -333,7 +344,7 @@ def main(argv):
         c.append("")
     write(outdir + "shadow_wrappers.c", "\n".join(c))
 
-    supported = set()
+    supported = set(handwritten)
     for f in funcs:
         supported.add(f.name)
         supported.add("P" + f.name)

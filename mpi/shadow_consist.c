@@ -17,6 +17,7 @@
 #define SHADOW_CONSIST_INTERNAL
 #include "shadow_consist.h"
 #include "shadow.h"
+#include "shadow_attr.h"
 #include "shadow_ckpt.h"
 #include "shadow_handle.h"
 #include "shadow_real.h"
@@ -513,6 +514,11 @@ SHADOW_EXPORT int PMPI_Finalize(void)
 	int idle = CONSIST_IDLE;
 	int rc;
 
+	/* As if MPI_COMM_SELF were freed first: its attributes' delete
+	 * callbacks run, newest first (MPI 4.0, 11.2.3). */
+	rc = shadow_attr_comm_freed(MPI_COMM_SELF, true);
+	if (rc != MPI_SUCCESS)
+		return rc;
 	shadow_consist_enter();
 	if (consist_world) {
 		shadow_consist_coll_enter(MPI_COMM_WORLD);

@@ -10,6 +10,7 @@
  */
 #define SHADOW_CONSIST_INTERNAL
 #include "shadow.h"
+#include "shadow_attr.h"
 #include "shadow_consist.h"
 #include "shadow_ckpt.h"
 #include "shadow_handle.h"
@@ -99,7 +100,12 @@ SHADOW_EXPORT int PMPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
 	if (rc != MPI_SUCCESS || !newcomm)
 		return replay_coll_leave(rc);
 	replay_comm_made(&r, lh, newcomm, "MPI_Comm_dup");
-	return replay_coll_leave(rc);
+	replay_coll_leave(rc);
+	/* The copy callbacks run as application code, after the collective. */
+	rc = shadow_attr_comm_copied(comm, *newcomm);
+	if (rc != MPI_SUCCESS)
+		PMPI_Comm_free(newcomm);
+	return rc;
 }
 
 SHADOW_EXPORT int MPI_Comm_dup(MPI_Comm comm, MPI_Comm *newcomm)
@@ -233,6 +239,12 @@ SHADOW_EXPORT int PMPI_Comm_free(MPI_Comm *comm)
 	MPI_Comm lh;
 	int rc;
 
+	/* Delete callbacks run first, as application code (MPI 4.0, 7.7.2). */
+	if (comm && *comm != MPI_COMM_NULL) {
+		rc = shadow_attr_comm_freed(*comm, false);
+		if (rc != MPI_SUCCESS)
+			return rc;
+	}
 	shadow_consist_enter();
 	if (!comm)
 		return replay_leave(shadow_real_MPI_Comm_free(NULL));

@@ -1,7 +1,8 @@
 /* mpi_conformance.c - MPI results that must not change under the shadow
  * libmpich.so.12: point-to-point (blocking, non-blocking, ANY_SOURCE, a large
  * message, persistent), collectives with their v variants, Comm_split/dup/
- * create, groups, derived datatypes, Probe, a user reduction and error codes.
+ * create, groups, derived datatypes, Probe, a user reduction, error codes and
+ * user keyvals with their copy and delete callbacks.
  *
  * Every rank prints one line per check ("rank R name: values"), in rank
  * order through rank 0, with the values a correct MPI must give; a check
@@ -541,6 +542,95 @@ static void check_errors(void)
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
 }
 
+/* ---- user keyvals and attributes ---- */
+
+struct attr_log {
+	int copies;
+	int deletes;
+	intptr_t last_deleted;
+	char order[32]; /* values deleted at MPI_Finalize, in order */
+};
+
+static struct attr_log attr_log;
+
+/* Copies value + 100. */
+static int attr_copy(MPI_Comm comm, int keyval, void *extra, void *in, void *out, int *flag)
+{
+	(void)comm;
+	(void)keyval;
+	((struct attr_log *)extra)->copies++;
+	*(void **)out = (void *)((intptr_t)in + 100);
+	*flag = 1;
+	return MPI_SUCCESS;
+}
+
+static int attr_delete(MPI_Comm comm, int keyval, void *value, void *extra)
+{
+	struct attr_log *log = extra;
+	size_t n = strlen(log->order);
+
+	(void)comm;
+	(void)keyval;
+	log->deletes++;
+	log->last_deleted = (intptr_t)value;
+	if (n + 3 < sizeof(log->order))
+		snprintf(log->order + n, sizeof(log->order) - n, " %d", (int)(intptr_t)value);
+	return MPI_SUCCESS;
+}
+
+static int attr_value(MPI_Comm comm, int keyval)
+{
+	void *v = NULL;
+	int flag = 0;
+
+	MPI_Comm_get_attr(comm, keyval, &v, &flag);
+	return flag ? (int)(intptr_t)v : -1;
+}
+
+/* Dup, replace, delete and free call the callbacks as MPI 4.0, 7.7 says;
+ * two attributes of MPI_COMM_SELF are deleted at MPI_Finalize (main prints
+ * the order). */
+static void check_attributes(void)
+{
+	MPI_Comm d;
+	MPI_Comm e;
+	int ka;
+	int kb;
+	int kc;
+	int kself;
+	int ok;
+
+	MPI_Comm_create_keyval(attr_copy, attr_delete, &ka, &attr_log);
+	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, MPI_COMM_NULL_DELETE_FN, &kb, NULL);
+	MPI_Comm_create_keyval(MPI_COMM_DUP_FN, MPI_COMM_NULL_DELETE_FN, &kc, NULL);
+	MPI_Comm_dup(MPI_COMM_WORLD, &d);
+	MPI_Comm_set_attr(d, ka, (void *)(intptr_t)5);
+	MPI_Comm_set_attr(d, kb, (void *)(intptr_t)6);
+	MPI_Comm_set_attr(d, kc, (void *)(intptr_t)7);
+	MPI_Comm_set_attr(d, ka, (void *)(intptr_t)8); /* deletes 5 */
+	MPI_Comm_dup(d, &e);
+	ok = attr_value(e, ka) == 108 && attr_value(e, kb) == -1 && attr_value(e, kc) == 7 &&
+	     attr_value(d, ka) == 8 && attr_log.copies == 1 && attr_log.deletes == 1;
+	report(ok, "attrs-dup", "e %d %d %d d %d copies %d deletes %d", attr_value(e, ka),
+	       attr_value(e, kb), attr_value(e, kc), attr_value(d, ka), attr_log.copies,
+	       attr_log.deletes);
+	MPI_Comm_delete_attr(e, ka); /* deletes 108 */
+	MPI_Comm_free_keyval(&ka);
+	MPI_Comm_free(&d); /* deletes 8: the freed keyval's attribute stays until then */
+	ok = attr_value(e, kc) == 7 && ka == MPI_KEYVAL_INVALID && attr_log.deletes == 3 &&
+	     attr_log.last_deleted == 8;
+	report(ok, "attrs-free", "e %d deletes %d last %d", attr_value(e, kc), attr_log.deletes,
+	       (int)attr_log.last_deleted);
+	MPI_Comm_free(&e);
+	MPI_Comm_free_keyval(&kb);
+	MPI_Comm_free_keyval(&kc);
+	attr_log.order[0] = '\0';
+	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, attr_delete, &kself, &attr_log);
+	MPI_Comm_set_attr(MPI_COMM_SELF, kself, (void *)(intptr_t)1);
+	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, attr_delete, &kself, &attr_log);
+	MPI_Comm_set_attr(MPI_COMM_SELF, kself, (void *)(intptr_t)2);
+}
+
 int main(int argc, char **argv)
 {
 	char all[LINES_MAX * LINE_MAX_LEN];
@@ -573,6 +663,7 @@ int main(int argc, char **argv)
 	check_user_op();
 	check_probe();
 	check_errors();
+	check_attributes();
 
 	memset(all, 0, sizeof(all));
 	for (int i = 0; i < nlines; i++)
@@ -598,5 +689,7 @@ int main(int argc, char **argv)
 	if (rank == 0)
 		printf("result: %s\n", anybad ? "BAD" : "all checks ok");
 	MPI_Finalize();
+	if (rank == 0)
+		printf("MPI_COMM_SELF attributes deleted at MPI_Finalize:%s\n", attr_log.order);
 	return anybad;
 }

@@ -1,9 +1,9 @@
 /* mpi_cycle.c - an MPI program to checkpoint at random moments: every
  * iteration mixes blocking and non-blocking point-to-point (a ring with
  * Sendrecv on a periodic Cart_create communicator, neighbours from
- * Cart_shift; ANY_SOURCE receives after a Probe, an Mprobe or an Improbe on
- * a Comm_dup communicator,
- * a vector datatype, and every 16th iteration a 4 MiB rendezvous message
+ * Cart_shift and a user attribute on it; ANY_SOURCE receives after a
+ * Probe, an Mprobe or an Improbe on a Comm_dup communicator, a vector
+ * datatype, and every 16th iteration a 4 MiB rendezvous message
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
  * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
  * Allgatherv, Alltoall, Alltoallv, Reduce_scatter_block, Scan, and an
@@ -43,6 +43,7 @@ struct cycle {
 	int size;
 	MPI_Comm half;		  /* ranks of the same parity */
 	MPI_Comm ring;		  /* world as a periodic 1-D Cartesian topology */
+	int ring_key;		  /* its attribute: the state word ring_step flips */
 	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
 	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
 	MPI_Datatype every_other; /* every second word of the state */
@@ -88,6 +89,16 @@ static void ring_step(struct cycle *c, int it)
 	MPI_Request req[2];
 	MPI_Status st[2];
 
+	uint64_t *flipped = NULL;
+	int flag = 0;
+
+	check(MPI_Comm_get_attr(c->ring, c->ring_key, &flipped, &flag), "Comm_get_attr");
+	if (!flag || flipped != &c->state[1]) {
+		fprintf(stderr, "mpi_cycle: rank %d: the ring's attribute is %s\n", c->rank,
+			flag ? "another value" : "gone");
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	*flipped ^= (uint64_t)it;
 	check(MPI_Cart_shift(c->ring, 0, 1, &left, &right), "Cart_shift");
 	if (left != (c->rank + c->size - 1) % c->size || right != (c->rank + 1) % c->size) {
 		fprintf(stderr,
@@ -289,6 +300,10 @@ static void cycle_init(struct cycle *c)
 	int periods[1] = { 1 };
 
 	check(MPI_Cart_create(MPI_COMM_WORLD, 1, dims, periods, 0, &c->ring), "Cart_create");
+	check(MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, MPI_COMM_NULL_DELETE_FN, &c->ring_key,
+				     NULL),
+	      "Comm_create_keyval");
+	check(MPI_Comm_set_attr(c->ring, c->ring_key, &c->state[1]), "Comm_set_attr");
 	check(MPI_Comm_dup(MPI_COMM_WORLD, &c->dup), "Comm_dup");
 	MPI_Group world, most;
 	int last = c->size - 1;
@@ -383,6 +398,7 @@ int main(int argc, char **argv)
 	check(MPI_Type_free(&c.pair), "Type_free");
 	check(MPI_Comm_free(&c.half), "Comm_free");
 	check(MPI_Comm_free(&c.ring), "Comm_free");
+	check(MPI_Comm_free_keyval(&c.ring_key), "Comm_free_keyval");
 	check(MPI_Comm_free(&c.dup), "Comm_free");
 	if (c.most != MPI_COMM_NULL)
 		check(MPI_Comm_free(&c.most), "Comm_free");
