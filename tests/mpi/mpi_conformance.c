@@ -547,11 +547,24 @@ static void check_errors(void)
 struct attr_log {
 	int copies;
 	int deletes;
-	intptr_t last_deleted;
+	int last_deleted;
 	char order[32]; /* values deleted at MPI_Finalize, in order */
 };
 
 static struct attr_log attr_log;
+/* Attribute values are addresses in this array; a value's number is its
+ * index. */
+static char attr_vals[256];
+
+static void *attr_val(int n)
+{
+	return &attr_vals[n];
+}
+
+static int attr_num(const void *v)
+{
+	return (int)((const char *)v - attr_vals);
+}
 
 /* Copies value + 100. */
 static int attr_copy(MPI_Comm comm, int keyval, void *extra, void *in, void *out, int *flag)
@@ -559,7 +572,7 @@ static int attr_copy(MPI_Comm comm, int keyval, void *extra, void *in, void *out
 	(void)comm;
 	(void)keyval;
 	((struct attr_log *)extra)->copies++;
-	*(void **)out = (void *)((intptr_t)in + 100);
+	*(void **)out = attr_val(attr_num(in) + 100);
 	*flag = 1;
 	return MPI_SUCCESS;
 }
@@ -572,9 +585,9 @@ static int attr_delete(MPI_Comm comm, int keyval, void *value, void *extra)
 	(void)comm;
 	(void)keyval;
 	log->deletes++;
-	log->last_deleted = (intptr_t)value;
+	log->last_deleted = attr_num(value);
 	if (n + 3 < sizeof(log->order))
-		snprintf(log->order + n, sizeof(log->order) - n, " %d", (int)(intptr_t)value);
+		snprintf(log->order + n, sizeof(log->order) - n, " %d", attr_num(value));
 	return MPI_SUCCESS;
 }
 
@@ -584,7 +597,7 @@ static int attr_value(MPI_Comm comm, int keyval)
 	int flag = 0;
 
 	MPI_Comm_get_attr(comm, keyval, &v, &flag);
-	return flag ? (int)(intptr_t)v : -1;
+	return flag ? attr_num(v) : -1;
 }
 
 /* Dup, replace, delete and free call the callbacks as MPI 4.0, 7.7 says;
@@ -604,10 +617,10 @@ static void check_attributes(void)
 	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, MPI_COMM_NULL_DELETE_FN, &kb, NULL);
 	MPI_Comm_create_keyval(MPI_COMM_DUP_FN, MPI_COMM_NULL_DELETE_FN, &kc, NULL);
 	MPI_Comm_dup(MPI_COMM_WORLD, &d);
-	MPI_Comm_set_attr(d, ka, (void *)(intptr_t)5);
-	MPI_Comm_set_attr(d, kb, (void *)(intptr_t)6);
-	MPI_Comm_set_attr(d, kc, (void *)(intptr_t)7);
-	MPI_Comm_set_attr(d, ka, (void *)(intptr_t)8); /* deletes 5 */
+	MPI_Comm_set_attr(d, ka, attr_val(5));
+	MPI_Comm_set_attr(d, kb, attr_val(6));
+	MPI_Comm_set_attr(d, kc, attr_val(7));
+	MPI_Comm_set_attr(d, ka, attr_val(8)); /* deletes 5 */
 	MPI_Comm_dup(d, &e);
 	ok = attr_value(e, ka) == 108 && attr_value(e, kb) == -1 && attr_value(e, kc) == 7 &&
 	     attr_value(d, ka) == 8 && attr_log.copies == 1 && attr_log.deletes == 1;
@@ -620,15 +633,15 @@ static void check_attributes(void)
 	ok = attr_value(e, kc) == 7 && ka == MPI_KEYVAL_INVALID && attr_log.deletes == 3 &&
 	     attr_log.last_deleted == 8;
 	report(ok, "attrs-free", "e %d deletes %d last %d", attr_value(e, kc), attr_log.deletes,
-	       (int)attr_log.last_deleted);
+	       attr_log.last_deleted);
 	MPI_Comm_free(&e);
 	MPI_Comm_free_keyval(&kb);
 	MPI_Comm_free_keyval(&kc);
 	attr_log.order[0] = '\0';
 	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, attr_delete, &kself, &attr_log);
-	MPI_Comm_set_attr(MPI_COMM_SELF, kself, (void *)(intptr_t)1);
+	MPI_Comm_set_attr(MPI_COMM_SELF, kself, attr_val(1));
 	MPI_Comm_create_keyval(MPI_COMM_NULL_COPY_FN, attr_delete, &kself, &attr_log);
-	MPI_Comm_set_attr(MPI_COMM_SELF, kself, (void *)(intptr_t)2);
+	MPI_Comm_set_attr(MPI_COMM_SELF, kself, attr_val(2));
 }
 
 int main(int argc, char **argv)
