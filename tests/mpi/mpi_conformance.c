@@ -1,7 +1,7 @@
 /* mpi_conformance.c - MPI results that must not change under the shadow
  * libmpich.so.12: point-to-point (blocking, non-blocking, ANY_SOURCE, a large
- * message, persistent), collectives with their v variants, Comm_split/dup/
- * create, groups, derived datatypes, Probe, a user reduction, error codes and
+ * message, persistent), collectives with their v variants, blocking and
+ * non-blocking, Comm_split/dup/create, groups, derived datatypes, Probe, a user reduction, error codes and
  * user keyvals with their copy and delete callbacks.
  *
  * Every rank prints one line per check ("rank R name: values"), in rank
@@ -542,6 +542,127 @@ static void check_errors(void)
 	MPI_Comm_set_errhandler(MPI_COMM_WORLD, MPI_ERRORS_ARE_FATAL);
 }
 
+/* ---- non-blocking collectives with closed forms ---- */
+
+static void wait_one(MPI_Request *req)
+{
+	MPI_Wait(req, MPI_STATUS_IGNORE);
+}
+
+/* Rank r's contribution to the v variants: r + 1 copies of @base + r. */
+static int fill_counts(int *cnt, int *dis, int n)
+{
+	int total = 0;
+
+	for (int i = 0; i < n; i++) {
+		cnt[i] = i + 1;
+		dis[i] = total;
+		total += i + 1;
+	}
+	return total;
+}
+
+static void check_icollectives(void)
+{
+	int n = size;
+	int v = rank + 1;
+	int got = -1;
+	int ok = 1;
+	int cnt[64];
+	int dis[64];
+	int scnt[64];
+	int sdis[64];
+	int mine[64];
+	int *all = calloc((size_t)n * (n + 1) + 64, sizeof(int));
+	int *sbuf = calloc((size_t)n * (n + 1) + 64, sizeof(int));
+	int total = fill_counts(cnt, dis, n);
+	MPI_Request req;
+
+	if (!all || !sbuf || n > 64)
+		abort();
+	MPI_Igather(&v, 1, MPI_INT, all, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	for (int i = 0; rank == 0 && i < n; i++)
+		ok &= all[i] == i + 1;
+	report(ok, "igather", "%d", rank == 0 ? all[n - 1] : 0);
+
+	for (int i = 0; i <= rank; i++)
+		mine[i] = 10 * rank;
+	MPI_Igatherv(mine, rank + 1, MPI_INT, all, cnt, dis, MPI_INT, 0, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	ok = 1;
+	for (int i = 0; rank == 0 && i < n; i++)
+		for (int k = 0; k < i + 1; k++)
+			ok &= all[dis[i] + k] == 10 * i;
+	report(ok, "igatherv", "%d", rank == 0 ? all[total - 1] : 0);
+
+	for (int i = 0; i < n; i++)
+		sbuf[i] = 100 + i;
+	MPI_Iscatter(sbuf, 1, MPI_INT, &got, 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	report(got == 100 + rank, "iscatter", "%d", got);
+
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < i + 1; k++)
+			sbuf[dis[i] + k] = 200 + i;
+	MPI_Iscatterv(sbuf, cnt, dis, MPI_INT, mine, rank + 1, MPI_INT, 0, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	ok = 1;
+	for (int k = 0; k < rank + 1; k++)
+		ok &= mine[k] == 200 + rank;
+	report(ok, "iscatterv", "%d", mine[rank]);
+
+	for (int i = 0; i <= rank; i++)
+		mine[i] = 300 + rank;
+	MPI_Iallgatherv(mine, rank + 1, MPI_INT, all, cnt, dis, MPI_INT, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	ok = 1;
+	for (int i = 0; i < n; i++)
+		for (int k = 0; k < i + 1; k++)
+			ok &= all[dis[i] + k] == 300 + i;
+	report(ok, "iallgatherv", "%d", all[total - 1]);
+
+	/* rank r sends j + 1 copies of 1000 r + j to rank j, and receives
+	 * r + 1 copies of 1000 j + r from each rank j */
+	int stotal = fill_counts(scnt, sdis, n);
+
+	for (int j = 0; j < n; j++) {
+		for (int k = 0; k < j + 1; k++)
+			sbuf[sdis[j] + k] = 1000 * rank + j;
+		cnt[j] = rank + 1;
+		dis[j] = j * (rank + 1);
+	}
+	MPI_Ialltoallv(sbuf, scnt, sdis, MPI_INT, all, cnt, dis, MPI_INT, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	ok = stotal > 0;
+	for (int j = 0; j < n; j++)
+		for (int k = 0; k < rank + 1; k++)
+			ok &= all[dis[j] + k] == 1000 * j + rank;
+	report(ok, "ialltoallv", "%d", all[n * (rank + 1) - 1]);
+
+	for (int j = 0; j < n; j++) {
+		sbuf[j] = rank + j;
+		cnt[j] = 1;
+	}
+	MPI_Ireduce_scatter_block(sbuf, &got, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	report(got == n * rank + n * (n - 1) / 2, "ireduce_scatter_block", "%d", got);
+	got = -1;
+	MPI_Ireduce_scatter(sbuf, &got, cnt, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	report(got == n * rank + n * (n - 1) / 2, "ireduce_scatter", "%d", got);
+
+	MPI_Iscan(&v, &got, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	report(got == (rank + 1) * (rank + 2) / 2, "iscan", "%d", got);
+	got = 0;
+	MPI_Iexscan(&v, &got, 1, MPI_INT, MPI_SUM, MPI_COMM_WORLD, &req);
+	wait_one(&req);
+	report(rank == 0 || got == rank * (rank + 1) / 2, "iexscan", "%d", rank ? got : 0);
+	free(all);
+	free(sbuf);
+}
+
 /* ---- user keyvals and attributes ---- */
 
 struct attr_log {
@@ -676,6 +797,7 @@ int main(int argc, char **argv)
 	check_user_op();
 	check_probe();
 	check_errors();
+	check_icollectives();
 	check_attributes();
 
 	memset(all, 0, sizeof(all));

@@ -7,8 +7,9 @@
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
  * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
  * Allgatherv, Alltoall, Alltoallv, Reduce_scatter_block, Scan, and an
- * Iallreduce left in flight across the sleep), on a Comm_split and on a
- * Comm_create communicator (Reduce, Bcast), then sleeps.
+ * Iallreduce and an Iallgatherv left in flight across the sleep), on a
+ * Comm_split and on a Comm_create communicator (Reduce, Bcast), then
+ * sleeps.
  *
  *   mpi_cycle ITERATIONS SLEEP_MS
  *
@@ -41,9 +42,12 @@
 struct cycle {
 	int rank;
 	int size;
-	MPI_Comm half;		  /* ranks of the same parity */
-	MPI_Comm ring;		  /* world as a periodic 1-D Cartesian topology */
-	int ring_key;		  /* its attribute: the state word ring_step flips */
+	MPI_Comm half;	   /* ranks of the same parity */
+	MPI_Comm ring;	   /* world as a periodic 1-D Cartesian topology */
+	int ring_key;	   /* its attribute: the state word ring_step flips */
+	int gv_counts[64]; /* Iallgatherv: rank r gives 1 + r % 2 words */
+	int gv_displs[64];
+	int gv_total;
 	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
 	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
 	MPI_Datatype every_other; /* every second word of the state */
@@ -304,6 +308,12 @@ static void cycle_init(struct cycle *c)
 				     NULL),
 	      "Comm_create_keyval");
 	check(MPI_Comm_set_attr(c->ring, c->ring_key, &c->state[1]), "Comm_set_attr");
+	c->gv_total = 0;
+	for (int r = 0; r < c->size; r++) {
+		c->gv_counts[r] = 1 + r % 2;
+		c->gv_displs[r] = c->gv_total;
+		c->gv_total += c->gv_counts[r];
+	}
 	check(MPI_Comm_dup(MPI_COMM_WORLD, &c->dup), "Comm_dup");
 	MPI_Group world, most;
 	int last = c->size - 1;
@@ -377,15 +387,25 @@ int main(int argc, char **argv)
 		MPI_Request ired;
 		MPI_Status ist;
 
+		uint64_t gv_out[2] = { c.state[(it * 29) % CELLS], c.state[(it * 31) % CELLS] };
+		static uint64_t gv_in[128];
+		MPI_Request igv;
+
 		check(MPI_Iallreduce(&inflight, &inflight_sum, 1, MPI_UINT64_T, MPI_SUM,
 				     MPI_COMM_WORLD, &ired),
 		      "Iallreduce");
+		check(MPI_Iallgatherv(gv_out, 1 + c.rank % 2, MPI_UINT64_T, gv_in, c.gv_counts,
+				      c.gv_displs, MPI_UINT64_T, MPI_COMM_WORLD, &igv),
+		      "Iallgatherv");
 		ring_step(&c, it);
 		gather_any(&c, it);
 		collectives(&c, it);
 		sleep_ms(sleep_time);
 		check(MPI_Wait(&ired, &ist), "Wait Iallreduce");
 		c.state[(it * 23 + 5) % CELLS] ^= inflight_sum;
+		check(MPI_Wait(&igv, MPI_STATUS_IGNORE), "Wait Iallgatherv");
+		for (int i = 0; i < c.gv_total; i++)
+			c.state[(it * 37 + i) % CELLS] += gv_in[i];
 		if (with_big)
 			big_finish(&c, big);
 		if (c.rank == 0 && it % 10 == 0)
