@@ -724,6 +724,9 @@ static bool agent_coord_save_pipes(struct agent_coord *co)
 	}
 	if (!co->pending)
 		return false;
+	log_info("generation %lld: %u process(es) save the bytes of pipes shared in their tree "
+		 "before anyone is released",
+		 (long long)co->gen, co->pending);
 	agent_coord_arm_timer(co, co->conf.phase_timeout_s);
 	return true;
 }

@@ -117,7 +117,7 @@ struct agent_waiter {
 
 /* Tunables, read from the environment by the agent's main. */
 struct agent_coord_conf {
-	int phase_timeout_s; /* bound on PREPARE, and on WRITE when set ... */
+	int phase_timeout_s; /* bound on PREPARE and PIPES, and on WRITE when set ... */
 	bool phase_fixed;    /* ... by the site; else WRITE's is derived, at least it */
 	int keep;	     /* committed generations kept (>= 1) */
 	int exit_status;     /* status sent with "exit" after a --kill */

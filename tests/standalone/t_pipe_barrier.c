@@ -14,7 +14,12 @@
  * of file after the last; a record that comes twice (saved in the pipe and
  * written again by a writer restored to before it wrote it) or not at all
  * prints a line starting with "FAIL" and makes both processes exit 1. It
- * prints "reader: N records" every PRINT_EVERY records. */
+ * prints "reader: N records" every PRINT_EVERY records.
+ *
+ *   t_pipe_barrier hold   for measuring checkpoints (tree_pipe_bench.sh):
+ *                         the parent writes every record at once, prints
+ *                         "held", and both processes wait for a signal with
+ *                         the records still in the pipe. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -105,9 +110,10 @@ static int reader(int fd)
 	return 0;
 }
 
-int main(void)
+int main(int argc, char **argv)
 {
 	struct timespec gap = { 0, WRITE_GAP_NS };
+	int hold = argc > 1 && !strcmp(argv[1], "hold");
 	int fds[2];
 	int status;
 	pid_t pid;
@@ -124,6 +130,9 @@ int main(void)
 	}
 	if (pid == 0) {
 		close(fds[1]);
+		if (hold)
+			for (;;)
+				pause();
 		exit(reader(fds[0]));
 	}
 	close(fds[0]);
@@ -135,7 +144,13 @@ int main(void)
 			printf("FAIL: writing record %u: %s\n", n, strerror(errno));
 			return 1;
 		}
-		nanosleep(&gap, NULL);
+		if (!hold)
+			nanosleep(&gap, NULL);
+	}
+	if (hold) {
+		printf("held\n");
+		for (;;)
+			pause();
 	}
 	close(fds[1]);
 	if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) {
