@@ -768,7 +768,7 @@ static void eng_plan(struct eng_arena *a, const struct eng_write_req *req)
 #define ENG_SAVE_LATE_MS 10000
 
 /*
- * Test only (CKPT_FAULT=tree_pipe_save_late, tests/standalone/
+ * Test only (CKPT_FAULT=libckpt_tree_pipe_save_late, tests/standalone/
  * tree_pipe_barrier.sh): before reading the bytes of the pipes it saves for
  * its tree, the process waits until the count buffered in one of them
  * changes, at most ENG_SAVE_LATE_MS, and says which came first. A change
@@ -781,22 +781,19 @@ static void eng_tree_pipes_late(const void *rec, size_t len)
 	struct ckpt_tree_pipe_ent ents[CKPT_TREE_PIPES_MAX];
 	int before[CKPT_TREE_PIPES_MAX];
 	struct timespec ms = { 0, 1000000 };
-	double t0 = eng_clock_ms();
-	int saved = 0;
+	double t0;
 	int n;
 
-	/* Without any fault point set, this costs a getenv(). */
-	if (!getenv("CKPT_FAULT"))
+	/* Only a process that saves pipes gets here: one getenv() it is. */
+	if (!proto_fault("libckpt_tree_pipe_save_late"))
 		return;
 	n = ckpt_files_tree_pipe_ends(rec, len, ents, CKPT_TREE_PIPES_MAX);
-
 	for (int i = 0; i < n; i++) {
+		before[i] = 0;
 		if (!ents[i].data_len || ioctl(ents[i].fd, FIONREAD, &before[i]) < 0)
 			ents[i].data_len = 0;
-		saved += ents[i].data_len != 0;
 	}
-	if (!saved || !proto_fault("tree_pipe_save_late"))
-		return;
+	t0 = eng_clock_ms();
 	while (eng_clock_ms() - t0 < ENG_SAVE_LATE_MS) {
 		for (int i = 0; i < n; i++) {
 			int now = before[i];
@@ -804,15 +801,16 @@ static void eng_tree_pipes_late(const void *rec, size_t len)
 			if (!ents[i].data_len || ioctl(ents[i].fd, FIONREAD, &now) < 0 ||
 			    now == before[i])
 				continue;
-			log_warn("tree_pipe_save_late: fd %d held %d bytes when its save began, "
-				 "%d after %.0f ms: another process of the tree ran before the "
-				 "save",
-				 ents[i].fd, before[i], now, eng_clock_ms() - t0);
+			log_warn(
+				"libckpt_tree_pipe_save_late: fd %d held %d bytes when its save began, "
+				"%d after %.0f ms: another process of the tree ran before the "
+				"save",
+				ents[i].fd, before[i], now, eng_clock_ms() - t0);
 			return;
 		}
 		nanosleep(&ms, NULL);
 	}
-	log_warn("tree_pipe_save_late: no process of the tree touched the pipes saved here "
+	log_warn("libckpt_tree_pipe_save_late: no process of the tree touched the pipes saved here "
 		 "in %d ms before their save",
 		 ENG_SAVE_LATE_MS);
 }

@@ -7,7 +7,7 @@
 #
 # PROG is t_pipe_barrier: a parent writes numbered records into a pipe that
 # never fills, its child reads them and is the one that saves the pipe's
-# bytes at a checkpoint. The run has CKPT_FAULT=tree_pipe_save_late: the
+# bytes at a checkpoint. The run has CKPT_FAULT=libckpt_tree_pipe_save_late: the
 # saver waits, before it reads the pipe, until another process of the tree
 # changes what the pipe holds (at most 10 s). That forces the worst
 # interleaving instead of hoping for it: if the writer is released after its
@@ -33,7 +33,7 @@ fail() {
 	exit 1
 }
 
-CKPT_FAULT=tree_pipe_save_late "$ckpt" run -- "$prog" >"$work/out" 2>"$work/err" &
+CKPT_FAULT=libckpt_tree_pipe_save_late "$ckpt" run -- "$prog" >"$work/out" 2>"$work/err" &
 runpid=$!
 # The reader has taken records: the writer is in mid-stream (it writes
 # 8000, one every 250 us at the fastest) whatever the load.
@@ -56,9 +56,9 @@ rc=$?
 runpid=
 [ "$rc" -eq 0 ] || fail "the checkpointed run ended with status $rc"
 grep -q '^reader: all 8000 records' "$work/out" || fail "the checkpointed run did not finish"
-late=$(grep 'tree_pipe_save_late:' "$work/err" | head -n 1)
+late=$(grep 'libckpt_tree_pipe_save_late:' "$work/err" | head -n 1)
 [ -n "$late" ] || fail "no process saved a pipe's bytes (the fault point never ran)"
-echo "the saver said: ${late#*tree_pipe_save_late: }"
+echo "the saver said: ${late#*libckpt_tree_pipe_save_late: }"
 
 # Restart from that generation (the newest: the run went on without more).
 "$ckpt" restart >"$work/out2" 2>>"$work/err" &
