@@ -16,12 +16,19 @@
  * prints a line starting with "FAIL" and makes both processes exit 1. It
  * prints "reader: N records" every PRINT_EVERY records.
  *
+ *   t_pipe_barrier keep   the parent keeps its read end, so the parent (the
+ *                         lower pid) saves the pipe's bytes, and the reader
+ *                         takes one record every READ_GAP_NS, so the pipe
+ *                         holds records at a checkpoint: a reader released
+ *                         before the save would take records that are then
+ *                         in neither its image nor the saved pipe.
  *   t_pipe_barrier hold   for measuring checkpoints (tree_pipe_bench.sh):
  *                         the parent writes every record at once, prints
  *                         "held", and both processes wait for a signal with
  *                         the records still in the pipe. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -34,6 +41,7 @@
 #define PRINT_EVERY  500
 #define PIPE_SIZE    (256 * 1024) /* > RECORDS * REC_LEN: the writer never blocks */
 #define WRITE_GAP_NS 250000L	  /* 2 s for all records, at least */
+#define READ_GAP_NS  1000000L	  /* keep: the reader is 4 times slower */
 
 static int write_all(int fd, const char *p, size_t len)
 {
@@ -70,8 +78,9 @@ static int read_rec(int fd, char *r)
 	return 1;
 }
 
-static int reader(int fd)
+static int reader(int fd, bool slow)
 {
+	struct timespec gap = { 0, READ_GAP_NS };
 	char r[REC_LEN + 1];
 	unsigned int want = 0;
 	int ret;
@@ -92,6 +101,8 @@ static int reader(int fd)
 			return 1;
 		}
 		want++;
+		if (slow)
+			nanosleep(&gap, NULL);
 		if (want % PRINT_EVERY == 0) {
 			printf("reader: %u records\n", want);
 			fflush(stdout);
@@ -114,6 +125,7 @@ int main(int argc, char **argv)
 {
 	struct timespec gap = { 0, WRITE_GAP_NS };
 	int hold = argc > 1 && !strcmp(argv[1], "hold");
+	bool keep = argc > 1 && !strcmp(argv[1], "keep");
 	int fds[2];
 	int status;
 	pid_t pid;
@@ -133,9 +145,10 @@ int main(int argc, char **argv)
 		if (hold)
 			for (;;)
 				pause();
-		exit(reader(fds[0]));
+		exit(reader(fds[0], keep));
 	}
-	close(fds[0]);
+	if (!keep)
+		close(fds[0]);
 	for (unsigned int n = 0; n < RECORDS; n++) {
 		char r[REC_LEN + 1];
 

@@ -3,24 +3,29 @@
 # a pipe between two of its processes gives the reader every record exactly
 # once (docs/process-trees.md, "The pipe barrier").
 #
-#   tree_pipe_barrier.sh CKPT PROG
+#   tree_pipe_barrier.sh CKPT PROG [keep]
 #
 # PROG is t_pipe_barrier: a parent writes numbered records into a pipe that
-# never fills, its child reads them and is the one that saves the pipe's
-# bytes at a checkpoint. The run has CKPT_FAULT=libckpt_tree_pipe_save_late: the
-# saver waits, before it reads the pipe, until another process of the tree
+# never fills, its child reads them. The run has
+# CKPT_FAULT=libckpt_tree_pipe_save_late: the process that saves the pipe's
+# bytes waits, before it reads them, until another process of the tree
 # changes what the pipe holds (at most 10 s). That forces the worst
-# interleaving instead of hoping for it: if the writer is released after its
-# own snapshot before the reader's holder has saved the pipe (the bug), the
-# records it writes meanwhile are saved in the pipe although the writer's
-# image has not written them yet, and after a restart from that generation
-# they come twice. With the barrier nobody is released before every pipe is
-# saved, the wait runs out and says so, and the restart is exact.
+# interleaving instead of hoping for it:
+# - by default the reader saves the pipe: if the writer is released after
+#   its own snapshot before the pipe is saved (the bug), the records it
+#   writes meanwhile are saved in the pipe although the writer's image has
+#   not written them yet, and after a restart they come twice;
+# - with "keep" the writer keeps a read end and saves the pipe, the reader
+#   is slower and leaves records in it: a reader released before the save
+#   takes records that are then in neither its image nor the saved pipe,
+#   and after a restart they are lost.
+# With the barrier nobody is released before every pipe is saved, the wait
+# runs out and says so, and the restart is exact.
 #
 # CKPT_LIBDIR must name the directory of libckpt.so, ckpt-restore and
 # ckpt-agent.
 set -u
-ckpt=$1 prog=$2
+ckpt=$1 prog=$2 mode=${3:-}
 . "$(dirname "$0")/tree_lib.sh"
 tree_setup tree-barrier
 timeout_s=${PROGRESS_TIMEOUT:-120}
@@ -33,10 +38,11 @@ fail() {
 	exit 1
 }
 
-CKPT_FAULT=libckpt_tree_pipe_save_late "$ckpt" run -- "$prog" >"$work/out" 2>"$work/err" &
+CKPT_FAULT=libckpt_tree_pipe_save_late "$ckpt" run -- "$prog" $mode >"$work/out" 2>"$work/err" &
 runpid=$!
 # The reader has taken records: the writer is in mid-stream (it writes
-# 8000, one every 250 us at the fastest) whatever the load.
+# 8000, one every 250 us at the fastest; with keep the reader takes one
+# every 1 ms at the fastest) whatever the load.
 deadline=$((SECONDS + timeout_s))
 until grep -q '^reader: 500 records' "$work/out"; do
 	kill -0 "$runpid" 2>/dev/null || fail "the run ended before the reader took 500 records"
