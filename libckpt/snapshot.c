@@ -95,9 +95,10 @@ struct eng_arena {
 	char cmdline[8192];			    /* its text */
 	char exe[4096];				    /* /proc/self/exe */
 	uint32_t argc;				    /* argv entries */
-	bool saves_pipes;			    /* the files record holds room for the bytes of
-			   * pipes this process saves for its tree */
-	bool pipes_saved; /* ... and they were read (once per generation) */
+	/* The files record holds room for the bytes of pipes this process
+	 * saves for its tree (it takes part in the pipe barrier) ... */
+	bool saves_pipes;
+	bool pipes_saved; /* ... and they were read: once per generation */
 };
 
 /* Result page shared with the child (MAP_SHARED: the child's writes must

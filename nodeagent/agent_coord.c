@@ -697,12 +697,17 @@ static void agent_coord_write(struct agent_coord *co)
  * answered, so no process is released (a non-final one is, right after its
  * snapshot) and writes into or reads from such a pipe before its bytes are
  * saved. Bounded by the PREPARE bound: one tee(2) per pipe. Returns false
- * when no participant saves pipes (then nothing was sent) or after aborting.
+ * when no participant saves pipes (nothing sent: WRITE comes next), true
+ * when the phase began or the generation was aborted.
  */
 static bool agent_coord_save_pipes(struct agent_coord *co)
 {
 	struct agent_part *p;
 
+	for (p = co->parts; p && !p->pipes; p = p->next)
+		;
+	if (!p)
+		return false;
 	co->phase = AGENT_PHASE_PIPES;
 	co->pending = 0;
 	for (p = co->parts; p; p = p->next) {
@@ -722,8 +727,6 @@ static bool agent_coord_save_pipes(struct agent_coord *co)
 		p->state = AGENT_PART_SAVING;
 		co->pending++;
 	}
-	if (!co->pending)
-		return false;
 	log_info("generation %lld: %u process(es) save the bytes of pipes shared in their tree "
 		 "before anyone is released",
 		 (long long)co->gen, co->pending);
