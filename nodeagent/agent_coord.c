@@ -696,13 +696,15 @@ static void agent_coord_write(struct agent_coord *co)
  * every participant is still stopped; "write" goes out only once each has
  * answered, so no process is released (a non-final one is, right after its
  * snapshot) and writes into or reads from such a pipe before its bytes are
- * saved. Bounded by the PREPARE bound: one tee(2) per pipe. Returns false
+ * saved. Bounded by what is left of the PREPARE bound: one tee(2) per
+ * pipe. Returns false
  * when no participant saves pipes (nothing sent: WRITE comes next), true
  * when the phase began or the generation was aborted.
  */
 static bool agent_coord_save_pipes(struct agent_coord *co)
 {
 	struct agent_part *p;
+	int left;
 
 	for (p = co->parts; p && !p->pipes; p = p->next)
 		;
@@ -730,7 +732,11 @@ static bool agent_coord_save_pipes(struct agent_coord *co)
 	log_info("generation %lld: %u process(es) save the bytes of pipes shared in their tree "
 		 "before anyone is released",
 		 (long long)co->gen, co->pending);
-	agent_coord_arm_timer(co, co->conf.phase_timeout_s);
+	/* PREPARE and PIPES share one bound, so that a generation still takes
+	 * at most two phase bounds and the commit (what `ckpt checkpoint`
+	 * waits for by default). */
+	left = co->conf.phase_timeout_s - (int)(elapsed_ms(&co->t0) / 1000);
+	agent_coord_arm_timer(co, left < 1 ? 1 : left);
 	return true;
 }
 
