@@ -63,6 +63,7 @@ struct agent_coord {
 	struct event *phase_timer;	 /* aborts a phase that takes too long */
 	struct event *kick;		 /* starts a queued generation from the loop */
 	struct timespec t_write;	 /* monotonic start of the WRITE phase */
+	struct timespec t_pipes;	 /* monotonic start of the PIPES phase */
 	uint64_t last_bytes;		 /* total image size of the newest generation */
 	uint64_t write_bps;		 /* write bandwidth measured last, 0 unknown */
 
@@ -712,6 +713,7 @@ static bool agent_coord_save_pipes(struct agent_coord *co)
 		return false;
 	co->phase = AGENT_PHASE_PIPES;
 	co->pending = 0;
+	clock_gettime(CLOCK_MONOTONIC, &co->t_pipes);
 	for (p = co->parts; p; p = p->next) {
 		int ret;
 
@@ -1007,7 +1009,14 @@ static int on_pipes_saved(struct agent_coord *co, struct agent_part *p)
 	}
 	p->state = AGENT_PART_SAVED;
 	if (--co->pending == 0) {
+		struct timespec now;
+
 		evtimer_del(co->phase_timer);
+		/* What the barrier added to every process's pause. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_info("generation %lld: pipes saved in %.2f ms", (long long)co->gen,
+			 (double)(now.tv_sec - co->t_pipes.tv_sec) * 1e3 +
+				 (double)(now.tv_nsec - co->t_pipes.tv_nsec) / 1e6);
 		agent_coord_write(co);
 	}
 	return 0;
