@@ -1,7 +1,8 @@
 /* agent_client.c - the checkpoint thread: the process side of the local
  * protocol with the node agent (docs/protocol.md, docs/engine.md).
  *
- *   register -> register_ok; prepare -> ready|error; write -> written|error;
+ *   register -> register_ok; prepare -> ready|error;
+ *   [save_pipes -> pipes_saved|error]; write -> written|error;
  *   resume | abort | exit.
  *
  * Frames are the project's wire format (4-byte big-endian length, one JSON
@@ -732,6 +733,29 @@ out_outside:
 	return -EPERM;
 }
 
+/*
+ * "save_pipes": reads the bytes of the pipes this process saves for its
+ * tree, while every process of the generation is still stopped, and says
+ * so. Asked of a process that did not say it saves pipes, or once the
+ * threads run again, it is refused: the cut would not hold.
+ */
+static int eng_save_pipes(struct eng_conn *c, int64_t gen)
+{
+	char why[512];
+	int64_t g = -1;
+
+	if (!eng_get_int(c->rx, "gen", &g) || g != gen)
+		return eng_send_error(c, gen, "save_pipes for another generation");
+	if (!eng_quiesced() || !eng_snapshot_saves_pipes())
+		return eng_send_error(c, gen,
+				      "save_pipes to a process that saves no pipe, or after its "
+				      "threads were released");
+	if (eng_snapshot_save_pipes(why, sizeof(why)) < 0)
+		return eng_send_error(c, gen, why);
+	return eng_send(c, "{\"v\":%d,\"type\":\"pipes_saved\",\"gen\":%lld}", PROTO_VERSION,
+			(long long)gen);
+}
+
 static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 {
 	struct eng_write_req req;
@@ -766,8 +790,11 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 		eng_release();
 		return eng_send_error(c, gen, why);
 	}
-	ret = eng_send(c, "{\"v\":%d,\"type\":\"ready\",\"gen\":%lld}", PROTO_VERSION,
-		       (long long)gen);
+	/* A process that saves pipe bytes for its tree says so: in a
+	 * non-final generation the coordinator then asks it to save them
+	 * before it releases anyone (the pipe barrier). */
+	ret = eng_send(c, "{\"v\":%d,\"type\":\"ready\",\"gen\":%lld%s}", PROTO_VERSION,
+		       (long long)gen, eng_snapshot_saves_pipes() ? ",\"pipes\":true" : "");
 	while (ret >= 0) {
 		ret = eng_recv(c, type, sizeof(type), ENG_STOPPED_MAX_MS);
 		if (ret == -ETIMEDOUT)
@@ -776,7 +803,9 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 				ENG_STOPPED_MAX_MS / 1000);
 		if (ret < 0)
 			break;
-		if (!strcmp(type, "write")) {
+		if (!strcmp(type, "save_pipes")) {
+			ret = eng_save_pipes(c, gen);
+		} else if (!strcmp(type, "write")) {
 			int64_t level = 3;
 			int64_t nthr = 0;
 			bool final = false;

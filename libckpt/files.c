@@ -1313,6 +1313,24 @@ ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len)
 	return (ssize_t)len;
 }
 
+bool ckpt_files_tree_pipes_saved(const void *rec, size_t len)
+{
+	const char *buf = rec;
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos + sizeof(struct files_rec_fd) <= len) {
+		struct files_rec_fd e;
+
+		files_get(buf, pos, &e);
+		if (e.kind == FILES_KIND_TREE_PIPE && e.dup_of < 0 && e.data_len)
+			return true;
+		if (!e.size)
+			break;
+		pos += e.size;
+	}
+	return false;
+}
+
 /* ---- restore: validation ----------------------------------------------- */
 
 /* Finds the entry of descriptor @fd among the first @end bytes (entries

@@ -79,6 +79,10 @@ void ckpt_files_use_tree_pipes(const struct ckpt_tree_pipe_fd *v, size_t n);
  * to what they take. Returns the new length, or -errno.
  */
 ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len);
+/* Whether the captured files record @rec of @len bytes holds room for the
+ * bytes of a pipe this process saves for its tree: it then takes part in
+ * the pipe barrier (docs/process-trees.md). */
+bool ckpt_files_tree_pipes_saved(const void *rec, size_t len);
 /* One description of a pipe shared in the tree, as a files record holds
  * it: for 'ckpt restart', which makes each such pipe once. */
 struct ckpt_tree_pipe_ent {

@@ -119,6 +119,15 @@ int eng_snapshot_prepare(char *why, size_t why_len);
 /* After eng_snapshot_prepare(): leaves [start, start + len) out of the
  * image (the MPI lower half). Returns 0, -E2BIG when too many ranges. */
 int eng_snapshot_exclude(uint64_t start, uint64_t len);
+/* After eng_snapshot_prepare(): whether this process saves the bytes of
+ * pipes shared in its tree, and so answers "save_pipes" (the pipe barrier,
+ * docs/process-trees.md). */
+bool eng_snapshot_saves_pipes(void);
+/* After eng_snapshot_prepare(), every process of the generation stopped:
+ * reads the bytes of those pipes into the image's files record, once
+ * (eng_snapshot_write() does it itself when this was not called). Returns
+ * 0 or -errno with the reason in @why. */
+int eng_snapshot_save_pipes(char *why, size_t why_len);
 /* Drops what eng_snapshot_prepare() set up (after abort or after writing). */
 void eng_snapshot_discard(void);
 /* Writes the image of the quiesced process in a raw-clone()d child. Calls

@@ -21,6 +21,7 @@
 #include "incr.h"
 #include "mpi_split.h"
 
+#include "fault.h"
 #include "img.h"
 #include "log.h"
 #include "subsys.h"
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
@@ -93,6 +95,10 @@ struct eng_arena {
 	char cmdline[8192];			    /* its text */
 	char exe[4096];				    /* /proc/self/exe */
 	uint32_t argc;				    /* argv entries */
+	/* The files record holds room for the bytes of pipes this process
+	 * saves for its tree (it takes part in the pipe barrier) ... */
+	bool saves_pipes;
+	bool pipes_saved; /* ... and they were read: once per generation */
 };
 
 /* Result page shared with the child (MAP_SHARED: the child's writes must
@@ -207,8 +213,12 @@ int eng_snapshot_prepare(char *why, size_t why_len)
 			goto out_discard;
 		}
 		eng_arena->subsys_len[i] = (size_t)n;
+		if (ss == &ckpt_files_subsys)
+			eng_arena->saves_pipes =
+				ckpt_files_tree_pipes_saved(eng_arena->subsys + used, (size_t)n);
 		used += (size_t)n;
 	}
+	eng_arena->pipes_saved = false;
 	return 0;
 
 out_discard:
@@ -753,14 +763,71 @@ static void eng_plan(struct eng_arena *a, const struct eng_write_req *req)
 	eng_incr_plan((uint64_t)req->gen, req->path, &a->opts, eng_plan_next, &it);
 }
 
-/* The bytes of the pipes this process saves for its tree are read at write
- * time, when every process of the tree is stopped (at prepare the writers
- * may still be running): the files record shrinks to them and the records
- * after it move down. */
+/* Longest the test point below waits for another process to touch a pipe:
+ * far beyond a scheduling delay on a loaded machine, well within the
+ * coordinator's phase bound. */
+#define ENG_SAVE_LATE_MS 10000
+
+/*
+ * Test only (CKPT_FAULT=libckpt_tree_pipe_save_late, tests/standalone/
+ * tree_pipe_barrier.sh): before reading the bytes of the pipes it saves for
+ * its tree, the process waits until the count buffered in one of them
+ * changes, at most ENG_SAVE_LATE_MS, and says which came first. A change
+ * means another process of the tree ran between the cut and the save (it
+ * was released), so the saved bytes and its memory are not one cut; this
+ * forces the latest possible save instead of leaving it to the scheduler.
+ */
+static void eng_tree_pipes_late(const void *rec, size_t len)
+{
+	struct ckpt_tree_pipe_ent ents[CKPT_TREE_PIPES_MAX];
+	int before[CKPT_TREE_PIPES_MAX];
+	struct timespec ms = { 0, 1000000 };
+	double t0;
+	int n;
+
+	/* Only a process that saves pipes gets here: one getenv() it is. */
+	if (!proto_fault("libckpt_tree_pipe_save_late"))
+		return;
+	n = ckpt_files_tree_pipe_ends(rec, len, ents, CKPT_TREE_PIPES_MAX);
+	for (int i = 0; i < n; i++) {
+		before[i] = 0;
+		if (!ents[i].data_len || ioctl(ents[i].fd, FIONREAD, &before[i]) < 0)
+			ents[i].data_len = 0;
+	}
+	t0 = eng_clock_ms();
+	while (eng_clock_ms() - t0 < ENG_SAVE_LATE_MS) {
+		for (int i = 0; i < n; i++) {
+			int now = before[i];
+
+			if (!ents[i].data_len || ioctl(ents[i].fd, FIONREAD, &now) < 0 ||
+			    now == before[i])
+				continue;
+			log_warn(
+				"libckpt_tree_pipe_save_late: fd %d held %d bytes when its save began, "
+				"%d after %.0f ms: another process of the tree ran before the "
+				"save",
+				ents[i].fd, before[i], now, eng_clock_ms() - t0);
+			return;
+		}
+		nanosleep(&ms, NULL);
+	}
+	log_warn("libckpt_tree_pipe_save_late: no process of the tree touched the pipes saved here "
+		 "in %d ms before their save",
+		 ENG_SAVE_LATE_MS);
+}
+
+/* The bytes of the pipes this process saves for its tree are read once
+ * every process of the tree is stopped (at prepare the writers may still
+ * be running), and before any of them is released: at "save_pipes" in a
+ * non-final generation (the pipe barrier), else at write. The files record
+ * shrinks to them and the records after it move down. Once per generation. */
 static int eng_tree_pipes_fill(struct eng_arena *a)
 {
 	size_t off = 0;
 	size_t total = 0;
+
+	if (!a->saves_pipes || a->pipes_saved)
+		return 0;
 
 	for (size_t i = 0; i < ckpt_subsys_count; i++)
 		total += a->subsys_len[i];
@@ -771,6 +838,7 @@ static int eng_tree_pipes_fill(struct eng_arena *a)
 			off += a->subsys_len[i];
 			continue;
 		}
+		eng_tree_pipes_late(a->subsys + off, a->subsys_len[i]);
 		n = ckpt_files_tree_pipes_fill(a->subsys + off, a->subsys_len[i]);
 		if (n < 0)
 			return (int)n;
@@ -779,7 +847,29 @@ static int eng_tree_pipes_fill(struct eng_arena *a)
 		a->subsys_len[i] = (size_t)n;
 		break;
 	}
+	a->pipes_saved = true;
 	return 0;
+}
+
+bool eng_snapshot_saves_pipes(void)
+{
+	return eng_arena && eng_arena->saves_pipes;
+}
+
+int eng_snapshot_save_pipes(char *why, size_t why_len)
+{
+	int ret;
+
+	if (!eng_arena) {
+		snprintf(why, why_len, "save_pipes without prepare");
+		return -EINVAL;
+	}
+	ret = eng_tree_pipes_fill(eng_arena);
+	if (ret < 0)
+		snprintf(why, why_len,
+			 "cannot save the bytes of a pipe shared in the process tree: %s",
+			 strerror(-ret));
+	return ret;
 }
 
 int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res)

@@ -23,12 +23,13 @@ enum agent_phase {
 	AGENT_PHASE_IDLE = 0, /* no generation running */
 	AGENT_PHASE_PREPARE,  /* waiting for every "ready" */
 	AGENT_PHASE_WRITE,    /* waiting for every "written" */
+	AGENT_PHASE_PIPES,    /* waiting for every "pipes_saved" */
 };
 
-static const char *const agent_phase_names[] = { "idle", "prepare", "write" };
+static const char *const agent_phase_names[] = { "idle", "prepare", "write", "pipes" };
 
 static const char *const agent_part_state_names[] = {
-	"running", "preparing", "ready", "writing", "written",
+	"running", "preparing", "ready", "writing", "written", "saving pipes", "pipes saved",
 };
 
 /* One task of a job. */
@@ -62,6 +63,7 @@ struct agent_coord {
 	struct event *phase_timer;	 /* aborts a phase that takes too long */
 	struct event *kick;		 /* starts a queued generation from the loop */
 	struct timespec t_write;	 /* monotonic start of the WRITE phase */
+	struct timespec t_pipes;	 /* monotonic start of the PIPES phase */
 	uint64_t last_bytes;		 /* total image size of the newest generation */
 	uint64_t write_bps;		 /* write bandwidth measured last, 0 unknown */
 
@@ -279,7 +281,8 @@ static void agent_coord_on_timeout(evutil_socket_t fd, short what, void *arg)
 				       (unsigned long long)co->last_bytes,
 				       (unsigned long long)co->write_bps);
 	for (p = co->parts; p && len < sizeof(reason); p = p->next) {
-		if (p->state == AGENT_PART_PREPARING || p->state == AGENT_PART_WRITING)
+		if (p->state == AGENT_PART_PREPARING || p->state == AGENT_PART_WRITING ||
+		    p->state == AGENT_PART_SAVING)
 			len += (size_t)snprintf(reason + len, sizeof(reason) - len, " %s",
 						part_name(p));
 	}
@@ -688,6 +691,57 @@ static void agent_coord_write(struct agent_coord *co)
 	agent_coord_arm_timer(co, agent_coord_write_timeout(co));
 }
 
+/*
+ * PIPES: the pipe barrier (docs/process-trees.md). A process whose "ready"
+ * said it saves the bytes of pipes shared in its tree reads them now, while
+ * every participant is still stopped; "write" goes out only once each has
+ * answered, so no process is released (a non-final one is, right after its
+ * snapshot) and writes into or reads from such a pipe before its bytes are
+ * saved. Bounded by what is left of the PREPARE bound: one tee(2) per
+ * pipe. Returns false
+ * when no participant saves pipes (nothing sent: WRITE comes next), true
+ * when the phase began or the generation was aborted.
+ */
+static bool agent_coord_save_pipes(struct agent_coord *co)
+{
+	struct agent_part *p;
+	int left;
+
+	for (p = co->parts; p && !p->pipes; p = p->next)
+		;
+	if (!p)
+		return false;
+	co->phase = AGENT_PHASE_PIPES;
+	co->pending = 0;
+	clock_gettime(CLOCK_MONOTONIC, &co->t_pipes);
+	for (p = co->parts; p; p = p->next) {
+		int ret;
+
+		if (!p->pipes)
+			continue;
+		ret = part_send_simple(p, PROTO_MSG_SAVE_PIPES, co->gen);
+		if (ret) {
+			char reason[PROTO_MSG_TEXT_MAX];
+
+			snprintf(reason, sizeof(reason), "cannot send save_pipes to %s: %s",
+				 part_name(p), strerror(-ret));
+			agent_coord_abort(co, PROTO_E_INTERNAL, reason);
+			return true;
+		}
+		p->state = AGENT_PART_SAVING;
+		co->pending++;
+	}
+	log_info("generation %lld: %u process(es) save the bytes of pipes shared in their tree "
+		 "before anyone is released",
+		 (long long)co->gen, co->pending);
+	/* PREPARE and PIPES share one bound, so that a generation still takes
+	 * at most two phase bounds and the commit (what `ckpt checkpoint`
+	 * waits for by default). */
+	left = co->conf.phase_timeout_s - (int)(elapsed_ms(&co->t0) / 1000);
+	agent_coord_arm_timer(co, left < 1 ? 1 : left);
+	return true;
+}
+
 /* COMMIT, then RESUME or EXIT. */
 static void agent_coord_commit(struct agent_coord *co)
 {
@@ -813,6 +867,7 @@ static void agent_coord_start(struct agent_coord *co)
 		 co->nparts, co->trigger, co->kill ? ", final" : "");
 	for (p = co->parts; p; p = p->next) {
 		p->state = AGENT_PART_PREPARING;
+		p->pipes = false;
 		p->size = 0;
 		p->xxh64[0] = '\0';
 		co->pending++;
@@ -920,17 +975,49 @@ static bool tree_children_registered(struct agent_coord *co)
 	return true;
 }
 
-static int on_ready(struct agent_coord *co, struct agent_part *p)
+static int on_ready(struct agent_coord *co, struct agent_part *p, const struct json_object *msg)
 {
+	bool pipes;
+
 	if (co->phase != AGENT_PHASE_PREPARE || p->state != AGENT_PART_PREPARING) {
 		log_warn("%s: \"ready\" outside of PREPARE", part_name(p));
 		return -EPROTO;
 	}
+	if (proto_msg_get_bool_opt(msg, "pipes", false, &pipes)) {
+		log_warn("%s: bad \"ready\": %s", part_name(p), proto_msg_why());
+		return -EPROTO;
+	}
+	p->pipes = pipes;
 	p->state = AGENT_PART_READY;
 	if (--co->pending == 0) {
 		evtimer_del(co->phase_timer);
-		if (tree_children_registered(co))
+		if (!tree_children_registered(co))
+			return 0;
+		/* A final generation releases nobody before EXIT: every
+		 * process reads its pipes at WRITE, all of them stopped. */
+		if (co->kill || !agent_coord_save_pipes(co))
 			agent_coord_write(co);
+	}
+	return 0;
+}
+
+static int on_pipes_saved(struct agent_coord *co, struct agent_part *p)
+{
+	if (co->phase != AGENT_PHASE_PIPES || p->state != AGENT_PART_SAVING) {
+		log_warn("%s: \"pipes_saved\" without \"save_pipes\"", part_name(p));
+		return -EPROTO;
+	}
+	p->state = AGENT_PART_SAVED;
+	if (--co->pending == 0) {
+		struct timespec now;
+
+		evtimer_del(co->phase_timer);
+		/* What the barrier added to every process's pause. */
+		clock_gettime(CLOCK_MONOTONIC, &now);
+		log_info("generation %lld: pipes saved in %.2f ms", (long long)co->gen,
+			 (double)(now.tv_sec - co->t_pipes.tv_sec) * 1e3 +
+				 (double)(now.tv_nsec - co->t_pipes.tv_nsec) / 1e6);
+		agent_coord_write(co);
 	}
 	return 0;
 }
@@ -1001,7 +1088,8 @@ int agent_coord_on_message(struct agent_coord *co, struct agent_part *p,
 	enum proto_msg_type type = proto_msg_type(msg);
 	int64_t gen;
 
-	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR) {
+	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR &&
+	    type != PROTO_MSG_T_PIPES_SAVED) {
 		log_warn("%s sent unexpected message type \"%s\"", part_name(p),
 			 json_object_get_string(json_object_object_get(msg, "type")));
 		return -EPROTO;
@@ -1028,7 +1116,9 @@ int agent_coord_on_message(struct agent_coord *co, struct agent_part *p,
 		return -EPROTO;
 	}
 	if (type == PROTO_MSG_T_READY)
-		return on_ready(co, p);
+		return on_ready(co, p, msg);
+	if (type == PROTO_MSG_T_PIPES_SAVED)
+		return on_pipes_saved(co, p);
 	return on_written(co, p, msg);
 }
 

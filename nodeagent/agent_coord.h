@@ -8,6 +8,10 @@
  * calls. One generation runs at a time:
  *
  *   PREPARE  every participant quiesces and answers "ready"
+ *   PIPES    only in a non-final generation whose "ready"s said so: the
+ *            processes that save the bytes of pipes shared in their tree
+ *            save them and answer "pipes_saved", while every participant
+ *            is still stopped (docs/process-trees.md, "The pipe barrier")
  *   WRITE    every participant writes its image into gen-G.tmp/
  *   COMMIT   MANIFEST.json is written and gen-G.tmp renamed to gen-G
  *   RESUME   or EXIT for a final checkpoint
@@ -46,6 +50,8 @@ enum agent_part_state {
 	AGENT_PART_READY,     /* answered "ready" */
 	AGENT_PART_WRITING,   /* sent "write", waiting for "written" */
 	AGENT_PART_WRITTEN,   /* image written and reported */
+	AGENT_PART_SAVING,    /* sent "save_pipes", waiting for "pipes_saved" */
+	AGENT_PART_SAVED,     /* answered "pipes_saved" */
 };
 
 /* Longest image file name inside a generation directory. */
@@ -74,6 +80,8 @@ struct agent_part {
 	int64_t restored_gen;		  /* generation it was restored from, or -1 */
 	uint64_t seq;			  /* registration order, for stable sorting */
 	enum agent_part_state state;	  /* progress in the current generation */
+	bool pipes;			  /* its "ready" said it saves the bytes of
+					   * pipes shared in its tree */
 	int64_t image_rank;		  /* rank its image is filed under: @rank, or a
 					 * free one for a forked process sharing it */
 	char image[AGENT_IMAGE_NAME_MAX]; /* its image name in this generation */
@@ -109,7 +117,7 @@ struct agent_waiter {
 
 /* Tunables, read from the environment by the agent's main. */
 struct agent_coord_conf {
-	int phase_timeout_s; /* bound on PREPARE, and on WRITE when set ... */
+	int phase_timeout_s; /* bound on PREPARE and PIPES, and on WRITE when set ... */
 	bool phase_fixed;    /* ... by the site; else WRITE's is derived, at least it */
 	int keep;	     /* committed generations kept (>= 1) */
 	int exit_status;     /* status sent with "exit" after a --kill */

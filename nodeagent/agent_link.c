@@ -538,6 +538,7 @@ static int link_on_frame(void *arg, const struct json_object *msg)
 	case PROTO_MSG_T_LEAVE:
 	case PROTO_MSG_T_READY:
 	case PROTO_MSG_T_WRITTEN:
+	case PROTO_MSG_T_PIPES_SAVED:
 	case PROTO_MSG_T_ERROR:
 		if (c->role == LINK_AGENT)
 			return link_on_part_msg(c, msg);

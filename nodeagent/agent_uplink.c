@@ -215,7 +215,8 @@ static int uplink_on_part_msg(struct agent_uplink *u, const struct json_object *
 	 * and this exit, the moment a poll found in CI (issue 12, item 10). */
 	if (type == PROTO_MSG_T_EXIT && u->exit_hook && proto_fault("agent_relay_poll_at_exit"))
 		u->exit_hook(u->exit_arg);
-	if (type == PROTO_MSG_T_PREPARE || type == PROTO_MSG_T_WRITE)
+	if (type == PROTO_MSG_T_PREPARE || type == PROTO_MSG_T_SAVE_PIPES ||
+	    type == PROTO_MSG_T_WRITE)
 		up->gen = gen;
 	else if (type == PROTO_MSG_T_RESUME || type == PROTO_MSG_T_EXIT ||
 		 type == PROTO_MSG_T_ABORT)
@@ -369,7 +370,8 @@ static int be_part_message(void *ctx, struct agent_part *part, const struct json
 	int64_t gen = -1;
 	int ret;
 
-	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR) {
+	if (type != PROTO_MSG_T_READY && type != PROTO_MSG_T_WRITTEN && type != PROTO_MSG_T_ERROR &&
+	    type != PROTO_MSG_T_PIPES_SAVED) {
 		log_warn("%s sent unexpected message type \"%s\"", part->ops->name(part),
 			 json_object_get_string(json_object_object_get(msg, "type")));
 		return -EPROTO;

@@ -32,6 +32,8 @@ static const char *const msg_type_names[PROTO_MSG_T_COUNT] = {
 	[PROTO_MSG_T_ERROR] = PROTO_MSG_ERROR,
 	[PROTO_MSG_T_DRAIN_SUM] = PROTO_MSG_DRAIN_SUM,
 	[PROTO_MSG_T_LEAVE] = PROTO_MSG_LEAVE,
+	[PROTO_MSG_T_SAVE_PIPES] = PROTO_MSG_SAVE_PIPES,
+	[PROTO_MSG_T_PIPES_SAVED] = PROTO_MSG_PIPES_SAVED,
 };
 
 enum proto_msg_type proto_msg_type_from_name(const char *name)

@@ -37,6 +37,8 @@ struct json_object;
 #define PROTO_MSG_ERROR	       "error"	      /* reply to any refused request */
 #define PROTO_MSG_DRAIN_SUM    "drain_sum"    /* MPI drain: counters up, global sums/maxima down */
 #define PROTO_MSG_LEAVE	       "leave"	      /* node agent -> coordinator: a process left */
+#define PROTO_MSG_SAVE_PIPES   "save_pipes"   /* coordinator -> ... -> processes: save tree pipes */
+#define PROTO_MSG_PIPES_SAVED  "pipes_saved"  /* processes -> ... -> coordinator: pipes saved */
 
 /* The same types as numbers, for switch statements. Not sent on the wire;
  * values may change between builds. */
@@ -60,6 +62,8 @@ enum proto_msg_type {
 	PROTO_MSG_T_ERROR,
 	PROTO_MSG_T_DRAIN_SUM,
 	PROTO_MSG_T_LEAVE,
+	PROTO_MSG_T_SAVE_PIPES,
+	PROTO_MSG_T_PIPES_SAVED,
 	PROTO_MSG_T_COUNT, /* number of entries, not a type */
 };
 
