@@ -54,6 +54,8 @@ const struct replay_fn_info replay_fns[REPLAY_FN_COUNT] = {
 	[REPLAY_COMM_GROUP] = { "MPI_Comm_group", G, REPLAY_MAKES, { C, 0 } },
 	[REPLAY_COMM_SET_ERRHANDLER] = { "MPI_Comm_set_errhandler", C, REPLAY_CHANGES, { E, 0 } },
 	[REPLAY_COMM_GET_ERRHANDLER] = { "MPI_Comm_get_errhandler", E, REPLAY_MAKES, { C, 0 } },
+	/* trampoline slot: num[0] */
+	[REPLAY_ERRHANDLER_CREATE] = { "MPI_Comm_create_errhandler", E, REPLAY_MAKES, { 0, 0 } },
 	[REPLAY_ERRHANDLER_FREE] = { "MPI_Errhandler_free", E, REPLAY_FREES, { 0, 0 } },
 	[REPLAY_COMM_SET_NAME] = { "MPI_Comm_set_name", C, REPLAY_CHANGES, { 0, 0 } },
 	[REPLAY_GROUP_INCL] = { "MPI_Group_incl", G, REPLAY_MAKES, { G, 0 } },

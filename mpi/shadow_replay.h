@@ -35,6 +35,7 @@ enum replay_fn {
 	REPLAY_COMM_SET_ERRHANDLER,
 	REPLAY_COMM_GET_ERRHANDLER,
 	REPLAY_ERRHANDLER_FREE,
+	REPLAY_ERRHANDLER_CREATE,
 	REPLAY_COMM_SET_NAME,
 	REPLAY_GROUP_INCL,
 	REPLAY_GROUP_EXCL,
@@ -190,5 +191,10 @@ int shadow_op_replay_create(int slot, int commute, MPI_Op vop);
 /* shadow_custom.c: frees user operation @vop (made again by
  * shadow_op_replay_create) in the lower half. */
 int shadow_op_replay_free(MPI_Op vop);
+
+/* shadow_errhandler.c: makes user error handler @verrh again in its
+ * trampoline slot @slot. Returns the real MPI_Comm_create_errhandler's
+ * result. */
+int shadow_errhandler_replay_create(int slot, MPI_Errhandler verrh);
 
 #endif

@@ -343,6 +343,11 @@ static int replay_rec_run(const struct replay_ctx *c, const struct replay_rec *r
 	case REPLAY_INFO_CREATE:
 		rc = shadow_real_MPI_Info_create(&info);
 		return replay_local_remade(c, r, rc, info);
+	case REPLAY_ERRHANDLER_CREATE:
+		rc = shadow_errhandler_replay_create(r->num[0], r->handle);
+		if (rc == MPI_SUCCESS)
+			replay_remade++;
+		return rc == MPI_SUCCESS ? 0 : replay_fail(c, r, rc, NULL);
 	case REPLAY_OP_CREATE:
 		rc = shadow_op_replay_create(r->num[0], r->num[1], r->handle);
 		if (rc == MPI_SUCCESS)

@@ -1,8 +1,9 @@
 /* mpi_conformance.c - MPI results that must not change under the shadow
  * libmpich.so.12: point-to-point (blocking, non-blocking, ANY_SOURCE, a large
  * message, persistent), collectives with their v variants, blocking and
- * non-blocking, Comm_split/dup/create, groups, derived datatypes, Probe, a user reduction, error codes and
- * user keyvals with their copy and delete callbacks.
+ * non-blocking, Comm_split/dup/create, groups, derived datatypes, Probe, a
+ * user reduction, error codes, a user error handler, and user keyvals with
+ * their copy and delete callbacks.
  *
  * Every rank prints one line per check ("rank R name: values"), in rank
  * order through rank 0, with the values a correct MPI must give; a check
@@ -663,6 +664,45 @@ static void check_icollectives(void)
 	free(sbuf);
 }
 
+/* ---- a user error handler ---- */
+
+static int errh_calls;
+static int errh_class;
+static MPI_Comm errh_comm;
+
+static void count_errors(MPI_Comm *comm, int *code, ...)
+{
+	errh_calls++;
+	MPI_Error_class(*code, &errh_class);
+	errh_comm = *comm;
+}
+
+/* The handler gets the application's communicator and the error's code,
+ * from a failing call and from MPI_Comm_call_errhandler, and the failing
+ * call still returns the code. */
+static void check_user_errhandler(void)
+{
+	MPI_Errhandler eh;
+	MPI_Comm d;
+	int v = 0;
+	int rc;
+	int cls = -1;
+	int ok;
+
+	MPI_Comm_dup(MPI_COMM_WORLD, &d);
+	MPI_Comm_create_errhandler(count_errors, &eh);
+	MPI_Comm_set_errhandler(d, eh);
+	MPI_Errhandler_free(&eh); /* d keeps it */
+	rc = MPI_Send(&v, 1, MPI_INT, size + 5, 0, d);
+	MPI_Error_class(rc, &cls);
+	ok = errh_calls == 1 && errh_class == MPI_ERR_RANK && errh_comm == d && cls == MPI_ERR_RANK;
+	MPI_Comm_call_errhandler(d, MPI_ERR_OTHER);
+	ok = ok && errh_calls == 2 && errh_class == MPI_ERR_OTHER && errh_comm == d;
+	report(ok, "user-errhandler", "calls %d class %d own comm %d", errh_calls, errh_class,
+	       errh_comm == d);
+	MPI_Comm_free(&d);
+}
+
 /* ---- user keyvals and attributes ---- */
 
 struct attr_log {
@@ -798,6 +838,7 @@ int main(int argc, char **argv)
 	check_probe();
 	check_errors();
 	check_icollectives();
+	check_user_errhandler();
 	check_attributes();
 
 	memset(all, 0, sizeof(all));

@@ -138,6 +138,16 @@ static void make_topologies(void)
 	MPI_Graph_create(MPI_COMM_WORLD, size, index, edges, 0, &comms[11]);
 }
 
+/* A user error handler on comms[7]: it must be called, with the
+ * application's handle, before and after replay (fp_comm). */
+static MPI_Comm errh_comm;
+
+static void note_error(MPI_Comm *comm, int *code, ...)
+{
+	(void)code;
+	errh_comm = *comm;
+}
+
 static void make_comms(void)
 {
 	MPI_Group world_group;
@@ -186,6 +196,11 @@ static void make_comms(void)
 	MPI_Comm_free(&tmp);
 	MPI_Comm_dup(MPI_COMM_WORLD, &comms[7]);
 	MPI_Comm_set_name(comms[7], "after-churn");
+	MPI_Errhandler user_eh;
+
+	MPI_Comm_create_errhandler(note_error, &user_eh);
+	MPI_Comm_set_errhandler(comms[7], user_eh);
+	MPI_Errhandler_free(&user_eh);
 	MPI_Comm_set_name(MPI_COMM_WORLD, "renamed-world");
 	make_topologies();
 }
@@ -398,6 +413,11 @@ static void fp_comm(struct fp *f, int i)
 	       : eh == MPI_ERRORS_ARE_FATAL ? "fatal"
 					    : "other",
 	       sum);
+	if (eh != MPI_ERRORS_RETURN && eh != MPI_ERRORS_ARE_FATAL) {
+		errh_comm = MPI_COMM_NULL;
+		MPI_Comm_call_errhandler(c, MPI_ERR_OTHER);
+		fp_add(f, " user errh called with own handle %d", errh_comm == c);
+	}
 	MPI_Errhandler_free(&eh);
 	MPI_Comm_group(c, &g);
 	fp_group_members(f, g);
