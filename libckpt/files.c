@@ -155,6 +155,8 @@ struct files_msg {
 /* A pipe of this process also held by other processes of the tree. */
 struct files_tpipe {
 	uint64_t ino;	   /* pipe id (st_ino) */
+	uint64_t dev;	   /* a named pipe's st_dev (0 for a pipe) */
+	bool fifo;	   /* a named pipe, opened by path */
 	bool own_r;	   /* this process holds a read end */
 	bool own_w;	   /* this process holds a write end */
 	bool other_r;	   /* another process of the tree holds a read end */
@@ -401,6 +403,12 @@ static size_t files_align8(size_t n)
 static bool files_is_desc(const struct files_rec_fd *e)
 {
 	return e->fd > 2 && e->dup_of < 0;
+}
+
+/* Whether entry @e (path @path) is a named pipe (a FIFO opened by path). */
+static bool files_is_fifo(const struct files_rec_fd *e, const char *path)
+{
+	return S_ISFIFO(e->mode) && path[0] == '/';
 }
 
 /* Finds the lowest earlier fd sharing @fd's open file description. Only
@@ -836,6 +844,12 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	}
 	if (e.kind == FILES_KIND_DEV)
 		e.rdev = st.st_rdev;
+	/* In a tree a named pipe opened one way may be made again by 'ckpt
+	 * restart' (files_tree_pipes()); until then it is a pipe, and one the
+	 * tree does not hold whole is named by files_check_pipes(). */
+	if (e.kind == FILES_KIND_UNSUPPORTED && c->in_tree && fd > 2 && S_ISFIFO(st.st_mode) &&
+	    path[0] == '/' && (e.open_flags & O_ACCMODE) != O_RDWR)
+		e.kind = FILES_KIND_PIPE;
 	if (e.kind == FILES_KIND_PIPE) {
 		fl = files_fcntl(fd, F_GETPIPE_SZ, 0);
 		e.pipe_size = fl < FILES_PIPE_SIZE_MIN ? FILES_PIPE_SIZE_MIN : (uint32_t)fl;
@@ -917,13 +931,20 @@ static void files_check_pipes(struct files_cap *c)
 		files_get(c->buf, pos, &e);
 		old = e.size;
 		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 || (e.dup_of >= 0 && e.dup_of <= 2) ||
-		    files_pipe_complete(c, e.ino, e.dev)) {
+		    (!files_is_fifo(&e, path) && files_pipe_complete(c, e.ino, e.dev))) {
 			pos += old;
 			continue;
 		}
 		msg_init(&m, desc, sizeof(desc));
-		msg_str(&m, path);
-		msg_str(&m, " (pipe to another process)");
+		if (files_is_fifo(&e, path)) {
+			msg_str(&m, "named pipe ");
+			msg_str(&m, path);
+			msg_str(&m, " (the tree holds no reader of it, or a writer outside "
+				    "the tree does)");
+		} else {
+			msg_str(&m, path);
+			msg_str(&m, " (pipe to another process)");
+		}
 		files_warn_unsupported(c, e.fd, desc);
 		e.kind = FILES_KIND_UNSUPPORTED;
 		e.data_len = 0;
@@ -945,7 +966,7 @@ static void files_check_pipes(struct files_cap *c)
 static bool files_on_pipe(const struct files_rec_fd *e, const char *path)
 {
 	return (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_STDIO) && S_ISFIFO(e->mode) &&
-	       strncmp(path, "pipe:[", 6) == 0;
+	       (strncmp(path, "pipe:[", 6) == 0 || (e->kind == FILES_KIND_PIPE && path[0] == '/'));
 }
 
 /* Parses the id of a "pipe:[N]" link; false for anything else. */
@@ -965,10 +986,13 @@ static bool files_pipe_id(const char *link, uint64_t *ino)
 	return p[0] == ']' && p[1] == '\0';
 }
 
-static struct files_tpipe *files_tpipe_find(struct files_tpipe *t, size_t n, uint64_t ino)
+/* Finds pipe @ino, or with @fifo named pipe @ino on device @dev (inode
+ * numbers of different file systems, and pipe ids, may meet). */
+static struct files_tpipe *files_tpipe_find(struct files_tpipe *t, size_t n, uint64_t ino,
+					    bool fifo, uint64_t dev)
 {
 	for (size_t i = 0; i < n; i++)
-		if (t[i].ino == ino)
+		if (t[i].ino == ino && t[i].fifo == fifo && (!fifo || t[i].dev == dev))
 			return &t[i];
 	return NULL;
 }
@@ -989,11 +1013,13 @@ static size_t files_tree_own(const struct files_cap *c, struct files_tpipe *t)
 		pos += e.size;
 		if (!files_on_pipe(&e, path))
 			continue;
-		p = files_tpipe_find(t, n, e.ino);
+		p = files_tpipe_find(t, n, e.ino, files_is_fifo(&e, path), e.dev);
 		if (!p && n < FILES_TREE_PIPES_MAX) {
 			p = &t[n++];
 			memset(p, 0, sizeof(*p));
 			p->ino = e.ino;
+			p->fifo = files_is_fifo(&e, path);
+			p->dev = p->fifo ? e.dev : 0;
 		}
 		if (!p)
 			continue;
@@ -1122,9 +1148,19 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 				files_tree_note_sock(c, pid, tr, ino);
 				continue;
 			}
-			if (!files_pipe_id(link, &ino))
+			if (link[0] == '/') {
+				/* A named pipe: known by the inode the link leads to. */
+				struct stat st;
+
+				if (syscall(SYS_newfstatat, dfd, d->d_name, &st, 0) < 0 ||
+				    !S_ISFIFO(st.st_mode))
+					continue;
+				p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
+			} else if (files_pipe_id(link, &ino)) {
+				p = files_tpipe_find(t, n, ino, false, 0);
+			} else {
 				continue;
-			p = files_tpipe_find(t, n, ino);
+			}
 			acc = p ? files_fdinfo_acc(pid, d->d_name) : -1;
 			if (acc < 0)
 				continue;
@@ -1203,8 +1239,10 @@ static bool files_tree_pipe_whole(struct files_tpipe *p, const struct files_rec_
 
 	if (!(p->own_r || p->other_r))
 		return false;
+	/* A named pipe is made again by path even when one process holds it
+	 * whole: the process could not re-open it alone without blocking. */
 	if (p->own_w || p->other_w)
-		return !own_only;
+		return !own_only || p->fifo;
 	if (!p->own_r)
 		return false;
 	if (!p->hup_known) {
@@ -1245,7 +1283,9 @@ static int files_tree_pipes(struct files_cap *c, struct files_tpipe *t, size_t n
 		int ret;
 
 		files_get(c->buf, pos, &e);
-		p = files_on_pipe(&e, path) ? files_tpipe_find(t, n, e.ino) : NULL;
+		p = files_on_pipe(&e, path)
+			    ? files_tpipe_find(t, n, e.ino, files_is_fifo(&e, path), e.dev)
+			    : NULL;
 		if (!p || !files_tree_pipe_whole(p, &e)) {
 			pos += e.size;
 			continue;
@@ -1776,6 +1816,11 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 			path);
 		return -EINVAL;
 	}
+	if (e->kind == FILES_KIND_TREE_PIPE && !S_ISFIFO(e->mode)) {
+		log_err("fd %d: a pipe shared in the tree that is no pipe (mode 0%o)", e->fd,
+			e->mode);
+		return -EINVAL;
+	}
 	if (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_TREE_PIPE) {
 		if (e->pipe_size < FILES_PIPE_SIZE_MIN || e->pipe_size > FILES_PIPE_SIZE_MAX ||
 		    e->data_len > e->pipe_size || acc == O_RDWR) {
@@ -1987,6 +2032,7 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 			out[n].pipe_size = e.pipe_size;
 			out[n].data = buf + pos + sizeof(e) + e.path_len;
 			out[n].data_len = e.data_len;
+			out[n].path = buf[pos + sizeof(e)] == '/' ? buf + pos + sizeof(e) : NULL;
 			n++;
 		}
 		pos += e.size;

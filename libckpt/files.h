@@ -91,6 +91,8 @@ struct ckpt_tree_pipe_ent {
 	uint32_t pipe_size; /* F_GETPIPE_SZ at the checkpoint */
 	const void *data;   /* the bytes buffered in the pipe (inside the record) */
 	uint64_t data_len;  /* their length; 0 on every description but one */
+	const char *path;   /* a named pipe's absolute path (inside the record),
+			     * NULL for a pipe */
 };
 
 /*

@@ -32,7 +32,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -229,6 +231,7 @@ struct tree_pipe {
 	int32_t ref_fd[2];  /* and its lowest number: its flags are the end's */
 	uint32_t status[2]; /* O_NONBLOCK/O_DIRECT of each end's description */
 	int fd[2];	    /* the end in the init and its forks, -1: no holder */
+	const char *path;   /* a named pipe's path (a holder's copy), NULL: a pipe */
 };
 
 static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
@@ -283,10 +286,12 @@ static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
 		memcpy(copy, p->socks[i].data, p->socks[i].data_len);
 		p->socks[i].data = copy;
 	}
-	/* The reader goes: the bytes are copied (freed with @p). */
+	/* The reader goes: the bytes and paths are copied (freed with @p). */
 	for (size_t i = 0; i < p->nends; i++) {
+		const char *path = p->ends[i].path;
 		void *copy = NULL;
 
+		p->ends[i].path = NULL;
 		if (p->ends[i].data_len) {
 			copy = malloc(p->ends[i].data_len);
 			if (!copy) {
@@ -297,6 +302,11 @@ static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
 			memcpy(copy, p->ends[i].data, p->ends[i].data_len);
 		}
 		p->ends[i].data = copy;
+		if (path && !(p->ends[i].path = strdup(path))) {
+			p->nends = i + 1;
+			cli_err("out of memory");
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -528,6 +538,14 @@ static int tree_pipes_collect(struct tree_ctx *t)
 				tp->ino = e->ino;
 				tp->size = e->pipe_size;
 				tp->fd[0] = tp->fd[1] = -1;
+				tp->path = e->path;
+			}
+			if (!tp->path != !e->path || (e->path && strcmp(tp->path, e->path) != 0)) {
+				cli_err("%s: pipe %llu is %s here and %s in another image",
+					p->image, (unsigned long long)e->ino,
+					e->path ? e->path : "a pipe",
+					tp->path ? tp->path : "a pipe");
+				return -EBADMSG;
 			}
 			if (tp->size != e->pipe_size) {
 				cli_err("%s: pipe:[%llu] of %u bytes is %u bytes in another image",
@@ -777,6 +795,54 @@ static int tree_socks_make(struct tree_ctx *t)
 	return 0;
 }
 
+/* Opens named pipe @tp again, both ends, into @p: by path without
+ * following a last symbolic link the checkpoint did not see and without
+ * blocking (O_PATH first), checked to be the same FIFO (its inode) and
+ * empty: bytes in it mean a process outside the tree holds it open, and
+ * ours would come back twice. Returns 0 or -errno (said). */
+static int tree_fifo_open(const struct tree_pipe *tp, int p[2])
+{
+	char proc[64];
+	struct stat st;
+	int avail = 0;
+	int ret = 0;
+	int o = open(tp->path, O_PATH | O_CLOEXEC);
+
+	p[0] = p[1] = -1;
+	if (o < 0) {
+		cli_err("cannot open named pipe %s again: %s", tp->path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(o, &st) < 0 || !S_ISFIFO(st.st_mode) || (uint64_t)st.st_ino != tp->ino) {
+		cli_err("named pipe %s was replaced since the checkpoint (inode %llu, was %llu)",
+			tp->path, (unsigned long long)st.st_ino, (unsigned long long)tp->ino);
+		ret = -ESTALE;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o);
+	/* The read end first: a writer's open needs a reader. */
+	p[0] = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	p[1] = p[0] < 0 ? -1 : open(proc, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (p[1] < 0) {
+		ret = -errno;
+		cli_err("cannot open named pipe %s again: %s", tp->path, strerror(errno));
+	} else if (ioctl(p[0], FIONREAD, &avail) < 0 || avail) {
+		cli_err("named pipe %s holds %d bytes already: a process outside the tree has it "
+			"open; end it, then restart",
+			tp->path, avail);
+		ret = -EBUSY;
+	}
+out:
+	if (ret) {
+		if (p[0] >= 0)
+			close(p[0]);
+		if (p[1] >= 0)
+			close(p[1]);
+	}
+	close(o);
+	return ret;
+}
+
 /* In the init: makes every pipe shared in the tree once, at its size, with
  * its saved bytes, each end with the flags of its description, and moves
  * the ends every fork inherits to t->pipe_base and up (above any number a
@@ -789,7 +855,12 @@ static int tree_pipes_make(struct tree_ctx *t)
 		uint64_t done = 0;
 		int p[2];
 
-		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		if (tp->path) {
+			int ret = tree_fifo_open(tp, p);
+
+			if (ret)
+				return ret;
+		} else if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 			cli_err("cannot make pipe:[%llu] again: %s", (unsigned long long)tp->ino,
 				strerror(errno));
 			return -errno;
@@ -1031,8 +1102,10 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 out:
 	for (size_t i = 0; i < m->n_images; i++) {
 		free(v[i].children);
-		for (size_t k = 0; k < v[i].nends; k++)
+		for (size_t k = 0; k < v[i].nends; k++) {
 			free((void *)v[i].ends[k].data);
+			free((void *)v[i].ends[k].path);
+		}
 		for (size_t k = 0; k < v[i].nsocks; k++)
 			free((void *)v[i].socks[k].data);
 	}
