@@ -1358,11 +1358,11 @@ static void files_tsock_judge(int nl, struct files_tsock *t)
 {
 	uint32_t ty;
 
-	t->why = "a socket sock_diag does not describe (not a Unix socket?)";
+	t->why = "a socket sock_diag does not describe";
 	if (nl < 0 || ckpt_usock_diag(nl, t->ino, &t->self) < 0)
 		return;
 	ty = t->self.type;
-	t->why = "bound to a name (a listening socket, or a connection through a named one)";
+	t->why = "bound to a name: a listening socket, or a connection through one";
 	if (t->self.named)
 		return;
 	t->why = "of a type other than stream, datagram or seqpacket";

@@ -24,7 +24,16 @@
  * none twice), that its sockets keep their type, O_NONBLOCK and numbers,
  * and prints a line every PRINT_EVERY messages. Anything wrong prints a line
  * starting with "FAIL" and makes the process exit non-zero. Lines of
- * different processes interleave: compare outputs sorted. */
+ * different processes interleave: compare outputs sorted.
+ *
+ *   t_sock_tree refuse PATH   what cannot be restored, for
+ *                             tree_sock_refused.sh: a stream socket
+ *                             listening at PATH (fd 30), a socketpair between
+ *                             parent (fd 31) and child (fd 32) with a
+ *                             descriptor in flight to the child (SCM_RIGHTS,
+ *                             never received: the child, the only holder of
+ *                             fd 32, saves that queue and refuses); prints
+ *                             "ready" and waits. */
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
@@ -32,6 +41,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -305,9 +315,53 @@ static int pair_on(int type, int a, int b)
 	return fcntl(a, F_SETFL, O_NONBLOCK) < 0 || fcntl(b, F_SETFL, O_NONBLOCK) < 0 ? -1 : 0;
 }
 
-int main(void)
+/* The "refuse" mode (see the top). */
+static int refuse(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	char c[CMSG_SPACE(sizeof(int))];
+	struct iovec iov = { .iov_base = "fd", .iov_len = 2 };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = c, .msg_controllen = sizeof(c)
+	};
+	struct cmsghdr *cm = CMSG_FIRSTHDR(&m);
+	int one = 1;
+	int l = socket(AF_UNIX, SOCK_STREAM, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	unlink(path);
+	if (l < 0 || bind(l, (struct sockaddr *)&a, sizeof(a)) < 0 || listen(l, 1) < 0 ||
+	    dup2(l, 30) < 0 || pair_on(SOCK_STREAM, 31, 32) < 0) {
+		printf("FAIL: refuse set-up: %s\n", strerror(errno));
+		return 1;
+	}
+	close(l);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &one, sizeof(one));
+	if (sendmsg(31, &m, 0) != 2) {
+		printf("FAIL: sendmsg: %s\n", strerror(errno));
+		return 1;
+	}
+	if (fork() == 0) {
+		close(31);
+		for (;;)
+			pause();
+	}
+	close(32);
+	printf("ready\n");
+	fflush(stdout);
+	for (;;)
+		pause();
+}
+
+int main(int argc, char **argv)
 {
 	pid_t pid;
+
+	if (argc == 3 && !strcmp(argv[1], "refuse"))
+		return refuse(argv[2]);
 
 	if (pair_on(SOCK_STREAM, P_STR, C_STR) || pair_on(SOCK_DGRAM, P_DG, C_DG) ||
 	    pair_on(SOCK_SEQPACKET, P_SQ, C_SQ)) {
