@@ -20,6 +20,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <time.h>
 #include <netinet/in.h>
@@ -174,6 +175,7 @@ struct files_tsock {
 	struct ckpt_usock_info self; /* sock_diag of it */
 	struct ckpt_usock_info peer; /* sock_diag of its peer */
 	const char *why;	     /* NULL: the pair can be made again; else why not */
+	bool peer_closed;	     /* a connected end whose peer's last holder closed it */
 	bool lower_holder;	     /* a process with a lower pid holds it */
 	bool peer_held;		     /* a process of the tree (us included) holds the peer */
 	bool saved;		     /* an entry already carries its queue */
@@ -1368,9 +1370,19 @@ static void files_tsock_judge(int nl, struct files_tsock *t)
 	t->why = "of a type other than stream, datagram or seqpacket";
 	if (ty != SOCK_STREAM && ty != SOCK_DGRAM && ty != SOCK_SEQPACKET)
 		return;
-	t->why = "not connected, or its other end is closed";
-	if (!t->self.peer || (ty != SOCK_DGRAM && t->self.state != 1 /* TCP_ESTABLISHED */) ||
-	    ckpt_usock_diag(nl, t->self.peer, &t->peer) < 0)
+	t->why = "not connected";
+	if (t->self.state != 1 /* TCP_ESTABLISHED */)
+		return;
+	/* Still connected, to a peer whose last holder closed it: its queue
+	 * is all there will be (then end of file), made again with the other
+	 * end closed. */
+	if (!t->self.peer) {
+		t->peer_closed = true;
+		t->why = NULL;
+		return;
+	}
+	t->why = "whose other end sock_diag does not describe";
+	if (ckpt_usock_diag(nl, t->self.peer, &t->peer) < 0)
 		return;
 	t->why = "connected through a named socket";
 	if (t->peer.named)
@@ -1445,7 +1457,7 @@ static int files_tree_socks(struct files_cap *c, struct files_tsock *t, size_t n
 			continue;
 		}
 		p = files_tsock_find(t, n, e.ino);
-		if (p && !p->why && !p->peer_held)
+		if (p && !p->why && !p->peer_held && !p->peer_closed)
 			p->why = "its other end is held outside the tree";
 		why = p ? p->why : "more than 64 Unix sockets in one process";
 		if (why && e.kind == FILES_KIND_STDIO) {
@@ -1475,7 +1487,15 @@ static int files_tree_socks(struct files_cap *c, struct files_tsock *t, size_t n
 		if (e.dup_of < 0) {
 			uint32_t sb = p->peer.sndbuf > FILES_SNDBUF_DEFAULT ? p->peer.sndbuf
 									    : FILES_SNDBUF_DEFAULT;
-			uint64_t room = ckpt_usock_queue_room(sb);
+			uint64_t room;
+			int inq = 0;
+
+			/* A closed peer sends no more: what is queued now is all. */
+			if (p->peer_closed && syscall(SYS_ioctl, e.fd, SIOCINQ, &inq) == 0 &&
+			    inq > 0 && (uint64_t)inq * 2 > sb)
+				sb = (uint32_t)((uint64_t)inq * 2 > UINT32_MAX ? UINT32_MAX
+									       : (uint64_t)inq * 2);
+			room = ckpt_usock_queue_room(sb);
 
 			queue = !p->lower_holder && !p->saved;
 			if (room > CKPT_USOCK_QUEUE_MAX)

@@ -83,7 +83,7 @@ int ckpt_usock_data_check(const void *data, uint64_t len, struct ckpt_usock_hdr 
 	memcpy(h, data, sizeof(*h));
 	if ((h->type != SOCK_STREAM && h->type != SOCK_DGRAM && h->type != SOCK_SEQPACKET) ||
 	    (h->shut & ~(CKPT_USOCK_SHUT_RD | CKPT_USOCK_SHUT_WR)) ||
-	    (h->flags & ~CKPT_USOCK_FLAGS_KNOWN) || h->pad || h->peek_off < -1 || !h->peer ||
+	    (h->flags & ~CKPT_USOCK_FLAGS_KNOWN) || h->pad || h->peek_off < -1 ||
 	    h->qbytes > CKPT_USOCK_QUEUE_MAX)
 		return -EINVAL;
 	if (!(h->flags & CKPT_USOCK_QUEUE))

@@ -28,7 +28,8 @@
  * length and that many bytes, packed; a stream's bytes are one or more
  * such chunks whose boundaries mean nothing. */
 struct ckpt_usock_hdr {
-	uint64_t peer;	  /* the other end's inode at the checkpoint */
+	uint64_t peer;	  /* the other end's inode at the checkpoint; 0: its
+			   * last holder had closed it (still connected) */
 	uint32_t type;	  /* SOCK_STREAM, SOCK_DGRAM or SOCK_SEQPACKET */
 	uint32_t shut;	  /* CKPT_USOCK_SHUT_* */
 	uint32_t flags;	  /* CKPT_USOCK_* */

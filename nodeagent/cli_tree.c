@@ -649,8 +649,9 @@ static int tree_socks_add(struct tree_ctx *t, size_t *cap, const struct tree_pro
 /* Gathers the sockets shared in the tree from every image and joins each
  * to its peer: the images must agree on each socket's type and peer, its
  * queue must be saved exactly once, and the peer must name it back. A
- * socket whose peer is in no image (its last holder closed it after the
- * checkpoint began) is made with that end closed, and said. Returns 0 or
+ * socket whose peer was closed (peer 0) is made with that end closed; so
+ * is one whose peer is in no image (its last holder closed it after the
+ * checkpoint began), and said. Returns 0 or
  * -EBADMSG/-ENOMEM (said). */
 static int tree_socks_collect(struct tree_ctx *t)
 {
@@ -672,7 +673,7 @@ static int tree_socks_collect(struct tree_ctx *t)
 				(unsigned long long)ts->ino, ts->ref_pid, ts->ref_fd);
 			return -EBADMSG;
 		}
-		ts->peer = tree_sock_find(t, ts->hdr.peer);
+		ts->peer = ts->hdr.peer ? tree_sock_find(t, ts->hdr.peer) : NULL;
 		if (ts->peer &&
 		    (ts->peer->hdr.peer != ts->ino || ts->peer->hdr.type != ts->hdr.type)) {
 			cli_err("socket:[%llu] (pid %d, fd %d) and its peer socket:[%llu] do not "
@@ -681,7 +682,7 @@ static int tree_socks_collect(struct tree_ctx *t)
 				(unsigned long long)ts->hdr.peer);
 			return -EBADMSG;
 		}
-		if (!ts->peer)
+		if (!ts->peer && ts->hdr.peer)
 			cli_err("warning: socket:[%llu] (pid %d, fd %d): its other end "
 				"socket:[%llu] is in no image (closed as the checkpoint began); "
 				"it is made again with that end closed",

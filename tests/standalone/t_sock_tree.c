@@ -26,6 +26,13 @@
  * starting with "FAIL" and makes the process exit non-zero. Lines of
  * different processes interleave: compare outputs sorted.
  *
+ *   t_sock_tree closed        a child sends CLOSED_RECS records in one write
+ *                             over a stream socketpair and CLOSED_DGRAMS
+ *                             datagrams over a datagram one, and exits; once
+ *                             it is reaped, the parent reads them slowly:
+ *                             every checkpoint finds sockets whose peer is
+ *                             closed, with data queued; the stream must end
+ *                             after the last record, the datagrams be whole.
  *   t_sock_tree refuse PATH   what cannot be restored, for
  *                             tree_sock_refused.sh: a stream socket
  *                             listening at PATH (fd 30), a socketpair between
@@ -315,6 +322,74 @@ static int pair_on(int type, int a, int b)
 	return fcntl(a, F_SETFL, O_NONBLOCK) < 0 || fcntl(b, F_SETFL, O_NONBLOCK) < 0 ? -1 : 0;
 }
 
+#define CLOSED_RECS   300
+#define CLOSED_DGRAMS 10 /* within net.unix.max_dgram_qlen's default */
+
+/* The "closed" mode (see the top). */
+static int closed(void)
+{
+	static char all[CLOSED_RECS * REC_LEN];
+	char rec[REC_LEN];
+	char want[REC_LEN];
+	char m[512];
+	char w[512];
+	int recs = 0, dgs = 0, status = -1, t = 0;
+	pid_t pid;
+
+	if (pair_on(SOCK_STREAM, P_STR, C_STR) || pair_on(SOCK_DGRAM, P_DG, C_DG)) {
+		printf("FAIL: socketpair: %s\n", strerror(errno));
+		return 1;
+	}
+	pid = fork();
+	if (pid == 0) {
+		for (int n = 0; n < CLOSED_RECS; n++)
+			rec_make(all + n * REC_LEN, n);
+		for (int n = 0; n < CLOSED_DGRAMS; n++) {
+			msg_make(m, n, dg_len(n * 11));
+			if (send(C_DG, m, (size_t)dg_len(n * 11), 0) != dg_len(n * 11))
+				_exit(3);
+		}
+		_exit(send(C_STR, all, sizeof(all), 0) == (ssize_t)sizeof(all) ? 0 : 2);
+	}
+	close(C_STR);
+	close(C_DG);
+	if (pid < 0 || waitpid(pid, &status, 0) != pid || status != 0) {
+		printf("FAIL: the sender ended with status %#x\n", status);
+		return 1;
+	}
+	printf("parent: sender gone\n");
+	while (!bad && (recs <= CLOSED_RECS || dgs < CLOSED_DGRAMS)) {
+		if (++t % 3 == 0 && recs <= CLOSED_RECS) {
+			ssize_t n = recv(P_STR, rec, REC_LEN, MSG_WAITALL);
+
+			rec_make(want, recs);
+			if (n == 0 && recs == CLOSED_RECS) {
+				printf("parent: stream end after %d records\n", recs++);
+			} else if (n != REC_LEN || memcmp(rec, want, REC_LEN)) {
+				fail("parent", "wrong or missing record", recs);
+			} else {
+				printf("parent: record %d ok\n", recs++);
+			}
+		}
+		if (t % 50 == 0 && dgs < CLOSED_DGRAMS) {
+			ssize_t n = recv(P_DG, m, sizeof(m), MSG_TRUNC);
+
+			msg_make(w, dgs, dg_len(dgs * 11));
+			if (n != dg_len(dgs * 11) || memcmp(m, w, (size_t)n))
+				fail("parent", "wrong or missing datagram", dgs);
+			else
+				printf("parent: datagram %d ok\n", dgs++);
+		}
+		fflush(stdout);
+		turn();
+	}
+	if (recv(P_DG, m, sizeof(m), MSG_DONTWAIT) >= 0 || errno != EAGAIN)
+		fail("parent", "a datagram more than sent", dgs);
+	end_gate();
+	printf("parent: done%s\n", bad ? " (FAIL)" : "");
+	return bad;
+}
+
 /* The "refuse" mode (see the top). */
 static int refuse(const char *path)
 {
@@ -362,6 +437,8 @@ int main(int argc, char **argv)
 
 	if (argc == 3 && !strcmp(argv[1], "refuse"))
 		return refuse(argv[2]);
+	if (argc == 2 && !strcmp(argv[1], "closed"))
+		return closed();
 
 	if (pair_on(SOCK_STREAM, P_STR, C_STR) || pair_on(SOCK_DGRAM, P_DG, C_DG) ||
 	    pair_on(SOCK_SEQPACKET, P_SQ, C_SQ)) {

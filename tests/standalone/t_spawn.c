@@ -7,9 +7,14 @@
  *                       it checks every child's exit status (and for popen
  *                       the line it read from it) and prints one line per
  *                       child
- *   t_spawn child K N   a child: sleeps CHILD_NS (so that checkpoints find
+ *   t_spawn child K N   a child: sleeps CHILD_NS (so that most checkpoints find
  *                       children running), prints "child K N" and exits
  *                       with status N % 7
+ *
+ * A child is in its start-up window (forked, not yet registered) for a few
+ * milliseconds; a checkpoint that begins then is aborted and retried
+ * (tree_cycles.sh), so children live CHILD_NS, long against that window,
+ * and ten aborts in a row stay unlikely on a loaded machine.
  *
  * system() runs the child through /bin/sh, so at some checkpoints the tree
  * is parent -> sh -> child, with the parent blocked in waitpid() and
@@ -29,7 +34,7 @@
 #include "end_gate.h"
 
 #define ROUNDS	 12
-#define CHILD_NS 30000000L
+#define CHILD_NS 100000000L
 
 extern char **environ;
 
