@@ -33,6 +33,11 @@
  *                             every checkpoint finds sockets whose peer is
  *                             closed, with data queued; the stream must end
  *                             after the last record, the datagrams be whole.
+ *   t_sock_tree stdio         the stream flow on a child's standard input:
+ *                             the parent writes RECORDS records into a
+ *                             stream socketpair whose other end is the
+ *                             child's fd 0, then shuts its side down; the
+ *                             child reads one per turn until end of file.
  *   t_sock_tree refuse PATH   what cannot be restored, for
  *                             tree_sock_refused.sh: a stream socket
  *                             listening at PATH (fd 30), a socketpair between
@@ -390,6 +395,65 @@ static int closed(void)
 	return bad;
 }
 
+/* The "stdio" mode (see the top). */
+static int on_stdin(void)
+{
+	char rec[REC_LEN];
+	char want[REC_LEN];
+	int sv[2];
+	int status = -1;
+	pid_t pid;
+
+	fflush(stdout);
+	if (socketpair(AF_UNIX, SOCK_STREAM, 0, sv) < 0 || (pid = fork()) < 0) {
+		printf("FAIL: socketpair or fork: %s\n", strerror(errno));
+		return 1;
+	}
+	if (pid == 0) {
+		int n = 0;
+
+		dup2(sv[1], 0);
+		close(sv[0]);
+		close(sv[1]);
+		for (;; n++) {
+			ssize_t got = recv(0, rec, REC_LEN, MSG_WAITALL);
+
+			if (got == 0)
+				break;
+			rec_make(want, n);
+			if (got != REC_LEN || memcmp(rec, want, REC_LEN))
+				fail("child", "wrong or missing record on stdin", n);
+			if (bad) {
+				fflush(stdout);
+				_exit(1);
+			}
+			if (n % PRINT_EVERY == 0)
+				printf("child: stdin record %d ok\n", n);
+			fflush(stdout);
+			turn();
+		}
+		end_gate();
+		printf("child: stdin end after %d records%s\n", n, n == RECORDS ? "" : " (FAIL)");
+		fflush(stdout);
+		_exit(n != RECORDS);
+	}
+	close(sv[1]);
+	for (int n = 0; n < RECORDS; n++) {
+		rec_make(rec, n);
+		if (send(sv[0], rec, REC_LEN, 0) != REC_LEN)
+			fail("parent", "send", n);
+	}
+	shutdown(sv[0], SHUT_WR);
+	printf("parent: %d records sent\n", RECORDS);
+	fflush(stdout);
+	if (waitpid(pid, &status, 0) != pid || status != 0) {
+		printf("FAIL parent: the child ended with wait status %#x\n", status);
+		bad = 1;
+	}
+	printf("parent: done%s\n", bad ? " (FAIL)" : "");
+	return bad;
+}
+
 /* The "refuse" mode (see the top). */
 static int refuse(const char *path)
 {
@@ -439,6 +503,8 @@ int main(int argc, char **argv)
 		return refuse(argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "closed"))
 		return closed();
+	if (argc == 2 && !strcmp(argv[1], "stdio"))
+		return on_stdin();
 
 	if (pair_on(SOCK_STREAM, P_STR, C_STR) || pair_on(SOCK_DGRAM, P_DG, C_DG) ||
 	    pair_on(SOCK_SEQPACKET, P_SQ, C_SQ)) {
