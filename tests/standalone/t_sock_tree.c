@@ -156,7 +156,7 @@ static int child(void)
 				fail("child", "stream ended inside a record", recs);
 			} else if (n > 0 && (got += (size_t)n) == REC_LEN) {
 				rec_make(want, recs);
-				if (memcmp(rec, want, REC_LEN))
+				if (memcmp(rec, want, REC_LEN) != 0)
 					fail("child", "wrong stream record", recs);
 				got = 0;
 				moved = 1;
@@ -180,7 +180,7 @@ static int child(void)
 			n = recv(C_DG, m, sizeof(m), MSG_TRUNC);
 			if (n >= 0) {
 				msg_make(w, dgs, dg_len(dgs));
-				if (n != dg_len(dgs) || memcmp(m, w, (size_t)n))
+				if (n != dg_len(dgs) || memcmp(m, w, (size_t)n) != 0)
 					fail("child", "wrong datagram", dgs);
 				moved = 1;
 				if (++dgs % PRINT_EVERY == 0) {
@@ -265,7 +265,7 @@ static int parent(pid_t pid)
 				printf("parent: seqpacket end after %d\n", seqs);
 			} else if (n >= 0) {
 				msg_make(w, seqs, sq_len(seqs));
-				if (n != sq_len(seqs) || memcmp(m, w, (size_t)n))
+				if (n != sq_len(seqs) || memcmp(m, w, (size_t)n) != 0)
 					fail("parent", "wrong seqpacket", seqs);
 				moved = 1;
 				if (++seqs % PRINT_EVERY == 0) {
@@ -288,7 +288,7 @@ static int parent(pid_t pid)
 					fail("parent", "acks ended early", acks);
 				printf("parent: ack end after %d\n", acks);
 			} else if (n == 13) {
-				if (memcmp(m, w, 13))
+				if (memcmp(m, w, 13) != 0)
 					fail("parent", "wrong ack", acks);
 				moved = 1;
 				acks++;
@@ -370,7 +370,7 @@ static int closed(void)
 			rec_make(want, recs);
 			if (n == 0 && recs == CLOSED_RECS) {
 				printf("parent: stream end after %d records\n", recs++);
-			} else if (n != REC_LEN || memcmp(rec, want, REC_LEN)) {
+			} else if (n != REC_LEN || memcmp(rec, want, REC_LEN) != 0) {
 				fail("parent", "wrong or missing record", recs);
 			} else {
 				printf("parent: record %d ok\n", recs++);
@@ -380,7 +380,7 @@ static int closed(void)
 			ssize_t n = recv(P_DG, m, sizeof(m), MSG_TRUNC);
 
 			msg_make(w, dgs, dg_len(dgs * 11));
-			if (n != dg_len(dgs * 11) || memcmp(m, w, (size_t)n))
+			if (n != dg_len(dgs * 11) || memcmp(m, w, (size_t)n) != 0)
 				fail("parent", "wrong or missing datagram", dgs);
 			else
 				printf("parent: datagram %d ok\n", dgs++);
@@ -421,7 +421,7 @@ static int on_stdin(void)
 			if (got == 0)
 				break;
 			rec_make(want, n);
-			if (got != REC_LEN || memcmp(rec, want, REC_LEN))
+			if (got != REC_LEN || memcmp(rec, want, REC_LEN) != 0)
 				fail("child", "wrong or missing record on stdin", n);
 			if (bad) {
 				fflush(stdout);
