@@ -329,6 +329,11 @@ static int pair_on(int type, int a, int b)
 
 #define CLOSED_RECS   300
 #define CLOSED_DGRAMS 10 /* within net.unix.max_dgram_qlen's default */
+/* Turns per record read, one line each: slow enough that a restored run
+ * prints a few dozen lines at most before its next checkpoint lands, so
+ * the cycles never run out of lines before the end gate (each restart
+ * and checkpoint takes some 200 ms of the run's time). */
+#define CLOSED_REC_TURNS 20
 
 /* The "closed" mode (see the top). */
 static int closed(void)
@@ -364,7 +369,7 @@ static int closed(void)
 	}
 	printf("parent: sender gone\n");
 	while (!bad && (recs <= CLOSED_RECS || dgs < CLOSED_DGRAMS)) {
-		if (++t % 3 == 0 && recs <= CLOSED_RECS) {
+		if (++t % CLOSED_REC_TURNS == 0 && recs <= CLOSED_RECS) {
 			ssize_t n = recv(P_STR, rec, REC_LEN, MSG_WAITALL);
 
 			rec_make(want, recs);
@@ -376,7 +381,7 @@ static int closed(void)
 				printf("parent: record %d ok\n", recs++);
 			}
 		}
-		if (t % 50 == 0 && dgs < CLOSED_DGRAMS) {
+		if (t % (10 * CLOSED_REC_TURNS) == 0 && dgs < CLOSED_DGRAMS) {
 			ssize_t n = recv(P_DG, m, sizeof(m), MSG_TRUNC);
 
 			msg_make(w, dgs, dg_len(dgs * 11));
