@@ -14,11 +14,13 @@
 #define LOG_PREFIX "files: "
 
 #include "files.h"
+#include "files_sock.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <linux/sockios.h>
 #include <poll.h>
 #include <time.h>
 #include <netinet/in.h>
@@ -73,9 +75,15 @@ enum files_kind {
 	FILES_KIND_TREE_PIPE = 8,   /* pipe with a reader and a writer in the tree,
 				     * an end in another process: re-created by
 				     * 'ckpt restart' and handed over */
+	FILES_KIND_TREE_SOCK = 9,   /* one end of a Unix socketpair whose two ends
+				     * are held in the tree: re-created by 'ckpt
+				     * restart' with its queues, handed over */
+	/* Never in a record: a Unix socket in a tree, until the tree pass
+	 * makes it TREE_SOCK or UNSUPPORTED (named then). */
+	FILES_KIND_SOCK_PENDING = 0x7f,
 };
 
-#define FILES_KIND_MAX FILES_KIND_TREE_PIPE
+#define FILES_KIND_MAX FILES_KIND_TREE_SOCK
 
 /* Distinct pipes one capture follows across the tree; a process with more
  * keeps today's rule for the others (named, left closed). */
@@ -133,6 +141,7 @@ struct files_cap {
 	int dirfd;		       /* open /proc/thread-self/fd */
 	long pid;		       /* our pid, for kcmp() */
 	bool kcmp_ok;		       /* false once kcmp() failed: dups not detected */
+	bool in_tree;		       /* in a namespace of 'ckpt run' (files_in_tree()) */
 	uint64_t unlinked_max;	       /* bound of one unlinked file's contents */
 	void (*warn)(const char *msg); /* caller's warning sink, may be NULL */
 };
@@ -147,6 +156,8 @@ struct files_msg {
 /* A pipe of this process also held by other processes of the tree. */
 struct files_tpipe {
 	uint64_t ino;	   /* pipe id (st_ino) */
+	uint64_t dev;	   /* a named pipe's st_dev (0 for a pipe) */
+	bool fifo;	   /* a named pipe, opened by path */
 	bool own_r;	   /* this process holds a read end */
 	bool own_w;	   /* this process holds a write end */
 	bool other_r;	   /* another process of the tree holds a read end */
@@ -155,6 +166,19 @@ struct files_tpipe {
 	bool others;	   /* another process holds it at all */
 	bool hup_known;	   /* hup was read (only read ends answer it) */
 	bool hup;	   /* no writer is left anywhere */
+};
+
+/* A Unix socket of this process, in a tree: whether its other end is
+ * held in the tree too, and who saves its receive queue. */
+struct files_tsock {
+	uint64_t ino;		     /* socket inode */
+	struct ckpt_usock_info self; /* sock_diag of it */
+	struct ckpt_usock_info peer; /* sock_diag of its peer */
+	const char *why;	     /* NULL: the pair can be made again; else why not */
+	bool peer_closed;	     /* a connected end whose peer's last holder closed it */
+	bool lower_holder;	     /* a process with a lower pid holds it */
+	bool peer_held;		     /* a process of the tree (us included) holds the peer */
+	bool saved;		     /* an entry already carries its queue */
 };
 
 /* State of one restore() call. */
@@ -381,6 +405,12 @@ static size_t files_align8(size_t n)
 static bool files_is_desc(const struct files_rec_fd *e)
 {
 	return e->fd > 2 && e->dup_of < 0;
+}
+
+/* Whether entry @e (path @path) is a named pipe (a FIFO opened by path). */
+static bool files_is_fifo(const struct files_rec_fd *e, const char *path)
+{
+	return S_ISFIFO(e->mode) && path[0] == '/';
 }
 
 /* Finds the lowest earlier fd sharing @fd's open file description. Only
@@ -623,10 +653,10 @@ static void files_warn_unsupported(const struct files_cap *c, int fd, const char
 	files_warn(c, buf);
 }
 
-/* Turns entry @e into an UNSUPPORTED one described by @desc (which replaces
- * the path, within @room bytes) and tells the user. */
-static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e, char *path,
-				   size_t room, const char *desc)
+/* Turns entry @e into one of @kind described by @desc, which replaces the
+ * path, within @room bytes. */
+static void files_set_desc(struct files_rec_fd *e, uint32_t kind, char *path, size_t room,
+			   const char *desc)
 {
 	size_t n = strlen(desc);
 
@@ -634,12 +664,32 @@ static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e, 
 		n = room - 1;
 	memmove(path, desc, n);
 	path[n] = '\0';
-	e->kind = FILES_KIND_UNSUPPORTED;
+	e->kind = kind;
 	e->path_len = (uint32_t)n + 1;
 	e->data_len = 0;
 	e->pipe_size = 0;
 	e->same_as = -1;
+}
+
+/* Turns entry @e into an UNSUPPORTED one described by @desc and tells the
+ * user. */
+static void files_mark_unsupported(struct files_cap *c, struct files_rec_fd *e, char *path,
+				   size_t room, const char *desc)
+{
+	files_set_desc(e, FILES_KIND_UNSUPPORTED, path, room, desc);
 	files_warn_unsupported(c, e->fd, path);
+}
+
+/* Whether @fd is a Unix socket of a tree process: its fate is decided once
+ * the whole table is read (files_tree_socks()), and only then said. */
+static bool files_sock_deferred(const struct files_cap *c, int fd, const struct stat *st)
+{
+	int domain = -1;
+	socklen_t olen = sizeof(domain);
+
+	return c->in_tree && S_ISSOCK(st->st_mode) &&
+	       syscall(SYS_getsockopt, fd, SOL_SOCKET, SO_DOMAIN, &domain, &olen) == 0 &&
+	       domain == AF_UNIX;
 }
 
 /* Sets e->kind from the object behind the descriptor, with a description in
@@ -796,6 +846,12 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	}
 	if (e.kind == FILES_KIND_DEV)
 		e.rdev = st.st_rdev;
+	/* In a tree a named pipe opened one way may be made again by 'ckpt
+	 * restart' (files_tree_pipes()); until then it is a pipe, and one the
+	 * tree does not hold whole is named by files_check_pipes(). */
+	if (e.kind == FILES_KIND_UNSUPPORTED && c->in_tree && fd > 2 && S_ISFIFO(st.st_mode) &&
+	    path[0] == '/' && (e.open_flags & O_ACCMODE) != O_RDWR)
+		e.kind = FILES_KIND_PIPE;
 	if (e.kind == FILES_KIND_PIPE) {
 		fl = files_fcntl(fd, F_GETPIPE_SZ, 0);
 		e.pipe_size = fl < FILES_PIPE_SIZE_MIN ? FILES_PIPE_SIZE_MIN : (uint32_t)fl;
@@ -810,7 +866,9 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	if (e.dup_of < 0 && fd > 2 && (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED))
 		e.same_as = files_find_same(c, &e, false);
 
-	if (e.kind == FILES_KIND_UNSUPPORTED)
+	if (e.kind == FILES_KIND_UNSUPPORTED && files_sock_deferred(c, fd, &st))
+		files_set_desc(&e, FILES_KIND_SOCK_PENDING, path, room, desc);
+	else if (e.kind == FILES_KIND_UNSUPPORTED)
 		files_mark_unsupported(c, &e, path, room, desc);
 	else if (e.kind != FILES_KIND_STDIO && e.dup_of < 0) {
 		ret = files_capture_data(c, name, &e, path, room);
@@ -875,13 +933,20 @@ static void files_check_pipes(struct files_cap *c)
 		files_get(c->buf, pos, &e);
 		old = e.size;
 		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 || (e.dup_of >= 0 && e.dup_of <= 2) ||
-		    files_pipe_complete(c, e.ino, e.dev)) {
+		    (!files_is_fifo(&e, path) && files_pipe_complete(c, e.ino, e.dev))) {
 			pos += old;
 			continue;
 		}
 		msg_init(&m, desc, sizeof(desc));
-		msg_str(&m, path);
-		msg_str(&m, " (pipe to another process)");
+		if (files_is_fifo(&e, path)) {
+			msg_str(&m, "named pipe ");
+			msg_str(&m, path);
+			msg_str(&m, " (the tree holds no reader of it, or a writer outside "
+				    "the tree does)");
+		} else {
+			msg_str(&m, path);
+			msg_str(&m, " (pipe to another process)");
+		}
 		files_warn_unsupported(c, e.fd, desc);
 		e.kind = FILES_KIND_UNSUPPORTED;
 		e.data_len = 0;
@@ -903,7 +968,7 @@ static void files_check_pipes(struct files_cap *c)
 static bool files_on_pipe(const struct files_rec_fd *e, const char *path)
 {
 	return (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_STDIO) && S_ISFIFO(e->mode) &&
-	       strncmp(path, "pipe:[", 6) == 0;
+	       (strncmp(path, "pipe:[", 6) == 0 || (e->kind == FILES_KIND_PIPE && path[0] == '/'));
 }
 
 /* Parses the id of a "pipe:[N]" link; false for anything else. */
@@ -923,10 +988,13 @@ static bool files_pipe_id(const char *link, uint64_t *ino)
 	return p[0] == ']' && p[1] == '\0';
 }
 
-static struct files_tpipe *files_tpipe_find(struct files_tpipe *t, size_t n, uint64_t ino)
+/* Finds pipe @ino, or with @fifo named pipe @ino on device @dev (inode
+ * numbers of different file systems, and pipe ids, may meet). */
+static struct files_tpipe *files_tpipe_find(struct files_tpipe *t, size_t n, uint64_t ino,
+					    bool fifo, uint64_t dev)
 {
 	for (size_t i = 0; i < n; i++)
-		if (t[i].ino == ino)
+		if (t[i].ino == ino && t[i].fifo == fifo && (!fifo || t[i].dev == dev))
 			return &t[i];
 	return NULL;
 }
@@ -947,11 +1015,13 @@ static size_t files_tree_own(const struct files_cap *c, struct files_tpipe *t)
 		pos += e.size;
 		if (!files_on_pipe(&e, path))
 			continue;
-		p = files_tpipe_find(t, n, e.ino);
+		p = files_tpipe_find(t, n, e.ino, files_is_fifo(&e, path), e.dev);
 		if (!p && n < FILES_TREE_PIPES_MAX) {
 			p = &t[n++];
 			memset(p, 0, sizeof(*p));
 			p->ino = e.ino;
+			p->fifo = files_is_fifo(&e, path);
+			p->dev = p->fifo ? e.dev : 0;
 		}
 		if (!p)
 			continue;
@@ -998,12 +1068,53 @@ static int files_fdinfo_acc(long pid, const char *name)
 	return (int)(fl & O_ACCMODE);
 }
 
-/* Notes in @t which of our pipes process @pid holds, and which ends. A
- * process whose descriptors we may not read (not dumpable) is skipped: its
- * pipes then look like pipes to outside the tree, which stay named. */
-static void files_tree_scan_pid(const struct files_cap *c, long pid, struct files_tpipe *t,
-				size_t n)
+/* Parses the id of a "socket:[N]" link; false for anything else. */
+static bool files_sock_id(const char *link, uint64_t *ino)
 {
+	uint64_t v = 0;
+	const char *p = link + 8;
+
+	if (strncmp(link, "socket:[", 8) != 0 || *p < '0' || *p > '9')
+		return false;
+	for (; *p >= '0' && *p <= '9'; p++) {
+		if (v > (UINT64_MAX - 9) / 10)
+			return false;
+		v = v * 10 + (uint64_t)(*p - '0');
+	}
+	*ino = v;
+	return p[0] == ']' && p[1] == '\0';
+}
+
+/* What the tree holds of this process's pipes and Unix sockets. */
+struct files_tree {
+	struct files_tpipe *pipes; /* our pipes */
+	size_t npipes;		   /* entries of pipes */
+	struct files_tsock *socks; /* our Unix sockets */
+	size_t nsocks;		   /* entries of socks */
+};
+
+/* Socket link @ino held by process @pid: notes whether it is one of ours
+ * (held by a lower pid) or the peer of one of ours. */
+static void files_tree_note_sock(const struct files_cap *c, long pid, struct files_tree *t,
+				 uint64_t ino)
+{
+	for (size_t i = 0; i < t->nsocks; i++) {
+		if (t->socks[i].ino == ino && pid < c->pid)
+			t->socks[i].lower_holder = true;
+		if (t->socks[i].self.peer == ino)
+			t->socks[i].peer_held = true;
+	}
+}
+
+/* Notes in @t which of our pipes process @pid holds, and which ends, and
+ * which of our sockets or their peers. A process whose descriptors we may
+ * not read (not dumpable) is skipped: its pipes and sockets then look like
+ * ones to outside the tree, which stay named. */
+static void files_tree_scan_pid(const struct files_cap *c, long pid, struct files_tree *tr)
+{
+	struct files_tpipe *t = tr->pipes;
+	size_t n = tr->npipes;
+
 	uint64_t dbuf[128];
 	char path[64];
 	struct files_msg m;
@@ -1035,9 +1146,23 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 			if (len <= 0)
 				continue;
 			link[len] = '\0';
-			if (!files_pipe_id(link, &ino))
+			if (files_sock_id(link, &ino)) {
+				files_tree_note_sock(c, pid, tr, ino);
 				continue;
-			p = files_tpipe_find(t, n, ino);
+			}
+			if (link[0] == '/') {
+				/* A named pipe: known by the inode the link leads to. */
+				struct stat st;
+
+				if (syscall(SYS_newfstatat, dfd, d->d_name, &st, 0) < 0 ||
+				    !S_ISFIFO(st.st_mode))
+					continue;
+				p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
+			} else if (files_pipe_id(link, &ino)) {
+				p = files_tpipe_find(t, n, ino, false, 0);
+			} else {
+				continue;
+			}
 			acc = p ? files_fdinfo_acc(pid, d->d_name) : -1;
 			if (acc < 0)
 				continue;
@@ -1058,7 +1183,7 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
  * is ours: 'ckpt run' mounted it) except pid 1, our init, which 'ckpt
  * restart' re-creates without them. Every process of the tree is stopped
  * in the same checkpoint, so what they hold does not change meanwhile. */
-static void files_tree_scan(const struct files_cap *c, struct files_tpipe *t, size_t n)
+static void files_tree_scan(const struct files_cap *c, struct files_tree *t)
 {
 	uint64_t dbuf[256];
 	int dfd = files_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -1078,7 +1203,7 @@ static void files_tree_scan(const struct files_cap *c, struct files_tpipe *t, si
 			off += d->d_reclen;
 			if (!files_name_fd(d->d_name, &pid) || pid <= 1 || pid == c->pid)
 				continue;
-			files_tree_scan_pid(c, pid, t, n);
+			files_tree_scan_pid(c, pid, t);
 		}
 	}
 	files_close(dfd);
@@ -1116,8 +1241,10 @@ static bool files_tree_pipe_whole(struct files_tpipe *p, const struct files_rec_
 
 	if (!(p->own_r || p->other_r))
 		return false;
+	/* A named pipe is made again by path even when one process holds it
+	 * whole: the process could not re-open it alone without blocking. */
 	if (p->own_w || p->other_w)
-		return !own_only;
+		return !own_only || p->fifo;
 	if (!p->own_r)
 		return false;
 	if (!p->hup_known) {
@@ -1141,17 +1268,14 @@ static bool files_tree_pipe_whole(struct files_tpipe *p, const struct files_rec_
  * process of the tree is stopped (ckpt_files_tree_pipes_fill()). Pipes
  * with an end outside the tree keep the rules below (named, left closed;
  * standard descriptors stay the launcher's). */
-static int files_tree_pipes(struct files_cap *c)
+static int files_tree_pipes(struct files_cap *c, struct files_tpipe *t, size_t n)
 {
-	struct files_tpipe t[FILES_TREE_PIPES_MAX];
 	bool saved[FILES_TREE_PIPES_MAX];
-	size_t n = files_tree_own(c, t);
 	size_t pos = sizeof(struct files_rec_hdr);
 
 	if (!n)
 		return 0;
 	memset(saved, 0, sizeof(saved));
-	files_tree_scan(c, t, n);
 	while (pos < c->len) {
 		struct files_rec_fd e;
 		const char *path = c->buf + pos + sizeof(e);
@@ -1161,7 +1285,9 @@ static int files_tree_pipes(struct files_cap *c)
 		int ret;
 
 		files_get(c->buf, pos, &e);
-		p = files_on_pipe(&e, path) ? files_tpipe_find(t, n, e.ino) : NULL;
+		p = files_on_pipe(&e, path)
+			    ? files_tpipe_find(t, n, e.ino, files_is_fifo(&e, path), e.dev)
+			    : NULL;
 		if (!p || !files_tree_pipe_whole(p, &e)) {
 			pos += e.size;
 			continue;
@@ -1181,6 +1307,241 @@ static int files_tree_pipes(struct files_cap *c)
 		pos += e.size;
 	}
 	return 0;
+}
+
+/* ---- capture: socketpairs shared with other processes of the tree ----- */
+
+/* Whether entry @e (path @path) stands on a socket the tree pass decides
+ * about: a Unix socket put aside by files_capture_fd(), or a standard
+ * descriptor on a socket (non-Unix ones are told apart by sock_diag). */
+static bool files_on_sock(const struct files_rec_fd *e, const char *path)
+{
+	return e->kind == FILES_KIND_SOCK_PENDING ||
+	       (e->kind == FILES_KIND_STDIO && S_ISSOCK(e->mode) &&
+		strncmp(path, "socket:[", 8) == 0);
+}
+
+static struct files_tsock *files_tsock_find(struct files_tsock *t, size_t n, uint64_t ino)
+{
+	for (size_t i = 0; i < n; i++)
+		if (t[i].ino == ino)
+			return &t[i];
+	return NULL;
+}
+
+/* Lists the sockets this process holds (at most FILES_TREE_PIPES_MAX: the
+ * others are named); returns how many. */
+static size_t files_tree_own_socks(const struct files_cap *c, struct files_tsock *t)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	size_t n = 0;
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		const char *path = c->buf + pos + sizeof(e);
+
+		files_get(c->buf, pos, &e);
+		pos += e.size;
+		if (!files_on_sock(&e, path) || files_tsock_find(t, n, e.ino) ||
+		    n == FILES_TREE_PIPES_MAX)
+			continue;
+		memset(&t[n], 0, sizeof(t[n]));
+		t[n].ino = e.ino;
+		n++;
+	}
+	return n;
+}
+
+/* Decides from sock_diag whether socket @t and its peer form a socketpair
+ * 'ckpt restart' can make again: both unnamed, each the other's peer, of a
+ * type it knows, connected. Sets t->why otherwise. Whether the tree holds
+ * the peer is known only after the scan. */
+static void files_tsock_judge(int nl, struct files_tsock *t)
+{
+	uint32_t ty;
+
+	t->why = "a socket sock_diag does not describe";
+	if (nl < 0 || ckpt_usock_diag(nl, t->ino, &t->self) < 0)
+		return;
+	ty = t->self.type;
+	t->why = "bound to a name: a listening socket, or a connection through one";
+	if (t->self.named)
+		return;
+	t->why = "of a type other than stream, datagram or seqpacket";
+	if (ty != SOCK_STREAM && ty != SOCK_DGRAM && ty != SOCK_SEQPACKET)
+		return;
+	t->why = "not connected";
+	if (t->self.state != 1 /* TCP_ESTABLISHED */)
+		return;
+	/* Still connected, to a peer whose last holder closed it: its queue
+	 * is all there will be (then end of file), made again with the other
+	 * end closed. */
+	if (!t->self.peer) {
+		t->peer_closed = true;
+		t->why = NULL;
+		return;
+	}
+	t->why = "whose other end sock_diag does not describe";
+	if (ckpt_usock_diag(nl, t->self.peer, &t->peer) < 0)
+		return;
+	t->why = "connected through a named socket";
+	if (t->peer.named)
+		return;
+	t->why = "whose peer is connected elsewhere";
+	if (t->peer.peer != t->ino || t->peer.type != ty)
+		return;
+	t->why = NULL;
+}
+
+/* Writes the TREE_SOCK header of socket @p, entry @e, at @dst. */
+static void files_tsock_hdr(const struct files_tsock *p, const struct files_rec_fd *e, bool queue,
+			    void *dst)
+{
+	struct ckpt_usock_hdr h;
+	socklen_t olen = sizeof(int);
+	int v;
+
+	memset(&h, 0, sizeof(h));
+	h.peer = p->self.peer;
+	h.type = p->self.type;
+	h.shut = p->self.shut;
+	h.flags = queue ? CKPT_USOCK_QUEUE : 0;
+	v = -1;
+	if (syscall(SYS_getsockopt, e->fd, SOL_SOCKET, SO_PEEK_OFF, &v, &olen) == 0 && v >= -1)
+		h.peek_off = v;
+	else
+		h.peek_off = -1;
+	v = 0;
+	olen = sizeof(int);
+	if (syscall(SYS_getsockopt, e->fd, SOL_SOCKET, SO_SNDBUF, &v, &olen) == 0 && v > 0)
+		h.sndbuf = (uint32_t)v;
+	v = 0;
+	olen = sizeof(int);
+	if (syscall(SYS_getsockopt, e->fd, SOL_SOCKET, SO_RCVBUF, &v, &olen) == 0 && v > 0)
+		h.rcvbuf = (uint32_t)v;
+	v = 0;
+	olen = sizeof(int);
+	if (syscall(SYS_getsockopt, e->fd, SOL_SOCKET, SO_PASSCRED, &v, &olen) == 0 && v)
+		h.flags |= CKPT_USOCK_PASSCRED;
+	memcpy(dst, &h, sizeof(h));
+}
+
+/* Default SO_SNDBUF of a Unix socket (net.core.wmem_default): the least a
+ * queue's room is sized for when sock_diag gives no budget. */
+#define FILES_SNDBUF_DEFAULT 212992u
+
+/* Unix sockets whose peer is held in the tree too become TREE_SOCK entries:
+ * 'ckpt restart' makes each pair once with its queues and hands the ends to
+ * their holders. A socket's receive queue is saved once, by the lowest pid
+ * holding it, on its first entry: room for what its peer can queue (its
+ * SO_SNDBUF) is reserved here and filled at write time, every process of
+ * the tree stopped (ckpt_files_tree_pipes_fill()). Any other Unix socket is
+ * named here and left closed at restart; standard descriptors on sockets
+ * outside the tree stay the launcher's. */
+static int files_tree_socks(struct files_cap *c, struct files_tsock *t, size_t n)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		char *path = c->buf + pos + sizeof(e);
+		struct files_tsock *p;
+		const char *why;
+		uint64_t data = 0;
+		bool queue = false;
+		int ret;
+
+		files_get(c->buf, pos, &e);
+		if (!files_on_sock(&e, path)) {
+			pos += e.size;
+			continue;
+		}
+		p = files_tsock_find(t, n, e.ino);
+		if (p && !p->why && !p->peer_held && !p->peer_closed)
+			p->why = "its other end is held outside the tree";
+		why = p ? p->why : "more than 64 Unix sockets in one process";
+		if (why && e.kind == FILES_KIND_STDIO) {
+			pos += e.size;
+			continue;
+		}
+		if (why) {
+			char desc[640];
+			struct files_msg m;
+
+			/* The entry keeps its short description; the user
+			 * reads why. */
+			msg_init(&m, desc, sizeof(desc));
+			msg_str(&m, path);
+			msg_str(&m, " (");
+			msg_str(&m, why);
+			msg_str(&m, ")");
+			e.kind = FILES_KIND_UNSUPPORTED;
+			files_put(c->buf, pos, &e);
+			files_warn_unsupported(c, e.fd, desc);
+			pos += e.size;
+			continue;
+		}
+		e.kind = FILES_KIND_TREE_SOCK;
+		e.same_as = -1;
+		e.pipe_size = 0;
+		if (e.dup_of < 0) {
+			uint32_t sb = p->peer.sndbuf > FILES_SNDBUF_DEFAULT ? p->peer.sndbuf
+									    : FILES_SNDBUF_DEFAULT;
+			uint64_t room;
+			int inq = 0;
+
+			/* A closed peer sends no more: what is queued now is all. */
+			if (p->peer_closed && syscall(SYS_ioctl, e.fd, SIOCINQ, &inq) == 0 &&
+			    inq > 0 && (uint64_t)inq * 2 > sb)
+				sb = (uint32_t)((uint64_t)inq * 2 > UINT32_MAX ? UINT32_MAX
+									       : (uint64_t)inq * 2);
+			room = ckpt_usock_queue_room(sb);
+
+			queue = !p->lower_holder && !p->saved;
+			if (room > CKPT_USOCK_QUEUE_MAX)
+				room = CKPT_USOCK_QUEUE_MAX;
+			data = sizeof(struct ckpt_usock_hdr) + (queue ? room : 0);
+			p->saved |= queue;
+		}
+		ret = files_entry_resize(c, pos, &e, data);
+		if (ret < 0)
+			return ret;
+		if (data)
+			files_tsock_hdr(p, &e, queue, c->buf + pos + sizeof(e) + e.path_len);
+		pos += e.size;
+	}
+	return 0;
+}
+
+/* The tree passes: pipes and Unix sockets this process shares with other
+ * processes of the tree (one scan of their descriptors for both). */
+static int files_tree(struct files_cap *c)
+{
+	struct files_tpipe pipes[FILES_TREE_PIPES_MAX];
+	struct files_tsock socks[FILES_TREE_PIPES_MAX];
+	struct files_tree t = { .pipes = pipes, .socks = socks };
+	int nl = -1;
+	int ret;
+
+	t.npipes = files_tree_own(c, pipes);
+	t.nsocks = files_tree_own_socks(c, socks);
+	if (!t.npipes && !t.nsocks)
+		return 0;
+	if (t.nsocks)
+		nl = ckpt_usock_diag_open();
+	for (size_t i = 0; i < t.nsocks; i++) {
+		files_tsock_judge(nl, &socks[i]);
+		/* Its peer in this very process: a pair the process holds alone. */
+		if (!socks[i].why && files_tsock_find(socks, t.nsocks, socks[i].self.peer))
+			socks[i].peer_held = true;
+	}
+	if (nl >= 0)
+		files_close(nl);
+	files_tree_scan(c, &t);
+	ret = files_tree_pipes(c, pipes, t.npipes);
+	if (ret == 0)
+		ret = files_tree_socks(c, socks, t.nsocks);
+	return ret;
 }
 
 /* Whether @name is a descriptor number; stores it in *@fd. */
@@ -1208,6 +1569,7 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 		.cap = cap,
 		.len = sizeof(struct files_rec_hdr),
 		.kcmp_ok = true,
+		.in_tree = files_in_tree(),
 		.warn = warn,
 	};
 	struct files_rec_hdr hdr;
@@ -1260,8 +1622,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 		}
 	}
 	/* Only in the namespace 'ckpt run' made: there /proc lists the tree. */
-	if (files_in_tree()) {
-		ret = files_tree_pipes(&c);
+	if (c.in_tree) {
+		ret = files_tree(&c);
 		if (ret < 0)
 			goto out_close;
 	}
@@ -1274,32 +1636,85 @@ out_close:
 	return ret;
 }
 
+/* At write time: copies the receive queue of the socket of entry @e into
+ * its reserved room after the header at @data, when @e carries it, with
+ * the shutdown state as it is now (*@nl: a sock_diag socket, opened on
+ * first use). Sets *@len to the data's new length. Returns 0 or -errno
+ * (said). */
+static int files_tsock_fill(int *nl, const struct files_rec_fd *e, const char *path, char *data,
+			    uint64_t *len)
+{
+	struct ckpt_usock_info info;
+	struct ckpt_usock_hdr h;
+	size_t used = 0;
+	int ret;
+
+	*len = e->data_len;
+	if (e->data_len < sizeof(h))
+		return -EINVAL;
+	memcpy(&h, data, sizeof(h));
+	if (!(h.flags & CKPT_USOCK_QUEUE))
+		return 0;
+	if (*nl < 0)
+		*nl = ckpt_usock_diag_open();
+	if (*nl >= 0 && ckpt_usock_diag(*nl, e->ino, &info) == 0)
+		h.shut = info.shut;
+	ret = ckpt_usock_queue_save(e->fd, h.type, h.shut & CKPT_USOCK_SHUT_RD, data + sizeof(h),
+				    e->data_len - sizeof(h), &h.nmsgs, &h.qbytes, &used);
+	if (ret == -EBADE) {
+		log_err("fd %d: %s socket:[%llu] has descriptors in flight (SCM_RIGHTS), which "
+			"cannot be restored: checkpoint refused; try again once they are received",
+			e->fd, path, (unsigned long long)e->ino);
+		return ret;
+	}
+	if (ret < 0) {
+		errno = -ret;
+		log_perror("fd %d: cannot save the queue of %s socket:[%llu] (%llu bytes reserved)",
+			   e->fd, path, (unsigned long long)e->ino,
+			   (unsigned long long)(e->data_len - sizeof(h)));
+		return ret;
+	}
+	memcpy(data, &h, sizeof(h));
+	*len = sizeof(h) + used;
+	return 0;
+}
+
 ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len)
 {
 	char *buf = rec;
 	size_t pos = sizeof(struct files_rec_hdr);
+	ssize_t out = (ssize_t)len;
+	int nl = -1;
 
 	if (len < pos)
 		return (ssize_t)len;
 	while (pos < len) {
 		struct files_rec_fd e;
+		const char *path = buf + pos + sizeof(e);
 		size_t old;
 		uint64_t got = 0;
 		int ret;
 
 		files_get(buf, pos, &e);
 		old = e.size;
-		if (e.kind != FILES_KIND_TREE_PIPE || e.dup_of >= 0 || !e.data_len) {
+		if ((e.kind != FILES_KIND_TREE_PIPE && e.kind != FILES_KIND_TREE_SOCK) ||
+		    e.dup_of >= 0 || !e.data_len) {
 			pos += old;
 			continue;
 		}
-		ret = files_save_pipe(e.fd, e.pipe_size, buf + pos + sizeof(e) + e.path_len,
-				      e.data_len, &got);
-		if (ret < 0) {
+		if (e.kind == FILES_KIND_TREE_SOCK)
+			ret = files_tsock_fill(&nl, &e, path, buf + pos + sizeof(e) + e.path_len,
+					       &got);
+		else
+			ret = files_save_pipe(e.fd, e.pipe_size, buf + pos + sizeof(e) + e.path_len,
+					      e.data_len, &got);
+		if (ret < 0 && e.kind == FILES_KIND_TREE_PIPE) {
 			errno = -ret;
-			log_perror("fd %d: cannot save the bytes buffered in %s", e.fd,
-				   buf + pos + sizeof(e));
-			return ret;
+			log_perror("fd %d: cannot save the bytes buffered in %s", e.fd, path);
+		}
+		if (ret < 0) {
+			out = ret;
+			break;
 		}
 		e.data_len = got;
 		e.size = (uint32_t)files_align8(sizeof(e) + e.path_len + got);
@@ -1310,7 +1725,9 @@ ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len)
 		len -= old - e.size;
 		pos += e.size;
 	}
-	return (ssize_t)len;
+	if (nl >= 0)
+		files_close(nl);
+	return out < 0 ? out : (ssize_t)len;
 }
 
 bool ckpt_files_tree_pipes_saved(const void *rec, size_t len)
@@ -1322,7 +1739,10 @@ bool ckpt_files_tree_pipes_saved(const void *rec, size_t len)
 		struct files_rec_fd e;
 
 		files_get(buf, pos, &e);
-		if (e.kind == FILES_KIND_TREE_PIPE && e.dup_of < 0 && e.data_len)
+		/* The queues of socketpairs in the tree are saved with the
+		 * pipes, and so wait for the same barrier. */
+		if ((e.kind == FILES_KIND_TREE_PIPE || e.kind == FILES_KIND_TREE_SOCK) &&
+		    e.dup_of < 0 && e.data_len)
 			return true;
 		if (!e.size)
 			break;
@@ -1374,8 +1794,16 @@ static bool files_pipe_partner(const char *rec, size_t len, const struct files_r
 static const char *files_kind_name(uint32_t kind)
 {
 	static const char *const names[] = {
-		"?",	  "stdio", "regular file", "unlinked file",	      "directory",
-		"device", "pipe",  "unsupported",  "pipe shared in the tree",
+		"?",
+		"stdio",
+		"regular file",
+		"unlinked file",
+		"directory",
+		"device",
+		"pipe",
+		"unsupported",
+		"pipe shared in the tree",
+		"socket shared in the tree",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -1408,10 +1836,11 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 		log_err("entry %u: path is not one NUL-terminated string", i);
 		return -EINVAL;
 	}
-	/* A pipe shared in the tree may sit on a standard descriptor. */
+	/* A pipe or socket shared in the tree may sit on a standard descriptor. */
 	if (e->fd < 0 || e->kind == 0 || e->kind > FILES_KIND_MAX ||
 	    (e->fd > 2 && e->kind == FILES_KIND_STDIO) ||
-	    (e->fd <= 2 && e->kind != FILES_KIND_STDIO && e->kind != FILES_KIND_TREE_PIPE)) {
+	    (e->fd <= 2 && e->kind != FILES_KIND_STDIO && e->kind != FILES_KIND_TREE_PIPE &&
+	     e->kind != FILES_KIND_TREE_SOCK)) {
 		log_err("entry %u: fd %d of kind %u is invalid", i, e->fd, e->kind);
 		return -EINVAL;
 	}
@@ -1426,6 +1855,11 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	    path[0] != '/') {
 		log_err("fd %d: %s path \"%s\" is not absolute", e->fd, files_kind_name(e->kind),
 			path);
+		return -EINVAL;
+	}
+	if (e->kind == FILES_KIND_TREE_PIPE && !S_ISFIFO(e->mode)) {
+		log_err("fd %d: a pipe shared in the tree that is no pipe (mode 0%o)", e->fd,
+			e->mode);
 		return -EINVAL;
 	}
 	if (e->kind == FILES_KIND_PIPE || e->kind == FILES_KIND_TREE_PIPE) {
@@ -1449,7 +1883,17 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 				(unsigned long long)e->data_len, (unsigned long long)e->file_size);
 			return -EINVAL;
 		}
-	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE && e->data_len) {
+	} else if (e->kind == FILES_KIND_TREE_SOCK && e->dup_of < 0) {
+		struct ckpt_usock_hdr h;
+
+		if (!S_ISSOCK(e->mode) ||
+		    ckpt_usock_data_check(path + e->path_len, e->data_len, &h) < 0 ||
+		    h.peer == e->ino) {
+			log_err("fd %d: invalid description of a socket shared in the tree", e->fd);
+			return -EINVAL;
+		}
+	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE &&
+		   e->kind != FILES_KIND_TREE_SOCK && e->data_len) {
 		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
 		return -EINVAL;
 	}
@@ -1469,10 +1913,11 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 				e->dup_of);
 			return -EINVAL;
 		}
-		if ((e->kind == FILES_KIND_TREE_PIPE || o.kind == FILES_KIND_TREE_PIPE) &&
+		if ((e->kind == FILES_KIND_TREE_PIPE || o.kind == FILES_KIND_TREE_PIPE ||
+		     e->kind == FILES_KIND_TREE_SOCK || o.kind == FILES_KIND_TREE_SOCK) &&
 		    (e->kind != o.kind || e->ino != o.ino)) {
-			log_err("fd %d: duplicate of fd %d, which is not the same pipe", e->fd,
-				e->dup_of);
+			log_err("fd %d: duplicate of fd %d, which is not the same pipe or socket",
+				e->fd, e->dup_of);
 			return -EINVAL;
 		}
 	} else if (e->dup_of != -1) {
@@ -1626,6 +2071,37 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 			out[n].acc = e.open_flags & O_ACCMODE;
 			out[n].status = e.open_flags & (O_NONBLOCK | O_DIRECT);
 			out[n].pipe_size = e.pipe_size;
+			out[n].data = buf + pos + sizeof(e) + e.path_len;
+			out[n].data_len = e.data_len;
+			out[n].path = buf[pos + sizeof(e)] == '/' ? buf + pos + sizeof(e) : NULL;
+			n++;
+		}
+		pos += e.size;
+	}
+	return (int)n;
+}
+
+int ckpt_files_tree_sock_ends(const void *rec, size_t len, struct ckpt_tree_sock_ent *out,
+			      size_t max)
+{
+	const char *buf = rec;
+	size_t pos = sizeof(struct files_rec_hdr);
+	size_t n = 0;
+	int maxfd = -1;
+	int ret = files_validate(rec, len, false, &maxfd);
+
+	if (ret < 0)
+		return ret;
+	while (pos < len) {
+		struct files_rec_fd e;
+
+		files_get(buf, pos, &e);
+		if (e.kind == FILES_KIND_TREE_SOCK && e.dup_of < 0) {
+			if (n >= max)
+				return -E2BIG;
+			out[n].ino = e.ino;
+			out[n].fd = e.fd;
+			out[n].status = e.open_flags & O_NONBLOCK;
 			out[n].data = buf + pos + sizeof(e) + e.path_len;
 			out[n].data_len = e.data_len;
 			n++;
@@ -2088,6 +2564,27 @@ static int files_restore_tree_pipe(const struct files_rec_fd *e, const char *pat
 	return files_place(fd, e);
 }
 
+/* Socket shared in the tree: 'ckpt restart' made the pair once, with its
+ * queues, and handed this process the ends it holds. A socket has one
+ * description whoever holds it, so the entry shares the handed one. */
+static int files_restore_tree_sock(const struct files_rec_fd *e, const char *path)
+{
+	int h = files_handed_fd(e->ino, O_RDWR);
+	int fd;
+
+	if (h < 0) {
+		files_leave_closed(e, path, "was not handed over by 'ckpt restart'");
+		return 0;
+	}
+	fd = (int)files_fcntl(h, F_DUPFD_CLOEXEC, 0);
+	if (fd < 0) {
+		errno = -fd;
+		log_perror("fd %d: cannot take %s from descriptor %d", e->fd, path, h);
+		return fd;
+	}
+	return files_place(fd, e);
+}
+
 /* Closes the handed pipe ends once every entry took its own: an end left
  * open here would keep a reader from ever seeing end of file. */
 static void files_handed_close(void)
@@ -2155,6 +2652,8 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 		return files_restore_pipe(r, e, path);
 	case FILES_KIND_TREE_PIPE:
 		return files_restore_tree_pipe(e, path);
+	case FILES_KIND_TREE_SOCK:
+		return files_restore_tree_sock(e, path);
 	}
 	return -EINVAL;
 }

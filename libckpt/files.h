@@ -52,17 +52,19 @@ int ckpt_files_fd_limit(const void *rec, size_t len);
  * Pinned forever. */
 #define ENG_REC_TREE_PIPES 0x454e0006u
 /* Environment variable 'ckpt restart' passes ckpt-restore the handed ends
- * in: "FD:INO:r,FD:INO:w,..." (decimal; r read end, w write end). */
+ * in: "FD:INO:r,FD:INO:w,FD:INO:s,..." (decimal; r a pipe's read end, w its
+ * write end, s a socket, handed with acc O_RDWR). */
 #define CKPT_TREE_PIPES_ENV "CKPT_TREE_PIPES"
 
-/* Most pipe ends 'ckpt restart' hands one process (docs/process-trees.md). */
+/* Most pipe ends and sockets 'ckpt restart' hands one process
+ * (docs/process-trees.md). */
 #define CKPT_TREE_PIPES_MAX 64
 
 /* One pipe end 'ckpt restart' made and handed to a restored process. */
 struct ckpt_tree_pipe_fd {
 	uint64_t ino; /* the pipe's id at the checkpoint (its entries' ino) */
 	int32_t fd;   /* where the end is open in this process */
-	uint32_t acc; /* O_RDONLY or O_WRONLY */
+	uint32_t acc; /* O_RDONLY or O_WRONLY; O_RDWR: a socket */
 };
 
 /*
@@ -80,8 +82,8 @@ void ckpt_files_use_tree_pipes(const struct ckpt_tree_pipe_fd *v, size_t n);
  */
 ssize_t ckpt_files_tree_pipes_fill(void *rec, size_t len);
 /* Whether the captured files record @rec of @len bytes holds room for the
- * bytes of a pipe this process saves for its tree: it then takes part in
- * the pipe barrier (docs/process-trees.md). */
+ * bytes of a pipe or a socketpair's queue this process saves for its tree:
+ * it then takes part in the pipe barrier (docs/process-trees.md). */
 bool ckpt_files_tree_pipes_saved(const void *rec, size_t len);
 /* One description of a pipe shared in the tree, as a files record holds
  * it: for 'ckpt restart', which makes each such pipe once. */
@@ -93,6 +95,8 @@ struct ckpt_tree_pipe_ent {
 	uint32_t pipe_size; /* F_GETPIPE_SZ at the checkpoint */
 	const void *data;   /* the bytes buffered in the pipe (inside the record) */
 	uint64_t data_len;  /* their length; 0 on every description but one */
+	const char *path;   /* a named pipe's absolute path (inside the record),
+			     * NULL for a pipe */
 };
 
 /*
@@ -102,6 +106,26 @@ struct ckpt_tree_pipe_ent {
  * -EINVAL for an invalid record (said), or -E2BIG when more than @max.
  */
 int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
+			      size_t max);
+/* One description of a Unix socket shared in the tree (one end of a
+ * socketpair), as a files record holds it: for 'ckpt restart', which makes
+ * each pair once. */
+struct ckpt_tree_sock_ent {
+	uint64_t ino;	   /* the socket's inode at the checkpoint */
+	int32_t fd;	   /* descriptor number in the process */
+	uint32_t status;   /* its O_NONBLOCK */
+	const void *data;  /* struct ckpt_usock_hdr and the queue, if this one
+			    * carries it (files_sock.h; inside the record) */
+	uint64_t data_len; /* their length, checked by ckpt_usock_data_check() */
+};
+
+/*
+ * Validates files record @rec of @len bytes and lists its descriptions of
+ * sockets shared in the tree (duplicates left out) in @out[0..@max).
+ * Returns how many, -EINVAL for an invalid record (said), or -E2BIG when
+ * more than @max.
+ */
+int ckpt_files_tree_sock_ends(const void *rec, size_t len, struct ckpt_tree_sock_ent *out,
 			      size_t max);
 /* Undoes ckpt_files_exclude_fd(); unknown numbers are ignored. */
 void ckpt_files_include_fd(int fd);

@@ -548,9 +548,10 @@ static uint64_t rst_records_copy(const struct rst *s, unsigned char *dst)
 	return off;
 }
 
-/* Reads the pipe ends 'ckpt restart' handed this process (CKPT_TREE_PIPES,
- * "FD:INO:r,FD:INO:w,..."), checks each is an open pipe end of that
- * direction, at most CKPT_TREE_PIPES_MAX (the trampoline keeps them open).
+/* Reads the pipe ends and sockets 'ckpt restart' handed this process
+ * (CKPT_TREE_PIPES, "FD:INO:r,FD:INO:w,FD:INO:s,..."), checks each is an
+ * open pipe end of that direction or a socket, at most CKPT_TREE_PIPES_MAX
+ * (the trampoline keeps them open).
  * Returns 0 or -EINVAL (said). */
 static int rst_tree_pipes(struct rst *s)
 {
@@ -568,15 +569,16 @@ static int rst_tree_pipes(struct rst *s)
 
 		if (s->npipes >= CKPT_TREE_PIPES_MAX ||
 		    sscanf(p, "%d:%llu:%c%n", &fd, &ino, &dir, &used) != 3 || fd < 3 ||
-		    (dir != 'r' && dir != 'w'))
+		    (dir != 'r' && dir != 'w' && dir != 's'))
 			goto bad;
 		fl = fcntl(fd, F_GETFL);
-		if (fl < 0 || fstat(fd, &st) < 0 || !S_ISFIFO(st.st_mode) ||
-		    (fl & O_ACCMODE) != (dir == 'r' ? O_RDONLY : O_WRONLY))
+		e->acc = dir == 'r' ? O_RDONLY : dir == 'w' ? O_WRONLY : O_RDWR;
+		if (fl < 0 || fstat(fd, &st) < 0 ||
+		    (dir == 's' ? !S_ISSOCK(st.st_mode)
+				: !S_ISFIFO(st.st_mode) || (uint32_t)(fl & O_ACCMODE) != e->acc))
 			goto bad;
 		e->fd = fd;
 		e->ino = ino;
-		e->acc = dir == 'r' ? O_RDONLY : O_WRONLY;
 		s->npipes++;
 		p += used;
 		if (*p == ',')
@@ -586,7 +588,7 @@ static int rst_tree_pipes(struct rst *s)
 	}
 	return 0;
 bad:
-	log_err("%s=\"%s\" does not list open pipe ends (%u read): was this started by "
+	log_err("%s=\"%s\" does not list open pipe ends and sockets (%u read): was this started by "
 		"'ckpt restart'?",
 		CKPT_TREE_PIPES_ENV, getenv(CKPT_TREE_PIPES_ENV), s->npipes);
 	return -EINVAL;

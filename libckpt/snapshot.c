@@ -890,7 +890,8 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	ret = eng_tree_pipes_fill(a);
 	if (ret < 0) {
 		snprintf(res->reason, sizeof(res->reason),
-			 "cannot save the bytes of a pipe shared in the process tree: %s",
+			 "cannot save the bytes of a pipe or socket shared in the process tree "
+			 "(the process's log names it): %s",
 			 strerror(-ret));
 		return ret;
 	}

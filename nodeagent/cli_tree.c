@@ -16,6 +16,7 @@
 #include "cli.h"
 
 #include "files.h"
+#include "files_sock.h"
 #include "img.h"
 #include "layout.h"
 #include "manifest.h"
@@ -31,7 +32,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/ioctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -190,13 +194,30 @@ pid_t cli_tree_run(char **argv)
 /* ---- restart ---------------------------------------------------------------- */
 
 struct tree_proc {
-	struct tree_rec rec;				     /* the header of its tree record */
-	struct tree_rec_child *children;		     /* its children, malloc'd */
-	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE];     /* its image file */
-	struct ckpt_tree_pipe_ent ends[CKPT_TREE_PIPES_MAX]; /* its descriptions of
+	struct tree_rec rec;				      /* the header of its tree record */
+	struct tree_rec_child *children;		      /* its children, malloc'd */
+	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE];      /* its image file */
+	struct ckpt_tree_pipe_ent ends[CKPT_TREE_PIPES_MAX];  /* its descriptions of
 							      * pipes shared in the tree */
-	size_t nends;					     /* entries of ends */
+	size_t nends;					      /* entries of ends */
+	struct ckpt_tree_sock_ent socks[CKPT_TREE_PIPES_MAX]; /* its descriptions of
+							       * sockets shared in the tree */
+	size_t nsocks;					      /* entries of socks */
 	int fd_limit; /* its files restore uses numbers below this */
+};
+
+/* One end of a socketpair shared in the tree, made once by the init. */
+struct tree_sock {
+	uint64_t ino;		   /* its inode at the checkpoint */
+	struct ckpt_usock_hdr hdr; /* type, peer, state: the queue carrier's */
+	const void *data;	   /* the data of the entry carrying the queue */
+	uint64_t data_len;	   /* its length */
+	int32_t data_pid;	   /* the process whose image carries it, 0: none */
+	int32_t ref_pid;	   /* the lowest holder */
+	int32_t ref_fd;		   /* and its lowest number: its flags are the socket's */
+	uint32_t status;	   /* O_NONBLOCK of the socket's description */
+	struct tree_sock *peer;	   /* the other end, NULL: in no image */
+	int fd;			   /* the socket in the init and its forks, -1: none */
 };
 
 /* A pipe shared in the tree, made once by the init at restart. */
@@ -210,6 +231,7 @@ struct tree_pipe {
 	int32_t ref_fd[2];  /* and its lowest number: its flags are the end's */
 	uint32_t status[2]; /* O_NONBLOCK/O_DIRECT of each end's description */
 	int fd[2];	    /* the end in the init and its forks, -1: no holder */
+	const char *path;   /* a named pipe's path (a holder's copy), NULL: a pipe */
 };
 
 static struct tree_proc *tree_find(struct tree_proc *v, size_t n, pid_t pid)
@@ -243,10 +265,33 @@ static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
 		return -EBADMSG;
 	}
 	p->nends = (size_t)n;
-	/* The reader goes: the bytes are copied (freed with @p). */
+	n = ckpt_files_tree_sock_ends(data, len, p->socks, CKPT_TREE_PIPES_MAX);
+	if (n < 0) {
+		cli_err("%s: %s", p->image,
+			n == -E2BIG ? "more than 64 descriptions of sockets shared in the tree"
+				    : "invalid files record");
+		p->nends = 0;
+		return -EBADMSG;
+	}
+	p->nsocks = (size_t)n;
+	for (size_t i = 0; i < p->nsocks; i++) {
+		void *copy = malloc(p->socks[i].data_len ? p->socks[i].data_len : 1);
+
+		if (!copy) {
+			p->nsocks = i;
+			p->nends = 0;
+			cli_err("out of memory");
+			return -ENOMEM;
+		}
+		memcpy(copy, p->socks[i].data, p->socks[i].data_len);
+		p->socks[i].data = copy;
+	}
+	/* The reader goes: the bytes and paths are copied (freed with @p). */
 	for (size_t i = 0; i < p->nends; i++) {
+		const char *path = p->ends[i].path;
 		void *copy = NULL;
 
+		p->ends[i].path = NULL;
 		if (p->ends[i].data_len) {
 			copy = malloc(p->ends[i].data_len);
 			if (!copy) {
@@ -257,6 +302,11 @@ static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
 			memcpy(copy, p->ends[i].data, p->ends[i].data_len);
 		}
 		p->ends[i].data = copy;
+		if (path && !(p->ends[i].path = strdup(path))) {
+			p->nends = i + 1;
+			cli_err("out of memory");
+			return -ENOMEM;
+		}
 	}
 	return 0;
 }
@@ -438,6 +488,8 @@ struct tree_ctx {
 	const char *sock;
 	struct tree_pipe *pipes; /* pipes shared in the tree */
 	size_t npipes;		 /* entries of pipes */
+	struct tree_sock *socks; /* ends of socketpairs shared in the tree */
+	size_t nsocks;		 /* entries of socks */
 	int pipe_base;		 /* their ends sit at this number and up */
 	int hand_base;		 /* a process's own ends move here before exec */
 };
@@ -486,6 +538,14 @@ static int tree_pipes_collect(struct tree_ctx *t)
 				tp->ino = e->ino;
 				tp->size = e->pipe_size;
 				tp->fd[0] = tp->fd[1] = -1;
+				tp->path = e->path;
+			}
+			if (!tp->path != !e->path || (e->path && strcmp(tp->path, e->path) != 0)) {
+				cli_err("%s: pipe %llu is %s here and %s in another image",
+					p->image, (unsigned long long)e->ino,
+					e->path ? e->path : "a pipe",
+					tp->path ? tp->path : "a pipe");
+				return -EBADMSG;
 			}
 			if (tp->size != e->pipe_size) {
 				cli_err("%s: pipe:[%llu] of %u bytes is %u bytes in another image",
@@ -514,6 +574,276 @@ static int tree_pipes_collect(struct tree_ctx *t)
 	return 0;
 }
 
+static struct tree_sock *tree_sock_find(const struct tree_ctx *t, uint64_t ino)
+{
+	for (size_t j = 0; j < t->nsocks; j++)
+		if (t->socks[j].ino == ino)
+			return &t->socks[j];
+	return NULL;
+}
+
+/* Adds socket description @e of process @p to t->socks. Returns 0 or
+ * -EBADMSG/-ENOMEM (said). */
+static int tree_socks_add(struct tree_ctx *t, size_t *cap, const struct tree_proc *p,
+			  const struct ckpt_tree_sock_ent *e)
+{
+	struct ckpt_usock_hdr h;
+	struct tree_sock *ts;
+
+	if (ckpt_usock_data_check(e->data, e->data_len, &h) < 0) {
+		cli_err("%s: fd %d: invalid description of socket:[%llu]", p->image, e->fd,
+			(unsigned long long)e->ino);
+		return -EBADMSG;
+	}
+	ts = tree_sock_find(t, e->ino);
+	if (!ts) {
+		if (t->nsocks == TREE_PIPES_MAX) {
+			cli_err("%s: more than %d sockets shared in the tree", p->image,
+				TREE_PIPES_MAX);
+			return -EBADMSG;
+		}
+		if (t->nsocks == *cap) {
+			size_t nc = *cap ? 2 * *cap : 16;
+			struct tree_sock *g = realloc(t->socks, nc * sizeof(*g));
+
+			if (!g) {
+				cli_err("out of memory");
+				return -ENOMEM;
+			}
+			t->socks = g;
+			*cap = nc;
+		}
+		ts = &t->socks[t->nsocks++];
+		memset(ts, 0, sizeof(*ts));
+		ts->ino = e->ino;
+		ts->hdr = h;
+		ts->fd = -1;
+	}
+	if (ts->hdr.type != h.type || ts->hdr.peer != h.peer) {
+		cli_err("%s: fd %d: socket:[%llu] is of type %u joined to socket:[%llu] here, of "
+			"type %u joined to socket:[%llu] in another image",
+			p->image, e->fd, (unsigned long long)e->ino, h.type,
+			(unsigned long long)h.peer, ts->hdr.type, (unsigned long long)ts->hdr.peer);
+		return -EBADMSG;
+	}
+	if ((h.flags & CKPT_USOCK_QUEUE) && ts->data_pid) {
+		cli_err("%s: the queue of socket:[%llu] is saved by pid %d too", p->image,
+			(unsigned long long)e->ino, ts->data_pid);
+		return -EBADMSG;
+	}
+	if (h.flags & CKPT_USOCK_QUEUE) {
+		ts->hdr = h; /* the carrier read the state last, at write time */
+		ts->data = e->data;
+		ts->data_len = e->data_len;
+		ts->data_pid = p->rec.pid;
+	}
+	if (!ts->ref_pid || p->rec.pid < ts->ref_pid ||
+	    (p->rec.pid == ts->ref_pid && e->fd < ts->ref_fd)) {
+		ts->ref_pid = p->rec.pid;
+		ts->ref_fd = e->fd;
+		ts->status = e->status;
+	}
+	return 0;
+}
+
+/* Gathers the sockets shared in the tree from every image and joins each
+ * to its peer: the images must agree on each socket's type and peer, its
+ * queue must be saved exactly once, and the peer must name it back. A
+ * socket whose peer was closed (peer 0) is made with that end closed; so
+ * is one whose peer is in no image (its last holder closed it after the
+ * checkpoint began), and said. Returns 0 or
+ * -EBADMSG/-ENOMEM (said). */
+static int tree_socks_collect(struct tree_ctx *t)
+{
+	size_t cap = 0;
+	int ret;
+
+	for (size_t i = 0; i < t->n; i++)
+		for (size_t k = 0; k < t->v[i].nsocks; k++) {
+			ret = tree_socks_add(t, &cap, &t->v[i], &t->v[i].socks[k]);
+			if (ret)
+				return ret;
+		}
+	for (size_t j = 0; j < t->nsocks; j++) {
+		struct tree_sock *ts = &t->socks[j];
+
+		if (!ts->data_pid) {
+			cli_err("socket:[%llu] (pid %d, fd %d): no image of the generation holds "
+				"its queue",
+				(unsigned long long)ts->ino, ts->ref_pid, ts->ref_fd);
+			return -EBADMSG;
+		}
+		ts->peer = ts->hdr.peer ? tree_sock_find(t, ts->hdr.peer) : NULL;
+		if (ts->peer &&
+		    (ts->peer->hdr.peer != ts->ino || ts->peer->hdr.type != ts->hdr.type)) {
+			cli_err("socket:[%llu] (pid %d, fd %d) and its peer socket:[%llu] do not "
+				"name each other",
+				(unsigned long long)ts->ino, ts->ref_pid, ts->ref_fd,
+				(unsigned long long)ts->hdr.peer);
+			return -EBADMSG;
+		}
+		if (!ts->peer && ts->hdr.peer)
+			cli_err("warning: socket:[%llu] (pid %d, fd %d): its other end "
+				"socket:[%llu] is in no image (closed as the checkpoint began); "
+				"it is made again with that end closed",
+				(unsigned long long)ts->ino, ts->ref_pid, ts->ref_fd,
+				(unsigned long long)ts->hdr.peer);
+	}
+	return 0;
+}
+
+/* Gives a fresh socket the buffer sizes, credentials passing of @h. */
+static void tree_sock_opts(int fd, const struct ckpt_usock_hdr *h, uint64_t ino)
+{
+	int v = 0;
+	socklen_t len = sizeof(v);
+
+	/* getsockopt() reads twice what setsockopt() set. */
+	if (h->sndbuf && getsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, &len) == 0 &&
+	    (uint32_t)v != h->sndbuf) {
+		v = (int)(h->sndbuf / 2);
+		if (setsockopt(fd, SOL_SOCKET, SO_SNDBUF, &v, sizeof(v)) < 0)
+			cli_err("warning: socket:[%llu]: cannot set SO_SNDBUF %d: %s",
+				(unsigned long long)ino, v, strerror(errno));
+	}
+	len = sizeof(v);
+	if (h->rcvbuf && getsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, &len) == 0 &&
+	    (uint32_t)v != h->rcvbuf) {
+		v = (int)(h->rcvbuf / 2);
+		if (setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &v, sizeof(v)) < 0)
+			cli_err("warning: socket:[%llu]: cannot set SO_RCVBUF %d: %s",
+				(unsigned long long)ino, v, strerror(errno));
+	}
+	v = 1;
+	if ((h->flags & CKPT_USOCK_PASSCRED) &&
+	    setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &v, sizeof(v)) < 0)
+		cli_err("warning: socket:[%llu]: cannot set SO_PASSCRED: %s",
+			(unsigned long long)ino, strerror(errno));
+}
+
+/* What is left once the queues are in: the shutdown state, the peek
+ * offset, the description's O_NONBLOCK; then the socket moves to
+ * t->pipe_base and up. Returns 0 or -errno (said). */
+static int tree_sock_finish(const struct tree_ctx *t, struct tree_sock *ts, int fd)
+{
+	int ret = 0;
+
+	if ((ts->hdr.shut & CKPT_USOCK_SHUT_RD) && shutdown(fd, SHUT_RD) < 0)
+		ret = -errno;
+	if (!ret && (ts->hdr.shut & CKPT_USOCK_SHUT_WR) && shutdown(fd, SHUT_WR) < 0)
+		ret = -errno;
+	if (!ret && ts->hdr.peek_off >= 0 &&
+	    setsockopt(fd, SOL_SOCKET, SO_PEEK_OFF, &ts->hdr.peek_off, sizeof(int)) < 0)
+		ret = -errno;
+	if (!ret && fcntl(fd, F_SETFL, (int)ts->status) < 0)
+		ret = -errno;
+	if (!ret) {
+		ts->fd = fcntl(fd, F_DUPFD, t->pipe_base);
+		if (ts->fd < 0)
+			ret = -errno;
+	}
+	if (ret)
+		cli_err("cannot set up socket:[%llu] again: %s", (unsigned long long)ts->ino,
+			strerror(-ret));
+	close(fd);
+	return ret;
+}
+
+/* In the init: makes every socketpair shared in the tree once, with the
+ * options, queues and shutdown state of each end. The bytes queued on one
+ * end are sent again through the other; datagrams and seqpackets one
+ * message each, so their boundaries are kept. Returns 0 or -errno (said). */
+static int tree_socks_make(struct tree_ctx *t)
+{
+	for (size_t j = 0; j < t->nsocks; j++) {
+		struct tree_sock *a = &t->socks[j];
+		struct tree_sock *b = a->peer;
+		int sv[2];
+		int ret;
+
+		if (b && b->ino < a->ino)
+			continue; /* made with its peer */
+		if (socketpair(AF_UNIX, (int)a->hdr.type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv) <
+		    0) {
+			cli_err("cannot make socket:[%llu] again: %s", (unsigned long long)a->ino,
+				strerror(errno));
+			return -errno;
+		}
+		tree_sock_opts(sv[0], &a->hdr, a->ino);
+		if (b)
+			tree_sock_opts(sv[1], &b->hdr, b->ino);
+		ret = ckpt_usock_queue_refill(sv[1], a->data, a->data_len);
+		if (!ret && b)
+			ret = ckpt_usock_queue_refill(sv[0], b->data, b->data_len);
+		if (ret) {
+			cli_err("cannot put the %llu saved bytes back into socket:[%llu] or its "
+				"peer: %s",
+				(unsigned long long)a->hdr.qbytes, (unsigned long long)a->ino,
+				strerror(-ret));
+			close(sv[0]);
+			close(sv[1]);
+			return ret;
+		}
+		ret = b ? tree_sock_finish(t, b, sv[1]) : (close(sv[1]), 0);
+		if (ret) {
+			close(sv[0]);
+			return ret;
+		}
+		ret = tree_sock_finish(t, a, sv[0]);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Opens named pipe @tp again, both ends, into @p: by path without
+ * following a last symbolic link the checkpoint did not see and without
+ * blocking (O_PATH first), checked to be the same FIFO (its inode) and
+ * empty: bytes in it mean a process outside the tree holds it open, and
+ * ours would come back twice. Returns 0 or -errno (said). */
+static int tree_fifo_open(const struct tree_pipe *tp, int p[2])
+{
+	char proc[64];
+	struct stat st;
+	int avail = 0;
+	int ret = 0;
+	int o = open(tp->path, O_PATH | O_CLOEXEC);
+
+	p[0] = p[1] = -1;
+	if (o < 0) {
+		cli_err("cannot open named pipe %s again: %s", tp->path, strerror(errno));
+		return -errno;
+	}
+	if (fstat(o, &st) < 0 || !S_ISFIFO(st.st_mode) || (uint64_t)st.st_ino != tp->ino) {
+		cli_err("named pipe %s was replaced since the checkpoint (inode %llu, was %llu)",
+			tp->path, (unsigned long long)st.st_ino, (unsigned long long)tp->ino);
+		ret = -ESTALE;
+		goto out;
+	}
+	snprintf(proc, sizeof(proc), "/proc/self/fd/%d", o);
+	/* The read end first: a writer's open needs a reader. */
+	p[0] = open(proc, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+	p[1] = p[0] < 0 ? -1 : open(proc, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+	if (p[1] < 0) {
+		ret = -errno;
+		cli_err("cannot open named pipe %s again: %s", tp->path, strerror(errno));
+	} else if (ioctl(p[0], FIONREAD, &avail) < 0 || avail) {
+		cli_err("named pipe %s holds %d bytes already: a process outside the tree has it "
+			"open; end it, then restart",
+			tp->path, avail);
+		ret = -EBUSY;
+	}
+out:
+	if (ret) {
+		if (p[0] >= 0)
+			close(p[0]);
+		if (p[1] >= 0)
+			close(p[1]);
+	}
+	close(o);
+	return ret;
+}
+
 /* In the init: makes every pipe shared in the tree once, at its size, with
  * its saved bytes, each end with the flags of its description, and moves
  * the ends every fork inherits to t->pipe_base and up (above any number a
@@ -526,7 +856,12 @@ static int tree_pipes_make(struct tree_ctx *t)
 		uint64_t done = 0;
 		int p[2];
 
-		if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		if (tp->path) {
+			int ret = tree_fifo_open(tp, p);
+
+			if (ret)
+				return ret;
+		} else if (pipe2(p, O_CLOEXEC | O_NONBLOCK) < 0) {
 			cli_err("cannot make pipe:[%llu] again: %s", (unsigned long long)tp->ino,
 				strerror(errno));
 			return -errno;
@@ -565,13 +900,16 @@ static int tree_pipes_make(struct tree_ctx *t)
 	return 0;
 }
 
-/* Closes the pipe ends every fork of the init inherited. */
+/* Closes the pipe ends and sockets every fork of the init inherited. */
 static void tree_pipes_close(const struct tree_ctx *t)
 {
 	for (size_t j = 0; j < t->npipes; j++)
 		for (int d = 0; d < 2; d++)
 			if (t->pipes[j].fd[d] >= 0)
 				close(t->pipes[j].fd[d]);
+	for (size_t j = 0; j < t->nsocks; j++)
+		if (t->socks[j].fd >= 0)
+			close(t->socks[j].fd);
 }
 
 /* In the process that becomes @p, after it made its children: keeps the
@@ -583,6 +921,7 @@ static int tree_pipes_hand(const struct tree_ctx *t, const struct tree_proc *p)
 {
 	char env[CKPT_TREE_PIPES_MAX * 48];
 	size_t used = 0;
+	size_t count = 0;
 	int ret = 0;
 
 	env[0] = '\0';
@@ -598,6 +937,10 @@ static int tree_pipes_hand(const struct tree_ctx *t, const struct tree_proc *p)
 				       (p->ends[k].acc == O_RDONLY) == (d == 0);
 			if (!held || tp->fd[d] < 0)
 				continue;
+			if (++count > CKPT_TREE_PIPES_MAX) {
+				ret = -E2BIG;
+				break;
+			}
 			fd = fcntl(tp->fd[d], F_DUPFD, t->hand_base);
 			if (fd < 0) {
 				ret = -errno;
@@ -610,6 +953,29 @@ static int tree_pipes_hand(const struct tree_ctx *t, const struct tree_proc *p)
 						 d == 0 ? 'r' : 'w');
 		}
 	}
+	for (size_t k = 0; k < p->nsocks && !ret; k++) {
+		const struct tree_sock *ts = tree_sock_find(t, p->socks[k].ino);
+		int fd;
+
+		if (!ts || ts->fd < 0)
+			continue;
+		if (++count > CKPT_TREE_PIPES_MAX) {
+			ret = -E2BIG;
+			break;
+		}
+		fd = fcntl(ts->fd, F_DUPFD, t->hand_base);
+		if (fd < 0) {
+			ret = -errno;
+			cli_err("pid %d: cannot take socket:[%llu]: %s", p->rec.pid,
+				(unsigned long long)ts->ino, strerror(errno));
+			break;
+		}
+		used += (size_t)snprintf(env + used, sizeof(env) - used, "%s%d:%llu:s",
+					 used ? "," : "", fd, (unsigned long long)ts->ino);
+	}
+	if (ret == -E2BIG)
+		cli_err("pid %d holds more than %d pipe ends and sockets shared in the tree",
+			p->rec.pid, CKPT_TREE_PIPES_MAX);
 	tree_pipes_close(t);
 	if (!ret && used && setenv(CKPT_TREE_PIPES_ENV, env, 1) < 0)
 		ret = -errno;
@@ -689,13 +1055,15 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	if (ret)
 		goto out;
 	ret = tree_pipes_collect(&t);
+	if (!ret)
+		ret = tree_socks_collect(&t);
 	if (ret)
 		goto out;
 	/* Above every number a files restore places, and their scratch ones. */
 	for (size_t i = 0; i < m->n_images; i++)
 		if (v[i].fd_limit + 16 > t.pipe_base)
 			t.pipe_base = v[i].fd_limit + 16;
-	t.hand_base = t.pipe_base + 2 * (int)t.npipes;
+	t.hand_base = t.pipe_base + 2 * (int)t.npipes + (int)t.nsocks;
 	ret = cli_tree_ns_enter();
 	if (ret)
 		goto out;
@@ -708,7 +1076,7 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	}
 	if (init == 0) {
 		/* pid 1: re-creates the processes whose parent was pid 1. */
-		if (init_proc_mount() || tree_pipes_make(&t))
+		if (init_proc_mount() || tree_pipes_make(&t) || tree_socks_make(&t))
 			_exit(CLI_EXIT_FAIL);
 		for (size_t i = 0; i < m->n_images; i++) {
 			pid_t pid;
@@ -735,10 +1103,15 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 out:
 	for (size_t i = 0; i < m->n_images; i++) {
 		free(v[i].children);
-		for (size_t k = 0; k < v[i].nends; k++)
+		for (size_t k = 0; k < v[i].nends; k++) {
 			free((void *)v[i].ends[k].data);
+			free((void *)v[i].ends[k].path);
+		}
+		for (size_t k = 0; k < v[i].nsocks; k++)
+			free((void *)v[i].socks[k].data);
 	}
 	free(t.pipes);
+	free(t.socks);
 	free(v);
 	return ret;
 }

@@ -8,6 +8,9 @@
  *                         READ_DELAY_NS, so the pipe is full most of the
  *                         time. Both keep the read end (two holders of one
  *                         description); only the parent holds the write end.
+ *   t_pipe_tree fifo      the same through a named pipe, $CKPT_DIR.fifo,
+ *                         made afresh and opened by path (its read end
+ *                         first, non-blocking, then its write end)
  *   t_pipe_tree produce   writes the records to stdout (a pipeline's left)
  *   t_pipe_tree consume   reads them from stdin (a pipeline's right)
  *
@@ -22,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -146,16 +150,33 @@ static int consume(int fd, const char *who, int want_nonblock, int want_size)
 	return bad || n != RECORDS;
 }
 
-static int tree(void)
+/* Makes the named pipe $CKPT_DIR.fifo afresh and opens both its ends in
+ * @p. Returns 0 or -1. */
+static int fifo_open(int p[2])
+{
+	const char *dir = getenv("CKPT_DIR");
+	char path[4096];
+
+	if (!dir || snprintf(path, sizeof(path), "%s.fifo", dir) >= (int)sizeof(path))
+		return -1;
+	unlink(path);
+	if (mkfifo(path, 0600) < 0)
+		return -1;
+	p[0] = open(path, O_RDONLY | O_NONBLOCK);
+	p[1] = p[0] < 0 ? -1 : open(path, O_WRONLY);
+	return p[1] < 0 ? -1 : 0;
+}
+
+static int tree(int named)
 {
 	int p[2];
 	int status;
 	pid_t pid;
 	int bad;
 
-	if (pipe(p) < 0 || fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE) < 0 ||
+	if ((named ? fifo_open(p) : pipe(p)) < 0 || fcntl(p[0], F_SETPIPE_SZ, PIPE_SIZE) < 0 ||
 	    fcntl(p[0], F_SETFL, O_NONBLOCK) < 0) {
-		printf("FAIL: pipe: %s\n", strerror(errno));
+		printf("FAIL: %s: %s\n", named ? "named pipe" : "pipe", strerror(errno));
 		return 1;
 	}
 	fflush(stdout);
@@ -194,9 +215,11 @@ int main(int argc, char **argv)
 		return produce(1, "producer");
 	if (argc == 2 && !strcmp(argv[1], "consume"))
 		return consume(0, "consumer", 0, 0);
+	if (argc == 2 && !strcmp(argv[1], "fifo"))
+		return tree(1);
 	if (argc != 1) {
-		fprintf(stderr, "usage: t_pipe_tree [produce|consume]\n");
+		fprintf(stderr, "usage: t_pipe_tree [produce|consume|fifo]\n");
 		return 2;
 	}
-	return tree();
+	return tree(0);
 }
