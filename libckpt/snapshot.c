@@ -856,6 +856,16 @@ bool eng_snapshot_saves_pipes(void)
 	return eng_arena && eng_arena->saves_pipes;
 }
 
+/* Why eng_tree_pipes_fill() failed with @ret, in @why: the same words at
+ * PIPES and at WRITE, whichever saved the bytes. */
+static void eng_tree_pipes_why(char *why, size_t why_len, int ret)
+{
+	snprintf(why, why_len,
+		 "cannot save the bytes of a pipe or socket shared in the process tree "
+		 "(the process's log names it): %s",
+		 strerror(-ret));
+}
+
 int eng_snapshot_save_pipes(char *why, size_t why_len)
 {
 	int ret;
@@ -866,9 +876,7 @@ int eng_snapshot_save_pipes(char *why, size_t why_len)
 	}
 	ret = eng_tree_pipes_fill(eng_arena);
 	if (ret < 0)
-		snprintf(why, why_len,
-			 "cannot save the bytes of a pipe shared in the process tree: %s",
-			 strerror(-ret));
+		eng_tree_pipes_why(why, why_len, ret);
 	return ret;
 }
 
@@ -889,10 +897,7 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	}
 	ret = eng_tree_pipes_fill(a);
 	if (ret < 0) {
-		snprintf(res->reason, sizeof(res->reason),
-			 "cannot save the bytes of a pipe or socket shared in the process tree "
-			 "(the process's log names it): %s",
-			 strerror(-ret));
+		eng_tree_pipes_why(res->reason, sizeof(res->reason), ret);
 		return ret;
 	}
 	ret = eng_process_fill(&a->proc);
