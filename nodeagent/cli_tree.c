@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <poll.h>
 #include <linux/sched.h>
 #include <sched.h>
 #include <signal.h>
@@ -32,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -158,16 +160,42 @@ static void init_signals_default(void)
 	signal(SIGQUIT, SIG_DFL);
 }
 
+/* The launcher's side of init_die_with_launcher(), before the fork: a
+ * pidfd of the launcher (-1 when the kernel has none). */
+static int launcher_pidfd(void)
+{
+	return (int)syscall(SYS_pidfd_open, getpid(), 0);
+}
+
+/* In the init: the namespace (the whole tree) ends with the process that
+ * made it. Without this, a `ckpt run` or `ckpt restart` killed with
+ * SIGKILL left its init, reparented, and the tree running on unwatched.
+ * The launcher may have died before the prctl: its pidfd then reads as
+ * ready (getppid() cannot tell, the parent is outside the namespace). */
+static void init_die_with_launcher(int launcher)
+{
+	struct pollfd gone = { .fd = launcher, .events = POLLIN };
+
+	if (prctl(PR_SET_PDEATHSIG, SIGKILL) < 0 || (launcher >= 0 && poll(&gone, 1, 0) > 0))
+		_exit(CLI_EXIT_FAIL);
+	if (launcher >= 0)
+		close(launcher);
+}
+
 pid_t cli_tree_run(char **argv)
 {
+	int launcher = launcher_pidfd();
 	pid_t init = fork();
 
 	if (init != 0) {
 		if (init < 0)
 			cli_err("fork: %s", strerror(errno));
+		if (launcher >= 0)
+			close(launcher);
 		return init;
 	}
 	/* pid 1 of the namespace. */
+	init_die_with_launcher(launcher);
 	if (init_proc_mount())
 		_exit(CLI_EXIT_FAIL);
 	pid_t pid = fork();
@@ -1027,6 +1055,7 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	struct tree_ctx t = { .v = v, .n = m->n_images, .restorer = restorer, .sock = sock };
 	size_t with = 0;
 	pid_t init;
+	int launcher;
 	int ret = -ENOMEM;
 
 	if (!v) {
@@ -1068,7 +1097,10 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	if (ret)
 		goto out;
 	fflush(NULL);
+	launcher = launcher_pidfd();
 	init = fork();
+	if (launcher >= 0 && init != 0)
+		close(launcher);
 	if (init < 0) {
 		ret = -errno;
 		cli_err("fork: %s", strerror(errno));
@@ -1076,6 +1108,7 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 	}
 	if (init == 0) {
 		/* pid 1: re-creates the processes whose parent was pid 1. */
+		init_die_with_launcher(launcher);
 		if (init_proc_mount() || tree_pipes_make(&t) || tree_socks_make(&t))
 			_exit(CLI_EXIT_FAIL);
 		for (size_t i = 0; i < m->n_images; i++) {
