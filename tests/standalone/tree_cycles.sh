@@ -12,7 +12,7 @@
 # As in run_cycles.sh, the cycles are at random increasing line numbers of
 # the output, each above what the output holds when the run starts, so every
 # restored run provably progressed before its next checkpoint (unless the
-# output already passed the last 3/4 of the reference's lines, where the
+# output already holds more than 3/4 of the reference's lines, where the
 # program may be held at its gate: it is then checkpointed where it
 # stands); PROG waits before its end at CKPT_TEST_END_GATE until the last
 # run. Exit 0 only if
