@@ -14,6 +14,7 @@
  * executes the restorer only after it created its own children.
  */
 #include "cli.h"
+#include "cli_tree_check.h"
 
 #include "files.h"
 #include "files_sock.h"
@@ -390,92 +391,25 @@ out:
 	return ret;
 }
 
-static bool tree_pid_ok(int32_t pid, int32_t max)
-{
-	return pid > 1 && pid <= max;
-}
-
-/* Everything the re-creation relies on, checked before any process is
- * made: a record from a file is the file's word. A group or session 0 is
- * one whose leader is outside the namespace (that of ckpt itself). Returns
- * 0 or -EBADMSG. */
+/* The checks of cli_tree_check.c over the records read: a record from a
+ * file is the file's word. Returns 0 or -EBADMSG/-ENOMEM (said). */
 static int tree_check(struct tree_proc *v, size_t n)
 {
-	int32_t max = 4194304; /* PID_MAX_LIMIT on 64-bit */
+	struct tree_check_proc *c = calloc(n ? n : 1, sizeof(*c));
+	char why[PATH_MAX + 256];
+	int ret;
 
-	for (size_t i = 0; i < n; i++) {
-		const struct tree_rec *r = &v[i].rec;
-		struct tree_proc *parent;
-
-		if (!(r->flags & TREE_REC_IN_PIDNS)) {
-			cli_err("%s was taken outside a namespace of 'ckpt run' while other "
-				"images of the generation were inside one: refusing the mix",
-				v[i].image);
-			return -EBADMSG;
-		}
-		if (!tree_pid_ok(r->pid, max) || (r->ppid != 1 && !tree_pid_ok(r->ppid, max)) ||
-		    r->pgid < 0 || r->pgid > max || r->sid < 0 || r->sid > max) {
-			cli_err("%s: impossible ids in the tree record (pid %d, parent %d, group "
-				"%d, session %d)",
-				v[i].image, r->pid, r->ppid, r->pgid, r->sid);
-			return -EBADMSG;
-		}
-		if (tree_find(v, i, r->pid)) {
-			cli_err("%s: pid %d appears in two images of the generation", v[i].image,
-				r->pid);
-			return -EBADMSG;
-		}
-		parent = r->ppid == 1 ? NULL : tree_find(v, n, r->ppid);
-		if (r->ppid != 1 && !parent) {
-			cli_err("%s: its parent, pid %d, has no image in the generation",
-				v[i].image, r->ppid);
-			return -EBADMSG;
-		}
-		for (uint32_t k = 0; k < r->nchildren; k++) {
-			const struct tree_rec_child *c = &v[i].children[k];
-			struct tree_proc *cp = tree_find(v, n, c->pid);
-
-			if (!tree_pid_ok(c->pid, max) ||
-			    (c->state != TREE_CHILD_LIVE && c->state != TREE_CHILD_ZOMBIE)) {
-				cli_err("%s: impossible child (pid %d, state %u)", v[i].image,
-					c->pid, c->state);
-				return -EBADMSG;
-			}
-			if (c->state == TREE_CHILD_LIVE && (!cp || cp->rec.ppid != r->pid)) {
-				cli_err("%s: its child pid %d was running at the checkpoint but "
-					"has no image in the generation (it was not registered "
-					"yet, or runs without libckpt): restart an older "
-					"generation (see 'ckpt list')",
-					v[i].image, c->pid);
-				return -EBADMSG;
-			}
-			if (c->state == TREE_CHILD_ZOMBIE && cp) {
-				cli_err("%s: pid %d is both a zombie child and a process with "
-					"an image",
-					v[i].image, c->pid);
-				return -EBADMSG;
-			}
-		}
-		if (r->ppid != 1) {
-			bool listed = false;
-
-			for (uint32_t k = 0; k < parent->rec.nchildren; k++)
-				if (parent->children[k].pid == r->pid &&
-				    parent->children[k].state == TREE_CHILD_LIVE)
-					listed = true;
-			if (!listed) {
-				cli_err("%s: pid %d says its parent is %d, which does not list it",
-					v[i].image, r->pid, r->ppid);
-				return -EBADMSG;
-			}
-		}
+	if (!c) {
+		cli_err("out of memory");
+		return -ENOMEM;
 	}
-	if (!tree_find(v, n, CLI_TREE_ROOT)) {
-		cli_err("no image of the generation is pid %d, the program 'ckpt run' started",
-			CLI_TREE_ROOT);
-		return -EBADMSG;
-	}
-	return 0;
+	for (size_t i = 0; i < n; i++)
+		c[i] = (struct tree_check_proc){ &v[i].rec, v[i].children, v[i].image };
+	ret = cli_tree_check(c, n, CLI_TREE_ROOT, why, sizeof(why));
+	if (ret)
+		cli_err("%s", why);
+	free(c);
+	return ret;
 }
 
 static pid_t clone_pid(pid_t pid)

@@ -60,6 +60,17 @@ wait_lines() {
 	done
 }
 
+# wait_registered: until the agent has a process of the run registered.
+wait_registered() {
+	local deadline=$(($(now_ms) + timeout_s * 1000))
+	until "$ckpt" status --json 2>/dev/null |
+		python3 -c 'import json,sys; sys.exit(0 if json.load(sys.stdin)["processes"] else 1)'; do
+		kill -0 "$runpid" 2>/dev/null || return 1
+		[ "$(now_ms)" -lt "$deadline" ] || return 1
+		sleep 0.05
+	done
+}
+
 : >"$work/out"
 for ((n = 0; n <= ncycles; n++)); do
 	[ "$n" -lt "$ncycles" ] || : >"$CKPT_TEST_END_GATE"
@@ -75,8 +86,12 @@ for ((n = 0; n <= ncycles; n++)); do
 		[ "$k" -gt "$have" ] || k=$((have + 1))
 		# Past the targets' range (a slow checkpoint let the run go on)
 		# the program may be held at its end gate, where no line comes:
-		# it is checkpointed where it stands.
-		[ "$k" -le "$usable" ] || k=$have
+		# it is checkpointed where it stands, once restored processes
+		# registered (the retries below cover the others).
+		if [ "$k" -gt "$usable" ]; then
+			k=$have
+			wait_registered || fail "run $n: no process registered in $timeout_s s"
+		fi
 		wait_lines "$k" || fail "run $n ended before line $k"
 		# A random part of a step after the line, as run_cycles.sh does.
 		sleep "$(printf '0.%03d' $(($(rand "$step_ms") % 1000)))"
@@ -92,7 +107,7 @@ for ((n = 0; n <= ncycles; n++)); do
 			# tree-pipeline whose agent connection was reset right as
 			# PREPARE began (2 of 55 runs on a loaded machine, cause not
 			# found yet; it registers again at once). docs/process-trees.md.
-			grep -qE "would be missing from|disconnected during prepare" "$work/ckpt.out" &&
+			grep -qE "would be missing from|registered during the checkpoint|disconnected during prepare" "$work/ckpt.out" &&
 				[ "$attempt" -lt 10 ] ||
 				fail "checkpoint of run $n failed (attempt $attempt)"
 		done
