@@ -45,12 +45,28 @@ as_user() {
 	runuser -u "$TESTCLUSTER_USER" -- env SLURM_CONF="$SLURM_CONF" "$@"
 }
 
+# job_record JOB: `scontrol show job JOB`; nothing for a job slurmctld no
+# longer knows. A query that fails otherwise (slurmctld restarting or too
+# busy to answer, munged away) is asked again for a minute (at the default
+# time factor), then the test fails saying so: under `set -e` a failed query
+# used to end the test with no message at all.
+job_record() {
+	local out deadline
+	deadline=$((SECONDS + $(scaled 20)))
+	until out=$(scontrol show job "$1" 2>&1); do
+		[[ "$out" == *"Invalid job id"* ]] && return 0
+		((SECONDS < deadline)) || fail "scontrol show job $1 kept failing for $(scaled 20) s: $out"
+		sleep 1
+	done
+	printf '%s\n' "$out"
+}
+
 job_state() {
-	scontrol show job "$1" 2>/dev/null | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'
+	job_record "$1" | sed -n 's/.*JobState=\([A-Z_]*\).*/\1/p'
 }
 
 job_field() {
-	scontrol show job "$1" 2>/dev/null | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
+	job_record "$1" | tr ' ' '\n' | sed -n "s/^$2=//p" | head -n 1
 }
 
 # wait_job_state JOB STATE TIMEOUT: waits until the job is in STATE.
