@@ -151,9 +151,9 @@ int ckpt_evfd_parse_fdinfo(int kind, const char *text, struct ckpt_evfd_state *s
 			*why = "no eventfd-count line in its fdinfo";
 			return -EINVAL;
 		}
-		/* Printed since Linux 6.5; without it the mode is unknown. */
+		/* Printed by recent kernels only; without it the mode is unknown. */
 		if (!evfd_key_num(text, "eventfd-semaphore:", 10, &v) || v > 1) {
-			*why = "no eventfd-semaphore line in its fdinfo (kernel older than 6.5?)";
+			*why = "no eventfd-semaphore line in its fdinfo (an older kernel)";
 			return -EINVAL;
 		}
 		st->flags = v ? CKPT_EVFD_SEMAPHORE : 0;
