@@ -14,6 +14,7 @@
 #define LOG_PREFIX "files: "
 
 #include "files.h"
+#include "files_evfd.h"
 #include "files_sock.h"
 
 #include <errno.h>
@@ -78,12 +79,20 @@ enum files_kind {
 	FILES_KIND_TREE_SOCK = 9,   /* one end of a Unix socketpair whose two ends
 				     * are held in the tree: re-created by 'ckpt
 				     * restart' with its queues, handed over */
+	/* eventfd, timerfd, signalfd: made again with the state their data
+	 * carries (files_evfd.c) */
+	FILES_KIND_EVENTFD = 10,
+	FILES_KIND_TIMERFD = 11,
+	FILES_KIND_SIGNALFD = 12,
 	/* Never in a record: a Unix socket in a tree, until the tree pass
 	 * makes it TREE_SOCK or UNSUPPORTED (named then). */
 	FILES_KIND_SOCK_PENDING = 0x7f,
 };
 
-#define FILES_KIND_MAX FILES_KIND_TREE_SOCK
+#define FILES_KIND_MAX FILES_KIND_SIGNALFD
+
+/* Whether @k is one of the kinds of files_evfd.c. */
+#define FILES_IS_EVFD(k) ((k) >= FILES_KIND_EVENTFD && (k) <= FILES_KIND_SIGNALFD)
 
 /* Distinct pipes one capture follows across the tree; a process with more
  * keeps today's rule for the others (named, left closed). */
@@ -702,6 +711,8 @@ static void files_classify(struct files_rec_fd *e, const struct stat *st, const 
 	e->kind = FILES_KIND_UNSUPPORTED;
 	if (e->fd <= 2) {
 		e->kind = FILES_KIND_STDIO;
+	} else if (ckpt_evfd_kind_of(path) >= 0) {
+		e->kind = FILES_KIND_EVENTFD + (uint32_t)ckpt_evfd_kind_of(path);
 	} else if (strncmp(path, "anon_inode:", 11) == 0) {
 		msg_str(desc, path);
 	} else if (S_ISREG(st->st_mode) && abs && strncmp(path, "/memfd:", 7) == 0) {
@@ -772,6 +783,24 @@ static int files_capture_data(struct files_cap *c, const char *name, struct file
 		if (ret < 0)
 			return ret;
 		e->data_len = e->file_size;
+	} else if (FILES_IS_EVFD(e->kind)) {
+		struct ckpt_evfd_state st;
+		const char *why = "";
+
+		if (left < sizeof(st))
+			return -ENOSPC;
+		ret = ckpt_evfd_capture((int)(e->kind - FILES_KIND_EVENTFD), e->fd, &st, &why);
+		if (ret < 0) {
+			msg_init(&m, buf, sizeof(buf));
+			msg_str(&m, path);
+			msg_str(&m, " (");
+			msg_str(&m, why);
+			msg_str(&m, ")");
+			files_mark_unsupported(c, e, path, room, buf);
+			return 0;
+		}
+		memcpy(dst, &st, sizeof(st));
+		e->data_len = sizeof(st);
 	} else if (e->kind == FILES_KIND_PIPE && files_is_desc(e) &&
 		   (e->open_flags & O_ACCMODE) == O_RDONLY && files_find_same(c, e, true) < 0) {
 		ret = files_save_pipe(e->fd, e->pipe_size, dst, left, &e->data_len);
@@ -1544,6 +1573,47 @@ static int files_tree(struct files_cap *c)
 	return ret;
 }
 
+/* The eventfds, timerfds and signalfds this process shares with another
+ * process of the tree (inherited over fork) would come back as two objects:
+ * the checkpoint is refused, naming each. Returns 0 or -ENOTSUP. */
+static int files_tree_evfd(const struct files_cap *c)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	int ret = 0;
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		char buf[640];
+		struct files_msg m;
+		long pid = 0;
+		int pfd = -1;
+		int r;
+
+		files_get(c->buf, pos, &e);
+		pos += e.size;
+		if (!FILES_IS_EVFD(e.kind) || e.dup_of >= 0)
+			continue;
+		r = ckpt_evfd_tree_shared((int)(e.kind - FILES_KIND_EVENTFD), e.fd, c->pid, &pid,
+					  &pfd);
+		if (r == 0)
+			continue;
+		msg_init(&m, buf, sizeof(buf));
+		msg_fd(&m, e.fd);
+		msg_str(&m, ckpt_evfd_kind_name((int)(e.kind - FILES_KIND_EVENTFD)));
+		msg_str(&m, r > 0 ? " is shared with fd " : " may be shared with fd ");
+		msg_u64(&m, (uint64_t)pfd);
+		msg_str(&m, " of process ");
+		msg_u64(&m, (uint64_t)pid);
+		msg_str(&m, r > 0 ? " of the tree, which cannot be restored shared"
+				  : " of the tree (kcmp failed), which cannot be restored shared");
+		msg_str(&m, ": checkpoint refused; let one process close it, or create it "
+			    "after fork()");
+		files_warn(c, buf);
+		ret = -ENOTSUP;
+	}
+	return ret;
+}
+
 /* Whether @name is a descriptor number; stores it in *@fd. */
 static bool files_name_fd(const char *name, int *fd)
 {
@@ -1624,6 +1694,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	/* Only in the namespace 'ckpt run' made: there /proc lists the tree. */
 	if (c.in_tree) {
 		ret = files_tree(&c);
+		if (ret == 0)
+			ret = files_tree_evfd(&c);
 		if (ret < 0)
 			goto out_close;
 	}
@@ -1804,6 +1876,9 @@ static const char *files_kind_name(uint32_t kind)
 		"unsupported",
 		"pipe shared in the tree",
 		"socket shared in the tree",
+		"eventfd",
+		"timerfd",
+		"signalfd",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -1892,6 +1967,9 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 			log_err("fd %d: invalid description of a socket shared in the tree", e->fd);
 			return -EINVAL;
 		}
+	} else if (FILES_IS_EVFD(e->kind) && e->dup_of < 0) {
+		return ckpt_evfd_check((int)(e->kind - FILES_KIND_EVENTFD), e->fd, e->open_flags,
+				       path + e->path_len, e->data_len);
 	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE &&
 		   e->kind != FILES_KIND_TREE_SOCK && e->data_len) {
 		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
@@ -2654,6 +2732,14 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 		return files_restore_tree_pipe(e, path);
 	case FILES_KIND_TREE_SOCK:
 		return files_restore_tree_sock(e, path);
+	case FILES_KIND_EVENTFD:
+	case FILES_KIND_TIMERFD:
+	case FILES_KIND_SIGNALFD: {
+		int t = ckpt_evfd_restore((int)(e->kind - FILES_KIND_EVENTFD), e->fd, e->open_flags,
+					  path + e->path_len);
+
+		return t < 0 ? t : files_place(t, e);
+	}
 	}
 	return -EINVAL;
 }
