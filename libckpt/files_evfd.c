@@ -191,25 +191,33 @@ int ckpt_evfd_parse_fdinfo(int kind, const char *text, struct ckpt_evfd_state *s
 	return -EINVAL;
 }
 
+/* Writes @v in decimal at @path + @len and a NUL after it (the caller's
+ * buffer has room for 20 more characters); returns the new length. No
+ * snprintf: this runs while the process's other threads are stopped. */
+static size_t evfd_append_num(char *path, size_t len, unsigned long v)
+{
+	char digits[24];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		path[len++] = digits[--n];
+	path[len] = '\0';
+	return len;
+}
+
 /* Reads /proc/thread-self/fdinfo/@fd into @buf (NUL-terminated). */
 static int evfd_read_fdinfo(int fd, char *buf, size_t cap)
 {
 	char path[48] = "/proc/thread-self/fdinfo/";
-	char digits[12];
-	size_t n = 0;
-	size_t len = strlen(path);
 	long f;
 	long got;
 	size_t used = 0;
 
-	for (unsigned int v = (unsigned int)fd;; v /= 10) {
-		digits[n++] = (char)('0' + v % 10);
-		if (v < 10)
-			break;
-	}
-	while (n)
-		path[len++] = digits[--n];
-	path[len] = '\0';
+	evfd_append_num(path, strlen(path), (unsigned long)fd);
 	f = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
 	if (f < 0)
 		return -errno;
@@ -473,21 +481,12 @@ static bool evfd_name_num(const char *name, long *v)
 /* Looks in process @pid's descriptors for one on our @fd's description. */
 static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 {
-	char path[40] = "/proc/";
-	char digits[24];
-	size_t n = 0;
-	size_t len = strlen(path);
+	char path[48] = "/proc/";
+	size_t len = evfd_append_num(path, strlen(path), (unsigned long)pid);
 	uint64_t dbuf[128];
 	long dfd;
 	int ret = 0;
 
-	for (unsigned long v = (unsigned long)pid;; v /= 10) {
-		digits[n++] = (char)('0' + v % 10);
-		if (v < 10)
-			break;
-	}
-	while (n)
-		path[len++] = digits[--n];
 	memcpy(path + len, "/fd", 4);
 	dfd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)

@@ -8,6 +8,17 @@
 #
 # A test sets runpid to its 'ckpt run' and may define tree_cleanup_extra
 # for more to end.
+#
+#   tree_run_until_ready CKPT PROG [ARGS...]
+#                                 starts 'ckpt run PROG ARGS' (output in
+#                                 $work/out, runpid set) and waits until it
+#                                 printed a line "ready"
+#   tree_checkpoint_refused       a checkpoint (retried while a child is
+#                                 still registering) that must fail: its
+#                                 output in $work/ckpt.out
+#   tree_refused_after            nothing was committed, the tree runs on
+#
+# These call the test's own fail().
 
 tree_setup() {
 	work=$(mktemp -d "/tmp/ckpt-$1.XXXXXX")
@@ -27,4 +38,37 @@ tree_cleanup() {
 	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
 	[ -n "$p" ] && kill "$p" 2>/dev/null
 	rm -rf "$work"
+}
+
+tree_run_until_ready() {
+	local ckpt=$1 deadline
+	shift
+	"$ckpt" run -- "$@" >"$work/out" 2>&1 &
+	runpid=$!
+	deadline=$((SECONDS + 60))
+	until grep -q '^ready' "$work/out"; do
+		kill -0 "$runpid" 2>/dev/null || fail "ckpt run ended before the program was ready"
+		((SECONDS < deadline)) || fail "the program was not ready within 60 s"
+		sleep 0.1
+	done
+}
+
+tree_checkpoint_refused() {
+	local rc attempt
+	# The child may still be registering: that abort is retried.
+	for attempt in $(seq 10); do
+		"$ckpt" checkpoint --timeout 60 >"$work/ckpt.out" 2>&1
+		rc=$?
+		grep -qE "registered during the checkpoint|would be missing from" "$work/ckpt.out" || break
+		sleep 0.5
+	done
+	cat "$work/ckpt.out"
+	[ "$rc" -ne 0 ] || fail "the checkpoint succeeded (after $attempt attempt(s))"
+}
+
+tree_refused_after() {
+	local committed
+	committed=$(find "$CKPT_DIR" -maxdepth 1 -name 'gen-*' ! -name '*.tmp' | wc -l)
+	[ "$committed" -eq 0 ] || fail "$committed generation(s) committed: $(ls "$CKPT_DIR")"
+	kill -0 "$runpid" 2>/dev/null || fail "the tree did not run on after the refused checkpoint"
 }
