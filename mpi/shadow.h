@@ -30,6 +30,14 @@ void shadow_lh_capture_before(void);
  * not the one this library was built with. */
 int shadow_lh_setup(void *shim);
 
+/* The lower half's values of MPICH's pointer constants MPI_UNWEIGHTED and
+ * MPI_WEIGHTS_EMPTY: addresses in the real library's data, not the shadow
+ * library's (shadow_data.c), which is what the application passes. Set by
+ * shadow_lower_load; a restored lower half lies at the same addresses, so
+ * they hold after a restart too. */
+extern int *shadow_lower_unweighted;
+extern int *shadow_lower_weights_empty;
+
 /* True once the lower half's MPI is initialised and not yet finalised. */
 bool shadow_lower_mpi_active(void);
 

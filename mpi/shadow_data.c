@@ -3,9 +3,10 @@
  * Programs and libmpichfort.so.12 refer to them by name, so the shadow
  * library must define them to load at all. Their values matter only as
  * addresses compared by the upper half, except MPI_F_STATUS(ES)_IGNORE,
- * which are NULL as in MPICH. MPI functions taking one of these addresses
- * (MPI_UNWEIGHTED in graph topologies, Fortran 2008 statuses) are not
- * supported yet, so none crosses to the lower half.
+ * which are NULL as in MPICH. MPI_UNWEIGHTED and MPI_WEIGHTS_EMPTY are
+ * translated to the real library's where they cross to the lower half
+ * (shadow_topo.c); functions taking Fortran 2008 statuses are not
+ * supported yet, so none of those crosses.
  */
 #include "shadow.h"
 

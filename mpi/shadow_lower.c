@@ -34,6 +34,9 @@ static void *shadow_lower_shim;
 static Lmid_t shadow_lower_lmid;
 static char shadow_lower_shim_path[4096];
 
+int *shadow_lower_unweighted;
+int *shadow_lower_weights_empty;
+
 /* True when @path is this very library (a loop through LD_LIBRARY_PATH). */
 static bool shadow_lower_is_self(const char *path)
 {
@@ -125,6 +128,18 @@ void shadow_lower_preload(void)
 	}
 }
 
+/* The value of pointer constant @name (an `int *const` the real library
+ * exports) in the lower half. */
+static int *shadow_lower_ptr_const(const char *path, const char *name)
+{
+	int *const *p = dlsym(shadow_lower_handle, name);
+
+	if (!p)
+		shadow_die("%s has no %s: not the MPICH ABI this library was built for", path,
+			   name);
+	return *p;
+}
+
 int shadow_lower_load(void)
 {
 	const char *path = getenv("CKPT_MPI_REAL_LIB");
@@ -151,6 +166,8 @@ int shadow_lower_load(void)
 			shadow_die("%s has no %s: not the MPICH ABI this library was built for",
 				   path, s->name);
 	}
+	shadow_lower_unweighted = shadow_lower_ptr_const(path, "MPI_UNWEIGHTED");
+	shadow_lower_weights_empty = shadow_lower_ptr_const(path, "MPI_WEIGHTS_EMPTY");
 	return shadow_lh_setup(shadow_lower_shim);
 }
 

@@ -50,6 +50,13 @@ const struct replay_fn_info replay_fns[REPLAY_FN_COUNT] = {
 	[REPLAY_CART_SUB] = { "MPI_Cart_sub", C, REPLAY_MAKES, { C, 0 } },
 	/* index, edges: ints[0..1] */
 	[REPLAY_GRAPH_CREATE] = { "MPI_Graph_create", C, REPLAY_MAKES, { C, 0 } },
+	/* sources, sourceweights, destinations, destweights: ints[0..3] */
+	[REPLAY_DIST_GRAPH_ADJACENT] = { "MPI_Dist_graph_create_adjacent",
+					 C,
+					 REPLAY_MAKES,
+					 { C, I } },
+	/* sources, degrees, destinations, weights: ints[0..3] */
+	[REPLAY_DIST_GRAPH_CREATE] = { "MPI_Dist_graph_create", C, REPLAY_MAKES, { C, I } },
 	[REPLAY_COMM_FREE] = { "MPI_Comm_free", C, REPLAY_FREES, { 0, 0 } },
 	[REPLAY_COMM_GROUP] = { "MPI_Comm_group", G, REPLAY_MAKES, { C, 0 } },
 	[REPLAY_COMM_SET_ERRHANDLER] = { "MPI_Comm_set_errhandler", C, REPLAY_CHANGES, { E, 0 } },

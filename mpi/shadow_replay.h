@@ -30,6 +30,8 @@ enum replay_fn {
 	REPLAY_CART_CREATE,
 	REPLAY_CART_SUB,
 	REPLAY_GRAPH_CREATE,
+	REPLAY_DIST_GRAPH_ADJACENT,
+	REPLAY_DIST_GRAPH_CREATE,
 	REPLAY_COMM_FREE,
 	REPLAY_COMM_GROUP,
 	REPLAY_COMM_SET_ERRHANDLER,
@@ -64,10 +66,11 @@ enum replay_fn {
 	REPLAY_FN_COUNT,
 };
 
-/* Arrays a record copies: at most three int arrays (block lengths,
- * displacements, ranks, sizes/subsizes/starts, datatypes) and one MPI_Aint
- * array (byte displacements). */
-#define REPLAY_INT_ARRAYS 3
+/* Arrays a record copies: at most four int arrays (block lengths,
+ * displacements, ranks, sizes/subsizes/starts, datatypes; a distributed
+ * graph's sources, destinations and their weights) and one MPI_Aint array
+ * (byte displacements). */
+#define REPLAY_INT_ARRAYS 4
 
 /* One call to perform again. Which fields are used depends on @fn (see the
  * wrappers in shadow_replay_wrap.c and replay_rec_run in shadow_replay.c). */
@@ -182,6 +185,26 @@ void replay_scan_free(struct replay_scan *s);
  * replay_log_unlock ends it. */
 struct replay_rec *replay_log_lock(size_t *len);
 void replay_log_unlock(void);
+
+/* What an application passed as a weights array of a distributed graph
+ * (MPI 4.0, 8.5.4). MPICH's MPI_UNWEIGHTED and MPI_WEIGHTS_EMPTY are
+ * addresses compared by pointer, not arrays: the shadow library's must
+ * become the lower half's (shadow_topo.c), and a replay must pass the same
+ * kind again, so the record keeps the kind (two bits each in num[3]). */
+enum replay_weights {
+	REPLAY_WEIGHTS_ARRAY = 0,  /* an array, copied into the record */
+	REPLAY_WEIGHTS_UNWEIGHTED, /* MPI_UNWEIGHTED */
+	REPLAY_WEIGHTS_EMPTY,	   /* MPI_WEIGHTS_EMPTY */
+	REPLAY_WEIGHTS_NULL,	   /* NULL (MPICH takes it for no weights) */
+};
+
+/* shadow_topo.c: the kind of weights pointer @w. */
+enum replay_weights shadow_topo_weights_kind(const int *w);
+
+/* shadow_topo.c: what to pass the lower half for weights of @kind whose
+ * array (for REPLAY_WEIGHTS_ARRAY) is @array; a zero-length array recorded
+ * as NULL becomes a non-NULL empty one again, as the application passed. */
+const int *shadow_topo_weights_lh(enum replay_weights kind, const int *array);
 
 /* shadow_custom.c: makes user operation @vop again in its trampoline slot
  * @slot (the lower half calls the same trampoline as before). Returns the

@@ -146,6 +146,21 @@ static int replay_comm(const struct replay_ctx *c, const struct replay_rec *r)
 		rc = shadow_real_MPI_Graph_create(parent, r->num[0], r->ints[0], r->ints[1],
 						  r->num[1], &lh);
 		break;
+	case REPLAY_DIST_GRAPH_ADJACENT:
+		rc = shadow_real_MPI_Dist_graph_create_adjacent(
+			parent, r->num[0], r->ints[0],
+			shadow_topo_weights_lh((enum replay_weights)(r->num[3] & 3), r->ints[1]),
+			r->num[1], r->ints[2],
+			shadow_topo_weights_lh((enum replay_weights)(r->num[3] >> 2 & 3),
+					       r->ints[3]),
+			LH(SHADOW_KIND_INFO, r->in[1]), r->num[2], &lh);
+		break;
+	case REPLAY_DIST_GRAPH_CREATE:
+		rc = shadow_real_MPI_Dist_graph_create(
+			parent, r->num[0], r->ints[0], r->ints[1], r->ints[2],
+			shadow_topo_weights_lh((enum replay_weights)r->num[3], r->ints[3]),
+			LH(SHADOW_KIND_INFO, r->in[1]), r->num[2], &lh);
+		break;
 	default: /* REPLAY_COMM_CREATE_GROUP */
 		rc = shadow_real_MPI_Comm_create_group(parent, LH(SHADOW_KIND_GROUP, r->in[1]),
 						       r->num[0], &lh);
@@ -318,6 +333,8 @@ static int replay_rec_run(const struct replay_ctx *c, const struct replay_rec *r
 	case REPLAY_CART_CREATE:
 	case REPLAY_CART_SUB:
 	case REPLAY_GRAPH_CREATE:
+	case REPLAY_DIST_GRAPH_ADJACENT:
+	case REPLAY_DIST_GRAPH_CREATE:
 		return replay_comm(c, r);
 	case REPLAY_COMM_GROUP:
 	case REPLAY_GROUP_INCL:

@@ -233,6 +233,96 @@ SHADOW_EXPORT int MPI_Graph_create(MPI_Comm comm_old, int nnodes, const int indx
 				   const int edges[], int reorder, MPI_Comm *comm_graph)
 	__attribute__((weak, alias("PMPI_Graph_create")));
 
+/* Distributed graphs: the weights pointers may be MPICH's constants, which
+ * are translated (shadow_topo.c) and recorded as such, never copied. The
+ * info is recorded and passed again at a restart like Comm_split_type's:
+ * MPICH 4.0 reads no key of it, but another lower half may, and keeping it
+ * costs one reference the log holds anyway. */
+SHADOW_EXPORT int PMPI_Dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
+						  const int sources[], const int sourceweights[],
+						  int outdegree, const int destinations[],
+						  const int destweights[], MPI_Info info,
+						  int reorder, MPI_Comm *comm_dist_graph)
+{
+	struct replay_rec r = replay_rec_init(REPLAY_DIST_GRAPH_ADJACENT, comm_old, info);
+	enum replay_weights sw = shadow_topo_weights_kind(sourceweights);
+	enum replay_weights dw = shadow_topo_weights_kind(destweights);
+	MPI_Comm lh = MPI_COMM_NULL;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm_old);
+	rc = shadow_real_MPI_Dist_graph_create_adjacent(
+		shadow_handle_lh(SHADOW_KIND_COMM, comm_old), indegree, sources,
+		shadow_topo_weights_lh(sw, sourceweights), outdegree, destinations,
+		shadow_topo_weights_lh(dw, destweights), shadow_handle_lh(SHADOW_KIND_INFO, info),
+		reorder, comm_dist_graph ? &lh : NULL);
+	if (rc != MPI_SUCCESS || !comm_dist_graph)
+		return replay_coll_leave(rc);
+	r.num[0] = indegree;
+	r.num[1] = outdegree;
+	r.num[2] = reorder;
+	r.num[3] = (int)sw | (int)dw << 2;
+	r.ints[0] = replay_copy_ints(sources, indegree);
+	if (sw == REPLAY_WEIGHTS_ARRAY)
+		r.ints[1] = replay_copy_ints(sourceweights, indegree);
+	r.ints[2] = replay_copy_ints(destinations, outdegree);
+	if (dw == REPLAY_WEIGHTS_ARRAY)
+		r.ints[3] = replay_copy_ints(destweights, outdegree);
+	replay_comm_made(&r, lh, comm_dist_graph, "MPI_Dist_graph_create_adjacent");
+	return replay_coll_leave(rc);
+}
+
+SHADOW_EXPORT int MPI_Dist_graph_create_adjacent(MPI_Comm comm_old, int indegree,
+						 const int sources[], const int sourceweights[],
+						 int outdegree, const int destinations[],
+						 const int destweights[], MPI_Info info,
+						 int reorder, MPI_Comm *comm_dist_graph)
+	__attribute__((weak, alias("PMPI_Dist_graph_create_adjacent")));
+
+SHADOW_EXPORT int PMPI_Dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
+					 const int degrees[], const int destinations[],
+					 const int weights[], MPI_Info info, int reorder,
+					 MPI_Comm *comm_dist_graph)
+{
+	struct replay_rec r = replay_rec_init(REPLAY_DIST_GRAPH_CREATE, comm_old, info);
+	enum replay_weights w = shadow_topo_weights_kind(weights);
+	MPI_Comm lh = MPI_COMM_NULL;
+	int nedges = 0;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm_old);
+	rc = shadow_real_MPI_Dist_graph_create(shadow_handle_lh(SHADOW_KIND_COMM, comm_old), n,
+					       sources, degrees, destinations,
+					       shadow_topo_weights_lh(w, weights),
+					       shadow_handle_lh(SHADOW_KIND_INFO, info), reorder,
+					       comm_dist_graph ? &lh : NULL);
+	if (rc != MPI_SUCCESS || !comm_dist_graph)
+		return replay_coll_leave(rc);
+	/* destinations and weights hold the sum of degrees (MPI 4.0, 8.5.4);
+	 * MPICH checked each degree is >= 0 */
+	for (int i = 0; i < n; i++)
+		nedges += degrees[i];
+	r.num[0] = n;
+	r.num[1] = nedges;
+	r.num[2] = reorder;
+	r.num[3] = (int)w;
+	r.ints[0] = replay_copy_ints(sources, n);
+	r.ints[1] = replay_copy_ints(degrees, n);
+	r.ints[2] = replay_copy_ints(destinations, nedges);
+	if (w == REPLAY_WEIGHTS_ARRAY)
+		r.ints[3] = replay_copy_ints(weights, nedges);
+	replay_comm_made(&r, lh, comm_dist_graph, "MPI_Dist_graph_create");
+	return replay_coll_leave(rc);
+}
+
+SHADOW_EXPORT int MPI_Dist_graph_create(MPI_Comm comm_old, int n, const int sources[],
+					const int degrees[], const int destinations[],
+					const int weights[], MPI_Info info, int reorder,
+					MPI_Comm *comm_dist_graph)
+	__attribute__((weak, alias("PMPI_Dist_graph_create")));
+
 SHADOW_EXPORT int PMPI_Comm_free(MPI_Comm *comm)
 {
 	struct replay_rec r = replay_rec_init(REPLAY_COMM_FREE, 0, 0);

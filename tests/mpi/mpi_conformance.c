@@ -2,8 +2,10 @@
  * libmpich.so.12: point-to-point (blocking, non-blocking, ANY_SOURCE, a large
  * message, persistent), collectives with their v variants, blocking and
  * non-blocking, Comm_split/dup/create, groups, derived datatypes, Probe, a
- * user reduction, error codes, a user error handler, and user keyvals with
- * their copy and delete callbacks.
+ * user reduction, error codes, a user error handler, user keyvals with
+ * their copy and delete callbacks, and distributed graph topologies
+ * (weighted, MPI_UNWEIGHTED, MPI_WEIGHTS_EMPTY) with the neighbourhood
+ * collectives, blocking and non-blocking, also on a Cartesian ring.
  *
  * Every rank prints one line per check ("rank R name: values"), in rank
  * order through rank 0, with the values a correct MPI must give; a check
@@ -20,7 +22,7 @@
 #include <string.h>
 
 #define LINE_MAX_LEN 160
-#define LINES_MAX    64
+#define LINES_MAX    80
 #define BIG_COUNT    (1 << 20) /* 8 MiB of doubles: far above every eager limit */
 
 static int rank;
@@ -664,6 +666,253 @@ static void check_icollectives(void)
 	free(sbuf);
 }
 
+/* ---- distributed graphs and neighbourhood collectives ---- */
+
+/* Rank r's in-neighbours are its ring neighbours left and right, its
+ * out-neighbours right and left; the weight of edge s -> d is 100 s + d
+ * (the same on both ends). */
+static void ring_graph(MPI_Comm *g, int *src, int *dst)
+{
+	int left = (rank + size - 1) % size;
+	int right = (rank + 1) % size;
+	int sw[2];
+	int dw[2];
+
+	src[0] = left;
+	src[1] = right;
+	dst[0] = right;
+	dst[1] = left;
+	for (int i = 0; i < 2; i++) {
+		sw[i] = 100 * src[i] + rank;
+		dw[i] = 100 * rank + dst[i];
+	}
+	MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, 2, src, sw, 2, dst, dw, MPI_INFO_NULL, 0, g);
+}
+
+/* What the queries say of @g: topology, degrees, weighted, neighbours and
+ * weights (weights asked only when @weights). */
+static void report_dist_graph(MPI_Comm g, const char *name, int weights, int exp_in, int exp_out,
+			      int exp_weighted, const int *exp_src, const int *exp_dst)
+{
+	int topo = -1;
+	int in = -1;
+	int out = -1;
+	int weighted = -1;
+	int src[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	int dst[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	int sw[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	int dw[8] = { -1, -1, -1, -1, -1, -1, -1, -1 };
+	int ok;
+
+	MPI_Topo_test(g, &topo);
+	MPI_Dist_graph_neighbors_count(g, &in, &out, &weighted);
+	/* MPICH copies max entries: ask for exactly as many as there are */
+	if (in >= 0 && in <= 8 && out >= 0 && out <= 8)
+		MPI_Dist_graph_neighbors(g, in, src, weights ? sw : MPI_UNWEIGHTED, out, dst,
+					 weights ? dw : MPI_UNWEIGHTED);
+	ok = topo == MPI_DIST_GRAPH && in == exp_in && out == exp_out && weighted == exp_weighted;
+	for (int i = 0; i < exp_in; i++)
+		ok &= src[i] == exp_src[i] && (!weights || sw[i] == 100 * src[i] + rank);
+	for (int i = 0; i < exp_out; i++)
+		ok &= dst[i] == exp_dst[i] && (!weights || dw[i] == 100 * rank + dst[i]);
+	report(ok, name,
+	       "dist_graph %d in %d out %d weighted %d src %d %d w %d %d dst %d %d w %d %d",
+	       topo == MPI_DIST_GRAPH, in, out, weighted, src[0], src[1], sw[0], sw[1], dst[0],
+	       dst[1], dw[0], dw[1]);
+}
+
+/* The blocking and non-blocking neighbourhood collectives on the ring
+ * graph: what arrives from in-neighbour i must be what it sent to us. */
+static void check_neighbor_colls(MPI_Comm g, const int *src, const int *dst)
+{
+	int sbuf[8];
+	int rbuf[8];
+	int cnt[2] = { 1, 2 };
+	int dis[2] = { 0, 2 };
+	int scnt[2];
+	int sdis[2] = { 0, 3 };
+	MPI_Aint wsdis[2];
+	MPI_Aint wrdis[2];
+	MPI_Datatype pair;
+	MPI_Datatype stypes[2];
+	MPI_Datatype rtypes[2];
+	int wscnt[2] = { 1, 1 };
+	int wrcnt[2] = { 1, 1 };
+	MPI_Request req;
+	int ok;
+
+	for (int blocking = 1; blocking >= 0; blocking--) {
+		const char *sfx = blocking ? "" : "-i";
+		char name[40];
+
+		sbuf[0] = 3 * rank + 1;
+		memset(rbuf, 0xff, sizeof(rbuf));
+		if (blocking) {
+			MPI_Neighbor_allgather(sbuf, 1, MPI_INT, rbuf, 1, MPI_INT, g);
+		} else {
+			MPI_Ineighbor_allgather(sbuf, 1, MPI_INT, rbuf, 1, MPI_INT, g, &req);
+			wait_one(&req);
+		}
+		snprintf(name, sizeof(name), "neighbor-allgather%s", sfx);
+		report(rbuf[0] == 3 * src[0] + 1 && rbuf[1] == 3 * src[1] + 1, name, "%d %d",
+		       rbuf[0], rbuf[1]);
+
+		/* allgatherv: in-neighbour 0 lands at 0 (1 int), 1 at 2 (2 ints);
+		 * each rank sends 2 ints, of which the receiver takes what its count says */
+		sbuf[0] = 7 * rank;
+		sbuf[1] = 7 * rank + 1;
+		memset(rbuf, 0xff, sizeof(rbuf));
+		cnt[0] = 2;
+		cnt[1] = 2;
+		if (blocking) {
+			MPI_Neighbor_allgatherv(sbuf, 2, MPI_INT, rbuf, cnt, dis, MPI_INT, g);
+		} else {
+			MPI_Ineighbor_allgatherv(sbuf, 2, MPI_INT, rbuf, cnt, dis, MPI_INT, g,
+						 &req);
+			wait_one(&req);
+		}
+		snprintf(name, sizeof(name), "neighbor-allgatherv%s", sfx);
+		report(rbuf[0] == 7 * src[0] && rbuf[1] == 7 * src[0] + 1 &&
+			       rbuf[2] == 7 * src[1] && rbuf[3] == 7 * src[1] + 1,
+		       name, "%d %d %d %d", rbuf[0], rbuf[1], rbuf[2], rbuf[3]);
+
+		/* alltoall: to out-neighbour i the value 1000 rank + dst[i] */
+		for (int i = 0; i < 2; i++)
+			sbuf[i] = 1000 * rank + dst[i];
+		memset(rbuf, 0xff, sizeof(rbuf));
+		if (blocking) {
+			MPI_Neighbor_alltoall(sbuf, 1, MPI_INT, rbuf, 1, MPI_INT, g);
+		} else {
+			MPI_Ineighbor_alltoall(sbuf, 1, MPI_INT, rbuf, 1, MPI_INT, g, &req);
+			wait_one(&req);
+		}
+		snprintf(name, sizeof(name), "neighbor-alltoall%s", sfx);
+		report(rbuf[0] == 1000 * src[0] + rank && rbuf[1] == 1000 * src[1] + rank, name,
+		       "%d %d", rbuf[0], rbuf[1]);
+
+		/* alltoallv: i + 1 ints to out-neighbour i; from in-neighbour i
+		 * come as many as that neighbour's index of us says: on the ring
+		 * left sends us its "right" (index 0: 1 int), right its "left"
+		 * (index 1: 2 ints) */
+		for (int i = 0; i < 2; i++) {
+			scnt[i] = i + 1;
+			for (int k = 0; k < i + 1; k++)
+				sbuf[sdis[i] + k] = 10000 * rank + 10 * dst[i] + k;
+		}
+		cnt[0] = 1;
+		cnt[1] = 2;
+		memset(rbuf, 0xff, sizeof(rbuf));
+		if (blocking) {
+			MPI_Neighbor_alltoallv(sbuf, scnt, sdis, MPI_INT, rbuf, cnt, dis, MPI_INT,
+					       g);
+		} else {
+			MPI_Ineighbor_alltoallv(sbuf, scnt, sdis, MPI_INT, rbuf, cnt, dis, MPI_INT,
+						g, &req);
+			wait_one(&req);
+		}
+		snprintf(name, sizeof(name), "neighbor-alltoallv%s", sfx);
+		ok = rbuf[0] == 10000 * src[0] + 10 * rank &&
+		     rbuf[2] == 10000 * src[1] + 10 * rank &&
+		     rbuf[3] == 10000 * src[1] + 10 * rank + 1;
+		report(size < 3 || ok, name, "%d %d %d", rbuf[0], rbuf[2], rbuf[3]);
+	}
+
+	/* alltoallw with a derived type: to out-neighbour 0 one pair (2 ints),
+	 * to 1 one int; from in-neighbour 0 (left, its index 0) a pair, from
+	 * 1 (right, its index 1) an int */
+	MPI_Type_contiguous(2, MPI_INT, &pair);
+	MPI_Type_commit(&pair);
+	stypes[0] = pair;
+	stypes[1] = MPI_INT;
+	rtypes[0] = pair;
+	rtypes[1] = MPI_INT;
+	sbuf[0] = 50 * rank + dst[0];
+	sbuf[1] = -(50 * rank + dst[0]);
+	sbuf[2] = 50 * rank + dst[1];
+	wsdis[0] = 0;
+	wsdis[1] = 2 * sizeof(int);
+	wrdis[0] = 0;
+	wrdis[1] = 2 * sizeof(int);
+	memset(rbuf, 0xff, sizeof(rbuf));
+	MPI_Neighbor_alltoallw(sbuf, wscnt, wsdis, stypes, rbuf, wrcnt, wrdis, rtypes, g);
+	ok = rbuf[0] == 50 * src[0] + rank && rbuf[1] == -(50 * src[0] + rank) &&
+	     rbuf[2] == 50 * src[1] + rank;
+	report(size < 3 || ok, "neighbor-alltoallw", "%d %d %d", rbuf[0], rbuf[1], rbuf[2]);
+	MPI_Type_free(&pair);
+}
+
+static void check_dist_graphs(void)
+{
+	MPI_Comm ring;
+	MPI_Comm chain;
+	MPI_Comm star;
+	MPI_Comm cart;
+	int src[2];
+	int dst[2];
+	int left = (rank + size - 1) % size;
+	int right = (rank + 1) % size;
+	int one_src[1] = { rank };
+	int one_deg[1] = { 1 };
+	int one_dst[1] = { right };
+	int dims[1] = { size };
+	int periods[1] = { 1 };
+	int v[8];
+
+	ring_graph(&ring, src, dst);
+	report_dist_graph(ring, "dist-graph-adjacent", 1, 2, 2, 1, src, dst);
+	check_neighbor_colls(ring, src, dst);
+	MPI_Comm_free(&ring);
+
+	/* one edge per rank, given by its source, unweighted */
+	MPI_Dist_graph_create(MPI_COMM_WORLD, 1, one_src, one_deg, one_dst, MPI_UNWEIGHTED,
+			      MPI_INFO_NULL, 0, &chain);
+	report_dist_graph(chain, "dist-graph-unweighted", 0, 1, 1, 0, &left, &right);
+	v[0] = 11 * rank;
+	v[1] = -1;
+	MPI_Neighbor_alltoall(v, 1, MPI_INT, v + 1, 1, MPI_INT, chain);
+	report(v[1] == 11 * left, "dist-graph-unweighted-alltoall", "%d", v[1]);
+	MPI_Comm_free(&chain);
+
+	/* every rank sends to rank 0, weighted; empty sides say MPI_WEIGHTS_EMPTY */
+	int in0[64] = { 0 };
+	int w0[64] = { 0 };
+	int zero[1] = { 0 };
+	int wr[1] = { 100 * rank };
+
+	for (int i = 1; i < size && i < 64; i++) {
+		in0[i - 1] = i;
+		w0[i - 1] = 100 * i;
+	}
+	if (rank == 0)
+		MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, size - 1, in0, w0, 0, NULL,
+					       MPI_WEIGHTS_EMPTY, MPI_INFO_NULL, 0, &star);
+	else
+		MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, 0, NULL, MPI_WEIGHTS_EMPTY, 1, zero,
+					       wr, MPI_INFO_NULL, 0, &star);
+	report_dist_graph(star, "dist-graph-weights-empty", 1, rank == 0 ? size - 1 : 0,
+			  rank == 0 ? 0 : 1, 1, in0, zero);
+	memset(v, 0xff, sizeof(v));
+	v[0] = 5 * rank;
+	MPI_Neighbor_allgather(v, 1, MPI_INT, v + 1, 1, MPI_INT, star);
+	report(rank != 0 || (v[1] == 5 && v[size - 1] == 5 * (size - 1)), "dist-graph-star-gather",
+	       "%d %d", rank == 0 ? v[1] : 0, rank == 0 ? v[size - 1] : 0);
+	MPI_Comm_free(&star);
+
+	/* a Cartesian ring: neighbours -1, +1 in its one dimension */
+	MPI_Cart_create(MPI_COMM_WORLD, 1, dims, periods, 0, &cart);
+	MPI_Datatype t[2] = { MPI_INT, MPI_INT };
+	int c1[2] = { 1, 1 };
+	MPI_Aint d[2] = { 0, sizeof(int) };
+
+	v[0] = 9 * rank;
+	v[1] = 9 * rank + 1;
+	MPI_Neighbor_alltoallw(v, c1, d, t, v + 2, c1, d, t, cart);
+	/* to -1 goes v[0], to +1 v[1]; from -1 (left) comes its +1 word */
+	report(v[2] == 9 * left + 1 && v[3] == 9 * right, "cart-neighbor-alltoallw", "%d %d", v[2],
+	       v[3]);
+	MPI_Comm_free(&cart);
+}
+
 /* ---- a user error handler ---- */
 
 static int errh_calls;
@@ -839,6 +1088,7 @@ int main(int argc, char **argv)
 	check_errors();
 	check_icollectives();
 	check_user_errhandler();
+	check_dist_graphs();
 	check_attributes();
 
 	memset(all, 0, sizeof(all));

@@ -8,8 +8,10 @@
  * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
  * Allgatherv, Alltoall, Alltoallv, Reduce_scatter_block, Scan, and an
  * Iallreduce and an Iallgatherv left in flight across the sleep), on a
- * Comm_split and on a Comm_create communicator (Reduce, Bcast), then
- * sleeps.
+ * Comm_split and on a Comm_create communicator (Reduce, Bcast), on a
+ * weighted distributed graph ring (every 8th iteration its neighbours and
+ * weights checked and a Neighbor_alltoall; an Ineighbor_allgather left in
+ * flight across every sleep), then sleeps.
  *
  *   mpi_cycle ITERATIONS SLEEP_MS
  *
@@ -48,6 +50,7 @@ struct cycle {
 	int gv_counts[64]; /* Iallgatherv: rank r gives 1 + r % 2 words */
 	int gv_displs[64];
 	int gv_total;
+	MPI_Comm nbr;		  /* distributed graph: hears left, right; tells right, left */
 	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
 	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
 	MPI_Datatype every_other; /* every second word of the state */
@@ -121,6 +124,44 @@ static void ring_step(struct cycle *c, int it)
 	check(MPI_Waitall(2, req, st), "Waitall vector");
 	for (int i = 0; i < CELLS; i += 2)
 		c->state[(i + 1) % CELLS] += vec_in[i];
+}
+
+/* The distributed graph must still have its neighbours and weights (edge
+ * s -> d weighs 64 s + d + 1); its ranks then swap a word with each
+ * neighbour (Neighbor_alltoall). */
+static void graph_step(struct cycle *c, int it)
+{
+	int left = (c->rank + c->size - 1) % c->size;
+	int right = (c->rank + 1) % c->size;
+	int in = -1;
+	int out = -1;
+	int weighted = -1;
+	int src[2] = { -1, -1 };
+	int dst[2] = { -1, -1 };
+	int sw[2] = { -1, -1 };
+	int dw[2] = { -1, -1 };
+	uint64_t send[2];
+	uint64_t recv[2] = { 0, 0 };
+
+	check(MPI_Dist_graph_neighbors_count(c->nbr, &in, &out, &weighted),
+	      "Dist_graph_neighbors_count");
+	check(MPI_Dist_graph_neighbors(c->nbr, 2, src, sw, 2, dst, dw), "Dist_graph_neighbors");
+	if (in != 2 || out != 2 || !weighted || src[0] != left || src[1] != right ||
+	    dst[0] != right || dst[1] != left || sw[0] != 64 * left + c->rank + 1 ||
+	    sw[1] != 64 * right + c->rank + 1 || dw[0] != 64 * c->rank + right + 1 ||
+	    dw[1] != 64 * c->rank + left + 1) {
+		fprintf(stderr,
+			"mpi_cycle: rank %d: the distributed graph has %d in, %d out, weighted %d, "
+			"sources %d %d weights %d %d, destinations %d %d weights %d %d\n",
+			c->rank, in, out, weighted, src[0], src[1], sw[0], sw[1], dst[0], dst[1],
+			dw[0], dw[1]);
+		MPI_Abort(MPI_COMM_WORLD, 1);
+	}
+	send[0] = mix(c->state[(it * 41) % CELLS] + 1);
+	send[1] = mix(c->state[(it * 43) % CELLS] + 2);
+	check(MPI_Neighbor_alltoall(send, 1, MPI_UINT64_T, recv, 1, MPI_UINT64_T, c->nbr),
+	      "Neighbor_alltoall");
+	c->state[(it * 47 + 13) % CELLS] ^= recv[0] + 3 * recv[1];
 }
 
 /* Receives one word from any rank on the dup communicator, in turn with
@@ -314,6 +355,16 @@ static void cycle_init(struct cycle *c)
 		c->gv_displs[r] = c->gv_total;
 		c->gv_total += c->gv_counts[r];
 	}
+	int left = (c->rank + c->size - 1) % c->size;
+	int right = (c->rank + 1) % c->size;
+	int src[2] = { left, right };
+	int dst[2] = { right, left };
+	int sw[2] = { 64 * left + c->rank + 1, 64 * right + c->rank + 1 };
+	int dw[2] = { 64 * c->rank + right + 1, 64 * c->rank + left + 1 };
+
+	check(MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, 2, src, sw, 2, dst, dw, MPI_INFO_NULL,
+					     0, &c->nbr),
+	      "Dist_graph_create_adjacent");
 	check(MPI_Comm_dup(MPI_COMM_WORLD, &c->dup), "Comm_dup");
 	MPI_Group world, most;
 	int last = c->size - 1;
@@ -397,13 +448,26 @@ int main(int argc, char **argv)
 		check(MPI_Iallgatherv(gv_out, 1 + c.rank % 2, MPI_UINT64_T, gv_in, c.gv_counts,
 				      c.gv_displs, MPI_UINT64_T, MPI_COMM_WORLD, &igv),
 		      "Iallgatherv");
+		uint64_t nb_out = c.state[(it * 53) % CELLS];
+		uint64_t nb_in[2] = { 0, 0 };
+		MPI_Request inb;
+
+		check(MPI_Ineighbor_allgather(&nb_out, 1, MPI_UINT64_T, nb_in, 1, MPI_UINT64_T,
+					      c.nbr, &inb),
+		      "Ineighbor_allgather");
 		ring_step(&c, it);
+		/* every 8th only: each blocking collective more per iteration
+		 * made the run measurably longer on 2 loaded cores */
+		if (it % 8 == 0)
+			graph_step(&c, it);
 		gather_any(&c, it);
 		collectives(&c, it);
 		sleep_ms(sleep_time);
 		check(MPI_Wait(&ired, &ist), "Wait Iallreduce");
 		c.state[(it * 23 + 5) % CELLS] ^= inflight_sum;
 		check(MPI_Wait(&igv, MPI_STATUS_IGNORE), "Wait Iallgatherv");
+		check(MPI_Wait(&inb, MPI_STATUS_IGNORE), "Wait Ineighbor_allgather");
+		c.state[(it * 59 + 17) % CELLS] += nb_in[0] ^ (nb_in[1] << 1);
 		for (int i = 0; i < c.gv_total; i++)
 			c.state[(it * 37 + i) % CELLS] += gv_in[i];
 		if (with_big)
@@ -419,6 +483,7 @@ int main(int argc, char **argv)
 	check(MPI_Comm_free(&c.half), "Comm_free");
 	check(MPI_Comm_free(&c.ring), "Comm_free");
 	check(MPI_Comm_free_keyval(&c.ring_key), "Comm_free_keyval");
+	check(MPI_Comm_free(&c.nbr), "Comm_free");
 	check(MPI_Comm_free(&c.dup), "Comm_free");
 	if (c.most != MPI_COMM_NULL)
 		check(MPI_Comm_free(&c.most), "Comm_free");

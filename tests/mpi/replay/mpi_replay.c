@@ -3,13 +3,15 @@
  *
  * Every rank makes communicators (split with colours and with MPI_UNDEFINED,
  * dup, create from a group, create_group on a subset, split_type with an
- * info, a Cartesian topology, its Cart_sub and a graph), frees some (also in a loop, so virtual handles are reused), makes
+ * info, a Cartesian topology, its Cart_sub, a graph, and two distributed
+ * graphs: weighted with an info, and unweighted from Dist_graph_create), frees some (also in a loop, so virtual handles are reused), makes
  * groups, derived datatypes (vector, struct of a freed vector, subarray,
  * resized, indexed, hindexed, indexed_block, hvector, dup), user ops (one
  * freed, so its trampoline slot is reused), sets errhandlers and names and
  * an info key; it takes a fingerprint of every object through the
  * application's handles (sizes, ranks, comparisons, translated ranks, names,
- * topologies (Topo_test, Cart_get/shift/rank/coords, Graph_get/neighbors),
+ * topologies (Topo_test, Cart_get/shift/rank/coords, Graph_get/neighbors,
+ * Dist_graph_neighbors(_count) with the weights, a Neighbor_alltoall),
  * errhandlers, type size/extent/true extent, a Pack of a known buffer, an
  * Allreduce on each communicator and with the user op, a Sendrecv ring with
  * each datatype), then calls shadow_replay_all(): every virtual handle must
@@ -31,7 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NCOMMS	 12
+#define NCOMMS	 14
 #define NGROUPS	 5
 #define NTYPES	 10
 #define BUF_INTS 1024
@@ -92,8 +94,9 @@ static void shadow_syms(void)
 /* ---- the objects ---- */
 
 static MPI_Comm comms[NCOMMS];
-static const char *comm_names[NCOMMS] = { "world", "split", "undef",  "dup",  "create",	 "cgroup",
-					  "stype", "after", "dupdup", "cart", "cartsub", "graph" };
+static const char *comm_names[NCOMMS] = { "world",   "split", "undef", "dup",	 "create",
+					  "cgroup",  "stype", "after", "dupdup", "cart",
+					  "cartsub", "graph", "distw", "distu" };
 static MPI_Group groups[NGROUPS];
 static MPI_Datatype types[NTYPES];
 static const char *type_names[NTYPES] = { "vec",  "struct", "sub",  "res", "idx",
@@ -136,6 +139,24 @@ static void make_topologies(void)
 		edges[2 * i + 1] = (i + 1) % size;
 	}
 	MPI_Graph_create(MPI_COMM_WORLD, size, index, edges, 0, &comms[11]);
+}
+
+/* comms[12]: rank r hears from r - 1 and r + 2, tells r + 1 and r - 2,
+ * with weight 10 s + d on edge s -> d, and an info; comms[13]: each rank
+ * gives the edge r -> r + 1, unweighted (Dist_graph_create). */
+static void make_dist_graphs(void)
+{
+	int src[2] = { (rank + size - 1) % size, (rank + 2) % size };
+	int dst[2] = { (rank + 1) % size, (rank + size - 2) % size };
+	int sw[2] = { 10 * src[0] + rank, 10 * src[1] + rank };
+	int dw[2] = { 10 * rank + dst[0], 10 * rank + dst[1] };
+	int one_src[1] = { rank };
+	int one_deg[1] = { 1 };
+	int one_dst[1] = { (rank + 1) % size };
+
+	MPI_Dist_graph_create_adjacent(MPI_COMM_WORLD, 2, src, sw, 2, dst, dw, info, 0, &comms[12]);
+	MPI_Dist_graph_create(MPI_COMM_WORLD, 1, one_src, one_deg, one_dst, MPI_UNWEIGHTED,
+			      MPI_INFO_NULL, 0, &comms[13]);
 }
 
 /* A user error handler on comms[7]: it must be called, with the
@@ -203,6 +224,7 @@ static void make_comms(void)
 	MPI_Errhandler_free(&user_eh);
 	MPI_Comm_set_name(MPI_COMM_WORLD, "renamed-world");
 	make_topologies();
+	make_dist_graphs();
 }
 
 static void make_groups(void)
@@ -335,6 +357,35 @@ static void fp_group_members(struct fp *f, MPI_Group g)
 	MPI_Group_free(&world_group);
 }
 
+/* Degrees, neighbours and weights of distributed graph @c, and what a
+ * Neighbor_alltoall over it delivers (from in-neighbour i: 1000 i + the
+ * sender's world rank). */
+static void fp_dist_graph(struct fp *f, MPI_Comm c)
+{
+	int in = -1;
+	int out = -1;
+	int weighted = -1;
+	int src[4] = { -1, -1, -1, -1 };
+	int dst[4] = { -1, -1, -1, -1 };
+	int sw[4] = { -1, -1, -1, -1 };
+	int dw[4] = { -1, -1, -1, -1 };
+	int sbuf[4];
+	int rbuf[4] = { -1, -1, -1, -1 };
+	int rc;
+
+	MPI_Dist_graph_neighbors_count(c, &in, &out, &weighted);
+	/* MPICH copies max entries: ask for exactly as many as there are */
+	if (in >= 0 && in <= 4 && out >= 0 && out <= 4)
+		MPI_Dist_graph_neighbors(c, in, src, sw, out, dst, dw);
+	for (int i = 0; i < 4; i++)
+		sbuf[i] = 1000 * i + rank;
+	rc = MPI_Neighbor_alltoall(sbuf, 1, MPI_INT, rbuf, 1, MPI_INT, c);
+	check(rc == MPI_SUCCESS, "Neighbor_alltoall on a distributed graph failed (%d)", rc);
+	fp_add(f, " in %d out %d weighted %d src %d %d w %d %d dst %d %d w %d %d got %d %d", in,
+	       out, weighted, src[0], src[1], weighted ? sw[0] : 0, weighted ? sw[1] : 0, dst[0],
+	       dst[1], weighted ? dw[0] : 0, weighted ? dw[1] : 0, rbuf[0], rbuf[1]);
+}
+
 /* What the topology functions say of @c (MPI_UNDEFINED: none). */
 static void fp_topology(struct fp *f, MPI_Comm c)
 {
@@ -354,7 +405,13 @@ static void fp_topology(struct fp *f, MPI_Comm c)
 	int edges[32] = { 0 };
 
 	MPI_Topo_test(c, &topo);
-	fp_add(f, " topo %s", topo == MPI_CART ? "cart" : topo == MPI_GRAPH ? "graph" : "none");
+	fp_add(f, " topo %s",
+	       topo == MPI_CART		? "cart"
+	       : topo == MPI_GRAPH	? "graph"
+	       : topo == MPI_DIST_GRAPH ? "dist"
+					: "none");
+	if (topo == MPI_DIST_GRAPH)
+		fp_dist_graph(f, c);
 	if (topo == MPI_CART) {
 		MPI_Cartdim_get(c, &nd);
 		MPI_Cart_get(c, 4, dims, periods, coords);
