@@ -1648,6 +1648,29 @@ static bool files_name_fd(const char *name, int *fd)
 static bool files_lookup(const char *rec, size_t end, int fd, struct files_rec_fd *out,
 			 const char **path);
 
+/* files_lookup() from entry offset *@pos on, for increasing @fd in turn (an
+ * epoll's targets are sorted, like the entries): *@pos stays at the first
+ * entry not below @fd, so one epoll costs one walk of the record. */
+static bool files_lookup_from(const char *rec, size_t end, size_t *pos, int fd,
+			      struct files_rec_fd *out, const char **path)
+{
+	while (*pos < end) {
+		files_get(rec, *pos, out);
+		if (out->fd >= fd) {
+			*path = rec + *pos + sizeof(*out);
+			return out->fd == fd;
+		}
+		*pos += out->size;
+	}
+	return false;
+}
+
+/* An epoll's targets looked up in a capture in progress, in increasing order. */
+struct files_epoll_walk {
+	const struct files_cap *c; /* the capture */
+	size_t pos;		   /* files_lookup_from() cursor */
+};
+
 /* Entry @e with a duplicate resolved to the description it duplicates. */
 static void files_resolve_dup(const char *rec, size_t end, struct files_rec_fd *e,
 			      const char **path)
@@ -1665,11 +1688,12 @@ static void files_resolve_dup(const char *rec, size_t end, struct files_rec_fd *
  * will (ckpt_epoll_why_fn over a capture in progress). */
 static const char *files_epoll_why(void *ctx, int tfd)
 {
-	const struct files_cap *c = ctx;
+	struct files_epoll_walk *w = ctx;
+	const struct files_cap *c = w->c;
 	struct files_rec_fd e;
 	const char *path;
 
-	if (!files_lookup(c->buf, c->len, tfd, &e, &path))
+	if (!files_lookup_from(c->buf, c->len, &w->pos, tfd, &e, &path))
 		return ckpt_files_fd_excluded(tfd) ? "one of the checkpointer's own descriptors"
 						   : "not in the descriptor table";
 	files_resolve_dup(c->buf, c->len, &e, &path);
@@ -1685,6 +1709,7 @@ static uint32_t files_epoll_depth(const struct files_cap *c, const struct files_
 {
 	struct ckpt_epoll_hdr h;
 	uint32_t depth = 0;
+	size_t pos = sizeof(struct files_rec_hdr);
 
 	ckpt_epoll_hdr_get(data, &h);
 	for (uint32_t i = 0; i < h.count; i++) {
@@ -1694,7 +1719,7 @@ static uint32_t files_epoll_depth(const struct files_cap *c, const struct files_
 		const char *tpath;
 
 		ckpt_epoll_item_get(data, i, &it);
-		if (!files_lookup(c->buf, c->len, it.tfd, &t, &tpath))
+		if (!files_lookup_from(c->buf, c->len, &pos, it.tfd, &t, &tpath))
 			continue;
 		files_resolve_dup(c->buf, c->len, &t, &tpath);
 		if (t.kind != FILES_KIND_EPOLL || t.fd == e->fd)
@@ -1727,8 +1752,10 @@ static int files_check_epolls(struct files_cap *c)
 			if (e.kind != FILES_KIND_EPOLL || e.dup_of >= 0)
 				continue;
 			if (pass == 0) {
+				struct files_epoll_walk w = { c, sizeof(struct files_rec_hdr) };
+
 				ret = ckpt_epoll_capture_targets(c->pid, e.fd, data,
-								 files_epoll_why, c, c->warn);
+								 files_epoll_why, &w, c->warn);
 				if (ret == 0 && c->in_tree)
 					ret = ckpt_epoll_capture_shared(c->pid, e.fd, c->warn);
 				if (ret < 0)
@@ -2176,13 +2203,13 @@ static int files_check_pipes_rec(const char *rec, size_t len)
 /* Checks target @tfd of the epoll of entry @e (depth @depth): an entry of
  * the record the kernel can watch, an inner epoll of a lower depth. */
 static int files_check_epoll_target(const char *rec, size_t len, const struct files_rec_fd *e,
-				    uint32_t depth, int tfd)
+				    uint32_t depth, int tfd, size_t *pos)
 {
 	struct files_rec_fd t;
 	struct ckpt_epoll_hdr th;
 	const char *tpath;
 
-	if (!files_lookup(rec, len, tfd, &t, &tpath)) {
+	if (!files_lookup_from(rec, len, pos, tfd, &t, &tpath)) {
 		log_err("fd %d: epoll entry for fd %d, which the record does not hold", e->fd, tfd);
 		return -EINVAL;
 	}
@@ -2223,13 +2250,15 @@ static int files_check_epolls_rec(const char *rec, size_t len)
 		pos += e.size;
 		if (e.kind != FILES_KIND_EPOLL || e.dup_of >= 0)
 			continue;
+		size_t tpos = sizeof(struct files_rec_hdr);
+
 		ckpt_epoll_hdr_get(data, &h);
 		for (uint32_t i = 0; i < h.count; i++) {
 			struct ckpt_epoll_item it;
 			int ret;
 
 			ckpt_epoll_item_get(data, i, &it);
-			ret = files_check_epoll_target(rec, len, &e, h.depth, it.tfd);
+			ret = files_check_epoll_target(rec, len, &e, h.depth, it.tfd, &tpos);
 			if (ret < 0)
 				return ret;
 		}
