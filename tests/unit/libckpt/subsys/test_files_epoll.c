@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <sys/epoll.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -300,6 +301,26 @@ Test(files_epoll, a_second_cycle_captures_the_same_list)
 	close_all();
 	free(rec);
 	free(rec2);
+}
+
+Test(files_epoll, eventfd_target_comes_back_watched)
+{
+	uint64_t one = 1;
+	size_t len;
+	char *rec;
+
+	move_to(eventfd(0, EFD_NONBLOCK), 70);
+	move_to(epoll_create1(0), 80);
+	add(80, 70, EPOLLIN | EPOLLET, 6);
+	rec = test_capture(fs, &len);
+	cr_assert_eq(test_warnings[0], '\0', "%s", test_warnings);
+	close_all();
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert_eq(ready(80), 0);
+	cr_assert_eq(write(70, &one, sizeof(one)), (ssize_t)sizeof(one));
+	cr_assert_eq(ready(80), 1u << 6);
+	close_all();
+	free(rec);
 }
 
 Test(files_epoll, closed_target_is_refused_naming_it)
