@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "files_evfd.h"
+#include "files_epoll.h"
 #include "files_sock.h"
 
 #include <errno.h>
@@ -84,12 +85,14 @@ enum files_kind {
 	FILES_KIND_EVENTFD = 10,
 	FILES_KIND_TIMERFD = 11,
 	FILES_KIND_SIGNALFD = 12,
+	FILES_KIND_EPOLL = 13, /* epoll, its interest list in the data
+				* (files_epoll.c) */
 	/* Never in a record: a Unix socket in a tree, until the tree pass
 	 * makes it TREE_SOCK or UNSUPPORTED (named then). */
 	FILES_KIND_SOCK_PENDING = 0x7f,
 };
 
-#define FILES_KIND_MAX FILES_KIND_SIGNALFD
+#define FILES_KIND_MAX FILES_KIND_EPOLL
 
 /* Whether @k is one of the kinds of files_evfd.c. */
 #define FILES_IS_EVFD(k) ((k) >= FILES_KIND_EVENTFD && (k) <= FILES_KIND_SIGNALFD)
@@ -713,6 +716,8 @@ static void files_classify(struct files_rec_fd *e, const struct stat *st, const 
 		e->kind = FILES_KIND_STDIO;
 	} else if (ckpt_evfd_kind_of(path) >= 0) {
 		e->kind = FILES_KIND_EVENTFD + (uint32_t)ckpt_evfd_kind_of(path);
+	} else if (strcmp(path, "anon_inode:[eventpoll]") == 0) {
+		e->kind = FILES_KIND_EPOLL;
 	} else if (strncmp(path, "anon_inode:", 11) == 0) {
 		msg_str(desc, path);
 	} else if (S_ISREG(st->st_mode) && abs && strncmp(path, "/memfd:", 7) == 0) {
@@ -764,7 +769,13 @@ static int files_capture_data(struct files_cap *c, const char *name, struct file
 	struct files_msg m;
 	int ret;
 
-	if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
+	if (e->kind == FILES_KIND_EPOLL) {
+		ssize_t n = ckpt_epoll_capture(c->pid, e->fd, c->dirfd, dst, left, c->warn);
+
+		if (n < 0)
+			return (int)n;
+		e->data_len = (uint64_t)n;
+	} else if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
 		if (e->file_size > c->unlinked_max) {
 			msg_init(&m, buf, sizeof(buf));
 			msg_str(&m, "unlinked file ");
@@ -1632,6 +1643,130 @@ static bool files_name_fd(const char *name, int *fd)
 	return true;
 }
 
+/* ---- capture: epoll interest lists (files_epoll.c) --------------------- */
+
+static bool files_lookup(const char *rec, size_t end, int fd, struct files_rec_fd *out,
+			 const char **path);
+
+/* files_lookup() from entry offset *@pos on, for increasing @fd in turn (an
+ * epoll's targets are sorted, like the entries): *@pos stays at the first
+ * entry not below @fd, so one epoll costs one walk of the record. */
+static bool files_lookup_from(const char *rec, size_t end, size_t *pos, int fd,
+			      struct files_rec_fd *out, const char **path)
+{
+	while (*pos < end) {
+		files_get(rec, *pos, out);
+		if (out->fd >= fd) {
+			*path = rec + *pos + sizeof(*out);
+			return out->fd == fd;
+		}
+		*pos += out->size;
+	}
+	return false;
+}
+
+/* An epoll's targets looked up in a capture in progress, in increasing order. */
+struct files_epoll_walk {
+	const struct files_cap *c; /* the capture */
+	size_t pos;		   /* files_lookup_from() cursor */
+};
+
+/* Entry @e with a duplicate resolved to the description it duplicates. */
+static void files_resolve_dup(const char *rec, size_t end, struct files_rec_fd *e,
+			      const char **path)
+{
+	struct files_rec_fd o;
+	const char *opath;
+
+	if (e->dup_of >= 0 && files_lookup(rec, end, e->dup_of, &o, &opath)) {
+		*e = o;
+		*path = opath;
+	}
+}
+
+/* Why descriptor @tfd, an epoll's target, will not be restored; NULL if it
+ * will (ckpt_epoll_why_fn over a capture in progress). */
+static const char *files_epoll_why(void *ctx, int tfd)
+{
+	struct files_epoll_walk *w = ctx;
+	const struct files_cap *c = w->c;
+	struct files_rec_fd e;
+	const char *path;
+
+	if (!files_lookup_from(c->buf, c->len, &w->pos, tfd, &e, &path))
+		return ckpt_files_fd_excluded(tfd) ? "one of the checkpointer's own descriptors"
+						   : "not in the descriptor table";
+	files_resolve_dup(c->buf, c->len, &e, &path);
+	if (e.kind == FILES_KIND_UNSUPPORTED || e.kind == FILES_KIND_SOCK_PENDING)
+		return path;
+	return NULL;
+}
+
+/* Nesting depth of the epoll of entry @e among the entries captured so far,
+ * from its targets' recorded depths. */
+static uint32_t files_epoll_depth(const struct files_cap *c, const struct files_rec_fd *e,
+				  const char *data)
+{
+	struct ckpt_epoll_hdr h;
+	uint32_t depth = 0;
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	ckpt_epoll_hdr_get(data, &h);
+	for (uint32_t i = 0; i < h.count; i++) {
+		struct ckpt_epoll_item it;
+		struct files_rec_fd t;
+		struct ckpt_epoll_hdr th;
+		const char *tpath;
+
+		ckpt_epoll_item_get(data, i, &it);
+		if (!files_lookup_from(c->buf, c->len, &pos, it.tfd, &t, &tpath))
+			continue;
+		files_resolve_dup(c->buf, c->len, &t, &tpath);
+		if (t.kind != FILES_KIND_EPOLL || t.fd == e->fd)
+			continue;
+		ckpt_epoll_hdr_get(tpath + t.path_len, &th);
+		if (th.depth + 1 > depth)
+			depth = th.depth + 1;
+	}
+	return depth > CKPT_EPOLL_NEST_MAX ? CKPT_EPOLL_NEST_MAX : depth;
+}
+
+/* Last capture pass: every epoll's targets must come back (else the
+ * checkpoint is refused, naming them), an epoll shared with another
+ * process of the tree is refused, and each epoll gets its nesting depth
+ * (the kernel keeps nesting acyclic and shallow, so CKPT_EPOLL_NEST_MAX + 1
+ * passes settle it). */
+static int files_check_epolls(struct files_cap *c)
+{
+	for (int pass = 0; pass <= CKPT_EPOLL_NEST_MAX + 1; pass++) {
+		size_t pos = sizeof(struct files_rec_hdr);
+
+		while (pos < c->len) {
+			struct files_rec_fd e;
+			char *data;
+			int ret;
+
+			files_get(c->buf, pos, &e);
+			data = c->buf + pos + sizeof(e) + e.path_len;
+			pos += e.size;
+			if (e.kind != FILES_KIND_EPOLL || e.dup_of >= 0)
+				continue;
+			if (pass == 0) {
+				struct files_epoll_walk w = { c, sizeof(struct files_rec_hdr) };
+
+				ret = ckpt_epoll_capture_targets(c->pid, e.fd, data,
+								 files_epoll_why, &w, c->warn);
+				if (ret == 0 && c->in_tree)
+					ret = ckpt_epoll_capture_shared(c->pid, e.fd, c->warn);
+				if (ret < 0)
+					return ret;
+			}
+			ckpt_epoll_depth_set(data, files_epoll_depth(c, &e, data));
+		}
+	}
+	return 0;
+}
+
 static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg))
 {
 	struct files_cap c = {
@@ -1700,6 +1835,9 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 			goto out_close;
 	}
 	files_check_pipes(&c);
+	ret = files_check_epolls(&c);
+	if (ret < 0)
+		goto out_close;
 	hdr.count = c.count;
 	memcpy(buf, &hdr, sizeof(hdr));
 	ret = (ssize_t)c.len;
@@ -1879,6 +2017,7 @@ static const char *files_kind_name(uint32_t kind)
 		"eventfd",
 		"timerfd",
 		"signalfd",
+		"epoll",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -1970,6 +2109,9 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	} else if (FILES_IS_EVFD(e->kind) && e->dup_of < 0) {
 		return ckpt_evfd_check((int)(e->kind - FILES_KIND_EVENTFD), e->fd, e->open_flags,
 				       path + e->path_len, e->data_len);
+	} else if (e->kind == FILES_KIND_EPOLL && e->dup_of < 0) {
+		if (ckpt_epoll_data_check(e->fd, path + e->path_len, e->data_len) < 0)
+			return -EINVAL;
 	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE &&
 		   e->kind != FILES_KIND_TREE_SOCK && e->data_len) {
 		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
@@ -1996,6 +2138,11 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 		    (e->kind != o.kind || e->ino != o.ino)) {
 			log_err("fd %d: duplicate of fd %d, which is not the same pipe or socket",
 				e->fd, e->dup_of);
+			return -EINVAL;
+		}
+		if ((e->kind == FILES_KIND_EPOLL) != (o.kind == FILES_KIND_EPOLL)) {
+			log_err("fd %d: duplicate of fd %d, which is not the same epoll", e->fd,
+				e->dup_of);
 			return -EINVAL;
 		}
 	} else if (e->dup_of != -1) {
@@ -2048,6 +2195,72 @@ static int files_check_pipes_rec(const char *rec, size_t len)
 		if (e.data_len && e.fd != c.fd && e.fd != p.fd) {
 			log_err("fd %d: pipe data on a description that cannot carry it", e.fd);
 			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/* Checks target @tfd of the epoll of entry @e (depth @depth): an entry of
+ * the record the kernel can watch, an inner epoll of a lower depth. */
+static int files_check_epoll_target(const char *rec, size_t len, const struct files_rec_fd *e,
+				    uint32_t depth, int tfd, size_t *pos)
+{
+	struct files_rec_fd t;
+	struct ckpt_epoll_hdr th;
+	const char *tpath;
+
+	if (!files_lookup_from(rec, len, pos, tfd, &t, &tpath)) {
+		log_err("fd %d: epoll entry for fd %d, which the record does not hold", e->fd, tfd);
+		return -EINVAL;
+	}
+	files_resolve_dup(rec, len, &t, &tpath);
+	if (t.kind == FILES_KIND_UNSUPPORTED || t.kind == FILES_KIND_REG ||
+	    t.kind == FILES_KIND_DIR || t.kind == FILES_KIND_UNLINKED) {
+		log_err("fd %d: epoll entry for fd %d, a %s, which no epoll can watch or which "
+			"is not restored",
+			e->fd, tfd, files_kind_name(t.kind));
+		return -EINVAL;
+	}
+	if (t.kind != FILES_KIND_EPOLL)
+		return 0;
+	ckpt_epoll_hdr_get(tpath + t.path_len, &th);
+	if (t.fd == e->fd || th.depth >= depth) {
+		log_err("fd %d: epoll (depth %u) watches epoll fd %d of depth %u: not an inner "
+			"one",
+			e->fd, depth, tfd, th.depth);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* Third validation pass, every entry sound: each epoll's targets are
+ * entries of the record, and epolls in epolls nest strictly (the restore
+ * fills the inner ones first). */
+static int files_check_epolls_rec(const char *rec, size_t len)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < len) {
+		struct files_rec_fd e;
+		struct ckpt_epoll_hdr h;
+		const char *data;
+
+		files_get(rec, pos, &e);
+		data = rec + pos + sizeof(e) + e.path_len;
+		pos += e.size;
+		if (e.kind != FILES_KIND_EPOLL || e.dup_of >= 0)
+			continue;
+		size_t tpos = sizeof(struct files_rec_hdr);
+
+		ckpt_epoll_hdr_get(data, &h);
+		for (uint32_t i = 0; i < h.count; i++) {
+			struct ckpt_epoll_item it;
+			int ret;
+
+			ckpt_epoll_item_get(data, i, &it);
+			ret = files_check_epoll_target(rec, len, &e, h.depth, it.tfd, &tpos);
+			if (ret < 0)
+				return ret;
 		}
 	}
 	return 0;
@@ -2112,6 +2325,8 @@ static int files_validate(const char *rec, size_t len, bool check_excluded, int 
 		return -EINVAL;
 	}
 	ret = files_check_pipes_rec(rec, len);
+	if (ret == 0)
+		ret = files_check_epolls_rec(rec, len);
 	if (ret < 0)
 		return ret;
 	*maxfd = prev;
@@ -2740,6 +2955,12 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 
 		return t < 0 ? t : files_place(t, e);
 	}
+	case FILES_KIND_EPOLL: {
+		/* Empty for now: filled once every descriptor is back. */
+		int fd = ckpt_epoll_create(e->fd, e->open_flags);
+
+		return fd < 0 ? fd : files_place(fd, e);
+	}
 	}
 	return -EINVAL;
 }
@@ -2804,6 +3025,66 @@ static void files_close_closed_stdio(const struct files_rst *r, uint32_t count)
 	}
 }
 
+/* Whether @tfd is a standard descriptor the launcher gave this start
+ * (ckpt_epoll_fill()'s question over the record being restored). */
+static bool files_epoll_stdio(void *ctx, int tfd)
+{
+	const struct files_rst *r = ctx;
+	struct files_rec_fd e;
+	const char *path;
+
+	return tfd <= 2 && files_lookup(r->rec, r->len, tfd, &e, &path) &&
+	       e.kind == FILES_KIND_STDIO;
+}
+
+/* Whether @tfd is the read end of a pipe of this process alone (a PIPE
+ * entry: a pipe another process holds is a tree pipe). */
+static bool files_epoll_own_pipe_reader(void *ctx, int tfd)
+{
+	const struct files_rst *r = ctx;
+	struct files_rec_fd e;
+	const char *path;
+
+	if (!files_lookup(r->rec, r->len, tfd, &e, &path))
+		return false;
+	files_resolve_dup(r->rec, r->len, &e, &path);
+	return e.kind == FILES_KIND_PIPE && (e.open_flags & O_ACCMODE) == O_RDONLY;
+}
+
+/* Last restore pass, every descriptor in place: fills the epolls, inner
+ * ones (lower depth) before the outer ones that watch them. */
+static int files_fill_epolls(const struct files_rst *r)
+{
+	static const struct ckpt_epoll_targets tg = {
+		.stdio_fd = files_epoll_stdio,
+		.own_pipe_reader = files_epoll_own_pipe_reader,
+	};
+
+	for (uint32_t depth = 0; depth <= CKPT_EPOLL_NEST_MAX; depth++) {
+		size_t pos = sizeof(struct files_rec_hdr);
+
+		while (pos < r->len) {
+			struct files_rec_fd e;
+			struct ckpt_epoll_hdr h;
+			const char *data;
+			int ret;
+
+			files_get(r->rec, pos, &e);
+			data = r->rec + pos + sizeof(e) + e.path_len;
+			pos += e.size;
+			if (e.kind != FILES_KIND_EPOLL || e.dup_of >= 0)
+				continue;
+			ckpt_epoll_hdr_get(data, &h);
+			if (h.depth != depth)
+				continue;
+			ret = ckpt_epoll_fill(e.fd, data, &tg, (void *)r);
+			if (ret < 0)
+				return ret;
+		}
+	}
+	return 0;
+}
+
 static int files_restore(const void *rec, size_t len)
 {
 	struct files_rst r = { .rec = rec, .len = len };
@@ -2831,6 +3112,9 @@ static int files_restore(const void *rec, size_t len)
 			goto out_handed;
 		pos += e.size;
 	}
+	ret = files_fill_epolls(&r);
+	if (ret < 0)
+		goto out_handed;
 	files_close_closed_stdio(&r, hdr.count);
 out_handed:
 	files_handed_close();

@@ -1,12 +1,13 @@
 #!/usr/bin/env python3
-"""Writes the hand-made seeds of the manifest, settings, addr, auth and codec
-fuzzers into corpus-<target>/ (the image seeds come from gen_image_seeds.c,
+"""Writes the hand-made seeds of the manifest, settings, addr, auth, codec and
+files fuzzers into corpus-<target>/ (the image seeds come from gen_image_seeds.c,
 the frame seeds from gen_corpus.py). Valid inputs and near-valid ones, one
 field wrong. Re-run after changing seeds; inputs found by fuzzing are added
 beside these by hand (crash-<what>), never by this script.
 """
 import json
 import os
+import struct
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
@@ -118,8 +119,58 @@ CODEC = {
     "near-long-type": b'{"v":1,"type":"' + b"t" * 100 + b'"}',
 }
 
+def files_entry(fd, kind, path, mode, acc=0, dup_of=-1, same_as=-1, pipe_size=0, ino=0,
+                data=b""):
+    """One entry of a files record (docs/files-and-state.md, "Record layout")."""
+    path = path.encode() + b"\0"
+    size = (88 + len(path) + len(data) + 7) & ~7
+    head = struct.pack("<IiIIIiiIIIqQQQQQ", size, fd, kind, acc, 0, dup_of, same_as, mode,
+                       len(path), pipe_size, 0, ino, 0, 0, 0, len(data))
+    return (head + path + data).ljust(size, b"\0")
+
+
+def files_record(entries):
+    return struct.pack("<IIII", 0x31444643, 1, len(entries), 0) + b"".join(entries)
+
+
+def epoll_data(items, depth=0, count=None):
+    """EPOLL entry data: header and (tfd, events, data) items."""
+    body = b"".join(struct.pack("<iIQ", t, e, d) for t, e, d in items)
+    return struct.pack("<II", len(items) if count is None else count, depth) + body
+
+
+def files_epolls(inner=None, outer=None, inner_depth=0, outer_depth=1, inner_count=None):
+    """Two pipes watched by an inner epoll (fd 5), itself watched by an
+    outer one (fd 6); fd 7 is a dup of the inner one."""
+    fifo, anon = 0o10600, 0o600
+    inner = inner if inner is not None else [(3, 0x19, 1), (4, 0x1c, 0xfeedface12345678)]
+    outer = outer if outer is not None else [(5, 0x80000019, 9)]
+    return files_record([
+        files_entry(3, 6, "pipe:[100]", fifo, pipe_size=65536, ino=100),
+        files_entry(4, 6, "pipe:[100]", fifo, acc=1, same_as=3, pipe_size=65536, ino=100),
+        files_entry(5, 13, "anon_inode:[eventpoll]", anon, ino=7,
+                    data=epoll_data(inner, inner_depth, inner_count)),
+        files_entry(6, 13, "anon_inode:[eventpoll]", anon, ino=7,
+                    data=epoll_data(outer, outer_depth)),
+        files_entry(7, 13, "anon_inode:[eventpoll]", anon, dup_of=5, ino=7),
+    ])
+
+
+FILES = {
+    "epoll-nested": files_epolls(),
+    "epoll-fired-oneshot": files_epolls(inner=[(3, 0x40000000, 1)]),
+    "epoll-empty": files_epolls(inner=[], outer=[]),
+    "near-epoll-depth": files_epolls(outer_depth=0),
+    "near-epoll-missing-target": files_epolls(inner=[(3, 0x19, 1), (9, 0x19, 2)]),
+    "near-epoll-self": files_epolls(outer=[(6, 0x19, 1)]),
+    "near-epoll-order": files_epolls(inner=[(4, 0x19, 1), (3, 0x19, 2)]),
+    "near-epoll-nval": files_epolls(inner=[(3, 0x20, 1)]),
+    "near-epoll-count": files_epolls(inner_count=3),
+    "near-epoll-exclusive-oneshot": files_epolls(inner=[(3, 0x50000001, 1)]),
+}
+
 for target, seeds in (("manifest", MANIFEST), ("settings", SETTINGS), ("addr", ADDR),
-                      ("auth", AUTH), ("codec", CODEC)):
+                      ("auth", AUTH), ("codec", CODEC), ("files", FILES)):
     out = os.path.join(HERE, "corpus-" + target)
     os.makedirs(out, exist_ok=True)
     for name, data in seeds.items():
