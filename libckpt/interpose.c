@@ -13,8 +13,8 @@
  * ppoll(), select() and pselect() are not restarted by the kernel once a
  * handler ran; their wrappers below resume the wait for the remaining time
  * when the only interruption was ours. epoll_wait(), sigtimedwait() and
- * friends still return EINTR (as after any signal); epoll descriptors are
- * not restored anyway (docs/limitations.md).
+ * friends still return EINTR (as after any signal), which callers of them
+ * handle already (docs/limitations.md).
  *
  * sigaction() also keeps the application's view of SIGTERM and SIGUSR1 while
  * libckpt turns them into checkpoint requests (triggers.c).
