@@ -15,6 +15,7 @@
 
 #include "files.h"
 #include "files_evfd.h"
+#include "files_msg.h"
 #include "files_epoll.h"
 #include "files_sock.h"
 
@@ -158,13 +159,6 @@ struct files_cap {
 	void (*warn)(const char *msg); /* caller's warning sink, may be NULL */
 };
 
-/* A message built without snprintf (capture may not take stdio locks). */
-struct files_msg {
-	char *s;    /* destination, always NUL-terminated */
-	size_t cap; /* its capacity, at least 1 */
-	size_t len; /* characters written */
-};
-
 /* A pipe of this process also held by other processes of the tree. */
 struct files_tpipe {
 	uint64_t ino;	   /* pipe id (st_ino) */
@@ -273,56 +267,6 @@ static int64_t files_lseek(int fd, int64_t off, int whence)
 }
 
 /* ---- messages ---------------------------------------------------------- */
-
-static void msg_init(struct files_msg *m, char *s, size_t cap)
-{
-	m->s = s;
-	m->cap = cap;
-	m->len = 0;
-	s[0] = '\0';
-}
-
-static void msg_str(struct files_msg *m, const char *s)
-{
-	while (*s && m->len + 1 < m->cap)
-		m->s[m->len++] = *s++;
-	m->s[m->len] = '\0';
-}
-
-static void msg_u64(struct files_msg *m, uint64_t v)
-{
-	char d[24];
-	int i = (int)sizeof(d) - 1;
-
-	d[i] = '\0';
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	msg_str(m, d + i);
-}
-
-static void msg_hex(struct files_msg *m, unsigned int v)
-{
-	static const char digits[] = "0123456789abcdef";
-	char d[12];
-	int i = (int)sizeof(d) - 1;
-
-	d[i] = '\0';
-	do {
-		d[--i] = digits[v & 15];
-		v >>= 4;
-	} while (v);
-	msg_str(m, d + i);
-}
-
-/* "fd N: " prefix of every per-descriptor message. */
-static void msg_fd(struct files_msg *m, int fd)
-{
-	msg_str(m, "fd ");
-	msg_u64(m, (uint64_t)fd);
-	msg_str(m, ": ");
-}
 
 static void files_warn(const struct files_cap *c, const char *msg)
 {

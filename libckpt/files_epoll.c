@@ -10,6 +10,7 @@
 #define LOG_PREFIX "files: "
 
 #include "files_epoll.h"
+#include "files_msg.h"
 #include "files.h"
 
 #include <errno.h>
@@ -35,37 +36,32 @@
 #define EP_EXCLUSIVE_OK \
 	(EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP | EPOLLWAKEUP | EPOLLET | EPOLLEXCLUSIVE)
 
-/* A message built without snprintf (the capture may not take stdio locks). */
+/* A message of the epoll saver, in its own buffer (files_msg.h). */
 struct ep_msg {
-	char s[640]; /* always NUL-terminated */
-	size_t len;  /* characters written */
+	struct files_msg m;
+	char s[640];
 };
+
+static struct ep_msg *ep_init(struct ep_msg *m)
+{
+	msg_init(&m->m, m->s, sizeof(m->s));
+	return m;
+}
 
 static void ep_str(struct ep_msg *m, const char *s)
 {
-	while (*s && m->len + 1 < sizeof(m->s))
-		m->s[m->len++] = *s++;
-	m->s[m->len] = '\0';
+	msg_str(&m->m, s);
 }
 
 static void ep_u64(struct ep_msg *m, uint64_t v)
 {
-	char d[24];
-	int i = (int)sizeof(d) - 1;
-
-	d[i] = '\0';
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	ep_str(m, d + i);
+	msg_u64(&m->m, v);
 }
 
 /* Starts "pid P: fd E: epoll entry for fd T " and returns @m. */
 static struct ep_msg *ep_begin(struct ep_msg *m, long pid, int epfd, int tfd)
 {
-	m->len = 0;
-	m->s[0] = '\0';
+	ep_init(m);
 	ep_str(m, "pid ");
 	ep_u64(m, (uint64_t)pid);
 	ep_str(m, ": fd ");
@@ -273,12 +269,12 @@ static int ep_fdinfo_walk(int epfd, int *own_fd, int (*line)(void *arg, const ch
 	char cur[256];
 	size_t clen = 0;
 	bool overlong = false;
-	struct ep_msg m = { .len = 0 };
+	struct ep_msg m;
 	int fd;
 	int ret = 0;
 
-	ep_u64(&m, (uint64_t)epfd);
-	memcpy(path + strlen(path), m.s, m.len + 1);
+	ep_u64(ep_init(&m), (uint64_t)epfd);
+	memcpy(path + strlen(path), m.s, m.m.len + 1);
 	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (fd < 0)
 		return -errno;
@@ -497,11 +493,11 @@ struct ep_dirent {
 static long ep_shared_in(long pid, int epfd, long other, int *err)
 {
 	uint64_t dbuf[128];
-	struct ep_msg m = { .len = 0 };
+	struct ep_msg m;
 	long found = -1;
 	int dfd;
 
-	ep_str(&m, "/proc/");
+	ep_str(ep_init(&m), "/proc/");
 	ep_u64(&m, (uint64_t)other);
 	ep_str(&m, "/fd");
 	dfd = (int)syscall(SYS_openat, AT_FDCWD, m.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
@@ -672,11 +668,11 @@ static int ep_fire(int epfd, uint32_t count)
 static int ep_prime(int tfd)
 {
 	char path[48] = "/proc/thread-self/fd/";
-	struct ep_msg m = { .len = 0 };
+	struct ep_msg m;
 	int w;
 
-	ep_u64(&m, (uint64_t)tfd);
-	memcpy(path + strlen(path), m.s, m.len + 1);
+	ep_u64(ep_init(&m), (uint64_t)tfd);
+	memcpy(path + strlen(path), m.s, m.m.len + 1);
 	w = (int)syscall(SYS_openat, AT_FDCWD, path, O_WRONLY | O_NONBLOCK | O_CLOEXEC, 0);
 	if (w < 0)
 		return -1;

@@ -14,12 +14,6 @@ set -u
 ckpt=$1 prog=$2
 . "$(dirname "$0")/tree_lib.sh"
 tree_setup tree-evfd-refused
-fail() {
-	echo "FAIL: $*"
-	echo "--- output"; cat "$work/out" 2>/dev/null
-	echo "--- agent.log"; tail -n 20 "$CKPT_DIR/agent.log" 2>/dev/null
-	exit 1
-}
 
 tree_run_until_ready "$ckpt" "$prog"
 tree_checkpoint_refused

@@ -18,7 +18,8 @@
 #                                 output in $work/ckpt.out
 #   tree_refused_after            nothing was committed, the tree runs on
 #
-# These call the test's own fail().
+# fail MESSAGE ends the test with the run's output and the agent's log;
+# a test may define its own after sourcing this file.
 
 tree_setup() {
 	work=$(mktemp -d "/tmp/ckpt-$1.XXXXXX")
@@ -38,6 +39,13 @@ tree_cleanup() {
 	p=$(cat "$CKPT_DIR/agent.lock" 2>/dev/null)
 	[ -n "$p" ] && kill "$p" 2>/dev/null
 	rm -rf "$work"
+}
+
+fail() {
+	echo "FAIL: $*"
+	echo "--- output"; cat "$work/out" 2>/dev/null
+	echo "--- agent.log"; tail -n 20 "$CKPT_DIR/agent.log" 2>/dev/null
+	exit 1
 }
 
 tree_run_until_ready() {
