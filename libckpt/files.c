@@ -823,6 +823,10 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 
 	msg_init(&dm, desc, sizeof(desc));
 	files_classify(&e, &st, path, &dm);
+	/* fcntl accepts O_APPEND and the like on these; they mean nothing
+	 * there, and the restore makes them O_RDWR, O_NONBLOCK at most. */
+	if (FILES_IS_EVFD(e.kind))
+		e.open_flags &= (uint32_t)(O_ACCMODE | O_NONBLOCK);
 	if (n == 0 && e.kind != FILES_KIND_STDIO) {
 		e.kind = FILES_KIND_UNSUPPORTED;
 		msg_init(&dm, desc, sizeof(desc));
@@ -2071,10 +2075,12 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 	const char *opath;
 
 	if (e->dup_of >= 0) {
+		/* Capture names the first holder, never another duplicate: a
+		 * chain could hide a cycle from the epoll depth check. */
 		if (e->dup_of >= e->fd || e->same_as >= 0 || e->data_len ||
-		    !files_lookup(rec, pos, e->dup_of, &o, &opath)) {
-			log_err("fd %d: duplicate of fd %d, which is not an earlier entry", e->fd,
-				e->dup_of);
+		    !files_lookup(rec, pos, e->dup_of, &o, &opath) || o.dup_of >= 0) {
+			log_err("fd %d: duplicate of fd %d, which is not an earlier original entry",
+				e->fd, e->dup_of);
 			return -EINVAL;
 		}
 		if ((e->kind == FILES_KIND_TREE_PIPE || o.kind == FILES_KIND_TREE_PIPE ||

@@ -403,7 +403,10 @@ static int ep_cap_line(void *arg, const char *l, size_t n)
 		memcpy(items + (size_t)i * sizeof(it), &it, sizeof(it));
 	}
 	it.tfd = t.tfd;
-	it.events = t.events;
+	/* epoll_ctl accepts and keeps bits it never reports (EPOLLNVAL,
+	 * unused ones); the restore, which refuses unknown bits in an image,
+	 * need not carry them. */
+	it.events = t.events & CKPT_EPOLL_EVENTS_KNOWN;
 	it.data = t.data;
 	memcpy(items + (size_t)i * sizeof(it), &it, sizeof(it));
 	c->count++;

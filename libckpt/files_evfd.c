@@ -239,6 +239,15 @@ static bool evfd_realtime(int32_t clockid)
 	return clockid == CLOCK_REALTIME || clockid == CLOCK_REALTIME_ALARM;
 }
 
+/* An absolute realtime timer keeps its wall-clock deadline (@now_ns plus
+ * the time left) across the restart; other timers count what is left. */
+static void evfd_set_deadline(struct ckpt_evfd_state *st, int64_t now_ns)
+{
+	st->abs_ns = 0;
+	if ((st->flags & TFD_TIMER_ABSTIME) && evfd_realtime(st->clockid) && st->value_ns > 0)
+		st->abs_ns = now_ns > INT64_MAX - st->value_ns ? INT64_MAX : now_ns + st->value_ns;
+}
+
 /* A timer: timerfd_gettime first, which makes the kernel count the
  * expirations of a periodic timer it has not re-armed yet; then its fdinfo,
  * read under the timer's lock, gives ticks and times of one instant. If the
@@ -247,6 +256,7 @@ static bool evfd_realtime(int32_t clockid)
 static int evfd_capture_timer(int fd, char *buf, size_t cap, struct ckpt_evfd_state *st,
 			      const char **why)
 {
+	int64_t now_ns = 0;
 	int ret = -EIO;
 
 	for (int i = 0; i < EVFD_TIMER_TRIES; i++) {
@@ -269,16 +279,21 @@ static int evfd_capture_timer(int fd, char *buf, size_t cap, struct ckpt_evfd_st
 		ret = ckpt_evfd_parse_fdinfo(CKPT_EVFD_TIMERFD, buf, st, why);
 		if (ret < 0)
 			return ret;
+		/* The kernel keeps TFD_TIMER_CANCEL_ON_SET whatever the clock
+		 * but honours it only on an absolute realtime timer, which is
+		 * all the restore can arm with it. */
+		if (!((st->flags & TFD_TIMER_ABSTIME) && evfd_realtime(st->clockid)))
+			st->flags &= ~(uint32_t)TFD_TIMER_CANCEL_ON_SET;
+		now_ns = (int64_t)now.tv_sec * EVFD_NS + now.tv_nsec;
 		if (st->value_ns == 0 && st->interval_ns > 0)
 			continue;
-		if ((st->flags & TFD_TIMER_ABSTIME) && evfd_realtime(st->clockid) &&
-		    st->value_ns > 0)
-			st->abs_ns = (int64_t)now.tv_sec * EVFD_NS + now.tv_nsec + st->value_ns;
+		evfd_set_deadline(st, now_ns);
 		return 0;
 	}
 	/* Still expiring faster than it can be read: take one period as
 	 * the time left, which the next read would have found. */
 	st->value_ns = st->interval_ns;
+	evfd_set_deadline(st, now_ns);
 	return 0;
 }
 
@@ -367,6 +382,21 @@ static void evfd_ts(int64_t ns, struct timespec *ts)
 	ts->tv_nsec = ns % EVFD_NS;
 }
 
+/* The expirations timer @t counts now (its fdinfo's ticks, after
+ * timerfd_gettime made the kernel count a periodic timer's overruns), 0 if
+ * unreadable (the caller then restores the saved count alone). */
+static uint64_t evfd_ticks_now(int t)
+{
+	char buf[1024] = { 0 };
+	struct itimerspec its;
+	uint64_t ticks = 0;
+
+	if (syscall(SYS_timerfd_gettime, t, &its) < 0 ||
+	    evfd_read_fdinfo(t, buf, sizeof(buf)) < 0 || !evfd_key_num(buf, "ticks:", 10, &ticks))
+		return 0;
+	return ticks;
+}
+
 /* Arms the new timer @t as the saved @st says: a relative time left runs
  * from now; an absolute one on CLOCK_REALTIME keeps its wall-clock time (a
  * deadline in the past fires at once); an absolute one on another clock,
@@ -403,12 +433,19 @@ static int evfd_arm_timer(int t, int fd, const struct ckpt_evfd_state *st)
 		log_perror("fd %d: cannot arm the timerfd again", fd);
 		return -errno;
 	}
-	if (st->count && syscall(SYS_ioctl, t, TFD_IOC_SET_TICKS, &st->count) < 0) {
-		/* Needs CONFIG_CHECKPOINT_RESTORE; refusing the restart
-		 * would lose more than these expirations. */
-		log_perror("fd %d: cannot put back the %llu expirations of the timerfd "
-			   "not yet read (TFD_IOC_SET_TICKS); they are lost",
-			   fd, (unsigned long long)st->count);
+	if (st->count) {
+		/* SET_TICKS replaces the count: add what the timer, just armed,
+		 * may already have expired (a deadline passed while the job was
+		 * down, a period shorter than this path). */
+		uint64_t ticks = st->count + evfd_ticks_now((int)t);
+
+		if (syscall(SYS_ioctl, t, TFD_IOC_SET_TICKS, &ticks) < 0) {
+			/* Needs CONFIG_CHECKPOINT_RESTORE; refusing the
+			 * restart would lose more than these expirations. */
+			log_perror("fd %d: cannot put back the %llu expirations of the timerfd "
+				   "not yet read (TFD_IOC_SET_TICKS); they are lost",
+				   fd, (unsigned long long)st->count);
+		}
 	}
 	return 0;
 }

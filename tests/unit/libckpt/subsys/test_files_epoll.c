@@ -450,3 +450,24 @@ Test(files_epoll, random_corruption_never_crashes)
 	}
 	free(rec);
 }
+
+/* epoll_ctl accepts bits it never reports (EPOLLNVAL, unused ones); an
+ * image once kept them and its restore refused them (review finding 1). */
+Test(files_epoll, bits_the_kernel_accepts_but_ignores_round_trip)
+{
+	uint64_t one = 1;
+	size_t len;
+	char *rec;
+
+	move_to(eventfd(0, EFD_NONBLOCK), 70);
+	move_to(epoll_create1(0), 80);
+	add(80, 70, EPOLLIN | 0x20u /* EPOLLNVAL */ | (1u << 20), 4);
+	rec = test_capture(fs, &len);
+	cr_assert_eq(test_warnings[0], '\0', "%s", test_warnings);
+	close_all();
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert_eq(write(70, &one, sizeof(one)), (ssize_t)sizeof(one));
+	cr_assert_eq(ready(80), 1u << 4);
+	close_all();
+	free(rec);
+}

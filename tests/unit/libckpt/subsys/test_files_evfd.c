@@ -474,3 +474,99 @@ Test(files_evfd, random_corruption_never_crashes)
 	}
 	free(rec);
 }
+
+/* States the kernel lets a program reach, which the restore's checks once
+ * refused: the image was committed and could never be restored. Each must
+ * round-trip (review of 2026-12-07, findings 2-4). */
+Test(files_evfd, odd_states_the_kernel_allows_round_trip)
+{
+	uint64_t v;
+	size_t len;
+	char *rec;
+
+	/* O_APPEND set with fcntl on an eventfd: meaningless, accepted. */
+	move_to(eventfd(5, EFD_NONBLOCK), 70);
+	cr_assert_eq(fcntl(70, F_SETFL, O_APPEND | O_NONBLOCK), 0);
+	/* CANCEL_ON_SET on a relative monotonic timer: kept, never honoured. */
+	move_to(timerfd_create(CLOCK_MONOTONIC, 0), 71);
+	arm(71, TFD_TIMER_CANCEL_ON_SET, 100 * NS, 0);
+	/* An absolute wall-clock timer whose period is shorter than capture's
+	 * reads: no time left is seen, one period is taken as the time left. */
+	move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 72);
+	{
+		struct timespec now;
+
+		clock_gettime(CLOCK_REALTIME, &now);
+		arm(72, TFD_TIMER_ABSTIME, (long long)now.tv_sec * NS + now.tv_nsec, 1000);
+	}
+	rec = test_capture(fs, &len);
+	cr_assert_null(strstr(test_warnings, "cannot be restored"), "%s", test_warnings);
+	for (int fd = 70; fd <= 72; fd++)
+		clobber(fd);
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	cr_assert_eq(read(70, &v, sizeof(v)), sizeof(v));
+	cr_assert_eq(v, 5);
+	cr_assert(left_ns(71) > 90 * NS && left_ns(71) <= 100 * NS);
+	cr_assert_eq(interval_ns(72), 1000);
+	cr_assert_eq(read(72, &v, sizeof(v)), sizeof(v));
+	cr_assert(v >= 1);
+	for (int fd = 70; fd <= 72; fd++)
+		close(fd);
+	free(rec);
+}
+
+/* Unread expirations plus those due by the time the timer is armed again:
+ * none is lost to TFD_IOC_SET_TICKS (review finding 5). A wall-clock timer
+ * keeps its deadline; here it passes while the process is down. */
+Test(files_evfd, expirations_due_at_restore_are_added_to_the_unread_ones)
+{
+	struct timespec now;
+	uint64_t v;
+	size_t len;
+	char *rec;
+
+	move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 70);
+	clock_gettime(CLOCK_REALTIME, &now);
+	/* Started 1.05 s ago with a 500 ms period: 3 expirations unread, the
+	 * next one due in about 450 ms. */
+	arm(70, TFD_TIMER_ABSTIME, (long long)now.tv_sec * NS + now.tv_nsec - 1050000000ll,
+	    500000000ll);
+	rec = test_capture(fs, &len);
+	cr_assert_null(strstr(test_warnings, "cannot be restored"), "%s", test_warnings);
+	clobber(70);
+	usleep(470000); /* the next deadline passes before the restore */
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	usleep(20000);
+	cr_assert_eq(read(70, &v, sizeof(v)), sizeof(v));
+	cr_assert(v >= 4, "read %llu expirations, expected the 3 saved and the one due since",
+		  (unsigned long long)v);
+	close(70);
+	free(rec);
+}
+
+/* A duplicate must name its first holder: a chain of duplicates could hide
+ * a cycle of epolls from the depth check (review finding 6). */
+Test(files_evfd, a_duplicate_of_a_duplicate_is_refused)
+{
+	const size_t e_dup_of = 20; /* struct files_rec_fd, docs/files-and-state.md */
+	int32_t dup_of;
+	size_t len;
+	char *rec;
+
+	move_to(eventfd(1, 0), 70);
+	cr_assert_eq(dup2(70, 71), 71);
+	cr_assert_eq(dup2(70, 72), 72);
+	rec = test_capture(fs, &len);
+	memcpy(&dup_of, rec + find_entry(rec, 72) + e_dup_of, 4);
+	cr_assert_eq(dup_of, 70, "capture names the first holder");
+	dup_of = 71;
+	memcpy(rec + find_entry(rec, 72) + e_dup_of, &dup_of, 4);
+	for (int fd = 70; fd <= 72; fd++)
+		clobber(fd);
+	cr_assert_eq(fs->restore(rec, len), -EINVAL);
+	cr_assert(strstr(test_logs, "fd 72: duplicate of fd 71, which is not an earlier original"),
+		  "%s", test_logs);
+	for (int fd = 70; fd <= 72; fd++)
+		close(fd);
+	free(rec);
+}
