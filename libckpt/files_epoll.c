@@ -75,12 +75,16 @@ static struct ep_msg *ep_begin(struct ep_msg *m, long pid, int epfd, int tfd)
 	return m;
 }
 
-static void ep_refuse(struct ep_msg *m, void (*warn)(const char *msg))
+/* Ends the message with the refusal and what the user can do (@advice). */
+static void ep_refuse(struct ep_msg *m, void (*warn)(const char *msg), const char *advice)
 {
-	ep_str(m, "; checkpoint refused");
+	ep_str(m, "; checkpoint refused: ");
+	ep_str(m, advice);
 	if (warn)
 		warn(m->s);
 }
+
+#define EP_ADVICE_DEL "remove an entry with EPOLL_CTL_DEL before closing its descriptor"
 
 /* ---- fdinfo ------------------------------------------------------------ */
 
@@ -326,6 +330,21 @@ struct ep_cap {
 	void (*warn)(const char *msg); /* the engine's warning sink */
 };
 
+/* Whether descriptor @fd is an anonymous inode (eventfd, epoll, timerfd,
+ * ...), all of which share one inode number. */
+static bool ep_anon_inode(int fd)
+{
+	char path[48] = "/proc/thread-self/fd/";
+	char link[16];
+	struct ep_msg m;
+	long n;
+
+	ep_u64(ep_init(&m), (uint64_t)fd);
+	memcpy(path + strlen(path), m.s, m.m.len + 1);
+	n = syscall(SYS_readlinkat, AT_FDCWD, path, link, sizeof(link));
+	return n >= 11 && memcmp(link, "anon_inode:", 11) == 0;
+}
+
 /* Why target @t of the epoll is no longer the process's descriptor
  * t->tfd, or NULL when it still is. */
 static const char *ep_target_stale(const struct ep_cap *c, const struct ckpt_epoll_tfd *t)
@@ -346,6 +365,10 @@ static const char *ep_target_stale(const struct ep_cap *c, const struct ckpt_epo
 	r = syscall(SYS_kcmp, c->pid, c->pid, KCMP_EPOLL_TFD, t->tfd, &slot);
 	if (r > 0)
 		return "was closed and the number reused for another file since it was added";
+	/* Without kcmp (seccomp, old kernels) an anonymous inode could be
+	 * another file of its kind: refuse rather than watch the wrong one. */
+	if (r < 0 && ep_anon_inode(t->tfd))
+		return "cannot be told from another file of its kind (kcmp() failed)";
 	return NULL;
 }
 
@@ -366,14 +389,14 @@ static int ep_cap_line(void *arg, const char *l, size_t n)
 		return 0;
 	if (r < 0) {
 		ep_str(ep_begin(&m, c->pid, c->epfd, -1), "interest list: unreadable fdinfo line");
-		ep_refuse(&m, c->warn);
+		ep_refuse(&m, c->warn, "try again; if it persists, report the kernel version");
 		return -ENOTRECOVERABLE;
 	}
 	if (c->count >= CKPT_EPOLL_ITEMS_MAX) {
 		ep_str(ep_begin(&m, c->pid, c->epfd, -1), "watches more than ");
 		ep_u64(&m, CKPT_EPOLL_ITEMS_MAX);
 		ep_str(&m, " descriptors, more than an image may hold");
-		ep_refuse(&m, c->warn);
+		ep_refuse(&m, c->warn, "watch fewer descriptors from one epoll");
 		return -ENOTRECOVERABLE;
 	}
 	why = ep_target_stale(c, &t);
@@ -382,7 +405,7 @@ static int ep_cap_line(void *arg, const char *l, size_t n)
 		ep_u64(&m, (uint64_t)t.tfd);
 		ep_str(&m, " ");
 		ep_str(&m, why);
-		ep_refuse(&m, c->warn);
+		ep_refuse(&m, c->warn, EP_ADVICE_DEL);
 		return -ENOTRECOVERABLE;
 	}
 	if (sizeof(struct ckpt_epoll_hdr) + (size_t)(c->count + 1) * sizeof(it) > c->room)
@@ -397,7 +420,7 @@ static int ep_cap_line(void *arg, const char *l, size_t n)
 			ep_str(ep_begin(&m, c->pid, c->epfd, t.tfd),
 			       "cannot be restored: the epoll watches two files under that "
 			       "number (one was closed and the number reused)");
-			ep_refuse(&m, c->warn);
+			ep_refuse(&m, c->warn, EP_ADVICE_DEL);
 			return -ENOTRECOVERABLE;
 		}
 		memcpy(items + (size_t)i * sizeof(it), &it, sizeof(it));
@@ -433,7 +456,7 @@ ssize_t ckpt_epoll_capture(long pid, int epfd, int scratch_fd, void *dst, size_t
 		return ret;
 	if (ret < 0) {
 		ep_str(ep_begin(&m, pid, epfd, -1), "interest list cannot be read from fdinfo");
-		ep_refuse(&m, warn);
+		ep_refuse(&m, warn, "try again; if it persists, report the kernel version");
 		return -ENOTRECOVERABLE;
 	}
 	h.count = c.count;
@@ -461,7 +484,7 @@ int ckpt_epoll_capture_targets(long pid, int epfd, const void *data, ckpt_epoll_
 		ep_str(&m, " itself will not be restored (");
 		ep_str(&m, w);
 		ep_str(&m, ")");
-		ep_refuse(&m, warn);
+		ep_refuse(&m, warn, "stop watching it, or close it, before the checkpoint");
 		return -ENOTRECOVERABLE;
 	}
 	return 0;
@@ -583,7 +606,8 @@ int ckpt_epoll_capture_shared(long pid, int epfd, void (*warn)(const char *msg))
 				ep_u64(&m, (uint64_t)err);
 				ep_str(&m, ")");
 			}
-			ep_refuse(&m, warn);
+			ep_refuse(&m, warn,
+				  "create the epoll after fork(), or close the child's copy");
 			ret = -ENOTRECOVERABLE;
 		}
 	}

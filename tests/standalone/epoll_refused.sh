@@ -21,11 +21,11 @@ read -r _ _ _ epfd _ _ _ other < <(grep '^ready' "$work/out")
 
 tree_checkpoint_refused
 if [ "$mode" = closed ]; then
-	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $epfd: epoll entry for fd $other cannot be restored: fd $other was closed since it was added.*checkpoint refused" "$work/out" ||
-		fail "no message names the process, epoll fd $epfd and closed target fd $other"
+	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $epfd: epoll entry for fd $other cannot be restored: fd $other was closed since it was added.*checkpoint refused: remove an entry with EPOLL_CTL_DEL before closing its descriptor" "$work/out" ||
+		fail "no message names the process, epoll fd $epfd and closed target fd $other, and what to do"
 else
-	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $epfd: epoll is shared with pid $other \(its fd $epfd, inherited over fork\).*checkpoint refused" "$work/out" ||
-		fail "no message names the process, epoll fd $epfd and pid $other sharing it"
+	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $epfd: epoll is shared with pid $other \(its fd $epfd, inherited over fork\).*checkpoint refused: create the epoll after fork\(\), or close the child's copy" "$work/out" ||
+		fail "no message names the process, epoll fd $epfd and pid $other sharing it, and what to do"
 fi
 tree_refused_after
 echo "ok: refused at checkpoint time, named, nothing committed, the program runs on"

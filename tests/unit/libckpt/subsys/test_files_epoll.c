@@ -5,7 +5,12 @@
  * that is not restored, hostile records. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <stddef.h>
 #include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -470,4 +475,38 @@ Test(files_epoll, bits_the_kernel_accepts_but_ignores_round_trip)
 	cr_assert_eq(ready(80), 1u << 4);
 	close_all();
 	free(rec);
+}
+
+/* kcmp() made to fail with EPERM in this test's process, as a seccomp
+ * profile of a container may. */
+static void deny_kcmp(void)
+{
+	struct sock_filter f[] = {
+		BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
+		BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, SYS_kcmp, 0, 1),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | EPERM),
+		BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
+	};
+	struct sock_fprog prog = { .len = sizeof(f) / sizeof(f[0]), .filter = f };
+
+	cr_assert_eq(prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0), 0);
+	cr_assert_eq(prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, &prog), 0);
+}
+
+/* Without kcmp an eventfd target cannot be told from another eventfd put
+ * under its number (they share one inode): refused, not guessed. */
+Test(files_epoll, anonymous_target_without_kcmp_is_refused)
+{
+	char buf[4096];
+
+	move_to(eventfd(0, 0), 70);
+	move_to(epoll_create1(0), 80);
+	add(80, 70, EPOLLIN, 1);
+	deny_kcmp();
+	test_warnings[0] = '\0';
+	cr_assert_eq(fs->capture(buf, sizeof(buf), test_warn), -ENOTRECOVERABLE);
+	cr_assert(strstr(test_warnings, ": fd 80: epoll entry for fd 70 cannot be restored: fd 70 "
+					"cannot be told from another file of its kind"),
+		  "%s", test_warnings);
+	close_all();
 }
