@@ -156,7 +156,42 @@ def files_epolls(inner=None, outer=None, inner_depth=0, outer_depth=1, inner_cou
     ])
 
 
+def evfd_state(flags=0, clockid=0, count=0, sigmask=0, value=0, interval=0, at=0, length=56):
+    """eventfd/timerfd/signalfd entry data (struct ckpt_evfd_state)."""
+    return struct.pack("<IiQQqqqQ", flags, clockid, count, sigmask, value, interval, at,
+                       0)[:length]
+
+
+def files_evfds(evfd=None, periodic=None, wall=None, sigfd=None, evfd_flags=0o4002):
+    """An eventfd (fd 3, dup'd at 7), a periodic monotonic timer (4), an
+    absolute wall-clock timer (5) and a signalfd (6)."""
+    anon = 0o600
+    return files_record([
+        files_entry(3, 10, "anon_inode:[eventfd]", anon, acc=evfd_flags, ino=9,
+                    data=evfd if evfd is not None else evfd_state(count=1 << 40)),
+        files_entry(4, 11, "anon_inode:[timerfd]", anon, acc=2, ino=9,
+                    data=periodic if periodic is not None else
+                    evfd_state(clockid=1, count=2, value=500000000, interval=1000000000)),
+        files_entry(5, 11, "anon_inode:[timerfd]", anon, acc=0o4002, ino=9,
+                    data=wall if wall is not None else
+                    evfd_state(flags=3, clockid=0, value=10**9, at=1900000000 * 10**9)),
+        files_entry(6, 12, "anon_inode:[signalfd]", anon, acc=2, ino=9,
+                    data=sigfd if sigfd is not None else evfd_state(sigmask=0x200)),
+        files_entry(7, 10, "anon_inode:[eventfd]", anon, acc=evfd_flags, dup_of=3, ino=9),
+    ])
+
+
 FILES = {
+    "evfd-all": files_evfds(),
+    "evfd-semaphore": files_evfds(evfd=evfd_state(flags=1, count=3)),
+    "near-evfd-short": files_evfds(evfd=evfd_state(count=1, length=55)),
+    "near-evfd-append": files_evfds(evfd_flags=0o2002),
+    "near-evfd-oneshot-count": files_evfds(periodic=evfd_state(clockid=1, count=2, value=5)),
+    "near-evfd-cancel-relative": files_evfds(periodic=evfd_state(flags=2, clockid=1, value=5)),
+    "near-evfd-abs-on-relative": files_evfds(periodic=evfd_state(clockid=1, value=5, at=99)),
+    "near-evfd-clock": files_evfds(periodic=evfd_state(clockid=11, value=5)),
+    "near-evfd-negative": files_evfds(wall=evfd_state(flags=1, clockid=0, value=-1, at=5)),
+    "near-evfd-sigmask-on-eventfd": files_evfds(evfd=evfd_state(count=1, sigmask=1)),
     "epoll-nested": files_epolls(),
     "epoll-fired-oneshot": files_epolls(inner=[(3, 0x40000000, 1)]),
     "epoll-empty": files_epolls(inner=[], outer=[]),
