@@ -28,6 +28,7 @@
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
+#include "files_msg.h"
 #include "log.h"
 
 _Static_assert(CKPT_INOTIFY_MASK_KNOWN ==
@@ -42,37 +43,33 @@ _Static_assert(CKPT_INOTIFY_LOOKUP_FLAGS == (IN_ONLYDIR | IN_DONT_FOLLOW), "look
  * IN_IGNORED each): well under the default queue of 16384 events. */
 #define INO_DRAIN_EVERY 4096u
 
-/* A message built without snprintf (the capture may not take stdio locks). */
+/* A message of the inotify saver, in its own buffer (files_msg.h): room
+ * for a path and what is said about it. */
 struct ino_msg {
-	char s[PATH_MAX + 512]; /* always NUL-terminated */
-	size_t len;		/* characters written */
+	struct files_msg m;
+	char s[PATH_MAX + 512];
 };
+
+static struct ino_msg *ino_init(struct ino_msg *m)
+{
+	msg_init(&m->m, m->s, sizeof(m->s));
+	return m;
+}
 
 static void ino_str(struct ino_msg *m, const char *s)
 {
-	while (*s && m->len + 1 < sizeof(m->s))
-		m->s[m->len++] = *s++;
-	m->s[m->len] = '\0';
+	msg_str(&m->m, s);
 }
 
 static void ino_u64(struct ino_msg *m, uint64_t v)
 {
-	char d[24];
-	int i = (int)sizeof(d) - 1;
-
-	d[i] = '\0';
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	ino_str(m, d + i);
+	msg_u64(&m->m, v);
 }
 
 /* Starts "pid P: fd F: inotify " and, for @wd > 0, "watch wd W ". */
 static struct ino_msg *ino_begin(struct ino_msg *m, long pid, int fd, int wd)
 {
-	m->len = 0;
-	m->s[0] = '\0';
+	ino_init(m);
 	ino_str(m, "pid ");
 	ino_u64(m, (uint64_t)pid);
 	ino_str(m, ": fd ");
@@ -182,12 +179,12 @@ static int ino_fdinfo_walk(int fd, int (*line)(void *arg, const char *l, size_t 
 	char cur[512];
 	size_t clen = 0;
 	bool overlong = false;
-	struct ino_msg m = { .len = 0 };
+	struct ino_msg m;
 	int f;
 	int ret = 0;
 
-	ino_u64(&m, (uint64_t)fd);
-	memcpy(path + strlen(path), m.s, m.len + 1);
+	ino_u64(ino_init(&m), (uint64_t)fd);
+	memcpy(path + strlen(path), m.s, m.m.len + 1);
 	f = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
 	if (f < 0)
 		return -errno;
@@ -301,12 +298,12 @@ static bool ino_slot_live(const struct ino_slot *s)
 {
 	char path[48] = "/proc/thread-self/fd/";
 	char link[32];
-	struct ino_msg m = { .len = 0 };
+	struct ino_msg m;
 	struct ino_listed st = { .wd = s->wd };
 	long n;
 
-	ino_u64(&m, (uint64_t)s->fd);
-	memcpy(path + strlen(path), m.s, m.len + 1);
+	ino_u64(ino_init(&m), (uint64_t)s->fd);
+	memcpy(path + strlen(path), m.s, m.m.len + 1);
 	n = syscall(SYS_readlinkat, AT_FDCWD, path, link, sizeof(link) - 1);
 	if (n <= 0)
 		return false;
@@ -762,11 +759,11 @@ struct ino_dirent {
 static long ino_shared_in(long pid, int fd, long other)
 {
 	uint64_t dbuf[128];
-	struct ino_msg m = { .len = 0 };
+	struct ino_msg m;
 	long found = -1;
 	int dfd;
 
-	ino_str(&m, "/proc/");
+	ino_str(ino_init(&m), "/proc/");
 	ino_u64(&m, (uint64_t)other);
 	ino_str(&m, "/fd");
 	dfd = (int)syscall(SYS_openat, AT_FDCWD, m.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);

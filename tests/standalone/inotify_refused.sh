@@ -16,12 +16,6 @@ ckpt=$1 prog=$2 mode=$3
 tree_setup "inotify-refused-$mode"
 scratch=
 tree_cleanup_extra() { [ -z "$scratch" ] || rm -rf "$scratch"; }
-fail() {
-	echo "FAIL: $*"
-	echo "--- output"; cat "$work/out" 2>/dev/null
-	echo "--- agent.log"; tail -n 20 "$CKPT_DIR/agent.log" 2>/dev/null
-	exit 1
-}
 
 tree_run_until_ready "$ckpt" "$prog" "$mode"
 # "ready: inotify fd F wd W in DIR"

@@ -106,9 +106,9 @@ static void read_events(int fd, char *out, size_t cap)
 				       ev->cookie, cookie);
 				exit(1);
 			}
-			len += (size_t)snprintf(out + len, cap - len, "%s%d:%x%s%s",
-						len ? " " : "", ev->wd, ev->mask,
-						ev->len ? ":" : "", ev->len ? ev->name : "");
+			len += (size_t)snprintf(out + len, cap - len, "%s%d:%x%s%s", len ? " " : "",
+						ev->wd, ev->mask, ev->len ? ":" : "",
+						ev->len ? ev->name : "");
 			off += (ssize_t)(sizeof(*ev) + ev->len);
 		}
 		if (fd == in2)
