@@ -8,7 +8,8 @@
 #
 # MODE renamed: a watched directory renamed away since its watch was
 # added; MODE raw: a watch added by a raw system call, whose path libckpt
-# never saw; MODE unread: events the program has not read. CKPT_LIBDIR
+# never saw; MODE unread: events the program has not read; MODE shared: an
+# inotify a child inherited over fork (in a tree). CKPT_LIBDIR
 # must name the directory of libckpt.so, ckpt-restore and ckpt-agent.
 set -u
 ckpt=$1 prog=$2 mode=$3
@@ -34,6 +35,11 @@ raw)
 unread)
 	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $fd: inotify has [1-9][0-9]* bytes of events not read yet.*checkpoint refused" "$work/out" ||
 		fail "no message names the process, inotify fd $fd and its unread events"
+	;;
+shared)
+	# The line's "wd" is the child's pid.
+	grep -qE "libckpt\[[0-9]+\].*pid [0-9]+: fd $fd: inotify is shared with pid $wd \(its fd $fd, inherited over fork\).*checkpoint refused" "$work/out" ||
+		fail "no message names the process, inotify fd $fd and pid $wd sharing it"
 	;;
 esac
 tree_refused_after

@@ -8,7 +8,9 @@
  *   t_inotify raw      refusal: a watch added by a raw system call (its
  *                      path unknown to libckpt)
  *   t_inotify unread   refusal: an event not read yet
- * A refusal mode prints "ready: inotify fd F wd W in DIR" and waits.
+ *   t_inotify shared   refusal: a child holds the inotify it inherited
+ * A refusal mode prints "ready: inotify fd F wd W in DIR" (W: the child's
+ * pid in mode shared) and waits.
  *
  * Watches of the inotify in (non-blocking, close-on-exec):
  *   wd 1  the directory: IN_CREATE, IN_DELETE, IN_MOVED_FROM, IN_MOVED_TO
@@ -228,6 +230,14 @@ int main(int argc, char **argv)
 		} else if (strcmp(argv[1], "unread") == 0) {
 			write_file("unread", "");
 			wd = 1;
+		} else if (strcmp(argv[1], "shared") == 0) {
+			/* The child inherits the inotify: "wd" is its pid. */
+			wd = fork();
+			if (wd < 0)
+				die("fork");
+			if (wd == 0)
+				for (;;)
+					pause();
 		} else {
 			printf("FAIL: unknown mode %s\n", argv[1]);
 			return 2;
