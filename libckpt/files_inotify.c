@@ -487,7 +487,11 @@ int ckpt_inotify_data_check(int fd, uint32_t open_flags, const void *data, uint6
 		return -EINVAL;
 	}
 	memcpy(&h, data, sizeof(h));
-	if (h.reserved || h.count > CKPT_INOTIFY_WATCHES_MAX ||
+	if (h.reserved) {
+		log_err("fd %d: inotify data with reserved bits %#x", fd, h.reserved);
+		return -EINVAL;
+	}
+	if (h.count > CKPT_INOTIFY_WATCHES_MAX ||
 	    len < sizeof(h) + (uint64_t)h.count * sizeof(struct ckpt_inotify_watch)) {
 		log_err("fd %d: inotify data of %llu bytes claims %u watches (at most %u)", fd,
 			(unsigned long long)len, h.count, CKPT_INOTIFY_WATCHES_MAX);
