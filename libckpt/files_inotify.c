@@ -18,6 +18,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <linux/kcmp.h>
+#include <pthread.h>
 #include <sched.h>
 #include <stdlib.h>
 #include <string.h>
@@ -252,6 +253,21 @@ static void ino_table_lock(void)
 static void ino_table_unlock(void)
 {
 	__atomic_store_n(&ino_lock, 0, __ATOMIC_RELEASE);
+}
+
+/* In a child made by fork() only the forking thread lives on: a lock
+ * another thread of the parent held would stay held for ever. The slot it
+ * was changing stays busy (skipped, never reused): one slot lost. */
+static void ino_atfork_child(void)
+{
+	__atomic_store_n(&ino_lock, 0, __ATOMIC_RELEASE);
+}
+
+__attribute__((constructor)) static void ino_init_atfork(void)
+{
+	/* Without the handler a fork racing an add could only hang the
+	 * child's next add; nothing better to do than go on. */
+	(void)pthread_atfork(NULL, NULL, ino_atfork_child);
 }
 
 static int ino_state(const struct ino_slot *s)

@@ -2,7 +2,8 @@
  * kinds it delegates: files_sock.c, files_evfd.c, files_epoll.c,
  * files_inotify.c) on arbitrary bytes, as ckpt-restore and 'ckpt restart'
  * read it from an image: the checks run before any descriptor is touched,
- * so only the pure entry points are called. A record accepted lists ends that lie inside it. */
+ * so only the pure entry points are called. A record accepted lists ends
+ * that lie inside it. */
 #include "fuzz_target.h"
 
 #include "files.h"
