@@ -88,7 +88,7 @@ enum files_kind {
 	FILES_KIND_TIMERFD = 11,
 	FILES_KIND_SIGNALFD = 12,
 	FILES_KIND_EPOLL = 13,	 /* epoll, its interest list in the data
-				* (files_epoll.c) */
+				  * (files_epoll.c) */
 	FILES_KIND_INOTIFY = 14, /* inotify, its watches and their paths in
 				  * the data (files_inotify.c) */
 	/* Never in a record: a Unix socket in a tree, until the tree pass
