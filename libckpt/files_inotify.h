@@ -25,8 +25,8 @@
 /* Most throwaway watches one restore adds (and removes) to reach the watch
  * descriptors the program knows: the kernel hands them out in increasing
  * order and never gives one back (docs/files-and-state.md). 2^18 of them
- * take about 2 s here (8 us each, measured); an inotify whose gaps need
- * more is refused at checkpoint, named. */
+ * took 2.2-2.3 s here (about 9 us each, on /dev/null, measured); an
+ * inotify whose gaps need more is refused at checkpoint, named. */
 #define CKPT_INOTIFY_SKIP_MAX (1u << 18)
 
 /* The mask bits an entry may carry: the events and flags the kernel keeps
@@ -148,8 +148,8 @@ int ckpt_inotify_capture_shared(long pid, int fd, void (*warn)(const char *msg))
  * At restore: makes a new inotify with the O_NONBLOCK of @open_flags,
  * close-on-exec (the files restore places it with the saved flag), and adds
  * the watches of checked @data so that each gets its saved wd: in
- * increasing order, with throwaway watches added and removed to skip the
- * gaps, and the events those leave behind read away. A wd that cannot be
+ * increasing order, with throwaway watches (on /dev/null, ...) added and
+ * removed to skip the gaps, and the events those leave behind read away. A wd that cannot be
  * reproduced (the path is gone, or names a file already watched) fails the
  * restore, named. Returns the descriptor or -errno (said).
  */

@@ -366,6 +366,31 @@ Test(files_inotify, a_blocking_inotify_stays_blocking)
 	free(rec);
 }
 
+Test(files_inotify, throwaways_pass_over_a_device_the_program_watches)
+{
+	size_t len;
+	char *rec;
+	char ev[256];
+
+	/* wd 1 on /dev/null, the first spare of the throwaway watches. */
+	move_to(inotify_init1(IN_NONBLOCK), 80);
+	cr_assert_eq(watch(80, "/dev/null", IN_CLOSE_WRITE), 1);
+	cr_assert_eq(inotify_rm_watch(80, watch(80, dir, IN_CREATE)), 0);
+	cr_assert_eq(inotify_rm_watch(80, watch(80, in_dir(""), IN_CREATE)), 0);
+	cr_assert_eq(watch(80, dir, IN_CREATE), 4);
+	events(80, ev, sizeof(ev));
+	rec = test_capture(fs, &len);
+	cr_assert_eq(test_warnings[0], '\0', "%s", test_warnings);
+	close_all();
+	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
+	touch("x");
+	events(80, ev, sizeof(ev));
+	cr_assert_str_eq(ev, "4:100:x;", "no event of a throwaway is left");
+	cr_assert_eq(inotify_add_watch(80, "/dev/null", IN_CLOSE_WRITE), 1);
+	close_all();
+	free(rec);
+}
+
 /* Capture that must be refused with a warning containing @what. */
 static void refused(const char *what)
 {
