@@ -17,6 +17,7 @@
 #include "files_evfd.h"
 #include "files_msg.h"
 #include "files_epoll.h"
+#include "files_inotify.h"
 #include "files_sock.h"
 
 #include <errno.h>
@@ -86,14 +87,16 @@ enum files_kind {
 	FILES_KIND_EVENTFD = 10,
 	FILES_KIND_TIMERFD = 11,
 	FILES_KIND_SIGNALFD = 12,
-	FILES_KIND_EPOLL = 13, /* epoll, its interest list in the data
-				* (files_epoll.c) */
+	FILES_KIND_EPOLL = 13,	 /* epoll, its interest list in the data
+				  * (files_epoll.c) */
+	FILES_KIND_INOTIFY = 14, /* inotify, its watches and their paths in
+				  * the data (files_inotify.c) */
 	/* Never in a record: a Unix socket in a tree, until the tree pass
 	 * makes it TREE_SOCK or UNSUPPORTED (named then). */
 	FILES_KIND_SOCK_PENDING = 0x7f,
 };
 
-#define FILES_KIND_MAX FILES_KIND_EPOLL
+#define FILES_KIND_MAX FILES_KIND_INOTIFY
 
 /* Whether @k is one of the kinds of files_evfd.c. */
 #define FILES_IS_EVFD(k) ((k) >= FILES_KIND_EVENTFD && (k) <= FILES_KIND_SIGNALFD)
@@ -662,6 +665,8 @@ static void files_classify(struct files_rec_fd *e, const struct stat *st, const 
 		e->kind = FILES_KIND_EVENTFD + (uint32_t)ckpt_evfd_kind_of(path);
 	} else if (strcmp(path, "anon_inode:[eventpoll]") == 0) {
 		e->kind = FILES_KIND_EPOLL;
+	} else if (strcmp(path, "anon_inode:inotify") == 0) {
+		e->kind = FILES_KIND_INOTIFY;
 	} else if (strncmp(path, "anon_inode:", 11) == 0) {
 		msg_str(desc, path);
 	} else if (S_ISREG(st->st_mode) && abs && strncmp(path, "/memfd:", 7) == 0) {
@@ -718,6 +723,16 @@ static int files_capture_data(struct files_cap *c, const char *name, struct file
 
 		if (n < 0)
 			return (int)n;
+		e->data_len = (uint64_t)n;
+	} else if (e->kind == FILES_KIND_INOTIFY) {
+		ssize_t n = ckpt_inotify_capture(c->pid, e->fd, dst, left, c->warn);
+
+		if (n >= 0 && c->in_tree)
+			ret = ckpt_inotify_capture_shared(c->pid, e->fd, c->warn);
+		else
+			ret = n < 0 ? (int)n : 0;
+		if (ret < 0)
+			return ret;
 		e->data_len = (uint64_t)n;
 	} else if (e->kind == FILES_KIND_UNLINKED && e->dup_of < 0 && e->same_as < 0) {
 		if (e->file_size > c->unlinked_max) {
@@ -1966,6 +1981,7 @@ static const char *files_kind_name(uint32_t kind)
 		"timerfd",
 		"signalfd",
 		"epoll",
+		"inotify",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -2060,6 +2076,10 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 	} else if (e->kind == FILES_KIND_EPOLL && e->dup_of < 0) {
 		if (ckpt_epoll_data_check(e->fd, path + e->path_len, e->data_len) < 0)
 			return -EINVAL;
+	} else if (e->kind == FILES_KIND_INOTIFY && e->dup_of < 0) {
+		if (ckpt_inotify_data_check(e->fd, e->open_flags, path + e->path_len, e->data_len) <
+		    0)
+			return -EINVAL;
 	} else if (e->kind != FILES_KIND_PIPE && e->kind != FILES_KIND_TREE_PIPE &&
 		   e->kind != FILES_KIND_TREE_SOCK && e->data_len) {
 		log_err("fd %d: data on a %s entry", e->fd, files_kind_name(e->kind));
@@ -2092,6 +2112,11 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 		}
 		if ((e->kind == FILES_KIND_EPOLL) != (o.kind == FILES_KIND_EPOLL)) {
 			log_err("fd %d: duplicate of fd %d, which is not the same epoll", e->fd,
+				e->dup_of);
+			return -EINVAL;
+		}
+		if ((e->kind == FILES_KIND_INOTIFY) != (o.kind == FILES_KIND_INOTIFY)) {
+			log_err("fd %d: duplicate of fd %d, which is not the same inotify", e->fd,
 				e->dup_of);
 			return -EINVAL;
 		}
@@ -2908,6 +2933,11 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 	case FILES_KIND_EPOLL: {
 		/* Empty for now: filled once every descriptor is back. */
 		int fd = ckpt_epoll_create(e->fd, e->open_flags);
+
+		return fd < 0 ? fd : files_place(fd, e);
+	}
+	case FILES_KIND_INOTIFY: {
+		int fd = ckpt_inotify_restore(e->fd, e->open_flags, path + e->path_len);
 
 		return fd < 0 ? fd : files_place(fd, e);
 	}

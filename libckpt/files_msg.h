@@ -1,6 +1,7 @@
-/* files_msg.h - messages of the files savers (files.c, files_epoll.c),
- * built without snprintf: capture runs while the application's other
- * threads are stopped, and one of them may hold a stdio lock.
+/* files_msg.h - messages of the files savers (files.c, files_epoll.c,
+ * files_inotify.c), built without snprintf: capture runs while the
+ * application's other threads are stopped, and one of them may hold a
+ * stdio lock.
  * Included by libckpt/ sources only.
  */
 #ifndef CKPT_LIBCKPT_FILES_MSG_H

@@ -19,18 +19,26 @@
  * sigaction() also keeps the application's view of SIGTERM and SIGUSR1 while
  * libckpt turns them into checkpoint requests (triggers.c).
  *
+ * inotify_add_watch() and inotify_rm_watch() keep the table of the paths
+ * watches were added with (files_inotify.c): the kernel does not keep them,
+ * and a restart must add each watch again by path.
+ *
  * When libckpt is dormant (eng_signal == 0) every wrapper forwards as is
- * (sigaction() of SIGTERM/SIGUSR1 excepted in signals-only mode).
+ * (sigaction() of SIGTERM/SIGUSR1 excepted in signals-only mode), the
+ * inotify ones excepted: they record in any mode, since a watch added
+ * before a checkpoint is requested must come back all the same.
  */
 #define LOG_PREFIX "libckpt: "
 #include "libckpt.h"
 #include "triggers.h"
+#include "files_inotify.h"
 
 #include <dlfcn.h>
 #include <errno.h>
 #include <poll.h>
 #include <pthread.h>
 #include <stdbool.h>
+#include <sys/inotify.h>
 #include <sys/select.h>
 #include <stdlib.h>
 #include <string.h>
@@ -458,5 +466,40 @@ int pthread_create(pthread_t *th, const pthread_attr_t *attr, void *(*fn)(void *
 	ret = real_create(th, attr, eng_thread_start, st);
 	if (ret)
 		free(st);
+	return ret;
+}
+
+/* The path goes in the table once the kernel accepted the watch; a table
+ * that cannot take it (full, path too long) leaves the watch unknown, and a
+ * checkpoint names it then. errno is the kernel's answer either way. */
+int inotify_add_watch(int fd, const char *path, uint32_t mask)
+{
+	static int (*real_add)(int, const char *, uint32_t);
+	int saved;
+	int wd;
+
+	ENG_RESOLVE(real_add, "inotify_add_watch");
+	wd = real_add(fd, path, mask);
+	if (wd < 0)
+		return wd;
+	saved = errno;
+	(void)ckpt_inotify_table_add(fd, wd, path, mask);
+	errno = saved;
+	return wd;
+}
+
+int inotify_rm_watch(int fd, int wd)
+{
+	static int (*real_rm)(int, int);
+	int saved;
+	int ret;
+
+	ENG_RESOLVE(real_rm, "inotify_rm_watch");
+	ret = real_rm(fd, wd);
+	if (ret < 0)
+		return ret;
+	saved = errno;
+	ckpt_inotify_table_remove(fd, wd);
+	errno = saved;
 	return ret;
 }

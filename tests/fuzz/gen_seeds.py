@@ -181,6 +181,28 @@ def files_evfds(evfd=None, periodic=None, wall=None, sigfd=None, evfd_flags=0o40
     ])
 
 
+def inotify_data(watches, count=None, reserved=0):
+    """INOTIFY entry data: header, (wd, mask, ino, sdev, path_len) items,
+    then the paths one after the other."""
+    paths = [w[2].encode() + b"\0" if isinstance(w[2], str) else w[2] for w in watches]
+    items = b"".join(struct.pack("<iIQII", wd, mask, 0x1000 + wd, 0xfe00000, len(pb))
+                     for (wd, mask, _), pb in zip(watches, paths))
+    return struct.pack("<II", len(watches) if count is None else count, reserved) + \
+        items + b"".join(paths)
+
+
+def files_inotify(watches=None, acc=0, count=None, reserved=0, dup_kind=14):
+    """An inotify (fd 3) with watches and its dup (fd 4)."""
+    anon = 0o600
+    watches = watches if watches is not None else [
+        (1, 0x3c0, "/tmp/work"), (3, 0x02000006, "/tmp/work/f"), (4, 0x80000100, "/tmp")]
+    return files_record([
+        files_entry(3, 14, "anon_inode:inotify", anon, acc=acc, ino=9,
+                    data=inotify_data(watches, count, reserved)),
+        files_entry(4, dup_kind, "anon_inode:inotify", anon, dup_of=3, ino=9),
+    ])
+
+
 FILES = {
     "evfd-all": files_evfds(),
     "evfd-semaphore": files_evfds(evfd=evfd_state(flags=1, count=3)),
@@ -192,6 +214,19 @@ FILES = {
     "near-evfd-clock": files_evfds(periodic=evfd_state(clockid=11, value=5)),
     "near-evfd-negative": files_evfds(wall=evfd_state(flags=1, clockid=0, value=-1, at=5)),
     "near-evfd-sigmask-on-eventfd": files_evfds(evfd=evfd_state(count=1, sigmask=1)),
+    "inotify-watches": files_inotify(),
+    "inotify-empty": files_inotify(watches=[]),
+    "near-inotify-order": files_inotify(watches=[(3, 2, "/a"), (2, 2, "/b")]),
+    "near-inotify-wd0": files_inotify(watches=[(0, 2, "/a")]),
+    "near-inotify-no-event": files_inotify(watches=[(1, 0x01000000, "/a")]),
+    "near-inotify-mask-add": files_inotify(watches=[(1, 0x20000002, "/a")]),
+    "near-inotify-relative": files_inotify(watches=[(1, 2, "a/b")]),
+    "near-inotify-nul-inside": files_inotify(watches=[(1, 2, b"/a\0b\0")]),
+    "near-inotify-count": files_inotify(count=4),
+    "near-inotify-reserved": files_inotify(reserved=1),
+    "near-inotify-gap": files_inotify(watches=[(1 + (1 << 18) + 1, 2, "/a")]),
+    "near-inotify-open-flags": files_inotify(acc=2),
+    "near-inotify-dup-kind": files_inotify(dup_kind=13),
     "epoll-nested": files_epolls(),
     "epoll-fired-oneshot": files_epolls(inner=[(3, 0x40000000, 1)]),
     "epoll-empty": files_epolls(inner=[], outer=[]),

@@ -6,7 +6,6 @@
 #include <fcntl.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
-#include <sys/inotify.h>
 #include <sys/ioctl.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -580,7 +579,9 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 	cr_assert_eq(dup2(c, 61), 61);
 	close(l);
 	close(c);
-	move_to(inotify_init1(0), 62);
+	/* An anonymous inode of a kind no saver handles (inotify has its
+	 * own since kind 14). */
+	move_to((int)syscall(SYS_pidfd_open, getpid(), 0), 62);
 
 	rec = test_capture(fs, &len);
 	snprintf(want, sizeof(want), "fd 61: TCP socket to 127.0.0.1:%d cannot be restored",
@@ -588,7 +589,7 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 	cr_assert(strstr(test_warnings, want), "%s", test_warnings);
 	snprintf(want, sizeof(want), "fd 60: TCP socket on 127.0.0.1:%d", ntohs(a.sin_port));
 	cr_assert(strstr(test_warnings, want), "%s", test_warnings);
-	cr_assert(strstr(test_warnings, "fd 62: anon_inode:inotify"), "%s", test_warnings);
+	cr_assert(strstr(test_warnings, "fd 62: anon_inode:[pidfd]"), "%s", test_warnings);
 
 	clobber(60);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
