@@ -358,20 +358,28 @@ static const struct attrs_rlim *attrs_rlim_wanted(uint32_t i, const struct attrs
 	return &attrs_fresh[i];
 }
 
-static int attrs_restore(const void *rec, size_t len)
+static int attrs_check(const void *rec, size_t len)
 {
 	struct attrs_rec r;
-	const char *cwd = (const char *)rec + sizeof(r);
-	int ret;
 
 	if (!rec || len < sizeof(r)) {
 		log_err("record of %zu bytes is too short", len);
 		return -EINVAL;
 	}
 	memcpy(&r, rec, sizeof(r));
-	ret = attrs_validate(&r, cwd, len);
+	return attrs_validate(&r, (const char *)rec + sizeof(r), len);
+}
+
+static int attrs_restore(const void *rec, size_t len)
+{
+	struct attrs_rec r;
+	const char *cwd = (const char *)rec + sizeof(r);
+	int ret;
+
+	ret = attrs_check(rec, len);
 	if (ret < 0)
 		return ret;
+	memcpy(&r, rec, sizeof(r));
 
 	if (r.cwd_len && syscall(SYS_chdir, cwd) < 0) {
 		ret = -errno;
@@ -400,5 +408,6 @@ const struct ckpt_subsys ckpt_attrs_subsys = {
 	.name = "attrs",
 	.record_type = CKPT_REC_ATTRS,
 	.capture = attrs_capture,
+	.check = attrs_check,
 	.restore = attrs_restore,
 };

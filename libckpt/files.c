@@ -3101,9 +3101,19 @@ out_handed:
 	return ret;
 }
 
+/* The restore's validation, without the descriptors the checkpointer holds:
+ * at capture they are its own, at restore they are moved away first. */
+static int files_check(const void *rec, size_t len)
+{
+	int maxfd = -1;
+
+	return files_validate(rec, len, false, &maxfd);
+}
+
 const struct ckpt_subsys ckpt_files_subsys = {
 	.name = "files",
 	.record_type = CKPT_REC_FILES,
 	.capture = files_capture,
+	.check = files_check,
 	.restore = files_restore,
 };

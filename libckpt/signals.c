@@ -268,6 +268,18 @@ static int signals_raise_pending(uint64_t pending, uint64_t dropped, int reserve
 	return 0;
 }
 
+static int signals_check(const void *rec, size_t len)
+{
+	struct signals_rec r;
+
+	if (!rec || len != sizeof(r)) {
+		log_err("record of %zu bytes, expected %zu", len, sizeof(r));
+		return -EINVAL;
+	}
+	memcpy(&r, rec, sizeof(r));
+	return signals_validate(&r);
+}
+
 static int signals_restore(const void *rec, size_t len)
 {
 	struct signals_rec r;
@@ -275,14 +287,10 @@ static int signals_restore(const void *rec, size_t len)
 	uint64_t dropped = 0;
 	int ret;
 
-	if (!rec || len != sizeof(r)) {
-		log_err("record of %zu bytes, expected %zu", len, sizeof(r));
-		return -EINVAL;
-	}
-	memcpy(&r, rec, sizeof(r));
-	ret = signals_validate(&r);
+	ret = signals_check(rec, len);
 	if (ret < 0)
 		return ret;
+	memcpy(&r, rec, sizeof(r));
 
 	for (unsigned int s = 1; s <= SIGNALS_NSIG; s++) {
 		const struct signals_act *a = &r.act[s - 1];
@@ -318,5 +326,6 @@ const struct ckpt_subsys ckpt_signals_subsys = {
 	.name = "signals",
 	.record_type = CKPT_REC_SIGNALS,
 	.capture = signals_capture,
+	.check = signals_check,
 	.restore = signals_restore,
 };

@@ -880,6 +880,29 @@ int eng_snapshot_save_pipes(char *why, size_t why_len)
 	return ret;
 }
 
+/* Runs each subsystem's check on its final record (pipe and socket bytes
+ * in): a record the restore would refuse fails the checkpoint now, while
+ * the last committed generation still stands, not the restart. */
+static int eng_subsys_check(const struct eng_arena *a, char *why, size_t why_len)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		const struct ckpt_subsys *ss = ckpt_subsys_table[i];
+
+		if (ss->check && ss->check(a->subsys + off, a->subsys_len[i]) < 0) {
+			snprintf(why, why_len,
+				 "subsystem %s: the state captured would be refused at restart "
+				 "(the process's log says why), so it is not committed; this is "
+				 "a bug of slurm-ckpt: please report it with that log",
+				 ss->name);
+			return -ENOTRECOVERABLE;
+		}
+		off += a->subsys_len[i];
+	}
+	return 0;
+}
+
 int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *res)
 {
 	struct eng_arena *a = eng_arena;
@@ -900,6 +923,9 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 		eng_tree_pipes_why(res->reason, sizeof(res->reason), ret);
 		return ret;
 	}
+	ret = eng_subsys_check(a, res->reason, sizeof(res->reason));
+	if (ret < 0)
+		return ret;
 	ret = eng_process_fill(&a->proc);
 	if (ret < 0) {
 		snprintf(res->reason, sizeof(res->reason), "cannot read /proc/self: %s",

@@ -29,6 +29,15 @@ struct ckpt_subsys {
 	 */
 	ssize_t (*capture)(void *buf, size_t cap, void (*warn)(const char *msg));
 	/*
+	 * Called on the final record (a tree's pipe and socket bytes filled in)
+	 * just before the image is written, with no malloc: validates it
+	 * exactly as restore will, with no side effect.
+	 * A record restore would refuse then fails the checkpoint, while the
+	 * last committed generation is still the one a restart uses, instead of
+	 * failing the restart. Returns 0 or -errno after logging what failed.
+	 */
+	int (*check)(const void *rec, size_t len);
+	/*
 	 * Called in the restored process by the checkpoint thread, before any
 	 * other application thread runs again; the same no-malloc rule holds.
 	 * @rec comes from an image file: validate every field before use.

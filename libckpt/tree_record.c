@@ -196,13 +196,14 @@ static ssize_t tree_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 
 /* 'ckpt restart' re-created the tree before this process was restored:
  * here we only check that it did, and say so when it could not. */
-static int tree_restore(const void *rec, size_t len)
+static int tree_check(const void *rec, size_t len)
 {
 	struct tree_rec r;
-	long pid;
 
-	if (len < sizeof(r))
+	if (len < sizeof(r)) {
+		log_err("the tree record of this image is %zu bytes, too short", len);
 		return -EBADMSG;
+	}
 	memcpy(&r, rec, sizeof(r));
 	if (r.magic != TREE_REC_MAGIC || r.version != TREE_REC_VERSION ||
 	    r.nchildren > TREE_REC_CHILDREN_MAX ||
@@ -212,6 +213,18 @@ static int tree_restore(const void *rec, size_t len)
 			r.magic, r.version, r.nchildren, len);
 		return -EBADMSG;
 	}
+	return 0;
+}
+
+static int tree_restore(const void *rec, size_t len)
+{
+	struct tree_rec r;
+	long pid;
+	int ret = tree_check(rec, len);
+
+	if (ret < 0)
+		return ret;
+	memcpy(&r, rec, sizeof(r));
 	pid = syscall(SYS_getpid);
 	if ((r.flags & TREE_REC_IN_PIDNS) && pid != r.pid)
 		log_warn("this process had pid %d at the checkpoint and has pid %ld now: it was "
@@ -225,5 +238,6 @@ const struct ckpt_subsys ckpt_tree_subsys = {
 	.name = "tree",
 	.record_type = CKPT_REC_TREE,
 	.capture = tree_capture,
+	.check = tree_check,
 	.restore = tree_restore,
 };
