@@ -123,6 +123,8 @@ struct shadow_req {
 	void *buf;
 	int err;	   /* when DONE: the MPI error the completion returns */
 	MPI_Status status; /* when DONE */
+	void *owned;	   /* malloc'd memory the lower half reads until the
+			    * request completes (shadow_coll_types.c), freed then */
 };
 
 /* Lower-half value of a virtual request that has none (completed in the

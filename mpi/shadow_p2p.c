@@ -132,6 +132,8 @@ static void req_completed(MPI_Request vh, struct shadow_req *r, const MPI_Status
 	if (!r->persistent)
 		shadow_handle_set(SHADOW_KIND_REQUEST, vh, SHADOW_REQ_LH_NONE);
 	r->state = SHADOW_REQ_DONE;
+	free(r->owned);
+	r->owned = NULL;
 }
 
 int shadow_req_poll(MPI_Request vh, struct shadow_req *r)

@@ -201,6 +201,11 @@ enum replay_weights {
 /* shadow_topo.c: the kind of weights pointer @w. */
 enum replay_weights shadow_topo_weights_kind(const int *w);
 
+/* shadow_topo.c: the numbers of in- and out-neighbours of lower-half
+ * communicator @lh (MPI 4.0, 8.6: the lengths of a neighbourhood
+ * collective's arrays); both 0 without a topology. */
+void shadow_topo_degrees(MPI_Comm lh, int *in, int *out);
+
 /* shadow_topo.c: what to pass the lower half for weights of @kind whose
  * array (for REPLAY_WEIGHTS_ARRAY) is @array; a zero-length array recorded
  * as NULL becomes a non-NULL empty one again, as the application passed. */

@@ -1,9 +1,9 @@
 /* shadow_topo.c - the topology functions the generator cannot write: the
  * weights of distributed graphs, whose "no weights" values are pointer
- * constants of each library, and MPI_Neighbor_alltoallw, whose datatype
- * arrays are as long as the communicator's neighbourhood, which no
- * parameter gives. The constructors of topologies are in
- * shadow_replay_wrap.c (they are replayed at a restart).
+ * constants of each library, and the neighbourhood's size, which sizes the
+ * datatype arrays of MPI_(I)neighbor_alltoallw (shadow_coll_types.c). The
+ * constructors of topologies are in shadow_replay_wrap.c (they are
+ * replayed at a restart).
  */
 #define SHADOW_CONSIST_INTERNAL
 #include "shadow.h"
@@ -72,7 +72,7 @@ SHADOW_EXPORT int MPI_Dist_graph_neighbors(MPI_Comm comm, int maxindegree, int s
  * (MPI 4.0, 8.6: the lengths of a neighbourhood collective's arrays). Both
  * 0 for a communicator without a topology, which MPICH then refuses with
  * its own error. */
-static void topo_degrees(MPI_Comm lh, int *in, int *out)
+void shadow_topo_degrees(MPI_Comm lh, int *in, int *out)
 {
 	int topo = MPI_UNDEFINED;
 	int weighted = 0;
@@ -101,43 +101,3 @@ static void topo_degrees(MPI_Comm lh, int *in, int *out)
 		break;
 	}
 }
-
-/* A blocking collective like the generated ones (the gate, then the lower
- * half), with its two datatype arrays translated. */
-SHADOW_EXPORT int PMPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[],
-					  const MPI_Aint sdispls[], const MPI_Datatype sendtypes[],
-					  void *recvbuf, const int recvcounts[],
-					  const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
-					  MPI_Comm comm)
-{
-	shadow_lh_t sbuf[SHADOW_STACK_HANDLES];
-	shadow_lh_t rbuf[SHADOW_STACK_HANDLES];
-	shadow_lh_t *st;
-	shadow_lh_t *rt;
-	MPI_Comm lh;
-	int indegree;
-	int outdegree;
-	int rc;
-
-	shadow_consist_enter();
-	shadow_consist_coll_enter(comm);
-	/* after the gate: a restart while waiting there makes new objects */
-	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
-	topo_degrees(lh, &indegree, &outdegree);
-	st = shadow_handle_array_lh(SHADOW_KIND_DATATYPE, sendtypes, outdegree, sbuf);
-	rt = shadow_handle_array_lh(SHADOW_KIND_DATATYPE, recvtypes, indegree, rbuf);
-	rc = shadow_real_MPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)st,
-						recvbuf, recvcounts, rdispls, (MPI_Datatype *)rt,
-						lh);
-	shadow_consist_coll_leave();
-	shadow_handle_array_free(rt, rbuf);
-	shadow_handle_array_free(st, sbuf);
-	shadow_consist_leave();
-	return rc;
-}
-
-SHADOW_EXPORT int
-MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MPI_Aint sdispls[],
-		       const MPI_Datatype sendtypes[], void *recvbuf, const int recvcounts[],
-		       const MPI_Aint rdispls[], const MPI_Datatype recvtypes[], MPI_Comm comm)
-	__attribute__((weak, alias("PMPI_Neighbor_alltoallw")));

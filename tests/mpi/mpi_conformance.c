@@ -723,6 +723,65 @@ static void report_dist_graph(MPI_Comm g, const char *name, int weights, int exp
 
 /* The blocking and non-blocking neighbourhood collectives on the ring
  * graph: what arrives from in-neighbour i must be what it sent to us. */
+/* alltoallw: to rank j, a pair of ints (a derived type) when rank + j is
+ * even, else one int; what comes from j lands in slot j of two ints. Run
+ * blocking, non-blocking and in place (the send types then NULL: the
+ * library must not read them). */
+static void check_alltoallw(void)
+{
+	int n = size;
+	int sbuf[128];
+	int rbuf[128];
+	int cnt[64];
+	int sdis[64];
+	int rdis[64];
+	MPI_Datatype types[64];
+	MPI_Datatype pair;
+	MPI_Request req;
+
+	if (n > 64)
+		abort();
+	MPI_Type_contiguous(2, MPI_INT, &pair);
+	MPI_Type_commit(&pair);
+	for (int j = 0; j < n; j++) {
+		cnt[j] = 1;
+		sdis[j] = rdis[j] = (int)(2 * j * sizeof(int));
+		types[j] = (rank + j) % 2 ? MPI_INT : pair;
+	}
+	for (int mode = 0; mode < 3; mode++) {
+		static const char *const names[] = { "alltoallw", "ialltoallw",
+						     "alltoallw-in-place" };
+		int *data = mode == 2 ? rbuf : sbuf;
+		int ok = 1;
+
+		memset(rbuf, 0xff, sizeof(rbuf));
+		for (int j = 0; j < n; j++) {
+			data[2 * j] = 100 * rank + j;
+			data[2 * j + 1] = -(100 * rank + j);
+		}
+		if (mode == 0) {
+			MPI_Alltoallw(sbuf, cnt, sdis, types, rbuf, cnt, rdis, types,
+				      MPI_COMM_WORLD);
+		} else if (mode == 1) {
+			MPI_Ialltoallw(sbuf, cnt, sdis, types, rbuf, cnt, rdis, types,
+				       MPI_COMM_WORLD, &req);
+			wait_one(&req);
+		} else {
+			MPI_Alltoallw(MPI_IN_PLACE, cnt, sdis, NULL, rbuf, cnt, rdis, types,
+				      MPI_COMM_WORLD);
+		}
+		for (int j = 0; j < n; j++) {
+			/* in place, an int-typed slot keeps its second int */
+			int second = (rank + j) % 2 ? (mode == 2 ? -(100 * rank + j) : -1)
+						    : -(100 * j + rank);
+
+			ok &= rbuf[2 * j] == 100 * j + rank && rbuf[2 * j + 1] == second;
+		}
+		report(ok, names[mode], "%d %d", rbuf[2 * (n - 1)], rbuf[2 * (n - 1) + 1]);
+	}
+	MPI_Type_free(&pair);
+}
+
 static void check_neighbor_colls(MPI_Comm g, const int *src, const int *dst)
 {
 	int sbuf[8];
@@ -833,11 +892,21 @@ static void check_neighbor_colls(MPI_Comm g, const int *src, const int *dst)
 	wsdis[1] = 2 * sizeof(int);
 	wrdis[0] = 0;
 	wrdis[1] = 2 * sizeof(int);
-	memset(rbuf, 0xff, sizeof(rbuf));
-	MPI_Neighbor_alltoallw(sbuf, wscnt, wsdis, stypes, rbuf, wrcnt, wrdis, rtypes, g);
-	ok = rbuf[0] == 50 * src[0] + rank && rbuf[1] == -(50 * src[0] + rank) &&
-	     rbuf[2] == 50 * src[1] + rank;
-	report(size < 3 || ok, "neighbor-alltoallw", "%d %d %d", rbuf[0], rbuf[1], rbuf[2]);
+	for (int blocking = 1; blocking >= 0; blocking--) {
+		memset(rbuf, 0xff, sizeof(rbuf));
+		if (blocking) {
+			MPI_Neighbor_alltoallw(sbuf, wscnt, wsdis, stypes, rbuf, wrcnt, wrdis,
+					       rtypes, g);
+		} else {
+			MPI_Ineighbor_alltoallw(sbuf, wscnt, wsdis, stypes, rbuf, wrcnt, wrdis,
+						rtypes, g, &req);
+			wait_one(&req);
+		}
+		ok = rbuf[0] == 50 * src[0] + rank && rbuf[1] == -(50 * src[0] + rank) &&
+		     rbuf[2] == 50 * src[1] + rank;
+		report(size < 3 || ok, blocking ? "neighbor-alltoallw" : "neighbor-alltoallw-i",
+		       "%d %d %d", rbuf[0], rbuf[1], rbuf[2]);
+	}
 	MPI_Type_free(&pair);
 }
 
@@ -1087,6 +1156,7 @@ int main(int argc, char **argv)
 	check_probe();
 	check_errors();
 	check_icollectives();
+	check_alltoallw();
 	check_user_errhandler();
 	check_dist_graphs();
 	check_attributes();

@@ -7,7 +7,8 @@
  * in flight while the ranks sleep), collectives on MPI_COMM_WORLD
  * (Barrier, Allreduce, Bcast of a struct datatype, Gatherv, Scatterv,
  * Allgatherv, Alltoall, Alltoallv, Reduce_scatter_block, Scan, and an
- * Iallreduce and an Iallgatherv left in flight across the sleep), on a
+ * Iallreduce, an Iallgatherv and an Ialltoallw (a struct datatype to some
+ * peers, plain words to others) left in flight across the sleep), on a
  * Comm_split and on a Comm_create communicator (Reduce, Bcast), on a
  * weighted distributed graph ring (every 8th iteration its neighbours and
  * weights checked and a Neighbor_alltoall; an Ineighbor_allgather left in
@@ -23,6 +24,7 @@
  */
 #define _POSIX_C_SOURCE 200809L
 #include <mpi.h>
+#include <stdbool.h>
 /* The requests of the 4 MiB messages and of MPI_Imrecv are completed in
  * other functions and by calls clang's MPI checker does not know. */
 // NOLINTBEGIN(clang-analyzer-optin.mpi.MPI-Checker)
@@ -50,6 +52,14 @@ struct cycle {
 	int gv_counts[64]; /* Iallgatherv: rank r gives 1 + r % 2 words */
 	int gv_displs[64];
 	int gv_total;
+	/* Ialltoallw: 3 words to each rank, sent as one struct (c->pair) to
+	 * ranks of the other parity, as 3 words to the others; received as 3
+	 * words (the type signatures match) */
+	int aw_scounts[64];
+	int aw_rcounts[64];
+	int aw_displs[64]; /* bytes */
+	MPI_Datatype aw_stypes[64];
+	MPI_Datatype aw_rtypes[64];
 	MPI_Comm nbr;		  /* distributed graph: hears left, right; tells right, left */
 	MPI_Comm dup;		  /* a copy of world for the ANY_SOURCE traffic */
 	MPI_Comm most;		  /* Comm_create of every rank but the last (NULL there) */
@@ -382,6 +392,15 @@ static void cycle_init(struct cycle *c)
 
 	check(MPI_Type_create_struct(2, lens, disp, types, &c->pair), "Type_create_struct");
 	check(MPI_Type_commit(&c->pair), "Type_commit");
+	for (int r = 0; r < c->size; r++) {
+		bool as_pair = (c->rank + r) % 2 == 1;
+
+		c->aw_scounts[r] = as_pair ? 1 : 3;
+		c->aw_stypes[r] = as_pair ? c->pair : MPI_UINT64_T;
+		c->aw_rcounts[r] = 3;
+		c->aw_rtypes[r] = MPI_UINT64_T;
+		c->aw_displs[r] = (int)(3 * sizeof(uint64_t)) * r;
+	}
 	for (int i = 0; i < CELLS; i++)
 		c->state[i] = mix((uint64_t)c->rank * CELLS + (uint64_t)i);
 	c->big_out = malloc(BIG_WORDS * sizeof(uint64_t));
@@ -455,6 +474,15 @@ int main(int argc, char **argv)
 		check(MPI_Ineighbor_allgather(&nb_out, 1, MPI_UINT64_T, nb_in, 1, MPI_UINT64_T,
 					      c.nbr, &inb),
 		      "Ineighbor_allgather");
+		static uint64_t aw_out[3 * 64];
+		static uint64_t aw_in[3 * 64];
+		MPI_Request iaw;
+
+		for (int i = 0; i < 3 * c.size; i++)
+			aw_out[i] = c.state[(it * 67 + i) % CELLS] + (uint64_t)i;
+		check(MPI_Ialltoallw(aw_out, c.aw_scounts, c.aw_displs, c.aw_stypes, aw_in,
+				     c.aw_rcounts, c.aw_displs, c.aw_rtypes, MPI_COMM_WORLD, &iaw),
+		      "Ialltoallw");
 		ring_step(&c, it);
 		/* every 8th only: each blocking collective more per iteration
 		 * made the run measurably longer on 2 loaded cores */
@@ -467,6 +495,9 @@ int main(int argc, char **argv)
 		c.state[(it * 23 + 5) % CELLS] ^= inflight_sum;
 		check(MPI_Wait(&igv, MPI_STATUS_IGNORE), "Wait Iallgatherv");
 		check(MPI_Wait(&inb, MPI_STATUS_IGNORE), "Wait Ineighbor_allgather");
+		check(MPI_Wait(&iaw, MPI_STATUS_IGNORE), "Wait Ialltoallw");
+		for (int i = 0; i < 3 * c.size; i++)
+			c.state[(it * 71 + i) % CELLS] ^= aw_in[i] << (i % 7);
 		c.state[(it * 59 + 17) % CELLS] += nb_in[0] ^ (nb_in[1] << 1);
 		for (int i = 0; i < c.gv_total; i++)
 			c.state[(it * 37 + i) % CELLS] += gv_in[i];

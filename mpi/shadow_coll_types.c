@@ -1,0 +1,205 @@
+/* shadow_coll_types.c - the collectives that take an array of datatypes per
+ * peer: MPI_Alltoallw, MPI_Ialltoallw, MPI_Neighbor_alltoallw and
+ * MPI_Ineighbor_alltoallw. The generator cannot write them: the arrays are
+ * as long as the communicator's (remote) group or its neighbourhood, which
+ * no parameter gives, and a non-blocking one must keep the translated
+ * arrays until the request completes (MPI 4.0, 6.12: the library may read
+ * them until then). Otherwise they are like the generated collectives: the
+ * checkpoint's collective gate, then the lower half.
+ */
+#define SHADOW_CONSIST_INTERNAL
+#include "shadow.h"
+#include "shadow_consist.h"
+#include "shadow_handle.h"
+#include "shadow_real.h"
+#include "shadow_replay.h"
+
+#include <stdlib.h>
+
+/* How many peers an alltoallw on lower-half communicator @lh has: the
+ * remote group of an intercommunicator, else the group. */
+static int coll_peers(MPI_Comm lh)
+{
+	int inter = 0;
+	int n = 0;
+
+	shadow_real_MPI_Comm_test_inter(lh, &inter);
+	if (inter)
+		shadow_real_MPI_Comm_remote_size(lh, &n);
+	else
+		shadow_real_MPI_Comm_size(lh, &n);
+	return n;
+}
+
+/* The lower half's handles of @nsend datatypes of @sendtypes then @nrecv of
+ * @recvtypes, in one block from malloc that the caller owns. With
+ * MPI_IN_PLACE the send types are not read (MPI 4.0, 6.8): the receive
+ * types stand in for them, so the lower half never sees garbage. */
+static shadow_lh_t *coll_types_lh(const void *sendbuf, const MPI_Datatype *sendtypes, int nsend,
+				  const MPI_Datatype *recvtypes, int nrecv)
+{
+	size_t n = (size_t)(nsend > 0 ? nsend : 0) + (size_t)(nrecv > 0 ? nrecv : 0);
+	shadow_lh_t *lh = malloc((n ? n : 1) * sizeof(*lh));
+	shadow_lh_t *rt = lh + (nsend > 0 ? nsend : 0);
+
+	if (!lh)
+		shadow_die("out of memory translating %zu MPI datatypes", n);
+	for (int i = 0; i < nrecv; i++)
+		rt[i] = shadow_handle_lh(SHADOW_KIND_DATATYPE, (shadow_lh_t)recvtypes[i]);
+	for (int i = 0; i < nsend; i++)
+		lh[i] = sendbuf == MPI_IN_PLACE && i < nrecv
+				? rt[i]
+				: shadow_handle_lh(SHADOW_KIND_DATATYPE, (shadow_lh_t)sendtypes[i]);
+	return lh;
+}
+
+/* Gives the arrays @types to virtual request @req, which frees them when it
+ * completes. A request without an entry (none is made for it) keeps them
+ * for good: a small leak, never memory the lower half still reads. */
+static void coll_types_give(MPI_Request req, shadow_lh_t *types)
+{
+	struct shadow_req *r = shadow_req_of(req);
+
+	if (r)
+		r->owned = types;
+}
+
+SHADOW_EXPORT int PMPI_Alltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
+				 const MPI_Datatype sendtypes[], void *recvbuf,
+				 const int recvcounts[], const int rdispls[],
+				 const MPI_Datatype recvtypes[], MPI_Comm comm)
+{
+	shadow_lh_t *types;
+	MPI_Comm lh;
+	int n;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	/* after the gate: a restart while waiting there makes new objects */
+	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	n = coll_peers(lh);
+	types = coll_types_lh(sendbuf, sendtypes, n, recvtypes, n);
+	rc = shadow_real_MPI_Alltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types, recvbuf,
+				       recvcounts, rdispls, (MPI_Datatype *)(types + n), lh);
+	shadow_consist_coll_leave();
+	free(types);
+	shadow_consist_leave();
+	return rc;
+}
+
+SHADOW_EXPORT int MPI_Alltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
+				const MPI_Datatype sendtypes[], void *recvbuf,
+				const int recvcounts[], const int rdispls[],
+				const MPI_Datatype recvtypes[], MPI_Comm comm)
+	__attribute__((weak, alias("PMPI_Alltoallw")));
+
+SHADOW_EXPORT int PMPI_Ialltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
+				  const MPI_Datatype sendtypes[], void *recvbuf,
+				  const int recvcounts[], const int rdispls[],
+				  const MPI_Datatype recvtypes[], MPI_Comm comm,
+				  MPI_Request *request)
+{
+	MPI_Request lh_request = 0;
+	shadow_lh_t *types;
+	MPI_Comm lh;
+	int n;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	n = coll_peers(lh);
+	types = coll_types_lh(sendbuf, sendtypes, n, recvtypes, n);
+	rc = shadow_real_MPI_Ialltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types,
+					recvbuf, recvcounts, rdispls, (MPI_Datatype *)(types + n),
+					lh, request ? &lh_request : NULL);
+	shadow_consist_coll_leave();
+	if (rc == MPI_SUCCESS && request) {
+		*request = shadow_req_new_coll((shadow_lh_t)lh_request, comm);
+		coll_types_give(*request, types);
+	} else {
+		free(types);
+	}
+	shadow_consist_leave();
+	return rc;
+}
+
+SHADOW_EXPORT int MPI_Ialltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
+				 const MPI_Datatype sendtypes[], void *recvbuf,
+				 const int recvcounts[], const int rdispls[],
+				 const MPI_Datatype recvtypes[], MPI_Comm comm,
+				 MPI_Request *request)
+	__attribute__((weak, alias("PMPI_Ialltoallw")));
+
+SHADOW_EXPORT int PMPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[],
+					  const MPI_Aint sdispls[], const MPI_Datatype sendtypes[],
+					  void *recvbuf, const int recvcounts[],
+					  const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
+					  MPI_Comm comm)
+{
+	shadow_lh_t *types;
+	MPI_Comm lh;
+	int indegree;
+	int outdegree;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	shadow_topo_degrees(lh, &indegree, &outdegree);
+	types = coll_types_lh(sendbuf, sendtypes, outdegree, recvtypes, indegree);
+	rc = shadow_real_MPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types,
+						recvbuf, recvcounts, rdispls,
+						(MPI_Datatype *)(types + outdegree), lh);
+	shadow_consist_coll_leave();
+	free(types);
+	shadow_consist_leave();
+	return rc;
+}
+
+SHADOW_EXPORT int
+MPI_Neighbor_alltoallw(const void *sendbuf, const int sendcounts[], const MPI_Aint sdispls[],
+		       const MPI_Datatype sendtypes[], void *recvbuf, const int recvcounts[],
+		       const MPI_Aint rdispls[], const MPI_Datatype recvtypes[], MPI_Comm comm)
+	__attribute__((weak, alias("PMPI_Neighbor_alltoallw")));
+
+SHADOW_EXPORT int PMPI_Ineighbor_alltoallw(const void *sendbuf, const int sendcounts[],
+					   const MPI_Aint sdispls[], const MPI_Datatype sendtypes[],
+					   void *recvbuf, const int recvcounts[],
+					   const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
+					   MPI_Comm comm, MPI_Request *request)
+{
+	MPI_Request lh_request = 0;
+	shadow_lh_t *types;
+	MPI_Comm lh;
+	int indegree;
+	int outdegree;
+	int rc;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	shadow_topo_degrees(lh, &indegree, &outdegree);
+	types = coll_types_lh(sendbuf, sendtypes, outdegree, recvtypes, indegree);
+	rc = shadow_real_MPI_Ineighbor_alltoallw(sendbuf, sendcounts, sdispls,
+						 (MPI_Datatype *)types, recvbuf, recvcounts,
+						 rdispls, (MPI_Datatype *)(types + outdegree), lh,
+						 request ? &lh_request : NULL);
+	shadow_consist_coll_leave();
+	if (rc == MPI_SUCCESS && request) {
+		*request = shadow_req_new_coll((shadow_lh_t)lh_request, comm);
+		coll_types_give(*request, types);
+	} else {
+		free(types);
+	}
+	shadow_consist_leave();
+	return rc;
+}
+
+SHADOW_EXPORT int MPI_Ineighbor_alltoallw(const void *sendbuf, const int sendcounts[],
+					  const MPI_Aint sdispls[], const MPI_Datatype sendtypes[],
+					  void *recvbuf, const int recvcounts[],
+					  const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
+					  MPI_Comm comm, MPI_Request *request)
+	__attribute__((weak, alias("PMPI_Ineighbor_alltoallw")));
