@@ -14,6 +14,7 @@
 #include "shadow_real.h"
 #include "shadow_replay.h"
 
+#include <stdbool.h>
 #include <stdlib.h>
 
 /* How many peers an alltoallw on lower-half communicator @lh has: the
@@ -42,12 +43,15 @@ static shadow_lh_t *coll_types_lh(const void *sendbuf, const MPI_Datatype *sendt
 	shadow_lh_t *lh = malloc((n ? n : 1) * sizeof(*lh));
 	shadow_lh_t *rt = lh + (nsend > 0 ? nsend : 0);
 
+	/* MPICH's MPI_IN_PLACE is the integer constant (void *)-1 */
+	bool in_place = sendbuf == MPI_IN_PLACE; // NOLINT(performance-no-int-to-ptr)
+
 	if (!lh)
 		shadow_die("out of memory translating %zu MPI datatypes", n);
 	for (int i = 0; i < nrecv; i++)
 		rt[i] = shadow_handle_lh(SHADOW_KIND_DATATYPE, (shadow_lh_t)recvtypes[i]);
 	for (int i = 0; i < nsend; i++)
-		lh[i] = sendbuf == MPI_IN_PLACE && i < nrecv
+		lh[i] = in_place && i < nrecv
 				? rt[i]
 				: shadow_handle_lh(SHADOW_KIND_DATATYPE, (shadow_lh_t)sendtypes[i]);
 	return lh;
