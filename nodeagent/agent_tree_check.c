@@ -299,7 +299,10 @@ static enum agent_shm_kind classify(pid_t pid, const char *path, uint64_t inode)
 	char full[4200];
 	struct stat st;
 
-	if (!strcmp(path, "/dev/zero (deleted)") || path[0] == '\0')
+	/* The second: shared anonymous memory once restored in a tree
+	 * (docs/process-trees.md). */
+	if (!strcmp(path, "/dev/zero (deleted)") || path[0] == '\0' ||
+	    !strcmp(path, "/memfd:ckpt-shared-anon (deleted)"))
 		return AGENT_SHM_ANON;
 	if (!strncmp(path, "/SYSV", 5))
 		return AGENT_SHM_SYSV;

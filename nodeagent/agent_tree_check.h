@@ -31,7 +31,8 @@ int agent_tree_check_children(pid_t pid, agent_is_part_fn is_part, void *arg, ch
  * processes"). */
 enum agent_shm_kind {
 	AGENT_SHM_FILE = 0,    /* a regular file that exists at its path: mapped again, shared */
-	AGENT_SHM_ANON = 1,    /* MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)") */
+	AGENT_SHM_ANON = 1,    /* MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)"), or the
+				* memfd ckpt restart made for it ("/memfd:ckpt-shared-anon") */
 	AGENT_SHM_MEMFD = 2,   /* memfd_create ("/memfd:NAME (deleted)") */
 	AGENT_SHM_SYSV = 3,    /* System V segment ("/SYSVKEY") */
 	AGENT_SHM_DELETED = 4, /* an unlinked file: sem_unlink, shm_unlink, unlink */
@@ -40,7 +41,7 @@ enum agent_shm_kind {
 
 /* The kinds that come back shared when several processes of a tree map
  * them (a bit per kind). */
-#define AGENT_SHM_RESTORABLE (1u << AGENT_SHM_FILE)
+#define AGENT_SHM_RESTORABLE ((1u << AGENT_SHM_FILE) | (1u << AGENT_SHM_ANON))
 
 /* One mapping of a tree member, from a line of /proc/PID/maps. */
 struct agent_shm_map {

@@ -8,8 +8,9 @@
 #
 #   tree_shm_refused.sh CKPT T_SHM_TREE KIND...
 #
-# KIND: anon (MAP_SHARED|MAP_ANONYMOUS), sem (sem_open + sem_unlink), memfd,
-# sysv (shmget + IPC_RMID). CKPT_LIBDIR must name the directory of
+# KIND: sem (sem_open + sem_unlink), memfd, sysv (shmget + IPC_RMID); anon
+# (MAP_SHARED|MAP_ANONYMOUS) was refused too before 'ckpt restart' made it
+# shared again (test tree-shm). CKPT_LIBDIR must name the directory of
 # libckpt.so, ckpt-restore and ckpt-agent.
 set -u
 ckpt=$1 prog=$2

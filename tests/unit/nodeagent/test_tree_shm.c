@@ -80,8 +80,8 @@ static struct agent_shm_map map(pid_t pid, uint64_t inode, uint64_t start, enum 
 Test(tree_shm, refuses_an_object_of_two_processes_naming_both)
 {
 	struct agent_shm_map maps[] = {
-		map(20, 7, 0x5000, AGENT_SHM_FILE), map(30, 9, 0xa000, AGENT_SHM_ANON),
-		map(20, 9, 0xb000, AGENT_SHM_ANON), map(20, 9, 0xc000, AGENT_SHM_ANON),
+		map(20, 7, 0x5000, AGENT_SHM_FILE),  map(30, 9, 0xa000, AGENT_SHM_MEMFD),
+		map(20, 9, 0xb000, AGENT_SHM_MEMFD), map(20, 9, 0xc000, AGENT_SHM_MEMFD),
 		map(30, 7, 0x6000, AGENT_SHM_FILE),
 	};
 	char why[1024] = "";
@@ -99,11 +99,11 @@ Test(tree_shm, accepts_files_and_objects_of_one_process)
 	struct agent_shm_map maps[] = {
 		map(20, 7, 0x5000, AGENT_SHM_FILE),	map(30, 7, 0x6000, AGENT_SHM_FILE),
 		map(20, 9, 0xb000, AGENT_SHM_ANON),	map(20, 9, 0xc000, AGENT_SHM_ANON),
-		map(30, 11, 0xb000, AGENT_SHM_DELETED),
+		map(30, 11, 0xb000, AGENT_SHM_DELETED), map(30, 9, 0xb000, AGENT_SHM_ANON),
 	};
 	char why[1024] = "";
 
-	cr_assert_eq(agent_tree_shm_judge(maps, 5, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0, "%s",
+	cr_assert_eq(agent_tree_shm_judge(maps, 6, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0, "%s",
 		     why);
 	cr_assert_eq(agent_tree_shm_judge(maps, 0, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0);
 }
@@ -111,8 +111,8 @@ Test(tree_shm, accepts_files_and_objects_of_one_process)
 Test(tree_shm, same_inode_on_another_device_is_another_object)
 {
 	struct agent_shm_map maps[] = {
-		map(20, 9, 0xb000, AGENT_SHM_ANON),
-		map(30, 9, 0xb000, AGENT_SHM_ANON),
+		map(20, 9, 0xb000, AGENT_SHM_SYSV),
+		map(30, 9, 0xb000, AGENT_SHM_SYSV),
 	};
 	char why[1024] = "";
 
