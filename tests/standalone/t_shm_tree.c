@@ -10,6 +10,14 @@
  *                                 a POSIX shm object that exists for the whole
  *                                 run (shmfile). Each check prints one line;
  *                                 a region no longer shared prints FAIL.
+ *   t_shm_tree ring               for tree_cycles.sh: the same through three
+ *                                 holders, parent -> child -> grandchild ->
+ *                                 parent, of a shared anonymous region whose
+ *                                 first page was unmapped before the forks
+ *                                 (the mappings start at offset 4096 of the
+ *                                 object) and of which the grandchild also
+ *                                 unmapped the value's page (its mapping
+ *                                 starts at 8192: it checks pages only).
  *   t_shm_tree refused KIND GATE  for tree_shm_refused.sh: a region of KIND
  *                                 (anon, sem: an unlinked sem_open semaphore,
  *                                 memfd, sysv: a removed SysV segment) mapped
@@ -26,6 +34,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <semaphore.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,10 +93,18 @@ static void token_get(int fd)
 	}
 }
 
+/* Whether region_put() and region_check() use the value (a holder that unmapped its page
+ * checks the pages only). */
+static bool check_val = true;
+/* In the ring, rounds r with r % 3 == ring_noval are written by the holder
+ * without the value's page: nobody checks their value. */
+static int ring_noval = -1;
+
 /* Writes round @r's value and page; the other side checks them. */
 static void region_put(struct region *m, int r)
 {
-	m->val = (uint64_t)r * 1000003u + 17;
+	if (check_val)
+		m->val = (uint64_t)r * 1000003u + 17;
 	memset(m->page[r % PAGES], r & 0xff, PAGE);
 }
 
@@ -97,7 +114,7 @@ static void region_check(const struct region *m, int r, const char *who)
 	uint64_t want = (uint64_t)r * 1000003u + 17;
 	const unsigned char *pg = m->page[r % PAGES];
 
-	if (m->val != want) {
+	if (check_val && r % 3 != ring_noval && m->val != want) {
 		printf("FAIL: %s round %d: shared value %llu, expected %llu: the region is no "
 		       "longer shared\n",
 		       who, r, (unsigned long long)m->val, (unsigned long long)want);
@@ -187,6 +204,74 @@ static int cycles(const char *kind)
 	end_gate();
 	if (name[0])
 		shm_unlink(name);
+	printf("end\n");
+	return 0;
+}
+
+/* One holder of the ring: writes rounds @i, @i + 3, ...; before each,
+ * checks the round before, written by the previous holder. */
+static void ring_role(struct region *m, int i, int in, int out, const char *who)
+{
+	for (int r = i; r < ROUNDS; r += 3) {
+		if (r > 0) {
+			token_get(in);
+			region_check(m, r - 1, who);
+		}
+		nap_ms(10);
+		region_put(m, r);
+		if (r + 1 < ROUNDS)
+			token_put(out);
+	}
+}
+
+static bool child_ok(pid_t pid)
+{
+	int st;
+
+	return waitpid(pid, &st, 0) == pid && WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+static int ring(void)
+{
+	char *base = mmap(NULL, sizeof(struct region) + PAGE, PROT_READ | PROT_WRITE,
+			  MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	struct region *m = (struct region *)(base + PAGE);
+	int pp[3][2]; /* 0: parent -> child, 1: child -> grandchild, 2: back */
+	pid_t child;
+
+	if (base == MAP_FAILED || munmap(base, PAGE) < 0)
+		fail("set-up");
+	ring_noval = 2;
+	for (int k = 0; k < 3; k++)
+		if (pipe(pp[k]) < 0)
+			fail("pipe");
+	child = fork();
+	if (child < 0)
+		fail("fork");
+	if (child == 0) {
+		pid_t grandchild = fork();
+
+		if (grandchild < 0)
+			fail("fork");
+		if (grandchild == 0) {
+			close(pp[0][0]), close(pp[0][1]), close(pp[1][1]), close(pp[2][0]);
+			if (munmap(m, PAGE) < 0)
+				fail("munmap");
+			check_val = false;
+			ring_role(m, 2, pp[1][0], pp[2][1], "grandchild");
+			_exit(0);
+		}
+		close(pp[0][1]), close(pp[1][0]), close(pp[2][0]), close(pp[2][1]);
+		ring_role(m, 1, pp[0][0], pp[1][1], "child");
+		_exit(child_ok(grandchild) ? 0 : 1);
+	}
+	close(pp[0][0]), close(pp[1][0]), close(pp[1][1]), close(pp[2][1]);
+	ring_role(m, 0, pp[2][0], pp[0][1], "parent");
+	if (!child_ok(child)) {
+		printf("FAIL: the child or the grandchild failed\n");
+		return 1;
+	}
+	end_gate();
 	printf("end\n");
 	return 0;
 }
@@ -314,5 +399,7 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "refused"))
 		return refused(argv[2], argv[3]);
+	if (argc >= 2 && !strcmp(argv[1], "ring"))
+		return ring();
 	return cycles(argc >= 2 ? argv[1] : "anon");
 }
