@@ -60,6 +60,15 @@ int ckpt_files_fd_limit(const void *rec, size_t len);
  * (docs/process-trees.md). */
 #define CKPT_TREE_PIPES_MAX 64
 
+/* Shared anonymous memory of a tree, restored shared (docs/process-trees.md):
+ * 'ckpt restart' makes one memfd of this name per object and hands each
+ * holder its descriptors in CKPT_TREE_SHM ("FD:DEV:INODE,..."), at most
+ * CKPT_TREE_SHM_MAX. */
+#define CKPT_SHARED_ANON_NAME "ckpt-shared-anon"
+#define CKPT_SHARED_ANON_LEN  16
+#define CKPT_TREE_SHM_ENV     "CKPT_TREE_SHM"
+#define CKPT_TREE_SHM_MAX     64
+
 /* One pipe end 'ckpt restart' made and handed to a restored process. */
 struct ckpt_tree_pipe_fd {
 	uint64_t ino; /* the pipe's id at the checkpoint (its entries' ino) */

@@ -364,15 +364,73 @@ static int rst_file_check(const struct rst *s, const struct img_area *a)
 	return 0;
 }
 
+/* The memfd 'ckpt restart' handed for the shared anonymous object area @a
+ * maps (CKPT_TREE_SHM, "FD:DEV:INODE,...", docs/process-trees.md): -1 for
+ * none, -EINVAL (said) when the list is malformed or the memfd too short. */
+static int rst_tree_shm_fd(const struct rst *s, const struct img_area *a)
+{
+	const char *env = getenv(CKPT_TREE_SHM_ENV);
+	const char *p = env;
+	unsigned int n = 0;
+
+	if (!p ||
+	    (a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) != (IMG_AREA_SHARED | IMG_AREA_ANON) ||
+	    !a->inode)
+		return -1;
+	while (*p) {
+		unsigned long long dev;
+		unsigned long long ino;
+		struct stat st;
+		int fd = -1;
+		int used = 0;
+
+		if (++n > CKPT_TREE_SHM_MAX ||
+		    sscanf(p, "%d:%llu:%llu%n", &fd, &dev, &ino, &used) != 3 || fd < 3 ||
+		    fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
+			goto bad;
+		if (dev == a->dev && ino == a->inode) {
+			if ((uint64_t)st.st_size < a->file_offset ||
+			    (uint64_t)st.st_size - a->file_offset < a->len)
+				goto bad;
+			return fd;
+		}
+		p += used;
+		if (*p == ',')
+			p++;
+		else if (*p)
+			goto bad;
+	}
+	return -1;
+bad:
+	log_err("%s: %s=\"%s\" does not list memfds covering the shared memory at %#lx (entry "
+		"%u): was this started by 'ckpt restart'?",
+		s->path, CKPT_TREE_SHM_ENV, env, (unsigned long)a->start, n);
+	return -EINVAL;
+}
+
 /* Maps area @i at @tmp and loads its data. */
 static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 {
 	const struct img_area *a = img_reader_area(s->r, i);
 	int prot = PROT_READ | PROT_WRITE;
 	int flags = MAP_FIXED | MAP_NORESERVE;
-	int fd = -1;
+	int fd = rst_tree_shm_fd(s, a);
 	void *p;
 	int ret;
+
+	if (fd == -EINVAL)
+		return fd;
+	if (fd >= 0) {
+		/* Shared with other processes of the tree: the memfd holds
+		 * the bytes; the trampoline closes it, the mapping stays. */
+		p = mmap(eng_ptr(tmp), a->len, prot, flags | MAP_SHARED, fd, (off_t)a->file_offset);
+		if (p != eng_ptr(tmp)) {
+			log_perror("%s: cannot map the shared memory at %#lx+%#lx", s->path,
+				   (unsigned long)a->start, (unsigned long)a->len);
+			return -ENOMEM;
+		}
+		return 0;
+	}
 
 	if ((a->flags & IMG_AREA_NO_DATA) && !(a->flags & IMG_AREA_SHARED))
 		prot = PROT_NONE;

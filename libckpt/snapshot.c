@@ -473,9 +473,19 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 			a->flags |= ENG_AREA_HEAP;
 		if (!strcmp(path, "[stack]"))
 			a->flags |= ENG_AREA_STACK | IMG_AREA_GROWSDOWN;
-	} else if ((a->flags & IMG_AREA_SHARED) && !strncmp(path, "/dev/zero", 9)) {
-		/* MAP_SHARED | MAP_ANONYMOUS shows up as a deleted /dev/zero. */
+	} else if ((a->flags & IMG_AREA_SHARED) &&
+		   (!strncmp(path, "/dev/zero", 9) ||
+		    !strncmp(path, "/memfd:" CKPT_SHARED_ANON_NAME " ",
+			     8 + CKPT_SHARED_ANON_LEN))) {
+		/* MAP_SHARED | MAP_ANONYMOUS shows up as a deleted /dev/zero,
+		 * and as the memfd 'ckpt restart' made for it once restored
+		 * in a tree. Its identity and offset in the object let the
+		 * restart of a tree make it shared again
+		 * (docs/process-trees.md). */
 		a->flags |= IMG_AREA_ANON;
+		a->inode = m->inode;
+		a->dev = ((uint64_t)m->major << 8) | m->minor;
+		a->file_offset = m->offset;
 	} else {
 		size_t l = strlen(path);
 

@@ -957,6 +957,36 @@ static bool local_part_pid(void *arg, pid_t pid)
 	return false;
 }
 
+/* Memory that tree members share comes back shared after a restart, or
+ * the generation is refused naming it (agent_tree_check.h). Returns false
+ * after aborting the generation. */
+static bool tree_memory_restorable(struct agent_coord *co)
+{
+	char why[PROTO_MSG_TEXT_MAX];
+	size_t n = 0;
+	pid_t *pids;
+	int ret;
+
+	for (const struct agent_part *p = co->parts; p; p = p->next)
+		n++;
+	pids = calloc(n ? n : 1, sizeof(*pids));
+	if (!pids) {
+		agent_coord_abort(co, PROTO_E_STATE, "out of memory checking shared memory");
+		return false;
+	}
+	n = 0;
+	for (const struct agent_part *p = co->parts; p; p = p->next)
+		if (!p->node[0] && !p->lost)
+			pids[n++] = p->pid;
+	ret = agent_tree_check_shared(pids, n, why, sizeof(why));
+	free(pids);
+	if (ret < 0) {
+		agent_coord_abort(co, PROTO_E_STATE, why);
+		return false;
+	}
+	return true;
+}
+
 /* Every live child of a tree member is a participant too: else the
  * generation would commit and 'ckpt restart' refuse it. Returns false
  * after aborting the generation. */
@@ -972,7 +1002,7 @@ static bool tree_children_registered(struct agent_coord *co)
 			return false;
 		}
 	}
-	return true;
+	return tree_memory_restorable(co);
 }
 
 static int on_ready(struct agent_coord *co, struct agent_part *p, const struct json_object *msg)

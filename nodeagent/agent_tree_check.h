@@ -14,6 +14,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /* Whether @pid (in the agent's pid namespace) is a participant. */
@@ -24,5 +25,53 @@ typedef bool (*agent_is_part_fn)(void *arg, pid_t pid);
  * its own, or is gone), or -EAGAIN with the child named in @why. */
 int agent_tree_check_children(pid_t pid, agent_is_part_fn is_part, void *arg, char *why,
 			      size_t why_len);
+
+/* What a restart does with a MAP_SHARED object, from its line in
+ * /proc/PID/maps (docs/process-trees.md, "Memory shared between
+ * processes"). */
+enum agent_shm_kind {
+	AGENT_SHM_FILE = 0,    /* a regular file that exists at its path: mapped again, shared */
+	AGENT_SHM_ANON = 1,    /* MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)"), or the
+				* memfd ckpt restart made for it ("/memfd:ckpt-shared-anon") */
+	AGENT_SHM_MEMFD = 2,   /* memfd_create ("/memfd:NAME (deleted)") */
+	AGENT_SHM_SYSV = 3,    /* System V segment ("/SYSVKEY") */
+	AGENT_SHM_DELETED = 4, /* an unlinked file: sem_unlink, shm_unlink, unlink */
+	AGENT_SHM_OTHER = 5,   /* path replaced, unreadable, or not a regular file */
+};
+
+/* The kinds that come back shared when several processes of a tree map
+ * them (a bit per kind). */
+#define AGENT_SHM_RESTORABLE ((1u << AGENT_SHM_FILE) | (1u << AGENT_SHM_ANON))
+
+/* One mapping of a tree member, from a line of /proc/PID/maps. */
+struct agent_shm_map {
+	uint64_t start;		  /* first byte */
+	uint64_t end;		  /* past the last byte */
+	uint64_t offset;	  /* in the object */
+	uint64_t dev;		  /* kernel dev_t (major << 20 | minor) of the object */
+	uint64_t inode;		  /* of the object: (dev, inode) names it */
+	pid_t pid;		  /* holder, as the agent sees it */
+	bool shared;		  /* MAP_SHARED ('s') */
+	enum agent_shm_kind kind; /* set by the collector */
+	char name[224];		  /* the object for a message, printable */
+};
+
+/* Parses one line of /proc/PID/maps (untrusted: each field is checked)
+ * into @m, the fields other than pid, kind and name; *@path points at the
+ * path part of @line ("" for none). Returns 0 or -EINVAL. */
+int agent_tree_maps_line_parse(const char *line, struct agent_shm_map *m, const char **path);
+
+/* Sorts @maps and finds an object mapped by two or more processes whose
+ * kind is not in @restorable. Returns 0, or -EAGAIN with both holders, their
+ * address ranges, the object and what to do in @why. */
+int agent_tree_shm_judge(struct agent_shm_map *maps, size_t n, unsigned int restorable, char *why,
+			 size_t why_len);
+
+/* Checks the MAP_SHARED mappings of the participants @pids that run in a
+ * tree (a pid namespace of their own): an object two or more of them map
+ * must come back shared after a restart. Called at the end of PREPARE,
+ * every participant stopped. Returns 0, or -errno with the reason (the
+ * first such object, both holders, their ranges, what to do) in @why. */
+int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t why_len);
 
 #endif

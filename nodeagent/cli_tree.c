@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 #include "cli_tree_check.h"
+#include "cli_tree_shm.h"
 
 #include "files.h"
 #include "files_sock.h"
@@ -448,12 +449,13 @@ struct tree_ctx {
 	size_t n;
 	const char *restorer;
 	const char *sock;
-	struct tree_pipe *pipes; /* pipes shared in the tree */
-	size_t npipes;		 /* entries of pipes */
-	struct tree_sock *socks; /* ends of socketpairs shared in the tree */
-	size_t nsocks;		 /* entries of socks */
-	int pipe_base;		 /* their ends sit at this number and up */
-	int hand_base;		 /* a process's own ends move here before exec */
+	struct tree_pipe *pipes;  /* pipes shared in the tree */
+	size_t npipes;		  /* entries of pipes */
+	struct tree_sock *socks;  /* ends of socketpairs shared in the tree */
+	size_t nsocks;		  /* entries of socks */
+	int pipe_base;		  /* their ends sit at this number and up */
+	int hand_base;		  /* a process's own ends move here before exec */
+	struct cli_tree_shm *shm; /* memfds of memory shared in the tree */
 };
 
 /* Most pipes shared in one tree: bounds what an image makes the init open. */
@@ -975,11 +977,36 @@ static __attribute__((noreturn)) void become(const struct tree_ctx *t, struct tr
 			become_zombie(c->status);
 		become(t, tree_find(t->v, t->n, c->pid));
 	}
-	if (tree_pipes_hand(t, p) < 0)
+	if (tree_pipes_hand(t, p) < 0 || cli_tree_shm_hand(t->shm, p->rec.pid) < 0)
 		_exit(CLI_EXIT_FAIL);
 	execl(t->restorer, "ckpt-restore", p->image, "--agent", t->sock, (char *)NULL);
 	cli_err("cannot execute %s: %s", t->restorer, strerror(errno));
 	_exit(127);
+}
+
+/* The memfds of the memory two or more processes shared (cli_tree_shm.h),
+ * above the numbers a process's own pipe ends move to. Returns 0 or -errno
+ * (said). */
+static int tree_shm_make(struct tree_ctx *t)
+{
+	const char **images = calloc(t->n ? t->n : 1, sizeof(*images));
+	pid_t *pids = calloc(t->n ? t->n : 1, sizeof(*pids));
+	int ret = -ENOMEM;
+
+	if (!images || !pids) {
+		cli_err("out of memory");
+		goto out;
+	}
+	for (size_t i = 0; i < t->n; i++) {
+		images[i] = t->v[i].image;
+		pids[i] = t->v[i].rec.pid;
+	}
+	ret = cli_tree_shm_make(images, pids, t->n, t->hand_base + CKPT_TREE_PIPES_MAX + 1,
+				&t->shm);
+out:
+	free(images);
+	free(pids);
+	return ret;
 }
 
 int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const char *restorer,
@@ -1027,6 +1054,9 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 		if (v[i].fd_limit + 16 > t.pipe_base)
 			t.pipe_base = v[i].fd_limit + 16;
 	t.hand_base = t.pipe_base + 2 * (int)t.npipes + (int)t.nsocks;
+	ret = tree_shm_make(&t);
+	if (ret)
+		goto out;
 	ret = cli_tree_ns_enter();
 	if (ret)
 		goto out;
@@ -1061,8 +1091,9 @@ int cli_tree_restart(const char *gen_dir, const struct proto_manifest *m, const 
 				become(&t, &v[i]);
 			}
 		}
-		/* The init holds no pipe of the tree. */
+		/* The init holds no pipe of the tree, nor its memory. */
 		tree_pipes_close(&t);
+		cli_tree_shm_close(t.shm);
 		init_loop();
 	}
 	*init_out = init;
@@ -1079,6 +1110,7 @@ out:
 	}
 	free(t.pipes);
 	free(t.socks);
+	cli_tree_shm_free(t.shm);
 	free(v);
 	return ret;
 }

@@ -1,0 +1,287 @@
+/* cli_tree_shm.c - shared anonymous memory of a tree made shared again at
+ * restart (cli_tree_shm.h, docs/process-trees.md). */
+#include "cli_tree_shm.h"
+
+#include "cli.h"
+#include "files.h"
+#include "img.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+/* Shared anonymous areas read from the images of one tree: bounds what a
+ * generation makes ckpt restart hold. */
+#define SHM_AREAS_MAX 65536u
+/* Largest object: offsets come from the image (checksummed, but written by
+ * the user's processes); a memfd is sparse, this only bounds nonsense. */
+#define SHM_SIZE_MAX (1ull << 40)
+
+/* A shared anonymous area of one image. */
+struct shm_area {
+	uint64_t dev; /* object's device at the checkpoint */
+	uint64_t ino; /* and inode: together they name it */
+	uint64_t off; /* offset of the area in the object */
+	uint64_t len; /* length */
+	pid_t pid;    /* holder */
+	size_t img;   /* index of its image */
+	uint32_t idx; /* of the area in that image */
+	bool shared;  /* the object has another holder */
+};
+
+/* One object two or more processes map. */
+struct shm_obj {
+	uint64_t dev; /* as in shm_area */
+	uint64_t ino;
+	int fd; /* its memfd, -1 once closed */
+};
+
+struct cli_tree_shm {
+	struct shm_area *areas; /* sorted by object, then pid descending */
+	size_t nareas;		/* entries */
+	struct shm_obj *objs;	/* objects with two or more holders */
+	size_t nobjs;		/* entries */
+};
+
+static int area_cmp(const void *a, const void *b)
+{
+	const struct shm_area *x = a;
+	const struct shm_area *y = b;
+
+	if (x->dev != y->dev)
+		return x->dev < y->dev ? -1 : 1;
+	if (x->ino != y->ino)
+		return x->ino < y->ino ? -1 : 1;
+	if (x->pid != y->pid)
+		return x->pid > y->pid ? -1 : 1; /* descending: the lowest pid last */
+	return x->off < y->off ? -1 : x->off > y->off;
+}
+
+/* Appends the shared anonymous areas of image @i. */
+static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pid_t pid, size_t i)
+{
+	struct img_reader *r = NULL;
+	int ret = img_reader_open(image, 0, &r);
+
+	if (ret) {
+		cli_err("%s: %s", image, r ? img_reader_error(r) : strerror(-ret));
+		goto out;
+	}
+	for (uint32_t k = 0; k < img_reader_area_count(r); k++) {
+		const struct img_area *a = img_reader_area(r, k);
+
+		if ((a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) !=
+			    (IMG_AREA_SHARED | IMG_AREA_ANON) ||
+		    !a->inode)
+			continue;
+		if (a->file_offset > SHM_SIZE_MAX || a->len > SHM_SIZE_MAX - a->file_offset ||
+		    (a->file_offset & 4095)) {
+			cli_err("%s: shared memory at %#llx: offset %#llx + length %#llx out of "
+				"range",
+				image, (unsigned long long)a->start,
+				(unsigned long long)a->file_offset, (unsigned long long)a->len);
+			ret = -EBADMSG;
+			goto out;
+		}
+		if (s->nareas == SHM_AREAS_MAX) {
+			cli_err("the images hold more than %u shared anonymous memory areas",
+				SHM_AREAS_MAX);
+			ret = -E2BIG;
+			goto out;
+		}
+		if (s->nareas == *cap) {
+			size_t c = *cap ? *cap * 2 : 16;
+			struct shm_area *g = realloc(s->areas, c * sizeof(*g));
+
+			if (!g) {
+				cli_err("out of memory");
+				ret = -ENOMEM;
+				goto out;
+			}
+			s->areas = g;
+			*cap = c;
+		}
+		s->areas[s->nareas++] = (struct shm_area){ .dev = a->dev,
+							   .ino = a->inode,
+							   .off = a->file_offset,
+							   .len = a->len,
+							   .pid = pid,
+							   .img = i,
+							   .idx = k };
+	}
+out:
+	img_reader_free(r);
+	return ret;
+}
+
+/* Loads area @a of its image into the memfd @fd at its offset. */
+static int area_fill(const struct shm_area *a, const char *image, int fd)
+{
+	struct img_reader *r = NULL;
+	void *p = MAP_FAILED;
+	int ret = img_reader_open(image, 0, &r);
+
+	if (ret) {
+		cli_err("%s: %s", image, r ? img_reader_error(r) : strerror(-ret));
+		goto out;
+	}
+	if (a->idx >= img_reader_area_count(r) || !img_reader_area(r, a->idx)->present_pages)
+		goto out;
+	p = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a->off);
+	if (p == MAP_FAILED) {
+		ret = -errno;
+		cli_err("cannot map the shared memory of pid %d: %s", (int)a->pid, strerror(errno));
+		goto out;
+	}
+	ret = img_reader_area_load(r, a->idx, p);
+	if (ret)
+		cli_err("%s: %s", image, img_reader_error(r));
+out:
+	if (p != MAP_FAILED)
+		munmap(p, a->len);
+	img_reader_free(r);
+	return ret;
+}
+
+/* Makes and fills the memfd of the object whose areas are [@lo, @hi). */
+static int obj_make(struct cli_tree_shm *s, size_t lo, size_t hi, const char *const *images,
+		    int base)
+{
+	struct shm_obj *o = &s->objs[s->nobjs];
+	uint64_t size = 0;
+	int fd;
+	int ret = 0;
+
+	for (size_t k = lo; k < hi; k++) {
+		s->areas[k].shared = true;
+		if (s->areas[k].off + s->areas[k].len > size)
+			size = s->areas[k].off + s->areas[k].len;
+	}
+	fd = memfd_create(CKPT_SHARED_ANON_NAME, 0); /* inherited through exec */
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
+		ret = -errno;
+		cli_err("cannot make a memfd of %llu bytes for shared memory: %s",
+			(unsigned long long)size, strerror(errno));
+		goto out_close;
+	}
+	o->fd = fcntl(fd, F_DUPFD, base);
+	if (o->fd < 0) {
+		ret = -errno;
+		cli_err("cannot move a memfd to %d and up: %s", base, strerror(errno));
+		goto out_close;
+	}
+	o->dev = s->areas[lo].dev;
+	o->ino = s->areas[lo].ino;
+	s->nobjs++;
+	/* Descending pid: the lowest pid's bytes are written last. */
+	for (size_t k = lo; k < hi && !ret; k++)
+		ret = area_fill(&s->areas[k], images[s->areas[k].img], o->fd);
+out_close:
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
+int cli_tree_shm_make(const char *const *images, const pid_t *pids, size_t n, int base,
+		      struct cli_tree_shm **out)
+{
+	struct cli_tree_shm *s = calloc(1, sizeof(*s));
+	size_t cap = 0;
+	int ret = 0;
+
+	*out = NULL;
+	if (!s) {
+		cli_err("out of memory");
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < n && !ret; i++)
+		ret = areas_read(s, &cap, images[i], pids[i], i);
+	if (ret)
+		goto out_free;
+	if (s->nareas > 1)
+		qsort(s->areas, s->nareas, sizeof(*s->areas), area_cmp);
+	s->objs = calloc(s->nareas ? s->nareas : 1, sizeof(*s->objs));
+	if (!s->objs) {
+		cli_err("out of memory");
+		ret = -ENOMEM;
+		goto out_free;
+	}
+	for (size_t i = 0; i < s->nareas && !ret;) {
+		size_t j = i;
+		bool two = false;
+
+		for (; j < s->nareas && s->areas[j].dev == s->areas[i].dev &&
+		       s->areas[j].ino == s->areas[i].ino;
+		     j++)
+			two = two || s->areas[j].pid != s->areas[i].pid;
+		if (two)
+			ret = obj_make(s, i, j, images, base);
+		i = j;
+	}
+	if (ret)
+		goto out_free;
+	*out = s;
+	return 0;
+out_free:
+	cli_tree_shm_free(s);
+	return ret;
+}
+
+int cli_tree_shm_hand(const struct cli_tree_shm *s, pid_t pid)
+{
+	char env[CKPT_TREE_SHM_MAX * 64];
+	size_t used = 0;
+	unsigned int count = 0;
+
+	if (!s)
+		return 0;
+	env[0] = '\0';
+	for (size_t k = 0; k < s->nobjs; k++) {
+		const struct shm_obj *o = &s->objs[k];
+		bool held = false;
+
+		for (size_t i = 0; i < s->nareas && !held; i++)
+			held = s->areas[i].pid == pid && s->areas[i].dev == o->dev &&
+			       s->areas[i].ino == o->ino;
+		if (!held) {
+			close(o->fd);
+			continue;
+		}
+		if (++count > CKPT_TREE_SHM_MAX) {
+			cli_err("pid %d maps more than %d shared memory objects of the tree",
+				(int)pid, CKPT_TREE_SHM_MAX);
+			return -E2BIG;
+		}
+		used += (size_t)snprintf(env + used, sizeof(env) - used, "%s%d:%llu:%llu",
+					 used ? "," : "", o->fd, (unsigned long long)o->dev,
+					 (unsigned long long)o->ino);
+	}
+	if (used && setenv(CKPT_TREE_SHM_ENV, env, 1) < 0) {
+		cli_err("cannot set %s: %s", CKPT_TREE_SHM_ENV, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+void cli_tree_shm_close(const struct cli_tree_shm *s)
+{
+	if (!s || !s->objs)
+		return;
+	for (size_t k = 0; k < s->nobjs; k++)
+		close(s->objs[k].fd);
+}
+
+void cli_tree_shm_free(struct cli_tree_shm *s)
+{
+	if (!s)
+		return;
+	cli_tree_shm_close(s);
+	free(s->objs);
+	free(s->areas);
+	free(s);
+}
