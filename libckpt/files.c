@@ -19,6 +19,7 @@
 #include "files_epoll.h"
 #include "files_inotify.h"
 #include "files_sock.h"
+#include "proc_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,15 +139,6 @@ struct files_rec_fd {
 /* Sizes are pinned in docs/files-and-state.md. */
 _Static_assert(sizeof(struct files_rec_hdr) == 16, "files record header layout");
 _Static_assert(sizeof(struct files_rec_fd) == 88, "files record entry layout");
-
-/* Kernel dirent layout of getdents64(2). */
-struct files_dirent {
-	uint64_t d_ino;		 /* inode number */
-	int64_t d_off;		 /* cookie of the next entry */
-	unsigned short d_reclen; /* bytes of this entry */
-	unsigned char d_type;	 /* DT_* */
-	char d_name[];		 /* NUL-terminated name */
-};
 
 /* State of one capture() call. */
 struct files_cap {
@@ -1119,6 +1111,8 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 	size_t n = tr->npipes;
 
 	uint64_t dbuf[128];
+	struct eng_dir dir;
+	const char *name;
 	char path[64];
 	struct files_msg m;
 	int dfd;
@@ -1130,53 +1124,44 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 	dfd = files_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		char link[64];
+		struct files_tpipe *p;
+		uint64_t ino;
+		long len;
+		int acc;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			char link[64];
-			struct files_tpipe *p;
-			uint64_t ino;
-			long len;
-			int acc;
+		len = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (files_sock_id(link, &ino)) {
+			files_tree_note_sock(c, pid, tr, ino);
+			continue;
+		}
+		if (link[0] == '/') {
+			/* A named pipe: known by the inode the link leads to. */
+			struct stat st;
 
-			off += d->d_reclen;
-			len = syscall(SYS_readlinkat, dfd, d->d_name, link, sizeof(link) - 1);
-			if (len <= 0)
+			if (syscall(SYS_newfstatat, dfd, name, &st, 0) < 0 || !S_ISFIFO(st.st_mode))
 				continue;
-			link[len] = '\0';
-			if (files_sock_id(link, &ino)) {
-				files_tree_note_sock(c, pid, tr, ino);
-				continue;
-			}
-			if (link[0] == '/') {
-				/* A named pipe: known by the inode the link leads to. */
-				struct stat st;
-
-				if (syscall(SYS_newfstatat, dfd, d->d_name, &st, 0) < 0 ||
-				    !S_ISFIFO(st.st_mode))
-					continue;
-				p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
-			} else if (files_pipe_id(link, &ino)) {
-				p = files_tpipe_find(t, n, ino, false, 0);
-			} else {
-				continue;
-			}
-			acc = p ? files_fdinfo_acc(pid, d->d_name) : -1;
-			if (acc < 0)
-				continue;
-			p->others = true;
-			if (acc == O_RDONLY) {
-				p->other_r = true;
-				if (pid < c->pid)
-					p->lower_reader = true;
-			} else {
-				p->other_w = true;
-			}
+			p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
+		} else if (files_pipe_id(link, &ino)) {
+			p = files_tpipe_find(t, n, ino, false, 0);
+		} else {
+			continue;
+		}
+		acc = p ? files_fdinfo_acc(pid, name) : -1;
+		if (acc < 0)
+			continue;
+		p->others = true;
+		if (acc == O_RDONLY) {
+			p->other_r = true;
+			if (pid < c->pid)
+				p->lower_reader = true;
+		} else {
+			p->other_w = true;
 		}
 	}
 	files_close(dfd);
@@ -1190,24 +1175,18 @@ static void files_tree_scan(const struct files_cap *c, struct files_tree *t)
 {
 	uint64_t dbuf[256];
 	int dfd = files_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	struct eng_dir dir;
+	const char *name;
 
 	if (dfd < 0)
 		return;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		int pid;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			int pid;
-
-			off += d->d_reclen;
-			if (!files_name_fd(d->d_name, &pid) || pid <= 1 || pid == c->pid)
-				continue;
-			files_tree_scan_pid(c, pid, t);
-		}
+		if (!files_name_fd(name, &pid) || pid <= 1 || pid == c->pid)
+			continue;
+		files_tree_scan_pid(c, pid, t);
 	}
 	files_close(dfd);
 }
@@ -1743,6 +1722,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	struct files_rec_hdr hdr;
 	/* getdents64 buffer: 8-aligned for the dirent structs. */
 	uint64_t dbuf[256];
+	struct eng_dir dir;
+	const char *name;
 	int prev = -1;
 	ssize_t ret;
 
@@ -1758,36 +1739,26 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	if (c.dirfd < 0)
 		return c.dirfd;
 
-	for (;;) {
-		long n = syscall(SYS_getdents64, c.dirfd, dbuf, sizeof(dbuf));
-		long off = 0;
+	eng_dir_start(&dir, c.dirfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		int fd;
 
-		if (n < 0) {
-			ret = -errno;
+		if (!files_name_fd(name, &fd) || fd == c.dirfd || ckpt_files_fd_excluded(fd))
+			continue;
+		/* procfs lists descriptors in increasing order; the record
+		 * depends on it, so make sure. */
+		if (fd <= prev) {
+			ret = -EIO;
 			goto out_close;
 		}
-		if (n == 0)
-			break;
-		while (off < n) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			int fd;
-
-			off += d->d_reclen;
-			if (!files_name_fd(d->d_name, &fd) || fd == c.dirfd ||
-			    ckpt_files_fd_excluded(fd))
-				continue;
-			/* procfs lists descriptors in increasing order; the
-			 * record depends on it, so make sure. */
-			if (fd <= prev) {
-				ret = -EIO;
-				goto out_close;
-			}
-			prev = fd;
-			ret = files_capture_fd(&c, fd, d->d_name);
-			if (ret < 0)
-				goto out_close;
-		}
+		prev = fd;
+		ret = files_capture_fd(&c, fd, name);
+		if (ret < 0)
+			goto out_close;
+	}
+	if (dir.err) {
+		ret = dir.err;
+		goto out_close;
 	}
 	/* Only in the namespace 'ckpt run' made: there /proc lists the tree. */
 	if (c.in_tree) {
