@@ -2287,8 +2287,15 @@ int ckpt_files_fd_limit(const void *rec, size_t len)
 	return ret < 0 ? ret : maxfd + 1;
 }
 
-int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
-			      size_t max)
+/* Validates files record @rec of @len bytes and lists each entry of @kind
+ * that is not a dup in @out[0..@max): @put copies into @out[n] what 'ckpt
+ * restart' needs of entry @e, whose path and data follow at @at. Returns
+ * how many, -EINVAL for an invalid record (said), or -E2BIG when more than
+ * @max. */
+static int files_tree_ends(const void *rec, size_t len, uint32_t kind,
+			   void (*put)(void *out, size_t n, const struct files_rec_fd *e,
+				       const char *at),
+			   void *out, size_t max)
 {
 	const char *buf = rec;
 	size_t pos = sizeof(struct files_rec_hdr);
@@ -2302,17 +2309,10 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 		struct files_rec_fd e;
 
 		files_get(buf, pos, &e);
-		if (e.kind == FILES_KIND_TREE_PIPE && e.dup_of < 0) {
+		if (e.kind == kind && e.dup_of < 0) {
 			if (n >= max)
 				return -E2BIG;
-			out[n].ino = e.ino;
-			out[n].fd = e.fd;
-			out[n].acc = e.open_flags & O_ACCMODE;
-			out[n].status = e.open_flags & (O_NONBLOCK | O_DIRECT);
-			out[n].pipe_size = e.pipe_size;
-			out[n].data = buf + pos + sizeof(e) + e.path_len;
-			out[n].data_len = e.data_len;
-			out[n].path = buf[pos + sizeof(e)] == '/' ? buf + pos + sizeof(e) : NULL;
+			put(out, n, &e, buf + pos + sizeof(e));
 			n++;
 		}
 		pos += e.size;
@@ -2320,34 +2320,41 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 	return (int)n;
 }
 
+static void files_pipe_end_put(void *out, size_t n, const struct files_rec_fd *e, const char *at)
+{
+	struct ckpt_tree_pipe_ent *p = (struct ckpt_tree_pipe_ent *)out + n;
+
+	p->ino = e->ino;
+	p->fd = e->fd;
+	p->acc = e->open_flags & O_ACCMODE;
+	p->status = e->open_flags & (O_NONBLOCK | O_DIRECT);
+	p->pipe_size = e->pipe_size;
+	p->data = at + e->path_len;
+	p->data_len = e->data_len;
+	p->path = at[0] == '/' ? at : NULL;
+}
+
+int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
+			      size_t max)
+{
+	return files_tree_ends(rec, len, FILES_KIND_TREE_PIPE, files_pipe_end_put, out, max);
+}
+
+static void files_sock_end_put(void *out, size_t n, const struct files_rec_fd *e, const char *at)
+{
+	struct ckpt_tree_sock_ent *s = (struct ckpt_tree_sock_ent *)out + n;
+
+	s->ino = e->ino;
+	s->fd = e->fd;
+	s->status = e->open_flags & O_NONBLOCK;
+	s->data = at + e->path_len;
+	s->data_len = e->data_len;
+}
+
 int ckpt_files_tree_sock_ends(const void *rec, size_t len, struct ckpt_tree_sock_ent *out,
 			      size_t max)
 {
-	const char *buf = rec;
-	size_t pos = sizeof(struct files_rec_hdr);
-	size_t n = 0;
-	int maxfd = -1;
-	int ret = files_validate(rec, len, false, &maxfd);
-
-	if (ret < 0)
-		return ret;
-	while (pos < len) {
-		struct files_rec_fd e;
-
-		files_get(buf, pos, &e);
-		if (e.kind == FILES_KIND_TREE_SOCK && e.dup_of < 0) {
-			if (n >= max)
-				return -E2BIG;
-			out[n].ino = e.ino;
-			out[n].fd = e.fd;
-			out[n].status = e.open_flags & O_NONBLOCK;
-			out[n].data = buf + pos + sizeof(e) + e.path_len;
-			out[n].data_len = e.data_len;
-			n++;
-		}
-		pos += e.size;
-	}
-	return (int)n;
+	return files_tree_ends(rec, len, FILES_KIND_TREE_SOCK, files_sock_end_put, out, max);
 }
 
 /* ---- restore: actions -------------------------------------------------- */
