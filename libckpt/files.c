@@ -19,6 +19,7 @@
 #include "files_epoll.h"
 #include "files_inotify.h"
 #include "files_sock.h"
+#include "proc_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -138,15 +139,6 @@ struct files_rec_fd {
 /* Sizes are pinned in docs/files-and-state.md. */
 _Static_assert(sizeof(struct files_rec_hdr) == 16, "files record header layout");
 _Static_assert(sizeof(struct files_rec_fd) == 88, "files record entry layout");
-
-/* Kernel dirent layout of getdents64(2). */
-struct files_dirent {
-	uint64_t d_ino;		 /* inode number */
-	int64_t d_off;		 /* cookie of the next entry */
-	unsigned short d_reclen; /* bytes of this entry */
-	unsigned char d_type;	 /* DT_* */
-	char d_name[];		 /* NUL-terminated name */
-};
 
 /* State of one capture() call. */
 struct files_cap {
@@ -1119,6 +1111,8 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 	size_t n = tr->npipes;
 
 	uint64_t dbuf[128];
+	struct eng_dir dir;
+	const char *name;
 	char path[64];
 	struct files_msg m;
 	int dfd;
@@ -1130,53 +1124,44 @@ static void files_tree_scan_pid(const struct files_cap *c, long pid, struct file
 	dfd = files_openat(AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		char link[64];
+		struct files_tpipe *p;
+		uint64_t ino;
+		long len;
+		int acc;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			char link[64];
-			struct files_tpipe *p;
-			uint64_t ino;
-			long len;
-			int acc;
+		len = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
+		if (len <= 0)
+			continue;
+		link[len] = '\0';
+		if (files_sock_id(link, &ino)) {
+			files_tree_note_sock(c, pid, tr, ino);
+			continue;
+		}
+		if (link[0] == '/') {
+			/* A named pipe: known by the inode the link leads to. */
+			struct stat st;
 
-			off += d->d_reclen;
-			len = syscall(SYS_readlinkat, dfd, d->d_name, link, sizeof(link) - 1);
-			if (len <= 0)
+			if (syscall(SYS_newfstatat, dfd, name, &st, 0) < 0 || !S_ISFIFO(st.st_mode))
 				continue;
-			link[len] = '\0';
-			if (files_sock_id(link, &ino)) {
-				files_tree_note_sock(c, pid, tr, ino);
-				continue;
-			}
-			if (link[0] == '/') {
-				/* A named pipe: known by the inode the link leads to. */
-				struct stat st;
-
-				if (syscall(SYS_newfstatat, dfd, d->d_name, &st, 0) < 0 ||
-				    !S_ISFIFO(st.st_mode))
-					continue;
-				p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
-			} else if (files_pipe_id(link, &ino)) {
-				p = files_tpipe_find(t, n, ino, false, 0);
-			} else {
-				continue;
-			}
-			acc = p ? files_fdinfo_acc(pid, d->d_name) : -1;
-			if (acc < 0)
-				continue;
-			p->others = true;
-			if (acc == O_RDONLY) {
-				p->other_r = true;
-				if (pid < c->pid)
-					p->lower_reader = true;
-			} else {
-				p->other_w = true;
-			}
+			p = files_tpipe_find(t, n, st.st_ino, true, st.st_dev);
+		} else if (files_pipe_id(link, &ino)) {
+			p = files_tpipe_find(t, n, ino, false, 0);
+		} else {
+			continue;
+		}
+		acc = p ? files_fdinfo_acc(pid, name) : -1;
+		if (acc < 0)
+			continue;
+		p->others = true;
+		if (acc == O_RDONLY) {
+			p->other_r = true;
+			if (pid < c->pid)
+				p->lower_reader = true;
+		} else {
+			p->other_w = true;
 		}
 	}
 	files_close(dfd);
@@ -1190,24 +1175,18 @@ static void files_tree_scan(const struct files_cap *c, struct files_tree *t)
 {
 	uint64_t dbuf[256];
 	int dfd = files_openat(AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
+	struct eng_dir dir;
+	const char *name;
 
 	if (dfd < 0)
 		return;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		int pid;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got;) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			int pid;
-
-			off += d->d_reclen;
-			if (!files_name_fd(d->d_name, &pid) || pid <= 1 || pid == c->pid)
-				continue;
-			files_tree_scan_pid(c, pid, t);
-		}
+		if (!files_name_fd(name, &pid) || pid <= 1 || pid == c->pid)
+			continue;
+		files_tree_scan_pid(c, pid, t);
 	}
 	files_close(dfd);
 }
@@ -1743,6 +1722,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	struct files_rec_hdr hdr;
 	/* getdents64 buffer: 8-aligned for the dirent structs. */
 	uint64_t dbuf[256];
+	struct eng_dir dir;
+	const char *name;
 	int prev = -1;
 	ssize_t ret;
 
@@ -1758,36 +1739,26 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 	if (c.dirfd < 0)
 		return c.dirfd;
 
-	for (;;) {
-		long n = syscall(SYS_getdents64, c.dirfd, dbuf, sizeof(dbuf));
-		long off = 0;
+	eng_dir_start(&dir, c.dirfd, dbuf, sizeof(dbuf));
+	while ((name = eng_dir_next(&dir))) {
+		int fd;
 
-		if (n < 0) {
-			ret = -errno;
+		if (!files_name_fd(name, &fd) || fd == c.dirfd || ckpt_files_fd_excluded(fd))
+			continue;
+		/* procfs lists descriptors in increasing order; the record
+		 * depends on it, so make sure. */
+		if (fd <= prev) {
+			ret = -EIO;
 			goto out_close;
 		}
-		if (n == 0)
-			break;
-		while (off < n) {
-			const struct files_dirent *d =
-				(const struct files_dirent *)((char *)dbuf + off);
-			int fd;
-
-			off += d->d_reclen;
-			if (!files_name_fd(d->d_name, &fd) || fd == c.dirfd ||
-			    ckpt_files_fd_excluded(fd))
-				continue;
-			/* procfs lists descriptors in increasing order; the
-			 * record depends on it, so make sure. */
-			if (fd <= prev) {
-				ret = -EIO;
-				goto out_close;
-			}
-			prev = fd;
-			ret = files_capture_fd(&c, fd, d->d_name);
-			if (ret < 0)
-				goto out_close;
-		}
+		prev = fd;
+		ret = files_capture_fd(&c, fd, name);
+		if (ret < 0)
+			goto out_close;
+	}
+	if (dir.err) {
+		ret = dir.err;
+		goto out_close;
 	}
 	/* Only in the namespace 'ckpt run' made: there /proc lists the tree. */
 	if (c.in_tree) {
@@ -2316,8 +2287,15 @@ int ckpt_files_fd_limit(const void *rec, size_t len)
 	return ret < 0 ? ret : maxfd + 1;
 }
 
-int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
-			      size_t max)
+/* Validates files record @rec of @len bytes and lists each entry of @kind
+ * that is not a dup in @out[0..@max): @put copies into @out[n] what 'ckpt
+ * restart' needs of entry @e, whose path and data follow at @at. Returns
+ * how many, -EINVAL for an invalid record (said), or -E2BIG when more than
+ * @max. */
+static int files_tree_ends(const void *rec, size_t len, uint32_t kind,
+			   void (*put)(void *out, size_t n, const struct files_rec_fd *e,
+				       const char *at),
+			   void *out, size_t max)
 {
 	const char *buf = rec;
 	size_t pos = sizeof(struct files_rec_hdr);
@@ -2331,17 +2309,10 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 		struct files_rec_fd e;
 
 		files_get(buf, pos, &e);
-		if (e.kind == FILES_KIND_TREE_PIPE && e.dup_of < 0) {
+		if (e.kind == kind && e.dup_of < 0) {
 			if (n >= max)
 				return -E2BIG;
-			out[n].ino = e.ino;
-			out[n].fd = e.fd;
-			out[n].acc = e.open_flags & O_ACCMODE;
-			out[n].status = e.open_flags & (O_NONBLOCK | O_DIRECT);
-			out[n].pipe_size = e.pipe_size;
-			out[n].data = buf + pos + sizeof(e) + e.path_len;
-			out[n].data_len = e.data_len;
-			out[n].path = buf[pos + sizeof(e)] == '/' ? buf + pos + sizeof(e) : NULL;
+			put(out, n, &e, buf + pos + sizeof(e));
 			n++;
 		}
 		pos += e.size;
@@ -2349,34 +2320,41 @@ int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe
 	return (int)n;
 }
 
+static void files_pipe_end_put(void *out, size_t n, const struct files_rec_fd *e, const char *at)
+{
+	struct ckpt_tree_pipe_ent *p = (struct ckpt_tree_pipe_ent *)out + n;
+
+	p->ino = e->ino;
+	p->fd = e->fd;
+	p->acc = e->open_flags & O_ACCMODE;
+	p->status = e->open_flags & (O_NONBLOCK | O_DIRECT);
+	p->pipe_size = e->pipe_size;
+	p->data = at + e->path_len;
+	p->data_len = e->data_len;
+	p->path = at[0] == '/' ? at : NULL;
+}
+
+int ckpt_files_tree_pipe_ends(const void *rec, size_t len, struct ckpt_tree_pipe_ent *out,
+			      size_t max)
+{
+	return files_tree_ends(rec, len, FILES_KIND_TREE_PIPE, files_pipe_end_put, out, max);
+}
+
+static void files_sock_end_put(void *out, size_t n, const struct files_rec_fd *e, const char *at)
+{
+	struct ckpt_tree_sock_ent *s = (struct ckpt_tree_sock_ent *)out + n;
+
+	s->ino = e->ino;
+	s->fd = e->fd;
+	s->status = e->open_flags & O_NONBLOCK;
+	s->data = at + e->path_len;
+	s->data_len = e->data_len;
+}
+
 int ckpt_files_tree_sock_ends(const void *rec, size_t len, struct ckpt_tree_sock_ent *out,
 			      size_t max)
 {
-	const char *buf = rec;
-	size_t pos = sizeof(struct files_rec_hdr);
-	size_t n = 0;
-	int maxfd = -1;
-	int ret = files_validate(rec, len, false, &maxfd);
-
-	if (ret < 0)
-		return ret;
-	while (pos < len) {
-		struct files_rec_fd e;
-
-		files_get(buf, pos, &e);
-		if (e.kind == FILES_KIND_TREE_SOCK && e.dup_of < 0) {
-			if (n >= max)
-				return -E2BIG;
-			out[n].ino = e.ino;
-			out[n].fd = e.fd;
-			out[n].status = e.open_flags & O_NONBLOCK;
-			out[n].data = buf + pos + sizeof(e) + e.path_len;
-			out[n].data_len = e.data_len;
-			n++;
-		}
-		pos += e.size;
-	}
-	return (int)n;
+	return files_tree_ends(rec, len, FILES_KIND_TREE_SOCK, files_sock_end_put, out, max);
 }
 
 /* ---- restore: actions -------------------------------------------------- */

@@ -26,6 +26,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "proc_read.h"
 
 /* Every readiness bit an entry can wait for (not the flags, not ERR/HUP,
  * which the kernel always adds). */
@@ -504,21 +505,14 @@ static bool ep_name_num(const char *name, long *v)
 	return true;
 }
 
-/* Kernel dirent layout of getdents64(2). */
-struct ep_dirent {
-	uint64_t d_ino;		 /* inode number */
-	int64_t d_off;		 /* cookie of the next entry */
-	unsigned short d_reclen; /* bytes of this entry */
-	unsigned char d_type;	 /* DT_* */
-	char d_name[];		 /* NUL-terminated name */
-};
-
 /* Looks through the descriptors of process @other for the epoll @epfd of
  * process @pid. Returns the descriptor number holding it, -1 if none, or
  * -2 when kcmp() cannot tell (*@err set). */
 static long ep_shared_in(long pid, int epfd, long other, int *err)
 {
 	uint64_t dbuf[128];
+	struct eng_dir dir;
+	const char *name;
 	struct ep_msg m;
 	long found = -1;
 	int dfd;
@@ -529,34 +523,27 @@ static long ep_shared_in(long pid, int epfd, long other, int *err)
 	dfd = (int)syscall(SYS_openat, AT_FDCWD, m.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return -1; /* gone, or not ours to read */
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while (found == -1 && (name = eng_dir_next(&dir))) {
+		char link[32];
+		long ofd;
+		long n;
+		long r;
 
-		if (got <= 0 || found != -1)
-			break;
-		for (long off = 0; off < got && found == -1;) {
-			const struct ep_dirent *d = (const struct ep_dirent *)((char *)dbuf + off);
-			char link[32];
-			long ofd;
-			long n;
-			long r;
-
-			off += d->d_reclen;
-			if (!ep_name_num(d->d_name, &ofd))
-				continue;
-			n = syscall(SYS_readlinkat, dfd, d->d_name, link, sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (strcmp(link, "anon_inode:[eventpoll]") != 0)
-				continue;
-			r = syscall(SYS_kcmp, pid, other, KCMP_FILE, epfd, ofd);
-			if (r == 0) {
-				found = ofd;
-			} else if (r < 0) {
-				*err = errno;
-				found = -2;
-			}
+		if (!ep_name_num(name, &ofd))
+			continue;
+		n = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, "anon_inode:[eventpoll]") != 0)
+			continue;
+		r = syscall(SYS_kcmp, pid, other, KCMP_FILE, epfd, ofd);
+		if (r == 0) {
+			found = ofd;
+		} else if (r < 0) {
+			*err = errno;
+			found = -2;
 		}
 	}
 	syscall(SYS_close, dfd);
@@ -566,6 +553,8 @@ static long ep_shared_in(long pid, int epfd, long other, int *err)
 int ckpt_epoll_capture_shared(long pid, int epfd, void (*warn)(const char *msg))
 {
 	uint64_t dbuf[256];
+	struct eng_dir dir;
+	const char *name;
 	struct ep_msg m;
 	int ret = 0;
 	int dfd =
@@ -573,43 +562,35 @@ int ckpt_epoll_capture_shared(long pid, int epfd, void (*warn)(const char *msg))
 
 	if (dfd < 0)
 		return 0;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while (!ret && (name = eng_dir_next(&dir))) {
+		long other;
+		long ofd;
+		int err = 0;
 
-		if (got <= 0 || ret)
-			break;
-		for (long off = 0; off < got && !ret;) {
-			const struct ep_dirent *d = (const struct ep_dirent *)((char *)dbuf + off);
-			long other;
-			long ofd;
-			int err = 0;
-
-			off += d->d_reclen;
-			/* pid 1 is the tree's init, re-created without descriptors. */
-			if (!ep_name_num(d->d_name, &other) || other <= 1 || other == pid)
-				continue;
-			ofd = ep_shared_in(pid, epfd, other, &err);
-			if (ofd == -1)
-				continue;
-			ep_begin(&m, pid, epfd, -1);
-			if (ofd >= 0) {
-				ep_str(&m, "is shared with pid ");
-				ep_u64(&m, (uint64_t)other);
-				ep_str(&m, " (its fd ");
-				ep_u64(&m, (uint64_t)ofd);
-				ep_str(&m, ", inherited over fork): it would come back as two "
-					   "epolls");
-			} else {
-				ep_str(&m, "may be shared with pid ");
-				ep_u64(&m, (uint64_t)other);
-				ep_str(&m, ": kcmp() cannot tell (errno ");
-				ep_u64(&m, (uint64_t)err);
-				ep_str(&m, ")");
-			}
-			ep_refuse(&m, warn,
-				  "create the epoll after fork(), or close the child's copy");
-			ret = -ENOTRECOVERABLE;
+		/* pid 1 is the tree's init, re-created without descriptors. */
+		if (!ep_name_num(name, &other) || other <= 1 || other == pid)
+			continue;
+		ofd = ep_shared_in(pid, epfd, other, &err);
+		if (ofd == -1)
+			continue;
+		ep_begin(&m, pid, epfd, -1);
+		if (ofd >= 0) {
+			ep_str(&m, "is shared with pid ");
+			ep_u64(&m, (uint64_t)other);
+			ep_str(&m, " (its fd ");
+			ep_u64(&m, (uint64_t)ofd);
+			ep_str(&m, ", inherited over fork): it would come back as two "
+				   "epolls");
+		} else {
+			ep_str(&m, "may be shared with pid ");
+			ep_u64(&m, (uint64_t)other);
+			ep_str(&m, ": kcmp() cannot tell (errno ");
+			ep_u64(&m, (uint64_t)err);
+			ep_str(&m, ")");
 		}
+		ep_refuse(&m, warn, "create the epoll after fork(), or close the child's copy");
+		ret = -ENOTRECOVERABLE;
 	}
 	syscall(SYS_close, dfd);
 	return ret;

@@ -24,15 +24,7 @@
 #include <unistd.h>
 
 #include "log.h"
-
-/* Kernel dirent layout of getdents64(2). */
-struct evfd_dirent {
-	uint64_t d_ino;
-	int64_t d_off;
-	unsigned short d_reclen;
-	unsigned char d_type;
-	char d_name[];
-};
+#include "proc_read.h"
 
 #define EVFD_NS 1000000000ll
 
@@ -521,6 +513,8 @@ static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 	char path[48] = "/proc/";
 	size_t len = evfd_append_num(path, strlen(path), (unsigned long)pid);
 	uint64_t dbuf[128];
+	struct eng_dir dir;
+	const char *name;
 	long dfd;
 	int ret = 0;
 
@@ -528,35 +522,25 @@ static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 	dfd = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 	if (dfd < 0)
 		return 0; /* gone, or not ours to read: see the caller */
-	for (;;) {
-		long got = syscall(SYS_getdents64, (int)dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, (int)dfd, dbuf, sizeof(dbuf));
+	while (ret == 0 && (name = eng_dir_next(&dir))) {
+		char link[32];
+		long l;
+		long ofd;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got && ret == 0;) {
-			const struct evfd_dirent *d =
-				(const struct evfd_dirent *)((char *)dbuf + off);
-			char link[32];
-			long l;
-			long ofd;
-
-			off += d->d_reclen;
-			if (!evfd_name_num(d->d_name, &ofd))
-				continue;
-			l = syscall(SYS_readlinkat, (int)dfd, d->d_name, link, sizeof(link) - 1);
-			if (l <= 0)
-				continue;
-			link[l] = '\0';
-			if (ckpt_evfd_kind_of(link) != kind)
-				continue;
-			l = syscall(SYS_kcmp, self, pid, KCMP_FILE, fd, ofd);
-			if (l != 1 && l != 2) {
-				*pfd = (int)ofd;
-				ret = l == 0 ? 1 : -1;
-			}
+		if (!evfd_name_num(name, &ofd))
+			continue;
+		l = syscall(SYS_readlinkat, (int)dfd, name, link, sizeof(link) - 1);
+		if (l <= 0)
+			continue;
+		link[l] = '\0';
+		if (ckpt_evfd_kind_of(link) != kind)
+			continue;
+		l = syscall(SYS_kcmp, self, pid, KCMP_FILE, fd, ofd);
+		if (l != 1 && l != 2) {
+			*pfd = (int)ofd;
+			ret = l == 0 ? 1 : -1;
 		}
-		if (ret)
-			break;
 	}
 	syscall(SYS_close, (int)dfd);
 	return ret;
@@ -566,31 +550,23 @@ int ckpt_evfd_tree_shared(int kind, int fd, long self, long *pid, int *pfd)
 {
 	uint64_t dbuf[256];
 	long dfd = syscall(SYS_openat, AT_FDCWD, "/proc", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	struct eng_dir dir;
+	const char *name;
 	int ret = 0;
 
 	if (dfd < 0)
 		return 0;
-	for (;;) {
-		long got = syscall(SYS_getdents64, (int)dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, (int)dfd, dbuf, sizeof(dbuf));
+	while (ret == 0 && (name = eng_dir_next(&dir))) {
+		long p;
 
-		if (got <= 0)
-			break;
-		for (long off = 0; off < got && ret == 0;) {
-			const struct evfd_dirent *d =
-				(const struct evfd_dirent *)((char *)dbuf + off);
-			long p;
-
-			off += d->d_reclen;
-			/* pid 1 is 'ckpt run''s init, re-created without
-			 * descriptors of the program. */
-			if (!evfd_name_num(d->d_name, &p) || p <= 1 || p == self)
-				continue;
-			ret = evfd_scan_pid(kind, fd, self, p, pfd);
-			if (ret)
-				*pid = p;
-		}
+		/* pid 1 is 'ckpt run''s init, re-created without
+		 * descriptors of the program. */
+		if (!evfd_name_num(name, &p) || p <= 1 || p == self)
+			continue;
+		ret = evfd_scan_pid(kind, fd, self, p, pfd);
 		if (ret)
-			break;
+			*pid = p;
 	}
 	syscall(SYS_close, (int)dfd);
 	return ret;

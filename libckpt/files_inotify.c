@@ -31,6 +31,7 @@
 
 #include "files_msg.h"
 #include "log.h"
+#include "proc_read.h"
 
 _Static_assert(CKPT_INOTIFY_MASK_KNOWN ==
 		       (IN_ALL_EVENTS | IN_ONLYDIR | IN_DONT_FOLLOW | IN_EXCL_UNLINK | IN_ONESHOT),
@@ -764,21 +765,14 @@ static bool ino_name_num(const char *name, long *v)
 	return true;
 }
 
-/* Kernel dirent layout of getdents64(2). */
-struct ino_dirent {
-	uint64_t d_ino;		 /* inode number */
-	int64_t d_off;		 /* cookie of the next entry */
-	unsigned short d_reclen; /* bytes of this entry */
-	unsigned char d_type;	 /* DT_* */
-	char d_name[];		 /* NUL-terminated name */
-};
-
 /* Looks through the descriptors of process @other for inotify @fd of
  * process @pid. Returns the descriptor number holding it, -1 if none, or
  * -2 when kcmp() cannot tell. */
 static long ino_shared_in(long pid, int fd, long other)
 {
 	uint64_t dbuf[128];
+	struct eng_dir dir;
+	const char *name;
 	struct ino_msg m;
 	long found = -1;
 	int dfd;
@@ -789,34 +783,26 @@ static long ino_shared_in(long pid, int fd, long other)
 	dfd = (int)syscall(SYS_openat, AT_FDCWD, m.s, O_RDONLY | O_DIRECTORY | O_CLOEXEC, 0);
 	if (dfd < 0)
 		return -1; /* gone, or not ours to read */
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while (found == -1 && (name = eng_dir_next(&dir))) {
+		char link[32];
+		long ofd;
+		long n;
+		long r;
 
-		if (got <= 0 || found != -1)
-			break;
-		for (long off = 0; off < got && found == -1;) {
-			const struct ino_dirent *d =
-				(const struct ino_dirent *)((char *)dbuf + off);
-			char link[32];
-			long ofd;
-			long n;
-			long r;
-
-			off += d->d_reclen;
-			if (!ino_name_num(d->d_name, &ofd))
-				continue;
-			n = syscall(SYS_readlinkat, dfd, d->d_name, link, sizeof(link) - 1);
-			if (n <= 0)
-				continue;
-			link[n] = '\0';
-			if (strcmp(link, INO_LINK) != 0)
-				continue;
-			r = syscall(SYS_kcmp, pid, other, KCMP_FILE, fd, ofd);
-			if (r == 0)
-				found = ofd;
-			else if (r < 0)
-				found = -2;
-		}
+		if (!ino_name_num(name, &ofd))
+			continue;
+		n = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
+		if (n <= 0)
+			continue;
+		link[n] = '\0';
+		if (strcmp(link, INO_LINK) != 0)
+			continue;
+		r = syscall(SYS_kcmp, pid, other, KCMP_FILE, fd, ofd);
+		if (r == 0)
+			found = ofd;
+		else if (r < 0)
+			found = -2;
 	}
 	syscall(SYS_close, dfd);
 	return found;
@@ -825,6 +811,8 @@ static long ino_shared_in(long pid, int fd, long other)
 int ckpt_inotify_capture_shared(long pid, int fd, void (*warn)(const char *msg))
 {
 	uint64_t dbuf[256];
+	struct eng_dir dir;
+	const char *name;
 	struct ino_msg m;
 	int ret = 0;
 	int dfd =
@@ -832,40 +820,32 @@ int ckpt_inotify_capture_shared(long pid, int fd, void (*warn)(const char *msg))
 
 	if (dfd < 0)
 		return 0;
-	for (;;) {
-		long got = syscall(SYS_getdents64, dfd, dbuf, sizeof(dbuf));
+	eng_dir_start(&dir, dfd, dbuf, sizeof(dbuf));
+	while (!ret && (name = eng_dir_next(&dir))) {
+		long other;
+		long ofd;
 
-		if (got <= 0 || ret)
-			break;
-		for (long off = 0; off < got && !ret;) {
-			const struct ino_dirent *d =
-				(const struct ino_dirent *)((char *)dbuf + off);
-			long other;
-			long ofd;
-
-			off += d->d_reclen;
-			/* pid 1 is 'ckpt run''s init, re-created without
-			 * descriptors of the program. */
-			if (!ino_name_num(d->d_name, &other) || other <= 1 || other == pid)
-				continue;
-			ofd = ino_shared_in(pid, fd, other);
-			if (ofd == -1)
-				continue;
-			ino_begin(&m, pid, fd, 0);
-			ino_str(&m, ofd >= 0 ? "is shared with pid " : "may be shared with pid ");
-			ino_u64(&m, (uint64_t)other);
-			if (ofd >= 0) {
-				ino_str(&m, " (its fd ");
-				ino_u64(&m, (uint64_t)ofd);
-				ino_str(&m, ", inherited over fork)");
-			} else {
-				ino_str(&m, " (kcmp failed)");
-			}
-			ino_str(&m, ", which cannot be restored shared; let one process close "
-				    "it, or create it after fork()");
-			ino_refuse(&m, warn);
-			ret = -ENOTRECOVERABLE;
+		/* pid 1 is 'ckpt run''s init, re-created without
+		 * descriptors of the program. */
+		if (!ino_name_num(name, &other) || other <= 1 || other == pid)
+			continue;
+		ofd = ino_shared_in(pid, fd, other);
+		if (ofd == -1)
+			continue;
+		ino_begin(&m, pid, fd, 0);
+		ino_str(&m, ofd >= 0 ? "is shared with pid " : "may be shared with pid ");
+		ino_u64(&m, (uint64_t)other);
+		if (ofd >= 0) {
+			ino_str(&m, " (its fd ");
+			ino_u64(&m, (uint64_t)ofd);
+			ino_str(&m, ", inherited over fork)");
+		} else {
+			ino_str(&m, " (kcmp failed)");
 		}
+		ino_str(&m, ", which cannot be restored shared; let one process close "
+			    "it, or create it after fork()");
+		ino_refuse(&m, warn);
+		ret = -ENOTRECOVERABLE;
 	}
 	syscall(SYS_close, dfd);
 	return ret;

@@ -1,7 +1,9 @@
-/* proc_read.c - reading a small file such as one of /proc in one go, with
- * raw system calls only: callable from a signal handler or while the
- * application's threads are stopped (libckpt.h). */
+/* proc_read.c - reading a small file such as one of /proc in one go, and
+ * walking a directory such as /proc/PID/fd, with raw system calls only:
+ * callable from a signal handler or while the application's threads are
+ * stopped (libckpt.h, proc_read.h). */
 #include "libckpt.h"
+#include "proc_read.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -27,4 +29,42 @@ ssize_t eng_read_small(const char *path, char *buf, size_t cap)
 	syscall(SYS_close, fd);
 	buf[off] = '\0';
 	return (ssize_t)off;
+}
+
+/* Kernel dirent layout of getdents64(2). */
+struct eng_dirent {
+	uint64_t d_ino;		 /* inode number */
+	int64_t d_off;		 /* cookie of the next entry */
+	unsigned short d_reclen; /* bytes of this entry */
+	unsigned char d_type;	 /* DT_* */
+	char d_name[];		 /* NUL-terminated name */
+};
+
+void eng_dir_start(struct eng_dir *d, int fd, uint64_t *buf, size_t cap)
+{
+	d->fd = fd;
+	d->buf = buf;
+	d->cap = cap;
+	d->got = 0;
+	d->off = 0;
+	d->err = 0;
+}
+
+const char *eng_dir_next(struct eng_dir *d)
+{
+	const struct eng_dirent *e;
+
+	if (d->off >= d->got) {
+		if (d->got < 0 || d->err)
+			return NULL;
+		d->got = syscall(SYS_getdents64, d->fd, d->buf, d->cap);
+		d->off = 0;
+		if (d->got < 0)
+			d->err = -errno;
+		if (d->got <= 0)
+			return NULL;
+	}
+	e = (const struct eng_dirent *)((const char *)d->buf + d->off);
+	d->off += e->d_reclen;
+	return e->d_name;
 }

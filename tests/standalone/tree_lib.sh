@@ -13,9 +13,11 @@
 #                                 starts 'ckpt run PROG ARGS' (output in
 #                                 $work/out, runpid set) and waits until it
 #                                 printed a line "ready"
-#   tree_checkpoint_refused       a checkpoint (retried while a child is
-#                                 still registering) that must fail: its
-#                                 output in $work/ckpt.out
+#   tree_checkpoint_refused [RETRY]
+#                                 a checkpoint (retried while a child is
+#                                 still registering, or while its output
+#                                 matches the extended regex RETRY) that
+#                                 must fail: its output in $work/ckpt.out
 #   tree_refused_after            nothing was committed, the tree runs on
 #
 # fail MESSAGE ends the test with the run's output and the agent's log;
@@ -62,12 +64,12 @@ tree_run_until_ready() {
 }
 
 tree_checkpoint_refused() {
-	local rc attempt
+	local rc attempt retry=${1:-"registered during the checkpoint|would be missing from"}
 	# The child may still be registering: that abort is retried.
 	for attempt in $(seq 10); do
 		"$ckpt" checkpoint --timeout 60 >"$work/ckpt.out" 2>&1
 		rc=$?
-		grep -qE "registered during the checkpoint|would be missing from" "$work/ckpt.out" || break
+		grep -qE "$retry" "$work/ckpt.out" || break
 		sleep 0.5
 	done
 	cat "$work/ckpt.out"

@@ -5,6 +5,7 @@
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -15,6 +16,21 @@
 
 /* Room for any record the tests make (unlinked contents included). */
 #define TEST_REC_CAP (4u << 20)
+
+/* Record layout of docs/files-and-state.md (struct files_rec_hdr and
+ * struct files_rec_fd), used to find and corrupt entries. */
+#define HDR_SIZE    16
+#define HDR_COUNT   8
+#define E_SIZE	    0
+#define E_FD	    4
+#define E_KIND	    8
+#define E_FLAGS	    12
+#define E_DUP_OF    20
+#define E_SAME_AS   24
+#define E_PATH_LEN  32
+#define E_PIPE_SIZE 36
+#define E_DATA_LEN  80
+#define E_HDR	    88
 
 /* Warnings the last capture() reported, one per line. */
 static char test_warnings[16384];
@@ -120,6 +136,87 @@ __attribute__((unused)) static int test_restore_with_u32(const struct ckpt_subsy
 	ret = s->restore(c, len);
 	free(c);
 	return ret;
+}
+
+/* Moves the fresh descriptor @fd to number @to. */
+__attribute__((unused)) static void test_move_to(int fd, int to)
+{
+	cr_assert_geq(fd, 0);
+	cr_assert_eq(dup2(fd, to), to);
+	close(fd);
+}
+
+/* Puts /dev/zero on @fd: a restore must replace whatever lies there. */
+__attribute__((unused)) static void test_clobber(int fd)
+{
+	int z = open("/dev/zero", O_RDONLY);
+
+	cr_assert_geq(z, 0);
+	if (z != fd) {
+		cr_assert_eq(dup2(z, fd), fd);
+		close(z);
+	}
+}
+
+/* Offset of the entry of descriptor @fd in the files record @rec. */
+__attribute__((unused)) static size_t test_find_entry(const char *rec, size_t len, int fd)
+{
+	uint32_t count;
+	size_t pos = HDR_SIZE;
+
+	memcpy(&count, rec + HDR_COUNT, 4);
+	for (uint32_t i = 0; i < count && pos < len; i++) {
+		uint32_t size;
+		int32_t efd;
+
+		memcpy(&size, rec + pos + E_SIZE, 4);
+		memcpy(&efd, rec + pos + E_FD, 4);
+		if (efd == fd)
+			return pos;
+		pos += size;
+	}
+	cr_assert_fail("fd %d not in the record", fd);
+	return 0;
+}
+
+/* Offset of the data (after the path) of the entry of @fd in @rec. */
+__attribute__((unused)) static size_t test_data_of(const char *rec, size_t len, int fd)
+{
+	size_t pos = test_find_entry(rec, len, fd);
+	uint32_t plen;
+
+	memcpy(&plen, rec + pos + E_PATH_LEN, 4);
+	return pos + E_HDR + plen;
+}
+
+/* Restores @iters copies of @rec with 1 to 4 bits flipped (seeded by
+ * @seed), half of them in the @window bytes from @d, half anywhere: none
+ * may crash or succeed with a positive value. @cleanup closes what a
+ * restore made. */
+__attribute__((unused)) static void test_flip_restore(const struct ckpt_subsys *s, const char *rec,
+						      size_t len, size_t d, size_t window,
+						      unsigned int seed, int iters,
+						      void (*cleanup)(void))
+{
+	srand(seed);
+	for (int iter = 0; iter < iters; iter++) {
+		char *c = malloc(len);
+		int ret;
+
+		cr_assert_not_null(c);
+		memcpy(c, rec, len);
+		for (int k = 0; k < 1 + iter % 4; k++) {
+			size_t at =
+				k % 2 ? (size_t)rand() % len
+				      : d + (size_t)rand() % (len - d < window ? len - d : window);
+
+			c[at] ^= (char)(1 << (rand() % 8));
+		}
+		ret = s->restore(c, len);
+		cr_assert_leq(ret, 0);
+		free(c);
+		cleanup();
+	}
 }
 
 #endif

@@ -20,20 +20,6 @@
 #include "files_sock.h"
 #include "subsys_test.h"
 
-/* Entry layout of docs/files-and-state.md, used to corrupt records. */
-#define HDR_SIZE    16
-#define HDR_COUNT   8
-#define E_SIZE	    0
-#define E_FD	    4
-#define E_KIND	    8
-#define E_FLAGS	    12
-#define E_DUP_OF    20
-#define E_SAME_AS   24
-#define E_PATH_LEN  32
-#define E_PIPE_SIZE 36
-#define E_DATA_LEN  80
-#define E_HDR	    88
-
 static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 static char dir[64];
 
@@ -84,49 +70,9 @@ static off_t fsize(int fd)
 	return st.st_size;
 }
 
-/* Moves the fresh descriptor @fd to number @to. */
-static void move_to(int fd, int to)
-{
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dup2(fd, to), to);
-	close(fd);
-}
-
 static bool fd_closed(int fd)
 {
 	return fcntl(fd, F_GETFD) < 0 && errno == EBADF;
-}
-
-/* Puts /dev/zero on @fd: a restore must replace whatever lies there. */
-static void clobber(int fd)
-{
-	int z = open("/dev/zero", O_RDONLY);
-
-	cr_assert_geq(z, 0);
-	if (z != fd) {
-		cr_assert_eq(dup2(z, fd), fd);
-		close(z);
-	}
-}
-
-static size_t find_entry(const char *rec, size_t len, int fd)
-{
-	uint32_t count;
-	size_t pos = HDR_SIZE;
-
-	memcpy(&count, rec + HDR_COUNT, 4);
-	for (uint32_t i = 0; i < count && pos < len; i++) {
-		uint32_t size;
-		int32_t efd;
-
-		memcpy(&size, rec + pos + E_SIZE, 4);
-		memcpy(&efd, rec + pos + E_FD, 4);
-		if (efd == fd)
-			return pos;
-		pos += size;
-	}
-	cr_assert_fail("fd %d not in the record", fd);
-	return 0;
 }
 
 static uint32_t entry_u32(const char *rec, size_t pos, size_t off)
@@ -154,7 +100,7 @@ Test(files, regular_file_back_at_same_number_offset_and_flags)
 
 	rec = test_capture(fs, &len);
 	close(40);
-	clobber(41);
+	test_clobber(41);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 
 	cr_assert_eq(fstat(40, &st1), 0);
@@ -318,12 +264,12 @@ Test(files, unlinked_file_comes_back_with_content_and_offset)
 	cr_assert_eq(unlink(path), 0);
 	cr_assert_eq(lseek(46, 7, SEEK_SET), 7);
 	cr_assert_eq(fchmod(46, 0640), 0);
-	move_to(open("/proc/self/fd/46", O_RDONLY), 49);
+	test_move_to(open("/proc/self/fd/46", O_RDONLY), 49);
 	cr_assert_eq(lseek(49, 2, SEEK_SET), 2);
 
 	rec = test_capture(fs, &len);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 49), E_SAME_AS), 46);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 49), E_DATA_LEN), 0,
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 49), E_SAME_AS), 46);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 49), E_DATA_LEN), 0,
 		     "contents saved once per inode");
 	close(46);
 	close(47);
@@ -364,7 +310,7 @@ Test(files, unlinked_file_above_the_bound_is_reported_and_left_closed)
 			  strstr(test_warnings, "CKPT_MAX_UNLINKED_BYTES"),
 		  "%s", test_warnings);
 	cr_assert_lt(len, 2048);
-	clobber(48);
+	test_clobber(48);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(48));
 	cr_assert(strstr(test_logs, "fd 48"), "%s", test_logs);
@@ -415,8 +361,8 @@ Test(files, large_pipe_with_many_small_writes)
 	 * use for 200 bytes, more than a default pipe has. */
 	cr_assert_eq(pipe2(p, O_DIRECT), 0);
 	cr_assert_eq(fcntl(p[1], F_SETPIPE_SZ, 1 << 20), 1 << 20);
-	move_to(p[0], 50);
-	move_to(p[1], 51);
+	test_move_to(p[0], 50);
+	test_move_to(p[1], 51);
 	for (int i = 0; i < 200; i++) {
 		char c = (char)i;
 
@@ -452,7 +398,7 @@ Test(files, pipe_with_write_end_first_and_dups)
 	cr_assert_eq(write(54, "xy", 2), 2);
 
 	rec = test_capture(fs, &len);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 54), E_DUP_OF), 52);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 54), E_DUP_OF), 52);
 	close(52);
 	close(53);
 	close(54);
@@ -484,8 +430,8 @@ Test(files, pipe_on_lowest_free_numbers_write_end_first)
 	cr_assert_eq(dup2(p[1], low + 1), low + 1, "only if low+1 was free too");
 	cr_assert_eq(dup2(p[0], low + 2), low + 2);
 	close(p[0]);
-	move_to(low + 1, low);
-	move_to(low + 2, low + 1);
+	test_move_to(low + 1, low);
+	test_move_to(low + 2, low + 1);
 	cr_assert_eq(fcntl(low, F_GETFL) & O_ACCMODE, O_WRONLY);
 	cr_assert_eq(write(low, "wr", 2), 2);
 
@@ -581,7 +527,7 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 	close(c);
 	/* An anonymous inode of a kind no saver handles (inotify has its
 	 * own since kind 14). */
-	move_to((int)syscall(SYS_pidfd_open, getpid(), 0), 62);
+	test_move_to((int)syscall(SYS_pidfd_open, getpid(), 0), 62);
 
 	rec = test_capture(fs, &len);
 	snprintf(want, sizeof(want), "fd 61: TCP socket to 127.0.0.1:%d cannot be restored",
@@ -591,7 +537,7 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 	cr_assert(strstr(test_warnings, want), "%s", test_warnings);
 	cr_assert(strstr(test_warnings, "fd 62: anon_inode:[pidfd]"), "%s", test_warnings);
 
-	clobber(60);
+	test_clobber(60);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(60) && fd_closed(61) && fd_closed(62));
 	cr_assert(strstr(test_logs, "fd 61: TCP socket to 127.0.0.1"), "%s", test_logs);
@@ -606,7 +552,7 @@ Test(files, pipe_to_another_process_is_reported)
 
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(dup2(p[1], 63), 63);
-	move_to(open("/proc/self/fd/63", O_WRONLY), 65);
+	test_move_to(open("/proc/self/fd/63", O_WRONLY), 65);
 	close(p[0]);
 	close(p[1]);
 	rec = test_capture(fs, &len);
@@ -614,8 +560,8 @@ Test(files, pipe_to_another_process_is_reported)
 			  strstr(test_warnings, "another process"),
 		  "%s", test_warnings);
 	cr_assert(strstr(test_warnings, "fd 65: pipe:["), "%s", test_warnings);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 63), E_KIND), 7);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 65), E_KIND), 7);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 63), E_KIND), 7);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 65), E_KIND), 7);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(63) && fd_closed(65));
 	free(rec);
@@ -662,7 +608,7 @@ Test(files, excluded_descriptors_are_skipped_and_protected)
 
 	ckpt_files_include_fd(64);
 	rec = test_capture(fs, &len);
-	find_entry(rec, len, 64);
+	test_find_entry(rec, len, 64);
 	cr_assert_geq(ckpt_files_fd_limit(rec, len), 65);
 	cr_assert_eq(ckpt_files_fd_limit(rec, len - 1), -EINVAL);
 	cr_assert_eq(ckpt_files_exclude_fd(64), 0);
@@ -712,8 +658,8 @@ static char *hostile_base(size_t *len)
 	cr_assert_eq(write(44, "abc", 3), 3);
 	close(p[0]);
 	close(p[1]);
-	move_to(open("/proc/self/fd/43", O_RDONLY), 45);
-	move_to(open("/dev/null", O_RDONLY), 46);
+	test_move_to(open("/proc/self/fd/43", O_RDONLY), 45);
+	test_move_to(open("/dev/null", O_RDONLY), 46);
 	return test_capture(fs, len);
 }
 
@@ -722,7 +668,7 @@ Test(files, hostile_truncations_are_refused)
 	size_t len;
 	char *rec = hostile_base(&len);
 
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 45), E_SAME_AS), 43);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 45), E_SAME_AS), 43);
 	test_truncations(fs, rec, len);
 	/* Nothing was touched by the refused records; the full one works. */
 	for (int fd = 40; fd <= 46; fd++)
@@ -877,7 +823,7 @@ static pid_t tree_pipe_child(int rfd, int wfd_in_child)
 	close(go[1]);
 	cr_assert_eq(read(go[0], &c, 1), 0);
 	close(go[0]);
-	move_to(p[0], rfd);
+	test_move_to(p[0], rfd);
 	close(p[1]);
 	return pid;
 }
@@ -908,15 +854,15 @@ Test(files, pipe_shared_in_the_tree_is_saved_once_at_write_time)
 	rec = test_capture(fs, &len);
 	unsetenv("CKPT_PIDNS");
 	cr_assert(!strstr(test_warnings, "fd 50"), "%s", test_warnings);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 8);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_KIND), 8);
 	/* Room for a full pipe is reserved at capture... */
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_DATA_LEN), 128 * 1024);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_DATA_LEN), 128 * 1024);
 	/* ... and the record shrinks to the bytes read at write time. */
 	n = ckpt_files_tree_pipes_fill(rec, len);
 	cr_assert_gt(n, 0, "%zd: %s", n, test_logs);
 	cr_assert_lt((size_t)n, len);
 	len = (size_t)n;
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_DATA_LEN), 5);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_DATA_LEN), 5);
 	k = ckpt_files_tree_pipe_ends(rec, len, all, 8);
 	cr_assert_geq(k, 1);
 	ends = tree_end(all, k, 50);
@@ -946,7 +892,7 @@ Test(files, pipe_outside_the_tree_stays_named)
 	/* Outside a namespace of ours the other process is not looked for. */
 	rec = test_capture(fs, &len);
 	cr_assert(strstr(test_warnings, "fd 50: pipe:["), "%s", test_warnings);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 7);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_KIND), 7);
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
 	free(rec);
@@ -992,11 +938,11 @@ Test(files, handed_pipe_end_is_placed_and_the_handed_fd_closed)
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(write(p[1], "hello", 5), 5);
 	cr_assert_eq(fcntl(p[0], F_SETFL, O_NONBLOCK), 0);
-	move_to(p[0], 70);
+	test_move_to(p[0], 70);
 	h.ino = tree_end(ends, k, 50)->ino;
 	h.fd = 70;
 	h.acc = O_RDONLY;
-	clobber(50);
+	test_clobber(50);
 	ckpt_files_use_tree_pipes(&h, 1);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(70), "the handed end must not stay open");
@@ -1022,10 +968,10 @@ Test(files, entry_with_other_flags_gets_a_description_of_its_own)
 	int p[2];
 
 	cr_assert_eq(pipe(p), 0);
-	move_to(p[0], 70); /* blocking, the entry was O_NONBLOCK */
+	test_move_to(p[0], 70); /* blocking, the entry was O_NONBLOCK */
 	cr_assert_eq(fstat(70, &st), 0);
-	h.ino = entry_u32(rec, find_entry(rec, len, 50), 48) |
-		(uint64_t)entry_u32(rec, find_entry(rec, len, 50), 52) << 32;
+	h.ino = entry_u32(rec, test_find_entry(rec, len, 50), 48) |
+		(uint64_t)entry_u32(rec, test_find_entry(rec, len, 50), 52) << 32;
 	h.fd = 70;
 	h.acc = O_RDONLY;
 	ckpt_files_use_tree_pipes(&h, 1);
@@ -1047,7 +993,7 @@ Test(files, tree_pipe_not_handed_over_is_left_closed)
 	size_t len;
 	char *rec = tree_pipe_record(&len);
 
-	clobber(50);
+	test_clobber(50);
 	ckpt_files_use_tree_pipes(NULL, 0);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(50) && fd_closed(51));
@@ -1060,8 +1006,8 @@ Test(files, hostile_tree_pipe_entries_are_refused)
 	struct ckpt_tree_pipe_ent ends[8];
 	size_t len;
 	char *rec = tree_pipe_record(&len);
-	size_t p50 = find_entry(rec, len, 50);
-	size_t p51 = find_entry(rec, len, 51);
+	size_t p50 = test_find_entry(rec, len, 50);
+	size_t p51 = test_find_entry(rec, len, 51);
 
 	cr_assert_eq(entry_u32(rec, p51, E_DUP_OF), 50);
 	/* Data on a write end. */
@@ -1117,15 +1063,15 @@ Test(files, tree_pipe_may_sit_on_a_standard_descriptor)
 	len = (size_t)n;
 	kill(child, SIGKILL);
 	waitpid(child, NULL, 0);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 0), E_KIND), 8);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 0), E_DATA_LEN), 5);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 0), E_KIND), 8);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 0), E_DATA_LEN), 5);
 	cr_assert_eq(fstat(0, &st), 0);
 	/* Restored over the launcher's stdin. */
 	cr_assert_eq(dup2(save, 0), 0);
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(write(p[1], "hello", 5), 5);
 	close(p[1]);
-	move_to(p[0], 70);
+	test_move_to(p[0], 70);
 	h.ino = st.st_ino;
 	h.fd = 70;
 	h.acc = O_RDONLY;
@@ -1152,11 +1098,11 @@ Test(files, pipe_whose_writers_are_gone_keeps_its_bytes_in_the_tree)
 	cr_assert_eq(pipe(p), 0);
 	cr_assert_eq(write(p[1], "tail", 4), 4);
 	close(p[1]);
-	move_to(p[0], 50);
+	test_move_to(p[0], 50);
 	setenv("CKPT_PIDNS", "1", 1);
 	rec = test_capture(fs, &len);
 	unsetenv("CKPT_PIDNS");
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 8, "%s", test_warnings);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_KIND), 8, "%s", test_warnings);
 	n = ckpt_files_tree_pipes_fill(rec, len);
 	cr_assert_gt(n, 0);
 	k = ckpt_files_tree_pipe_ends(rec, (size_t)n, all, 8);
@@ -1219,8 +1165,8 @@ static char *tree_sock_record(int type, size_t *len)
 	char *rec;
 
 	cr_assert_eq(socketpair(AF_UNIX, type, 0, sv), 0);
-	move_to(sv[0], 50);
-	move_to(sv[1], 51);
+	test_move_to(sv[0], 50);
+	test_move_to(sv[1], 51);
 	cr_assert_eq(dup2(50, 52), 52);
 	cr_assert_eq(fcntl(50, F_SETFL, O_NONBLOCK), 0);
 	cr_assert_eq(send(51, "ping", 4, 0), 4);
@@ -1249,10 +1195,11 @@ Test(files, socketpair_in_the_tree_is_saved_with_its_queues)
 	int k;
 
 	cr_assert(!strstr(test_warnings, "fd 50"), "%s", test_warnings);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 9);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 51), E_KIND), 9);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 52), E_KIND), 9);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 52), E_DATA_LEN), 0, "a dup carries none");
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_KIND), 9);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 51), E_KIND), 9);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 52), E_KIND), 9);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 52), E_DATA_LEN), 0,
+		     "a dup carries none");
 	k = ckpt_files_tree_sock_ends(rec, len, all, 16);
 	cr_assert_geq(k, 2, "%d", k);
 	e = sock_end(all, k, 50);
@@ -1296,11 +1243,11 @@ Test(files, handed_socket_is_placed_and_one_not_handed_left_closed)
 	/* What 'ckpt restart' hands: the socket for fd 50, with its queue. */
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
 	cr_assert_eq(send(sv[1], "ping", 4, 0), 4);
-	move_to(sv[0], 70);
+	test_move_to(sv[0], 70);
 	h.ino = sock_end(all, k, 50)->ino;
 	h.fd = 70;
 	h.acc = O_RDWR;
-	clobber(51);
+	test_clobber(51);
 	ckpt_files_use_tree_pipes(&h, 1);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert(fd_closed(70), "the handed socket must not stay open");
@@ -1325,13 +1272,13 @@ Test(files, unix_socket_bound_to_a_name_is_named_in_a_tree)
 	snprintf(a.sun_path, sizeof(a.sun_path), "%s/listen.sock", dir);
 	cr_assert_eq(bind(l, (struct sockaddr *)&a, sizeof(a)), 0);
 	cr_assert_eq(listen(l, 1), 0);
-	move_to(l, 50);
+	test_move_to(l, 50);
 	setenv("CKPT_PIDNS", "1", 1);
 	rec = test_capture(fs, &len);
 	unsetenv("CKPT_PIDNS");
 	cr_assert(strstr(test_warnings, "fd 50: Unix stream socket at "), "%s", test_warnings);
 	cr_assert(strstr(test_warnings, "bound to a name"), "%s", test_warnings);
-	cr_assert_eq(entry_u32(rec, find_entry(rec, len, 50), E_KIND), 7);
+	cr_assert_eq(entry_u32(rec, test_find_entry(rec, len, 50), E_KIND), 7);
 	close(50);
 	free(rec);
 }

@@ -19,14 +19,6 @@
 #include "files_epoll.h"
 #include "subsys_test.h"
 
-/* Entry layout of docs/files-and-state.md, used to corrupt records. */
-#define E_SIZE	   0
-#define E_FD	   4
-#define E_PATH_LEN 32
-#define E_HDR	   88
-#define HDR_SIZE   16
-#define HDR_COUNT  8
-
 static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 
 TestSuite(files_epoll, .init = test_setup);
@@ -158,13 +150,6 @@ Test(files_epoll, data_check_refuses_bad_counts_fds_and_events)
 
 /* ---- capture and restore -------------------------------------------------- */
 
-static void move_to(int fd, int to)
-{
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dup2(fd, to), to);
-	close(fd);
-}
-
 static void add(int ep, int fd, uint32_t events, uint64_t data)
 {
 	struct epoll_event ev = { .events = events, .data.u64 = data };
@@ -196,13 +181,13 @@ static void build(void)
 
 	for (int fd = 70; fd < 80; fd += 2) {
 		cr_assert_eq(pipe(p), 0);
-		move_to(p[0], fd);
-		move_to(p[1], fd + 1);
+		test_move_to(p[0], fd);
+		test_move_to(p[1], fd + 1);
 	}
-	move_to(epoll_create1(EPOLL_CLOEXEC), 80);
+	test_move_to(epoll_create1(EPOLL_CLOEXEC), 80);
 	cr_assert_eq(fcntl(80, F_SETFD, FD_CLOEXEC), 0); /* dup2 dropped it */
 	cr_assert_eq(fcntl(80, F_SETFL, O_NONBLOCK), 0);
-	move_to(epoll_create1(0), 81);
+	test_move_to(epoll_create1(0), 81);
 	add(81, 78, EPOLLIN, 99);
 	add(80, 70, EPOLLIN, 1);
 	add(80, 72, EPOLLIN | EPOLLET, 2);
@@ -258,29 +243,6 @@ Test(files_epoll, interest_list_comes_back_nested_dup_and_one_shots_disarmed)
 	free(rec);
 }
 
-/* Offset of the data of the entry of @fd in record @rec. */
-static size_t data_of(const char *rec, int fd)
-{
-	uint32_t count;
-	size_t pos = HDR_SIZE;
-
-	memcpy(&count, rec + HDR_COUNT, 4);
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t size;
-		uint32_t plen;
-		int32_t efd;
-
-		memcpy(&size, rec + pos + E_SIZE, 4);
-		memcpy(&efd, rec + pos + E_FD, 4);
-		memcpy(&plen, rec + pos + E_PATH_LEN, 4);
-		if (efd == fd)
-			return pos + E_HDR + plen;
-		pos += size;
-	}
-	cr_assert_fail("fd %d not in the record", fd);
-	return 0;
-}
-
 Test(files_epoll, a_second_cycle_captures_the_same_list)
 {
 	size_t len;
@@ -295,8 +257,8 @@ Test(files_epoll, a_second_cycle_captures_the_same_list)
 	rec2 = test_capture(fs, &len2);
 	/* The pipes are new (other inodes); the epolls' data is the same. */
 	for (int fd = 80; fd <= 81; fd++) {
-		size_t a = data_of(rec, fd);
-		size_t b = data_of(rec2, fd);
+		size_t a = test_data_of(rec, len, fd);
+		size_t b = test_data_of(rec2, len2, fd);
 		uint32_t n;
 
 		memcpy(&n, rec + a, 4);
@@ -314,8 +276,8 @@ Test(files_epoll, eventfd_target_comes_back_watched)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(0, EFD_NONBLOCK), 70);
-	move_to(epoll_create1(0), 80);
+	test_move_to(eventfd(0, EFD_NONBLOCK), 70);
+	test_move_to(epoll_create1(0), 80);
 	add(80, 70, EPOLLIN | EPOLLET, 6);
 	rec = test_capture(fs, &len);
 	cr_assert_eq(test_warnings[0], '\0', "%s", test_warnings);
@@ -334,9 +296,9 @@ Test(files_epoll, closed_target_is_refused_naming_it)
 	int p[2];
 
 	cr_assert_eq(pipe(p), 0);
-	move_to(p[0], 70);
-	move_to(p[1], 71);
-	move_to(epoll_create1(0), 80);
+	test_move_to(p[0], 70);
+	test_move_to(p[1], 71);
+	test_move_to(epoll_create1(0), 80);
 	add(80, 70, EPOLLIN, 1);
 	cr_assert_eq(dup2(70, 72), 72); /* keeps the file alive: the entry stays */
 	close(70);
@@ -346,7 +308,7 @@ Test(files_epoll, closed_target_is_refused_naming_it)
 					"was closed since it was added"),
 		  "%s", test_warnings);
 	/* The number taken by another file: still refused. */
-	move_to(open("/dev/null", O_RDONLY), 70);
+	test_move_to(open("/dev/null", O_RDONLY), 70);
 	test_warnings[0] = '\0';
 	cr_assert_eq(fs->capture(buf, sizeof(buf), test_warn), -ENOTRECOVERABLE);
 	cr_assert(strstr(test_warnings, "fd 70 was closed and the number reused"), "%s",
@@ -360,9 +322,9 @@ Test(files_epoll, target_that_is_not_restored_is_refused_naming_it)
 	int sv[2];
 
 	cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM, 0, sv), 0);
-	move_to(sv[0], 70);
-	move_to(sv[1], 71);
-	move_to(epoll_create1(0), 80);
+	test_move_to(sv[0], 70);
+	test_move_to(sv[1], 71);
+	test_move_to(epoll_create1(0), 80);
 	add(80, 71, EPOLLIN, 1);
 	test_warnings[0] = '\0';
 	cr_assert_eq(fs->capture(buf, sizeof(buf), test_warn), -ENOTRECOVERABLE);
@@ -383,22 +345,23 @@ static char *hostile_base(size_t *len, size_t *data80)
 	build();
 	rec = test_capture(fs, len);
 	close_all();
-	*data80 = data_of(rec, 80);
+	*data80 = test_data_of(rec, *len, 80);
 	return rec;
+}
+
+/* Closes what a restore of a hostile_base() record may have made. */
+static void close_restored(void)
+{
+	for (int fd = 70; fd <= 82; fd++)
+		close(fd);
 }
 
 /* Restores a copy of @rec with the 32-bit word at @off set to @v. */
 static int restore_with(const char *rec, size_t len, size_t off, uint32_t v)
 {
-	char *c = malloc(len);
-	int ret;
+	int ret = test_restore_with_u32(fs, rec, len, off, v);
 
-	memcpy(c, rec, len);
-	memcpy(c + off, &v, 4);
-	ret = fs->restore(c, len);
-	free(c);
-	for (int fd = 70; fd <= 82; fd++)
-		close(fd);
+	close_restored();
 	return ret;
 }
 
@@ -434,25 +397,8 @@ Test(files_epoll, random_corruption_never_crashes)
 	size_t d = 0;
 	char *rec = hostile_base(&len, &d);
 
-	srand(7);
-	for (int iter = 0; iter < 3000; iter++) {
-		char *c = malloc(len);
-		int ret;
-
-		memcpy(c, rec, len);
-		/* Half the flips in the epoll data, half anywhere. */
-		for (int k = 0; k < 1 + iter % 4; k++) {
-			size_t at = k % 2 ? (size_t)rand() % len
-					  : d + (size_t)rand() % (len - d < 96 ? len - d : 96);
-
-			c[at] ^= (char)(1 << (rand() % 8));
-		}
-		ret = fs->restore(c, len);
-		cr_assert_leq(ret, 0);
-		free(c);
-		for (int fd = 70; fd <= 82; fd++)
-			close(fd);
-	}
+	/* Half the flips in the 96 bytes of the epoll data, half anywhere. */
+	test_flip_restore(fs, rec, len, d, 96, 7, 3000, close_restored);
 	free(rec);
 }
 
@@ -464,8 +410,8 @@ Test(files_epoll, bits_the_kernel_accepts_but_ignores_round_trip)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(0, EFD_NONBLOCK), 70);
-	move_to(epoll_create1(0), 80);
+	test_move_to(eventfd(0, EFD_NONBLOCK), 70);
+	test_move_to(epoll_create1(0), 80);
 	add(80, 70, EPOLLIN | 0x20u /* EPOLLNVAL */ | (1u << 20), 4);
 	rec = test_capture(fs, &len);
 	cr_assert_eq(test_warnings[0], '\0', "%s", test_warnings);
@@ -499,8 +445,8 @@ Test(files_epoll, anonymous_target_without_kcmp_is_refused)
 {
 	char buf[4096];
 
-	move_to(eventfd(0, 0), 70);
-	move_to(epoll_create1(0), 80);
+	test_move_to(eventfd(0, 0), 70);
+	test_move_to(epoll_create1(0), 80);
 	add(80, 70, EPOLLIN, 1);
 	deny_kcmp();
 	test_warnings[0] = '\0';

@@ -14,27 +14,11 @@
 #include "files_evfd.h"
 #include "subsys_test.h"
 
-/* Entry layout of docs/files-and-state.md. */
-#define HDR_SIZE   16
-#define HDR_COUNT  8
-#define E_SIZE	   0
-#define E_FD	   4
-#define E_FLAGS	   12
-#define E_PATH_LEN 32
-#define E_HDR	   88
-
 #define NS 1000000000ll
 
 static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 
 TestSuite(files_evfd, .init = test_setup);
-
-static void move_to(int fd, int to)
-{
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dup2(fd, to), to);
-	close(fd);
-}
 
 /* dup2() drops close-on-exec: this keeps it. */
 static void move_to_cloexec(int fd, int to)
@@ -44,11 +28,6 @@ static void move_to_cloexec(int fd, int to)
 	close(fd);
 }
 
-static void clobber(int fd)
-{
-	move_to(open("/dev/zero", O_RDONLY), fd);
-}
-
 static bool is_zero_dev(int fd)
 {
 	char link[64] = "";
@@ -56,36 +35,6 @@ static bool is_zero_dev(int fd)
 
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 	return readlink(p, link, sizeof(link) - 1) > 0 && strcmp(link, "/dev/zero") == 0;
-}
-
-static size_t find_entry(const char *rec, int fd)
-{
-	uint32_t count;
-	size_t pos = HDR_SIZE;
-
-	memcpy(&count, rec + HDR_COUNT, 4);
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t size;
-		int32_t efd;
-
-		memcpy(&size, rec + pos + E_SIZE, 4);
-		memcpy(&efd, rec + pos + E_FD, 4);
-		if (efd == fd)
-			return pos;
-		pos += size;
-	}
-	cr_assert_fail("fd %d not in the record", fd);
-	return 0;
-}
-
-/* Where the state of the entry of @fd lies in @rec. */
-static char *state_of(char *rec, int fd)
-{
-	size_t pos = find_entry(rec, fd);
-	uint32_t plen;
-
-	memcpy(&plen, rec + pos + E_PATH_LEN, 4);
-	return rec + pos + E_HDR + plen;
 }
 
 static const char eventfd_info[] = "pos:\t0\nflags:\t02004002\nmnt_id:\t17\nino:\t1038\n"
@@ -206,31 +155,31 @@ Test(files_evfd, every_kind_round_trips_with_its_state)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(0x123456789ull & 0xffffffff, EFD_NONBLOCK), 70);
+	test_move_to(eventfd(0x123456789ull & 0xffffffff, EFD_NONBLOCK), 70);
 	v = 0x100000000ull; /* beyond eventfd()'s unsigned int */
 	cr_assert_eq(write(70, &v, sizeof(v)), sizeof(v));
 	cr_assert_eq(dup2(70, 71), 71);
 	move_to_cloexec(eventfd(3, EFD_SEMAPHORE | EFD_CLOEXEC), 72);
-	move_to(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK), 73);
+	test_move_to(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK), 73);
 	arm(73, 0, 1000000, 1000 * NS); /* expires once soon, then every 1000 s */
-	move_to(timerfd_create(CLOCK_BOOTTIME, 0), 74);
+	test_move_to(timerfd_create(CLOCK_BOOTTIME, 0), 74);
 	arm(74, 0, 500 * NS, 0);
 	move_to_cloexec(timerfd_create(CLOCK_REALTIME, TFD_CLOEXEC), 75);
 	clock_gettime(CLOCK_REALTIME, &now);
 	arm(75, TFD_TIMER_ABSTIME | TFD_TIMER_CANCEL_ON_SET, (now.tv_sec + 3600) * NS, 0);
-	move_to(timerfd_create(CLOCK_MONOTONIC, 0), 76); /* never armed */
-	move_to(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK), 77);
+	test_move_to(timerfd_create(CLOCK_MONOTONIC, 0), 76); /* never armed */
+	test_move_to(timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK), 77);
 	arm(77, 0, 1, 0); /* a one-shot expired, not read */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
 	sigaddset(&set, SIGRTMIN + 3);
-	move_to(signalfd(-1, &set, SFD_NONBLOCK), 78);
+	test_move_to(signalfd(-1, &set, SFD_NONBLOCK), 78);
 	usleep(20000); /* 73 and 77 expire */
 
 	rec = test_capture(fs, &len);
 	cr_assert_null(strstr(test_warnings, "cannot be restored"), "%s", test_warnings);
 	for (int fd = 70; fd <= 78; fd++)
-		clobber(fd);
+		test_clobber(fd);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 
 	/* eventfd: the counter, the flags, one description for 70 and 71. */
@@ -372,15 +321,15 @@ Test(files_evfd, hostile_states_are_refused_naming_the_fd)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(5, 0), 80);
-	move_to(timerfd_create(CLOCK_MONOTONIC, 0), 81);
+	test_move_to(eventfd(5, 0), 80);
+	test_move_to(timerfd_create(CLOCK_MONOTONIC, 0), 81);
 	arm(81, 0, 100 * NS, 0); /* one-shot: more than one unread is a lie */
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
-	move_to(signalfd(-1, &set, 0), 82);
+	test_move_to(signalfd(-1, &set, 0), 82);
 	rec = test_capture(fs, &len);
 	for (int fd = 80; fd <= 82; fd++)
-		clobber(fd);
+		test_clobber(fd);
 
 	for (size_t i = 0; i < sizeof(spoils) / sizeof(spoils[0]); i++) {
 		const struct spoil *s = &spoils[i];
@@ -390,9 +339,9 @@ Test(files_evfd, hostile_states_are_refused_naming_the_fd)
 		cr_assert_not_null(c);
 		memcpy(c, rec, len);
 		if (s->off == (size_t)-1)
-			p = c + find_entry(c, s->fd) + E_FLAGS;
+			p = c + test_find_entry(c, len, s->fd) + E_FLAGS;
 		else
-			p = state_of(c, s->fd) + s->off;
+			p = c + test_data_of(c, len, s->fd) + s->off;
 		if (s->width == 4) {
 			uint32_t v32 = (uint32_t)s->value;
 
@@ -424,9 +373,9 @@ Test(files_evfd, state_of_the_wrong_length_is_refused)
 	uint64_t dl;
 	uint32_t size;
 
-	move_to(eventfd(1, 0), 83);
+	test_move_to(eventfd(1, 0), 83);
 	rec = test_capture(fs, &len);
-	pos = find_entry(rec, 83);
+	pos = test_find_entry(rec, len, 83);
 	/* The entry claims 3 bytes more of data and 3 less of padding: its
 	 * size stays consistent, the state is not one. */
 	memcpy(&dl, rec + pos + 80, 8);
@@ -452,12 +401,12 @@ Test(files_evfd, random_corruption_never_crashes)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(9, EFD_SEMAPHORE), 84);
-	move_to(timerfd_create(CLOCK_REALTIME, 0), 85);
+	test_move_to(eventfd(9, EFD_SEMAPHORE), 84);
+	test_move_to(timerfd_create(CLOCK_REALTIME, 0), 85);
 	arm(85, TFD_TIMER_ABSTIME, 4000000000ll * NS, 3 * NS);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR2);
-	move_to(signalfd(-1, &set, 0), 86);
+	test_move_to(signalfd(-1, &set, 0), 86);
 	cr_assert_eq(dup2(84, 87), 87);
 	rec = test_capture(fs, &len);
 
@@ -485,14 +434,14 @@ Test(files_evfd, odd_states_the_kernel_allows_round_trip)
 	char *rec;
 
 	/* O_APPEND set with fcntl on an eventfd: meaningless, accepted. */
-	move_to(eventfd(5, EFD_NONBLOCK), 70);
+	test_move_to(eventfd(5, EFD_NONBLOCK), 70);
 	cr_assert_eq(fcntl(70, F_SETFL, O_APPEND | O_NONBLOCK), 0);
 	/* CANCEL_ON_SET on a relative monotonic timer: kept, never honoured. */
-	move_to(timerfd_create(CLOCK_MONOTONIC, 0), 71);
+	test_move_to(timerfd_create(CLOCK_MONOTONIC, 0), 71);
 	arm(71, TFD_TIMER_CANCEL_ON_SET, 100 * NS, 0);
 	/* An absolute wall-clock timer whose period is shorter than capture's
 	 * reads: no time left is seen, one period is taken as the time left. */
-	move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 72);
+	test_move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 72);
 	{
 		struct timespec now;
 
@@ -502,7 +451,7 @@ Test(files_evfd, odd_states_the_kernel_allows_round_trip)
 	rec = test_capture(fs, &len);
 	cr_assert_null(strstr(test_warnings, "cannot be restored"), "%s", test_warnings);
 	for (int fd = 70; fd <= 72; fd++)
-		clobber(fd);
+		test_clobber(fd);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert_eq(read(70, &v, sizeof(v)), sizeof(v));
 	cr_assert_eq(v, 5);
@@ -525,7 +474,7 @@ Test(files_evfd, expirations_due_at_restore_are_added_to_the_unread_ones)
 	size_t len;
 	char *rec;
 
-	move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 70);
+	test_move_to(timerfd_create(CLOCK_REALTIME, TFD_NONBLOCK), 70);
 	clock_gettime(CLOCK_REALTIME, &now);
 	/* Started 1.05 s ago with a 500 ms period: 3 expirations unread, the
 	 * next one due in about 450 ms. */
@@ -533,7 +482,7 @@ Test(files_evfd, expirations_due_at_restore_are_added_to_the_unread_ones)
 	    500000000ll);
 	rec = test_capture(fs, &len);
 	cr_assert_null(strstr(test_warnings, "cannot be restored"), "%s", test_warnings);
-	clobber(70);
+	test_clobber(70);
 	usleep(470000); /* the next deadline passes before the restore */
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	usleep(20000);
@@ -553,16 +502,16 @@ Test(files_evfd, a_duplicate_of_a_duplicate_is_refused)
 	size_t len;
 	char *rec;
 
-	move_to(eventfd(1, 0), 70);
+	test_move_to(eventfd(1, 0), 70);
 	cr_assert_eq(dup2(70, 71), 71);
 	cr_assert_eq(dup2(70, 72), 72);
 	rec = test_capture(fs, &len);
-	memcpy(&dup_of, rec + find_entry(rec, 72) + e_dup_of, 4);
+	memcpy(&dup_of, rec + test_find_entry(rec, len, 72) + e_dup_of, 4);
 	cr_assert_eq(dup_of, 70, "capture names the first holder");
 	dup_of = 71;
-	memcpy(rec + find_entry(rec, 72) + e_dup_of, &dup_of, 4);
+	memcpy(rec + test_find_entry(rec, len, 72) + e_dup_of, &dup_of, 4);
 	for (int fd = 70; fd <= 72; fd++)
-		clobber(fd);
+		test_clobber(fd);
 	cr_assert_eq(fs->restore(rec, len), -EINVAL);
 	cr_assert(strstr(test_logs, "fd 72: duplicate of fd 71, which is not an earlier original"),
 		  "%s", test_logs);

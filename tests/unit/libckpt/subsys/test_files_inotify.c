@@ -14,14 +14,6 @@
 #include "files_inotify.h"
 #include "subsys_test.h"
 
-/* Entry layout of docs/files-and-state.md, used to corrupt records. */
-#define E_SIZE	   0
-#define E_FD	   4
-#define E_PATH_LEN 32
-#define E_HDR	   88
-#define HDR_SIZE   16
-#define HDR_COUNT  8
-
 static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 /* The scratch directory of a test. */
 static char dir[64];
@@ -72,13 +64,6 @@ static int watch(int fd, const char *path, uint32_t mask)
 	cr_assert_gt(wd, 0, "inotify_add_watch %s: %s", path, strerror(errno));
 	cr_assert_eq(ckpt_inotify_table_add(fd, wd, path, mask), 0);
 	return wd;
-}
-
-static void move_to(int fd, int to)
-{
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dup2(fd, to), to);
-	close(fd);
 }
 
 /* ---- fdinfo parser ------------------------------------------------------ */
@@ -262,7 +247,7 @@ static void build(void)
 	touch("g");
 	touch("tmp");
 	cr_assert_eq(symlink("f", in_dir("l")), 0);
-	move_to(inotify_init1(IN_NONBLOCK | IN_CLOEXEC), 80);
+	test_move_to(inotify_init1(IN_NONBLOCK | IN_CLOEXEC), 80);
 	fcntl(80, F_SETFD, FD_CLOEXEC);
 	cr_assert_eq(dup2(80, 81), 81);
 	fd = 80;
@@ -356,7 +341,7 @@ Test(files_inotify, a_blocking_inotify_stays_blocking)
 	size_t len;
 	char *rec;
 
-	move_to(inotify_init1(0), 80);
+	test_move_to(inotify_init1(0), 80);
 	cr_assert_eq(watch(80, dir, IN_CREATE), 1);
 	rec = test_capture(fs, &len);
 	close_all();
@@ -373,7 +358,7 @@ Test(files_inotify, throwaways_pass_over_a_device_the_program_watches)
 	char ev[256];
 
 	/* wd 1 on /dev/null, the first spare of the throwaway watches. */
-	move_to(inotify_init1(IN_NONBLOCK), 80);
+	test_move_to(inotify_init1(IN_NONBLOCK), 80);
 	cr_assert_eq(watch(80, "/dev/null", IN_CLOSE_WRITE), 1);
 	cr_assert_eq(inotify_rm_watch(80, watch(80, dir, IN_CREATE)), 0);
 	cr_assert_eq(inotify_rm_watch(80, watch(80, in_dir(""), IN_CREATE)), 0);
@@ -409,7 +394,7 @@ Test(files_inotify, unknown_path_is_refused_naming_fd_and_wd)
 	char want[256];
 	struct stat st;
 
-	move_to(inotify_init1(0), 80);
+	test_move_to(inotify_init1(0), 80);
 	cr_assert_eq(watch(80, dir, IN_CREATE), 1);
 	/* Not through the wrapper: the table has no path for it. */
 	cr_assert_eq(inotify_add_watch(80, "/", IN_CREATE), 2);
@@ -428,7 +413,7 @@ Test(files_inotify, renamed_or_replaced_path_is_refused_naming_it)
 
 	touch("f");
 	touch("g");
-	move_to(inotify_init1(0), 80);
+	test_move_to(inotify_init1(0), 80);
 	cr_assert_eq(watch(80, in_dir("f"), IN_MODIFY), 1);
 	cr_assert_eq(watch(80, in_dir("g"), IN_MODIFY), 2);
 	cr_assert_eq(rename(in_dir("f"), in_dir("f2")), 0);
@@ -449,7 +434,7 @@ Test(files_inotify, renamed_or_replaced_path_is_refused_naming_it)
 
 Test(files_inotify, unread_events_are_refused_naming_their_bytes)
 {
-	move_to(inotify_init1(IN_NONBLOCK), 80);
+	test_move_to(inotify_init1(IN_NONBLOCK), 80);
 	cr_assert_eq(watch(80, dir, IN_CREATE), 1);
 	touch("x");
 	refused("fd 80: inotify has 32 bytes of events not read yet");
@@ -532,26 +517,12 @@ Test(files_inotify, data_check_refuses_every_bad_field)
  * offset of the inotify's data in *@d. */
 static char *hostile_base(size_t *len, size_t *d)
 {
-	uint32_t count;
-	size_t pos = HDR_SIZE;
 	char *rec;
 
 	build();
 	rec = test_capture(fs, len);
 	close_all();
-	memcpy(&count, rec + HDR_COUNT, 4);
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t size;
-		uint32_t plen;
-		int32_t fd;
-
-		memcpy(&size, rec + pos + E_SIZE, 4);
-		memcpy(&fd, rec + pos + E_FD, 4);
-		memcpy(&plen, rec + pos + E_PATH_LEN, 4);
-		if (fd == 80)
-			*d = pos + E_HDR + plen;
-		pos += size;
-	}
+	*d = test_data_of(rec, *len, 80);
 	return rec;
 }
 
@@ -593,23 +564,7 @@ Test(files_inotify, random_corruption_never_crashes)
 	size_t d = 0;
 	char *rec = hostile_base(&len, &d);
 
-	srand(11);
-	for (int iter = 0; iter < 2000; iter++) {
-		char *c = malloc(len);
-		int ret;
-
-		memcpy(c, rec, len);
-		/* Half the flips in the inotify data, half anywhere. */
-		for (int k = 0; k < 1 + iter % 4; k++) {
-			size_t at = k % 2 ? (size_t)rand() % len
-					  : d + (size_t)rand() % (len - d < 200 ? len - d : 200);
-
-			c[at] ^= (char)(1 << (rand() % 8));
-		}
-		ret = fs->restore(c, len);
-		cr_assert_leq(ret, 0);
-		free(c);
-		close_all();
-	}
+	/* Half the flips in the 200 bytes of the inotify data, half anywhere. */
+	test_flip_restore(fs, rec, len, d, 200, 11, 2000, close_all);
 	free(rec);
 }
