@@ -11,6 +11,13 @@
  *                 - a POSIX shm object mapped shared, then shm_unlink'ed;
  *                 - a named semaphore, then sem_unlink'ed: posted once per
  *                   step, its value is the step number.
+ *   t_memfd sysv  a System V shared memory segment attached (refused at
+ *                 checkpoint time, memfd_refused.sh): prints "ready: ADDR"
+ *                 and waits.
+ *   t_memfd deleted DIR
+ *                 a file of DIR mapped shared, then unlinked (refused at
+ *                 checkpoint time unless DIR is /dev/shm): prints
+ *                 "ready: ADDR PATH" and waits.
  *   t_memfd fd    memfd descriptors (needs the memfd files kind):
  *                 - a sealable memfd (F_SEAL_SHRINK), held through two
  *                   descriptors sharing one offset, one close-on-exec, and
@@ -33,6 +40,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/shm.h>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -135,7 +143,8 @@ static int run_map(void)
 		for (size_t k = 0; k < PG; k++)
 			tail[k] = pat(i, PG + k);
 		tail[PG] = (unsigned char)i;
-		if (!same(whole, 2 * PG, i) || !same(ro, PG, i) || whole[2 * PG] != (unsigned char)i)
+		if (!same(whole, 2 * PG, i) || !same(ro, PG, i) ||
+		    whole[2 * PG] != (unsigned char)i)
 			fail(i, "memfd: a write through one mapping is not seen through another");
 		fill(shm, 2 * PG, i);
 		if (sem_post(sem) < 0)
@@ -215,7 +224,7 @@ static int run_fd(void)
 			 * the descriptor must read it. */
 			check_fd(mfd, mlen, i - 1, i, "sealable memfd: contents or size");
 			off = lseek(mdup, 0, SEEK_CUR);
-			if (off != (off_t)(i * 10) || lseek(mfd, 0, SEEK_CUR) != off)
+			if (off != (off_t)i * 10 || lseek(mfd, 0, SEEK_CUR) != off)
 				fail(i, "sealable memfd: offset lost or dups do not share it");
 			check_fd(grow, (size_t)i * 1000, 3, i, "growing memfd: contents or size");
 			if (lseek(grow, 0, SEEK_CUR) != (off_t)i * 1000)
@@ -240,7 +249,7 @@ static int run_fd(void)
 			fail(i, "sealable memfd: a write through the fd is not in the mapping");
 		/* State for the next step, through the mapping. */
 		fill(map, mlen, i);
-		if (lseek(mfd, (off_t)((i + 1) * 10), SEEK_SET) < 0)
+		if (lseek(mfd, ((off_t)i + 1) * 10, SEEK_SET) < 0)
 			fail(i, "lseek");
 		{
 			unsigned char b[1000];
@@ -261,12 +270,51 @@ static int run_fd(void)
 	return 0;
 }
 
+/* Holds a mapping that the checkpoint must refuse until killed. */
+static int run_refused(const char *mode, const char *dir)
+{
+	char path[4096] = "";
+	void *p;
+
+	if (!strcmp(mode, "sysv")) {
+		int id = shmget(IPC_PRIVATE, 2 * PG, IPC_CREAT | 0600);
+
+		if (id < 0)
+			fail(-1, "shmget");
+		p = shmat(id, NULL, 0);
+		/* Gone once detached: nothing is left behind. */
+		shmctl(id, IPC_RMID, NULL);
+		if (p == MAP_FAILED) /* shmat returns (void *)-1, as mmap */
+			fail(-1, "shmat");
+	} else {
+		int fd;
+
+		snprintf(path, sizeof(path), "%s/t_memfd.%d", dir, (int)getpid());
+		fd = open(path, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || ftruncate(fd, 2 * PG) < 0)
+			fail(-1, "create the file to delete");
+		p = map_at(fd, 2 * PG, PROT_READ | PROT_WRITE, 0, -1);
+		close(fd);
+		unlink(path);
+	}
+	memset(p, 1, 2 * PG);
+	printf("ready: %p %s\n", p, path);
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "sysv"))
+		return run_refused(argv[1], NULL);
+	if (argc == 3 && !strcmp(argv[1], "deleted"))
+		return run_refused(argv[1], argv[2]);
 	if (argc == 2 && !strcmp(argv[1], "map"))
 		return run_map();
 	if (argc == 2 && !strcmp(argv[1], "fd"))
 		return run_fd();
-	fprintf(stderr, "usage: t_memfd map|fd\n");
+	fprintf(stderr, "usage: t_memfd map|fd|sysv|deleted DIR\n");
 	return 2;
 }
