@@ -18,6 +18,9 @@
  *                 a file of DIR mapped shared, then unlinked (refused at
  *                 checkpoint time unless DIR is /dev/shm): prints
  *                 "ready: ADDR PATH" and waits.
+ *   t_memfd tree  a memfd descriptor inherited by a child over fork (refused
+ *                 at checkpoint time in a 'ckpt run' tree): prints
+ *                 "ready: FD CHILD" and waits.
  *   t_memfd fd    memfd descriptors (needs the memfd files kind):
  *                 - a sealable memfd (F_SEAL_SHRINK), held through two
  *                   descriptors sharing one offset, one close-on-exec, and
@@ -305,8 +308,32 @@ static int run_refused(const char *mode, const char *dir)
 	return 0;
 }
 
+/* A memfd held by this process and a forked child, until killed. */
+static int run_tree(void)
+{
+	int fd = memfd_create("t_memfd_tree", 0);
+	pid_t child;
+
+	if (fd < 0 || write(fd, "shared", 6) != 6)
+		fail(-1, "memfd_create");
+	child = fork();
+	if (child < 0)
+		fail(-1, "fork");
+	if (child == 0) {
+		for (;;)
+			pause();
+	}
+	printf("ready: %d %d\n", fd, (int)child);
+	fflush(stdout);
+	for (;;)
+		pause();
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
+	if (argc == 2 && !strcmp(argv[1], "tree"))
+		return run_tree();
 	if (argc == 2 && !strcmp(argv[1], "sysv"))
 		return run_refused(argv[1], NULL);
 	if (argc == 3 && !strcmp(argv[1], "deleted"))
@@ -315,6 +342,6 @@ int main(int argc, char **argv)
 		return run_map();
 	if (argc == 2 && !strcmp(argv[1], "fd"))
 		return run_fd();
-	fprintf(stderr, "usage: t_memfd map|fd|sysv|deleted DIR\n");
+	fprintf(stderr, "usage: t_memfd map|fd|tree|sysv|deleted DIR\n");
 	return 2;
 }
