@@ -14,6 +14,8 @@
 
 #include "files_memfd.h"
 
+#include "engine.h"
+
 #include <errno.h>
 #include <fcntl.h>
 #include <stdbool.h>
@@ -248,7 +250,7 @@ static int memfd_remap(int fd, int mfd, const struct ckpt_memfd_hdr *h, const un
 		void *at;
 
 		memcpy(&m, p + sizeof(*h) + i * sizeof(m), sizeof(m));
-		at = (void *)(uintptr_t)m.start;
+		at = eng_ptr(m.start);
 		if (mmap(at, m.len, (int)m.prot, MAP_SHARED | MAP_FIXED, mfd, (off_t)m.offset) !=
 		    at) {
 			log_perror("fd %d: cannot map the memfd again at %#llx+%#llx", fd,
