@@ -18,6 +18,7 @@
 #include "files_msg.h"
 #include "files_epoll.h"
 #include "files_inotify.h"
+#include "files_memfd.h"
 #include "files_sock.h"
 #include "proc_read.h"
 
@@ -92,12 +93,14 @@ enum files_kind {
 				  * (files_epoll.c) */
 	FILES_KIND_INOTIFY = 14, /* inotify, its watches and their paths in
 				  * the data (files_inotify.c) */
+	FILES_KIND_MEMFD = 15,	 /* memfd: seals, mappings and contents in the
+				* data (files_memfd.c) */
 	/* Never in a record: a Unix socket in a tree, until the tree pass
 	 * makes it TREE_SOCK or UNSUPPORTED (named then). */
 	FILES_KIND_SOCK_PENDING = 0x7f,
 };
 
-#define FILES_KIND_MAX FILES_KIND_INOTIFY
+#define FILES_KIND_MAX FILES_KIND_MEMFD
 
 /* Whether @k is one of the kinds of files_evfd.c. */
 #define FILES_IS_EVFD(k) ((k) >= FILES_KIND_EVENTFD && (k) <= FILES_KIND_SIGNALFD)
@@ -661,9 +664,8 @@ static void files_classify(struct files_rec_fd *e, const struct stat *st, const 
 		e->kind = FILES_KIND_INOTIFY;
 	} else if (strncmp(path, "anon_inode:", 11) == 0) {
 		msg_str(desc, path);
-	} else if (S_ISREG(st->st_mode) && abs && strncmp(path, "/memfd:", 7) == 0) {
-		msg_str(desc, "memfd ");
-		msg_str(desc, path);
+	} else if (S_ISREG(st->st_mode) && abs && ckpt_memfd_is(path)) {
+		e->kind = FILES_KIND_MEMFD;
 	} else if (S_ISREG(st->st_mode) && abs) {
 		e->kind = st->st_nlink == 0 ? FILES_KIND_UNLINKED : FILES_KIND_REG;
 	} else if (S_ISDIR(st->st_mode) && abs) {
@@ -697,6 +699,54 @@ static void files_strip_deleted(struct files_rec_fd *e, char *path)
 		path[n - s] = '\0';
 		e->path_len = (uint32_t)(n - s + 1);
 	}
+}
+
+/* Saves a memfd's seals, mappings and contents after the path; one too
+ * large, or a second description of one already saved, is named and left
+ * closed like an unlinked file beyond its bound. */
+static int files_capture_memfd(struct files_cap *c, struct files_rec_fd *e, char *path, size_t room,
+			       char *dst, size_t left)
+{
+	const char *why = "";
+	char buf[640];
+	struct files_msg m;
+	ssize_t n;
+
+	msg_init(&m, buf, sizeof(buf));
+	if (e->file_size > c->unlinked_max) {
+		msg_str(&m, "memfd ");
+		msg_str(&m, path);
+		msg_str(&m, " (");
+		msg_u64(&m, e->file_size);
+		msg_str(&m, " bytes, more than CKPT_MAX_UNLINKED_BYTES=");
+		msg_u64(&m, c->unlinked_max);
+		msg_str(&m, "; raise it to save this memfd)");
+		files_mark_unsupported(c, e, path, room, buf);
+		return 0;
+	}
+	if (e->same_as >= 0) {
+		msg_str(&m, "memfd ");
+		msg_str(&m, path);
+		msg_str(&m, " (a second open description of the memfd at fd ");
+		msg_u64(&m, (uint64_t)e->same_as);
+		msg_str(&m, ", which would come back as another object; use dup())");
+		files_mark_unsupported(c, e, path, room, buf);
+		return 0;
+	}
+	n = ckpt_memfd_capture(e->fd, e->ino, e->dev, e->file_size, dst, left, &why);
+	if (n == -ENOSPC)
+		return (int)n;
+	if (n < 0) {
+		msg_str(&m, "memfd ");
+		msg_str(&m, path);
+		msg_str(&m, " (");
+		msg_str(&m, why);
+		msg_str(&m, ")");
+		files_mark_unsupported(c, e, path, room, buf);
+		return 0;
+	}
+	e->data_len = (uint64_t)n;
+	return 0;
 }
 
 /* Saves the contents of an unlinked file or a pipe after the path. */
@@ -745,6 +795,8 @@ static int files_capture_data(struct files_cap *c, const char *name, struct file
 		if (ret < 0)
 			return ret;
 		e->data_len = e->file_size;
+	} else if (e->kind == FILES_KIND_MEMFD) {
+		return files_capture_memfd(c, e, path, room, dst, left);
 	} else if (FILES_IS_EVFD(e->kind)) {
 		struct ckpt_evfd_state st;
 		const char *why = "";
@@ -851,6 +903,8 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 		fl = files_fcntl(fd, F_GETPIPE_SZ, 0);
 		e.pipe_size = fl < FILES_PIPE_SIZE_MIN ? FILES_PIPE_SIZE_MIN : (uint32_t)fl;
 	}
+	if (e.kind == FILES_KIND_MEMFD)
+		files_strip_deleted(&e, path);
 	if (e.kind == FILES_KIND_UNLINKED) {
 		/* Regular files are re-opened by path: never O_TMPFILE again. */
 		e.open_flags &= ~(uint32_t)O_DIRECTORY;
@@ -858,7 +912,9 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	}
 	if (fd > 2)
 		e.dup_of = files_find_dup(c, fd, &st);
-	if (e.dup_of < 0 && fd > 2 && (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED))
+	if (e.dup_of < 0 && fd > 2 &&
+	    (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED ||
+	     e.kind == FILES_KIND_MEMFD))
 		e.same_as = files_find_same(c, &e, false);
 
 	if (e.kind == FILES_KIND_UNSUPPORTED && files_sock_deferred(c, fd, &st))
@@ -1567,6 +1623,42 @@ static int files_tree_evfd(const struct files_cap *c)
 	return ret;
 }
 
+/* A memfd this process shares with another process of the tree would come
+ * back as two objects: the checkpoint is refused, naming each. Returns 0
+ * or -ENOTSUP. */
+static int files_tree_memfd(const struct files_cap *c)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	int ret = 0;
+
+	while (pos < c->len) {
+		struct files_rec_fd e;
+		char buf[640];
+		struct files_msg m;
+		long pid = 0;
+		int pfd = -1;
+
+		files_get(c->buf, pos, &e);
+		pos += e.size;
+		if (e.kind != FILES_KIND_MEMFD || e.dup_of >= 0 ||
+		    ckpt_memfd_tree_shared(e.ino, e.dev, c->pid, &pid, &pfd) == 0)
+			continue;
+		msg_init(&m, buf, sizeof(buf));
+		msg_fd(&m, e.fd);
+		msg_str(&m, "memfd ");
+		msg_str(&m, c->buf + pos - e.size + sizeof(e));
+		msg_str(&m, " is shared with fd ");
+		msg_u64(&m, (uint64_t)pfd);
+		msg_str(&m, " of process ");
+		msg_u64(&m, (uint64_t)pid);
+		msg_str(&m, " of the tree, which cannot be restored shared: checkpoint refused; "
+			    "let one process close it, or create it after fork()");
+		files_warn(c, buf);
+		ret = -ENOTSUP;
+	}
+	return ret;
+}
+
 /* Whether @name is a descriptor number; stores it in *@fd. */
 static bool files_name_fd(const char *name, int *fd)
 {
@@ -1765,6 +1857,8 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 		ret = files_tree(&c);
 		if (ret == 0)
 			ret = files_tree_evfd(&c);
+		if (ret == 0)
+			ret = files_tree_memfd(&c);
 		if (ret < 0)
 			goto out_close;
 	}
@@ -1953,6 +2047,7 @@ static const char *files_kind_name(uint32_t kind)
 		"signalfd",
 		"epoll",
 		"inotify",
+		"memfd",
 	};
 
 	return kind <= FILES_KIND_MAX ? names[kind] : names[0];
@@ -2041,6 +2136,12 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 			log_err("fd %d: invalid description of a socket shared in the tree", e->fd);
 			return -EINVAL;
 		}
+	} else if (e->kind == FILES_KIND_MEMFD && e->dup_of < 0) {
+		if (!ckpt_memfd_is(path) || ckpt_memfd_check(e->fd, e->open_flags, e->file_size,
+							     path + e->path_len, e->data_len) < 0) {
+			log_err("fd %d: invalid memfd entry (%s)", e->fd, path);
+			return -EINVAL;
+		}
 	} else if (FILES_IS_EVFD(e->kind) && e->dup_of < 0) {
 		return ckpt_evfd_check((int)(e->kind - FILES_KIND_EVENTFD), e->fd, e->open_flags,
 				       path + e->path_len, e->data_len);
@@ -2088,6 +2189,11 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 		}
 		if ((e->kind == FILES_KIND_INOTIFY) != (o.kind == FILES_KIND_INOTIFY)) {
 			log_err("fd %d: duplicate of fd %d, which is not the same inotify", e->fd,
+				e->dup_of);
+			return -EINVAL;
+		}
+		if ((e->kind == FILES_KIND_MEMFD) != (o.kind == FILES_KIND_MEMFD)) {
+			log_err("fd %d: duplicate of fd %d, which is not the same memfd", e->fd,
 				e->dup_of);
 			return -EINVAL;
 		}
@@ -2916,6 +3022,12 @@ static int files_restore_one(const struct files_rst *r, const struct files_rec_f
 	}
 	case FILES_KIND_INOTIFY: {
 		int fd = ckpt_inotify_restore(e->fd, e->open_flags, path + e->path_len);
+
+		return fd < 0 ? fd : files_place(fd, e);
+	}
+	case FILES_KIND_MEMFD: {
+		int fd = ckpt_memfd_restore(e->fd, path, e->open_flags, e->offset, e->file_size,
+					    path + e->path_len);
 
 		return fd < 0 ? fd : files_place(fd, e);
 	}

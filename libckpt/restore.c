@@ -79,6 +79,15 @@ struct rst_fallback {
 	const char *preload;			 /* libckpt.so for a fresh start's LD_PRELOAD */
 };
 
+/* A shared object (memfd, unlinked /dev/shm file) re-created as a new
+ * memfd for the areas that mapped it: one per saved (dev, inode), so that
+ * several mappings of one object come back as one. */
+struct rst_shobj {
+	uint64_t dev;	/* saved identity */
+	uint64_t inode; /* ... */
+	int fd;		/* the new memfd */
+};
+
 struct rst {
 	const char *path;		       /* image file, for messages */
 	struct img_reader *r;		       /* open reader */
@@ -97,6 +106,8 @@ struct rst {
 	int pmi_fd;			       /* the step's PMI socket, kept open, or -1 */
 	struct ckpt_tree_pipe_fd pipes[CKPT_TREE_PIPES_MAX]; /* ends 'ckpt restart' handed */
 	uint32_t npipes;				     /* entries of pipes */
+	struct rst_shobj *shobjs;     /* shared objects re-created for areas */
+	uint32_t nshobjs;	      /* entries of shobjs */
 	bool pmi_moved;		      /* pmi_fd is set (once for all candidates) */
 	bool image_bad;		      /* the failure is the image's (reader) */
 	char why[1024];		      /* the reader's message when image_bad */
@@ -343,6 +354,78 @@ static uint64_t rst_hole_reserve(struct rst *s, uint64_t size)
 	return 0;
 }
 
+/* Whether area @a maps a shared object whose contents the image holds and
+ * that is re-created at restore (docs/engine.md, "Memory areas"). Images
+ * of before saved such areas by reference (IMG_AREA_NO_DATA): refused by
+ * rst_file_check() as they were. */
+static bool rst_area_shobj(const struct img_area *a)
+{
+	return (a->flags & IMG_AREA_SHARED) && (a->flags & IMG_AREA_FILE_DELETED) &&
+	       !(a->flags & (IMG_AREA_NO_DATA | IMG_AREA_ANON)) && a->path && a->path[0];
+}
+
+/* Closes the descriptors of the re-created shared objects: their areas
+ * hold them from now on. */
+static void rst_shobjs_close(struct rst *s)
+{
+	for (uint32_t i = 0; i < s->nshobjs; i++)
+		close(s->shobjs[i].fd);
+	free(s->shobjs);
+	s->shobjs = NULL;
+	s->nshobjs = 0;
+}
+
+/* The memfd standing for the object of area @a, created at the first area
+ * of that object and sized to the furthest end any area maps. Returns a
+ * descriptor owned by @s, or -errno. */
+static int rst_shobj_fd(struct rst *s, const struct img_area *a)
+{
+	uint64_t size = 0;
+	const char *name;
+	struct rst_shobj *o;
+	int fd;
+
+	for (uint32_t i = 0; i < s->nshobjs; i++)
+		if (s->shobjs[i].dev == a->dev && s->shobjs[i].inode == a->inode)
+			return s->shobjs[i].fd;
+	for (uint32_t i = 0; i < s->nareas; i++) {
+		const struct img_area *b = img_reader_area(s->r, i);
+
+		if (rst_area_shobj(b) && b->dev == a->dev && b->inode == a->inode &&
+		    b->file_offset + b->len > size)
+			size = b->file_offset + b->len;
+	}
+	if (size > (uint64_t)INT64_MAX || a->file_offset > (uint64_t)INT64_MAX - a->len) {
+		log_err("%s: area %#lx maps %s at offset %#lx: offset out of range", s->path,
+			(unsigned long)a->start, a->path, (unsigned long)a->file_offset);
+		return -EBADMSG;
+	}
+	o = realloc(s->shobjs, (s->nshobjs + 1) * sizeof(*o));
+	if (!o)
+		return -ENOMEM;
+	s->shobjs = o;
+	/* The new object keeps the old name in /proc/PID/maps: "/memfd:NAME"
+	 * for a memfd, the last component for a /dev/shm file. */
+	name = strncmp(a->path, "/memfd:", 7) == 0 ? a->path + 7 : strrchr(a->path, '/') + 1;
+	fd = memfd_create(strlen(name) < 240 ? name : "ckpt-shm", MFD_CLOEXEC);
+	if (fd < 0) {
+		log_perror("%s: cannot re-create %s (mapped at %#lx)", s->path, a->path,
+			   (unsigned long)a->start);
+		return -errno;
+	}
+	if (ftruncate(fd, (off_t)size) < 0) {
+		log_perror("%s: cannot size the new %s to %lu bytes", s->path, a->path,
+			   (unsigned long)size);
+		close(fd);
+		return -ENOMEM;
+	}
+	o[s->nshobjs].dev = a->dev;
+	o[s->nshobjs].inode = a->inode;
+	o[s->nshobjs].fd = fd;
+	s->nshobjs++;
+	return fd;
+}
+
 static int rst_file_check(const struct rst *s, const struct img_area *a)
 {
 	struct stat st;
@@ -414,16 +497,19 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 	const struct img_area *a = img_reader_area(s->r, i);
 	int prot = PROT_READ | PROT_WRITE;
 	int flags = MAP_FIXED | MAP_NORESERVE;
-	int fd = rst_tree_shm_fd(s, a);
+	int treefd = rst_tree_shm_fd(s, a);
+	int shfd = -1;
+	int fd = -1;
 	void *p;
 	int ret;
 
-	if (fd == -EINVAL)
-		return fd;
-	if (fd >= 0) {
+	if (treefd == -EINVAL)
+		return treefd;
+	if (treefd >= 0) {
 		/* Shared with other processes of the tree: the memfd holds
 		 * the bytes; the trampoline closes it, the mapping stays. */
-		p = mmap(eng_ptr(tmp), a->len, prot, flags | MAP_SHARED, fd, (off_t)a->file_offset);
+		p = mmap(eng_ptr(tmp), a->len, prot, flags | MAP_SHARED, treefd,
+			 (off_t)a->file_offset);
 		if (p != eng_ptr(tmp)) {
 			log_perror("%s: cannot map the shared memory at %#lx+%#lx", s->path,
 				   (unsigned long)a->start, (unsigned long)a->len);
@@ -440,8 +526,14 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 		flags |= MAP_PRIVATE;
 	if (a->flags & IMG_AREA_GROWSDOWN)
 		flags |= MAP_GROWSDOWN;
-	if (a->path && a->path[0] &&
-	    !((a->flags & IMG_AREA_NO_DATA) && !(a->flags & IMG_AREA_SHARED))) {
+	if (rst_area_shobj(a)) {
+		/* Owned by s->shobjs; mapped writable until its data is
+		 * loaded, the trampoline sets the saved protection. */
+		shfd = rst_shobj_fd(s, a);
+		if (shfd < 0)
+			return shfd;
+	} else if (a->path && a->path[0] &&
+		   !((a->flags & IMG_AREA_NO_DATA) && !(a->flags & IMG_AREA_SHARED))) {
 		ret = rst_file_check(s, a);
 		if (ret < 0)
 			return ret;
@@ -457,7 +549,11 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 	}
 	if ((a->flags & IMG_AREA_SHARED) && fd >= 0)
 		prot = a->prot ? (int)a->prot : PROT_NONE;
-	p = mmap(eng_ptr(tmp), a->len, prot, flags, fd, fd >= 0 ? (off_t)a->file_offset : 0);
+	if (shfd >= 0)
+		p = mmap(eng_ptr(tmp), a->len, prot, flags, shfd, (off_t)a->file_offset);
+	else
+		p = mmap(eng_ptr(tmp), a->len, prot, flags, fd,
+			 fd >= 0 ? (off_t)a->file_offset : 0);
 	if (fd >= 0)
 		close(fd);
 	if (p != eng_ptr(tmp)) {
@@ -789,6 +885,7 @@ static int rst_run(struct rst *s)
 		k++;
 		tmp += a->len + RST_PAGE;
 	}
+	rst_shobjs_close(s);
 	args->areas = (uint64_t)(uintptr_t)areas;
 	args->nareas = k;
 	memcpy(threads, s->threads, s->nthreads * sizeof(*threads));
@@ -853,6 +950,7 @@ static int rst_run(struct rst *s)
 	__builtin_unreachable();
 
 out_unmap:
+	rst_shobjs_close(s);
 	/* Everything this image got is in the hole: a next candidate starts
 	 * from the address space we had before it. */
 	munmap(eng_ptr(base), total);

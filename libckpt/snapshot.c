@@ -447,15 +447,66 @@ static bool eng_str_ends(const char *s, const char *suffix)
 	return ls >= lx && !strcmp(s + ls - lx, suffix);
 }
 
-/* Describes map @m as an image area; returns false if it is not saved. */
-static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char *pathbuf)
+/* What a shared mapping of a file is, for saving it. */
+enum eng_shared_kind {
+	ENG_SHARED_BY_REF,  /* a file with a path: mapped again from it at restore */
+	ENG_SHARED_OBJECT,  /* memfd, unlinked /dev/shm object: contents saved, re-created */
+	ENG_SHARED_SYSV,    /* System V shared memory: refused */
+	ENG_SHARED_DELETED, /* an unlinked file elsewhere: refused */
+};
+
+/* Classifies a shared file mapping by its maps @path. A memfd and an
+ * unlinked POSIX shm object or named semaphore (glibc's sem_open and
+ * shm_open live in /dev/shm) are tmpfs: their pages are all in memory, so
+ * the resident ones are the whole contents, as for shared anonymous
+ * memory. An unlinked file of a disk file system has pages that only the
+ * disk holds, which a process cannot read back through the mapping
+ * without risking SIGBUS past its end: refused. */
+static enum eng_shared_kind eng_shared_kind_of(const char *path)
 {
+	if (!strncmp(path, "/SYSV", 5))
+		return ENG_SHARED_SYSV;
+	if (!eng_str_ends(path, " (deleted)"))
+		return ENG_SHARED_BY_REF;
+	if (!strncmp(path, "/memfd:", 7) || !strncmp(path, "/dev/shm/", 9))
+		return ENG_SHARED_OBJECT;
+	return ENG_SHARED_DELETED;
+}
+
+/* Refuses shared mapping @m that cannot come back, with the reason in
+ * @res and on stderr: pid, range, what to do, then the path (last: a long
+ * one is cut in @res only). */
+static int eng_shared_refuse(const struct eng_map *m, enum eng_shared_kind kind,
+			     struct eng_child_result *res)
+{
+	const char *what =
+		kind == ENG_SHARED_SYSV
+			? "System V shared memory is not restored (use shm_open() or "
+			  "MAP_SHARED|MAP_ANONYMOUS instead)"
+			: "the contents of a deleted file outside /dev/shm cannot be saved (keep "
+			  "the file linked while it is mapped, or use memfd_create() or shm_open())";
+	int pid = (int)syscall(SYS_getppid);
+
+	snprintf(res->reason, sizeof(res->reason),
+		 "pid %d: area %#lx-%#lx mapped shared: checkpoint refused: %s: %s", pid,
+		 (unsigned long)m->start, (unsigned long)m->end, what, m->path);
+	log_err("pid %d: area %#lx-%#lx mapped shared: checkpoint refused: %s: %s", pid,
+		(unsigned long)m->start, (unsigned long)m->end, what, m->path);
+	return -ENOTSUP;
+}
+
+/* Describes map @m as an image area: 1 if saved, 0 if not, -ENOTSUP if the
+ * checkpoint is refused (reason in @res). */
+static int eng_area_describe(const struct eng_map *m, struct img_area *a, char *pathbuf,
+			     struct eng_child_result *res)
+{
+	enum eng_shared_kind kind = ENG_SHARED_BY_REF;
 	const char *path = m->path;
 	struct stat st;
 
 	memset(a, 0, sizeof(*a));
 	if (!strcmp(path, "[vsyscall]"))
-		return false;
+		return 0;
 	a->start = m->start;
 	a->len = m->end - m->start;
 	a->prot = (m->perms[0] == 'r' ? PROT_READ : 0) | (m->perms[1] == 'w' ? PROT_WRITE : 0) |
@@ -464,7 +515,7 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 	if (!strcmp(path, "[vdso]") || !strcmp(path, "[vvar]") || !strcmp(path, "[vvar_vclock]")) {
 		a->flags |= IMG_AREA_VDSO | IMG_AREA_NO_DATA;
 		a->name = path;
-		return true;
+		return 1;
 	}
 	if (path[0] == '[' || path[0] == '\0' || m->inode == 0) {
 		a->flags |= IMG_AREA_ANON;
@@ -489,6 +540,10 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 	} else {
 		size_t l = strlen(path);
 
+		if (a->flags & IMG_AREA_SHARED)
+			kind = eng_shared_kind_of(path);
+		if (kind == ENG_SHARED_SYSV || kind == ENG_SHARED_DELETED)
+			return eng_shared_refuse(m, kind, res);
 		if (l >= IMG_PATH_MAX)
 			l = IMG_PATH_MAX - 1;
 		memcpy(pathbuf, path, l);
@@ -506,12 +561,13 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 			a->mtime_sec = st.st_mtim.tv_sec;
 			a->mtime_nsec = (uint32_t)st.st_mtim.tv_nsec;
 		}
-		if (!strncmp(path, "/SYSV", 5))
-			a->flags |= IMG_AREA_SYSV_SHM;
 	}
-	if (a->prot == 0)
+	/* A shared object re-created at restore needs its data even where it
+	 * is mapped PROT_NONE: another mapping of it may read it. */
+	if (a->prot == 0 && kind != ENG_SHARED_OBJECT)
 		a->flags |= IMG_AREA_NO_DATA;
-	if ((a->flags & IMG_AREA_SHARED) && !(a->flags & IMG_AREA_ANON)) {
+	if (kind == ENG_SHARED_BY_REF && (a->flags & IMG_AREA_SHARED) &&
+	    !(a->flags & IMG_AREA_ANON)) {
 		/* Shared file mappings are restored by mapping the file again:
 		 * their data lives in the file, which may change meanwhile. */
 		a->flags |= IMG_AREA_NO_DATA;
@@ -519,7 +575,7 @@ static bool eng_area_describe(const struct eng_map *m, struct img_area *a, char 
 			"%s mapped shared at %#lx: saved by reference, its contents are not in the image",
 			a->path, (unsigned long)a->start);
 	}
-	return true;
+	return 1;
 }
 
 /* Saves [lo, hi) of map @m (a file mapping's offset follows lo). */
@@ -547,17 +603,18 @@ static int eng_area_save(struct img_writer *w, const struct eng_map *m, int page
 	struct img_area area;
 	int ret = 0;
 
-	if (!eng_area_describe(m, &area, pathbuf))
-		return 0;
+	ret = eng_area_describe(m, &area, pathbuf, res);
+	if (ret <= 0)
+		return ret;
 	ret = img_writer_area_begin(w, &area);
 	if (!ret && !(area.flags & IMG_AREA_NO_DATA)) {
+		/* Reading needs PROT_READ: lift it in the child only; the
+		 * restorer sets the saved protection. */
+		if (!(area.prot & PROT_READ))
+			mprotect(eng_ptr(m->start), area.len, area.prot | PROT_READ);
 		if (area.flags & IMG_AREA_SHARED) {
 			ret = eng_mincore_runs(m->start, m->end, &rc);
 		} else {
-			/* Reading needs PROT_READ: lift it in the child only;
-			 * the restorer sets the saved protection. */
-			if (!(area.prot & PROT_READ))
-				mprotect(eng_ptr(m->start), area.len, area.prot | PROT_READ);
 			if (eng_incr_active())
 				ret = eng_incr_area(w, m->start, m->end, pagemap);
 			else
@@ -566,6 +623,8 @@ static int eng_area_save(struct img_writer *w, const struct eng_map *m, int page
 	}
 	if (!ret)
 		ret = img_writer_area_end(w);
+	if (ret == -ENOTSUP && res->reason[0])
+		return ret; /* refused, said by eng_shared_refuse() */
 	if (ret)
 		snprintf(res->reason, sizeof(res->reason), "area %lx-%lx %s: %s",
 			 (unsigned long)m->start, (unsigned long)m->end, m->path, strerror(-ret));

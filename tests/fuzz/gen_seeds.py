@@ -120,12 +120,12 @@ CODEC = {
 }
 
 def files_entry(fd, kind, path, mode, acc=0, dup_of=-1, same_as=-1, pipe_size=0, ino=0,
-                data=b""):
+                data=b"", file_size=0):
     """One entry of a files record (docs/files-and-state.md, "Record layout")."""
     path = path.encode() + b"\0"
     size = (88 + len(path) + len(data) + 7) & ~7
     head = struct.pack("<IiIIIiiIIIqQQQQQ", size, fd, kind, acc, 0, dup_of, same_as, mode,
-                       len(path), pipe_size, 0, ino, 0, 0, 0, len(data))
+                       len(path), pipe_size, 0, ino, 0, 0, file_size, len(data))
     return (head + path + data).ljust(size, b"\0")
 
 
@@ -203,7 +203,38 @@ def files_inotify(watches=None, acc=0, count=None, reserved=0, dup_kind=14):
     ])
 
 
+def memfd_data(seals=0, maps=((0x7f0000000000, 0x2000, 0x1000, 3),), contents=b"abc" * 2000,
+               nmaps=None, reserved=0):
+    """memfd entry data (struct ckpt_memfd_hdr, ckpt_memfd_map[], contents)."""
+    head = struct.pack("<IIQ", seals, len(maps) if nmaps is None else nmaps, reserved)
+    body = b"".join(struct.pack("<QQQII", a, n, o, prot, 0) for a, n, o, prot in maps)
+    return head + body + contents
+
+
+def files_memfd(data=None, size=6000, path="/memfd:x", acc=2, dup_kind=15):
+    """A memfd (fd 3) and its dup (fd 4)."""
+    reg = 0o100777
+    return files_record([
+        files_entry(3, 15, path, reg, acc=acc, ino=9, file_size=size,
+                    data=memfd_data() if data is None else data),
+        files_entry(4, dup_kind, path, reg, acc=acc, dup_of=3, ino=9),
+    ])
+
+
 FILES = {
+    "memfd-mapped": files_memfd(),
+    "memfd-sealed-read-only": files_memfd(data=memfd_data(
+        seals=0xf, maps=((0x7f0000000000, 0x1000, 0, 1), (0x7f0000010000, 0x1000, 0, 5)))),
+    "memfd-empty": files_memfd(data=memfd_data(maps=(), contents=b""), size=0),
+    "near-memfd-size": files_memfd(size=6001),
+    "near-memfd-seals": files_memfd(data=memfd_data(seals=0x40)),
+    "near-memfd-nmaps": files_memfd(data=memfd_data(nmaps=65)),
+    "near-memfd-reserved": files_memfd(data=memfd_data(reserved=1)),
+    "near-memfd-unaligned": files_memfd(data=memfd_data(maps=((0x7f0000000800, 0x1000, 0, 3),))),
+    "near-memfd-kernel-address": files_memfd(data=memfd_data(maps=((1 << 47, 0x1000, 0, 3),))),
+    "near-memfd-write-sealed": files_memfd(data=memfd_data(seals=8)),
+    "near-memfd-path": files_memfd(path="/tmp/x"),
+    "near-memfd-dup-kind": files_memfd(dup_kind=3),
     "evfd-all": files_evfds(),
     "evfd-semaphore": files_evfds(evfd=evfd_state(flags=1, count=3)),
     "near-evfd-short": files_evfds(evfd=evfd_state(count=1, length=55)),
