@@ -18,7 +18,7 @@ packages=(
 	mpich libmpich-dev gfortran
 	libopenmpi-dev openmpi-bin
 	libcriterion-dev
-	python3 procps psmisc util-linux e2fsprogs jq
+	python3 python3-numpy procps psmisc util-linux e2fsprogs jq
 	pandoc man-db debhelper dpkg-dev
 )
 

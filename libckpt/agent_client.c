@@ -64,6 +64,14 @@ struct eng_conn {
 };
 
 static struct eng_conn eng_conn = { .fd = -1 };
+/* A forked child's agent socket, made by the fork handler before the
+ * application runs again (eng_agent_atfork_child); -1 when none. */
+static int eng_conn_premade = -1;
+
+/* Lowest number of the socket a forked child makes in its fork handler:
+ * above the descriptors shells juggle (bash closes pipe ends it already
+ * closed, by number, in the child), below the usual 1024 limit. */
+#define ENG_CHILD_SOCK_FLOOR 99
 /*
  * The exit announcement (eng_agent_exit_announce()) runs on whichever
  * thread ends the process while the checkpoint thread may be sending or
@@ -368,7 +376,12 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 	memset(&sa, 0, sizeof(sa));
 	sa.sun_family = AF_UNIX;
 	memcpy(sa.sun_path, path, strlen(path));
-	c->fd = eng_fd_above(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), STDERR_FILENO);
+	if (eng_conn_premade >= 0) {
+		c->fd = eng_conn_premade;
+		eng_conn_premade = -1;
+	} else {
+		c->fd = eng_fd_above(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), STDERR_FILENO);
+	}
 	if (c->fd < 0)
 		return -errno;
 	/* Our own connection is not the application's: never saved, and a
@@ -892,12 +905,34 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 
 void eng_agent_atfork_child(void)
 {
+	int fd;
+
 	/* Only the forking thread lives on in the child: a lock the parent's
 	 * checkpoint thread held at the fork has no holder here. */
 	eng_tx_drop();
 	eng_disconnect(&eng_conn);
 	eng_last_gen = -1;
 	eng_restore_info.restored = 0;
+	/* The child's checkpoint thread runs beside the application from now
+	 * on, and a descriptor it made would take the lowest free number: a
+	 * shell that then closes that number, believing it one of its own
+	 * pipe ends, closes our socket, and our later close() of it closes
+	 * the file the shell opened there meanwhile ("cannot duplicate fd 4
+	 * to fd 0", test tree-bash-jobs). Made here, before fork() returns,
+	 * and placed high, the socket takes no number the application uses.
+	 * If it cannot be made, the thread makes one as before. One the
+	 * parent had not used yet is the parent's: this copy is closed (if
+	 * the parent's thread was taking it at the fork, the disconnect above
+	 * closed it already and this close fails harmlessly: no other thread
+	 * runs here). */
+	if (eng_conn_premade >= 0)
+		close(eng_conn_premade);
+	eng_conn_premade = -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+	if (fd >= 0) {
+		eng_conn_premade = fcntl(fd, F_DUPFD_CLOEXEC, ENG_CHILD_SOCK_FLOOR + 1);
+		close(fd);
+	}
 }
 
 void *eng_agent_thread(void *arg)

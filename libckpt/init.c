@@ -202,6 +202,7 @@ __attribute__((constructor)) static void eng_init(void)
 	ckpt_signals_set_reserved(sig);
 	if (eng_quiesce_install() < 0)
 		goto out_dormant;
+	eng_tree_exec_arrived();
 
 	eng_agent_env_capture();
 	if (eng_ckpt_thread_start() < 0)

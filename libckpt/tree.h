@@ -15,6 +15,12 @@ extern bool eng_tree_in_pidns;
  * handler that makes every forked child a participant of its own. */
 void eng_tree_init(void);
 
+/* In libckpt's constructor, once the quiesce handler is installed and
+ * before the checkpoint thread starts: discards a quiesce signal that was
+ * pending through the exec that started this program (the exec wrappers
+ * block it across the call) and unblocks it. */
+void eng_tree_exec_arrived(void);
+
 /* The "tree" subsystem: pid, parent, group, session, children. */
 extern const struct ckpt_subsys ckpt_tree_subsys;
 
