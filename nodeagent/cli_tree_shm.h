@@ -1,7 +1,8 @@
 /* cli_tree_shm.h - memory shared in a tree (shared anonymous memory, memfds,
  * unlinked /dev/shm objects: POSIX shm, named semaphores), made shared again
- * by 'ckpt restart' (docs/process-trees.md, "Shared memory comes back
- * shared"). For nodeagent/cli_tree.c only.
+ * by 'ckpt restart' (docs/process-trees.md, "Memfds and unlinked /dev/shm
+ * objects come back shared", "Shared anonymous memory comes back shared").
+ * For nodeagent/cli_tree.c only.
  *
  * Before the tree is re-created, one memfd per object that two or more
  * images map (same device and inode at the checkpoint) is made and filled
