@@ -85,7 +85,8 @@ struct rst_fallback {
 struct rst_shobj {
 	uint64_t dev;	/* saved identity */
 	uint64_t inode; /* ... */
-	int fd;		/* the new memfd */
+	int fd;		/* the new memfd, -1 once its last area is mapped */
+	uint32_t last;	/* index of the last area that maps it */
 };
 
 struct rst {
@@ -360,8 +361,11 @@ static uint64_t rst_hole_reserve(struct rst *s, uint64_t size)
  * rst_file_check() as they were. */
 static bool rst_area_shobj(const struct img_area *a)
 {
+	/* Only what the checkpoint saves so: anything else, say a forged
+	 * path without a '/', is refused by rst_file_check() as deleted. */
 	return (a->flags & IMG_AREA_SHARED) && (a->flags & IMG_AREA_FILE_DELETED) &&
-	       !(a->flags & (IMG_AREA_NO_DATA | IMG_AREA_ANON)) && a->path && a->path[0];
+	       !(a->flags & (IMG_AREA_NO_DATA | IMG_AREA_ANON)) && a->path &&
+	       (!strncmp(a->path, "/memfd:", 7) || !strncmp(a->path, "/dev/shm/", 9));
 }
 
 /* Closes the descriptors of the re-created shared objects: their areas
@@ -369,7 +373,8 @@ static bool rst_area_shobj(const struct img_area *a)
 static void rst_shobjs_close(struct rst *s)
 {
 	for (uint32_t i = 0; i < s->nshobjs; i++)
-		close(s->shobjs[i].fd);
+		if (s->shobjs[i].fd >= 0)
+			close(s->shobjs[i].fd);
 	free(s->shobjs);
 	s->shobjs = NULL;
 	s->nshobjs = 0;
@@ -381,6 +386,7 @@ static void rst_shobjs_close(struct rst *s)
 static int rst_shobj_fd(struct rst *s, const struct img_area *a)
 {
 	uint64_t size = 0;
+	uint32_t last = 0;
 	const char *name;
 	struct rst_shobj *o;
 	int fd;
@@ -391,8 +397,10 @@ static int rst_shobj_fd(struct rst *s, const struct img_area *a)
 	for (uint32_t i = 0; i < s->nareas; i++) {
 		const struct img_area *b = img_reader_area(s->r, i);
 
-		if (rst_area_shobj(b) && b->dev == a->dev && b->inode == a->inode &&
-		    b->file_offset + b->len > size)
+		if (!rst_area_shobj(b) || b->dev != a->dev || b->inode != a->inode)
+			continue;
+		last = i;
+		if (b->file_offset + b->len > size)
 			size = b->file_offset + b->len;
 	}
 	if (size > (uint64_t)INT64_MAX || a->file_offset > (uint64_t)INT64_MAX - a->len) {
@@ -422,8 +430,22 @@ static int rst_shobj_fd(struct rst *s, const struct img_area *a)
 	o[s->nshobjs].dev = a->dev;
 	o[s->nshobjs].inode = a->inode;
 	o[s->nshobjs].fd = fd;
+	o[s->nshobjs].last = last;
 	s->nshobjs++;
 	return fd;
+}
+
+/* Area @i of a re-created object is mapped: after the object's last area
+ * its descriptor goes (the mappings hold the object), so a process mapping
+ * more objects than its descriptor limit still comes back. */
+static void rst_shobj_mapped(struct rst *s, uint32_t i)
+{
+	for (uint32_t k = 0; k < s->nshobjs; k++) {
+		if (s->shobjs[k].last == i && s->shobjs[k].fd >= 0) {
+			close(s->shobjs[k].fd);
+			s->shobjs[k].fd = -1;
+		}
+	}
 }
 
 static int rst_file_check(const struct rst *s, const struct img_area *a)
@@ -571,6 +593,8 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 			   (unsigned long)a->len, a->path && a->path[0] ? a->path : a->name);
 		return -ENOMEM;
 	}
+	if (shfd >= 0)
+		rst_shobj_mapped(s, i);
 	if (a->present_pages) {
 		ret = img_reader_area_load(s->r, i, p);
 		if (ret < 0) {

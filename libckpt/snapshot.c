@@ -20,6 +20,7 @@
 #include "files.h"
 #include "incr.h"
 #include "mpi_split.h"
+#include "proc_read.h"
 
 #include "fault.h"
 #include "img.h"
@@ -37,6 +38,7 @@
 #include <sys/prctl.h>
 #include <sys/rseq.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -473,6 +475,49 @@ static enum eng_shared_kind eng_shared_kind_of(const char *path)
 	return ENG_SHARED_DELETED;
 }
 
+/* At most this many /dev/shm entries are looked at for the name an object
+ * is linked under: past them it counts as unlinked (and is re-created). */
+#define ENG_SHM_SCAN_MAX 65536
+
+/* The name under which the /dev/shm object of map @m is linked now, into
+ * @out (@cap bytes): "/dev/shm/NAME". glibc's sem_open() maps a temporary
+ * file, links it under the semaphore's name and unlinks the temporary one,
+ * so maps shows "/dev/shm/sem.XXXXXX (deleted)" for a semaphore that lives
+ * on as /dev/shm/sem.NAME, which other processes open by that name: it
+ * must be mapped again by that name, not re-created as a private copy.
+ * Raw getdents64 and fstatat only (the writer child). False if no entry
+ * has the object's device and inode (really unlinked). */
+static bool eng_shm_linked_name(const struct eng_map *m, char *out, size_t cap)
+{
+	uint64_t buf[512];
+	struct eng_dir d;
+	const char *name;
+	unsigned int seen = 0;
+	bool found = false;
+	int dfd =
+		(int)syscall(SYS_openat, AT_FDCWD, "/dev/shm", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (dfd < 0)
+		return false;
+	eng_dir_start(&d, dfd, buf, sizeof(buf));
+	while (!found && seen++ < ENG_SHM_SCAN_MAX && (name = eng_dir_next(&d))) {
+		struct stat st;
+		size_t l = strlen(name);
+
+		if (name[0] == '.' || l + 10 > cap ||
+		    syscall(SYS_newfstatat, dfd, name, &st, AT_SYMLINK_NOFOLLOW) < 0)
+			continue;
+		if (S_ISREG(st.st_mode) && st.st_ino == m->inode && major(st.st_dev) == m->major &&
+		    minor(st.st_dev) == m->minor) {
+			memcpy(out, "/dev/shm/", 10);
+			memcpy(out + 9, name, l + 1);
+			found = true;
+		}
+	}
+	syscall(SYS_close, dfd);
+	return found;
+}
+
 /* Refuses shared mapping @m that cannot come back, with the reason in
  * @res and on stderr: pid, range, what to do, then the path (last: a long
  * one is cut in @res only). */
@@ -538,12 +583,20 @@ static int eng_area_describe(const struct eng_map *m, struct img_area *a, char *
 		a->dev = ((uint64_t)m->major << 8) | m->minor;
 		a->file_offset = m->offset;
 	} else {
-		size_t l = strlen(path);
+		char linked[9 + 256 + 1];
+		size_t l;
 
 		if (a->flags & IMG_AREA_SHARED)
 			kind = eng_shared_kind_of(path);
 		if (kind == ENG_SHARED_SYSV || kind == ENG_SHARED_DELETED)
 			return eng_shared_refuse(m, kind, res);
+		if (kind == ENG_SHARED_OBJECT && !strncmp(path, "/dev/shm/", 9) &&
+		    eng_shm_linked_name(m, linked, sizeof(linked))) {
+			/* still linked under another name: by reference */
+			kind = ENG_SHARED_BY_REF;
+			path = linked;
+		}
+		l = strlen(path);
 		if (l >= IMG_PATH_MAX)
 			l = IMG_PATH_MAX - 1;
 		memcpy(pathbuf, path, l);

@@ -57,15 +57,69 @@ static shadow_lh_t *coll_types_lh(const void *sendbuf, const MPI_Datatype *sendt
 	return lh;
 }
 
-/* Gives the arrays @types to virtual request @req, which frees them when it
- * completes. A request without an entry (none is made for it) keeps them
- * for good: a small leak, never memory the lower half still reads. */
-static void coll_types_give(MPI_Request req, shadow_lh_t *types)
-{
-	struct shadow_req *r = shadow_req_of(req);
+/* One call of a *alltoallw collective on @comm, between its enter and its
+ * leave: the lower half's communicator and the translated datatypes, the
+ * send types first, then the receive types at recv. */
+struct coll_w {
+	MPI_Comm lh;
+	shadow_lh_t *types;
+	MPI_Datatype *send;
+	MPI_Datatype *recv;
+};
 
-	if (r)
-		r->owned = types;
+/* Passes the checkpoint's gate for a collective on @comm, then translates
+ * the datatype arrays: one per peer of the group (@neighbours false) or
+ * per in- and out-neighbour of the topology. The lower half's handles are
+ * taken after the gate: a restart while waiting there makes new objects. */
+static void coll_w_enter(struct coll_w *c, MPI_Comm comm, bool neighbours, const void *sendbuf,
+			 const MPI_Datatype *sendtypes, const MPI_Datatype *recvtypes)
+{
+	int nsend;
+	int nrecv;
+
+	shadow_consist_enter();
+	shadow_consist_coll_enter(comm);
+	c->lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
+	if (neighbours) {
+		shadow_topo_degrees(c->lh, &nrecv, &nsend);
+	} else {
+		nsend = coll_peers(c->lh);
+		nrecv = nsend;
+	}
+	c->types = coll_types_lh(sendbuf, sendtypes, nsend, recvtypes, nrecv);
+	c->send = (MPI_Datatype *)c->types;
+	c->recv = (MPI_Datatype *)(c->types + (nsend > 0 ? nsend : 0));
+}
+
+/* Leaves a blocking call: the arrays are no longer read. */
+static int coll_w_leave(struct coll_w *c, int rc)
+{
+	shadow_consist_coll_leave();
+	free(c->types);
+	shadow_consist_leave();
+	return rc;
+}
+
+/* Leaves a non-blocking call that returned @rc with lower-half request
+ * @lh_request: the arrays go to the new virtual request, which frees them
+ * when it completes (a request without an entry keeps them for good: a
+ * small leak, never memory the lower half still reads). */
+static int coll_w_leave_started(struct coll_w *c, int rc, MPI_Comm comm, MPI_Request lh_request,
+				MPI_Request *request)
+{
+	shadow_consist_coll_leave();
+	if (rc == MPI_SUCCESS && request) {
+		struct shadow_req *r;
+
+		*request = shadow_req_new_coll((shadow_lh_t)lh_request, comm);
+		r = shadow_req_of(*request);
+		if (r)
+			r->owned = c->types;
+	} else {
+		free(c->types);
+	}
+	shadow_consist_leave();
+	return rc;
 }
 
 SHADOW_EXPORT int PMPI_Alltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
@@ -73,23 +127,12 @@ SHADOW_EXPORT int PMPI_Alltoallw(const void *sendbuf, const int sendcounts[], co
 				 const int recvcounts[], const int rdispls[],
 				 const MPI_Datatype recvtypes[], MPI_Comm comm)
 {
-	shadow_lh_t *types;
-	MPI_Comm lh;
-	int n;
-	int rc;
+	struct coll_w c;
 
-	shadow_consist_enter();
-	shadow_consist_coll_enter(comm);
-	/* after the gate: a restart while waiting there makes new objects */
-	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
-	n = coll_peers(lh);
-	types = coll_types_lh(sendbuf, sendtypes, n, recvtypes, n);
-	rc = shadow_real_MPI_Alltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types, recvbuf,
-				       recvcounts, rdispls, (MPI_Datatype *)(types + n), lh);
-	shadow_consist_coll_leave();
-	free(types);
-	shadow_consist_leave();
-	return rc;
+	coll_w_enter(&c, comm, false, sendbuf, sendtypes, recvtypes);
+	return coll_w_leave(&c,
+			    shadow_real_MPI_Alltoallw(sendbuf, sendcounts, sdispls, c.send, recvbuf,
+						      recvcounts, rdispls, c.recv, c.lh));
 }
 
 SHADOW_EXPORT int MPI_Alltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
@@ -105,28 +148,13 @@ SHADOW_EXPORT int PMPI_Ialltoallw(const void *sendbuf, const int sendcounts[], c
 				  MPI_Request *request)
 {
 	MPI_Request lh_request = 0;
-	shadow_lh_t *types;
-	MPI_Comm lh;
-	int n;
+	struct coll_w c;
 	int rc;
 
-	shadow_consist_enter();
-	shadow_consist_coll_enter(comm);
-	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
-	n = coll_peers(lh);
-	types = coll_types_lh(sendbuf, sendtypes, n, recvtypes, n);
-	rc = shadow_real_MPI_Ialltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types,
-					recvbuf, recvcounts, rdispls, (MPI_Datatype *)(types + n),
-					lh, request ? &lh_request : NULL);
-	shadow_consist_coll_leave();
-	if (rc == MPI_SUCCESS && request) {
-		*request = shadow_req_new_coll((shadow_lh_t)lh_request, comm);
-		coll_types_give(*request, types);
-	} else {
-		free(types);
-	}
-	shadow_consist_leave();
-	return rc;
+	coll_w_enter(&c, comm, false, sendbuf, sendtypes, recvtypes);
+	rc = shadow_real_MPI_Ialltoallw(sendbuf, sendcounts, sdispls, c.send, recvbuf, recvcounts,
+					rdispls, c.recv, c.lh, request ? &lh_request : NULL);
+	return coll_w_leave_started(&c, rc, comm, lh_request, request);
 }
 
 SHADOW_EXPORT int MPI_Ialltoallw(const void *sendbuf, const int sendcounts[], const int sdispls[],
@@ -142,24 +170,12 @@ SHADOW_EXPORT int PMPI_Neighbor_alltoallw(const void *sendbuf, const int sendcou
 					  const MPI_Aint rdispls[], const MPI_Datatype recvtypes[],
 					  MPI_Comm comm)
 {
-	shadow_lh_t *types;
-	MPI_Comm lh;
-	int indegree;
-	int outdegree;
-	int rc;
+	struct coll_w c;
 
-	shadow_consist_enter();
-	shadow_consist_coll_enter(comm);
-	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
-	shadow_topo_degrees(lh, &indegree, &outdegree);
-	types = coll_types_lh(sendbuf, sendtypes, outdegree, recvtypes, indegree);
-	rc = shadow_real_MPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls, (MPI_Datatype *)types,
-						recvbuf, recvcounts, rdispls,
-						(MPI_Datatype *)(types + outdegree), lh);
-	shadow_consist_coll_leave();
-	free(types);
-	shadow_consist_leave();
-	return rc;
+	coll_w_enter(&c, comm, true, sendbuf, sendtypes, recvtypes);
+	return coll_w_leave(&c, shadow_real_MPI_Neighbor_alltoallw(sendbuf, sendcounts, sdispls,
+								   c.send, recvbuf, recvcounts,
+								   rdispls, c.recv, c.lh));
 }
 
 SHADOW_EXPORT int
@@ -175,30 +191,14 @@ SHADOW_EXPORT int PMPI_Ineighbor_alltoallw(const void *sendbuf, const int sendco
 					   MPI_Comm comm, MPI_Request *request)
 {
 	MPI_Request lh_request = 0;
-	shadow_lh_t *types;
-	MPI_Comm lh;
-	int indegree;
-	int outdegree;
+	struct coll_w c;
 	int rc;
 
-	shadow_consist_enter();
-	shadow_consist_coll_enter(comm);
-	lh = shadow_handle_lh(SHADOW_KIND_COMM, comm);
-	shadow_topo_degrees(lh, &indegree, &outdegree);
-	types = coll_types_lh(sendbuf, sendtypes, outdegree, recvtypes, indegree);
-	rc = shadow_real_MPI_Ineighbor_alltoallw(sendbuf, sendcounts, sdispls,
-						 (MPI_Datatype *)types, recvbuf, recvcounts,
-						 rdispls, (MPI_Datatype *)(types + outdegree), lh,
+	coll_w_enter(&c, comm, true, sendbuf, sendtypes, recvtypes);
+	rc = shadow_real_MPI_Ineighbor_alltoallw(sendbuf, sendcounts, sdispls, c.send, recvbuf,
+						 recvcounts, rdispls, c.recv, c.lh,
 						 request ? &lh_request : NULL);
-	shadow_consist_coll_leave();
-	if (rc == MPI_SUCCESS && request) {
-		*request = shadow_req_new_coll((shadow_lh_t)lh_request, comm);
-		coll_types_give(*request, types);
-	} else {
-		free(types);
-	}
-	shadow_consist_leave();
-	return rc;
+	return coll_w_leave_started(&c, rc, comm, lh_request, request);
 }
 
 SHADOW_EXPORT int MPI_Ineighbor_alltoallw(const void *sendbuf, const int sendcounts[],

@@ -1,6 +1,6 @@
 /* fuzz_files.c - the validation of a files record (libckpt/files.c and the
  * kinds it delegates: files_sock.c, files_evfd.c, files_epoll.c,
- * files_inotify.c) on arbitrary bytes, as ckpt-restore and 'ckpt restart'
+ * files_inotify.c, files_memfd.c) on arbitrary bytes, as ckpt-restore and 'ckpt restart'
  * read it from an image: the checks run before any descriptor is touched,
  * so only the pure entry points are called. A record accepted lists ends
  * that lie inside it. */

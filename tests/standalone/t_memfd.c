@@ -89,6 +89,30 @@ static void *map_at(int fd, size_t len, int prot, off_t off, int step)
 	return p;
 }
 
+/* Linked named semaphore @sem (name @name) holds @i, as every process that
+ * opens it by name sees it: a fresh mapping of its file must agree (a
+ * restore that made it a private copy would not). */
+static void check_linked(sem_t *sem, const char *name, int i)
+{
+	char path[96];
+	sem_t *raw;
+	int v = -1;
+	int w = -1;
+	int fd;
+
+	snprintf(path, sizeof(path), "/dev/shm/sem.%s", name + 1);
+	fd = open(path, O_RDWR | O_CLOEXEC);
+	if (fd < 0)
+		fail(i, "linked named semaphore: its file is gone");
+	raw = mmap(NULL, sizeof(sem_t), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	if (raw == MAP_FAILED)
+		fail(i, "mmap of the linked semaphore's file");
+	if (sem_getvalue(sem, &v) < 0 || sem_getvalue(raw, &w) < 0 || v != i || w != i)
+		fail(i, "linked named semaphore: no longer the object its name opens");
+	munmap(raw, sizeof(sem_t));
+}
+
 static int run_map(void)
 {
 	struct timespec nap = { 0, 10 * 1000000L };
@@ -97,7 +121,9 @@ static int run_map(void)
 	unsigned char *tail;
 	const unsigned char *ro;
 	unsigned char *shm;
+	char lname[64];
 	sem_t *sem;
+	sem_t *linked;
 	int fd;
 
 	fd = memfd_create("t_memfd_map", 0);
@@ -121,6 +147,13 @@ static int run_map(void)
 	sem = sem_open(name, O_CREAT | O_EXCL, 0600, 0);
 	if (sem == SEM_FAILED || sem_unlink(name) < 0)
 		fail(-1, "sem_open");
+	/* A named semaphore left linked: glibc maps a temporary file it then
+	 * links under the name, so maps shows it "(deleted)" though other
+	 * processes open it by name. */
+	snprintf(lname, sizeof(lname), "/t_memfd_named.%d", (int)getpid());
+	linked = sem_open(lname, O_CREAT | O_EXCL, 0600, 0);
+	if (linked == SEM_FAILED)
+		fail(-1, "sem_open of the linked semaphore");
 
 	for (int i = 0; i < STEPS; i++) {
 		int v = -1;
@@ -138,6 +171,7 @@ static int run_map(void)
 		}
 		if (sem_getvalue(sem, &v) < 0 || v != i)
 			fail(i, "unlinked named semaphore: value is not the step number");
+		check_linked(linked, lname, i);
 
 		/* State for the next step: page 0 through the whole mapping,
 		 * page 1 through the tail one, one byte of page 2 through the
@@ -150,13 +184,15 @@ static int run_map(void)
 		    whole[2 * PG] != (unsigned char)i)
 			fail(i, "memfd: a write through one mapping is not seen through another");
 		fill(shm, 2 * PG, i);
-		if (sem_post(sem) < 0)
+		if (sem_post(sem) < 0 || sem_post(linked) < 0)
 			fail(i, "sem_post");
-		printf("step %d: memfd mapped 3 times, unlinked shm, unlinked semaphore %d: ok\n",
+		printf("step %d: memfd mapped 3 times, unlinked shm, unlinked semaphore %d, "
+		       "linked semaphore: ok\n",
 		       i, i + 1);
 		fflush(stdout);
 	}
 	end_gate();
+	sem_unlink(lname);
 	printf("done\n");
 	return 0;
 }
@@ -330,6 +366,42 @@ static int run_tree(void)
 	return 0;
 }
 
+/* More unlinked shm objects mapped than the descriptor limit the test
+ * gives the restorer (1024) allows open at once: a restore must not hold
+ * one descriptor per object. */
+#define MANY_OBJECTS 1100
+
+static int run_many(void)
+{
+	struct timespec nap = { 0, 10 * 1000000L };
+	unsigned char *obj[MANY_OBJECTS];
+	char name[64];
+
+	for (int k = 0; k < MANY_OBJECTS; k++) {
+		int fd;
+
+		snprintf(name, sizeof(name), "/t_memfd_many.%d.%d", (int)getpid(), k);
+		fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+		if (fd < 0 || ftruncate(fd, PG) < 0 || shm_unlink(name) < 0)
+			fail(-1, "shm_open");
+		obj[k] = map_at(fd, PG, PROT_READ | PROT_WRITE, 0, -1);
+		close(fd);
+	}
+	for (int i = 0; i < STEPS; i++) {
+		nanosleep(&nap, NULL);
+		for (int k = 0; k < MANY_OBJECTS; k++) {
+			if (i > 0 && obj[k][0] != (unsigned char)(i - 1 + k))
+				fail(i, "an unlinked shm object: not what the last step wrote");
+			obj[k][0] = (unsigned char)(i + k);
+		}
+		printf("step %d: %d unlinked shm objects: ok\n", i, MANY_OBJECTS);
+		fflush(stdout);
+	}
+	end_gate();
+	printf("done\n");
+	return 0;
+}
+
 int main(int argc, char **argv)
 {
 	if (argc == 2 && !strcmp(argv[1], "tree"))
@@ -342,6 +414,8 @@ int main(int argc, char **argv)
 		return run_map();
 	if (argc == 2 && !strcmp(argv[1], "fd"))
 		return run_fd();
-	fprintf(stderr, "usage: t_memfd map|fd|tree|sysv|deleted DIR\n");
+	if (argc == 2 && !strcmp(argv[1], "many"))
+		return run_many();
+	fprintf(stderr, "usage: t_memfd map|fd|many|tree|sysv|deleted DIR\n");
 	return 2;
 }

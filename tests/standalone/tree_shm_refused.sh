@@ -4,7 +4,8 @@
 # both pids, their address ranges, the object and what to do
 # (docs/process-trees.md, "Memory shared between processes"). Nothing is
 # committed, the tree runs on with the region still shared, and once the
-# child has unmapped it the next checkpoint succeeds.
+# child has unmapped it the next checkpoint succeeds (for SysV, it is then
+# refused by the parent's own capture: SysV is not restored at all).
 #
 #   tree_shm_refused.sh CKPT T_SHM_TREE KIND...
 #
@@ -69,14 +70,26 @@ for kind in "$@"; do
 	: >"$gate"
 	wait_line '^unmapped'
 	wait_line '^still shared'
+	# A SysV segment is not restored even in one process: the parent's
+	# own mapping still refuses the checkpoint, now by its own capture.
+	expect=1
+	[ "$kind" = sysv ] && expect=0
 	for attempt in $(seq 10); do
 		"$ckpt" checkpoint --timeout 60 >"$work/ckpt.out" 2>&1 && break
+		if [ "$kind" = sysv ] && grep -q "System V shared memory is not restored" "$work/ckpt.out"; then
+			break
+		fi
 		grep -qE "registered during the checkpoint|would be missing from" "$work/ckpt.out" ||
 			fail "$kind: the checkpoint after the child unmapped the region failed: $(cat "$work/ckpt.out")"
 		sleep 0.5
 	done
+	if [ "$kind" = sysv ]; then
+		grep -q "System V shared memory is not restored" "$work/ckpt.out" ||
+			fail "sysv: the parent's own segment did not refuse the checkpoint: $(cat "$work/ckpt.out")"
+	fi
 	committed=$(find "$CKPT_DIR" -maxdepth 1 -name 'gen-*' ! -name '*.tmp' | wc -l)
-	[ "$committed" -eq 1 ] || fail "$kind: $committed generations committed after the child unmapped, not 1"
+	[ "$committed" -eq "$expect" ] ||
+		fail "$kind: $committed generations committed after the child unmapped, not $expect"
 	: >"$gate.end"
 	wait "$runpid"
 	rc=$?
@@ -84,5 +97,5 @@ for kind in "$@"; do
 	[ "$rc" -eq 0 ] || fail "$kind: the run ended with status $rc"
 	! grep -q '^FAIL' "$work/out" || fail "$kind: the program reported a failure"
 	grep -q '^end' "$work/out" || fail "$kind: the program did not reach its end"
-	echo "ok $kind: refused, named, nothing committed; ran on; checkpointed once unmapped"
+	echo "ok $kind: refused, named, nothing committed; ran on; once unmapped: $expect generation(s)"
 done
