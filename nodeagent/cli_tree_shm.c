@@ -74,7 +74,8 @@ static bool area_recreated(const struct img_area *a)
 	if ((a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) == (IMG_AREA_SHARED | IMG_AREA_ANON))
 		return a->inode != 0;
 	return (a->flags & IMG_AREA_SHARED) && (a->flags & IMG_AREA_FILE_DELETED) &&
-	       !(a->flags & IMG_AREA_NO_DATA) && a->path && a->path[0];
+	       !(a->flags & IMG_AREA_NO_DATA) && a->path &&
+	       (!strncmp(a->path, "/memfd:", 7) || !strncmp(a->path, "/dev/shm/", 9));
 }
 
 /* The name the new memfd of @path gets, as ckpt-restore names the one it
