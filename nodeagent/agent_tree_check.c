@@ -578,6 +578,17 @@ static int shm_fds_check(const struct shm_set *set, pid_t pid)
 	return ret;
 }
 
+/* Whether sorted @maps hold an object of AGENT_SHM_FD_KINDS that two or
+ * more processes map: only then are the descriptors worth reading. */
+static bool shm_any_handed(const struct agent_shm_map *maps, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if ((AGENT_SHM_FD_KINDS & (1u << maps[i].kind)) && maps[i].dev == maps[i - 1].dev &&
+		    maps[i].inode == maps[i - 1].inode && maps[i].pid != maps[i - 1].pid)
+			return true;
+	return false;
+}
+
 int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t why_len)
 {
 	struct shm_set set = { .why = why, .why_len = why_len };
@@ -588,7 +599,9 @@ int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t w
 			ret = shm_collect(&set, pids[i]);
 	if (!ret)
 		ret = agent_tree_shm_judge(set.maps, set.n, AGENT_SHM_RESTORABLE, why, why_len);
-	for (size_t i = 0; !ret && set.n > 1 && i < npids; i++)
+	if (!ret && !shm_any_handed(set.maps, set.n))
+		npids = 0; /* no descriptor can name an object handed over */
+	for (size_t i = 0; !ret && i < npids; i++)
 		if (in_other_pidns(pids[i]))
 			ret = shm_fds_check(&set, pids[i]);
 	free(set.maps);
