@@ -469,18 +469,27 @@ static int rst_file_check(const struct rst *s, const struct img_area *a)
 	return 0;
 }
 
-/* The memfd 'ckpt restart' handed for the shared anonymous object area @a
- * maps (CKPT_TREE_SHM, "FD:DEV:INODE,...", docs/process-trees.md): -1 for
- * none, -EINVAL (said) when the list is malformed or the memfd too short. */
+/* Whether area @a maps shared anonymous memory, with the object's
+ * identity saved (docs/process-trees.md). */
+static bool rst_area_shanon(const struct img_area *a)
+{
+	return (a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) ==
+		       (IMG_AREA_SHARED | IMG_AREA_ANON) &&
+	       a->inode;
+}
+
+/* The memfd 'ckpt restart' handed for the object area @a maps when other
+ * processes of the tree map it too (shared anonymous memory, a memfd, an
+ * unlinked /dev/shm object: CKPT_TREE_SHM, "FD:DEV:INODE,...",
+ * docs/process-trees.md): -1 for none, -EINVAL (said) when the list is
+ * malformed or the memfd too short. */
 static int rst_tree_shm_fd(const struct rst *s, const struct img_area *a)
 {
 	const char *env = getenv(CKPT_TREE_SHM_ENV);
 	const char *p = env;
 	unsigned int n = 0;
 
-	if (!p ||
-	    (a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) != (IMG_AREA_SHARED | IMG_AREA_ANON) ||
-	    !a->inode)
+	if (!p || !(rst_area_shanon(a) || rst_area_shobj(a)))
 		return -1;
 	while (*p) {
 		unsigned long long dev;
@@ -529,7 +538,8 @@ static int rst_area_premap(struct rst *s, uint32_t i, uint64_t tmp)
 		return treefd;
 	if (treefd >= 0) {
 		/* Shared with other processes of the tree: the memfd holds
-		 * the bytes; the trampoline closes it, the mapping stays. */
+		 * the bytes ('ckpt restart' filled it); the trampoline closes
+		 * it, the mapping stays and gets the saved protection. */
 		p = mmap(eng_ptr(tmp), a->len, prot, flags | MAP_SHARED, treefd,
 			 (off_t)a->file_offset);
 		if (p != eng_ptr(tmp)) {

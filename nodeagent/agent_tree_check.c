@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 /* Bytes read of one thread's children list: "PID " each, and a tree
@@ -281,6 +282,7 @@ static void object_name(const char *path, enum agent_shm_kind kind, char *out, s
 		snprintf(out, len, "the %s (memfd_create)", clean + 1);
 		break;
 	case AGENT_SHM_DELETED:
+	case AGENT_SHM_SHM_DELETED:
 		snprintf(out, len, "the deleted file %s", clean);
 		break;
 	default:
@@ -308,8 +310,11 @@ static enum agent_shm_kind classify(pid_t pid, const char *path, uint64_t inode)
 		return AGENT_SHM_SYSV;
 	if (!strncmp(path, "/memfd:", 7))
 		return AGENT_SHM_MEMFD;
+	/* The same test as the capture's (libckpt/snapshot.c), which saves
+	 * the contents of these and only these. */
 	if (ends_with(path, " (deleted)"))
-		return AGENT_SHM_DELETED;
+		return strncmp(path, "/dev/shm/", 9) != 0 ? AGENT_SHM_DELETED
+							  : AGENT_SHM_SHM_DELETED;
 	/* The restore maps the path again and requires this inode there
 	 * (libckpt/restore.c): look through the process's own root. */
 	if (path[0] != '/' ||
@@ -495,6 +500,95 @@ int agent_tree_shm_judge(struct agent_shm_map *maps, size_t n, unsigned int rest
 	return 0;
 }
 
+int agent_tree_shm_fd_judge(const struct agent_shm_map *maps, size_t n, pid_t pid, int fd,
+			    uint64_t dev, uint64_t inode, char *why, size_t why_len)
+{
+	size_t lo = 0;
+	size_t hi = n;
+	size_t other;
+
+	/* The first mapping of (dev, inode): @maps is sorted by them. */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (maps[mid].dev < dev || (maps[mid].dev == dev && maps[mid].inode < inode))
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == n || maps[lo].dev != dev || maps[lo].inode != inode ||
+	    !(AGENT_SHM_FD_KINDS & (1u << maps[lo].kind)))
+		return 0;
+	for (other = lo + 1; other < n && maps[other].dev == dev && maps[other].inode == inode;
+	     other++)
+		if (maps[other].pid != maps[lo].pid)
+			break;
+	if (other == n || maps[other].dev != dev || maps[other].inode != inode)
+		return 0; /* one process maps it: restored in that process alone */
+	snprintf(why, why_len,
+		 "%s is mapped by pid %d (pid %ld in its tree) at %llx-%llx and by pid %d (pid "
+		 "%ld in its tree) at %llx-%llx, and pid %d (pid %ld in its tree) also holds it "
+		 "open as fd %d: a restart makes the mappings one object again, but the "
+		 "descriptor would be another. Checkpoint refused; close the descriptor once "
+		 "the object is mapped (the mappings alone come back shared)",
+		 maps[lo].name, (int)maps[lo].pid, inner_pid(maps[lo].pid),
+		 (unsigned long long)maps[lo].start, (unsigned long long)maps[lo].end,
+		 (int)maps[other].pid, inner_pid(maps[other].pid),
+		 (unsigned long long)maps[other].start, (unsigned long long)maps[other].end,
+		 (int)pid, inner_pid(pid), fd);
+	return -EAGAIN;
+}
+
+/* Refuses a descriptor of @pid on an object the restart hands over to the
+ * mappings only (agent_tree_shm_fd_judge()). Only memfds and /dev/shm
+ * files are looked at. A process that is gone passes: the generation fails
+ * on its own. */
+static int shm_fds_check(const struct shm_set *set, pid_t pid)
+{
+	char dir[64];
+	DIR *d;
+	struct dirent *e;
+	int ret = 0;
+
+	snprintf(dir, sizeof(dir), "/proc/%d/fd", (int)pid);
+	d = opendir(dir);
+	if (!d)
+		return 0;
+	while (!ret && (e = readdir(d))) {
+		char link[64];
+		struct stat st;
+		ssize_t l;
+		char *end;
+		long fd = strtol(e->d_name, &end, 10);
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9' || *end || fd > INT32_MAX)
+			continue;
+		l = readlinkat(dirfd(d), e->d_name, link, sizeof(link) - 1);
+		if (l < 7)
+			continue;
+		link[l] = '\0';
+		if ((strncmp(link, "/memfd:", 7) != 0 && strncmp(link, "/dev/shm/", 9) != 0) ||
+		    fstatat(dirfd(d), e->d_name, &st, 0) < 0)
+			continue;
+		ret = agent_tree_shm_fd_judge(set->maps, set->n, pid, (int)fd,
+					      ((uint64_t)major(st.st_dev) << 20) | minor(st.st_dev),
+					      st.st_ino, set->why, set->why_len);
+	}
+	closedir(d);
+	return ret;
+}
+
+/* Whether sorted @maps hold an object of AGENT_SHM_FD_KINDS that two or
+ * more processes map: only then are the descriptors worth reading. */
+static bool shm_any_handed(const struct agent_shm_map *maps, size_t n)
+{
+	for (size_t i = 1; i < n; i++)
+		if ((AGENT_SHM_FD_KINDS & (1u << maps[i].kind)) && maps[i].dev == maps[i - 1].dev &&
+		    maps[i].inode == maps[i - 1].inode && maps[i].pid != maps[i - 1].pid)
+			return true;
+	return false;
+}
+
 int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t why_len)
 {
 	struct shm_set set = { .why = why, .why_len = why_len };
@@ -505,6 +599,11 @@ int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t w
 			ret = shm_collect(&set, pids[i]);
 	if (!ret)
 		ret = agent_tree_shm_judge(set.maps, set.n, AGENT_SHM_RESTORABLE, why, why_len);
+	if (!ret && !shm_any_handed(set.maps, set.n))
+		npids = 0; /* no descriptor can name an object handed over */
+	for (size_t i = 0; !ret && i < npids; i++)
+		if (in_other_pidns(pids[i]))
+			ret = shm_fds_check(&set, pids[i]);
 	free(set.maps);
 	return ret;
 }

@@ -33,15 +33,27 @@ enum agent_shm_kind {
 	AGENT_SHM_FILE = 0,    /* a regular file that exists at its path: mapped again, shared */
 	AGENT_SHM_ANON = 1,    /* MAP_SHARED|MAP_ANONYMOUS ("/dev/zero (deleted)"), or the
 				* memfd ckpt restart made for it ("/memfd:ckpt-shared-anon") */
-	AGENT_SHM_MEMFD = 2,   /* memfd_create ("/memfd:NAME (deleted)") */
+	AGENT_SHM_MEMFD = 2,   /* memfd_create ("/memfd:NAME (deleted)"), also the memfd
+				* ckpt restart made for an object below */
 	AGENT_SHM_SYSV = 3,    /* System V segment ("/SYSVKEY") */
-	AGENT_SHM_DELETED = 4, /* an unlinked file: sem_unlink, shm_unlink, unlink */
+	AGENT_SHM_DELETED = 4, /* an unlinked file outside /dev/shm (unlink) */
 	AGENT_SHM_OTHER = 5,   /* path replaced, unreadable, or not a regular file */
+	AGENT_SHM_SHM_DELETED = 6, /* an unlinked object of /dev/shm: shm_unlink, and every
+				    * sem_open semaphore ("/dev/shm/NAME (deleted)") */
 };
 
 /* The kinds that come back shared when several processes of a tree map
- * them (a bit per kind). */
-#define AGENT_SHM_RESTORABLE ((1u << AGENT_SHM_FILE) | (1u << AGENT_SHM_ANON))
+ * them (a bit per kind): a file mapped again by path; shared anonymous
+ * memory, memfds and unlinked /dev/shm objects saved with their contents
+ * and re-created once by 'ckpt restart' (nodeagent/cli_tree_shm.c). */
+#define AGENT_SHM_RESTORABLE                                                         \
+	((1u << AGENT_SHM_FILE) | (1u << AGENT_SHM_ANON) | (1u << AGENT_SHM_MEMFD) | \
+	 (1u << AGENT_SHM_SHM_DELETED))
+/* Of those, the kinds a process can also hold a descriptor on: the restore
+ * makes that descriptor an object of its own (libckpt/files_memfd.c,
+ * files.c's unlinked files), so it must not be held while the object is
+ * handed over. */
+#define AGENT_SHM_FD_KINDS ((1u << AGENT_SHM_MEMFD) | (1u << AGENT_SHM_SHM_DELETED))
 
 /* One mapping of a tree member, from a line of /proc/PID/maps. */
 struct agent_shm_map {
@@ -67,9 +79,19 @@ int agent_tree_maps_line_parse(const char *line, struct agent_shm_map *m, const 
 int agent_tree_shm_judge(struct agent_shm_map *maps, size_t n, unsigned int restorable, char *why,
 			 size_t why_len);
 
+/* Descriptor @fd of @pid (the agent's pid) is on the object (@dev as in
+ * struct agent_shm_map, @inode). With @maps as agent_tree_shm_judge() left
+ * them (sorted, no object refused): whether that object is one of the
+ * AGENT_SHM_FD_KINDS mapped by two or more processes, which a restart
+ * hands over as one memfd to the mappings only. Returns 0, or -EAGAIN
+ * with the object, the descriptor, two holders and what to do in @why. */
+int agent_tree_shm_fd_judge(const struct agent_shm_map *maps, size_t n, pid_t pid, int fd,
+			    uint64_t dev, uint64_t inode, char *why, size_t why_len);
+
 /* Checks the MAP_SHARED mappings of the participants @pids that run in a
  * tree (a pid namespace of their own): an object two or more of them map
- * must come back shared after a restart. Called at the end of PREPARE,
+ * must come back shared after a restart, and none of them may hold a
+ * descriptor on such an object that the restart re-creates. Called at the end of PREPARE,
  * every participant stopped. Returns 0, or -errno with the reason (the
  * first such object, both holders, their ranges, what to do) in @why. */
 int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t why_len);

@@ -1,5 +1,6 @@
-/* cli_tree_shm.c - shared anonymous memory of a tree made shared again at
- * restart (cli_tree_shm.h, docs/process-trees.md). */
+/* cli_tree_shm.c - memory shared in a tree made shared again at restart:
+ * shared anonymous memory, memfds and unlinked /dev/shm objects
+ * (cli_tree_shm.h, docs/process-trees.md). */
 #include "cli_tree_shm.h"
 
 #include "cli.h"
@@ -22,7 +23,9 @@
  * the user's processes); a memfd is sparse, this only bounds nonsense. */
 #define SHM_SIZE_MAX (1ull << 40)
 
-/* A shared anonymous area of one image. */
+/* A shared area of one image whose object a restart re-creates: shared
+ * anonymous memory, or a memfd or unlinked /dev/shm object saved with its
+ * contents (restore.c's rst_area_shobj()). */
 struct shm_area {
 	uint64_t dev; /* object's device at the checkpoint */
 	uint64_t ino; /* and inode: together they name it */
@@ -32,6 +35,7 @@ struct shm_area {
 	size_t img;   /* index of its image */
 	uint32_t idx; /* of the area in that image */
 	bool shared;  /* the object has another holder */
+	char *name;   /* memfd name for a memfd or /dev/shm object, NULL: anonymous */
 };
 
 /* One object two or more processes map. */
@@ -62,7 +66,31 @@ static int area_cmp(const void *a, const void *b)
 	return x->off < y->off ? -1 : x->off > y->off;
 }
 
-/* Appends the shared anonymous areas of image @i. */
+/* Whether @a is an area of an object the restart re-creates: shared
+ * anonymous memory, or a memfd or unlinked /dev/shm object whose image
+ * holds its contents (the same test as restore.c's rst_area_shobj()). */
+static bool area_recreated(const struct img_area *a)
+{
+	if ((a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) == (IMG_AREA_SHARED | IMG_AREA_ANON))
+		return a->inode != 0;
+	return (a->flags & IMG_AREA_SHARED) && (a->flags & IMG_AREA_FILE_DELETED) &&
+	       !(a->flags & IMG_AREA_NO_DATA) && a->path &&
+	       (!strncmp(a->path, "/memfd:", 7) || !strncmp(a->path, "/dev/shm/", 9));
+}
+
+/* The name the new memfd of @path gets, as ckpt-restore names the one it
+ * makes for a process alone (restore.c): NAME of "/memfd:NAME", the last
+ * component of a /dev/shm path. The next checkpoint sees "/memfd:NAME" and
+ * hands it over again. */
+static char *area_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = strncmp(path, "/memfd:", 7) == 0 ? path + 7 : slash ? slash + 1 : path;
+
+	return strdup(strlen(name) < 240 ? name : "ckpt-shm");
+}
+
+/* Appends the areas of image @i whose objects a restart re-creates. */
 static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pid_t pid, size_t i)
 {
 	struct img_reader *r = NULL;
@@ -75,9 +103,9 @@ static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pi
 	for (uint32_t k = 0; k < img_reader_area_count(r); k++) {
 		const struct img_area *a = img_reader_area(r, k);
 
-		if ((a->flags & (IMG_AREA_SHARED | IMG_AREA_ANON)) !=
-			    (IMG_AREA_SHARED | IMG_AREA_ANON) ||
-		    !a->inode)
+		char *name = NULL;
+
+		if (!area_recreated(a))
 			continue;
 		if (a->file_offset > SHM_SIZE_MAX || a->len > SHM_SIZE_MAX - a->file_offset ||
 		    (a->file_offset & 4095)) {
@@ -89,7 +117,7 @@ static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pi
 			goto out;
 		}
 		if (s->nareas == SHM_AREAS_MAX) {
-			cli_err("the images hold more than %u shared anonymous memory areas",
+			cli_err("the images hold more than %u areas of shared memory",
 				SHM_AREAS_MAX);
 			ret = -E2BIG;
 			goto out;
@@ -106,13 +134,19 @@ static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pi
 			s->areas = g;
 			*cap = c;
 		}
+		if (!(a->flags & IMG_AREA_ANON) && !(name = area_name(a->path))) {
+			cli_err("out of memory");
+			ret = -ENOMEM;
+			goto out;
+		}
 		s->areas[s->nareas++] = (struct shm_area){ .dev = a->dev,
 							   .ino = a->inode,
 							   .off = a->file_offset,
 							   .len = a->len,
 							   .pid = pid,
 							   .img = i,
-							   .idx = k };
+							   .idx = k,
+							   .name = name };
 	}
 out:
 	img_reader_free(r);
@@ -153,6 +187,9 @@ static int obj_make(struct cli_tree_shm *s, size_t lo, size_t hi, const char *co
 		    int base)
 {
 	struct shm_obj *o = &s->objs[s->nobjs];
+	/* The lowest pid's name (its areas come last): anonymous memory
+	 * keeps the name the next checkpoint knows it by. */
+	const char *name = s->areas[hi - 1].name ? s->areas[hi - 1].name : CKPT_SHARED_ANON_NAME;
 	uint64_t size = 0;
 	int fd;
 	int ret = 0;
@@ -162,11 +199,11 @@ static int obj_make(struct cli_tree_shm *s, size_t lo, size_t hi, const char *co
 		if (s->areas[k].off + s->areas[k].len > size)
 			size = s->areas[k].off + s->areas[k].len;
 	}
-	fd = memfd_create(CKPT_SHARED_ANON_NAME, 0); /* inherited through exec */
+	fd = memfd_create(name, 0); /* inherited through exec */
 	if (fd < 0 || ftruncate(fd, (off_t)size) < 0) {
 		ret = -errno;
-		cli_err("cannot make a memfd of %llu bytes for shared memory: %s",
-			(unsigned long long)size, strerror(errno));
+		cli_err("cannot make a memfd of %llu bytes for the shared memory %s: %s",
+			(unsigned long long)size, name, strerror(errno));
 		goto out_close;
 	}
 	o->fd = fcntl(fd, F_DUPFD, base);
@@ -281,6 +318,8 @@ void cli_tree_shm_free(struct cli_tree_shm *s)
 	if (!s)
 		return;
 	cli_tree_shm_close(s);
+	for (size_t i = 0; i < s->nareas; i++)
+		free(s->areas[i].name);
 	free(s->objs);
 	free(s->areas);
 	free(s);

@@ -1,6 +1,8 @@
-/* cli_tree_shm.h - shared anonymous memory of a tree, made shared again by
- * 'ckpt restart' (docs/process-trees.md, "Shared anonymous memory comes back
- * shared"). For nodeagent/cli_tree.c only.
+/* cli_tree_shm.h - memory shared in a tree (shared anonymous memory, memfds,
+ * unlinked /dev/shm objects: POSIX shm, named semaphores), made shared again
+ * by 'ckpt restart' (docs/process-trees.md, "Memfds and unlinked /dev/shm
+ * objects come back shared", "Shared anonymous memory comes back shared").
+ * For nodeagent/cli_tree.c only.
  *
  * Before the tree is re-created, one memfd per object that two or more
  * images map (same device and inode at the checkpoint) is made and filled
@@ -15,7 +17,7 @@
 
 struct cli_tree_shm;
 
-/* Reads the shared anonymous areas of the @n images @images (process @pids)
+/* Reads the areas of shared objects of the @n images @images (process @pids)
  * and makes the memfds, at numbers @base and up, filled with the lowest
  * pid's bytes where holders overlap. *@out is NULL-safe to free. Returns 0
  * or -errno (said). */

@@ -10,6 +10,17 @@
  *                                 a POSIX shm object that exists for the whole
  *                                 run (shmfile). Each check prints one line;
  *                                 a region no longer shared prints FAIL.
+ *   t_shm_tree memfd              for tree_cycles.sh: 300 rounds as above
+ *                                 through two regions at once, a memfd
+ *                                 mapped by both (its descriptor closed) and
+ *                                 an unlinked POSIX shm object (shm_open,
+ *                                 mmap, shm_unlink), and a named semaphore
+ *                                 (sem_open + sem_unlink, as Python's
+ *                                 multiprocessing) used as a lock: the
+ *                                 writer of a round holds it while the
+ *                                 other checks that sem_trywait fails and
+ *                                 its value is 0, then releases it, and the
+ *                                 other takes it for the next round.
  *   t_shm_tree ring               for tree_cycles.sh: the same through three
  *                                 holders, parent -> child -> grandchild ->
  *                                 parent, of a shared anonymous region whose
@@ -20,8 +31,9 @@
  *                                 starts at 8192: it checks pages only).
  *   t_shm_tree refused KIND GATE  for tree_shm_refused.sh: a region of KIND
  *                                 (anon, sem: an unlinked sem_open semaphore,
- *                                 memfd, sysv: a removed SysV segment) mapped
- *                                 by both; prints "ready PARENT CHILD" (pids
+ *                                 memfd, memfdfd: a memfd whose descriptor
+ *                                 the parent keeps open, sysv: a removed SysV
+ *                                 segment) mapped by both; prints "ready PARENT CHILD" (pids
  *                                 as the processes see them). When the file
  *                                 GATE appears, the child writes through the
  *                                 region, the parent prints "still shared"
@@ -208,6 +220,141 @@ static int cycles(const char *kind)
 	return 0;
 }
 
+/* The lock of the memfd mode, and the names of its objects. */
+static sem_t *lock_sem;
+
+/* Maps a memfd region (descriptor closed: only the mappings hold it) and an
+ * unlinked POSIX shm region, and opens the lock, unlinked at once. */
+static void objects_map(struct region **mfd, struct region **shm)
+{
+	char name[64];
+	int fd = memfd_create("t_shm_tree", MFD_CLOEXEC);
+
+	if (fd < 0 || ftruncate(fd, sizeof(**mfd)) < 0)
+		fail("memfd");
+	*mfd = mmap(NULL, sizeof(**mfd), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	snprintf(name, sizeof(name), "/ckpt-t-shm-obj.%ld", (long)getpid());
+	fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL, 0600);
+	if (fd < 0 || ftruncate(fd, sizeof(**shm)) < 0)
+		fail("shm_open");
+	*shm = mmap(NULL, sizeof(**shm), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	close(fd);
+	shm_unlink(name);
+	snprintf(name, sizeof(name), "/ckpt-t-shm-lock.%ld", (long)getpid());
+	lock_sem = sem_open(name, O_CREAT | O_EXCL, 0600, 1);
+	if (*mfd == MAP_FAILED || *shm == MAP_FAILED || lock_sem == SEM_FAILED)
+		fail("map the objects");
+	sem_unlink(name);
+}
+
+/* Takes the lock, waiting at most 120 s (a lock nobody releases). */
+static void lock_take(const char *who, int r)
+{
+	struct timespec until;
+
+	clock_gettime(CLOCK_REALTIME, &until);
+	until.tv_sec += 120;
+	while (sem_timedwait(lock_sem, &until) < 0) {
+		if (errno == EINTR)
+			continue;
+		printf("FAIL: %s round %d: the lock was not released in 120 s: %s\n", who, r,
+		       strerror(errno));
+		fflush(stdout);
+		_exit(1);
+	}
+}
+
+/* The other process holds the lock: it must not be free here. */
+static void lock_check_held(const char *who, int r)
+{
+	int v = -1;
+
+	if (sem_trywait(lock_sem) == 0 || errno != EAGAIN) {
+		printf("FAIL: %s round %d: took the lock the other process holds: the "
+		       "semaphore is no longer shared\n",
+		       who, r);
+		fflush(stdout);
+		_exit(1);
+	}
+	if (sem_getvalue(lock_sem, &v) < 0 || v != 0) {
+		printf("FAIL: %s round %d: the held lock has value %d, expected 0\n", who, r, v);
+		fflush(stdout);
+		_exit(1);
+	}
+	printf("%s round %d: lock held by the other\n", who, r);
+	fflush(stdout);
+}
+
+/* One round of the memfd mode: the holder writes @r under the lock, the
+ * checker (@in/@out its pipe ends towards the holder) checks. */
+static void objects_write(struct region *a, struct region *b, int r, int in, int out,
+			  const char *who)
+{
+	lock_take(who, r);
+	region_put(a, r);
+	region_put(b, r);
+	token_put(out);
+	token_get(in); /* checked */
+	if (sem_post(lock_sem) < 0)
+		fail("sem_post");
+}
+
+static void objects_check(struct region *a, struct region *b, int r, int in, int out,
+			  const char *who)
+{
+	char what[64];
+
+	token_get(in);
+	snprintf(what, sizeof(what), "%s memfd", who);
+	region_check(a, r, what);
+	snprintf(what, sizeof(what), "%s shm", who);
+	region_check(b, r, what);
+	lock_check_held(who, r);
+	nap_ms(10);
+	token_put(out);
+}
+
+static bool child_ok(pid_t pid);
+
+static int objects(void)
+{
+	struct region *a;
+	struct region *b;
+	int c2p[2];
+	int p2c[2];
+	pid_t pid;
+
+	objects_map(&a, &b);
+	if (pipe(c2p) < 0 || pipe(p2c) < 0)
+		fail("pipe");
+	pid = fork();
+	if (pid < 0)
+		fail("fork");
+	if (pid == 0) {
+		close(c2p[0]);
+		close(p2c[1]);
+		for (int r = 0; r < ROUNDS; r += 2) {
+			objects_write(a, b, r, p2c[0], c2p[1], "child");
+			objects_check(a, b, r + 1, p2c[0], c2p[1], "child");
+		}
+		_exit(0);
+	}
+	close(c2p[1]);
+	close(p2c[0]);
+	for (int r = 0; r < ROUNDS; r += 2) {
+		objects_check(a, b, r, c2p[0], p2c[1], "parent");
+		objects_write(a, b, r + 1, c2p[0], p2c[1], "parent");
+	}
+	if (!child_ok(pid)) {
+		printf("FAIL: the child did not end with status 0\n");
+		return 1;
+	}
+	end_gate();
+	printf("end\n");
+	return 0;
+}
+
 /* One holder of the ring: writes rounds @i, @i + 3, ...; before each,
  * checks the round before, written by the previous holder. */
 static void ring_role(struct region *m, int i, int in, int out, const char *who)
@@ -278,6 +425,10 @@ static int ring(void)
 
 /* Maps a region of @kind shared by the parent and the child to come;
  * @sem gets the semaphore of "sem". */
+/* memfdfd: the memfd's descriptor, kept by the parent (the child closes
+ * it), -1 for the other kinds. */
+static int refused_fd = -1;
+
 static struct region *refused_map(const char *kind, sem_t **sem)
 {
 	struct region *m = MAP_FAILED;
@@ -296,13 +447,16 @@ static struct region *refused_map(const char *kind, sem_t **sem)
 		sem_unlink(name);
 		m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1,
 			 0);
-	} else if (!strcmp(kind, "memfd")) {
+	} else if (!strcmp(kind, "memfd") || !strcmp(kind, "memfdfd")) {
 		int fd = memfd_create("t_shm_tree", MFD_CLOEXEC);
 
 		if (fd < 0 || ftruncate(fd, sizeof(*m)) < 0)
 			fail("memfd");
 		m = mmap(NULL, sizeof(*m), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-		close(fd);
+		if (!strcmp(kind, "memfd"))
+			close(fd);
+		else
+			refused_fd = fd; /* the parent keeps it open */
 	} else if (!strcmp(kind, "sysv")) {
 		int id = shmget(IPC_PRIVATE, sizeof(*m), IPC_CREAT | 0600);
 
@@ -345,6 +499,8 @@ static int refused(const char *kind, const char *gate)
 		fail("fork");
 	if (pid == 0) {
 		close(c2p[0]);
+		if (refused_fd >= 0)
+			close(refused_fd);
 		if (sem && sem_post(sem) < 0)
 			fail("sem_post");
 		token_put(c2p[1]);
@@ -399,6 +555,8 @@ int main(int argc, char **argv)
 	setvbuf(stdout, NULL, _IOLBF, 0);
 	if (argc >= 4 && !strcmp(argv[1], "refused"))
 		return refused(argv[2], argv[3]);
+	if (argc >= 2 && !strcmp(argv[1], "memfd"))
+		return objects();
 	if (argc >= 2 && !strcmp(argv[1], "ring"))
 		return ring();
 	return cycles(argc >= 2 ? argv[1] : "anon");

@@ -9,9 +9,12 @@
 #
 #   tree_shm_refused.sh CKPT T_SHM_TREE KIND...
 #
-# KIND: sem (sem_open + sem_unlink), memfd, sysv (shmget + IPC_RMID); anon
-# (MAP_SHARED|MAP_ANONYMOUS) was refused too before 'ckpt restart' made it
-# shared again (test tree-shm). CKPT_LIBDIR must name the directory of
+# KIND: sysv (shmget + IPC_RMID); memfdfd (a memfd mapped by both whose
+# descriptor the parent also holds: the restart hands the mappings one
+# memfd, the descriptor would be another object). anon
+# (MAP_SHARED|MAP_ANONYMOUS), sem (sem_open + sem_unlink) and memfd were
+# refused too before 'ckpt restart' made them shared again (tests tree-shm,
+# tree-shm-memfd). CKPT_LIBDIR must name the directory of
 # libckpt.so, ckpt-restore and ckpt-agent.
 set -u
 ckpt=$1 prog=$2
@@ -23,6 +26,7 @@ declare -A object=(
 	[anon]='shared anonymous memory'
 	[sem]='the deleted file /dev/shm/sem\.'
 	[memfd]='memfd:t_shm_tree'
+	[memfdfd]='memfd:t_shm_tree \(memfd_create\) is mapped by .* holds it open as fd [0-9]+'
 	[sysv]='System V shared memory segment'
 )
 
@@ -57,7 +61,8 @@ for kind in "$@"; do
 		grep -qE "pid [0-9]+ \(pid $p in its tree\) at $range" "$work/ckpt.out" ||
 			fail "$kind: the refusal does not name pid $p and its address range"
 	done
-	grep -qi "checkpoint refused" "$work/ckpt.out" && grep -q "unmap it" "$work/ckpt.out" ||
+	grep -qi "checkpoint refused" "$work/ckpt.out" &&
+		grep -qE "unmap it|close the descriptor" "$work/ckpt.out" ||
 		fail "$kind: the refusal does not say what to do"
 	tree_refused_after
 

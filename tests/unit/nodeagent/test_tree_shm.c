@@ -1,7 +1,8 @@
 /* The coordinator's check of memory shared in a tree (agent_tree_check.c):
  * lines of /proc/PID/maps are untrusted input, each field checked; an
  * object mapped by two processes is refused unless its kind comes back
- * shared, naming both holders and their ranges. */
+ * shared, naming both holders and their ranges; a descriptor on a memfd or
+ * /dev/shm object the restart hands to the mappings is refused, named. */
 #include "agent_tree_check.h"
 
 #include <criterion/criterion.h>
@@ -80,8 +81,8 @@ static struct agent_shm_map map(pid_t pid, uint64_t inode, uint64_t start, enum 
 Test(tree_shm, refuses_an_object_of_two_processes_naming_both)
 {
 	struct agent_shm_map maps[] = {
-		map(20, 7, 0x5000, AGENT_SHM_FILE),  map(30, 9, 0xa000, AGENT_SHM_MEMFD),
-		map(20, 9, 0xb000, AGENT_SHM_MEMFD), map(20, 9, 0xc000, AGENT_SHM_MEMFD),
+		map(20, 7, 0x5000, AGENT_SHM_FILE),    map(30, 9, 0xa000, AGENT_SHM_DELETED),
+		map(20, 9, 0xb000, AGENT_SHM_DELETED), map(20, 9, 0xc000, AGENT_SHM_DELETED),
 		map(30, 7, 0x6000, AGENT_SHM_FILE),
 	};
 	char why[1024] = "";
@@ -119,4 +120,70 @@ Test(tree_shm, same_inode_on_another_device_is_another_object)
 	maps[1].dev = 2;
 	cr_assert_eq(agent_tree_shm_judge(maps, 2, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0, "%s",
 		     why);
+}
+
+Test(tree_shm, accepts_memfds_and_unlinked_dev_shm_objects_of_two_processes)
+{
+	struct agent_shm_map maps[] = {
+		map(20, 5, 0x5000, AGENT_SHM_MEMFD),
+		map(30, 5, 0x5000, AGENT_SHM_MEMFD),
+		map(40, 6, 0x6000, AGENT_SHM_SHM_DELETED),
+		map(30, 6, 0x6000, AGENT_SHM_SHM_DELETED),
+	};
+	char why[1024] = "";
+
+	cr_assert_eq(agent_tree_shm_judge(maps, 4, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0, "%s",
+		     why);
+	/* SysV and unlinked files elsewhere stay refused. */
+	maps[0].kind = maps[1].kind = AGENT_SHM_SYSV;
+	cr_assert_eq(agent_tree_shm_judge(maps, 4, AGENT_SHM_RESTORABLE, why, sizeof(why)),
+		     -EAGAIN);
+	maps[0].kind = maps[1].kind = AGENT_SHM_DELETED;
+	cr_assert_eq(agent_tree_shm_judge(maps, 4, AGENT_SHM_RESTORABLE, why, sizeof(why)),
+		     -EAGAIN);
+}
+
+Test(tree_shm, refuses_a_descriptor_on_an_object_handed_over_naming_it)
+{
+	struct agent_shm_map maps[] = {
+		map(20, 5, 0x5000, AGENT_SHM_MEMFD),
+		map(30, 5, 0x7000, AGENT_SHM_MEMFD),
+		map(40, 6, 0x6000, AGENT_SHM_SHM_DELETED),
+		map(30, 6, 0x6000, AGENT_SHM_SHM_DELETED),
+	};
+	char why[1024] = "";
+
+	cr_assert_eq(agent_tree_shm_judge(maps, 4, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0);
+	cr_assert_eq(agent_tree_shm_fd_judge(maps, 4, 50, 7, 1, 5, why, sizeof(why)), -EAGAIN);
+	cr_assert(strstr(why, "object 5 is mapped by pid 20"), "%s", why);
+	cr_assert(strstr(why, "at 5000-6000 and by pid 30"), "%s", why);
+	cr_assert(strstr(why, "at 7000-8000"), "%s", why);
+	cr_assert(strstr(why, "and pid 50 (pid "), "%s", why);
+	cr_assert(strstr(why, "also holds it open as fd 7"), "%s", why);
+	cr_assert(strstr(why, "close the descriptor"), "%s", why);
+	cr_assert_eq(agent_tree_shm_fd_judge(maps, 4, 30, 3, 1, 6, why, sizeof(why)), -EAGAIN);
+}
+
+Test(tree_shm, accepts_descriptors_on_objects_not_handed_over)
+{
+	struct agent_shm_map maps[] = {
+		map(20, 5, 0x5000, AGENT_SHM_MEMFD),
+		map(20, 5, 0x7000, AGENT_SHM_MEMFD), /* one process: restored by it alone */
+		map(20, 6, 0x6000, AGENT_SHM_FILE),
+		map(30, 6, 0x6000, AGENT_SHM_FILE), /* a file: mapped again by path */
+		map(20, 8, 0x6000, AGENT_SHM_ANON),
+		map(30, 8, 0x6000, AGENT_SHM_ANON), /* no descriptor can name it */
+	};
+	char why[1024] = "";
+
+	cr_assert_eq(agent_tree_shm_judge(maps, 6, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0);
+	for (uint64_t ino = 4; ino <= 9; ino++)
+		cr_assert_eq(agent_tree_shm_fd_judge(maps, 6, 20, 3, 1, ino, why, sizeof(why)), 0,
+			     "inode %llu: %s", (unsigned long long)ino, why);
+	/* Same inode, another device: another object. */
+	maps[1].pid = 30;
+	cr_assert_eq(agent_tree_shm_judge(maps, 6, AGENT_SHM_RESTORABLE, why, sizeof(why)), 0);
+	cr_assert_eq(agent_tree_shm_fd_judge(maps, 6, 20, 3, 2, 5, why, sizeof(why)), 0, "%s", why);
+	cr_assert_eq(agent_tree_shm_fd_judge(maps, 6, 20, 3, 1, 5, why, sizeof(why)), -EAGAIN);
+	cr_assert_eq(agent_tree_shm_fd_judge(maps, 0, 20, 3, 1, 5, why, sizeof(why)), 0);
 }
