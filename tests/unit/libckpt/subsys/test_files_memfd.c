@@ -29,18 +29,6 @@ static const struct ckpt_subsys *fs = &ckpt_files_subsys;
 
 TestSuite(files_memfd, .init = test_setup);
 
-static void move_to(int fd, int to)
-{
-	cr_assert_geq(fd, 0);
-	cr_assert_eq(dup2(fd, to), to);
-	close(fd);
-}
-
-static void clobber(int fd)
-{
-	move_to(open("/dev/zero", O_RDONLY), fd);
-}
-
 static bool is_zero_dev(int fd)
 {
 	char link[64] = "";
@@ -48,36 +36,6 @@ static bool is_zero_dev(int fd)
 
 	snprintf(p, sizeof(p), "/proc/self/fd/%d", fd);
 	return readlink(p, link, sizeof(link) - 1) > 0 && strcmp(link, "/dev/zero") == 0;
-}
-
-static size_t find_entry(const char *rec, int fd)
-{
-	uint32_t count;
-	size_t pos = HDR_SIZE;
-
-	memcpy(&count, rec + HDR_COUNT, 4);
-	for (uint32_t i = 0; i < count; i++) {
-		uint32_t size;
-		int32_t efd;
-
-		memcpy(&size, rec + pos + E_SIZE, 4);
-		memcpy(&efd, rec + pos + E_FD, 4);
-		if (efd == fd)
-			return pos;
-		pos += size;
-	}
-	cr_assert_fail("fd %d not in the record", fd);
-	return 0;
-}
-
-/* Where the data of the entry of @fd lies in @rec. */
-static char *data_of(char *rec, int fd)
-{
-	size_t pos = find_entry(rec, fd);
-	uint32_t plen;
-
-	memcpy(&plen, rec + pos + E_PATH_LEN, 4);
-	return rec + pos + E_HDR + plen;
 }
 
 /* A memfd at fd 90 (4 pages + 100 bytes of a pattern, offset 123,
@@ -93,7 +51,7 @@ static unsigned char *make_memfd(void)
 	for (size_t k = 0; k < sizeof(buf); k++)
 		buf[k] = (unsigned char)(k * 7 + 3);
 	cr_assert_eq(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
-	move_to(fd, 90);
+	test_move_to(fd, 90);
 	cr_assert_eq(fcntl(90, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW), 0);
 	cr_assert_eq(lseek(90, 123, SEEK_SET), 123);
 	cr_assert_eq(fcntl(90, F_SETFL, O_NONBLOCK), 0);
@@ -113,8 +71,8 @@ Test(files_memfd, round_trips_with_contents_seals_offset_and_its_mapping)
 	char link[64] = "";
 
 	cr_assert(!strstr(test_warnings, "fd 90"), "%s", test_warnings);
-	clobber(90);
-	clobber(91);
+	test_clobber(90);
+	test_clobber(91);
 	/* The mapping is replaced by other memory, as the restorer's copy. */
 	cr_assert_eq(mmap(map, 2 * PG, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0),
@@ -178,8 +136,8 @@ Test(files_memfd, hostile_entries_are_refused_naming_the_fd)
 	size_t len;
 	char *rec = test_capture(fs, &len);
 
-	clobber(90);
-	clobber(91);
+	test_clobber(90);
+	test_clobber(91);
 	for (size_t i = 0; i < sizeof(spoils) / sizeof(spoils[0]); i++) {
 		const struct spoil *s = &spoils[i];
 		char *c = malloc(len);
@@ -187,8 +145,8 @@ Test(files_memfd, hostile_entries_are_refused_naming_the_fd)
 
 		cr_assert_not_null(c);
 		memcpy(c, rec, len);
-		p = s->off == (size_t)-1 ? c + find_entry(c, 90) + E_FILE_SIZE
-					 : data_of(c, 90) + s->off;
+		p = s->off == (size_t)-1 ? c + test_find_entry(c, len, 90) + E_FILE_SIZE
+					 : c + test_data_of(c, len, 90) + s->off;
 		if (s->width == 4) {
 			uint32_t v32 = (uint32_t)s->value;
 
@@ -210,7 +168,7 @@ Test(files_memfd, hostile_entries_are_refused_naming_the_fd)
 
 		cr_assert_not_null(c);
 		memcpy(c, rec, len);
-		path = c + find_entry(c, 90) + E_HDR;
+		path = c + test_find_entry(c, len, 90) + E_HDR;
 		cr_assert_eq(strncmp(path, "/memfd:", 7), 0, "%s", path);
 		path[1] = 'x';
 		test_logs[0] = '\0';
@@ -236,14 +194,14 @@ Test(files_memfd, a_memfd_past_the_bound_is_named_with_its_size)
 
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(ftruncate(fd, 5000), 0);
-	move_to(fd, 92);
+	test_move_to(fd, 92);
 	setenv("CKPT_MAX_UNLINKED_BYTES", "4k", 1);
 	rec = test_capture(fs, &len);
 	unsetenv("CKPT_MAX_UNLINKED_BYTES");
 	cr_assert(strstr(test_warnings, "fd 92: memfd /memfd:big (5000 bytes, more than "
 					"CKPT_MAX_UNLINKED_BYTES=4096"),
 		  "%s", test_warnings);
-	memcpy(&kind, rec + find_entry(rec, 92) + E_KIND, 4);
+	memcpy(&kind, rec + test_find_entry(rec, len, 92) + E_KIND, 4);
 	cr_assert_neq(kind, KIND_MEMFD);
 	close(92);
 	free(rec);
@@ -259,12 +217,12 @@ Test(files_memfd, a_read_only_sealed_memfd_round_trips)
 
 	cr_assert_geq(fd, 0);
 	cr_assert_eq(write(fd, "sealed", 6), 6);
-	move_to(fd, 93);
+	test_move_to(fd, 93);
 	cr_assert_eq(fcntl(93, F_ADD_SEALS, seals), 0);
 	map = mmap(NULL, PG, PROT_READ, MAP_SHARED, 93, 0);
 	cr_assert_neq(map, MAP_FAILED);
 	rec = test_capture(fs, &len);
-	clobber(93);
+	test_clobber(93);
 	cr_assert_eq(mmap(map, PG, PROT_READ, MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1, 0), map);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
 	cr_assert_eq(fcntl(93, F_GET_SEALS), seals);
