@@ -491,20 +491,6 @@ int ckpt_epoll_capture_targets(long pid, int epfd, const void *data, ckpt_epoll_
 	return 0;
 }
 
-/* Whether @name is a decimal number; stores it in *@v. */
-static bool ep_name_num(const char *name, long *v)
-{
-	*v = 0;
-	if (!*name)
-		return false;
-	for (; *name; name++) {
-		if (*name < '0' || *name > '9' || *v > 100000000L)
-			return false;
-		*v = *v * 10 + (*name - '0');
-	}
-	return true;
-}
-
 /* Looks through the descriptors of process @other for the epoll @epfd of
  * process @pid. Returns the descriptor number holding it, -1 if none, or
  * -2 when kcmp() cannot tell (*@err set). */
@@ -530,7 +516,7 @@ static long ep_shared_in(long pid, int epfd, long other, int *err)
 		long n;
 		long r;
 
-		if (!ep_name_num(name, &ofd))
+		if (!eng_proc_num(name, &ofd))
 			continue;
 		n = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
 		if (n <= 0)
@@ -569,7 +555,7 @@ int ckpt_epoll_capture_shared(long pid, int epfd, void (*warn)(const char *msg))
 		int err = 0;
 
 		/* pid 1 is the tree's init, re-created without descriptors. */
-		if (!ep_name_num(name, &other) || other <= 1 || other == pid)
+		if (!eng_proc_num(name, &other) || other <= 1 || other == pid)
 			continue;
 		ofd = ep_shared_in(pid, epfd, other, &err);
 		if (ofd == -1)

@@ -491,22 +491,6 @@ out_close:
 	return ret;
 }
 
-/* Whether @name (a /proc entry) is a number; stores it in *@v. */
-static bool evfd_name_num(const char *name, long *v)
-{
-	long n = 0;
-
-	if (!*name)
-		return false;
-	for (; *name; name++) {
-		if (*name < '0' || *name > '9' || n > 100000000)
-			return false;
-		n = n * 10 + (*name - '0');
-	}
-	*v = n;
-	return true;
-}
-
 /* Looks in process @pid's descriptors for one on our @fd's description. */
 static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 {
@@ -528,7 +512,7 @@ static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 		long l;
 		long ofd;
 
-		if (!evfd_name_num(name, &ofd))
+		if (!eng_proc_num(name, &ofd))
 			continue;
 		l = syscall(SYS_readlinkat, (int)dfd, name, link, sizeof(link) - 1);
 		if (l <= 0)
@@ -562,7 +546,7 @@ int ckpt_evfd_tree_shared(int kind, int fd, long self, long *pid, int *pfd)
 
 		/* pid 1 is 'ckpt run''s init, re-created without
 		 * descriptors of the program. */
-		if (!evfd_name_num(name, &p) || p <= 1 || p == self)
+		if (!eng_proc_num(name, &p) || p <= 1 || p == self)
 			continue;
 		ret = evfd_scan_pid(kind, fd, self, p, pfd);
 		if (ret)

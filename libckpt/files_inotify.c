@@ -751,20 +751,6 @@ ssize_t ckpt_inotify_capture(long pid, int fd, void *dst, size_t room,
 	return (ssize_t)(paths_at + off);
 }
 
-/* Whether @name is a decimal number; stores it in *@v. */
-static bool ino_name_num(const char *name, long *v)
-{
-	*v = 0;
-	if (!*name)
-		return false;
-	for (; *name; name++) {
-		if (*name < '0' || *name > '9' || *v > 100000000L)
-			return false;
-		*v = *v * 10 + (*name - '0');
-	}
-	return true;
-}
-
 /* Looks through the descriptors of process @other for inotify @fd of
  * process @pid. Returns the descriptor number holding it, -1 if none, or
  * -2 when kcmp() cannot tell. */
@@ -790,7 +776,7 @@ static long ino_shared_in(long pid, int fd, long other)
 		long n;
 		long r;
 
-		if (!ino_name_num(name, &ofd))
+		if (!eng_proc_num(name, &ofd))
 			continue;
 		n = syscall(SYS_readlinkat, dfd, name, link, sizeof(link) - 1);
 		if (n <= 0)
@@ -827,7 +813,7 @@ int ckpt_inotify_capture_shared(long pid, int fd, void (*warn)(const char *msg))
 
 		/* pid 1 is 'ckpt run''s init, re-created without
 		 * descriptors of the program. */
-		if (!ino_name_num(name, &other) || other <= 1 || other == pid)
+		if (!eng_proc_num(name, &other) || other <= 1 || other == pid)
 			continue;
 		ofd = ino_shared_in(pid, fd, other);
 		if (ofd == -1)

@@ -13,6 +13,7 @@
 #define LOG_PREFIX "files: "
 
 #include "files_memfd.h"
+#include "proc_read.h"
 
 #include "engine.h"
 
@@ -347,22 +348,6 @@ out_close:
 	return ret;
 }
 
-/* Whether @name (a /proc entry) is a number; stores it in *@v. */
-static bool memfd_name_num(const char *name, long *v)
-{
-	long n = 0;
-
-	if (!*name)
-		return false;
-	for (; *name; name++) {
-		if (*name < '0' || *name > '9' || n > 100000000)
-			return false;
-		n = n * 10 + (*name - '0');
-	}
-	*v = n;
-	return true;
-}
-
 /* Looks in process @pid's descriptors for one on the memfd (@ino, @dev). */
 static int memfd_scan_pid(uint64_t ino, uint64_t dev, long pid, int *pfd)
 {
@@ -398,7 +383,7 @@ static int memfd_scan_pid(uint64_t ino, uint64_t dev, long pid, int *pfd)
 			long l;
 
 			off += d->d_reclen;
-			if (!memfd_name_num(d->d_name, &ofd))
+			if (!eng_proc_num(d->d_name, &ofd))
 				continue;
 			l = syscall(SYS_readlinkat, (int)dfd, d->d_name, link, sizeof(link) - 1);
 			if (l < 7)
@@ -440,7 +425,7 @@ int ckpt_memfd_tree_shared(uint64_t ino, uint64_t dev, long self, long *pid, int
 			off += d->d_reclen;
 			/* pid 1 is 'ckpt run''s init, without the program's
 			 * descriptors. */
-			if (!memfd_name_num(d->d_name, &p) || p <= 1 || p == self)
+			if (!eng_proc_num(d->d_name, &p) || p <= 1 || p == self)
 				continue;
 			ret = memfd_scan_pid(ino, dev, p, pfd);
 			if (ret)

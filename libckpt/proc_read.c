@@ -68,3 +68,18 @@ const char *eng_dir_next(struct eng_dir *d)
 	d->off += e->d_reclen;
 	return e->d_name;
 }
+
+bool eng_proc_num(const char *name, long *v)
+{
+	long n = 0;
+
+	if (!*name)
+		return false;
+	for (; *name; name++) {
+		if (*name < '0' || *name > '9' || n > 100000000)
+			return false;
+		n = n * 10 + (*name - '0');
+	}
+	*v = n;
+	return true;
+}

@@ -8,6 +8,7 @@
 #ifndef CKPT_LIBCKPT_PROC_READ_H
 #define CKPT_LIBCKPT_PROC_READ_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -28,5 +29,9 @@ void eng_dir_start(struct eng_dir *d, int fd, uint64_t *buf, size_t cap);
 /* The name of the next entry ("." and ".." included), or NULL at the end
  * of the directory or when reading it failed (then d->err is -errno). */
 const char *eng_dir_next(struct eng_dir *d);
+
+/* Whether @name (a /proc entry: a pid, a descriptor number) is a decimal
+ * number of at most 9 digits; stores it in *@v only then. */
+bool eng_proc_num(const char *name, long *v);
 
 #endif
