@@ -6,6 +6,7 @@
 #define CKPT_LIBCKPT_LIBCKPT_H
 
 #include "engine.h"
+#include "proc_read.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -30,10 +31,6 @@ int eng_ckpt_thread_start(void);
 pid_t eng_gettid(void);
 /* CLOCK_MONOTONIC in milliseconds, with sub-millisecond resolution. */
 double eng_clock_ms(void);
-/* Reads up to @cap - 1 bytes of @path into @buf, NUL-terminated (cut at
- * @cap - 1: what a caller needs of a /proc file comes first). Returns the
- * length, or -errno. Raw system calls only (proc_read.c). */
-ssize_t eng_read_small(const char *path, char *buf, size_t cap);
 /* Moves @fd (close-on-exec) to a number above @floor if it is not already
  * there, closing the old number: the engine's descriptors never take the
  * application's standard ones (0-2), which a program may have closed and
