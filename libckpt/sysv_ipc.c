@@ -22,6 +22,17 @@
 #include <unistd.h>
 
 #include "files_msg.h"
+#include "log.h"
+
+/* "SYV1": the record's magic. */
+#define SYSV_REC_MAGIC	 0x31565953u
+#define SYSV_REC_VERSION 1u
+
+/* The record: a mark that the image's process was checked. */
+struct sysv_rec {
+	uint32_t magic;	  /* SYSV_REC_MAGIC */
+	uint32_t version; /* SYSV_REC_VERSION */
+};
 
 /* One noted id: kind 0 marks a free slot; written once, then read. */
 struct sysv_id {
@@ -90,12 +101,13 @@ static void sysv_name(struct files_msg *m, const struct sysv_id *s, long key)
 	msg_str(m, ")");
 }
 
+/* Refuses, naming each, while a noted id still exists; otherwise writes
+ * the record (magic and version: nothing to put back). */
 static ssize_t sysv_capture(void *buf, size_t cap, void (*warn)(const char *msg))
 {
+	struct sysv_rec rec = { SYSV_REC_MAGIC, SYSV_REC_VERSION };
 	ssize_t ret = 0;
 
-	(void)buf;
-	(void)cap;
 	for (size_t i = 0; i < CKPT_SYSV_IDS_MAX; i++) {
 		const struct sysv_id *s = &sysv_ids[i];
 		char text[320];
@@ -119,14 +131,27 @@ static ssize_t sysv_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 	if (__atomic_load_n(&sysv_overflow, __ATOMIC_RELAXED) && warn)
 		warn("more System V semaphore sets or message queues were used than libckpt "
 		     "notes (64): the ones past them are not checked");
-	return ret;
+	if (ret < 0)
+		return ret;
+	if (cap < sizeof(rec))
+		return -ENOSPC;
+	memcpy(buf, &rec, sizeof(rec));
+	return (ssize_t)sizeof(rec);
 }
 
-/* Nothing is ever saved: nothing to check or put back. */
-static int sysv_restore(const void *rec, size_t len)
+/* The record holds nothing to put back: restoring it is checking it. */
+static int sysv_restore(const void *data, size_t len)
 {
-	(void)rec;
-	return len == 0 ? 0 : -EBADMSG;
+	struct sysv_rec rec;
+
+	if (len != sizeof(rec))
+		return -EBADMSG;
+	memcpy(&rec, data, sizeof(rec));
+	if (rec.magic != SYSV_REC_MAGIC || rec.version != SYSV_REC_VERSION) {
+		log_err("the image's sysv record is of another version (%u)", rec.version);
+		return -EBADMSG;
+	}
+	return 0;
 }
 
 const struct ckpt_subsys ckpt_sysv_subsys = {

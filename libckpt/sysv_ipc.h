@@ -8,7 +8,7 @@
 
 #include "subsys.h"
 
-/* Record type reserved for the subsystem; it never writes a record. */
+/* Record type of the subsystem: magic and version only. */
 #define CKPT_REC_SYSV 0x600u
 
 /* Kinds of ids the table holds. */
