@@ -22,17 +22,10 @@
 #include <unistd.h>
 
 #include "files_msg.h"
-#include "log.h"
 
 /* "SYV1": the record's magic. */
 #define SYSV_REC_MAGIC	 0x31565953u
 #define SYSV_REC_VERSION 1u
-
-/* The record: a mark that the image's process was checked. */
-struct sysv_rec {
-	uint32_t magic;	  /* SYSV_REC_MAGIC */
-	uint32_t version; /* SYSV_REC_VERSION */
-};
 
 /* One noted id: kind 0 marks a free slot; written once, then read. */
 struct sysv_id {
@@ -105,7 +98,6 @@ static void sysv_name(struct files_msg *m, const struct sysv_id *s, long key)
  * the record (magic and version: nothing to put back). */
 static ssize_t sysv_capture(void *buf, size_t cap, void (*warn)(const char *msg))
 {
-	struct sysv_rec rec = { SYSV_REC_MAGIC, SYSV_REC_VERSION };
 	ssize_t ret = 0;
 
 	for (size_t i = 0; i < CKPT_SYSV_IDS_MAX; i++) {
@@ -133,25 +125,13 @@ static ssize_t sysv_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 		     "notes (64): the ones past them are not checked");
 	if (ret < 0)
 		return ret;
-	if (cap < sizeof(rec))
-		return -ENOSPC;
-	memcpy(buf, &rec, sizeof(rec));
-	return (ssize_t)sizeof(rec);
+	return ckpt_mark_write(buf, cap, SYSV_REC_MAGIC, SYSV_REC_VERSION);
 }
 
 /* The record holds nothing to put back: restoring it is checking it. */
 static int sysv_restore(const void *data, size_t len)
 {
-	struct sysv_rec rec;
-
-	if (len != sizeof(rec))
-		return -EBADMSG;
-	memcpy(&rec, data, sizeof(rec));
-	if (rec.magic != SYSV_REC_MAGIC || rec.version != SYSV_REC_VERSION) {
-		log_err("the image's sysv record is of another version (%u)", rec.version);
-		return -EBADMSG;
-	}
-	return 0;
+	return ckpt_mark_check(data, len, SYSV_REC_MAGIC, SYSV_REC_VERSION, "sysv");
 }
 
 const struct ckpt_subsys ckpt_sysv_subsys = {
