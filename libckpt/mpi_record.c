@@ -3,6 +3,7 @@
  * environment over (mpi_split.h). Apart from mpi_split.c so that it links
  * into tests without the engine. */
 #include "mpi_split.h"
+
 /* "MPI1": the record's magic. */
 #define MPI_REC_MAGIC 0x3149504du
 /* Version of the record and of the shadow library interface it came with. */
