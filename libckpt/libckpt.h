@@ -37,6 +37,16 @@ double eng_clock_ms(void);
  * still write to. Returns the descriptor, or -1 (errno) with @fd closed;
  * @fd < 0 is returned as is. */
 int eng_fd_above(int fd, int floor);
+/* The engine's own long-lived descriptors (its agent socket, the
+ * userfaultfd and pagemap of incremental tracking, a trigger's socket)
+ * live above this number: below it, shells pick the numbers of their
+ * redirections ('exec 3>FILE', pipe ends, saved descriptors from 10 up)
+ * and replace whatever is there with dup2(), which would silently close a
+ * socket of ours at 3 and make our later close() close their file. */
+#define ENG_FD_FLOOR 99
+/* Moves @fd above ENG_FD_FLOOR, or, when RLIMIT_NOFILE is lower than that,
+ * above the standard descriptors (eng_fd_above()). */
+int eng_fd_engine(int fd);
 
 /* ---- interpose.c: the real libc functions behind our wrappers ------------ */
 
