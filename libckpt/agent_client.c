@@ -832,6 +832,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			eng_snapshot_discard();
 	}
 	if (ret < 0) {
+		eng_snapshot_warnings_flush();
 		eng_release();
 		return eng_send_error(c, gen, why);
 	}
@@ -883,6 +884,8 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 			req.final = final;
 			req.gen = gen;
 			eng_last_gen = gen;
+			/* Every process has captured: the warnings may go out. */
+			eng_snapshot_warnings_flush();
 			ret = eng_snapshot_write(&req, &res);
 			if (ret == 1) {
 				eng_after_restore(c, eng_saved_nthreads);
@@ -920,6 +923,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 				eng_incr_commit();
 			else
 				eng_incr_abort();
+			eng_snapshot_warnings_flush();
 			eng_release();
 			eng_snapshot_discard();
 			return 0;
@@ -930,6 +934,7 @@ static int eng_checkpoint(struct eng_conn *c, int64_t gen)
 		}
 	}
 	eng_incr_abort();
+	eng_snapshot_warnings_flush();
 	eng_release();
 	eng_snapshot_discard();
 	return ret;

@@ -137,6 +137,10 @@ bool eng_snapshot_saves_pipes(void);
 int eng_snapshot_save_pipes(char *why, size_t why_len);
 /* Drops what eng_snapshot_prepare() set up (after abort or after writing). */
 void eng_snapshot_discard(void);
+/* Prints the warnings eng_snapshot_prepare()'s captures held back: once
+ * every process of the generation captured (write), or when this one
+ * gives up. */
+void eng_snapshot_warnings_flush(void);
 /* Writes the image of the quiesced process in a raw-clone()d child. Calls
  * eng_release() right after the clone unless @req->final. Returns 0, 1 when
  * this call returns in a restored process (the image was restored), or

@@ -120,9 +120,31 @@ static struct eng_arena *eng_arena;
 static struct eng_child_result *eng_result;
 
 /* Subsystem warnings at capture time: reported by name (no malloc here). */
+/* Warnings of the captures, held until every process of the checkpoint
+ * has captured (eng_snapshot_warnings_flush()): printed at once they went
+ * to the program's stderr, which may be a file another process of the
+ * tree records the size of a moment later, and a restart then cut it back
+ * to sizes that disagree (a hole of zeros where the warnings were). */
+static char eng_warn_held[8192];
+static size_t eng_warn_held_len;
+
 static void eng_subsys_warn(const char *msg)
 {
-	log_warn("%s", msg);
+	size_t n = strlen(msg);
+
+	if (n + 1 > sizeof(eng_warn_held) - eng_warn_held_len) {
+		log_warn("%s", msg); /* no room: at once rather than never */
+		return;
+	}
+	memcpy(eng_warn_held + eng_warn_held_len, msg, n + 1);
+	eng_warn_held_len += n + 1;
+}
+
+void eng_snapshot_warnings_flush(void)
+{
+	for (size_t at = 0; at < eng_warn_held_len; at += strlen(eng_warn_held + at) + 1)
+		log_warn("%s", eng_warn_held + at);
+	eng_warn_held_len = 0;
 }
 
 static int eng_read_file(const char *path, char *buf, size_t cap, size_t *len)
