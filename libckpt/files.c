@@ -660,15 +660,34 @@ static bool files_is_mqueue(int fd)
 	return syscall(SYS_fstatfs, fd, &sf) == 0 && sf.f_type == FILES_MQUEUE_MAGIC;
 }
 
+/* Whether standard descriptor @fd is still the one the launcher gave,
+ * which a restart replaces by its own launcher's. Outside a tree, always
+ * (a Slurm task's or a 'ckpt-restore' process's standard descriptors are
+ * its launcher's by design). In a tree, when it is the same open file as
+ * our init's (pid 1 keeps the descriptors 'ckpt run' or 'ckpt restart'
+ * was given) or init's is not readable: a script's 'exec >FILE 2>&1'
+ * made it a file of its own, restored like any other descriptor, not
+ * sent back to the launcher's output. */
+static bool files_stdio_launchers(const struct files_cap *c, int fd)
+{
+	long r;
+
+	if (!c->in_tree)
+		return true;
+	r = syscall(SYS_kcmp, c->pid, 1L, KCMP_FILE, fd, fd);
+	return r == 0 || (r < 0 && errno == EPERM);
+}
+
 /* Sets e->kind from the object behind the descriptor, with a description in
- * @desc for what cannot be restored. */
+ * @desc for what cannot be restored; @stdio: a standard descriptor that is
+ * the launcher's. */
 static void files_classify(struct files_rec_fd *e, const struct stat *st, const char *path,
-			   struct files_msg *desc)
+			   bool stdio, struct files_msg *desc)
 {
 	bool abs = path[0] == '/';
 
 	e->kind = FILES_KIND_UNSUPPORTED;
-	if (e->fd <= 2) {
+	if (stdio) {
 		e->kind = FILES_KIND_STDIO;
 	} else if (ckpt_evfd_kind_of(path) >= 0) {
 		e->kind = FILES_KIND_EVENTFD + (uint32_t)ckpt_evfd_kind_of(path);
@@ -898,7 +917,7 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 	e.file_size = st.st_size < 0 ? 0 : (uint64_t)st.st_size;
 
 	msg_init(&dm, desc, sizeof(desc));
-	files_classify(&e, &st, path, &dm);
+	files_classify(&e, &st, path, fd <= 2 && files_stdio_launchers(c, fd), &dm);
 	/* fcntl accepts O_APPEND and the like on these; they mean nothing
 	 * there, and the restore makes them O_RDWR, O_NONBLOCK at most. */
 	if (FILES_IS_EVFD(e.kind))
@@ -927,9 +946,9 @@ static int files_capture_fd(struct files_cap *c, int fd, const char *name)
 		e.open_flags &= ~(uint32_t)O_DIRECTORY;
 		files_strip_deleted(&e, path);
 	}
-	if (fd > 2)
+	if (e.kind != FILES_KIND_STDIO)
 		e.dup_of = files_find_dup(c, fd, &st);
-	if (e.dup_of < 0 && fd > 2 &&
+	if (e.dup_of < 0 && e.kind != FILES_KIND_STDIO &&
 	    (e.kind == FILES_KIND_PIPE || e.kind == FILES_KIND_UNLINKED ||
 	     e.kind == FILES_KIND_MEMFD))
 		e.same_as = files_find_same(c, &e, false);
@@ -1000,7 +1019,7 @@ static void files_check_pipes(struct files_cap *c)
 
 		files_get(c->buf, pos, &e);
 		old = e.size;
-		if (e.kind != FILES_KIND_PIPE || e.fd <= 2 || (e.dup_of >= 0 && e.dup_of <= 2) ||
+		if (e.kind != FILES_KIND_PIPE || (e.dup_of >= 0 && e.dup_of <= 2) ||
 		    (!files_is_fifo(&e, path) && files_pipe_complete(c, e.ino, e.dev))) {
 			pos += old;
 			continue;
@@ -2097,11 +2116,10 @@ static int files_check_entry(const char *rec, size_t pos, const struct files_rec
 		log_err("entry %u: path is not one NUL-terminated string", i);
 		return -EINVAL;
 	}
-	/* A pipe or socket shared in the tree may sit on a standard descriptor. */
+	/* Only a standard descriptor can be the launcher's; one a tree member
+	 * made its own (a pipe, a file of 'exec >FILE') is any other kind. */
 	if (e->fd < 0 || e->kind == 0 || e->kind > FILES_KIND_MAX ||
-	    (e->fd > 2 && e->kind == FILES_KIND_STDIO) ||
-	    (e->fd <= 2 && e->kind != FILES_KIND_STDIO && e->kind != FILES_KIND_TREE_PIPE &&
-	     e->kind != FILES_KIND_TREE_SOCK)) {
+	    (e->fd > 2 && e->kind == FILES_KIND_STDIO)) {
 		log_err("entry %u: fd %d of kind %u is invalid", i, e->fd, e->kind);
 		return -EINVAL;
 	}
