@@ -1004,7 +1004,9 @@ static bool files_pipe_widowed(const struct files_cap *c, uint64_t ino, uint64_t
 /* Saves again, into entry @e at @pos (the first read end of a widowed
  * pipe), the bytes the pipe holds now: a writer outside the process may
  * have added some since the entry was captured, before it ended; none can
- * come any more. Returns 0 or -errno. */
+ * come any more. Returns 0, -ENOSPC when the record buffer is too small,
+ * or another -errno when the bytes cannot be read (the caller names the
+ * pipe then). */
 static int files_widow_save(struct files_cap *c, size_t pos, struct files_rec_fd *e)
 {
 	int avail = 0;
@@ -1014,7 +1016,7 @@ static int files_widow_save(struct files_cap *c, size_t pos, struct files_rec_fd
 	if (syscall(SYS_ioctl, e->fd, FIONREAD, &avail) < 0)
 		return -errno;
 	if (avail < 0 || (uint64_t)avail > e->pipe_size)
-		return -EIO;
+		return -EIO; /* the kernel's FIONREAD never says so */
 	ret = files_entry_resize(c, pos, e, (uint64_t)avail);
 	if (ret < 0)
 		return ret;
@@ -1059,19 +1061,27 @@ static int files_check_pipes(struct files_cap *c)
 			pos += old;
 			continue;
 		}
+		ret = 0;
 		if (!c->in_tree && !files_is_fifo(&e, path) &&
 		    files_pipe_widowed(c, e.ino, e.dev)) {
 			/* Its first read end carries the bytes (files_capture_data). */
-			if (files_is_desc(&e) && files_find_same(c, &e, true) == e.fd) {
+			if (files_is_desc(&e) && files_find_same(c, &e, true) == e.fd)
 				ret = files_widow_save(c, pos, &e);
-				if (ret < 0)
-					return ret;
+			if (ret == -ENOSPC)
+				return ret;
+			if (ret == 0) {
+				pos += e.size;
+				continue;
 			}
-			pos += e.size;
-			continue;
+			/* Its bytes could not be read: named, as before. */
+			old = e.size;
 		}
 		msg_init(&m, desc, sizeof(desc));
-		if (files_is_fifo(&e, path)) {
+		if (ret < 0) {
+			msg_str(&m, path);
+			msg_str(&m, " (a pipe whose writers ended; its buffered bytes could not be "
+				    "read)");
+		} else if (files_is_fifo(&e, path)) {
 			msg_str(&m, "named pipe ");
 			msg_str(&m, path);
 			msg_str(&m, " (the tree holds no reader of it, or a writer outside "
