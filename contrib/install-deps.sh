@@ -18,6 +18,7 @@ packages=(
 	mpich libmpich-dev gfortran
 	libopenmpi-dev openmpi-bin
 	libcriterion-dev
+	default-jdk-headless
 	python3 python3-numpy procps psmisc util-linux e2fsprogs jq
 	pandoc man-db debhelper dpkg-dev
 )

@@ -59,6 +59,7 @@
 
 struct eng_conn {
 	int fd;			    /* connected socket, -1 if none */
+	ino_t ino;		    /* its inode: the program may dup2() over it */
 	char rx[ENG_FRAME_MAX + 1]; /* last received payload, NUL-terminated */
 	char tx[ENG_FRAME_MAX];	    /* frame being sent */
 };
@@ -68,10 +69,6 @@ static struct eng_conn eng_conn = { .fd = -1 };
  * application runs again (eng_agent_atfork_child); -1 when none. */
 static int eng_conn_premade = -1;
 
-/* Lowest number of the socket a forked child makes in its fork handler:
- * above the descriptors shells juggle (bash closes pipe ends it already
- * closed, by number, in the child), below the usual 1024 limit. */
-#define ENG_CHILD_SOCK_FLOOR 99
 /*
  * The exit announcement (eng_agent_exit_announce()) runs on whichever
  * thread ends the process while the checkpoint thread may be sending or
@@ -257,12 +254,33 @@ static void eng_job_dir_set(const char *dir)
 
 static void eng_json_escape(const char *in, char *out, size_t cap);
 
+/* The inode of socket @fd, 0 if it is none. */
+static ino_t eng_fd_ino(int fd)
+{
+	struct stat st;
+
+	return fstat(fd, &st) == 0 && S_ISSOCK(st.st_mode) ? st.st_ino : 0;
+}
+
+/* Whether @fd is still the socket of inode @ino: a program that dup2()s
+ * a file onto its number closes our socket, and closing that number then
+ * would close the program's file. */
+static bool eng_fd_is(int fd, ino_t ino)
+{
+	return ino && eng_fd_ino(fd) == ino;
+}
+
 static void eng_disconnect(struct eng_conn *c)
 {
 	eng_tx_take();
 	if (c->fd >= 0) {
 		ckpt_files_include_fd(c->fd);
-		close(c->fd);
+		if (eng_fd_is(c->fd, c->ino))
+			close(c->fd);
+		else
+			log_warn("the agent socket at fd %d was replaced by the program "
+				 "(dup2 onto it); leaving that descriptor alone",
+				 c->fd);
 	}
 	c->fd = -1;
 	eng_registered = false;
@@ -360,6 +378,19 @@ int eng_fd_above(int fd, int floor)
 	return moved;
 }
 
+int eng_fd_engine(int fd)
+{
+	int moved;
+
+	if (fd < 0 || fd > ENG_FD_FLOOR)
+		return fd;
+	moved = fcntl(fd, F_DUPFD_CLOEXEC, ENG_FD_FLOOR + 1);
+	if (moved < 0)
+		return eng_fd_above(fd, STDERR_FILENO);
+	close(fd);
+	return moved;
+}
+
 /* Connects to @path and registers. Returns 0 or -errno. */
 static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 {
@@ -380,10 +411,11 @@ static int eng_connect(struct eng_conn *c, const char *path, bool restored)
 		c->fd = eng_conn_premade;
 		eng_conn_premade = -1;
 	} else {
-		c->fd = eng_fd_above(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0), STDERR_FILENO);
+		c->fd = eng_fd_engine(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0));
 	}
 	if (c->fd < 0)
 		return -errno;
+	c->ino = eng_fd_ino(c->fd);
 	/* Our own connection is not the application's: never saved, and a
 	 * restored process connects anew to the agent of its new start. */
 	ret = ckpt_files_exclude_fd(c->fd);
@@ -568,7 +600,7 @@ static bool eng_uses_mpi(char *lib, size_t size)
 {
 	/* The application runs meanwhile: never on 0-2, which it may have
 	 * closed and still write to. */
-	int fd = eng_fd_above(open("/proc/self/maps", O_RDONLY | O_CLOEXEC), STDERR_FILENO);
+	int fd = eng_fd_engine(open("/proc/self/maps", O_RDONLY | O_CLOEXEC));
 	FILE *f = fd < 0 ? NULL : fdopen(fd, "r");
 	char *line = NULL;
 	size_t cap = 0;
@@ -928,9 +960,11 @@ void eng_agent_atfork_child(void)
 	if (eng_conn_premade >= 0)
 		close(eng_conn_premade);
 	eng_conn_premade = -1;
+	/* Above ENG_FD_FLOOR, the shells' numbers: bash closes pipe ends it
+	 * already closed, by number, in the child. */
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
 	if (fd >= 0) {
-		eng_conn_premade = fcntl(fd, F_DUPFD_CLOEXEC, ENG_CHILD_SOCK_FLOOR + 1);
+		eng_conn_premade = fcntl(fd, F_DUPFD_CLOEXEC, ENG_FD_FLOOR + 1);
 		close(fd);
 	}
 }

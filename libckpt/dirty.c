@@ -170,19 +170,17 @@ int eng_dirty_probe(void)
 			return -errno;
 		dirty_mem = m;
 	}
-	/* Never on 0-2: a program may have closed them and still write there. */
-	dirty_uffd = eng_fd_above((int)syscall(SYS_userfaultfd,
-					       O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY),
-				  STDERR_FILENO);
+	/* Never on a number the program may take (ENG_FD_FLOOR). */
+	dirty_uffd = eng_fd_engine(
+		(int)syscall(SYS_userfaultfd, O_CLOEXEC | O_NONBLOCK | UFFD_USER_MODE_ONLY));
 	if (dirty_uffd < 0)
 		return -errno;
 	if (ioctl(dirty_uffd, UFFDIO_API, &api) < 0) {
 		ret = -errno;
 		goto out_close;
 	}
-	dirty_pagemap = eng_fd_above((int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap",
-						  O_RDONLY | O_CLOEXEC),
-				     STDERR_FILENO);
+	dirty_pagemap = eng_fd_engine(
+		(int)syscall(SYS_openat, AT_FDCWD, "/proc/self/pagemap", O_RDONLY | O_CLOEXEC));
 	if (dirty_pagemap < 0) {
 		ret = -errno;
 		goto out_close;

@@ -37,6 +37,7 @@
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/un.h>
@@ -646,6 +647,19 @@ static bool files_sock_deferred(const struct files_cap *c, int fd, const struct 
 	       domain == AF_UNIX;
 }
 
+/* f_type of the mqueue file system (linux/magic.h). */
+#define FILES_MQUEUE_MAGIC 0x19800202L
+
+/* Whether @fd is a POSIX message queue: /proc shows it as a regular file
+ * named after the queue ("/NAME"), which must never be re-opened as a
+ * file of that path. */
+static bool files_is_mqueue(int fd)
+{
+	struct statfs sf;
+
+	return syscall(SYS_fstatfs, fd, &sf) == 0 && sf.f_type == FILES_MQUEUE_MAGIC;
+}
+
 /* Sets e->kind from the object behind the descriptor, with a description in
  * @desc for what cannot be restored. */
 static void files_classify(struct files_rec_fd *e, const struct stat *st, const char *path,
@@ -663,6 +677,9 @@ static void files_classify(struct files_rec_fd *e, const struct stat *st, const 
 	} else if (strcmp(path, "anon_inode:inotify") == 0) {
 		e->kind = FILES_KIND_INOTIFY;
 	} else if (strncmp(path, "anon_inode:", 11) == 0) {
+		msg_str(desc, path);
+	} else if (S_ISREG(st->st_mode) && files_is_mqueue(e->fd)) {
+		msg_str(desc, "POSIX message queue ");
 		msg_str(desc, path);
 	} else if (S_ISREG(st->st_mode) && abs && ckpt_memfd_is(path)) {
 		e->kind = FILES_KIND_MEMFD;

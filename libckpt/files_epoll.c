@@ -264,60 +264,6 @@ int ckpt_epoll_data_check(int epfd, const void *data, uint64_t len)
 
 /* ---- capture ----------------------------------------------------------- */
 
-/* Reads the fdinfo of @epfd line by line, calling @line for each; stops at
- * the first non-zero return of @line and returns it, or -errno. */
-static int ep_fdinfo_walk(int epfd, int *own_fd, int (*line)(void *arg, const char *l, size_t n),
-			  void *arg)
-{
-	char path[48] = "/proc/thread-self/fdinfo/";
-	char buf[4096];
-	char cur[256];
-	size_t clen = 0;
-	bool overlong = false;
-	struct ep_msg m;
-	int fd;
-	int ret = 0;
-
-	ep_u64(ep_init(&m), (uint64_t)epfd);
-	memcpy(path + strlen(path), m.s, m.m.len + 1);
-	fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	*own_fd = fd;
-	for (;;) {
-		long n = syscall(SYS_read, fd, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (long i = 0; i < n && ret == 0; i++) {
-			if (buf[i] != '\n') {
-				if (clen < sizeof(cur))
-					cur[clen++] = buf[i];
-				else
-					overlong = true;
-				continue;
-			}
-			/* No line of an epoll's fdinfo is that long: refuse
-			 * rather than read a cut one. */
-			ret = overlong ? -EINVAL : line(arg, cur, clen);
-			clen = 0;
-			overlong = false;
-		}
-		if (ret)
-			break;
-	}
-	if (ret == 0 && (clen || overlong))
-		ret = overlong ? -EINVAL : line(arg, cur, clen);
-	syscall(SYS_close, fd);
-	return ret;
-}
-
 /* State of one ckpt_epoll_capture(). */
 struct ep_cap {
 	long pid;		       /* our pid, for kcmp() and messages */
@@ -452,7 +398,7 @@ ssize_t ckpt_epoll_capture(long pid, int epfd, int scratch_fd, void *dst, size_t
 
 	if (room < sizeof(h))
 		return -ENOSPC;
-	ret = ep_fdinfo_walk(epfd, &c.scratch[1], ep_cap_line, &c);
+	ret = eng_fdinfo_walk(epfd, &c.scratch[1], ep_cap_line, &c);
 	if (ret == -ENOSPC || ret == -ENOTRECOVERABLE)
 		return ret;
 	if (ret < 0) {

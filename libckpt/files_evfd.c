@@ -183,47 +183,17 @@ int ckpt_evfd_parse_fdinfo(int kind, const char *text, struct ckpt_evfd_state *s
 	return -EINVAL;
 }
 
-/* Writes @v in decimal at @path + @len and a NUL after it (the caller's
- * buffer has room for 20 more characters); returns the new length. No
- * snprintf: this runs while the process's other threads are stopped. */
-static size_t evfd_append_num(char *path, size_t len, unsigned long v)
-{
-	char digits[24];
-	size_t n = 0;
-
-	do {
-		digits[n++] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
-	while (n)
-		path[len++] = digits[--n];
-	path[len] = '\0';
-	return len;
-}
-
 /* Reads /proc/thread-self/fdinfo/@fd into @buf (NUL-terminated). */
 static int evfd_read_fdinfo(int fd, char *buf, size_t cap)
 {
-	char path[48] = "/proc/thread-self/fdinfo/";
-	long f;
-	long got;
-	size_t used = 0;
+	char path[ENG_FDINFO_PATH_MAX];
+	ssize_t got;
 
-	evfd_append_num(path, strlen(path), (unsigned long)fd);
-	f = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -errno;
-	while (used < cap - 1) {
-		got = syscall(SYS_read, (int)f, buf + used, cap - 1 - used);
-		if (got < 0 && errno == EINTR)
-			continue;
-		if (got <= 0)
-			break;
-		used += (size_t)got;
-	}
-	syscall(SYS_close, (int)f);
-	buf[used] = '\0';
-	return used ? 0 : -EIO;
+	eng_fdinfo_path(path, fd);
+	got = eng_read_small(path, buf, cap);
+	if (got < 0)
+		return (int)got;
+	return got ? 0 : -EIO;
 }
 
 static bool evfd_realtime(int32_t clockid)
@@ -495,7 +465,7 @@ out_close:
 static int evfd_scan_pid(int kind, int fd, long self, long pid, int *pfd)
 {
 	char path[48] = "/proc/";
-	size_t len = evfd_append_num(path, strlen(path), (unsigned long)pid);
+	size_t len = eng_append_num(path, strlen(path), (unsigned long)pid);
 	uint64_t dbuf[128];
 	struct eng_dir dir;
 	const char *name;

@@ -171,57 +171,6 @@ int ckpt_inotify_fdinfo_line(const char *line, size_t len, struct ckpt_inotify_m
 	return 1;
 }
 
-/* Reads the fdinfo of @fd line by line, calling @line for each; stops at
- * the first non-zero return of @line and returns it, or -errno. */
-static int ino_fdinfo_walk(int fd, int (*line)(void *arg, const char *l, size_t n), void *arg)
-{
-	char path[48] = "/proc/thread-self/fdinfo/";
-	char buf[4096];
-	/* A line with the longest file handle (128 bytes, in hex) fits. */
-	char cur[512];
-	size_t clen = 0;
-	bool overlong = false;
-	struct ino_msg m;
-	int f;
-	int ret = 0;
-
-	ino_u64(ino_init(&m), (uint64_t)fd);
-	memcpy(path + strlen(path), m.s, m.m.len + 1);
-	f = (int)syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
-	if (f < 0)
-		return -errno;
-	for (;;) {
-		long n = syscall(SYS_read, f, buf, sizeof(buf));
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			ret = -errno;
-			break;
-		}
-		if (n == 0)
-			break;
-		for (long i = 0; i < n && ret == 0; i++) {
-			if (buf[i] != '\n') {
-				if (clen < sizeof(cur))
-					cur[clen++] = buf[i];
-				else
-					overlong = true;
-				continue;
-			}
-			ret = overlong ? -EINVAL : line(arg, cur, clen);
-			clen = 0;
-			overlong = false;
-		}
-		if (ret)
-			break;
-	}
-	if (ret == 0 && (clen || overlong))
-		ret = overlong ? -EINVAL : line(arg, cur, clen);
-	syscall(SYS_close, f);
-	return ret;
-}
-
 /* ---- the path table ---------------------------------------------------- */
 
 /* States of a slot; read and written with __atomic builtins. */
@@ -327,7 +276,7 @@ static bool ino_slot_live(const struct ino_slot *s)
 	link[n] = '\0';
 	if (strcmp(link, INO_LINK) != 0)
 		return false;
-	return ino_fdinfo_walk(s->fd, ino_listed_line, &st) == 0 && st.found;
+	return eng_fdinfo_walk(s->fd, NULL, ino_listed_line, &st) == 0 && st.found;
 }
 
 /* The table is full: drops the slots of closed descriptors and of watches
@@ -718,7 +667,7 @@ ssize_t ckpt_inotify_capture(long pid, int fd, void *dst, size_t room,
 		ino_refuse(&m, warn);
 		return -ENOTRECOVERABLE;
 	}
-	ret = ino_fdinfo_walk(fd, ino_cap_line, &c);
+	ret = eng_fdinfo_walk(fd, NULL, ino_cap_line, &c);
 	if (ret == -ENOSPC || ret == -ENOTRECOVERABLE)
 		return ret;
 	if (ret < 0) {

@@ -113,20 +113,41 @@ static bool memfd_map_line(const char *p, uint64_t ino, uint64_t dev, struct ckp
 	return true;
 }
 
+/* Bytes of /proc/self/maps held at once. A line is its fields (at most
+ * ~110 bytes: two 16-digit addresses, perms, offset, device, a 20-digit
+ * inode and padding) and then the mapping's name, which has no bound the
+ * reader can rely on: the kernel prints d_path() into a buffer it grows as
+ * needed, so a file reached through a deep directory tree (made with
+ * relative paths) has a name far past PATH_MAX, plus " (deleted)". Only the
+ * fields matter here, so a longer line is parsed from its first bytes and
+ * the rest of it skipped. */
+#define MEMFD_MAPS_BUF 8192u
+
+/* Adds line @line of the maps to @maps (@n so far) if it is a shared
+ * mapping of (@ino, @dev). Returns the new count, or -E2BIG past
+ * CKPT_MEMFD_MAPS_MAX (@maps has room for one more, written first). */
+static int memfd_maps_add(const char *line, uint64_t ino, uint64_t dev, struct ckpt_memfd_map *maps,
+			  int n)
+{
+	if (!memfd_map_line(line, ino, dev, &maps[n]))
+		return n;
+	return (unsigned int)n == CKPT_MEMFD_MAPS_MAX ? -E2BIG : n + 1;
+}
+
 /* Fills @maps with the shared mappings of (@ino, @dev); returns how many,
- * or -errno (-E2BIG past CKPT_MEMFD_MAPS_MAX). */
+ * or -errno (-E2BIG past CKPT_MEMFD_MAPS_MAX, or the read's error). */
 static int memfd_maps(uint64_t ino, uint64_t dev, struct ckpt_memfd_map *maps)
 {
-	/* A line is at most a path (PATH_MAX) and ~80 bytes of fields. */
-	char buf[8192 + 1];
+	char buf[MEMFD_MAPS_BUF + 1]; /* + its NUL */
 	size_t have = 0;
+	bool skip = false; /* inside a line already parsed from its start */
 	int n = 0;
 	long fd = syscall(SYS_openat, AT_FDCWD, "/proc/self/maps", O_RDONLY | O_CLOEXEC);
 
 	if (fd < 0)
 		return -errno;
 	for (;;) {
-		long got = syscall(SYS_read, (int)fd, buf + have, sizeof(buf) - 1 - have);
+		long got = syscall(SYS_read, (int)fd, buf + have, MEMFD_MAPS_BUF - have);
 		char *line = buf;
 		char *nl;
 
@@ -136,27 +157,30 @@ static int memfd_maps(uint64_t ino, uint64_t dev, struct ckpt_memfd_map *maps)
 		}
 		have += (size_t)got;
 		buf[have] = '\0';
-		while ((nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
+		while (n >= 0 && (nl = memchr(line, '\n', have - (size_t)(line - buf)))) {
 			*nl = '\0';
-			if (memfd_map_line(line, ino, dev, &maps[n < 0 ? 0 : n])) {
-				if ((unsigned int)n == CKPT_MEMFD_MAPS_MAX) {
-					n = -E2BIG;
-					goto out;
-				}
-				n++;
-			}
+			if (!skip)
+				n = memfd_maps_add(line, ino, dev, maps, n);
+			skip = false;
 			line = nl + 1;
 		}
-		have -= (size_t)(line - buf);
-		if (have == sizeof(buf) - 1) {
-			n = -EFBIG; /* a line longer than any the kernel writes */
+		if (n < 0)
 			break;
+		have -= (size_t)(line - buf);
+		if (have == MEMFD_MAPS_BUF) {
+			/* No newline in a full buffer: parse the fields at its
+			 * start once, drop the name's bytes up to the newline. */
+			if (!skip)
+				n = memfd_maps_add(line, ino, dev, maps, n);
+			if (n < 0)
+				break;
+			skip = true;
+			have = 0;
 		}
 		memmove(buf, line, have);
 		if (got == 0)
 			break;
 	}
-out:
 	syscall(SYS_close, (int)fd);
 	return n;
 }

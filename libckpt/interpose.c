@@ -19,6 +19,9 @@
  * sigaction() also keeps the application's view of SIGTERM and SIGUSR1 while
  * libckpt turns them into checkpoint requests (triggers.c).
  *
+ * semget(), semop(), semtimedop(), msgget(), msgsnd() and msgrcv() note the
+ * SysV ids the program uses (sysv_ipc.c), in any mode.
+ *
  * inotify_add_watch() and inotify_rm_watch() keep the table of the paths
  * watches were added with (files_inotify.c): the kernel does not keep them,
  * and a restart must add each watch again by path.
@@ -32,6 +35,7 @@
 #include "libckpt.h"
 #include "triggers.h"
 #include "files_inotify.h"
+#include "sysv_ipc.h"
 
 #include <dlfcn.h>
 #include <errno.h>
@@ -39,6 +43,8 @@
 #include <pthread.h>
 #include <stdbool.h>
 #include <sys/inotify.h>
+#include <sys/msg.h>
+#include <sys/sem.h>
 #include <sys/select.h>
 #include <stdlib.h>
 #include <string.h>
@@ -502,4 +508,68 @@ int inotify_rm_watch(int fd, int wd)
 	ckpt_inotify_table_remove(fd, wd);
 	errno = saved;
 	return ret;
+}
+
+/* SysV semaphores and message queues: each id the program looks up or
+ * operates on is noted (sysv_ipc.c), so that a checkpoint can refuse while
+ * one exists; the kernel's answer is returned as is. */
+
+int semget(key_t key, int nsems, int flags)
+{
+	static int (*real)(key_t, int, int);
+	int id;
+
+	ENG_RESOLVE(real, "semget");
+	id = real(key, nsems, flags);
+	if (id >= 0)
+		ckpt_sysv_note(CKPT_SYSV_SEM, id, key == IPC_PRIVATE ? -1 : (long)key);
+	return id;
+}
+
+int semop(int id, struct sembuf *ops, size_t n)
+{
+	static int (*real)(int, struct sembuf *, size_t);
+
+	ENG_RESOLVE(real, "semop");
+	ckpt_sysv_note(CKPT_SYSV_SEM, id, -1);
+	return real(id, ops, n);
+}
+
+int semtimedop(int id, struct sembuf *ops, size_t n, const struct timespec *timeout)
+{
+	static int (*real)(int, struct sembuf *, size_t, const struct timespec *);
+
+	ENG_RESOLVE(real, "semtimedop");
+	ckpt_sysv_note(CKPT_SYSV_SEM, id, -1);
+	return real(id, ops, n, timeout);
+}
+
+int msgget(key_t key, int flags)
+{
+	static int (*real)(key_t, int);
+	int id;
+
+	ENG_RESOLVE(real, "msgget");
+	id = real(key, flags);
+	if (id >= 0)
+		ckpt_sysv_note(CKPT_SYSV_MSG, id, key == IPC_PRIVATE ? -1 : (long)key);
+	return id;
+}
+
+int msgsnd(int id, const void *msg, size_t size, int flags)
+{
+	static int (*real)(int, const void *, size_t, int);
+
+	ENG_RESOLVE(real, "msgsnd");
+	ckpt_sysv_note(CKPT_SYSV_MSG, id, -1);
+	return real(id, msg, size, flags);
+}
+
+ssize_t msgrcv(int id, void *msg, size_t size, long type, int flags)
+{
+	static ssize_t (*real)(int, void *, size_t, long, int);
+
+	ENG_RESOLVE(real, "msgrcv");
+	ckpt_sysv_note(CKPT_SYSV_MSG, id, -1);
+	return real(id, msg, size, type, flags);
 }

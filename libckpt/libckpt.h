@@ -6,6 +6,7 @@
 #define CKPT_LIBCKPT_LIBCKPT_H
 
 #include "engine.h"
+#include "proc_read.h"
 
 #include <signal.h>
 #include <stdbool.h>
@@ -30,16 +31,22 @@ int eng_ckpt_thread_start(void);
 pid_t eng_gettid(void);
 /* CLOCK_MONOTONIC in milliseconds, with sub-millisecond resolution. */
 double eng_clock_ms(void);
-/* Reads up to @cap - 1 bytes of @path into @buf, NUL-terminated (cut at
- * @cap - 1: what a caller needs of a /proc file comes first). Returns the
- * length, or -errno. Raw system calls only (proc_read.c). */
-ssize_t eng_read_small(const char *path, char *buf, size_t cap);
 /* Moves @fd (close-on-exec) to a number above @floor if it is not already
  * there, closing the old number: the engine's descriptors never take the
  * application's standard ones (0-2), which a program may have closed and
  * still write to. Returns the descriptor, or -1 (errno) with @fd closed;
  * @fd < 0 is returned as is. */
 int eng_fd_above(int fd, int floor);
+/* The engine's own long-lived descriptors (its agent socket, the
+ * userfaultfd and pagemap of incremental tracking, a trigger's socket)
+ * live above this number: below it, shells pick the numbers of their
+ * redirections ('exec 3>FILE', pipe ends, saved descriptors from 10 up)
+ * and replace whatever is there with dup2(), which would silently close a
+ * socket of ours at 3 and make our later close() close their file. */
+#define ENG_FD_FLOOR 99
+/* Moves @fd above ENG_FD_FLOOR, or, when RLIMIT_NOFILE is lower than that,
+ * above the standard descriptors (eng_fd_above()). */
+int eng_fd_engine(int fd);
 
 /* ---- interpose.c: the real libc functions behind our wrappers ------------ */
 

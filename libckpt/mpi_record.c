@@ -4,51 +4,27 @@
  * into tests without the engine. */
 #include "mpi_split.h"
 
-#include "log.h"
-
-#include <errno.h>
-#include <string.h>
-
 /* "MPI1": the record's magic. */
 #define MPI_REC_MAGIC 0x3149504du
 /* Version of the record and of the shadow library interface it came with. */
 #define MPI_REC_VERSION 1u
 
-struct mpi_rec {
-	uint32_t magic;	  /* MPI_REC_MAGIC */
-	uint32_t version; /* MPI_REC_VERSION */
-};
-
 bool eng_mpi_rank;
 
 static ssize_t mpi_capture(void *buf, size_t cap, void (*warn)(const char *msg))
 {
-	struct mpi_rec rec = { MPI_REC_MAGIC, MPI_REC_VERSION };
-
 	(void)warn;
 	if (!eng_mpi_rank)
 		return 0;
-	if (cap < sizeof(rec))
-		return -ENOSPC;
-	memcpy(buf, &rec, sizeof(rec));
-	return (ssize_t)sizeof(rec);
+	return ckpt_mark_write(buf, cap, MPI_REC_MAGIC, MPI_REC_VERSION);
 }
 
 /* The record carries nothing to put back: restoring it is checking it. */
 static int mpi_check(const void *data, size_t len)
 {
-	struct mpi_rec rec;
-
 	if (len == 0)
 		return 0;
-	if (len != sizeof(rec))
-		return -EBADMSG;
-	memcpy(&rec, data, sizeof(rec));
-	if (rec.magic != MPI_REC_MAGIC || rec.version != MPI_REC_VERSION) {
-		log_err("the image's MPI record is of another version (%u)", rec.version);
-		return -EBADMSG;
-	}
-	return 0;
+	return ckpt_mark_check(data, len, MPI_REC_MAGIC, MPI_REC_VERSION, "MPI");
 }
 
 const struct ckpt_subsys ckpt_mpi_subsys = {

@@ -6,6 +6,8 @@
 #include "proc_read.h"
 
 #include <errno.h>
+#include <stdbool.h>
+#include <string.h>
 #include <fcntl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -82,4 +84,83 @@ bool eng_proc_num(const char *name, long *v)
 	}
 	*v = n;
 	return true;
+}
+
+size_t eng_append_num(char *s, size_t len, unsigned long v)
+{
+	char digits[24];
+	size_t n = 0;
+
+	do {
+		digits[n++] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	while (n)
+		s[len++] = digits[--n];
+	s[len] = '\0';
+	return len;
+}
+
+void eng_fdinfo_path(char path[ENG_FDINFO_PATH_MAX], int fd)
+{
+	static const char prefix[] = "/proc/thread-self/fdinfo/";
+
+	memcpy(path, prefix, sizeof(prefix));
+	eng_append_num(path, sizeof(prefix) - 1, (unsigned int)fd);
+}
+
+/* State of one eng_fdinfo_walk(): the line being gathered. */
+struct eng_lines {
+	char cur[ENG_FDINFO_LINE_MAX];
+	size_t len;
+	bool overlong;
+};
+
+/* Ends the line gathered in @s: hands it to @line, or refuses it when it
+ * was cut. */
+static int eng_line_end(struct eng_lines *s, int (*line)(void *, const char *, size_t), void *arg)
+{
+	int ret = s->overlong ? -EINVAL : line(arg, s->cur, s->len);
+
+	s->len = 0;
+	s->overlong = false;
+	return ret;
+}
+
+int eng_fdinfo_walk(int fd, int *own_fd, int (*line)(void *arg, const char *l, size_t n), void *arg)
+{
+	char path[ENG_FDINFO_PATH_MAX];
+	char buf[4096];
+	struct eng_lines s = { .len = 0, .overlong = false };
+	long f;
+	int ret = 0;
+
+	eng_fdinfo_path(path, fd);
+	f = syscall(SYS_openat, AT_FDCWD, path, O_RDONLY | O_CLOEXEC, 0);
+	if (f < 0)
+		return -errno;
+	if (own_fd)
+		*own_fd = (int)f;
+	while (ret == 0) {
+		long n = syscall(SYS_read, f, buf, sizeof(buf));
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			ret = -errno;
+		if (n <= 0)
+			break;
+		for (long i = 0; i < n && ret == 0; i++) {
+			if (buf[i] == '\n')
+				ret = eng_line_end(&s, line, arg);
+			else if (s.len < sizeof(s.cur))
+				s.cur[s.len++] = buf[i];
+			else
+				s.overlong = true;
+		}
+	}
+	if (ret == 0 && (s.len || s.overlong))
+		ret = eng_line_end(&s, line, arg);
+	syscall(SYS_close, f);
+	return ret;
 }

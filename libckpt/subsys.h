@@ -46,6 +46,13 @@ struct ckpt_subsys {
 	int (*restore)(const void *rec, size_t len);
 };
 
+/* A record of a magic and a version only (subsys_mark.c): writes it to
+ * @buf (8 bytes; -ENOSPC when @cap is smaller), and checks one, refusing
+ * another length, magic or version (logged, naming @what). */
+ssize_t ckpt_mark_write(void *buf, size_t cap, uint32_t magic, uint32_t version);
+int ckpt_mark_check(const void *data, size_t len, uint32_t magic, uint32_t version,
+		    const char *what);
+
 /* The table the engine walks, in this order at both capture and restore. */
 extern const struct ckpt_subsys *const ckpt_subsys_table[];
 extern const size_t ckpt_subsys_count;

@@ -15,14 +15,17 @@
  *  - mpi: only marks an MPI rank's image; the MPI lower half itself comes
  *    back later (eng_mpi_restart), once the restorer's region is gone.
  *  - tree: only checks that 'ckpt restart' gave the process its old pid.
+ *  - sysv: writes nothing; its capture refuses a checkpoint of a process
+ *    that uses a SysV semaphore set or message queue.
  */
 #include "files.h"
 #include "mpi_split.h"
+#include "sysv_ipc.h"
 #include "tree.h"
 
 const struct ckpt_subsys *const ckpt_subsys_table[] = {
 	&ckpt_files_subsys, &ckpt_attrs_subsys, &ckpt_signals_subsys,
-	&ckpt_mpi_subsys,   &ckpt_tree_subsys,
+	&ckpt_mpi_subsys,   &ckpt_tree_subsys,	&ckpt_sysv_subsys,
 };
 
 const size_t ckpt_subsys_count = sizeof(ckpt_subsys_table) / sizeof(ckpt_subsys_table[0]);

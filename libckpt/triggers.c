@@ -522,10 +522,9 @@ static enum eng_trig_result eng_trig_request(struct eng_trig_slot *s, const sigs
 	s->why[0] = '\0';
 	s->code = -1;
 	s->gen = -1;
-	/* Never on 0-2, which the application may have closed and write to
-	 * from another thread meanwhile (fcntl and close are signal-safe). */
-	fd = eng_fd_above(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0),
-			  STDERR_FILENO);
+	/* Never on a number the application may take meanwhile
+	 * (ENG_FD_FLOOR; fcntl and close are signal-safe). */
+	fd = eng_fd_engine(socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0));
 	if (fd < 0) {
 		eng_trig_fail(s, "cannot create a socket", errno);
 		return ENG_TRIG_FAILED;

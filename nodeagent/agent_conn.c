@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 /* What a connection turned out to be after its first frame. */
@@ -34,6 +35,8 @@ struct agent_conn {
 	struct agent_part part;	    /* the backend's view when a process */
 	struct agent_waiter waiter; /* pending checkpoint request of a client */
 	char name[96];		    /* "pid N (prog)" for logs */
+	bool tree;		    /* registered from a pid namespace of its own: a
+				     * member of a tree 'ckpt run' made */
 	struct agent_conn *prev;    /* listener's list */
 	struct agent_conn *next;    /* listener's list */
 };
@@ -45,6 +48,27 @@ struct agent_listener {
 	char node[AGENT_NODE_MAX + 1];	/* this node's name, given to processes */
 	struct agent_conn *conns;	/* every open connection */
 };
+
+/* Says what a process gone without saying it exits means for the next
+ * checkpoints. A task's process leaves its task missing, and the job's
+ * checkpoints refused, until it is back (agent_coord.c). A tree member is
+ * not a task: once it ended, its parent's tree record holds it as a zombie
+ * or no more; agent_tree_check.c refuses a generation only while it runs
+ * unregistered (an exec closed the connection, the new program's
+ * constructor registers again). */
+static void agent_conn_warn_lost(const struct agent_conn *c)
+{
+	if (c->tree)
+		log_warn("%s of a 'ckpt run' tree closed its connection without exiting "
+			 "(killed, or an exec): if it ended, the next checkpoints go on without "
+			 "it; while it runs unregistered, they are refused naming it (a program "
+			 "it executed registers again as it starts)",
+			 c->name);
+	else
+		log_warn("%s (step %lld rank %lld) ended without exiting (killed?): "
+			 "checkpoints of the job are refused until its task is back",
+			 c->name, (long long)c->part.step, (long long)c->part.rank);
+}
 
 /* The single place a connection ends: unlinks it from the backend and the
  * listener and frees it. @why is logged (NULL for a clean close). */
@@ -65,9 +89,7 @@ static void agent_conn_close(struct agent_conn *c, const char *why)
 		 * task did not end: the job's generations still need it. */
 		if (!c->part.exiting) {
 			c->part.lost = true;
-			log_warn("%s (step %lld rank %lld) ended without exiting (killed?): "
-				 "checkpoints of the job are refused until its task is back",
-				 c->name, (long long)c->part.step, (long long)c->part.rank);
+			agent_conn_warn_lost(c);
 		}
 		be->ops->part_remove(be->ctx, &c->part);
 	}
@@ -115,6 +137,21 @@ static const struct agent_part_ops agent_conn_part_ops = {
 	.name = part_ops_name,
 };
 
+/* Whether @pid runs in another pid namespace than the agent: a member of
+ * a tree 'ckpt run' made (as agent_tree_check.c tells them). Asked at
+ * registration: when the connection ends, the process may be gone. */
+static bool proc_in_other_pidns(pid_t pid)
+{
+	struct stat mine;
+	struct stat theirs;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
+	if (stat("/proc/self/ns/pid", &mine) < 0 || stat(path, &theirs) < 0)
+		return false;
+	return mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev;
+}
+
 /* Parent pid of @pid from /proc, 0 when unknown. */
 static pid_t proc_ppid(pid_t pid)
 {
@@ -157,6 +194,7 @@ static int agent_conn_on_register(struct agent_conn *c, const struct json_object
 	 * report the pid it had when it was saved. */
 	p->pid = c->cred.pid;
 	p->ppid = proc_ppid(p->pid);
+	c->tree = proc_in_other_pidns(p->pid);
 	snprintf(p->node, sizeof(p->node), "%s", c->l->node);
 	snprintf(c->name, sizeof(c->name), "pid %d (%.64s)", (int)p->pid, strrchr(p->exe, '/') + 1);
 	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);

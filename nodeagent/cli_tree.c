@@ -224,7 +224,6 @@ pid_t cli_tree_run(char **argv)
 /* ---- restart ---------------------------------------------------------------- */
 
 struct tree_proc {
-	struct tree_rec rec;				      /* the header of its tree record */
 	struct tree_rec_child *children;		      /* its children, malloc'd */
 	char image[PATH_MAX + PROTO_MANIFEST_NAME_SIZE];      /* its image file */
 	struct ckpt_tree_pipe_ent ends[CKPT_TREE_PIPES_MAX];  /* its descriptions of
@@ -234,6 +233,10 @@ struct tree_proc {
 							       * sockets shared in the tree */
 	size_t nsocks;					      /* entries of socks */
 	int fd_limit; /* its files restore uses numbers below this */
+	/* The header of its tree record. Last: struct tree_rec ends in a
+	 * flexible array (never used here, the children are read into
+	 * @children), which C allows only at the end of a struct. */
+	struct tree_rec rec;
 };
 
 /* One end of a socketpair shared in the tree, made once by the init. */

@@ -27,15 +27,17 @@
  * anonymous memory, or a memfd or unlinked /dev/shm object saved with its
  * contents (restore.c's rst_area_shobj()). */
 struct shm_area {
-	uint64_t dev; /* object's device at the checkpoint */
-	uint64_t ino; /* and inode: together they name it */
-	uint64_t off; /* offset of the area in the object */
-	uint64_t len; /* length */
-	pid_t pid;    /* holder */
-	size_t img;   /* index of its image */
-	uint32_t idx; /* of the area in that image */
-	bool shared;  /* the object has another holder */
-	char *name;   /* memfd name for a memfd or /dev/shm object, NULL: anonymous */
+	uint64_t start; /* address of the area in the holder */
+	uint64_t dev;	/* object's device at the checkpoint */
+	uint64_t ino;	/* and inode: together they name it */
+	uint64_t off;	/* offset of the area in the object */
+	uint64_t len;	/* length */
+	pid_t pid;	/* holder */
+	size_t img;	/* index of its image */
+	uint32_t idx;	/* of the area in that image */
+	uint32_t flags; /* its enum img_area_flag, as first read */
+	bool shared;	/* the object has another holder */
+	char *name;	/* memfd name for a memfd or /dev/shm object, NULL: anonymous */
 };
 
 /* One object two or more processes map. */
@@ -139,7 +141,9 @@ static int areas_read(struct cli_tree_shm *s, size_t *cap, const char *image, pi
 			ret = -ENOMEM;
 			goto out;
 		}
-		s->areas[s->nareas++] = (struct shm_area){ .dev = a->dev,
+		s->areas[s->nareas++] = (struct shm_area){ .start = a->start,
+							   .flags = a->flags,
+							   .dev = a->dev,
 							   .ino = a->inode,
 							   .off = a->file_offset,
 							   .len = a->len,
@@ -153,10 +157,23 @@ out:
 	return ret;
 }
 
-/* Loads area @a of its image into the memfd @fd at its offset. */
+/* Whether @b, area @a->idx of the image as read again to fill the memfd,
+ * is the area the first read recorded in @a. The memfd was sized and the
+ * mapping is made with @a's offset and length, while the load writes
+ * @b->len bytes: an image replaced or rewritten between the two reads (a
+ * hostile or damaged file) must not make them disagree. */
+static bool area_same(const struct shm_area *a, const struct img_area *b)
+{
+	return b->start == a->start && b->len == a->len && b->file_offset == a->off &&
+	       b->dev == a->dev && b->inode == a->ino && b->flags == a->flags;
+}
+
+/* Loads area @a of its image into the memfd @fd at its offset, after
+ * checking the image still describes it as the first read did. */
 static int area_fill(const struct shm_area *a, const char *image, int fd)
 {
 	struct img_reader *r = NULL;
+	const struct img_area *b;
 	void *p = MAP_FAILED;
 	int ret = img_reader_open(image, 0, &r);
 
@@ -164,7 +181,17 @@ static int area_fill(const struct shm_area *a, const char *image, int fd)
 		cli_err("%s: %s", image, r ? img_reader_error(r) : strerror(-ret));
 		goto out;
 	}
-	if (a->idx >= img_reader_area_count(r) || !img_reader_area(r, a->idx)->present_pages)
+	b = img_reader_area(r, a->idx);
+	if (!b || !area_same(a, b)) {
+		cli_err("%s: changed while ckpt restart read it: its area %u (shared memory of "
+			"pid %d at %#llx, %#llx bytes) is not what the first read found; restore "
+			"again from an image nothing writes to",
+			image, a->idx, (int)a->pid, (unsigned long long)a->start,
+			(unsigned long long)a->len);
+		ret = -ESTALE;
+		goto out;
+	}
+	if (!b->present_pages)
 		goto out;
 	p = mmap(NULL, a->len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, (off_t)a->off);
 	if (p == MAP_FAILED) {

@@ -120,7 +120,7 @@ static void resolve(void)
 {
 	Dl_info info;
 	struct link_map *lm = NULL;
-	Lmid_t lmid;
+	Lmid_t lmid = LM_ID_BASE; /* set by dlinfo(); need() exits when that fails */
 	void *mpich;
 
 	lh.api = need(dlsym(RTLD_DEFAULT, "shadow_lh_api"), "shadow_lh_api");

@@ -15,7 +15,7 @@
 # output already holds more than 3/4 of the reference's lines, where the
 # program may be held at its gate: it is then checkpointed where it
 # stands); PROG waits before its end at CKPT_TEST_END_GATE until the last
-# run. Exit 0 only if
+# run. CKPT_TEST_TARGETS fixes the line numbers instead (see below). Exit 0 only if
 # the last run ended with status 0, its sorted output equals the reference
 # and at least MIN_CYCLES cycles happened; any line starting with FAIL fails.
 set -u
@@ -46,8 +46,23 @@ lines=$(wc -l <"$work/ref")
 usable=$((lines * 3 / 4))
 [ "$usable" -ge $((2 * min)) ] || fail "reference printed $lines lines: too few for $min cycles"
 step_ms=$((t / lines + 1))
-ncycles=$((min + $(rand $((min + 1)))))
-targets=($(shuf -i 1-"$usable" -n "$ncycles" | sort -n))
+# CKPT_TEST_TARGETS="K1 K2 ...": these line numbers (increasing, within
+# the first 3/4 of the output) instead of random ones, for a test that must
+# checkpoint at given points of its program.
+if [ -n "${CKPT_TEST_TARGETS:-}" ]; then
+	targets=($CKPT_TEST_TARGETS)
+	ncycles=${#targets[@]}
+	prev=0
+	for k in "${targets[@]}"; do
+		[ "$k" -gt "$prev" ] && [ "$k" -le "$usable" ] ||
+			fail "CKPT_TEST_TARGETS: $k is not above $prev and at most $usable"
+		prev=$k
+	done
+	[ "$ncycles" -ge "$min" ] || fail "CKPT_TEST_TARGETS: fewer than $min lines"
+else
+	ncycles=$((min + $(rand $((min + 1)))))
+	targets=($(shuf -i 1-"$usable" -n "$ncycles" | sort -n))
+fi
 echo "reference: $lines lines in $t ms; $ncycles cycles at lines ${targets[*]}" >>"$log"
 rm -f "$CKPT_TEST_END_GATE"
 

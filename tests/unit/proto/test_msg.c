@@ -27,7 +27,7 @@ Test(msg, type_table_roundtrip)
 		const char *name = proto_msg_type_name((enum proto_msg_type)t);
 
 		cr_assert_not_null(name);
-		cr_assert_eq(proto_msg_type_from_name(name), t, "%s", name);
+		cr_assert_eq((int)proto_msg_type_from_name(name), t, "%s", name);
 	}
 	cr_assert_eq(proto_msg_type_from_name("nope"), PROTO_MSG_T_UNKNOWN);
 	cr_assert_eq(proto_msg_type_from_name(NULL), PROTO_MSG_T_UNKNOWN);

@@ -4,6 +4,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <mqueue.h>
 #include <netinet/in.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
@@ -528,8 +529,18 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 	/* An anonymous inode of a kind no saver handles (inotify has its
 	 * own since kind 14). */
 	test_move_to((int)syscall(SYS_pidfd_open, getpid(), 0), 62);
+	/* A POSIX message queue, which /proc shows as a regular file "/NAME":
+	 * never re-opened as a file of that path. */
+	snprintf(want, sizeof(want), "/ckpt-test-mq-%d", (int)getpid());
+	mqd_t q = mq_open(want, O_CREAT | O_RDWR, 0600, NULL);
+
+	cr_assert_neq(q, (mqd_t)-1);
+	cr_assert_eq(mq_unlink(want), 0);
+	test_move_to((int)q, 63);
 
 	rec = test_capture(fs, &len);
+	cr_assert(strstr(test_warnings, "fd 63: POSIX message queue /ckpt-test-mq-"), "%s",
+		  test_warnings);
 	snprintf(want, sizeof(want), "fd 61: TCP socket to 127.0.0.1:%d cannot be restored",
 		 ntohs(a.sin_port));
 	cr_assert(strstr(test_warnings, want), "%s", test_warnings);
@@ -539,7 +550,7 @@ Test(files, sockets_and_anon_inodes_are_named_and_left_closed)
 
 	test_clobber(60);
 	cr_assert_eq(fs->restore(rec, len), 0, "%s", test_logs);
-	cr_assert(fd_closed(60) && fd_closed(61) && fd_closed(62));
+	cr_assert(fd_closed(60) && fd_closed(61) && fd_closed(62) && fd_closed(63));
 	cr_assert(strstr(test_logs, "fd 61: TCP socket to 127.0.0.1"), "%s", test_logs);
 	free(rec);
 }

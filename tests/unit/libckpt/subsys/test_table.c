@@ -19,17 +19,19 @@ TestSuite(table, .init = table_setup);
 
 Test(table, order_and_record_types)
 {
-	cr_assert_eq(ckpt_subsys_count, 5);
+	cr_assert_eq(ckpt_subsys_count, 6);
 	cr_assert_str_eq(ckpt_subsys_table[0]->name, "files");
 	cr_assert_str_eq(ckpt_subsys_table[1]->name, "attrs");
 	cr_assert_str_eq(ckpt_subsys_table[2]->name, "signals");
 	cr_assert_str_eq(ckpt_subsys_table[3]->name, "mpi");
 	cr_assert_str_eq(ckpt_subsys_table[4]->name, "tree");
+	cr_assert_str_eq(ckpt_subsys_table[5]->name, "sysv");
 	cr_assert_eq(ckpt_subsys_table[0]->record_type, 0x100);
 	cr_assert_eq(ckpt_subsys_table[1]->record_type, 0x200);
 	cr_assert_eq(ckpt_subsys_table[2]->record_type, 0x300);
 	cr_assert_eq(ckpt_subsys_table[3]->record_type, 0x400);
 	cr_assert_eq(ckpt_subsys_table[4]->record_type, 0x500);
+	cr_assert_eq(ckpt_subsys_table[5]->record_type, 0x600);
 }
 
 /* The mpi record is empty for a process that is no MPI rank, marks an MPI
