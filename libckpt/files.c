@@ -1002,11 +1002,83 @@ static bool files_pipe_complete(const struct files_cap *c, uint64_t ino, uint64_
 	return r && w;
 }
 
-/* Second pass: a pipe with an end outside the process cannot be rebuilt.
- * Its entries (except dups of stdio, which follow the launcher's stdio)
- * become UNSUPPORTED and lose their data; entries shrink in place, so the
- * later ones move down. */
-static void files_check_pipes(struct files_cap *c)
+static int files_entry_resize(struct files_cap *c, size_t pos, struct files_rec_fd *e,
+			      uint64_t data_len);
+
+/* Whether pipe @ino is widowed: this process holds only read ends of it
+ * (stdio excluded), their data could be saved, and no writer is left
+ * anywhere, so a reader drains what the pipe holds and then sees end of
+ * file. The kernel reports POLLHUP on a read end when the pipe has no
+ * writer, whatever it still buffers; but not on a description opened
+ * through /proc before the last writer came, so every read end is asked. */
+static bool files_pipe_widowed(const struct files_cap *c, uint64_t ino, uint64_t dev)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+	bool hup = false;
+
+	while (pos < c->len) {
+		struct files_rec_fd o;
+		struct pollfd pf;
+		struct timespec zero = { 0, 0 };
+
+		files_get(c->buf, pos, &o);
+		pos += o.size;
+		if (o.ino != ino || o.dev != dev || !files_is_desc(&o) || !S_ISFIFO(o.mode))
+			continue;
+		if (o.kind != FILES_KIND_PIPE || (o.open_flags & O_ACCMODE) != O_RDONLY)
+			return false;
+		pf.fd = o.fd;
+		pf.events = POLLIN;
+		pf.revents = 0;
+		if (!hup && syscall(SYS_ppoll, &pf, 1, &zero, NULL, 0) == 1 &&
+		    (pf.revents & POLLHUP))
+			hup = true;
+	}
+	return hup;
+}
+
+/* Saves again, into entry @e at @pos (the first read end of a widowed
+ * pipe), the bytes the pipe holds now: a writer outside the process may
+ * have added some since the entry was captured, before it ended; none can
+ * come any more. Returns 0, -ENOSPC when the record buffer is too small,
+ * or another -errno when the bytes cannot be read (the caller names the
+ * pipe then). */
+static int files_widow_save(struct files_cap *c, size_t pos, struct files_rec_fd *e)
+{
+	int avail = 0;
+	size_t nsz;
+	int ret;
+
+	if (syscall(SYS_ioctl, e->fd, FIONREAD, &avail) < 0)
+		return -errno;
+	if (avail < 0 || (uint64_t)avail > e->pipe_size)
+		return -EIO; /* the kernel's FIONREAD never says so */
+	ret = files_entry_resize(c, pos, e, (uint64_t)avail);
+	if (ret < 0)
+		return ret;
+	ret = files_save_pipe(e->fd, e->pipe_size, c->buf + pos + sizeof(*e) + e->path_len,
+			      (size_t)avail, &e->data_len);
+	if (ret < 0)
+		return ret;
+	/* Readers outside the process may only have taken bytes meanwhile:
+	 * shrink the entry to what was read, keeping it. */
+	nsz = files_align8(sizeof(*e) + e->path_len + e->data_len);
+	memset(c->buf + pos + sizeof(*e) + e->path_len + e->data_len, 0,
+	       nsz - sizeof(*e) - e->path_len - e->data_len);
+	memmove(c->buf + pos + nsz, c->buf + pos + e->size, c->len - pos - e->size);
+	c->len -= e->size - nsz;
+	e->size = (uint32_t)nsz;
+	files_put(c->buf, pos, e);
+	return 0;
+}
+
+/* Second pass: a pipe with an end outside the process cannot be rebuilt,
+ * unless it is widowed (files_pipe_widowed(); outside a tree only: in a
+ * tree the tree pass decides). Its entries (except dups of stdio, which
+ * follow the launcher's stdio) become UNSUPPORTED and lose their data;
+ * entries shrink in place, so the later ones move down. Returns 0 or
+ * -errno. */
+static int files_check_pipes(struct files_cap *c)
 {
 	size_t pos = sizeof(struct files_rec_hdr);
 
@@ -1016,6 +1088,7 @@ static void files_check_pipes(struct files_cap *c)
 		char desc[512];
 		struct files_msg m;
 		size_t old;
+		int ret;
 
 		files_get(c->buf, pos, &e);
 		old = e.size;
@@ -1024,8 +1097,27 @@ static void files_check_pipes(struct files_cap *c)
 			pos += old;
 			continue;
 		}
+		ret = 0;
+		if (!c->in_tree && !files_is_fifo(&e, path) &&
+		    files_pipe_widowed(c, e.ino, e.dev)) {
+			/* Its first read end carries the bytes (files_capture_data). */
+			if (files_is_desc(&e) && files_find_same(c, &e, true) == e.fd)
+				ret = files_widow_save(c, pos, &e);
+			if (ret == -ENOSPC)
+				return ret;
+			if (ret == 0) {
+				pos += e.size;
+				continue;
+			}
+			/* Its bytes could not be read: named, as before. */
+			old = e.size;
+		}
 		msg_init(&m, desc, sizeof(desc));
-		if (files_is_fifo(&e, path)) {
+		if (ret < 0) {
+			msg_str(&m, path);
+			msg_str(&m, " (a pipe whose writers ended; its buffered bytes could not be "
+				    "read)");
+		} else if (files_is_fifo(&e, path)) {
 			msg_str(&m, "named pipe ");
 			msg_str(&m, path);
 			msg_str(&m, " (the tree holds no reader of it, or a writer outside "
@@ -1046,6 +1138,7 @@ static void files_check_pipes(struct files_cap *c)
 		c->len -= old - e.size;
 		pos += e.size;
 	}
+	return 0;
 }
 
 /* ---- capture: pipes shared with other processes of the tree ----------- */
@@ -1898,8 +1991,9 @@ static ssize_t files_capture(void *buf, size_t cap, void (*warn)(const char *msg
 		if (ret < 0)
 			goto out_close;
 	}
-	files_check_pipes(&c);
-	ret = files_check_epolls(&c);
+	ret = files_check_pipes(&c);
+	if (ret == 0)
+		ret = files_check_epolls(&c);
 	if (ret < 0)
 		goto out_close;
 	hdr.count = c.count;
@@ -2254,8 +2348,9 @@ static int files_check_refs(const char *rec, size_t pos, const struct files_rec_
 }
 
 /* Second validation pass, once every entry is known to be sound: each
- * pipe's creator has a partner (else its re-opens could block for ever),
- * and saved bytes sit only on the pipe's first reader, creator or partner. */
+ * pipe's creator has a partner (else its re-opens could block for ever)
+ * or is the read end of a widowed pipe (no write end at all), and saved
+ * bytes sit only on the pipe's first reader, creator or partner. */
 static int files_check_pipes_rec(const char *rec, size_t len)
 {
 	size_t pos = sizeof(struct files_rec_hdr);
@@ -2275,7 +2370,11 @@ static int files_check_pipes_rec(const char *rec, size_t len)
 		} else if (!files_lookup(rec, len, e.same_as, &c, &path)) {
 			return -EINVAL; /* ruled out by files_check_refs() */
 		}
-		if (!files_pipe_partner(rec, len, &c, &p, &path)) {
+		if (files_pipe_partner(rec, len, &c, &p, &path)) {
+			/* the creator places the partner */
+		} else if ((c.open_flags & O_ACCMODE) == O_RDONLY) {
+			p = c; /* widowed: every description is a read end */
+		} else {
 			log_err("fd %d: pipe without a description of its other end", c.fd);
 			return -EINVAL;
 		}
@@ -2835,6 +2934,31 @@ static int files_place_pair(int a, const struct files_rec_fd *ea, int b,
 	return files_place(b, eb);
 }
 
+/* Widowed pipe (its writers had all ended), read end @e: makes the pipe at
+ * the saved size with its buffered bytes and closes the write end, so the
+ * reader drains them and then sees end of file, as it would have. */
+static int files_restore_pipe_widowed(const struct files_rec_fd *e, const char *path)
+{
+	int p[2];
+	int ret;
+
+	if (syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) < 0) {
+		log_perror("fd %d: cannot create a pipe", e->fd);
+		return -errno;
+	}
+	if (files_fcntl(p[0], F_SETPIPE_SZ, (long)e->pipe_size) < 0)
+		log_warn("fd %d: cannot resize %s to %u bytes", e->fd, path, e->pipe_size);
+	ret = e->data_len ? files_pipe_refill(p[1], e, path) : 0;
+	files_close(p[1]);
+	if (ret == 0)
+		ret = files_pipe_status(p[0], e);
+	if (ret < 0) {
+		files_close(p[0]);
+		return ret;
+	}
+	return files_place(p[0], e);
+}
+
 /* Pipe, first description (the creator): makes the pipe at the saved size
  * with its buffered bytes, keeps its own end and places the other end on
  * the partner entry at once, so the pipe always has a reader and a writer
@@ -2850,9 +2974,9 @@ static int files_restore_pipe_creator(const struct files_rst *r, const struct fi
 	int p[2];
 	int ret;
 
-	/* Validation made sure the partner exists. */
+	/* Validation made sure the partner exists, or that it is widowed. */
 	if (!files_pipe_partner(r->rec, r->len, e, &pe, &ppath))
-		return -EINVAL;
+		return reader ? files_restore_pipe_widowed(e, path) : -EINVAL;
 	if (syscall(SYS_pipe2, p, O_CLOEXEC | O_NONBLOCK) < 0) {
 		log_perror("fd %d: cannot create a pipe", e->fd);
 		return -errno;

@@ -258,6 +258,16 @@ FILES = {
     "near-inotify-gap": files_inotify(watches=[(1 + (1 << 18) + 1, 2, "/a")]),
     "near-inotify-open-flags": files_inotify(acc=2),
     "near-inotify-dup-kind": files_inotify(dup_kind=13),
+    # A widowed pipe (docs/files-and-state.md): read ends only, bytes on
+    # the first; a second description and a dup of the first.
+    "pipe-widowed": files_record([
+        files_entry(3, 6, "pipe:[200]", 0o10600, pipe_size=65536, ino=200, data=b"tail"),
+        files_entry(4, 6, "pipe:[200]", 0o10600, same_as=3, pipe_size=65536, ino=200),
+        files_entry(5, 6, "pipe:[200]", 0o10600, dup_of=3, pipe_size=65536, ino=200),
+    ]),
+    "near-pipe-widowed-writer": files_record([
+        files_entry(3, 6, "pipe:[200]", 0o10600, acc=1, pipe_size=65536, ino=200),
+    ]),
     "epoll-nested": files_epolls(),
     "epoll-fired-oneshot": files_epolls(inner=[(3, 0x40000000, 1)]),
     "epoll-empty": files_epolls(inner=[], outer=[]),
