@@ -1072,6 +1072,23 @@ static int files_widow_save(struct files_cap *c, size_t pos, struct files_rec_fd
 	return 0;
 }
 
+/* Whether entry @fd of the record so far is a standard descriptor left
+ * the launcher's (FILES_KIND_STDIO). */
+static bool files_fd_is_stdio(const struct files_cap *c, int fd)
+{
+	size_t pos = sizeof(struct files_rec_hdr);
+
+	while (pos < c->len) {
+		struct files_rec_fd o;
+
+		files_get(c->buf, pos, &o);
+		if (o.fd == fd)
+			return o.kind == FILES_KIND_STDIO;
+		pos += o.size;
+	}
+	return false;
+}
+
 /* Second pass: a pipe with an end outside the process cannot be rebuilt,
  * unless it is widowed (files_pipe_widowed(); outside a tree only: in a
  * tree the tree pass decides). Its entries (except dups of stdio, which
@@ -1092,7 +1109,8 @@ static int files_check_pipes(struct files_cap *c)
 
 		files_get(c->buf, pos, &e);
 		old = e.size;
-		if (e.kind != FILES_KIND_PIPE || (e.dup_of >= 0 && e.dup_of <= 2) ||
+		if (e.kind != FILES_KIND_PIPE ||
+		    (e.dup_of >= 0 && files_fd_is_stdio(c, e.dup_of)) ||
 		    (!files_is_fifo(&e, path) && files_pipe_complete(c, e.ino, e.dev))) {
 			pos += old;
 			continue;
