@@ -26,6 +26,7 @@
 #include "img.h"
 #include "log.h"
 #include "subsys.h"
+#include "tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -973,6 +974,33 @@ static int eng_tree_pipes_fill(struct eng_arena *a)
 	return 0;
 }
 
+/* The tree record's children as they stand at write (tree.h): it shrinks
+ * when a child is gone, and the records after it move down. */
+static int eng_tree_record_fill(struct eng_arena *a)
+{
+	size_t off = 0;
+	size_t total = 0;
+
+	for (size_t i = 0; i < ckpt_subsys_count; i++)
+		total += a->subsys_len[i];
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		ssize_t n;
+
+		if (ckpt_subsys_table[i] != &ckpt_tree_subsys || !a->subsys_len[i]) {
+			off += a->subsys_len[i];
+			continue;
+		}
+		n = eng_tree_record_settle(a->subsys + off, a->subsys_len[i]);
+		if (n < 0)
+			return (int)n;
+		memmove(a->subsys + off + n, a->subsys + off + a->subsys_len[i],
+			total - off - a->subsys_len[i]);
+		a->subsys_len[i] = (size_t)n;
+		break;
+	}
+	return 0;
+}
+
 bool eng_snapshot_saves_pipes(void)
 {
 	return eng_arena && eng_arena->saves_pipes;
@@ -1043,6 +1071,14 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 	ret = eng_tree_pipes_fill(a);
 	if (ret < 0) {
 		eng_tree_pipes_why(res->reason, sizeof(res->reason), ret);
+		return ret;
+	}
+	ret = eng_tree_record_fill(a);
+	if (ret < 0) {
+		snprintf(res->reason, sizeof(res->reason),
+			 "cannot record the children that exited since prepare (the process's "
+			 "log names one): %s",
+			 strerror(-ret));
 		return ret;
 	}
 	ret = eng_subsys_check(a, res->reason, sizeof(res->reason));

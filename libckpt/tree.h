@@ -5,6 +5,7 @@
 #include "subsys.h"
 
 #include <stdbool.h>
+#include <sys/types.h>
 
 /* Set from CKPT_PIDNS=1 ('ckpt run' made a namespace; every descendant
  * keeps it through fork and exec): the pids are the namespace's and are
@@ -20,6 +21,14 @@ void eng_tree_init(void);
  * pending through the exec that started this program (the exec wrappers
  * block it across the call) and unblocks it. */
 void eng_tree_exec_arrived(void);
+
+/* At write, with the process still stopped: the children of the tree
+ * record @rec (@len bytes, captured at prepare) that exited since become
+ * zombies with their status, those reaped by the kernel since go (the
+ * agent's check of unregistered children ran in between,
+ * tree_record.c). Returns the record's new length (never longer), or
+ * -EBADMSG, -EBUSY (a child lives on without its main thread), -errno. */
+ssize_t eng_tree_record_settle(void *rec, size_t len);
 
 /* The "tree" subsystem: pid, parent, group, session, children. */
 extern const struct ckpt_subsys ckpt_tree_subsys;
