@@ -974,29 +974,16 @@ static int eng_tree_pipes_fill(struct eng_arena *a)
 	return 0;
 }
 
-/* The tree record's children as they stand at write (tree.h): it shrinks
- * when a child is gone, and the records after it move down. */
-static int eng_tree_record_fill(struct eng_arena *a)
+/* The children the tree record lists as running still run (tree.h). */
+static int eng_tree_record_recheck_at(const struct eng_arena *a, char *why, size_t why_len)
 {
 	size_t off = 0;
-	size_t total = 0;
 
-	for (size_t i = 0; i < ckpt_subsys_count; i++)
-		total += a->subsys_len[i];
 	for (size_t i = 0; i < ckpt_subsys_count; i++) {
-		ssize_t n;
-
-		if (ckpt_subsys_table[i] != &ckpt_tree_subsys || !a->subsys_len[i]) {
-			off += a->subsys_len[i];
-			continue;
-		}
-		n = eng_tree_record_settle(a->subsys + off, a->subsys_len[i]);
-		if (n < 0)
-			return (int)n;
-		memmove(a->subsys + off + n, a->subsys + off + a->subsys_len[i],
-			total - off - a->subsys_len[i]);
-		a->subsys_len[i] = (size_t)n;
-		break;
+		if (ckpt_subsys_table[i] == &ckpt_tree_subsys && a->subsys_len[i])
+			return eng_tree_record_recheck(a->subsys + off, a->subsys_len[i], why,
+						       why_len);
+		off += a->subsys_len[i];
 	}
 	return 0;
 }
@@ -1073,14 +1060,9 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 		eng_tree_pipes_why(res->reason, sizeof(res->reason), ret);
 		return ret;
 	}
-	ret = eng_tree_record_fill(a);
-	if (ret < 0) {
-		snprintf(res->reason, sizeof(res->reason),
-			 "cannot record the children that exited since prepare (the process's "
-			 "log names one): %s",
-			 strerror(-ret));
+	ret = eng_tree_record_recheck_at(a, res->reason, sizeof(res->reason));
+	if (ret < 0)
 		return ret;
-	}
 	ret = eng_subsys_check(a, res->reason, sizeof(res->reason));
 	if (ret < 0)
 		return ret;

@@ -5,7 +5,7 @@
 #include "subsys.h"
 
 #include <stdbool.h>
-#include <sys/types.h>
+#include <stddef.h>
 
 /* Set from CKPT_PIDNS=1 ('ckpt run' made a namespace; every descendant
  * keeps it through fork and exec): the pids are the namespace's and are
@@ -22,13 +22,12 @@ void eng_tree_init(void);
  * block it across the call) and unblocks it. */
 void eng_tree_exec_arrived(void);
 
-/* At write, with the process still stopped: the children of the tree
- * record @rec (@len bytes, captured at prepare) that exited since become
- * zombies with their status, those reaped by the kernel since go (the
- * agent's check of unregistered children ran in between,
- * tree_record.c). Returns the record's new length (never longer), or
- * -EBADMSG, -EBUSY (a child lives on without its main thread), -errno. */
-ssize_t eng_tree_record_settle(void *rec, size_t len);
+/* At write, with the process still stopped: whether every child the tree
+ * record @rec (@len bytes, captured at prepare) lists as running still
+ * runs (the agent's check of unregistered children ran in between,
+ * tree_record.c). Returns 0, or -EAGAIN (a child exited since, named in
+ * @why) or -EBADMSG. */
+int eng_tree_record_recheck(const void *rec, size_t len, char *why, size_t why_len);
 
 /* The "tree" subsystem: pid, parent, group, session, children. */
 extern const struct ckpt_subsys ckpt_tree_subsys;

@@ -219,32 +219,24 @@ static ssize_t tree_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 	return (ssize_t)(sizeof(*r) + r->nchildren * sizeof(r->children[0]));
 }
 
-/* ---- settle at write ------------------------------------------------------ */
+/* ---- recheck at write ----------------------------------------------------- */
 
-/* Whether @pid is still a child of this process: waitid() answers ECHILD
- * for a pid that is not (reaped by the kernel: SIGCHLD ignored). */
-static bool tree_child_still(int32_t pid)
-{
-	siginfo_t si;
-
-	memset(&si, 0, sizeof(si));
-	return syscall(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT, NULL) == 0 ||
-	       errno != ECHILD;
-}
-
-/* Whether live child @pid has exited since the capture: waitable, or its
- * main thread a zombie in our /proc (its other threads dying). */
-static bool tree_child_exited(int32_t pid)
+/* Whether @pid is still a child of this process that has not exited:
+ * waitid() answers ECHILD once the kernel reaped it (SIGCHLD ignored), a
+ * pid when it is waitable; a zombie main thread in our /proc means it is
+ * exiting (its other threads dying). */
+static bool tree_child_running(int32_t pid)
 {
 	siginfo_t si;
 	char state = '?';
 	int32_t nspid = 0;
 
 	memset(&si, 0, sizeof(si));
-	if (syscall(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT, NULL) == 0 &&
-	    si.si_pid == pid)
-		return true;
-	return tree_child_status(pid, &state, &nspid) == 0 && nspid == pid && state == 'Z';
+	if (syscall(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT, NULL) < 0)
+		return false;
+	if (si.si_pid == pid)
+		return false;
+	return !(tree_child_status(pid, &state, &nspid) == 0 && nspid == pid && state == 'Z');
 }
 
 /*
@@ -254,43 +246,33 @@ static bool tree_child_exited(int32_t pid)
  * executing a program) and exited in between passed that check as a
  * zombie while this record still said "running": the generation committed
  * and 'ckpt restart' refused it ("its child pid 50 was running at the
- * checkpoint but has no image", tree-dash). So at write, with this process
- * still stopped, a child recorded running that has exited since becomes a
- * zombie with its status, and one already reaped (SIGCHLD ignored) goes. A
- * child running at prepare and at write ran at the agent's check too.
+ * checkpoint but has no image", tree-dash). Recording it as a zombie here
+ * would not do: its SIGCHLD came after the signals were captured, and a
+ * restored shell waiting in sigsuspend() for it would wait for good. So
+ * the generation is refused, naming the child; the next one finds it a
+ * zombie at prepare, its signal delivered or pending there.
  */
-ssize_t eng_tree_record_settle(void *rec, size_t len)
+int eng_tree_record_recheck(const void *rec, size_t len, char *why, size_t why_len)
 {
-	struct tree_rec *r = rec;
-	uint32_t kept = 0;
+	const struct tree_rec *r = rec;
 
-	if (len < sizeof(*r) || len != sizeof(*r) + r->nchildren * sizeof(r->children[0]))
+	if (len < sizeof(*r) || len != sizeof(*r) + r->nchildren * sizeof(r->children[0])) {
+		snprintf(why, why_len, "the tree record is %zu bytes for %u children", len,
+			 r->nchildren);
 		return -EBADMSG;
-	for (uint32_t i = 0; i < r->nchildren; i++) {
-		struct tree_rec_child c = r->children[i];
-
-		if (c.state == TREE_CHILD_LIVE && !tree_child_still(c.pid))
-			continue; /* reaped by the kernel since: no longer a child */
-		if (c.state == TREE_CHILD_LIVE && tree_child_exited(c.pid)) {
-			int ret = tree_zombie_status(c.pid, &c.status);
-
-			if (ret == -EBUSY) {
-				log_err("child %d of process %d lives on after its main thread "
-					"exited (pthread_exit): its tree record cannot hold it; "
-					"refusing the checkpoint",
-					(int)c.pid, (int)r->pid);
-				return -EBUSY;
-			}
-			if (ret < 0 && !tree_child_still(c.pid))
-				continue; /* reaped meanwhile */
-			if (ret < 0)
-				return ret;
-			c.state = TREE_CHILD_ZOMBIE;
-		}
-		r->children[kept++] = c;
 	}
-	r->nchildren = kept;
-	return (ssize_t)(sizeof(*r) + kept * sizeof(r->children[0]));
+	for (uint32_t i = 0; i < r->nchildren; i++) {
+		const struct tree_rec_child *c = &r->children[i];
+
+		if (c->state != TREE_CHILD_LIVE || tree_child_running(c->pid))
+			continue;
+		snprintf(why, why_len,
+			 "child pid %d of pid %d exited after its parent's tree record was taken: "
+			 "its exit would be missing from the checkpoint; try again",
+			 (int)c->pid, (int)r->pid);
+		return -EAGAIN;
+	}
+	return 0;
 }
 
 /* ---- restore --------------------------------------------------------------- */
