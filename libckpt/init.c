@@ -205,9 +205,13 @@ __attribute__((constructor)) static void eng_init(void)
 	eng_tree_exec_arrived();
 
 	eng_agent_env_capture();
+	/* Before the thread: it may register, and a checkpoint capture this
+	 * process's tree record, while this constructor still runs (an awk
+	 * just exec'd by a shell was recorded as outside the namespace, and
+	 * 'ckpt restart' refused the generation's mix). */
+	eng_tree_init();
 	if (eng_ckpt_thread_start() < 0)
 		goto out_dormant;
-	eng_tree_init();
 	if (eng_env_flag("CKPT_SIGNALS"))
 		eng_trig_init(ENG_TRIG_PROCESS, sock);
 	return;

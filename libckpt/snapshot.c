@@ -26,6 +26,7 @@
 #include "img.h"
 #include "log.h"
 #include "subsys.h"
+#include "tree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -995,6 +996,20 @@ static int eng_tree_pipes_fill(struct eng_arena *a)
 	return 0;
 }
 
+/* The children the tree record lists as running still run (tree.h). */
+static int eng_tree_record_recheck_at(const struct eng_arena *a, char *why, size_t why_len)
+{
+	size_t off = 0;
+
+	for (size_t i = 0; i < ckpt_subsys_count; i++) {
+		if (ckpt_subsys_table[i] == &ckpt_tree_subsys && a->subsys_len[i])
+			return eng_tree_record_recheck(a->subsys + off, a->subsys_len[i], why,
+						       why_len);
+		off += a->subsys_len[i];
+	}
+	return 0;
+}
+
 bool eng_snapshot_saves_pipes(void)
 {
 	return eng_arena && eng_arena->saves_pipes;
@@ -1067,6 +1082,9 @@ int eng_snapshot_write(const struct eng_write_req *req, struct eng_write_res *re
 		eng_tree_pipes_why(res->reason, sizeof(res->reason), ret);
 		return ret;
 	}
+	ret = eng_tree_record_recheck_at(a, res->reason, sizeof(res->reason));
+	if (ret < 0)
+		return ret;
 	ret = eng_subsys_check(a, res->reason, sizeof(res->reason));
 	if (ret < 0)
 		return ret;

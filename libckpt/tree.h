@@ -5,6 +5,7 @@
 #include "subsys.h"
 
 #include <stdbool.h>
+#include <stddef.h>
 
 /* Set from CKPT_PIDNS=1 ('ckpt run' made a namespace; every descendant
  * keeps it through fork and exec): the pids are the namespace's and are
@@ -20,6 +21,13 @@ void eng_tree_init(void);
  * pending through the exec that started this program (the exec wrappers
  * block it across the call) and unblocks it. */
 void eng_tree_exec_arrived(void);
+
+/* At write, with the process still stopped: whether every child the tree
+ * record @rec (@len bytes, captured at prepare) lists as running still
+ * runs (the agent's check of unregistered children ran in between,
+ * tree_record.c). Returns 0, or -EAGAIN (a child exited since, named in
+ * @why) or -EBADMSG. */
+int eng_tree_record_recheck(const void *rec, size_t len, char *why, size_t why_len);
 
 /* The "tree" subsystem: pid, parent, group, session, children. */
 extern const struct ckpt_subsys ckpt_tree_subsys;

@@ -219,6 +219,62 @@ static ssize_t tree_capture(void *buf, size_t cap, void (*warn)(const char *msg)
 	return (ssize_t)(sizeof(*r) + r->nchildren * sizeof(r->children[0]));
 }
 
+/* ---- recheck at write ----------------------------------------------------- */
+
+/* Whether @pid is still a child of this process that has not exited:
+ * waitid() answers ECHILD once the kernel reaped it (SIGCHLD ignored), a
+ * pid when it is waitable; a zombie main thread in our /proc means it is
+ * exiting (its other threads dying). */
+static bool tree_child_running(int32_t pid)
+{
+	siginfo_t si;
+	char state = '?';
+	int32_t nspid = 0;
+
+	memset(&si, 0, sizeof(si));
+	if (syscall(SYS_waitid, P_PID, pid, &si, WEXITED | WNOHANG | WNOWAIT, NULL) < 0)
+		return false;
+	if (si.si_pid == pid)
+		return false;
+	return !(tree_child_status(pid, &state, &nspid) == 0 && nspid == pid && state == 'Z');
+}
+
+/*
+ * The record was captured at prepare, when this process stopped; the
+ * agent checks that every live child is a participant later, once every
+ * process is stopped. A child that was not a participant (just forked, or
+ * executing a program) and exited in between passed that check as a
+ * zombie while this record still said "running": the generation committed
+ * and 'ckpt restart' refused it ("its child pid 50 was running at the
+ * checkpoint but has no image", tree-dash). Recording it as a zombie here
+ * would not do: its SIGCHLD came after the signals were captured, and a
+ * restored shell waiting in sigsuspend() for it would wait for good. So
+ * the generation is refused, naming the child; the next one finds it a
+ * zombie at prepare, its signal delivered or pending there.
+ */
+int eng_tree_record_recheck(const void *rec, size_t len, char *why, size_t why_len)
+{
+	const struct tree_rec *r = rec;
+
+	if (len < sizeof(*r) || len != sizeof(*r) + r->nchildren * sizeof(r->children[0])) {
+		snprintf(why, why_len, "the tree record is %zu bytes for %u children", len,
+			 r->nchildren);
+		return -EBADMSG;
+	}
+	for (uint32_t i = 0; i < r->nchildren; i++) {
+		const struct tree_rec_child *c = &r->children[i];
+
+		if (c->state != TREE_CHILD_LIVE || tree_child_running(c->pid))
+			continue;
+		snprintf(why, why_len,
+			 "child pid %d of pid %d exited after its parent's tree record was taken: "
+			 "its exit would be missing from the checkpoint; try again",
+			 (int)c->pid, (int)r->pid);
+		return -EAGAIN;
+	}
+	return 0;
+}
+
 /* ---- restore --------------------------------------------------------------- */
 
 /* 'ckpt restart' re-created the tree before this process was restored:

@@ -5,6 +5,7 @@
 #include "agent_store.h"
 #include "agent_timeout.h"
 #include "agent_tree_check.h"
+#include "tree_gen.h"
 #include "layout.h"
 #include "log.h"
 #include "msg.h"
@@ -742,6 +743,43 @@ static bool agent_coord_save_pipes(struct agent_coord *co)
 	return true;
 }
 
+/*
+ * The tree records of the images just written pass the checks 'ckpt
+ * restart' makes (tree_gen.h): a parent's record listing a running child
+ * that has no image (docs/process-trees.md, Status item 9) must abort the
+ * generation, not replace the last good one. @v: the participants in
+ * manifest order. Returns false after aborting the generation.
+ */
+static bool tree_gen_restorable(struct agent_coord *co, struct agent_part **v)
+{
+	char(*paths)[PATH_MAX + AGENT_IMAGE_NAME_MAX] =
+		calloc(co->nparts ? co->nparts : 1, sizeof(*paths));
+	const char **pv = calloc(co->nparts ? co->nparts : 1, sizeof(*pv));
+	/* Room in @reason for the words around it. */
+	char why[PROTO_MSG_TEXT_MAX - 160];
+	char reason[PROTO_MSG_TEXT_MAX];
+	int ret = -ENOMEM;
+
+	snprintf(why, sizeof(why), "out of memory checking the tree records");
+	if (paths && pv) {
+		for (unsigned int i = 0; i < co->nparts; i++) {
+			snprintf(paths[i], sizeof(paths[i]), "%s/%s", co->tmp, v[i]->image);
+			pv[i] = paths[i];
+		}
+		ret = tree_gen_check(pv, co->nparts, why, sizeof(why));
+	}
+	free(paths);
+	free(pv);
+	if (!ret)
+		return true;
+	/* A final one says so: the processes are released, not stopped. */
+	snprintf(reason, sizeof(reason),
+		 "%sthe tree records disagree, 'ckpt restart' would refuse it: %s",
+		 co->kill ? "final checkpoint failed, the processes run on: " : "", why);
+	agent_coord_abort(co, PROTO_E_STATE, reason);
+	return false;
+}
+
 /* COMMIT, then RESUME or EXIT. */
 static void agent_coord_commit(struct agent_coord *co)
 {
@@ -763,6 +801,10 @@ static void agent_coord_commit(struct agent_coord *co)
 	v = agent_coord_ordered(co);
 	if (!v) {
 		agent_coord_abort(co, PROTO_E_INTERNAL, "out of memory at commit");
+		return;
+	}
+	if (!tree_gen_restorable(co, v)) {
+		free(v);
 		return;
 	}
 	why[0] = '\0';

@@ -50,9 +50,16 @@ static int check_ids(const struct tree_check_proc *p, char *why, size_t len)
 	return 0;
 }
 
+/* What to do about a running child without an image, per use. */
+static const char *const missing_advice[] = {
+	[CLI_TREE_CHECK_RESTART] = "restart an older generation (see 'ckpt list')",
+	[CLI_TREE_CHECK_COMMIT] = "not committing it, the previous generation stays; try again",
+};
+
 /* The children @p lists: possible, and each running one with its image. */
 static int check_children(const struct tree_check_proc *v, size_t n,
-			  const struct tree_check_proc *p, char *why, size_t len)
+			  const struct tree_check_proc *p, enum cli_tree_check_use use, char *why,
+			  size_t len)
 {
 	for (uint32_t k = 0; k < p->rec->nchildren; k++) {
 		const struct tree_rec_child *c = &p->children[k];
@@ -67,9 +74,10 @@ static int check_children(const struct tree_check_proc *v, size_t n,
 		if (c->state == TREE_CHILD_LIVE && (!cp || cp->rec->ppid != p->rec->pid)) {
 			snprintf(why, len,
 				 "%s: its child pid %d was running at the checkpoint but has no "
-				 "image in the generation (it was not registered yet, or runs "
-				 "without libckpt): restart an older generation (see 'ckpt list')",
-				 p->image, c->pid);
+				 "image in the generation and would be missing from it (parent "
+				 "pid %d; the child was not registered yet, or runs without "
+				 "libckpt): %s",
+				 p->image, c->pid, p->rec->pid, missing_advice[use]);
 			return -EBADMSG;
 		}
 		if (c->state == TREE_CHILD_ZOMBIE && cp) {
@@ -167,6 +175,12 @@ static int check_children_once(const struct tree_check_proc *v, size_t n, char *
 
 int cli_tree_check(const struct tree_check_proc *v, size_t n, pid_t root, char *why, size_t why_len)
 {
+	return cli_tree_check_for(v, n, root, CLI_TREE_CHECK_RESTART, why, why_len);
+}
+
+int cli_tree_check_for(const struct tree_check_proc *v, size_t n, pid_t root,
+		       enum cli_tree_check_use use, char *why, size_t why_len)
+{
 	int ret;
 
 	for (size_t i = 0; i < n; i++) {
@@ -181,7 +195,7 @@ int cli_tree_check(const struct tree_check_proc *v, size_t n, pid_t root, char *
 		if (!ret)
 			ret = check_parent(v, n, p, why, why_len);
 		if (!ret)
-			ret = check_children(v, n, p, why, why_len);
+			ret = check_children(v, n, p, use, why, why_len);
 		if (!ret)
 			ret = check_ancestry(v, n, p, why, why_len);
 		if (ret)

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+/* The pid 'ckpt run' gives the program it starts (the init is 1). */
+#define CLI_TREE_ROOT 2
+
 /* One image's tree record, as read from the file (untrusted). */
 struct tree_check_proc {
 	const struct tree_rec *rec;
@@ -23,5 +26,15 @@ struct tree_check_proc {
  * problem found in @why. */
 int cli_tree_check(const struct tree_check_proc *v, size_t n, pid_t root, char *why,
 		   size_t why_len);
+
+/* Who asks, for the advice a refusal ends with. */
+enum cli_tree_check_use {
+	CLI_TREE_CHECK_RESTART = 0, /* 'ckpt restart': restart an older generation */
+	CLI_TREE_CHECK_COMMIT = 1,  /* the agent, before it commits: try again */
+};
+
+/* cli_tree_check() with the advice for @use. */
+int cli_tree_check_for(const struct tree_check_proc *v, size_t n, pid_t root,
+		       enum cli_tree_check_use use, char *why, size_t why_len);
 
 #endif

@@ -27,6 +27,12 @@ tree_setup tree
 log=$work/log
 fail() {
 	echo "FAIL: $*"
+	# CKPT_TEST_KEEP=DIR: a copy of the work directory (the agent's log,
+	# the generations, the run's log and output) for a later look.
+	if [ -n "${CKPT_TEST_KEEP:-}" ]; then
+		mkdir -p "$CKPT_TEST_KEEP" && cp -a "$work" "$CKPT_TEST_KEEP/" &&
+			echo "kept: $CKPT_TEST_KEEP/$(basename "$work")"
+	fi
 	echo "--- log"; cat "$log"
 	echo "--- output"; cat "$work/out" 2>/dev/null
 	echo "--- agent.log"; tail -n 40 "$CKPT_DIR/agent.log" 2>/dev/null
@@ -146,4 +152,7 @@ sort "$work/ref" >"$work/ref.sorted"
 sort "$work/out" >"$work/out.sorted"
 diff "$work/ref.sorted" "$work/out.sorted" >"$work/diff" ||
 	fail "output differs from the reference: $(head -c 2000 "$work/diff")"
+# With CKPT_TEST_KEEP, the aborted generations of a passing run too.
+[ -z "${CKPT_TEST_KEEP:-}" ] || { mkdir -p "$CKPT_TEST_KEEP" &&
+	grep -h "aborted:" "$CKPT_DIR/agent.log" >>"$CKPT_TEST_KEEP/aborts.log"; }
 echo "ok: $ncycles cycles, $lines lines"
