@@ -15,6 +15,7 @@
  */
 #include "cli.h"
 #include "cli_tree_check.h"
+#include "tree_gen.h"
 #include "cli_tree_shm.h"
 
 #include "files.h"
@@ -44,8 +45,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* The program's pid in the namespace: the first fork of our init. */
-#define CLI_TREE_ROOT 2
 /* Signals ckpt run forwards, and so the init too (to pid 2 only). */
 static const int cli_tree_forwarded[] = { SIGTERM, SIGHUP, SIGUSR1, SIGUSR2, SIGCONT };
 
@@ -349,6 +348,7 @@ static int tree_read_pipes(struct tree_proc *p, struct img_reader *r)
  * -errno (said). */
 static int tree_read_image(struct tree_proc *p)
 {
+	char why[PATH_MAX + 256];
 	struct img_reader *r = NULL;
 	const void *data;
 	uint64_t len;
@@ -365,30 +365,11 @@ static int tree_read_image(struct tree_proc *p)
 	ret = img_reader_record_find(r, CKPT_REC_TREE, &idx, &data, &len);
 	if (ret)
 		goto out;
-	ret = -EBADMSG;
-	if (len < sizeof(p->rec)) {
-		cli_err("%s: the tree record is %llu bytes, too short", p->image,
-			(unsigned long long)len);
+	ret = tree_gen_parse(p->image, data, len, &p->rec, &p->children, why, sizeof(why));
+	if (ret) {
+		cli_err("%s", why);
 		goto out;
 	}
-	memcpy(&p->rec, data, sizeof(p->rec));
-	if (p->rec.magic != TREE_REC_MAGIC || p->rec.version != TREE_REC_VERSION ||
-	    p->rec.nchildren > TREE_REC_CHILDREN_MAX ||
-	    len != sizeof(p->rec) + (uint64_t)p->rec.nchildren * sizeof(struct tree_rec_child)) {
-		cli_err("%s: malformed tree record (magic %#x, version %u, %u children, %llu "
-			"bytes)",
-			p->image, p->rec.magic, p->rec.version, p->rec.nchildren,
-			(unsigned long long)len);
-		goto out;
-	}
-	p->children = calloc(p->rec.nchildren ? p->rec.nchildren : 1, sizeof(*p->children));
-	if (!p->children) {
-		ret = -ENOMEM;
-		cli_err("out of memory");
-		goto out;
-	}
-	memcpy(p->children, (const char *)data + sizeof(p->rec),
-	       p->rec.nchildren * sizeof(*p->children));
 	ret = tree_read_pipes(p, r);
 out:
 	img_reader_free(r);

@@ -15,6 +15,33 @@
 #include <stdlib.h>
 #include <string.h>
 
+int tree_gen_parse(const char *image, const void *data, uint64_t len, struct tree_rec *rec,
+		   struct tree_rec_child **children, char *why, size_t why_len)
+{
+	if (len < sizeof(*rec)) {
+		snprintf(why, why_len, "%s: the tree record is %llu bytes, too short", image,
+			 (unsigned long long)len);
+		return -EBADMSG;
+	}
+	memcpy(rec, data, sizeof(*rec));
+	if (rec->magic != TREE_REC_MAGIC || rec->version != TREE_REC_VERSION ||
+	    rec->nchildren > TREE_REC_CHILDREN_MAX ||
+	    len != sizeof(*rec) + (uint64_t)rec->nchildren * sizeof(struct tree_rec_child)) {
+		snprintf(why, why_len,
+			 "%s: malformed tree record (magic %#x, version %u, %u children, %llu "
+			 "bytes)",
+			 image, rec->magic, rec->version, rec->nchildren, (unsigned long long)len);
+		return -EBADMSG;
+	}
+	*children = calloc(rec->nchildren ? rec->nchildren : 1, sizeof(**children));
+	if (!*children) {
+		snprintf(why, why_len, "out of memory reading the tree record of %s", image);
+		return -ENOMEM;
+	}
+	memcpy(*children, (const char *)data + sizeof(*rec), rec->nchildren * sizeof(**children));
+	return 0;
+}
+
 int tree_gen_read(const char *image, struct tree_rec *rec, struct tree_rec_child **children,
 		  char *why, size_t why_len)
 {
@@ -27,35 +54,10 @@ int tree_gen_read(const char *image, struct tree_rec *rec, struct tree_rec_child
 	/* An image the reader refuses is no tree of ours: the restorer that
 	 * restores it as before says what is wrong with it. */
 	if (img_reader_open(image, 0, &r) ||
-	    img_reader_record_find(r, CKPT_REC_TREE, &idx, &data, &len)) {
+	    img_reader_record_find(r, CKPT_REC_TREE, &idx, &data, &len))
 		ret = -ENOENT;
-		goto out;
-	}
-	ret = -EBADMSG;
-	if (len < sizeof(*rec)) {
-		snprintf(why, why_len, "%s: the tree record is %llu bytes, too short", image,
-			 (unsigned long long)len);
-		goto out;
-	}
-	memcpy(rec, data, sizeof(*rec));
-	if (rec->magic != TREE_REC_MAGIC || rec->version != TREE_REC_VERSION ||
-	    rec->nchildren > TREE_REC_CHILDREN_MAX ||
-	    len != sizeof(*rec) + (uint64_t)rec->nchildren * sizeof(struct tree_rec_child)) {
-		snprintf(why, why_len,
-			 "%s: malformed tree record (magic %#x, version %u, %u children, %llu "
-			 "bytes)",
-			 image, rec->magic, rec->version, rec->nchildren, (unsigned long long)len);
-		goto out;
-	}
-	*children = calloc(rec->nchildren ? rec->nchildren : 1, sizeof(**children));
-	if (!*children) {
-		snprintf(why, why_len, "out of memory reading the tree record of %s", image);
-		ret = -ENOMEM;
-		goto out;
-	}
-	memcpy(*children, (const char *)data + sizeof(*rec), rec->nchildren * sizeof(**children));
-	ret = 0;
-out:
+	else
+		ret = tree_gen_parse(image, data, len, rec, children, why, why_len);
 	img_reader_free(r);
 	return ret;
 }

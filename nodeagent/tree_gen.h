@@ -7,7 +7,15 @@
 #include "tree_rec.h"
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
+
+/* Checks tree record @data of @len bytes (from image file @image:
+ * untrusted) and copies it into @rec and its children into *@children
+ * (free() it; set only on success). Returns 0, -EBADMSG (said in @why) or
+ * -ENOMEM. */
+int tree_gen_parse(const char *image, const void *data, uint64_t len, struct tree_rec *rec,
+		   struct tree_rec_child **children, char *why, size_t why_len);
 
 /* Reads the tree record of image file @image into @rec and a copy of its
  * children into *@children (free() it; set only on success). The file is
