@@ -1,6 +1,7 @@
 /* agent_conn.c - connections on the agent's Unix socket (agent_conn.h). */
 #define LOG_PREFIX "conn: "
 #include "agent_conn.h"
+#include "agent_tree_check.h"
 
 #include "agent_backend.h"
 #include "agent_coord.h"
@@ -137,21 +138,6 @@ static const struct agent_part_ops agent_conn_part_ops = {
 	.name = part_ops_name,
 };
 
-/* Whether @pid runs in another pid namespace than the agent: a member of
- * a tree 'ckpt run' made (as agent_tree_check.c tells them). Asked at
- * registration: when the connection ends, the process may be gone. */
-static bool proc_in_other_pidns(pid_t pid)
-{
-	struct stat mine;
-	struct stat theirs;
-	char path[64];
-
-	snprintf(path, sizeof(path), "/proc/%d/ns/pid", (int)pid);
-	if (stat("/proc/self/ns/pid", &mine) < 0 || stat(path, &theirs) < 0)
-		return false;
-	return mine.st_ino != theirs.st_ino || mine.st_dev != theirs.st_dev;
-}
-
 /* Parent pid of @pid from /proc, 0 when unknown. */
 static pid_t proc_ppid(pid_t pid)
 {
@@ -194,7 +180,9 @@ static int agent_conn_on_register(struct agent_conn *c, const struct json_object
 	 * report the pid it had when it was saved. */
 	p->pid = c->cred.pid;
 	p->ppid = proc_ppid(p->pid);
-	c->tree = proc_in_other_pidns(p->pid);
+	/* Asked at registration: when the connection ends, the process
+	 * may be gone. */
+	c->tree = agent_tree_member(p->pid);
 	snprintf(p->node, sizeof(p->node), "%s", c->l->node);
 	snprintf(c->name, sizeof(c->name), "pid %d (%.64s)", (int)p->pid, strrchr(p->exe, '/') + 1);
 	ok = proto_msg_new(PROTO_MSG_REGISTER_OK);

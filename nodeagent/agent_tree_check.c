@@ -42,9 +42,7 @@ static ssize_t read_small(const char *path, char *buf, size_t cap)
 	return (ssize_t)off;
 }
 
-/* Whether @pid runs in another pid namespace than the agent: a tree that
- * 'ckpt run' made. Returns false for a process that is gone. */
-static bool in_other_pidns(pid_t pid)
+bool agent_tree_member(pid_t pid)
 {
 	struct stat mine;
 	struct stat theirs;
@@ -121,7 +119,7 @@ int agent_tree_check_children(pid_t pid, agent_is_part_fn is_part, void *arg, ch
 	char *list;
 	int ret = 0;
 
-	if (!in_other_pidns(pid))
+	if (!agent_tree_member(pid))
 		return 0;
 	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
 	tasks = opendir(path);
@@ -595,14 +593,14 @@ int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t w
 	int ret = 0;
 
 	for (size_t i = 0; !ret && i < npids; i++)
-		if (in_other_pidns(pids[i]))
+		if (agent_tree_member(pids[i]))
 			ret = shm_collect(&set, pids[i]);
 	if (!ret)
 		ret = agent_tree_shm_judge(set.maps, set.n, AGENT_SHM_RESTORABLE, why, why_len);
 	if (!ret && !shm_any_handed(set.maps, set.n))
 		npids = 0; /* no descriptor can name an object handed over */
 	for (size_t i = 0; !ret && i < npids; i++)
-		if (in_other_pidns(pids[i]))
+		if (agent_tree_member(pids[i]))
 			ret = shm_fds_check(&set, pids[i]);
 	free(set.maps);
 	return ret;

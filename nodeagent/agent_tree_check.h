@@ -96,4 +96,8 @@ int agent_tree_shm_fd_judge(const struct agent_shm_map *maps, size_t n, pid_t pi
  * first such object, both holders, their ranges, what to do) in @why. */
 int agent_tree_check_shared(const pid_t *pids, size_t npids, char *why, size_t why_len);
 
+/* Whether @pid runs in another pid namespace than the agent: a member of
+ * a tree 'ckpt run' made. False for a process that is gone. */
+bool agent_tree_member(pid_t pid);
+
 #endif
