@@ -18,6 +18,8 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <signal.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -299,6 +301,24 @@ static int tree_check(const void *rec, size_t len)
 	return 0;
 }
 
+/* Whether one of the @n children of the record at @kids (maybe not
+ * aligned: read by copy) is waitable now (a zombie), without reaping it. */
+static bool tree_child_waitable(const char *kids, uint32_t n)
+{
+	for (uint32_t i = 0; i < n; i++) {
+		struct tree_rec_child c;
+		siginfo_t si;
+
+		memcpy(&c, kids + (size_t)i * sizeof(c), sizeof(c));
+		memset(&si, 0, sizeof(si));
+		if (c.pid > 0 &&
+		    waitid(P_PID, (id_t)c.pid, &si, WEXITED | WNOHANG | WNOWAIT) == 0 &&
+		    si.si_pid == c.pid)
+			return true;
+	}
+	return false;
+}
+
 static int tree_restore(const void *rec, size_t len)
 {
 	struct tree_rec r;
@@ -314,6 +334,15 @@ static int tree_restore(const void *rec, size_t len)
 			 "not restored by 'ckpt restart' in a namespace; its children and the "
 			 "processes that know its pid will not find it",
 			 (int)r.pid, pid);
+	/* 'ckpt restart' re-creates a zombie child by letting it exit, and
+	 * restores a live one beside us: either may end before our signal
+	 * actions were back (the signals subsystem, just before), its
+	 * SIGCHLD then discarded by the restorer's default action, and a
+	 * shell waiting in sigsuspend() for it waits for good (tree-dash).
+	 * One SIGCHLD more, while a child is waitable, costs a handler a
+	 * waitpid() that finds it. */
+	if (r.nchildren && tree_child_waitable((const char *)rec + sizeof(r), r.nchildren))
+		syscall(SYS_kill, pid, SIGCHLD);
 	return 0;
 }
 

@@ -128,3 +128,38 @@ Test(tree_recheck, a_record_whose_length_disagrees_is_refused)
 
 	cr_assert_eq(eng_tree_record_recheck(buf, (size_t)n + 1, why, sizeof(why)), -EBADMSG);
 }
+
+/* At restore, a child that already exited (a zombie re-created by 'ckpt
+ * restart', or a restored child that ended before its parent's signal
+ * actions were back) gets its parent a SIGCHLD: the one the kernel sent
+ * went to the restorer's default action. None while every child runs. */
+Test(tree_restore, sigchld_again_for_a_waitable_child_only)
+{
+	_Alignas(struct tree_rec) unsigned char buf[CAP];
+	sigset_t chld;
+	sigset_t pending;
+	int fd[2];
+	pid_t pid = child_until_eof(fd, 5);
+	ssize_t n = capture(buf);
+	int status;
+
+	sigemptyset(&chld);
+	sigaddset(&chld, SIGCHLD);
+	cr_assert_eq(sigprocmask(SIG_BLOCK, &chld, NULL), 0);
+	cr_assert_eq(ckpt_tree_subsys.restore(buf, (size_t)n), 0);
+	cr_assert_eq(sigpending(&pending), 0);
+	cr_assert(!sigismember(&pending, SIGCHLD), "SIGCHLD raised while the child runs");
+	close(fd[1]);
+	until_zombie(pid);
+	/* The kernel's own SIGCHLD of that exit: discarded, as the restorer's
+	 * default action does. */
+	cr_assert_eq(signal(SIGCHLD, SIG_IGN) == SIG_ERR, 0);
+	cr_assert_eq(signal(SIGCHLD, SIG_DFL) == SIG_ERR, 0);
+	cr_assert_eq(sigpending(&pending), 0);
+	cr_assert(!sigismember(&pending, SIGCHLD));
+	cr_assert_eq(ckpt_tree_subsys.restore(buf, (size_t)n), 0);
+	cr_assert_eq(sigpending(&pending), 0);
+	cr_assert(sigismember(&pending, SIGCHLD), "no SIGCHLD for the waitable child");
+	cr_assert_eq(waitpid(pid, &status, 0), pid);
+	cr_assert_eq(WEXITSTATUS(status), 5);
+}
