@@ -265,6 +265,12 @@ int cli_tree_shm_make(const char *const *images, const pid_t *pids, size_t n, in
 	}
 	for (size_t i = 0; i < n && !ret; i++)
 		ret = areas_read(s, &cap, images[i], pids[i], i);
+	/* areas_read() grows the array with its count: never one without the
+	 * other (said for the static analyser, which loses track of it). */
+	if (!ret && s->nareas && !s->areas) {
+		cli_err("internal error: %zu shared areas listed without their array", s->nareas);
+		ret = -EFAULT;
+	}
 	if (ret)
 		goto out_free;
 	if (s->nareas > 1)
@@ -345,7 +351,7 @@ void cli_tree_shm_free(struct cli_tree_shm *s)
 	if (!s)
 		return;
 	cli_tree_shm_close(s);
-	for (size_t i = 0; i < s->nareas; i++)
+	for (size_t i = 0; s->areas && i < s->nareas; i++)
 		free(s->areas[i].name);
 	free(s->objs);
 	free(s->areas);

@@ -137,7 +137,7 @@ static bool files_walk(const uint8_t *rec, size_t len, unsigned int seen[2])
 			if ((kind == KIND_INOTIFY || kind == KIND_MEMFD) && data_len)
 				return false;
 		} else if (kind == KIND_MEMFD) {
-			if (path_len < 8 || memcmp(e + ENT_HDR, "/memfd:", 7) ||
+			if (path_len < 8 || memcmp(e + ENT_HDR, "/memfd:", 7) != 0 ||
 			    !memfd_sound(data, data_len, get64(e + ENT_FILE_SIZE)))
 				return false;
 			seen[1]++;
